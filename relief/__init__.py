@@ -1,0 +1,36 @@
+"""Relief: joint fundraising drives of local chapters to abolish medical debt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The app factory: settings from the environment (or ``config`` in tests), then extensions,
+    blueprints and CLI commands. Importing the package does nothing."""
+    from relief import cli, db, web
+    from relief import config as settings
+    from relief.views import register_blueprints
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+        instance_relative_config=True,
+    )
+    app.config.update(settings.from_environment(app.instance_path))
+    if config:
+        app.config.update(config)
+        if "DATABASE_URL" in config:
+            app.config["DATABASE_URL"] = settings.database_url_for(
+                config["DATABASE_URL"], app.instance_path
+            )
+    db.init_app(app)
+    web.init_app(app)
+    register_blueprints(app)
+    cli.init_app(app)
+    return app

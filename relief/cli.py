@@ -1,0 +1,184 @@
+"""Flask CLI commands. Each runs one unit of work: all of it is written, or none."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from relief import db, demo, drives, ledger, money
+from relief.errors import DomainError
+from relief.models import GiftMethod
+
+
+def _fail(error: DomainError):
+    raise click.ClickException(error.message)
+
+
+def _date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"“{value}” is not a date; use YYYY-MM-DD.") from None
+
+
+def _amount(_ctx, _param, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return money.parse(value)
+    except DomainError as error:
+        raise click.BadParameter(error.message) from None
+
+
+def _ratio(_ctx, _param, value: str) -> int:
+    try:
+        return money.parse(value)  # "100" → 10000 hundredths; same rules as an amount
+    except DomainError:
+        raise click.BadParameter(
+            f"“{value}” is not a ratio; give the debt relieved per dollar, e.g. 100."
+        ) from None
+
+
+db_cli = AppGroup("db", help="The database schema.")
+chapter_cli = AppGroup("chapter", help="Chapters of the coalition.")
+drive_cli = AppGroup("drive", help="Fundraising drives.")
+gift_cli = AppGroup("gift", help="Gifts received offline (cash, checks).")
+ledger_cli = AppGroup("ledger", help="The ledger every figure comes from.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Bring the schema up to date (safe to run again)."""
+    db.upgrade(current_app.config["DATABASE_URL"])
+    click.echo("Database schema is up to date.")
+
+
+@chapter_cli.command("add")
+@click.argument("slug")
+@click.option("--name", required=True, help="The chapter's name, e.g. “Mid-Missouri”.")
+@click.option("--region", default=None, help="Where it works, e.g. a US state code (MO).")
+def chapter_add(slug, name, region):
+    """Add a chapter."""
+    try:
+        with db.unit_of_work() as session:
+            chapter = drives.create_chapter(session, slug, name, region)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Added chapter {chapter.slug} ({chapter.name}).")
+
+
+@drive_cli.command("add")
+@click.argument("slug")
+@click.option("--title", required=True)
+@click.option("--goal", "goal_cents", required=True, callback=_amount, help="Goal in dollars.")
+@click.option("--ratio", "ratio_hundredths", default="100", show_default=True, callback=_ratio,
+              help="Estimated debt relieved per dollar given.")
+@click.option("--chapters", required=True, help="Comma-separated chapter slugs taking part.")
+@click.option("--story", default="", help="Why this drive; shown on its page.")
+@click.option("--starts", "starts_on", callback=_date, help="YYYY-MM-DD (default today).")
+@click.option("--ends", "ends_on", callback=_date, help="YYYY-MM-DD.")
+@click.option("--region", "target_region", default=None, help="Where the debt is relieved.")
+@click.option("--partner", "partner_name", default=None, help="The relief nonprofit's name.")
+def drive_add(slug, title, goal_cents, ratio_hundredths, chapters, story, starts_on, ends_on,
+              target_region, partner_name):
+    """Add a drive that the named chapters run together."""
+    chapter_slugs = [part.strip() for part in chapters.split(",") if part.strip()]
+    try:
+        with db.unit_of_work() as session:
+            drive = drives.create_drive(
+                session, slug=slug, title=title, goal_cents=goal_cents,
+                chapter_slugs=chapter_slugs, story=story, ratio_hundredths=ratio_hundredths,
+                starts_on=starts_on, ends_on=ends_on, target_region=target_region,
+                partner_name=partner_name,
+            )
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Added drive {drive.slug}: goal {money.format(drive.goal_cents)}, "
+               f"chapters {', '.join(chapter_slugs)}.")
+
+
+@gift_cli.command("add")
+@click.argument("drive_slug", metavar="DRIVE")
+@click.argument("amount_cents", metavar="DOLLARS", callback=_amount)
+@click.option("--chapter", "chapter_slug", default=None, help="The chapter credited.")
+@click.option("--name", "donor_name", default="", help="The donor's name.")
+@click.option("--anonymous", is_flag=True, help="Do not show the donor's name publicly.")
+@click.option("--method", type=click.Choice(["cash", "check"]), default="check",
+              show_default=True)
+@click.option("--check-number", default=None)
+@click.option("--received", "received_on", callback=_date, help="YYYY-MM-DD (default now).")
+def gift_add(drive_slug, amount_cents, chapter_slug, donor_name, anonymous, method, check_number,
+             received_on):
+    """Record a cash or check gift to a drive."""
+    try:
+        with db.unit_of_work() as session:
+            drive = drives.get_drive(session, drive_slug)
+            chapter = drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+            gift = drives.record_offline_gift(
+                session, drive, amount_cents, method=GiftMethod(method), chapter=chapter,
+                donor_name=donor_name, show_name=not anonymous, check_number=check_number,
+                received_at=datetime.combine(received_on, time(12), UTC) if received_on else None,
+            )
+            totals = ledger.totals(session, drive)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Recorded {money.format(gift.amount_cents, drive.currency)} {method} gift "
+               f"#{gift.id}; {drive.slug} has raised {money.format(totals.raised_cents)}.")
+
+
+@ledger_cli.command("verify")
+@click.argument("drive_slug", metavar="DRIVE", required=False)
+def ledger_verify(drive_slug):
+    """Replay the ledger and check every running total and fingerprint against it."""
+    from sqlmodel import select
+
+    from relief.models import Drive
+
+    with db.unit_of_work(write=False) as session:
+        if drive_slug:
+            try:
+                targets = [drives.get_drive(session, drive_slug)]
+            except DomainError as error:
+                _fail(error)
+        else:
+            targets = list(session.exec(select(Drive)))
+        failed = False
+        for drive in targets:
+            problems = ledger.verify(session, drive)
+            failed |= bool(problems)
+            click.echo(f"{drive.slug}: " + ("exact" if not problems else "; ".join(problems)))
+    if failed:
+        raise click.ClickException("The running totals differ from the ledger.")
+
+
+@click.command("demo")
+@click.option("--gifts", "gift_count", type=click.IntRange(0, 10_000_000), default=None,
+              help="Add this many synthetic gifts in bulk (for benchmarks).")
+@click.option("--drive", "drive_slug", default=None, help="The drive for --gifts.")
+@click.option("--seed", type=int, default=1, show_default=True)
+def demo_command(gift_count, drive_slug, seed):
+    """A realistic demo coalition with a few weeks of gifts, for a first look."""
+    try:
+        if gift_count is None:
+            with db.unit_of_work() as session:
+                drive = demo.seed_coalition(session, seed=seed)
+            click.echo(f"Demo drive ready: /drives/{drive.slug}")
+        else:
+            with db.unit_of_work() as session:
+                drive = demo.ensure_demo_drive(session, drive_slug)
+            added = demo.add_gifts(current_app, drive.slug, gift_count, seed=seed,
+                                   progress=click.progressbar)
+            click.echo(f"Added {added} gifts to {drive.slug}.")
+    except DomainError as error:
+        _fail(error)
+
+
+def init_app(app: Flask) -> None:
+    for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(demo_command)

@@ -1,0 +1,293 @@
+"""Chapters, drives, participation, offline gifts, and the data a drive page shows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from relief import ledger, money, projection
+from relief.errors import Conflict, InvalidInput, UnknownChapter, UnknownDrive
+from relief.models import (
+    Chapter,
+    Drive,
+    DriveChapter,
+    EntryKind,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    utcnow,
+)
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CURRENCIES = ("USD",)
+MAX_RATIO_HUNDREDTHS = 100_000  # 1000:1, beyond any reported campaign (50:1 to 260:1)
+
+
+def _check_slug(slug: str, what: str) -> str:
+    slug = (slug or "").strip()
+    if not SLUG.match(slug) or len(slug) > 64:
+        raise InvalidInput(
+            f"The {what} slug “{slug[:40]}” must be lowercase letters, digits and single hyphens "
+            "(like mid-missouri), at most 64 characters."
+        )
+    return slug
+
+
+def _check_text(value: str, what: str, max_length: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidInput(f"The {what} is required.")
+    if len(value) > max_length:
+        raise InvalidInput(f"The {what} must be at most {max_length} characters.")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise InvalidInput(f"The {what} contains control characters.")
+    return value
+
+
+def get_chapter(session: Session, slug: str) -> Chapter:
+    chapter = session.exec(select(Chapter).where(Chapter.slug == slug)).first()
+    if chapter is None:
+        raise UnknownChapter(f"There is no chapter “{slug[:64]}”.")
+    return chapter
+
+
+def get_drive(session: Session, slug: str) -> Drive:
+    drive = session.exec(select(Drive).where(Drive.slug == slug)).first()
+    if drive is None:
+        raise UnknownDrive(f"There is no drive “{slug[:64]}”.")
+    return drive
+
+
+def create_chapter(session: Session, slug: str, name: str, region: str | None = None) -> Chapter:
+    slug = _check_slug(slug, "chapter")
+    name = _check_text(name, "chapter name", 200)
+    region = _check_text(region or "", "region", 64, required=False) or None
+    if session.exec(select(Chapter.id).where(Chapter.slug == slug)).first() is not None:
+        raise Conflict(f"A chapter “{slug}” exists already.")
+    chapter = Chapter(slug=slug, name=name, region=region)
+    session.add(chapter)
+    session.flush()
+    return chapter
+
+
+def create_drive(
+    session: Session,
+    *,
+    slug: str,
+    title: str,
+    goal_cents: int,
+    chapter_slugs: list[str],
+    story: str = "",
+    ratio_hundredths: int = 10_000,
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+    currency: str = "USD",
+    partner_name: str | None = None,
+    target_region: str | None = None,
+    ratio_source: str | None = None,
+    ratio_as_of: date | None = None,
+    chapter_goals: dict[str, int] | None = None,
+) -> Drive:
+    """Create a drive with the chapters taking part (each with an optional sub-goal)."""
+    slug = _check_slug(slug, "drive")
+    title = _check_text(title, "title", 200)
+    story = _check_text(story, "story", 10_000, required=False)
+    if currency not in CURRENCIES:
+        raise InvalidInput(f"The currency must be one of {', '.join(CURRENCIES)}.")
+    if not isinstance(goal_cents, int) or goal_cents <= 0 or goal_cents > money.MAX_CENTS:
+        raise InvalidInput("The goal must be more than zero and at most $10,000,000.")
+    if not 0 < ratio_hundredths <= MAX_RATIO_HUNDREDTHS:
+        raise InvalidInput("The relief ratio must be more than 0 and at most 1000 (to 1).")
+    starts_on = starts_on or utcnow().date()
+    if ends_on is not None and ends_on < starts_on:
+        raise InvalidInput("The end date must not be before the start date.")
+    if not chapter_slugs:
+        raise InvalidInput("A drive needs at least one chapter (--chapters a,b,c).")
+    if len(set(chapter_slugs)) != len(chapter_slugs):
+        raise InvalidInput("A chapter is named twice in the drive's chapters.")
+    if session.exec(select(Drive.id).where(Drive.slug == slug)).first() is not None:
+        raise Conflict(f"A drive “{slug}” exists already.")
+    chapters = [get_chapter(session, chapter_slug) for chapter_slug in chapter_slugs]
+    chapter_goals = chapter_goals or {}
+    for chapter_slug, chapter_goal in chapter_goals.items():
+        if chapter_slug not in chapter_slugs:
+            raise InvalidInput(f"The chapter “{chapter_slug}” with a sub-goal is not in the drive.")
+        if chapter_goal <= 0:
+            raise InvalidInput("A chapter's sub-goal must be more than zero.")
+    drive = Drive(
+        slug=slug,
+        title=title,
+        story=story,
+        goal_cents=goal_cents,
+        currency=currency,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        ratio_hundredths=ratio_hundredths,
+        target_region=target_region,
+    )
+    if partner_name:
+        drive.partner_name = _check_text(partner_name, "relief partner's name", 200)
+    if ratio_source:
+        drive.ratio_source = _check_text(ratio_source, "ratio's source", 500)
+    if ratio_as_of:
+        drive.ratio_as_of = ratio_as_of
+    session.add(drive)
+    session.flush()
+    for chapter in chapters:
+        session.add(
+            DriveChapter(
+                drive_id=drive.id, chapter_id=chapter.id, goal_cents=chapter_goals.get(chapter.slug)
+            )
+        )
+    session.flush()
+    return drive
+
+
+def chapter_in_drive(session: Session, drive: Drive, chapter_slug: str) -> Chapter:
+    """The chapter with this slug, if it takes part in the drive; else a clear error."""
+    chapter = get_chapter(session, chapter_slug)
+    taking_part = session.get(DriveChapter, (drive.id, chapter.id))
+    if taking_part is None:
+        raise UnknownChapter(f"The chapter “{chapter.slug}” does not take part in “{drive.title}”.")
+    return chapter
+
+
+def record_offline_gift(
+    session: Session,
+    drive: Drive,
+    amount_cents: int,
+    *,
+    method: GiftMethod,
+    chapter: Chapter | None = None,
+    donor_name: str = "",
+    show_name: bool = False,
+    donor_email: str | None = None,
+    check_number: str | None = None,
+    received_at: datetime | None = None,
+) -> Gift:
+    """A cash or check gift received by a chapter: recorded as paid and posted to the ledger."""
+    if method not in (GiftMethod.CASH, GiftMethod.CHECK):
+        raise InvalidInput("Offline gifts are cash or check.")
+    if not isinstance(amount_cents, int) or not 0 < amount_cents <= money.MAX_CENTS:
+        raise InvalidInput("The amount must be more than zero and at most $10,000,000.")
+    donor_name = _check_text(donor_name, "donor's name", 200, required=False)
+    gift = Gift(
+        drive_id=drive.id,
+        chapter_id=chapter.id if chapter else None,
+        amount_cents=amount_cents,
+        currency=drive.currency,
+        method=method,
+        status=GiftStatus.PAID,
+        donor_name=donor_name,
+        show_name=bool(show_name and donor_name),
+        donor_email=donor_email,
+        check_number=check_number,
+        received_at=received_at or utcnow(),
+    )
+    session.add(gift)
+    session.flush()
+    ledger.append(
+        session,
+        kind=EntryKind.GIFT,
+        amount_cents=amount_cents,
+        currency=drive.currency,
+        drive_id=drive.id,
+        chapter_id=gift.chapter_id,
+        gift_id=gift.id,
+        effective_at=gift.received_at,
+        memo=f"{method.value} gift",
+    )
+    return gift
+
+
+def active_drives(session: Session, today: date | None = None) -> list[Drive]:
+    """Drives that have started and not ended, soonest ending first."""
+    today = today or utcnow().date()
+    statement = (
+        select(Drive)
+        .where(Drive.starts_on <= today)
+        .where((Drive.ends_on.is_(None)) | (Drive.ends_on >= today))
+        .order_by(Drive.ends_on.is_(None), Drive.ends_on, Drive.title)
+    )
+    return list(session.exec(statement))
+
+
+@dataclass(frozen=True)
+class Supporter:
+    """A public line of the supporter list: a name only where the donor allowed it."""
+
+    display_name: str
+    amount_cents: int
+    chapter_name: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class DriveView:
+    """Everything a drive page, its API and its reports show, computed once."""
+
+    drive: Drive
+    totals: ledger.DriveTotals
+    pace: projection.Pace
+    supporters: tuple[Supporter, ...]
+    #: The chapter whose side of the page this is, if any.
+    chapter: Chapter | None
+
+    @property
+    def chapter_part(self) -> ledger.ChapterPart | None:
+        if self.chapter is None:
+            return None
+        return next(part for part in self.totals.chapters if part.slug == self.chapter.slug)
+
+
+def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[Supporter, ...]:
+    rows = session.exec(
+        select(Gift, Chapter.name)
+        .outerjoin(Chapter, Chapter.id == Gift.chapter_id)
+        .where(Gift.drive_id == drive.id, Gift.status == GiftStatus.PAID)
+        .order_by(Gift.received_at.desc(), Gift.id.desc())
+        .limit(limit)
+    ).all()
+    return tuple(
+        Supporter(
+            display_name=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
+            amount_cents=gift.amount_cents,
+            chapter_name=chapter_name,
+            received_at=gift.received_at,
+        )
+        for gift, chapter_name in rows
+    )
+
+
+def drive_view(
+    session: Session, drive_slug: str, chapter_slug: str | None = None, today: date | None = None
+) -> DriveView:
+    """The drive (or one chapter's side of it) with totals, pace and recent supporters."""
+    drive = get_drive(session, drive_slug)
+    chapter = chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+    totals = ledger.totals(session, drive)
+    today = today or utcnow().date()
+    since = today - timedelta(days=projection.PACE_DAYS - 1)
+    recent = session.exec(
+        select(func.coalesce(func.sum(ledger.DailyTotal.raised_cents), 0)).where(
+            ledger.DailyTotal.drive_id == drive.id, ledger.DailyTotal.day >= since
+        )
+    ).one()
+    pace = projection.pace(
+        raised_cents=totals.raised_cents,
+        goal_cents=drive.goal_cents,
+        raised_last_days_cents=int(recent),
+        today=today,
+        ends_on=drive.ends_on,
+    )
+    return DriveView(
+        drive=drive,
+        totals=totals,
+        pace=pace,
+        supporters=recent_supporters(session, drive),
+        chapter=chapter,
+    )

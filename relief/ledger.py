@@ -1,0 +1,465 @@
+"""The ledger: append entries; read a drive's totals; prove those totals.
+
+Every figure anywhere (page, API, CSV, PDF, dashboard) comes from :func:`totals`, which reads
+the running sums that :func:`append` maintains in the same transaction as each entry. The
+sums are a cache of the entries and :func:`recompute` proves it: it replays the entries and
+must give the same figures and the same fingerprint.
+
+The fingerprint is a hash chained over a drive's entries in order (each link hashes the one
+before and the entry), so any change to the history changes it, and it is kept in O(1) per
+entry. The chain is extended while holding the drive's totals row, which serializes a drive's
+appends, so entry ids and chain order agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import Session, select
+
+from relief import money
+from relief.db import is_postgres
+from relief.errors import InvalidInput
+from relief.models import (
+    Chapter,
+    DailyTotal,
+    Drive,
+    DriveChapter,
+    Entry,
+    EntryKind,
+    Total,
+    utcnow,
+)
+
+#: Kinds that change what a drive has raised (the others: fees and remittances).
+RAISED_KINDS = frozenset(
+    {
+        EntryKind.GIFT,
+        EntryKind.REFUND,
+        EntryKind.DISPUTE_WITHDRAWN,
+        EntryKind.DISPUTE_REINSTATED,
+        EntryKind.CORRECTION,
+    }
+)
+WHOLE_DRIVE = 0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Sums of a drive's (or one chapter's) entries. Refunds and disputes are positive
+    amounts taken out; ``disputes_cents`` is what open or lost disputes withhold now."""
+
+    gifts_cents: int = 0
+    refunds_cents: int = 0
+    disputes_cents: int = 0
+    corrections_cents: int = 0
+    fees_cents: int = 0
+    remitted_cents: int = 0
+    gift_count: int = 0
+
+    @property
+    def raised_cents(self) -> int:
+        """Gifts received − refunds − disputed amounts withheld ± corrections."""
+        return (
+            self.gifts_cents - self.refunds_cents - self.disputes_cents + self.corrections_cents
+        )
+
+    @property
+    def net_cents(self) -> int:
+        """Raised − processor fees."""
+        return self.raised_cents - self.fees_cents
+
+    def plus(self, kind: EntryKind, amount_cents: int) -> Figures:
+        match kind:
+            case EntryKind.GIFT:
+                return replace(
+                    self,
+                    gifts_cents=self.gifts_cents + amount_cents,
+                    gift_count=self.gift_count + 1,
+                )
+            case EntryKind.REFUND:
+                return replace(self, refunds_cents=self.refunds_cents - amount_cents)
+            case EntryKind.DISPUTE_WITHDRAWN | EntryKind.DISPUTE_REINSTATED:
+                return replace(self, disputes_cents=self.disputes_cents - amount_cents)
+            case EntryKind.CORRECTION:
+                return replace(self, corrections_cents=self.corrections_cents + amount_cents)
+            case EntryKind.FEE:
+                return replace(self, fees_cents=self.fees_cents + amount_cents)
+            case EntryKind.REMITTANCE:
+                return replace(self, remitted_cents=self.remitted_cents + amount_cents)
+        raise ValueError(f"unknown entry kind {kind!r}")
+
+
+_FIGURE_FIELDS = tuple(Figures.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class ChapterPart:
+    slug: str
+    name: str
+    region: str | None
+    goal_cents: int | None
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class DriveTotals:
+    """A drive's figures as of one ledger state; what every screen renders."""
+
+    drive_id: int
+    currency: str
+    goal_cents: int
+    ratio_hundredths: int
+    figures: Figures
+    chapters: tuple[ChapterPart, ...]
+    #: Raised by gifts credited to no chapter.
+    unattributed: Figures
+    entry_count: int
+    fingerprint: str
+    updated_at: datetime | None
+    by_chapter_id: dict[int, Figures] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def raised_cents(self) -> int:
+        return self.figures.raised_cents
+
+    @property
+    def net_cents(self) -> int:
+        return self.figures.net_cents
+
+    @property
+    def projected_relief_cents(self) -> int:
+        """Net × the drive's ratio, rounded to the cent. An estimate until the partner reports."""
+        return money.apply_ratio(self.figures.net_cents, self.ratio_hundredths)
+
+    @property
+    def percent_of_goal(self) -> int:
+        """Whole percent of the goal raised, for progress bars (capped at 100)."""
+        if self.goal_cents <= 0:
+            return 0
+        return max(0, min(100, self.figures.raised_cents * 100 // self.goal_cents))
+
+
+def _chain(previous: str, entry: Entry) -> str:
+    link = "|".join(
+        str(part)
+        for part in (
+            previous,
+            entry.id,
+            entry.kind.value,
+            entry.amount_cents,
+            entry.currency,
+            entry.chapter_id or 0,
+            entry.gift_id or 0,
+            entry.effective_at.isoformat(timespec="seconds"),
+        )
+    )
+    return hashlib.sha256(link.encode()).hexdigest()
+
+
+def _locked(session: Session, model, **key):
+    """The row of ``model`` with this key, created if missing, locked for this transaction.
+
+    On SQLite the whole database is already write-locked (BEGIN IMMEDIATE).
+    """
+    statement = select(model).filter_by(**key)
+    if is_postgres(session):
+        statement = statement.with_for_update()
+        row = session.exec(statement).first()
+        if row is None:
+            session.execute(pg_insert(model).values(**key).on_conflict_do_nothing())
+            row = session.exec(statement).first()
+        return row
+    row = session.exec(statement).first()
+    if row is None:
+        row = model(**key)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _add_to_total(row: Total, kind: EntryKind, amount_cents: int, at: datetime) -> None:
+    updated = Figures(**{name: getattr(row, name) for name in _FIGURE_FIELDS}).plus(
+        kind, amount_cents
+    )
+    for name in _FIGURE_FIELDS:
+        setattr(row, name, getattr(updated, name))
+    row.updated_at = at
+
+
+def append(
+    session: Session,
+    *,
+    kind: EntryKind,
+    amount_cents: int,
+    drive_id: int | None,
+    chapter_id: int | None = None,
+    gift_id: int | None = None,
+    currency: str = "USD",
+    effective_at: datetime | None = None,
+    external_id: str | None = None,
+    reverses_id: int | None = None,
+    memo: str = "",
+) -> Entry | None:
+    """Append one entry and update the drive's running totals; flushes, does not commit.
+
+    Idempotent per ``external_id``: an entry whose external id is already in the ledger is
+    not posted again, and None is returned.
+    """
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
+        raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
+    if external_id is not None:
+        seen = session.exec(select(Entry.id).where(Entry.external_id == external_id)).first()
+        if seen is not None:
+            return None
+    now = utcnow()
+    drive_total = None
+    if drive_id is not None:
+        # Lock the drive's row first: it orders this drive's entries and their chain.
+        drive_total = _locked(session, Total, drive_id=drive_id, chapter_id=WHOLE_DRIVE)
+    entry = Entry(
+        kind=kind,
+        amount_cents=amount_cents,
+        currency=currency,
+        drive_id=drive_id,
+        chapter_id=chapter_id,
+        gift_id=gift_id,
+        effective_at=effective_at or now,
+        recorded_at=now,
+        external_id=external_id,
+        reverses_id=reverses_id,
+        memo=memo,
+    )
+    session.add(entry)
+    session.flush()
+    if drive_total is None:
+        return entry
+
+    _add_to_total(drive_total, kind, amount_cents, now)
+    drive_total.entry_count += 1
+    drive_total.last_entry_id = entry.id
+    drive_total.chain_hash = _chain(drive_total.chain_hash, entry)
+    if chapter_id is not None:
+        chapter_total = _locked(session, Total, drive_id=drive_id, chapter_id=chapter_id)
+        _add_to_total(chapter_total, kind, amount_cents, now)
+        chapter_total.entry_count += 1
+        chapter_total.last_entry_id = entry.id
+    if kind in RAISED_KINDS:
+        daily = _locked(session, DailyTotal, drive_id=drive_id, day=entry.effective_at.date())
+        daily.raised_cents += amount_cents
+        daily.gift_count += 1 if kind is EntryKind.GIFT else 0
+    session.flush()
+    return entry
+
+
+def _figures_of(row: Total | None) -> Figures:
+    if row is None:
+        return Figures()
+    return Figures(**{name: getattr(row, name) for name in _FIGURE_FIELDS})
+
+
+def totals(session: Session, drive: Drive) -> DriveTotals:
+    """The drive's figures from its running totals: two indexed queries, whatever its size."""
+    rows = {row.chapter_id: row for row in session.exec(select(Total).where(
+        Total.drive_id == drive.id))}
+    participants = session.exec(
+        select(Chapter, DriveChapter.goal_cents)
+        .join(DriveChapter, DriveChapter.chapter_id == Chapter.id)
+        .where(DriveChapter.drive_id == drive.id)
+        .order_by(Chapter.name)
+    ).all()
+    return _assemble(drive, rows, participants)
+
+
+def _assemble(drive: Drive, rows: dict[int, Total], participants) -> DriveTotals:
+    whole = rows.get(WHOLE_DRIVE)
+    by_chapter = {
+        chapter_id: _figures_of(row) for chapter_id, row in rows.items() if chapter_id
+    }
+    chapters = tuple(
+        ChapterPart(
+            slug=chapter.slug,
+            name=chapter.name,
+            region=chapter.region,
+            goal_cents=goal_cents,
+            figures=by_chapter.get(chapter.id, Figures()),
+        )
+        for chapter, goal_cents in participants
+    )
+    figures = _figures_of(whole)
+    credited = Figures(
+        **{
+            name: sum(getattr(part, name) for part in by_chapter.values())
+            for name in _FIGURE_FIELDS
+        }
+    )
+    unattributed = Figures(
+        **{name: getattr(figures, name) - getattr(credited, name) for name in _FIGURE_FIELDS}
+    )
+    return DriveTotals(
+        drive_id=drive.id,
+        currency=drive.currency,
+        goal_cents=drive.goal_cents,
+        ratio_hundredths=drive.ratio_hundredths,
+        figures=figures,
+        chapters=chapters,
+        unattributed=unattributed,
+        entry_count=whole.entry_count if whole else 0,
+        fingerprint=(whole.chain_hash if whole and whole.chain_hash else "0" * 64),
+        updated_at=whole.updated_at if whole else None,
+        by_chapter_id=by_chapter,
+    )
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    figures: Figures
+    by_chapter_id: dict[int, Figures]
+    daily: dict[date, tuple[int, int]]
+    entry_count: int
+    fingerprint: str
+
+
+def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recomputed:
+    """Replay every entry of the drive in order: the figures the running totals must equal."""
+    figures = Figures()
+    by_chapter: dict[int, Figures] = defaultdict(Figures)
+    daily: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    chain = ""
+    count = 0
+    last_id = 0
+    while True:
+        batch = session.exec(
+            select(Entry)
+            .where(Entry.drive_id == drive.id, Entry.id > last_id)
+            .order_by(Entry.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            break
+        for entry in batch:
+            figures = figures.plus(entry.kind, entry.amount_cents)
+            if entry.chapter_id is not None:
+                by_chapter[entry.chapter_id] = by_chapter[entry.chapter_id].plus(
+                    entry.kind, entry.amount_cents
+                )
+            if entry.kind in RAISED_KINDS:
+                raised, gifts = daily[entry.effective_at.date()]
+                daily[entry.effective_at.date()] = (
+                    raised + entry.amount_cents,
+                    gifts + (1 if entry.kind is EntryKind.GIFT else 0),
+                )
+            chain = _chain(chain, entry)
+            count += 1
+        last_id = batch[-1].id
+        session.expunge_all()
+    return Recomputed(
+        figures=figures,
+        by_chapter_id=dict(by_chapter),
+        daily=dict(daily),
+        entry_count=count,
+        fingerprint=chain or "0" * 64,
+    )
+
+
+def verify(session: Session, drive: Drive) -> list[str]:
+    """Differences between the running totals and a replay of the entries; [] when exact."""
+    kept = totals(session, drive)
+    replay = recompute(session, drive)
+    problems = []
+    if kept.figures != replay.figures:
+        problems.append(f"drive totals {kept.figures} != ledger {replay.figures}")
+    for chapter_id in set(kept.by_chapter_id) | set(replay.by_chapter_id):
+        ours = kept.by_chapter_id.get(chapter_id, Figures())
+        theirs = replay.by_chapter_id.get(chapter_id, Figures())
+        if ours != theirs:
+            problems.append(f"chapter {chapter_id} totals {ours} != ledger {theirs}")
+    daily_rows = {
+        row.day: (row.raised_cents, row.gift_count)
+        for row in session.exec(select(DailyTotal).where(DailyTotal.drive_id == drive.id))
+        if row.raised_cents or row.gift_count
+    }
+    replay_daily = {day: value for day, value in replay.daily.items() if value != (0, 0)}
+    if daily_rows != replay_daily:
+        problems.append("daily totals differ from the ledger")
+    if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
+        problems.append("fingerprint differs from the ledger's")
+    return problems
+
+
+def daily_raised(session: Session, drive_id: int, since: date | None = None) -> list[DailyTotal]:
+    """Money raised per day, oldest first (one row per day with activity)."""
+    statement = select(DailyTotal).where(DailyTotal.drive_id == drive_id)
+    if since is not None:
+        statement = statement.where(DailyTotal.day >= since)
+    return list(session.exec(statement.order_by(DailyTotal.day)))
+
+
+def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> int:
+    """Post many paid gifts at once (demo data, imports): the same entries and totals as
+    :func:`append` one by one, in a few statements. Each dict holds Gift columns."""
+    from sqlalchemy import insert
+
+    from relief.models import Gift
+
+    if not gifts:
+        return 0
+    drive_total = _locked(session, Total, drive_id=drive.id, chapter_id=WHOLE_DRIVE)
+    gift_ids = session.execute(insert(Gift).returning(Gift.id, sort_by_parameter_order=True),
+                               gifts).scalars().all()
+    now = utcnow()
+    entry_rows = [
+        {
+            "kind": EntryKind.GIFT,
+            "amount_cents": gift["amount_cents"],
+            "currency": drive.currency,
+            "drive_id": drive.id,
+            "chapter_id": gift.get("chapter_id"),
+            "gift_id": gift_id,
+            "effective_at": gift["received_at"],
+            "recorded_at": now,
+            "memo": f"{gift['method'].value} gift",
+            "external_id": None,
+            "reverses_id": None,
+        }
+        for gift, gift_id in zip(gifts, gift_ids, strict=True)
+    ]
+    entry_ids = session.execute(insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
+                                entry_rows).scalars().all()
+    chapter_deltas: dict[int, Figures] = defaultdict(Figures)
+    daily_deltas: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    whole = Figures()
+    chain = drive_total.chain_hash
+    for row, entry_id in zip(entry_rows, entry_ids, strict=True):
+        whole = whole.plus(EntryKind.GIFT, row["amount_cents"])
+        if row["chapter_id"] is not None:
+            chapter_deltas[row["chapter_id"]] = chapter_deltas[row["chapter_id"]].plus(
+                EntryKind.GIFT, row["amount_cents"])
+        raised, count = daily_deltas[row["effective_at"].date()]
+        daily_deltas[row["effective_at"].date()] = (raised + row["amount_cents"], count + 1)
+        chain = _chain(chain, Entry(id=entry_id, **row))
+    _add_figures(drive_total, whole, now)
+    drive_total.entry_count += len(entry_ids)
+    drive_total.last_entry_id = entry_ids[-1]
+    drive_total.chain_hash = chain
+    for chapter_id, delta in chapter_deltas.items():
+        row = _locked(session, Total, drive_id=drive.id, chapter_id=chapter_id)
+        _add_figures(row, delta, now)
+        row.entry_count += delta.gift_count
+        row.last_entry_id = entry_ids[-1]
+    for day, (raised, count) in daily_deltas.items():
+        daily = _locked(session, DailyTotal, drive_id=drive.id, day=day)
+        daily.raised_cents += raised
+        daily.gift_count += count
+    session.flush()
+    return len(entry_ids)
+
+
+def _add_figures(row: Total, delta: Figures, at: datetime) -> None:
+    for name in _FIGURE_FIELDS:
+        setattr(row, name, getattr(row, name) + getattr(delta, name))
+    row.updated_at = at

@@ -1,0 +1,236 @@
+"""Tables. Money is integer cents in the drive's currency; times are timezone-aware UTC.
+
+The ledger (``Entry``) is append-only: every figure shown anywhere is derived from it.
+``Total`` and ``DailyTotal`` are running sums maintained in the same transaction as each
+entry, so pages never sum gifts; ``ledger.recompute`` proves them equal to the entries.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from sqlalchemy import CheckConstraint, Column, Index, MetaData
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+# Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (the database stores and returns UTC)."""
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[enum.Enum]) -> Column:
+    # Stored as the value's text (VARCHAR + CHECK), portable across both databases.
+    return Column(
+        SAEnum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+               create_constraint=True, length=24, name=cls.__name__.lower()),
+        nullable=False,
+    )
+
+
+class Chapter(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    #: Where the chapter works, e.g. a US state code ("MO").
+    region: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Drive(SQLModel, table=True):
+    __table_args__ = (
+        CheckConstraint("goal_cents > 0", name="goal_positive"),
+        CheckConstraint("ratio_hundredths > 0", name="ratio_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    title: str = Field(max_length=200)
+    story: str = Field(default="", max_length=10_000)
+    goal_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    starts_on: date
+    ends_on: date | None = None
+    partner_name: str = Field(default="Undue Medical Debt", max_length=200)
+    target_region: str | None = Field(default=None, max_length=200)
+    #: Debt relieved per unit given, in hundredths: 10000 means "about 100:1". An estimate.
+    ratio_hundredths: int = Field(default=10_000)
+    #: Where the ratio comes from and when it was stated; shown beside every projection.
+    ratio_source: str = Field(
+        default="Undue Medical Debt's published average: each $1 donated relieves about $100 "
+        "of medical debt",
+        max_length=500,
+    )
+    ratio_as_of: date = Field(default=date(2024, 1, 1))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DriveChapter(SQLModel, table=True):
+    """A chapter taking part in a drive, with its optional sub-goal."""
+
+    __tablename__ = "drive_chapter"
+    __table_args__ = (CheckConstraint("goal_cents IS NULL OR goal_cents > 0", name="goal_positive"),)
+    drive_id: int = Field(foreign_key="drive.id", primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", primary_key=True)
+    goal_cents: int | None = None
+
+
+class GiftMethod(enum.StrEnum):
+    CARD = "card"
+    CASH = "cash"
+    CHECK = "check"
+    TEST = "test"
+
+
+class GiftStatus(enum.StrEnum):
+    PENDING = "pending"  # form sent to checkout; no money yet, nothing in the ledger
+    PROCESSING = "processing"  # a delayed payment method has not settled
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"  # fully
+    DISPUTED = "disputed"  # money withdrawn by an open or lost dispute
+
+
+class Gift(SQLModel, table=True):
+    """One payment by one donor. A monthly gift has one row per month paid."""
+
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        Index("ix_gift_drive_received", "drive_id", "received_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    #: None while a gift from an unknown drive waits for a treasurer to assign it.
+    drive_id: int | None = Field(default=None, foreign_key="drive.id")
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    method: GiftMethod = Field(sa_column=_enum(GiftMethod))
+    status: GiftStatus = Field(sa_column=_enum(GiftStatus))
+    donor_name: str = Field(default="", max_length=200)
+    donor_email: str | None = Field(default=None, max_length=320)
+    #: The donor allowed their name on the public supporter list.
+    show_name: bool = False
+    #: A private message to the organizers: never on a public page, API or press PDF.
+    message: str | None = Field(default=None, max_length=2000)
+    monthly: bool = False
+    check_number: str | None = Field(default=None, max_length=64)
+    #: Attribution: the ?ref= and utm_* parameters of the link the donor came through.
+    ref: str | None = Field(default=None, max_length=200)
+    utm_source: str | None = Field(default=None, max_length=200)
+    utm_medium: str | None = Field(default=None, max_length=200)
+    utm_campaign: str | None = Field(default=None, max_length=200)
+    #: The drive slug named by a Stripe session we could not match; kept for assignment.
+    unmatched_drive: str | None = Field(default=None, max_length=200)
+    stripe_session_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_charge_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_invoice_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_subscription_id: str | None = Field(default=None, max_length=255, index=True)
+    stripe_customer_id: str | None = Field(default=None, max_length=255)
+    #: True until the processor's fee for this gift is known and in the ledger.
+    fee_pending: bool = False
+    #: Marked test-mode gifts (built-in test checkout); they can be purged.
+    test_mode: bool = False
+    #: When the money was received (financially relevant time).
+    received_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EntryKind(enum.StrEnum):
+    GIFT = "gift"
+    FEE = "fee"
+    REFUND = "refund"
+    DISPUTE_WITHDRAWN = "dispute_withdrawn"
+    DISPUTE_REINSTATED = "dispute_reinstated"
+    REMITTANCE = "remittance"
+    CORRECTION = "correction"
+
+
+class Entry(SQLModel, table=True):
+    """One append-only ledger line. Never updated or deleted; a correction is a new entry.
+
+    ``amount_cents`` is signed, in the direction of its kind's total: a gift +, a refund −,
+    a dispute withdrawal −, a reinstatement +, a fee + (charged) or − (returned), a
+    remittance + (sent). A correction changes *raised* by its sign.
+    """
+
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="amount_nonzero"),
+        Index("ix_entry_drive_id", "drive_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: EntryKind = Field(sa_column=_enum(EntryKind))
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    drive_id: int | None = Field(default=None, foreign_key="drive.id")
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
+    gift_id: int | None = Field(default=None, foreign_key="gift.id", index=True)
+    #: The entry this one reverses or corrects, if any.
+    reverses_id: int | None = Field(default=None, foreign_key="entry.id")
+    #: What made this entry (a Stripe refund id, "fee:txn_…"); UNIQUE, so it posts once.
+    external_id: str | None = Field(default=None, max_length=255, unique=True)
+    memo: str = Field(default="", max_length=500)
+    #: When the money moved; decides the day and month it belongs to.
+    effective_at: datetime = Field(default_factory=utcnow)
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class Total(SQLModel, table=True):
+    """Running sums per drive (chapter_id 0) and per drive and chapter, kept with each entry."""
+
+    drive_id: int = Field(primary_key=True)
+    #: 0 is the whole drive; otherwise the chapter credited.
+    chapter_id: int = Field(primary_key=True)
+    gifts_cents: int = 0
+    refunds_cents: int = 0
+    disputes_cents: int = 0
+    corrections_cents: int = 0
+    fees_cents: int = 0
+    remitted_cents: int = 0
+    gift_count: int = 0
+    #: Number of entries summed, and a hash chained over them: the ledger fingerprint.
+    entry_count: int = 0
+    last_entry_id: int = 0
+    chain_hash: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DailyTotal(SQLModel, table=True):
+    """Money raised per drive per day (UTC), for pace and the chart over time."""
+
+    __tablename__ = "daily_total"
+    drive_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    raised_cents: int = 0
+    gift_count: int = 0
+
+
+class StripeEvent(SQLModel, table=True):
+    """Every Stripe event id we accepted; the primary key makes each process once."""
+
+    __tablename__ = "stripe_event"
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class ParkedEvent(SQLModel, table=True):
+    """A verified event about a gift we do not know yet; replayed when the gift arrives."""
+
+    __tablename__ = "parked_event"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=255, unique=True)
+    #: The Stripe id it waits for (payment intent or charge).
+    waits_for: str = Field(max_length=255, index=True)
+    payload: str
+    parked_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,105 @@
+"""Money: integer cents in, integer cents out. The only module that turns text into cents,
+cents into text, or splits an amount. No floats, and never Python's round() (half-to-even).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from babel.numbers import format_currency
+
+from relief.errors import InvalidAmount
+
+#: $10,000,000.00 — far beyond any gift; a guard against typos and overflow, not a policy.
+MAX_CENTS = 1_000_000_000
+
+_AMOUNT = re.compile(r"^\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d*))?$")
+
+
+def parse(text: str | int, *, max_cents: int = MAX_CENTS) -> int:
+    """``"1,600.50"`` → 160050. Refuses zero, negatives, more than two decimals and junk."""
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise InvalidAmount("Enter an amount such as 25 or 25.50.")
+    raw = str(text).strip()
+    match = _AMOUNT.match(raw)
+    if not raw or not match or (match["whole"] is None and not match["frac"]):
+        if raw.startswith("-"):
+            raise InvalidAmount("The amount must be more than zero.")
+        raise InvalidAmount(f"“{raw[:40]}” is not an amount; enter one such as 25 or 25.50.")
+    frac = match["frac"] or ""
+    if len(frac) > 2:
+        raise InvalidAmount("Amounts have at most two decimals (cents).")
+    whole = int((match["whole"] or "0").replace(",", ""))
+    cents = whole * 100 + int(frac.ljust(2, "0"))
+    if cents <= 0:
+        raise InvalidAmount("The amount must be more than zero.")
+    if cents > max_cents:
+        raise InvalidAmount(f"The amount must be at most {format(max_cents)}.")
+    return cents
+
+
+def format(cents: int, currency: str = "USD", locale: str = "en_US") -> str:  # noqa: A001
+    """160050 → ``"$1,600.50"``, by Babel's rules for the currency and locale."""
+    if not isinstance(cents, int) or isinstance(cents, bool):
+        raise TypeError(f"money is int cents, got {type(cents).__name__}")
+    return format_currency(Decimal(cents).scaleb(-2), currency, locale=locale)
+
+
+def format_whole(cents: int, currency: str = "USD", locale: str = "en_US") -> str:
+    """Rounded to whole units for headlines: 16000000 → ``"$160,000"`` (half away from zero)."""
+    units = divide_half_up(cents, 100)
+    return format_currency(units, currency, locale=locale, format="¤#,##0", currency_digits=False)
+
+
+def divide_half_up(numerator: int, denominator: int) -> int:
+    """Integer division rounding halves away from zero, for amounts of either sign."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if remainder * 2 >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+def apply_ratio(cents: int, ratio_hundredths: int) -> int:
+    """``cents`` × a ratio given in hundredths (10000 = 100:1), rounded to the cent."""
+    return divide_half_up(cents * ratio_hundredths, 100)
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` cents in proportion to ``weights`` by largest remainder.
+
+    The parts always sum to ``total``; ties go to the earlier weight.
+    """
+    if not weights or any(w < 0 for w in weights) or sum(weights) == 0:
+        raise ValueError("allocate needs non-negative weights with a positive sum")
+    weight_sum = sum(weights)
+    sign = -1 if total < 0 else 1
+    magnitude = abs(total)
+    parts = [magnitude * w // weight_sum for w in weights]
+    remainders = [magnitude * w % weight_sum for w in weights]
+    short = magnitude - sum(parts)
+    for index in sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:short]:
+        parts[index] += 1
+    return [sign * p for p in parts]
+
+
+def gross_up(net_cents: int, percent_bps: int, fixed_cents: int) -> int:
+    """The charge that leaves at least ``net_cents`` after a fee of percent + fixed.
+
+    Starts from the algebraic answer and steps up, so the result is the smallest charge whose
+    fee (as :func:`fee_for` computes it) leaves the donor's intended amount.
+    """
+    if net_cents <= 0:
+        raise InvalidAmount("The amount must be more than zero.")
+    denominator = 10_000 - percent_bps
+    charge = (net_cents + fixed_cents) * 10_000 // denominator
+    while charge - fee_for(charge, percent_bps, fixed_cents) < net_cents:
+        charge += 1
+    return charge
+
+
+def fee_for(charge_cents: int, percent_bps: int, fixed_cents: int) -> int:
+    """A processor fee of percent (basis points, rounded half up to the cent) + fixed."""
+    return divide_half_up(charge_cents * percent_bps, 10_000) + fixed_cents

@@ -1,0 +1,56 @@
+"""Plain data for the API (and the press report): figures from ``ledger.totals``, no private data.
+
+Nothing here computes money; it names what the ledger computed.
+"""
+
+from __future__ import annotations
+
+from relief.drives import DriveView
+from relief.projection import format_ratio
+
+
+def drive_json(view: DriveView) -> dict:
+    totals = view.totals
+    drive = view.drive
+    return {
+        "slug": drive.slug,
+        "title": drive.title,
+        "currency": drive.currency,
+        "goal_cents": drive.goal_cents,
+        "raised_cents": totals.raised_cents,
+        "gifts_cents": totals.figures.gifts_cents,
+        "refunds_cents": totals.figures.refunds_cents,
+        "disputes_cents": totals.figures.disputes_cents,
+        "fees_cents": totals.figures.fees_cents,
+        "net_cents": totals.net_cents,
+        "projected_relief_cents": totals.projected_relief_cents,
+        "ratio": format_ratio(drive.ratio_hundredths),
+        "ratio_source": drive.ratio_source,
+        "ratio_as_of": drive.ratio_as_of.isoformat(),
+        "relief_is_estimate": True,
+        "donation_count": totals.figures.gift_count,
+        "starts_on": drive.starts_on.isoformat(),
+        "ends_on": drive.ends_on.isoformat() if drive.ends_on else None,
+        "pace": {
+            "per_day_cents": view.pace.per_day_cents,
+            "window_days": view.pace.window_days,
+            "goal_reached_on": (
+                view.pace.goal_reached_on.isoformat() if view.pace.goal_reached_on else None
+            ),
+            "projected_at_end_cents": view.pace.projected_at_end_cents,
+        },
+        "fingerprint": totals.fingerprint,
+        "entry_count": totals.entry_count,
+        "updated_at": totals.updated_at.isoformat() if totals.updated_at else None,
+        "chapters": [
+            {
+                "slug": part.slug,
+                "name": part.name,
+                "region": part.region,
+                "goal_cents": part.goal_cents,
+                "raised_cents": part.figures.raised_cents,
+                "donation_count": part.figures.gift_count,
+            }
+            for part in totals.chapters
+        ],
+    }

@@ -1,0 +1,11 @@
+"""Blueprints: thin — parse input, call one service, render."""
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from relief.views import api, health, public
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(api.bp)

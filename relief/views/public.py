@@ -1,0 +1,49 @@
+"""Public pages: the list of active drives, a drive's page, one chapter's side of it."""
+
+from io import BytesIO
+
+import segno
+from flask import Blueprint, Response, render_template, url_for
+
+from relief import db, drives
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("drives/index.html", drives=drives.active_drives(db.session()))
+
+
+@bp.get("/drives/<slug>")
+def drive_page(slug):
+    view = drives.drive_view(db.session(), slug)
+    return render_template("drives/page.html", view=view)
+
+
+@bp.get("/drives/<slug>/<chapter>")
+def chapter_page(slug, chapter):
+    view = drives.drive_view(db.session(), slug, chapter)
+    return render_template("drives/page.html", view=view)
+
+
+@bp.get("/drives/<slug>/qr.svg")
+def drive_qr(slug):
+    drive = drives.get_drive(db.session(), slug)
+    return _qr(url_for("public.drive_page", slug=drive.slug, _external=True))
+
+
+@bp.get("/drives/<slug>/<chapter>/qr.svg")
+def chapter_qr(slug, chapter):
+    view_chapter = drives.chapter_in_drive(db.session(), drives.get_drive(db.session(), slug),
+                                           chapter)
+    return _qr(url_for("public.chapter_page", slug=slug, chapter=view_chapter.slug,
+                       _external=True))
+
+
+def _qr(url: str) -> Response:
+    buffer = BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", scale=6, border=2, title=url)
+    response = Response(buffer.getvalue(), mimetype="image/svg+xml")
+    response.cache_control.max_age = 3600
+    return response

@@ -1,0 +1,82 @@
+"""What every page shares: CSRF, rate limits, the |money filter, error pages, security headers."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import OperationalError
+
+from relief import money, projection
+from relief.errors import DomainError
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'; base-uri 'self'"
+)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/stripe/")
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        # Limits must be shared by all workers; the database is what they all share.
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    limiter.init_app(app)
+
+    app.jinja_env.filters["money"] = _money_filter
+    app.jinja_env.filters["money_whole"] = _money_whole_filter
+    app.jinja_env.filters["ratio"] = projection.format_ratio
+    app.jinja_env.globals["test_mode"] = lambda: not app.config.get("STRIPE_SECRET_KEY")
+    app.jinja_env.globals["org_name"] = app.config["RELIEF_ORG_NAME"]
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        if _wants_json():
+            return jsonify(error=error.message), error.status_code
+        return (
+            render_template("errors/error.html", message=error.message, status=error.status_code),
+            error.status_code,
+        )
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        if _wants_json():
+            return jsonify(error="Not found."), 404
+        return render_template("errors/error.html", message="This page does not exist.",
+                               status=404), 404
+
+    @app.errorhandler(OperationalError)
+    def database_down(_error):
+        app.logger.exception("database unavailable")
+        message = "We cannot reach our database right now. Nothing was lost; try again shortly."
+        if _wants_json():
+            return jsonify(error=message), 503
+        return render_template("errors/error.html", message=message, status=503), 503
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if app.config["RELIEF_ENV"] == "production":
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response
+
+
+def _money_filter(cents: int, currency: str = "USD") -> str:
+    return money.format(cents, currency)
+
+
+def _money_whole_filter(cents: int, currency: str = "USD") -> str:
+    return money.format_whole(cents, currency)
