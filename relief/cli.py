@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from relief import db, demo, drives, ledger, money
 from relief.errors import DomainError
@@ -76,30 +76,55 @@ def chapter_add(slug, name, region):
 @click.argument("slug")
 @click.option("--title", required=True)
 @click.option("--goal", "goal_cents", required=True, callback=_amount, help="Goal in dollars.")
-@click.option("--ratio", "ratio_hundredths", default="100", show_default=True, callback=_ratio,
-              help="Estimated debt relieved per dollar given.")
+@click.option(
+    "--ratio",
+    "ratio_hundredths",
+    default="100",
+    show_default=True,
+    callback=_ratio,
+    help="Estimated debt relieved per dollar given.",
+)
 @click.option("--chapters", required=True, help="Comma-separated chapter slugs taking part.")
 @click.option("--story", default="", help="Why this drive; shown on its page.")
 @click.option("--starts", "starts_on", callback=_date, help="YYYY-MM-DD (default today).")
 @click.option("--ends", "ends_on", callback=_date, help="YYYY-MM-DD.")
 @click.option("--region", "target_region", default=None, help="Where the debt is relieved.")
 @click.option("--partner", "partner_name", default=None, help="The relief nonprofit's name.")
-def drive_add(slug, title, goal_cents, ratio_hundredths, chapters, story, starts_on, ends_on,
-              target_region, partner_name):
+def drive_add(
+    slug,
+    title,
+    goal_cents,
+    ratio_hundredths,
+    chapters,
+    story,
+    starts_on,
+    ends_on,
+    target_region,
+    partner_name,
+):
     """Add a drive that the named chapters run together."""
     chapter_slugs = [part.strip() for part in chapters.split(",") if part.strip()]
     try:
         with db.unit_of_work() as session:
             drive = drives.create_drive(
-                session, slug=slug, title=title, goal_cents=goal_cents,
-                chapter_slugs=chapter_slugs, story=story, ratio_hundredths=ratio_hundredths,
-                starts_on=starts_on, ends_on=ends_on, target_region=target_region,
+                session,
+                slug=slug,
+                title=title,
+                goal_cents=goal_cents,
+                chapter_slugs=chapter_slugs,
+                story=story,
+                ratio_hundredths=ratio_hundredths,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                target_region=target_region,
                 partner_name=partner_name,
             )
     except DomainError as error:
         _fail(error)
-    click.echo(f"Added drive {drive.slug}: goal {money.format(drive.goal_cents)}, "
-               f"chapters {', '.join(chapter_slugs)}.")
+    click.echo(
+        f"Added drive {drive.slug}: goal {money.format(drive.goal_cents)}, "
+        f"chapters {', '.join(chapter_slugs)}."
+    )
 
 
 @gift_cli.command("add")
@@ -108,27 +133,37 @@ def drive_add(slug, title, goal_cents, ratio_hundredths, chapters, story, starts
 @click.option("--chapter", "chapter_slug", default=None, help="The chapter credited.")
 @click.option("--name", "donor_name", default="", help="The donor's name.")
 @click.option("--anonymous", is_flag=True, help="Do not show the donor's name publicly.")
-@click.option("--method", type=click.Choice(["cash", "check"]), default="check",
-              show_default=True)
+@click.option("--method", type=click.Choice(["cash", "check"]), default="check", show_default=True)
 @click.option("--check-number", default=None)
 @click.option("--received", "received_on", callback=_date, help="YYYY-MM-DD (default now).")
-def gift_add(drive_slug, amount_cents, chapter_slug, donor_name, anonymous, method, check_number,
-             received_on):
+def gift_add(
+    drive_slug, amount_cents, chapter_slug, donor_name, anonymous, method, check_number, received_on
+):
     """Record a cash or check gift to a drive."""
     try:
         with db.unit_of_work() as session:
             drive = drives.get_drive(session, drive_slug)
-            chapter = drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+            chapter = (
+                drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+            )
             gift = drives.record_offline_gift(
-                session, drive, amount_cents, method=GiftMethod(method), chapter=chapter,
-                donor_name=donor_name, show_name=not anonymous, check_number=check_number,
+                session,
+                drive,
+                amount_cents,
+                method=GiftMethod(method),
+                chapter=chapter,
+                donor_name=donor_name,
+                show_name=not anonymous,
+                check_number=check_number,
                 received_at=datetime.combine(received_on, time(12), UTC) if received_on else None,
             )
             totals = ledger.totals(session, drive)
     except DomainError as error:
         _fail(error)
-    click.echo(f"Recorded {money.format(gift.amount_cents, drive.currency)} {method} gift "
-               f"#{gift.id}; {drive.slug} has raised {money.format(totals.raised_cents)}.")
+    click.echo(
+        f"Recorded {money.format(gift.amount_cents, drive.currency)} {method} gift "
+        f"#{gift.id}; {drive.slug} has raised {money.format(totals.raised_cents)}."
+    )
 
 
 @ledger_cli.command("verify")
@@ -157,13 +192,22 @@ def ledger_verify(drive_slug):
 
 
 @click.command("demo")
-@click.option("--gifts", "gift_count", type=click.IntRange(0, 10_000_000), default=None,
-              help="Add this many synthetic gifts in bulk (for benchmarks).")
+@with_appcontext
+@click.option(
+    "--gifts",
+    "gift_count",
+    type=click.IntRange(0, 10_000_000),
+    default=None,
+    help="Add this many synthetic gifts in bulk (for benchmarks).",
+)
 @click.option("--drive", "drive_slug", default=None, help="The drive for --gifts.")
 @click.option("--seed", type=int, default=1, show_default=True)
-def demo_command(gift_count, drive_slug, seed):
+@click.option("--if-empty", is_flag=True, help="Only when the database has no drive yet.")
+def demo_command(gift_count, drive_slug, seed, if_empty):
     """A realistic demo coalition with a few weeks of gifts, for a first look."""
     try:
+        if if_empty and demo.has_drives():
+            return
         if gift_count is None:
             with db.unit_of_work() as session:
                 drive = demo.seed_coalition(session, seed=seed)
@@ -171,8 +215,9 @@ def demo_command(gift_count, drive_slug, seed):
         else:
             with db.unit_of_work() as session:
                 drive = demo.ensure_demo_drive(session, drive_slug)
-            added = demo.add_gifts(current_app, drive.slug, gift_count, seed=seed,
-                                   progress=click.progressbar)
+            added = demo.add_gifts(
+                current_app, drive.slug, gift_count, seed=seed, progress=click.progressbar
+            )
             click.echo(f"Added {added} gifts to {drive.slug}.")
     except DomainError as error:
         _fail(error)

@@ -24,13 +24,14 @@ def _int_setting(env: dict, name: str, default: int) -> int:
 def database_url_for(raw: str | None, instance_path: str) -> str:
     """The SQLAlchemy URL: a SQLite file in the instance folder unless DATABASE_URL says otherwise.
 
-    A plain ``postgresql://`` URL selects psycopg 3, so operators can paste what their host gives them.
+    A plain ``postgresql://`` URL selects psycopg 3, so operators can paste what their host
+    gives them.
     """
     if not raw:
         return f"sqlite:///{Path(instance_path) / 'relief.db'}"
     for prefix in ("postgresql://", "postgres://"):
         if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix):]
+            return "postgresql+psycopg://" + raw[len(prefix) :]
     return raw
 
 

@@ -23,8 +23,28 @@ STORY = (
     "relief nonprofit and cancel it — no strings attached, no taxes owed by the families. "
     "Every dollar we raise relieves about one hundred dollars of debt for Missourians."
 )
-FIRST_NAMES = ("Ana", "Ben", "Chloé", "Dev", "Ellen", "Femi", "Grace", "Hiro", "Ines", "Jamal",
-               "Kim", "Luis", "Maya", "Noor", "Owen", "Priya", "Quinn", "Rosa", "Sam", "Tariq")
+FIRST_NAMES = (
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dev",
+    "Ellen",
+    "Femi",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jamal",
+    "Kim",
+    "Luis",
+    "Maya",
+    "Noor",
+    "Owen",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+)
 LAST_INITIALS = "ABCDEFGHJKLMNPRSTW"
 AMOUNTS = (500, 1000, 1500, 2000, 2500, 2500, 5000, 5000, 10000, 2000, 1000, 2500)
 
@@ -60,6 +80,11 @@ def ensure_demo_drive(session: Session, slug: str | None = None) -> Drive:
     )
 
 
+def has_drives() -> bool:
+    with db.unit_of_work(write=False) as session:
+        return session.exec(select(Drive.id).limit(1)).first() is not None
+
+
 def seed_coalition(session: Session, seed: int = 1) -> Drive:
     """The demo coalition with about four weeks of check, cash and test-card gifts."""
     drive = ensure_demo_drive(session)
@@ -70,17 +95,21 @@ def seed_coalition(session: Session, seed: int = 1) -> Drive:
         for _ in range(rng.randint(0, 3)):
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_INITIALS)}."
             drives.record_offline_gift(
-                session, drive, rng.choice(AMOUNTS),
+                session,
+                drive,
+                rng.choice(AMOUNTS),
                 method=rng.choice((GiftMethod.CHECK, GiftMethod.CASH)),
                 chapter=rng.choice(chapters + [None]),
-                donor_name=name, show_name=rng.random() < 0.6,
+                donor_name=name,
+                show_name=rng.random() < 0.6,
                 received_at=now - timedelta(days=day, hours=rng.randint(0, 10)),
             )
     return drive
 
 
-def add_gifts(app, drive_slug: str, count: int, *, seed: int = 1, batch_size: int = 5000,
-              progress=None) -> int:
+def add_gifts(
+    app, drive_slug: str, count: int, *, seed: int = 1, batch_size: int = 5000, progress=None
+) -> int:
     """Add ``count`` synthetic paid gifts over the last four weeks, through the ledger in bulk.
 
     Commits per batch so a large run shows progress and holds no lock for long.
@@ -88,8 +117,9 @@ def add_gifts(app, drive_slug: str, count: int, *, seed: int = 1, batch_size: in
     rng = random.Random(seed)
     with db.unit_of_work(write=False) as session:
         drive = drives.get_drive(session, drive_slug)
-        chapter_ids = list(session.exec(
-            select(DriveChapter.chapter_id).where(DriveChapter.drive_id == drive.id)))
+        chapter_ids = list(
+            session.exec(select(DriveChapter.chapter_id).where(DriveChapter.drive_id == drive.id))
+        )
     now = utcnow()
     added = 0
     batches = range(0, count, batch_size)

@@ -64,9 +64,7 @@ class Figures:
     @property
     def raised_cents(self) -> int:
         """Gifts received − refunds − disputed amounts withheld ± corrections."""
-        return (
-            self.gifts_cents - self.refunds_cents - self.disputes_cents + self.corrections_cents
-        )
+        return self.gifts_cents - self.refunds_cents - self.disputes_cents + self.corrections_cents
 
     @property
     def net_cents(self) -> int:
@@ -264,8 +262,9 @@ def _figures_of(row: Total | None) -> Figures:
 
 def totals(session: Session, drive: Drive) -> DriveTotals:
     """The drive's figures from its running totals: two indexed queries, whatever its size."""
-    rows = {row.chapter_id: row for row in session.exec(select(Total).where(
-        Total.drive_id == drive.id))}
+    rows = {
+        row.chapter_id: row for row in session.exec(select(Total).where(Total.drive_id == drive.id))
+    }
     participants = session.exec(
         select(Chapter, DriveChapter.goal_cents)
         .join(DriveChapter, DriveChapter.chapter_id == Chapter.id)
@@ -277,9 +276,7 @@ def totals(session: Session, drive: Drive) -> DriveTotals:
 
 def _assemble(drive: Drive, rows: dict[int, Total], participants) -> DriveTotals:
     whole = rows.get(WHOLE_DRIVE)
-    by_chapter = {
-        chapter_id: _figures_of(row) for chapter_id, row in rows.items() if chapter_id
-    }
+    by_chapter = {chapter_id: _figures_of(row) for chapter_id, row in rows.items() if chapter_id}
     chapters = tuple(
         ChapterPart(
             slug=chapter.slug,
@@ -409,8 +406,11 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     if not gifts:
         return 0
     drive_total = _locked(session, Total, drive_id=drive.id, chapter_id=WHOLE_DRIVE)
-    gift_ids = session.execute(insert(Gift).returning(Gift.id, sort_by_parameter_order=True),
-                               gifts).scalars().all()
+    gift_ids = (
+        session.execute(insert(Gift).returning(Gift.id, sort_by_parameter_order=True), gifts)
+        .scalars()
+        .all()
+    )
     now = utcnow()
     entry_rows = [
         {
@@ -428,8 +428,11 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         }
         for gift, gift_id in zip(gifts, gift_ids, strict=True)
     ]
-    entry_ids = session.execute(insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
-                                entry_rows).scalars().all()
+    entry_ids = (
+        session.execute(insert(Entry).returning(Entry.id, sort_by_parameter_order=True), entry_rows)
+        .scalars()
+        .all()
+    )
     chapter_deltas: dict[int, Figures] = defaultdict(Figures)
     daily_deltas: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
     whole = Figures()
@@ -438,7 +441,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         whole = whole.plus(EntryKind.GIFT, row["amount_cents"])
         if row["chapter_id"] is not None:
             chapter_deltas[row["chapter_id"]] = chapter_deltas[row["chapter_id"]].plus(
-                EntryKind.GIFT, row["amount_cents"])
+                EntryKind.GIFT, row["amount_cents"]
+            )
         raised, count = daily_deltas[row["effective_at"].date()]
         daily_deltas[row["effective_at"].date()] = (raised + row["amount_cents"], count + 1)
         chain = _chain(chain, Entry(id=entry_id, **row))

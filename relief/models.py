@@ -33,8 +33,14 @@ def utcnow() -> datetime:
 def _enum(cls: type[enum.Enum]) -> Column:
     # Stored as the value's text (VARCHAR + CHECK), portable across both databases.
     return Column(
-        SAEnum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
-               create_constraint=True, length=24, name=cls.__name__.lower()),
+        SAEnum(
+            cls,
+            values_callable=lambda e: [m.value for m in e],
+            native_enum=False,
+            create_constraint=True,
+            length=24,
+            name=cls.__name__.lower(),
+        ),
         nullable=False,
     )
 
@@ -79,7 +85,9 @@ class DriveChapter(SQLModel, table=True):
     """A chapter taking part in a drive, with its optional sub-goal."""
 
     __tablename__ = "drive_chapter"
-    __table_args__ = (CheckConstraint("goal_cents IS NULL OR goal_cents > 0", name="goal_positive"),)
+    __table_args__ = (
+        CheckConstraint("goal_cents IS NULL OR goal_cents > 0", name="goal_positive"),
+    )
     drive_id: int = Field(foreign_key="drive.id", primary_key=True)
     chapter_id: int = Field(foreign_key="chapter.id", primary_key=True)
     goal_cents: int | None = None

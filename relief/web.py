@@ -50,8 +50,9 @@ def init_app(app: Flask) -> None:
     def not_found(_error):
         if _wants_json():
             return jsonify(error="Not found."), 404
-        return render_template("errors/error.html", message="This page does not exist.",
-                               status=404), 404
+        return render_template(
+            "errors/error.html", message="This page does not exist.", status=404
+        ), 404
 
     @app.errorhandler(OperationalError)
     def database_down(_error):

@@ -35,10 +35,10 @@ def drive_qr(slug):
 
 @bp.get("/drives/<slug>/<chapter>/qr.svg")
 def chapter_qr(slug, chapter):
-    view_chapter = drives.chapter_in_drive(db.session(), drives.get_drive(db.session(), slug),
-                                           chapter)
-    return _qr(url_for("public.chapter_page", slug=slug, chapter=view_chapter.slug,
-                       _external=True))
+    view_chapter = drives.chapter_in_drive(
+        db.session(), drives.get_drive(db.session(), slug), chapter
+    )
+    return _qr(url_for("public.chapter_page", slug=slug, chapter=view_chapter.slug, _external=True))
 
 
 def _qr(url: str) -> Response:
