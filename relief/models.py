@@ -8,6 +8,7 @@ entry, so pages never sum gifts; ``ledger.recompute`` proves them equal to the e
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, date, datetime
 
 from sqlalchemy import CheckConstraint, Column, Index, MetaData
@@ -117,6 +118,10 @@ class Gift(SQLModel, table=True):
         Index("ix_gift_drive_received", "drive_id", "received_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
+    #: Unguessable id for the donor's own links (success page, receipt); never a sequence.
+    public_id: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(16), max_length=32, unique=True
+    )
     #: None while a gift from an unknown drive waits for a treasurer to assign it.
     drive_id: int | None = Field(default=None, foreign_key="drive.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id")

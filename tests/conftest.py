@@ -17,8 +17,14 @@ from sqlalchemy.engine import make_url
 from tests.postgres import LocalPostgres
 
 # The app reads its settings from the environment: keep the developer's out of the tests.
-for _name in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE",
-              "RELIEF_ENV", "RATELIMIT_STORAGE_URI"):
+for _name in (
+    "DATABASE_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "RELIEF_ENV",
+    "RATELIMIT_STORAGE_URI",
+):
     os.environ.pop(_name, None)
 os.environ["SECRET_KEY"] = "test-secret-key"
 os.environ["RELIEF_ENV"] = "test"

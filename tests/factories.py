@@ -17,8 +17,12 @@ def make_coalition(session, slug="mo-2026", goal_cents=160_000, **drive_options)
     for chapter_slug, name, region in MISSOURI:
         drives.create_chapter(session, chapter_slug, name, region)
     drive = drives.create_drive(
-        session, slug=slug, title="Missouri Medical Debt Jubilee", goal_cents=goal_cents,
-        chapter_slugs=[c for c, *_ in MISSOURI], **drive_options,
+        session,
+        slug=slug,
+        title="Missouri Medical Debt Jubilee",
+        goal_cents=goal_cents,
+        chapter_slugs=[c for c, *_ in MISSOURI],
+        **drive_options,
     )
     session.commit()
     return drive

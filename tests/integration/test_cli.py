@@ -14,26 +14,57 @@ def counts(app):
     from sqlmodel import Session
 
     with Session(app.extensions["relief.engine"]) as s:
-        return tuple(s.exec(select(func.count()).select_from(m)).one()
-                     for m in (Chapter, Drive, Gift, Entry))
+        return tuple(
+            s.exec(select(func.count()).select_from(m)).one() for m in (Chapter, Drive, Gift, Entry)
+        )
 
 
 def setup_missouri(runner):
-    for slug, name in (("mid-missouri", "Mid-Missouri"), ("st-louis", "St. Louis"),
-                       ("kansas-city", "Kansas City")):
-        assert invoke(runner, "chapter", "add", slug, "--name", name, "--region", "MO").exit_code == 0
-    result = invoke(runner, "drive", "add", "mo-2026", "--title", "Missouri Medical Debt Jubilee",
-                    "--goal", "1600", "--chapters", "mid-missouri,st-louis,kansas-city",
-                    "--ends", "2026-12-31")
+    for slug, name in (
+        ("mid-missouri", "Mid-Missouri"),
+        ("st-louis", "St. Louis"),
+        ("kansas-city", "Kansas City"),
+    ):
+        assert (
+            invoke(runner, "chapter", "add", slug, "--name", name, "--region", "MO").exit_code == 0
+        )
+    result = invoke(
+        runner,
+        "drive",
+        "add",
+        "mo-2026",
+        "--title",
+        "Missouri Medical Debt Jubilee",
+        "--goal",
+        "1600",
+        "--chapters",
+        "mid-missouri,st-louis,kansas-city",
+        "--ends",
+        "2026-12-31",
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_the_missouri_example_from_the_command_line(app, runner, client):
     setup_missouri(runner)
-    for chapter, dollars in (("mid-missouri", "600"), ("st-louis", "500.00"),
-                             ("kansas-city", "500")):
-        result = invoke(runner, "gift", "add", "mo-2026", dollars, "--chapter", chapter,
-                        "--method", "check", "--name", "A donor")
+    for chapter, dollars in (
+        ("mid-missouri", "600"),
+        ("st-louis", "500.00"),
+        ("kansas-city", "500"),
+    ):
+        result = invoke(
+            runner,
+            "gift",
+            "add",
+            "mo-2026",
+            dollars,
+            "--chapter",
+            chapter,
+            "--method",
+            "check",
+            "--name",
+            "A donor",
+        )
         assert result.exit_code == 0, result.output
     assert "has raised $1,600.00" in result.output
     api = client.get("/api/drives/mo-2026").get_json()
@@ -60,18 +91,64 @@ def test_db_upgrade_is_idempotent(runner):
         (("gift", "add", "nowhere", "5"), "no drive"),
         (("gift", "add", "mo-2026", "5", "--chapter", "springfield"), "no chapter"),
         (("gift", "add", "mo-2026", "5", "--method", "bitcoin"), "bitcoin"),
-        (("drive", "add", "mo-2026", "--title", "Again", "--goal", "5", "--chapters", "st-louis"),
-         "exists already"),
-        (("drive", "add", "x", "--title", "X", "--goal", "0", "--chapters", "st-louis"),
-         "more than zero"),
-        (("drive", "add", "x", "--title", "X", "--goal", "5", "--chapters", "st-louis,nope"),
-         "no chapter"),
-        (("drive", "add", "Bad Slug", "--title", "X", "--goal", "5", "--chapters", "st-louis"),
-         "lowercase"),
-        (("drive", "add", "x", "--title", "X", "--goal", "5", "--chapters", "st-louis",
-          "--ends", "2026-13-01"), "not a date"),
-        (("drive", "add", "x", "--title", "X", "--goal", "5", "--chapters", "st-louis",
-          "--ratio", "0"), "not a ratio"),
+        (
+            (
+                "drive",
+                "add",
+                "mo-2026",
+                "--title",
+                "Again",
+                "--goal",
+                "5",
+                "--chapters",
+                "st-louis",
+            ),
+            "exists already",
+        ),
+        (
+            ("drive", "add", "x", "--title", "X", "--goal", "0", "--chapters", "st-louis"),
+            "more than zero",
+        ),
+        (
+            ("drive", "add", "x", "--title", "X", "--goal", "5", "--chapters", "st-louis,nope"),
+            "no chapter",
+        ),
+        (
+            ("drive", "add", "Bad Slug", "--title", "X", "--goal", "5", "--chapters", "st-louis"),
+            "lowercase",
+        ),
+        (
+            (
+                "drive",
+                "add",
+                "x",
+                "--title",
+                "X",
+                "--goal",
+                "5",
+                "--chapters",
+                "st-louis",
+                "--ends",
+                "2026-13-01",
+            ),
+            "not a date",
+        ),
+        (
+            (
+                "drive",
+                "add",
+                "x",
+                "--title",
+                "X",
+                "--goal",
+                "5",
+                "--chapters",
+                "st-louis",
+                "--ratio",
+                "0",
+            ),
+            "not a ratio",
+        ),
         (("chapter", "add", "st-louis", "--name", "Twice"), "exists already"),
         (("chapter", "add", "ok-slug", "--name", ""), "required"),
     ],

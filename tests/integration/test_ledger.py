@@ -20,7 +20,10 @@ def test_three_chapters_raise_1600_and_relieve_about_160000(session):
     assert totals.raised_cents == 160_000
     assert totals.projected_relief_cents == 16_000_000
     assert {p.slug: p.figures.raised_cents for p in totals.chapters} == {
-        "mid-missouri": 60_000, "st-louis": 50_000, "kansas-city": 50_000}
+        "mid-missouri": 60_000,
+        "st-louis": 50_000,
+        "kansas-city": 50_000,
+    }
     assert totals.figures.gift_count == 3
     assert ledger.verify(session, drive) == []
 
@@ -50,10 +53,12 @@ def test_definitions_raised_net_and_relief_follow_every_kind_of_entry(session):
 
 def test_an_entry_with_a_known_external_id_posts_once(session):
     drive = make_coalition(session)
-    first = ledger.append(session, kind=EntryKind.GIFT, amount_cents=500, drive_id=drive.id,
-                          external_id="pi_123")
-    again = ledger.append(session, kind=EntryKind.GIFT, amount_cents=500, drive_id=drive.id,
-                          external_id="pi_123")
+    first = ledger.append(
+        session, kind=EntryKind.GIFT, amount_cents=500, drive_id=drive.id, external_id="pi_123"
+    )
+    again = ledger.append(
+        session, kind=EntryKind.GIFT, amount_cents=500, drive_id=drive.id, external_id="pi_123"
+    )
     session.commit()
     assert first is not None and again is None
     assert ledger.totals(session, drive).raised_cents == 500
@@ -72,15 +77,33 @@ def test_running_totals_equal_a_replay_of_the_ledger_after_random_activity(sessi
     chapters = [None, "mid-missouri", "st-louis", "kansas-city"]
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for _ in range(60):
-        gift = make_gift(session, drive, rng.randint(1, 50_000), chapter=rng.choice(chapters),
-                         received_at=start + timedelta(hours=rng.randint(0, 500)))
-        kind = rng.choice([EntryKind.FEE, EntryKind.REFUND, EntryKind.DISPUTE_WITHDRAWN,
-                           EntryKind.CORRECTION, None])
+        gift = make_gift(
+            session,
+            drive,
+            rng.randint(1, 50_000),
+            chapter=rng.choice(chapters),
+            received_at=start + timedelta(hours=rng.randint(0, 500)),
+        )
+        kind = rng.choice(
+            [
+                EntryKind.FEE,
+                EntryKind.REFUND,
+                EntryKind.DISPUTE_WITHDRAWN,
+                EntryKind.CORRECTION,
+                None,
+            ]
+        )
         if kind is not None:
             sign = 1 if kind in (EntryKind.FEE, EntryKind.CORRECTION) else -1
-            ledger.append(session, kind=kind, amount_cents=sign * rng.randint(1, 300),
-                          drive_id=drive.id, chapter_id=gift.chapter_id, gift_id=gift.id,
-                          effective_at=gift.received_at + timedelta(days=1))
+            ledger.append(
+                session,
+                kind=kind,
+                amount_cents=sign * rng.randint(1, 300),
+                drive_id=drive.id,
+                chapter_id=gift.chapter_id,
+                gift_id=gift.id,
+                effective_at=gift.received_at + timedelta(days=1),
+            )
             session.commit()
     assert ledger.verify(session, drive) == []
     replay = ledger.recompute(session, drive)
@@ -96,9 +119,15 @@ def test_bulk_gifts_keep_the_same_totals_and_fingerprint_as_the_replay(session):
     drive = make_coalition(session)
     make_gift(session, drive, 700, chapter="st-louis")
     rows = [
-        {"drive_id": drive.id, "chapter_id": None if i % 3 == 0 else 1, "amount_cents": 100 + i,
-         "currency": "USD", "method": GiftMethod.TEST, "status": GiftStatus.PAID,
-         "received_at": utcnow() - timedelta(hours=i)}
+        {
+            "drive_id": drive.id,
+            "chapter_id": None if i % 3 == 0 else 1,
+            "amount_cents": 100 + i,
+            "currency": "USD",
+            "method": GiftMethod.TEST,
+            "status": GiftStatus.PAID,
+            "received_at": utcnow() - timedelta(hours=i),
+        }
         for i in range(250)
     ]
     assert ledger.append_gifts_in_bulk(session, drive, rows) == 250

@@ -23,7 +23,10 @@ def test_page_and_api_show_the_same_figures(session, client):
     assert api["donation_count"] == 3 and api["ratio"] == "100:1"
     assert api["fingerprint"] == totals.fingerprint
     assert {c["slug"]: (c["raised_cents"], c["donation_count"]) for c in api["chapters"]} == {
-        "mid-missouri": (60_000, 1), "st-louis": (50_000, 1), "kansas-city": (0, 0)}
+        "mid-missouri": (60_000, 1),
+        "st-louis": (50_000, 1),
+        "kansas-city": (0, 0),
+    }
     page = text_of(client.get("/drives/mo-2026"))
     assert "$1,600.00 raised of $1,600.00 goal" in page
     assert "About $160,000 of medical debt relieved" in page
@@ -55,10 +58,22 @@ def test_chapter_page_shows_its_part_of_the_drive(session, client):
 
 def test_supporters_show_names_only_where_allowed_and_never_emails(session, client):
     drive = make_coalition(session)
-    make_gift(session, drive, 2_500, donor_name="Rosa Public", show_name=True,
-              donor_email="rosa@example.org")
-    make_gift(session, drive, 2_500, donor_name="Hidden Person", show_name=False,
-              donor_email="hidden@example.org")
+    make_gift(
+        session,
+        drive,
+        2_500,
+        donor_name="Rosa Public",
+        show_name=True,
+        donor_email="rosa@example.org",
+    )
+    make_gift(
+        session,
+        drive,
+        2_500,
+        donor_name="Hidden Person",
+        show_name=False,
+        donor_email="hidden@example.org",
+    )
     html = client.get("/drives/mo-2026").get_data(as_text=True)
     api = client.get("/api/drives/mo-2026").get_data(as_text=True)
     assert "Rosa Public" in html and "Anonymous" in html
@@ -80,9 +95,15 @@ def test_index_lists_active_drives_only(session, client):
     make_coalition(session)
     from relief import drives
 
-    drives.create_drive(session, slug="old", title="Last Year's Drive", goal_cents=100,
-                        chapter_slugs=["st-louis"], starts_on=date(2025, 1, 1),
-                        ends_on=date.today() - timedelta(days=1))
+    drives.create_drive(
+        session,
+        slug="old",
+        title="Last Year's Drive",
+        goal_cents=100,
+        chapter_slugs=["st-louis"],
+        starts_on=date(2025, 1, 1),
+        ends_on=date.today() - timedelta(days=1),
+    )
     session.commit()
     page = text_of(client.get("/"))
     assert "Missouri Medical Debt Jubilee" in page and "Last Year's Drive" not in page

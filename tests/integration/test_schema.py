@@ -21,7 +21,8 @@ def test_database_refuses_impossible_amounts(session):
     from tests.factories import make_coalition
 
     drive = make_coalition(session)
-    session.add(Gift(drive_id=drive.id, amount_cents=-5, method=GiftMethod.CASH,
-                     status=GiftStatus.PAID))
+    session.add(
+        Gift(drive_id=drive.id, amount_cents=-5, method=GiftMethod.CASH, status=GiftStatus.PAID)
+    )
     with pytest.raises(IntegrityError):
         session.flush()

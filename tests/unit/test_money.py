@@ -8,8 +8,18 @@ from relief.errors import InvalidAmount
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("1,600.50", 160050), ("25", 2500), ("25.5", 2550), ("$5", 500), ("0.01", 1), (".5", 50),
-     ("1600", 160000), (" 7.00 ", 700), ("1,000,000", 100_000_000), ("5.", 500)],
+    [
+        ("1,600.50", 160050),
+        ("25", 2500),
+        ("25.5", 2550),
+        ("$5", 500),
+        ("0.01", 1),
+        (".5", 50),
+        ("1600", 160000),
+        (" 7.00 ", 700),
+        ("1,000,000", 100_000_000),
+        ("5.", 500),
+    ],
 )
 def test_parse_reads_amounts_people_type(text, cents):
     assert money.parse(text) == cents
@@ -17,10 +27,18 @@ def test_parse_reads_amounts_people_type(text, cents):
 
 @pytest.mark.parametrize(
     ("text", "says"),
-    [("0", "more than zero"), ("-5", "more than zero"), ("abc", "not an amount"),
-     ("1.234", "two decimals"), ("", "not an amount"), ("99999999999", "at most"),
-     ("1,60", "not an amount"), ("1e3", "not an amount"), ("NaN", "not an amount"),
-     ("١٢", "not an amount")],
+    [
+        ("0", "more than zero"),
+        ("-5", "more than zero"),
+        ("abc", "not an amount"),
+        ("1.234", "two decimals"),
+        ("", "not an amount"),
+        ("99999999999", "at most"),
+        ("1,60", "not an amount"),
+        ("1e3", "not an amount"),
+        ("NaN", "not an amount"),
+        ("١٢", "not an amount"),
+    ],
 )
 def test_parse_refuses_bad_amounts_with_a_clear_message(text, says):
     with pytest.raises(InvalidAmount, match=says):
@@ -45,9 +63,12 @@ def test_parse_reads_back_what_format_writes(cents):
     assert money.parse(money.format(cents)) == cents
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12),
-       st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=20)
-       .filter(lambda w: sum(w) > 0))
+@given(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=20).filter(
+        lambda w: sum(w) > 0
+    ),
+)
 def test_allocate_never_loses_or_creates_a_cent(total, weights):
     parts = money.allocate(total, weights)
     assert sum(parts) == total
@@ -64,8 +85,11 @@ def test_allocate_gives_remainders_to_largest_fractions():
     assert money.allocate(160000, [600, 500, 500]) == [60000, 50000, 50000]
 
 
-@given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=1000),
-       st.integers(min_value=0, max_value=100))
+@given(
+    st.integers(min_value=1, max_value=10**9),
+    st.integers(min_value=0, max_value=1000),
+    st.integers(min_value=0, max_value=100),
+)
 def test_gross_up_is_the_smallest_charge_that_nets_the_gift(net, bps, fixed):
     charge = money.gross_up(net, bps, fixed)
     assert charge - money.fee_for(charge, bps, fixed) >= net
@@ -79,7 +103,9 @@ def test_gross_up_at_stripe_nonprofit_rates():
     assert charge - money.fee_for(charge, 220, 30) == 2500
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12), st.integers(min_value=1, max_value=10**5))
+@given(
+    st.integers(min_value=-(10**12), max_value=10**12), st.integers(min_value=1, max_value=10**5)
+)
 def test_apply_ratio_rounds_half_away_from_zero(cents, ratio):
     exact_times_100 = cents * ratio
     result = money.apply_ratio(cents, ratio)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 09:14:12.239372
+Create Date: 2026-11-25 09:18:02.959899
 """
 from alembic import op
 import sqlalchemy as sa
@@ -98,6 +98,7 @@ def upgrade() -> None:
     )
     op.create_table('gift',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('public_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('drive_id', sa.Integer(), nullable=True),
     sa.Column('chapter_id', sa.Integer(), nullable=True),
     sa.Column('amount_cents', sa.Integer(), nullable=False),
@@ -129,6 +130,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['chapter_id'], ['chapter.id'], name=op.f('fk_gift_chapter_id_chapter')),
     sa.ForeignKeyConstraint(['drive_id'], ['drive.id'], name=op.f('fk_gift_drive_id_drive')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gift')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_gift_public_id')),
     sa.UniqueConstraint('stripe_charge_id', name=op.f('uq_gift_stripe_charge_id')),
     sa.UniqueConstraint('stripe_invoice_id', name=op.f('uq_gift_stripe_invoice_id')),
     sa.UniqueConstraint('stripe_payment_intent_id', name=op.f('uq_gift_stripe_payment_intent_id')),
