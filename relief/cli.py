@@ -49,6 +49,8 @@ chapter_cli = AppGroup("chapter", help="Chapters of the coalition.")
 drive_cli = AppGroup("drive", help="Fundraising drives.")
 gift_cli = AppGroup("gift", help="Gifts received offline (cash, checks).")
 ledger_cli = AppGroup("ledger", help="The ledger every figure comes from.")
+backup_cli = AppGroup("backup", help="Back up and restore the database.")
+donor_cli = AppGroup("donor", help="A donor's own data, on their request.")
 
 
 @db_cli.command("upgrade")
@@ -223,7 +225,76 @@ def demo_command(gift_count, drive_slug, seed, if_empty):
         _fail(error)
 
 
+@backup_cli.command("create")
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The backup file to write (must not exist).",
+)
+def backup_create(target):
+    """A consistent backup while the app runs (SQLite online backup, or pg_dump)."""
+    from relief import backup
+
+    try:
+        path = backup.create(current_app.config["DATABASE_URL"], target)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Backup written to {path}.")
+
+
+@backup_cli.command("restore")
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the database.")
+def backup_restore(source, yes):
+    """Replace the database with a backup (stop the app first)."""
+    from relief import backup
+
+    if not yes:
+        click.confirm("This replaces every row of the database with the backup. Go on?", abort=True)
+    try:
+        backup.restore(current_app.config["DATABASE_URL"], source)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Restored from {source}. Check the books with: flask --app app ledger verify")
+
+
+@donor_cli.command("export")
+@click.argument("email")
+def donor_export(email):
+    """Print, as JSON, everything held about the donor with this email."""
+    import json
+
+    from relief import privacy
+
+    try:
+        with db.unit_of_work(write=False) as session:
+            data = privacy.export(session, email)
+    except DomainError as error:
+        _fail(error)
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@donor_cli.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def donor_erase(email, yes):
+    """Erase the donor's name, email and messages; gift amounts stay in the books."""
+    from relief import privacy
+
+    if not yes:
+        click.confirm(f"Erase the personal data of {email}? This cannot be undone.", abort=True)
+    try:
+        with db.unit_of_work() as session:
+            count = privacy.erase(session, email)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Erased the personal data of {count} gift(s); amounts are kept.")
+
+
 def init_app(app: Flask) -> None:
-    for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli):
+    for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli, backup_cli, donor_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

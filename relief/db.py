@@ -57,6 +57,8 @@ def is_postgres(session: Session) -> bool:
 
 def init_app(app: Flask) -> None:
     app.extensions["relief.engine"] = make_engine(app.config["DATABASE_URL"])
+    # Close at the end of each request, and of each app context (CLI commands).
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 

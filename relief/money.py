@@ -14,9 +14,7 @@ from relief.errors import InvalidAmount
 #: $10,000,000.00 — far beyond any gift; a guard against typos and overflow, not a policy.
 MAX_CENTS = 1_000_000_000
 
-_AMOUNT = re.compile(
-    r"^\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d*))?$", re.ASCII
-)
+_AMOUNT = re.compile(r"^\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d*))?$", re.ASCII)
 
 
 def parse(text: str | int, *, max_cents: int = MAX_CENTS) -> int:

@@ -124,6 +124,5 @@ def session(app):
     """A session on the test's database, outside any request (like a CLI command)."""
     from sqlmodel import Session
 
-    with app.app_context():
-        with Session(app.extensions["relief.engine"], expire_on_commit=False) as db_session:
-            yield db_session
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as db_session:
+        yield db_session

@@ -58,7 +58,7 @@ def test_drive_page_shows_raised_relief_and_each_chapter(
     supporters = page.locator(".supporters").inner_text()
     assert "Ana B." in supporters and "Anonymous" in supporters
     assert "Private Person" not in page.content() and "ana@example.org" not in page.content()
-    assert page.locator("img.qr").evaluate("img => img.naturalWidth") > 0
+    assert page.locator("img.qr").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
     # No horizontal scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     shoot(page, f"drive-{label}")
