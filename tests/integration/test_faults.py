@@ -1,0 +1,67 @@
+"""Faults: when the database goes away the app says so kindly, writes nothing half-way, and
+recovers by itself when it returns."""
+
+import pytest
+from sqlmodel import Session
+
+from relief import db, drives, ledger
+from relief.models import GiftMethod
+from tests.conftest import make_app
+from tests.factories import make_coalition, make_gift
+from tests.postgres import LocalPostgres
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own, so it can be stopped without hurting others."""
+    server = LocalPostgres()
+    url = server.start()
+    db.upgrade(url)
+    yield server, url
+    server.stop()
+
+
+def test_database_outage_gives_503_then_recovers_by_itself(own_postgres):
+    server, url = own_postgres
+    app = make_app(url)
+    client = app.test_client()
+    with Session(app.extensions["relief.engine"]) as session:
+        drive = make_coalition(session)
+        make_gift(session, drive, 60_000, chapter="st-louis")
+    assert client.get("/drives/mo-2026").status_code == 200
+
+    server.pause()
+    page = client.get("/drives/mo-2026")
+    assert page.status_code == 503
+    assert "cannot reach our database" in page.get_data(as_text=True)
+    api = client.get("/api/drives/mo-2026")
+    assert api.status_code == 503 and "cannot reach our database" in api.get_json()["error"]
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+
+    server.resume()
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/api/drives/mo-2026").get_json()["raised_cents"] == 60_000
+    app.extensions["relief.engine"].dispose()
+
+
+def test_a_failure_mid_write_leaves_nothing_half_written(session, monkeypatch):
+    """A gift whose ledger posting fails is rolled back whole: no gift row without its entry."""
+    drive = make_coalition(session)
+    make_gift(session, drive, 1_000)
+
+    def broken_append(*args, **kwargs):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(ledger, "append", broken_append)
+    with pytest.raises(RuntimeError):
+        drives.record_offline_gift(session, drive, 5_000, method=GiftMethod.CASH)
+    session.rollback()
+    monkeypatch.undo()
+    from sqlmodel import func, select
+
+    from relief.models import Gift
+
+    assert session.exec(select(func.count()).select_from(Gift)).one() == 1
+    assert ledger.totals(session, drive).raised_cents == 1_000
+    assert ledger.verify(session, drive) == []
