@@ -43,7 +43,7 @@ LINE_STYLE = Style(**_COMMON, opacity=".3", opacity_hover=".3")
 BAR_STYLE = Style(**_COMMON, opacity=".9", opacity_hover=".9", value_colors=("#ffffff",))
 #: Whole-dollar steps for the money axis, in cents (1, 2, 2.5 and 5 times a power of ten).
 _STEPS = tuple(base * 10**power for power in range(2, 12) for base in (1, 2, 5)) + tuple(
-    250 * 10**power for power in range(0, 10)
+    250 * 10**power for power in range(1, 10)
 )
 
 
@@ -85,6 +85,7 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 27
         x_labels_major_count=min(7, len(cumulative)),
         truncate_label=-1,
         margin=8,
+        margin_right=40,
         spacing=12,
     )
     chart.x_labels = [_short_day(point.day) for point in snapshot.days]
@@ -120,6 +121,7 @@ def chapter_parts(snapshot: PressSnapshot, width: int = 760) -> bytes:
         value_formatter=_axis_label(snapshot.currency),
         truncate_label=-1,
         margin=8,
+        margin_right=40,
         spacing=12,
     )
     chart.x_labels = [name for name, _cents in rows]

@@ -84,7 +84,8 @@ def missouri_example(session):
 def headline(text: str) -> dict[str, str]:
     """The headline boxes as {label: figure}: the figure line and the label line under it,
     paired by column as a reader's eye pairs them."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    # "about" is set smaller than the figure, so -layout may pad the space after it.
+    lines = [re.sub(r"about +\$", "about $", line) for line in text.splitlines() if line.strip()]
     at = next(i for i, line in enumerate(lines) if "about $" in line)
 
     def cells(line):
@@ -114,7 +115,7 @@ def test_missouri_example_reads_as_the_issue_promises(session, client, tmp_path)
     flat = squeeze(text)
     assert headline(text) == {
         "raised": "$1,600.00",
-        "projected medical debt relieved": "about $160,000",
+        "projected debt relieved": "about $160,000",
         "gifts": "3",
         "chapters": "3",
     }
@@ -148,7 +149,7 @@ def test_every_figure_matches_the_api_to_the_cent(session, client, tmp_path):
     assert api["raised_cents"] == 157_499 and api["net_cents"] == 156_366
     assert headline(text) == {
         "raised": money.format(api["raised_cents"], cur),
-        "projected medical debt relieved": "about "
+        "projected debt relieved": "about "
         + money.format_whole(api["projected_relief_cents"], cur),
         "gifts": str(api["donation_count"]),
         "chapters": str(len(api["chapters"])),
