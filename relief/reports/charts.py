@@ -49,7 +49,7 @@ _STEPS = tuple(base * 10**power for power in range(2, 12) for base in (1, 2, 5))
 
 def _money_ticks(top_cents: int, at_most: int = 6) -> list[int]:
     """Round-number axis marks from 0 to at least ``top_cents``, no more than ``at_most``."""
-    top_cents = max(top_cents, 100)
+    top_cents = max(top_cents, 10_000)  # an empty chart still reads $0 to $100
     step = min(s for s in _STEPS if -(-top_cents // s) <= at_most - 1)
     return [step * i for i in range(-(-top_cents // step) + 1)]
 

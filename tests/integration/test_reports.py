@@ -373,3 +373,17 @@ def test_snapshot_holds_plain_data_only(session):
     assert plain(snapshot)
     assert snapshot.days[-1].cumulative_cents == snapshot.raised_cents == 160_000
     assert render.pdf(snapshot).startswith(b"%PDF-")
+
+
+def test_report_of_a_drive_with_no_gifts_yet(session, client, tmp_path):
+    make_coalition(session)
+    response = client.get("/drives/mo-2026/report.pdf")
+    assert response.status_code == 200
+    text = pdf_text(response.data, tmp_path)
+    assert headline(text) == {
+        "raised": "$0.00",
+        "projected debt relieved": "about $0",
+        "gifts": "0",
+        "chapters": "3",
+    }
+    assert "0 ledger entries" in squeeze(text)

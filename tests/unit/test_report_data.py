@@ -28,7 +28,7 @@ def test_series_starts_at_a_gift_received_before_the_drive_started():
 
 def test_money_axis_marks_are_round_and_cover_the_top():
     assert _money_ticks(160_000) == [0, 50_000, 100_000, 150_000, 200_000]
-    assert _money_ticks(0) == [0, 100]
+    assert _money_ticks(0) == [0, 2_000, 4_000, 6_000, 8_000, 10_000]
     for top in (99, 1_100, 12_345, 295_653_500, 1_000_000_000):
         marks = _money_ticks(top)
         assert marks[-1] >= top and len(marks) <= 6
