@@ -295,6 +295,10 @@ def donor_erase(email, yes):
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli, backup_cli, donor_cli):
+    from relief.reports.cli import report_cli
+
+    groups = (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli, backup_cli, donor_cli,
+              report_cli)
+    for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

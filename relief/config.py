@@ -35,6 +35,16 @@ def database_url_for(raw: str | None, instance_path: str) -> str:
     return raw
 
 
+#: The receipt's statement about tax-deductibility. Neutral by default: whether a gift is
+#: deductible depends on who receives the money, which only the operator knows.
+DEFAULT_RECEIPT_STATEMENT = (
+    "No goods or services were provided in exchange for this gift. Whether it is "
+    "tax-deductible depends on the organization that receives the money and on your own tax "
+    "situation: gifts to a registered charity usually are, gifts to other organizations "
+    "usually are not. Keep this receipt for your records and ask a tax adviser."
+)
+
+
 def _secret_key(env: dict, instance_path: str, production: bool) -> str:
     key = env.get("SECRET_KEY")
     if key:
@@ -81,6 +91,9 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
         "RELIEF_ORG_NAME": env.get("RELIEF_ORG_NAME", "Relief coalition"),
         "RELIEF_PUBLIC_URL": env.get("RELIEF_PUBLIC_URL", ""),
+        "RELIEF_RECEIPT_STATEMENT": (
+            env.get("RELIEF_RECEIPT_STATEMENT", "").strip() or DEFAULT_RECEIPT_STATEMENT
+        ),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
         "DONATION_MIN_CENTS": _int_setting(env, "DONATION_MIN_CENTS", 500),
         "DONATION_MAX_CENTS": _int_setting(env, "DONATION_MAX_CENTS", 5_000_000),

@@ -4,8 +4,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from relief.views import api, health, public
+    from relief.views import api, health, public, reports
 
     app.register_blueprint(health.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(reports.bp)

@@ -1,0 +1,56 @@
+"""``flask report …``: write a drive's press impact report to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from relief import db
+from relief.errors import DomainError
+from relief.models import utcnow
+from relief.reports import press, render
+
+report_cli = AppGroup("report", help="PDF reports.")
+
+#: Where the QR code points when RELIEF_PUBLIC_URL is not set (the development server).
+LOCAL_URL = "http://127.0.0.1:5000"
+
+
+@report_cli.command("drive")
+@click.argument("drive_slug", metavar="SLUG")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The PDF file to write.",
+)
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+def report_drive(drive_slug, output, paper):
+    """Write the press impact report of the drive SLUG as a PDF."""
+    base = current_app.config.get("RELIEF_PUBLIC_URL") or LOCAL_URL
+    if base == LOCAL_URL:
+        click.echo(
+            f"Note: RELIEF_PUBLIC_URL is not set; the QR code points to {LOCAL_URL}.", err=True
+        )
+    try:
+        with db.unit_of_work(write=False) as session:
+            snapshot = press.build(
+                session,
+                drive_slug,
+                utcnow(),
+                drive_url=f"{base.rstrip('/')}/drives/{drive_slug}",
+                org_name=current_app.config["RELIEF_ORG_NAME"],
+            )
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    data = render.pdf(snapshot, paper)
+    output.write_bytes(data)
+    click.echo(
+        f"Wrote {output} ({len(data) // 1024} KB): {snapshot.title}, figures as of "
+        f"{snapshot.as_of:%Y-%m-%d %H:%M} UTC, fingerprint {snapshot.short_fingerprint}."
+    )

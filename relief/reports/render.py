@@ -1,0 +1,124 @@
+"""Render report snapshots to PDF with WeasyPrint.
+
+Templates live in ``templates/reports/`` and only format what the snapshot holds. WeasyPrint
+may read nothing but the packaged files in ``relief/static/reports/`` and the ``data:``
+images this module embeds: :class:`PackagedFilesOnly` refuses every other URL, and a refused
+or missing resource stops the rendering rather than leaving a hole in the report.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from relief import ROOT, money
+from relief.errors import InvalidInput
+from relief.reports import charts
+from relief.reports.press import PressSnapshot
+from relief.reports.receipt import Receipt
+
+STATIC = (Path(__file__).resolve().parent.parent / "static" / "reports").resolve()
+TEMPLATES = ROOT / "templates" / "reports"
+#: CSS page sizes by the name the route and CLI accept.
+PAPER_SIZES = {"letter": "letter", "a4": "A4"}
+#: Tagged, accessible PDF (WeasyPrint ≥ 62 supports the PDF/UA-1 variant).
+PDF_VARIANT = "pdf/ua-1"
+_DATA_TYPES = ("data:image/svg+xml", "data:image/png")
+
+
+class PackagedFilesOnly(URLFetcher):
+    """Fetch packaged report assets and embedded images; refuse everything else."""
+
+    def __init__(self):
+        super().__init__(allowed_protocols=("file", "data"), fail_on_errors=True)
+
+    def fetch(self, url, headers=None):
+        if url.startswith(_DATA_TYPES):
+            return super().fetch(url, headers)
+        parts = urlsplit(url)
+        if parts.scheme == "file" and not parts.netloc:
+            path = Path(unquote(parts.path)).resolve()
+            if path.is_relative_to(STATIC) and path.is_file():
+                return URLFetcherResponse(url, path.read_bytes(), _type_of(path))
+        raise ValueError(f"reports may only use packaged files, not {url[:100]}")
+
+
+def _type_of(path: Path) -> dict:
+    types = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}
+    return {"Content-Type": types.get(path.suffix, "application/octet-stream")}
+
+
+def _data_uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def _when(moment) -> str:
+    """2026-11-25 09:31 UTC → "November 25, 2026, 09:31 UTC"."""
+    return f"{moment.strftime('%B')} {moment.day}, {moment.year}, {moment.strftime('%H:%M')} UTC"
+
+
+def _day(day) -> str:
+    return f"{day.strftime('%B')} {day.day}, {day.year}"
+
+
+def _css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string (for page margin boxes); escapes quotes and newlines."""
+    escaped = "".join(
+        ch if ch.isprintable() and ch not in '"\\<>' else f"\\{ord(ch):x} " for ch in str(text)
+    )
+    return Markup(f'"{escaped}"')  # noqa: S704 — quotes, \ and <> are escaped above
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money.format
+    env.filters["money_whole"] = money.format_whole
+    env.filters["when"] = _when
+    env.filters["day"] = _day
+    env.filters["css_string"] = _css_string
+    return env
+
+
+def paper_size(paper: str) -> str:
+    """The CSS page size for "letter" or "a4"; a clear error for anything else."""
+    try:
+        return PAPER_SIZES[(paper or "letter").lower()]
+    except KeyError:
+        raise InvalidInput("The paper size must be letter or a4.") from None
+
+
+def _pdf(template: str, paper: str, **context) -> bytes:
+    html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
+    document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=PackagedFilesOnly())
+    return document.write_pdf(pdf_variant=PDF_VARIANT)
+
+
+def pdf(snapshot: PressSnapshot, paper: str = "letter") -> bytes:
+    """The press impact report: one to three pages, whatever the number of gifts."""
+    return _pdf(
+        "press.html",
+        paper,
+        s=snapshot,
+        raised_chart=_data_uri(charts.raised_over_time(snapshot)),
+        chapters_chart=_data_uri(charts.chapter_parts(snapshot)),
+        qr=_data_uri(charts.qr_code(snapshot.drive_url)) if snapshot.drive_url else None,
+    )
+
+
+def receipt_pdf(receipt: Receipt, paper: str = "letter") -> bytes:
+    """A donor's one-page receipt."""
+    return _pdf("receipt.html", paper, r=receipt)

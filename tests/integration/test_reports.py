@@ -1,0 +1,389 @@
+"""The press impact report and donors' receipts, read back from the PDF as a reader would.
+
+Figures are compared with the JSON API to the cent; private donor data must not appear.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relief import demo, drives, ledger, money
+from relief.models import EntryKind, Gift, GiftMethod, GiftStatus
+from relief.reports import render
+from tests.conftest import make_app
+from tests.factories import make_coalition, make_gift
+
+CHAPTER_GOALS = {"mid-missouri": 60_000, "st-louis": 60_000, "kansas-city": 40_000}
+PRIVATE = (
+    "ana.private@example.org",
+    "walk-in@example.org",
+    "PRIVATE NOTE: call me about matching",
+    "Zebulon Hiddenname",
+)
+
+
+def pdf_text(data: bytes, tmp_path, name="report.pdf") -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def pdf_info(data: bytes, tmp_path, name="info.pdf") -> dict[str, str]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    out = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True, text=True).stdout
+    return {
+        key.strip(): value.strip()
+        for key, value in (line.split(":", 1) for line in out.splitlines() if ":" in line)
+    }
+
+
+def squeeze(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def missouri_example(session):
+    """$1,600 raised in the three-chapter drive, with private data a report must not show."""
+    drive = make_coalition(session, chapter_goals=CHAPTER_GOALS, target_region="Missouri")
+    now = datetime.now(UTC)
+    make_gift(
+        session,
+        drive,
+        60_000,
+        chapter="mid-missouri",
+        donor_name="Ana B.",
+        show_name=True,
+        donor_email="ana.private@example.org",
+        received_at=now - timedelta(days=6),
+    )
+    anonymous = make_gift(
+        session,
+        drive,
+        50_000,
+        chapter="st-louis",
+        donor_name="Zebulon Hiddenname",
+        show_name=False,
+        received_at=now - timedelta(days=3),
+    )
+    walk_in = make_gift(
+        session, drive, 50_000, donor_email="walk-in@example.org", method=GiftMethod.CASH
+    )
+    for gift in (anonymous, walk_in):
+        gift.message = "PRIVATE NOTE: call me about matching"
+        session.add(gift)
+    session.commit()
+    return drive
+
+
+def headline(text: str) -> dict[str, str]:
+    """The headline boxes as {label: figure}: the figure line and the label line under it,
+    paired by column as a reader's eye pairs them."""
+    # "about" is set smaller than the figure, so -layout may pad the space after it.
+    lines = [re.sub(r"about +\$", "about $", line) for line in text.splitlines() if line.strip()]
+    at = next(i for i, line in enumerate(lines) if "about $" in line)
+
+    def cells(line):
+        return [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", line)]
+
+    labels = cells(lines[at + 1])
+    return {
+        min(labels, key=lambda label: abs(label[0] - column))[1]: figure
+        for column, figure in cells(lines[at])
+    }
+
+
+def chapter_row(text: str, name: str) -> list[str]:
+    """The cells of the chapter table's row for ``name`` (the chart's labels have no cents)."""
+    for line in text.splitlines():
+        if line.strip().startswith(name) and re.search(r"\$[\d,]+\.\d\d", line):
+            return line.split()
+    raise AssertionError(f"no table row for {name}")
+
+
+def test_missouri_example_reads_as_the_issue_promises(session, client, tmp_path):
+    missouri_example(session)
+    response = client.get("/drives/mo-2026/report.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    text = pdf_text(response.data, tmp_path)
+    flat = squeeze(text)
+    assert headline(text) == {
+        "raised": "$1,600.00",
+        "projected debt relieved": "about $160,000",
+        "gifts": "3",
+        "chapters": "3",
+    }
+    assert "Money raised over time" in flat and "Each chapter's part" in flat
+    # The charts were drawn (their axis labels are text in the PDF), not left out.
+    assert "Raised so far" in flat and "Goal $1,600" in flat
+    assert "Whole drive (no chapter)" in flat
+    assert "How the estimate works" in flat and "50:1 to 260:1" in flat
+    assert "not yet reported by Undue Medical Debt" in flat
+    assert "face value" in flat
+
+
+def test_every_figure_matches_the_api_to_the_cent(session, client, tmp_path):
+    drive = missouri_example(session)
+    st_louis = drives.get_chapter(session, "st-louis")
+    # A processing fee and a partial refund, so raised, net and projected all differ.
+    ledger.append(session, kind=EntryKind.FEE, amount_cents=1_133, drive_id=drive.id)
+    ledger.append(
+        session,
+        kind=EntryKind.REFUND,
+        amount_cents=-2_501,
+        drive_id=drive.id,
+        chapter_id=st_louis.id,
+    )
+    session.commit()
+
+    api = client.get("/api/drives/mo-2026").get_json()
+    text = pdf_text(client.get("/drives/mo-2026/report.pdf").data, tmp_path)
+    flat = squeeze(text)
+    cur = api["currency"]
+    assert api["raised_cents"] == 157_499 and api["net_cents"] == 156_366
+    assert headline(text) == {
+        "raised": money.format(api["raised_cents"], cur),
+        "projected debt relieved": "about "
+        + money.format_whole(api["projected_relief_cents"], cur),
+        "gifts": str(api["donation_count"]),
+        "chapters": str(len(api["chapters"])),
+    }
+    assert f"of a {money.format(api['goal_cents'], cur)} goal" in flat
+    assert f"{money.format(api['projected_relief_cents'], cur)} projected" in flat
+    assert f"{money.format(api['net_cents'], cur)} net" in flat
+    assert f"{money.format(api['fees_cents'], cur)} processing fees" in flat
+    assert f"refunds ({money.format(api['refunds_cents'], cur)})" in flat
+    assert f"at {api['ratio']}" in flat
+    for chapter in api["chapters"]:
+        cells = chapter_row(text, chapter["name"])
+        assert money.format(chapter["raised_cents"], cur) in cells
+        assert money.format(chapter["goal_cents"], cur) in cells
+        assert cells[-1] == str(chapter["donation_count"])
+    total_cells = chapter_row(text, "Drive total")
+    assert total_cells[2] == money.format(api["raised_cents"], cur)
+    assert total_cells[-1] == str(api["donation_count"])
+    # The same books: the fingerprint in the PDF is the API's (short and in full).
+    assert f"Ledger fingerprint {api['fingerprint'][:16]}" in flat
+    assert api["fingerprint"] in flat
+    assert f"{api['entry_count']} ledger entries" in flat
+
+
+def test_report_shows_no_donor_email_message_or_name(session, client, tmp_path):
+    missouri_example(session)
+    data = client.get("/drives/mo-2026/report.pdf").data
+    text = pdf_text(data, tmp_path)
+    metadata = " ".join(pdf_info(data, tmp_path).values())
+    for private in (*PRIVATE, "Ana B."):
+        assert private not in text and private not in metadata
+
+
+def test_report_stays_short_with_2000_gifts(app, session, tmp_path):
+    drive = make_coalition(session)
+    with app.app_context():
+        assert demo.add_gifts(app, drive.slug, 2_000) == 2_000
+    client = app.test_client()
+    api = client.get("/api/drives/mo-2026").get_json()
+    data = client.get("/drives/mo-2026/report.pdf").data
+    info = pdf_info(data, tmp_path)
+    assert 1 <= int(info["Pages"]) <= 3
+    figures = headline(pdf_text(data, tmp_path))
+    assert figures["gifts"] == "2,000"
+    assert figures["raised"] == money.format(api["raised_cents"])
+
+
+def test_letter_by_default_and_a4_on_request(session, client, tmp_path):
+    missouri_example(session)
+    letter = pdf_info(client.get("/drives/mo-2026/report.pdf").data, tmp_path)
+    a4 = pdf_info(client.get("/drives/mo-2026/report.pdf?paper=a4").data, tmp_path)
+    assert letter["Page size"].startswith("612 x 792 pts")
+    assert a4["Page size"].startswith("595.276 x 841.89 pts")
+    response = client.get("/drives/mo-2026/report.pdf?paper=tabloid")
+    assert response.status_code == 400
+    assert "letter or a4" in response.get_data(as_text=True)
+
+
+def test_report_is_tagged_with_embedded_fonts_and_page_numbers(session, client, tmp_path):
+    missouri_example(session)
+    data = client.get("/drives/mo-2026/report.pdf").data
+    info = pdf_info(data, tmp_path)
+    assert info["Tagged"] == "yes"
+    assert info["Title"] == "Missouri Medical Debt Jubilee — press impact report"
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(data)
+    fonts = subprocess.run(
+        ["pdffonts", str(path)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()[2:]
+    assert fonts and all("DejaVu" in line for line in fonts)
+    # pdffonts' "emb" column: every font is embedded.
+    assert all(line.split()[-5] == "yes" for line in fonts)
+    pages = int(info["Pages"])
+    assert f"Page {pages} of {pages}" in pdf_text(data, tmp_path)
+
+
+def test_report_response_is_inline_with_a_good_filename(session, client):
+    missouri_example(session)
+    response = client.get("/drives/mo-2026/report.pdf")
+    disposition = response.headers["Content-Disposition"]
+    today = datetime.now(UTC).date().isoformat()
+    assert disposition == f'inline; filename="mo-2026-impact-report-{today}.pdf"'
+    assert client.get("/drives/nowhere/report.pdf").status_code == 404
+
+
+def test_drive_page_links_to_the_report(session, client):
+    missouri_example(session)
+    html = client.get("/drives/mo-2026").get_data(as_text=True)
+    assert 'href="/drives/mo-2026/report.pdf"' in html and "Press report (PDF)" in html
+
+
+def test_qr_code_points_to_the_public_drive_page(database_url, session, tmp_path):
+    missouri_example(session)
+    app = make_app(database_url, RELIEF_PUBLIC_URL="https://relief.example.org")
+    try:
+        data = app.test_client().get("/drives/mo-2026/report.pdf").data
+    finally:
+        app.extensions["relief.engine"].dispose()
+    assert "Drive page: https://relief.example.org/drives/mo-2026" in squeeze(
+        pdf_text(data, tmp_path)
+    )
+
+
+# Receipts -------------------------------------------------------------------------------------
+
+
+def test_receipt_shows_the_gift_and_the_configured_statement(database_url, session, tmp_path):
+    drive = missouri_example(session)
+    gift = make_gift(
+        session, drive, 12_345, chapter="kansas-city", donor_name="Rosa Q.", show_name=False
+    )
+    statement = "Gifts to the Example Fund are not tax-deductible. Thank you anyway."
+    app = make_app(database_url, RELIEF_RECEIPT_STATEMENT=statement, RELIEF_ORG_NAME="Example Fund")
+    try:
+        response = app.test_client().get(f"/gifts/{gift.public_id}/receipt.pdf")
+    finally:
+        app.extensions["relief.engine"].dispose()
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert "no-store" in response.headers["Cache-Control"]
+    assert response.headers["Content-Disposition"].startswith('inline; filename="receipt-')
+    flat = squeeze(pdf_text(response.data, tmp_path))
+    assert "$123.45" in flat
+    assert statement in flat
+    assert "Example Fund" in flat
+    assert "Missouri Medical Debt Jubilee" in flat and "Kansas City" in flat
+    assert "Rosa Q." in flat  # the donor's own name, on their own receipt
+    assert gift.received_at.strftime("%B") in flat
+    for private in PRIVATE:
+        assert private not in flat
+
+
+def test_receipt_default_statement_is_neutral(session, client, tmp_path):
+    drive = missouri_example(session)
+    gift = make_gift(session, drive, 2_500)
+    flat = squeeze(pdf_text(client.get(f"/gifts/{gift.public_id}/receipt.pdf").data, tmp_path))
+    assert "depends on the organization that receives the money" in flat
+
+
+def test_no_receipt_for_unknown_or_unpaid_gifts(session, client):
+    drive = missouri_example(session)
+    for status in (GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.REFUNDED):
+        gift = Gift(
+            drive_id=drive.id,
+            amount_cents=2_500,
+            method=GiftMethod.CARD,
+            status=status,
+            donor_email="pending@example.org",
+        )
+        session.add(gift)
+        session.commit()
+        response = client.get(f"/gifts/{gift.public_id}/receipt.pdf")
+        assert response.status_code == 404, status
+        assert "no receipt here" in response.get_data(as_text=True)
+    assert client.get("/gifts/not-a-real-id/receipt.pdf").status_code == 404
+
+
+# Command line ---------------------------------------------------------------------------------
+
+
+def test_cli_writes_the_report(session, runner, tmp_path):
+    missouri_example(session)
+    out = tmp_path / "mo.pdf"
+    result = runner.invoke(args=["report", "drive", "mo-2026", "-o", str(out), "--paper", "a4"])
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.output
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert pdf_info(data, tmp_path)["Page size"].startswith("595.276 x 841.89")
+    assert headline(pdf_text(data, tmp_path))["raised"] == "$1,600.00"
+
+
+def test_cli_fails_clearly_for_an_unknown_drive(session, runner, tmp_path):
+    missouri_example(session)
+    out = tmp_path / "none.pdf"
+    result = runner.invoke(args=["report", "drive", "nowhere", "-o", str(out)])
+    assert result.exit_code != 0
+    assert "There is no drive “nowhere”" in result.output
+    assert not out.exists()
+
+
+# The URL fetcher ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.org/tracker.png",
+        "https://example.org/font.woff",
+        "file:///etc/passwd",
+        (render.STATIC / ".." / "relief.css").as_uri(),
+        "data:text/html,<p>hi</p>",
+        "ftp://example.org/x",
+    ],
+)
+def test_weasyprint_may_fetch_only_packaged_files(url):
+    with pytest.raises(ValueError, match="only use packaged files|disallowed"):
+        render.PackagedFilesOnly().fetch(url)
+
+
+def test_packaged_stylesheet_is_fetched():
+    response = render.PackagedFilesOnly().fetch((render.STATIC / "report.css").as_uri())
+    assert b"@page" in response.read()
+
+
+def test_snapshot_holds_plain_data_only(session):
+    from dataclasses import fields, is_dataclass
+
+    from relief.reports import press
+
+    drive = missouri_example(session)
+    snapshot = press.build(session, drive.slug, datetime.now(UTC))
+    session.close()  # rendering needs no database
+
+    def plain(value):
+        if is_dataclass(value):
+            return all(plain(getattr(value, f.name)) for f in fields(value))
+        if isinstance(value, tuple):
+            return all(plain(v) for v in value)
+        return value is None or type(value).__module__ in ("builtins", "datetime")
+
+    assert plain(snapshot)
+    assert snapshot.days[-1].cumulative_cents == snapshot.raised_cents == 160_000
+    assert render.pdf(snapshot).startswith(b"%PDF-")
+
+
+def test_report_of_a_drive_with_no_gifts_yet(session, client, tmp_path):
+    make_coalition(session)
+    response = client.get("/drives/mo-2026/report.pdf")
+    assert response.status_code == 200
+    text = pdf_text(response.data, tmp_path)
+    assert headline(text) == {
+        "raised": "$0.00",
+        "projected debt relieved": "about $0",
+        "gifts": "0",
+        "chapters": "3",
+    }
+    assert "0 ledger entries" in squeeze(text)
