@@ -15,7 +15,10 @@ from pathlib import Path
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+
+from relief.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -93,9 +96,19 @@ def unit_of_work(write: bool = True):
         try:
             yield db_session
             db_session.commit()
+        except OperationalError as error:
+            db_session.rollback()
+            raise DatabaseUnavailable(_explain(error)) from error
         except BaseException:
             db_session.rollback()
             raise
+
+
+def _explain(error: OperationalError) -> str:
+    text = str(error.orig)
+    if "no such table" in text or "does not exist" in text:
+        return "The database has no schema yet: run  flask --app app db upgrade"
+    return f"The database cannot be used: {text.splitlines()[0][:300]}"
 
 
 def alembic_config(url: str):

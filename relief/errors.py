@@ -32,3 +32,7 @@ class UnknownChapter(NotFound):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class DatabaseUnavailable(DomainError):
+    status_code = 503

@@ -187,3 +187,13 @@ def test_every_command_has_help(runner):
     for group in ("chapter add", "drive add", "gift add", "db upgrade", "demo", "ledger verify"):
         result = invoke(runner, *group.split(), "--help")
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_a_database_without_schema_gets_a_sentence_not_a_traceback(tmp_path):
+    from tests.conftest import make_app
+
+    runner = make_app(f"sqlite:///{tmp_path}/empty.db").test_cli_runner()
+    result = runner.invoke(args=["chapter", "add", "x", "--name", "X"])
+    assert result.exit_code == 1
+    assert "no schema yet: run  flask --app app db upgrade" in result.output
+    assert "Traceback" not in result.output
