@@ -224,6 +224,8 @@ def demo_command(gift_count, drive_slug, seed, if_empty):
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli):
+    from relief.cli_accounts import user_cli
+
+    for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli, user_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -4,8 +4,11 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from relief.views import api, health, public
+    from relief.views import account, admin, api, health, public, treasurer
 
     app.register_blueprint(health.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(treasurer.bp)
+    app.register_blueprint(admin.bp)
