@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from relief.models import GiftMethod
+from relief.models import Gift, GiftMethod, GiftStatus, utcnow
 from relief.treasury import batches, gifts
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
@@ -76,10 +76,16 @@ def objects_of(session, drive, chapter_slug):
         session, chapter, batch.id, batches.LineInput(amount="10", received=date.today())
     )
     gift = make_gift(session, drive, 1000, chapter=chapter_slug)
-    unassigned = drives.record_offline_gift(
-        session, drive, 700, method=GiftMethod.CHECK, chapter=chapter
+    # As the Stripe webhook leaves a paid gift whose drive it could not tell.
+    unassigned = Gift(
+        drive_id=None,
+        chapter_id=chapter.id,
+        amount_cents=700,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        received_at=utcnow(),
     )
-    unassigned.drive_id = None  # as the Stripe webhook leaves a gift of an unknown drive
+    session.add(unassigned)
     session.commit()
     assert gifts.unassigned(session, chapter)
     return {"batch": batch.id, "line": line.id, "gift": gift.id, "unassigned": unassigned.id}
