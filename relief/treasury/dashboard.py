@@ -117,8 +117,15 @@ def by_month(session: Session, chapter: Chapter, since: date | None = None) -> t
             )
         per_month[label] = figures
     return tuple(
-        MoneyRow(label=label, figures=per_month[label]) for label in sorted(per_month, reverse=True)
+        MoneyRow(label=_month_name(key), figures=per_month[key])
+        for key in sorted(per_month, reverse=True)
     )
+
+
+def _month_name(key: str) -> str:
+    """A month key such as 2026-03 as people read it: Mar 2026."""
+    year, month = (int(part) for part in key.split("-"))
+    return date(year, month, 1).strftime("%b %Y")
 
 
 def dashboard(session: Session, chapter: Chapter) -> Dashboard:

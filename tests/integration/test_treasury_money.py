@@ -266,9 +266,9 @@ def test_the_dashboard_shows_each_drive_and_month_from_the_ledger(app):
     page = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
     assert figure(page, "net") == "$165.00"
     months = page.split('id="months-title"')[1]
-    assert months.index("2026-04") < months.index("2026-03")
-    march_row = months.split("2026-03")[1].split("</tr>")[0]
-    april_row = months.split("2026-04")[1].split("</tr>")[0]
+    assert months.index("Apr 2026") < months.index("Mar 2026")
+    march_row = months.split("Mar 2026")[1].split("</tr>")[0]
+    april_row = months.split("Apr 2026")[1].split("</tr>")[0]
     assert "$125.00" in march_row and "$40.00" in april_row
     assert "$999.00" not in page  # Kansas City's gift is theirs
     drives_table = page.split('id="drives-title"')[1].split("</table>")[0]
