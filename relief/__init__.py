@@ -29,6 +29,11 @@ def create_app(config: dict | None = None) -> Flask:
             app.config["DATABASE_URL"] = settings.database_url_for(
                 config["DATABASE_URL"], app.instance_path
             )
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
     web.init_app(app)
     auth.init_app(app)

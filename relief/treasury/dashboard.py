@@ -2,9 +2,12 @@
 attention. Every figure comes from the ledger.
 
 Per drive, the figures are the chapter's running totals from ``ledger.totals`` (one indexed
-read per drive). Per month they come from one ``GROUP BY`` over the chapter's entries, served by
-the index on (chapter_id, effective_at): its cost grows with the chapter's entries (≈ one row
-read per entry, a few ms per 10,000 entries), which a chapter's treasury stays well within.
+read per drive). Per month they come from one ``GROUP BY`` over the chapter's entries, an
+index-only scan of ``ix_entry_chapter_month``: its cost grows with the chapter's entries.
+Measured (300,000 demo gifts, 75,000 entries for the chapter; 2 shared cores): the GROUP BY
+53 ms on SQLite and 41 ms on PostgreSQL, the whole dashboard about 60 ms on either (without the
+covering index, 410 ms on SQLite). A chapter far beyond that would want monthly running totals
+kept by ``ledger.append``, like the daily ones.
 """
 
 from __future__ import annotations

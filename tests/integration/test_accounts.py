@@ -240,3 +240,24 @@ def test_the_login_page_is_a_labelled_form_with_csrf(client):
     assert re.search(r'<label for="email">Email</label>', page)
     assert 'autocomplete="current-password"' in page
     assert 'name="csrf_token"' in page
+
+
+def test_behind_a_trusted_proxy_the_clients_address_is_throttled_and_audited(database_url):
+    from tests.conftest import make_app
+
+    app = make_app(database_url, TRUSTED_PROXIES=1)
+    try:
+        with data(app) as session:
+            make_coalition(session)
+            make_user(session, "t@stl.org", "st-louis")
+        client = app.test_client()
+        token = csrf_token(client)
+        for n in range(3):
+            client.post(
+                "/login",
+                data={"csrf_token": token, "email": f"nobody{n}@x.org", "password": "guess"},
+                headers={"X-Forwarded-For": "203.0.113.7"},
+            )
+        assert {e.ip for e in rows(app, AuditEvent)} == {"203.0.113.7"}
+    finally:
+        app.extensions["relief.engine"].dispose()
