@@ -232,6 +232,10 @@ def admin_required(view):
 
     @functools.wraps(view)
     def guarded(*args, **kwargs):
+        from relief import db
+
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            db.begin_write(db.session())
         if not current_user.is_authenticated:
             return redirect(url_for(login_manager.login_view, next=_here()))
         if not current_user.is_admin:

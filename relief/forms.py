@@ -183,3 +183,13 @@ class ExportForm(FlaskForm):
     drive = SelectField("Drive", validators=[Optional()])
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
+
+
+class ReverseForm(FlaskForm):
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=400)])
+    submit = SubmitField("Reverse")
+
+
+class AdminAssignForm(FlaskForm):
+    target = SelectField("Drive and chapter", validators=[DataRequired()])
+    submit = SubmitField("Assign")

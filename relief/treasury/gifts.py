@@ -16,6 +16,7 @@ from relief.models import (
     Chapter,
     DirectGift,
     Drive,
+    DriveChapter,
     Entry,
     EntryKind,
     Gift,
@@ -289,3 +290,54 @@ def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int 
     gift.drive_id = drive.id
     session.flush()
     return gift
+
+
+# --- Gifts credited to no chapter: only a coalition admin sees and assigns them. ---------------
+
+
+def unclaimed(session: Session) -> list[Gift]:
+    """Paid gifts that name neither a drive nor a chapter, oldest first (admins only)."""
+    return list(
+        session.exec(
+            select(Gift)
+            .where(
+                Gift.drive_id.is_(None),
+                Gift.chapter_id.is_(None),
+                Gift.status == GiftStatus.PAID,
+            )
+            .order_by(Gift.id)
+        )
+    )
+
+
+def drive_chapter_pairs(session: Session) -> list[tuple[Drive, Chapter]]:
+    """Every (drive, chapter taking part) an unclaimed gift can go to."""
+    return list(
+        session.exec(
+            select(Drive, Chapter)
+            .join(DriveChapter, DriveChapter.drive_id == Drive.id)
+            .join(Chapter, Chapter.id == DriveChapter.chapter_id)
+            .order_by(Drive.starts_on.desc(), Drive.title, Chapter.name)
+        ).all()
+    )
+
+
+def unclaimed_gift(session: Session, gift_id: int) -> Gift:
+    gift = session.get(Gift, gift_id)
+    if gift is None or gift.drive_id is not None or gift.chapter_id is not None:
+        raise NotFound(f"Gift #{gift_id} is not waiting for a drive and chapter.")
+    return gift
+
+
+def assign_unclaimed(
+    session: Session, gift_id: int, drive_id: int, chapter_id: int
+) -> tuple[Gift, Chapter]:
+    """Credit a gift of no chapter to a chapter taking part in a drive, then assign it to that
+    drive exactly as its treasurer would (:func:`assign_gift`); flushes."""
+    gift = unclaimed_gift(session, gift_id)
+    chapter = session.get(Chapter, chapter_id)
+    if chapter is None or session.get(DriveChapter, (drive_id, chapter_id)) is None:
+        raise InvalidInput("Choose a drive and one of the chapters taking part in it.")
+    gift.chapter_id = chapter.id
+    session.flush()
+    return assign_gift(session, chapter, gift.id, drive_id), chapter

@@ -29,7 +29,14 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("treasurer.index")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read a backslash as a slash ("/\\evil.example" is "//evil.example").
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
         return url_for("treasurer.index")
     return target
 

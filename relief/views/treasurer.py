@@ -38,8 +38,9 @@ from relief.forms import (
     NewBatchForm,
     PartnerReportForm,
     RemittanceForm,
+    ReverseForm,
 )
-from relief.models import GiftMethod
+from relief.models import GiftMethod, Remittance
 from relief.treasury import (
     audit,
     batches,
@@ -465,13 +466,42 @@ def remittance_list(chapter):
             error, status = failure.message, _failed(failure)
     elif request.method == "POST":
         status = 400
+    return _render_remittances(session, form, error, status)
+
+
+def _render_remittances(session, form, error=None, status=200):
     return render_template(
         "treasurer/remittances.html",
         form=form,
+        reverse_form=ReverseForm(formdata=None),
         error=error,
         rows=remittances.remittances_of(session, g.chapter),
         drive_rows=dashboard.by_drive(session, g.chapter),
     ), status
+
+
+@bp.post("/<chapter>/remittances/<int:remittance_id>/reverse")
+@auth.chapter_treasurer_required
+def remittance_reverse(chapter, remittance_id):
+    session = db.session()  # a POST: the guard took the write lock
+    scope.get_owned(session, Remittance, remittance_id, g.chapter, "remittance")
+    form = ReverseForm()
+    new_form = RemittanceForm(formdata=None)
+    new_form.drive.choices = _drive_choices(session)
+    if not form.validate():
+        return _render_remittances(session, new_form, "Give the reason for reversing it.", 400)
+    try:
+        entry = remittances.reverse_remittance(session, g.chapter, remittance_id, form.reason.data)
+        _audit(
+            session,
+            "remittance.reverse",
+            f"remittance #{remittance_id}: {money.format(entry.amount_cents)} — {form.reason.data}",
+        )
+        db.commit()
+    except DomainError as failure:
+        return _render_remittances(session, new_form, failure.message, _failed(failure))
+    flash("The remittance is reversed; the money counts as held again.", "success")
+    return redirect(url_for(".remittance_list", chapter=g.chapter.slug))
 
 
 @bp.route("/<chapter>/partner-reports", methods=["GET", "POST"])

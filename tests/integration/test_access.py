@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from relief.models import Gift, GiftMethod, GiftStatus, utcnow
-from relief.treasury import batches, gifts
+from relief.treasury import batches, gifts, remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
 
@@ -39,16 +39,21 @@ ROUTES = {
     ("treasurer.assign", "POST"): (lambda o: {"gift_id": o["unassigned"]}, 400),
     ("treasurer.remittance_list", "GET"): (lambda o: {}, 200),
     ("treasurer.remittance_list", "POST"): (lambda o: {}, 400),
+    ("treasurer.remittance_reverse", "POST"): (lambda o: {"remittance_id": o["remittance"]}, 400),
     ("treasurer.partner_report_list", "GET"): (lambda o: {}, 200),
     ("treasurer.partner_report_list", "POST"): (lambda o: {}, 400),
     ("treasurer.export_page", "GET"): (lambda o: {}, 200),
     ("treasurer.ledger_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.donors_csv", "GET"): (lambda o: {}, 200),
 }
-#: Routes outside any chapter, with what each kind of user gets.
+#: Routes outside any chapter: URL arguments, and what each kind of user gets.
+EVERYONE = {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200}
+ADMINS = {"treasurer": 404, "other": 404, "organizer": 404, "admin": 200}
 OUTSIDE = {
-    ("treasurer.index", "GET"): {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200},
-    ("admin.audit_log", "GET"): {"treasurer": 404, "other": 404, "organizer": 404, "admin": 200},
+    ("treasurer.index", "GET"): (lambda o: {}, EVERYONE),
+    ("admin.audit_log", "GET"): (lambda o: {}, ADMINS),
+    ("admin.unassigned", "GET"): (lambda o: {}, ADMINS),
+    ("admin.assign", "POST"): (lambda o: {"gift_id": o["unclaimed"]}, {**ADMINS, "admin": 400}),
 }
 
 
@@ -76,6 +81,9 @@ def objects_of(session, drive, chapter_slug):
         session, chapter, batch.id, batches.LineInput(amount="10", received=date.today())
     )
     gift = make_gift(session, drive, 1000, chapter=chapter_slug)
+    remittance = remittances.record_remittance(
+        session, chapter, drive_id=drive.id, amount_cents=100, sent_on=date.today(), reference="1"
+    )
     # As the Stripe webhook leaves a paid gift whose drive it could not tell.
     unassigned = Gift(
         drive_id=None,
@@ -85,10 +93,26 @@ def objects_of(session, drive, chapter_slug):
         status=GiftStatus.PAID,
         received_at=utcnow(),
     )
-    session.add(unassigned)
+    # And one that names no chapter either: only admins see it.
+    unclaimed = Gift(
+        drive_id=None,
+        chapter_id=None,
+        amount_cents=900,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        received_at=utcnow(),
+    )
+    session.add_all([unassigned, unclaimed])
     session.commit()
     assert gifts.unassigned(session, chapter)
-    return {"batch": batch.id, "line": line.id, "gift": gift.id, "unassigned": unassigned.id}
+    return {
+        "batch": batch.id,
+        "line": line.id,
+        "gift": gift.id,
+        "unassigned": unassigned.id,
+        "unclaimed": unclaimed.id,
+        "remittance": remittance.id,
+    }
 
 
 class SignedOut:
@@ -140,10 +164,11 @@ def test_only_the_chapters_treasurer_and_admins_reach_its_treasury(app):
     for rule, method in guarded_routes(app):
         key = (rule.endpoint, method)
         if key in OUTSIDE:
-            url = rule.rule
+            arguments, expectations = OUTSIDE[key]
+            url = rule.build(arguments(own))[1]
             response = request(anonymous, method, url)
             assert response.status_code == 302 and "/login" in response.headers["Location"]
-            for role, expected in OUTSIDE[key].items():
+            for role, expected in expectations.items():
                 got = request(users[role], method, url).status_code
                 assert got == expected, f"{role} {method} {url}: {got}"
             checked += 1

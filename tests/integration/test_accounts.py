@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from sqlmodel import Session, select
 
 from relief.models import AuditEvent, Membership, User
@@ -154,7 +155,10 @@ def test_sign_in_and_out(app):
     assert actions == ["login.failed", "login", "logout"]
 
 
-def test_sign_in_never_redirects_off_site(app):
+@pytest.mark.parametrize(
+    "target", ["//evil.example/phish", "/\\evil.example", "https://evil.example/"]
+)
+def test_sign_in_never_redirects_off_site(app, target):
     with data(app) as session:
         make_coalition(session)
         make_user(session, "t@stl.org", "st-louis")
@@ -165,7 +169,7 @@ def test_sign_in_never_redirects_off_site(app):
             "csrf_token": csrf_token(client),
             "email": "t@stl.org",
             "password": PASSWORD,
-            "next": "//evil.example/phish",
+            "next": target,
         },
     )
     assert response.headers["Location"] == "/treasurer/"

@@ -273,3 +273,50 @@ def test_the_dashboard_shows_each_drive_and_month_from_the_ledger(app):
     assert "$999.00" not in page  # Kansas City's gift is theirs
     drives_table = page.split('id="drives-title"')[1].split("</table>")[0]
     assert 'data-drive="mo-2026"' in drives_table and "$165.00" in drives_table
+
+
+def test_a_mistaken_remittance_is_reversed_by_a_new_entry_once(app):
+    treasurer = setup(app)
+    with data(app) as session:
+        make_gift(session, drives.get_drive(session, "mo-2026"), 60_000, chapter="st-louis")
+    treasurer.post(
+        "/treasurer/st-louis/remittances",
+        {"drive": "1", "amount": "500", "sent_on": TODAY, "reference": "ck 3001"},
+    )
+    with data(app) as session:
+        from relief.models import Remittance
+
+        remittance = session.exec(select(Remittance)).one()
+    url = f"/treasurer/st-louis/remittances/{remittance.id}/reverse"
+    assert treasurer.post(url, {"reason": ""}).status_code == 400
+    assert treasurer.post(url, {"reason": "check was voided"}).status_code == 302
+    _, mine = chapter_figures(app)
+    assert mine.remitted_cents == 0 and mine.net_cents - mine.remitted_cents == 60_000
+    again = treasurer.post(url, {"reason": "twice"})
+    assert again.status_code == 409 and "already reversed" in again.get_data(as_text=True)
+    with data(app) as session:
+        entries = session.exec(select(Entry).where(Entry.kind == EntryKind.REMITTANCE)).all()
+    assert [(e.amount_cents, e.reverses_id) for e in entries] == [
+        (50_000, None),
+        (-50_000, entries[0].id),
+    ]
+    page = treasurer.get("/treasurer/st-louis/remittances").get_data(as_text=True)
+    assert "reversed: reversal of remittance ref ck 3001: check was voided" in page
+
+
+def test_an_admin_assigns_a_gift_of_no_chapter_to_a_drive_and_chapter(app):
+    setup(app)
+    with data(app) as session:
+        make_user(session, "admin@mo.org", admin=True)
+        gift = unassigned_card_gift(session)
+        gift.chapter_id = None  # the link named no chapter either
+        session.commit()
+        st_louis = drives.get_chapter(session, "st-louis").id
+    admin = SignedIn(app, "admin@mo.org")
+    listing = admin.get("/admin/unassigned").get_data(as_text=True)
+    assert "$40.00" in listing and "Missouri Medical Debt Jubilee — St. Louis" in listing
+    response = admin.post(f"/admin/unassigned/{gift.id}", {"target": f"1:{st_louis}"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    totals, mine = chapter_figures(app)
+    assert mine.raised_cents == 4_000 and mine.fees_cents == 118
+    assert "No gift is waiting" in admin.get("/admin/unassigned").get_data(as_text=True)
