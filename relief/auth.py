@@ -136,6 +136,20 @@ def remove_user(session: Session, email: str) -> User:
     return user
 
 
+def accounts(session: Session) -> list[tuple[User, list[tuple[str, str]]]]:
+    """Every account with its (chapter slug, role) pairs, by email."""
+    roles: dict[int, list[tuple[str, str]]] = {}
+    for membership, slug in session.exec(
+        select(Membership, Chapter.slug)
+        .join(Chapter, Chapter.id == Membership.chapter_id)
+        .order_by(Chapter.slug)
+    ):
+        roles.setdefault(membership.user_id, []).append((slug, membership.role.value))
+    return [
+        (user, roles.get(user.id, [])) for user in session.exec(select(User).order_by(User.email))
+    ]
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active account with this email and password, else None (in the same time)."""
     user = find_user(session, email)

@@ -89,3 +89,16 @@ def user_remove(email):
     except DomainError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"Removed {user.email}.")
+
+
+@user_cli.command("list")
+def user_list():
+    """Every account and its roles."""
+    with db.unit_of_work(write=False) as session:
+        for user, roles in auth.accounts(session):
+            parts = [f"{role} of {slug}" for slug, role in roles]
+            if user.is_admin:
+                parts.insert(0, "coalition admin")
+            if user.removed_at is not None:
+                parts = [f"removed {user.removed_at.date().isoformat()}"]
+            click.echo(f"{user.email}: {', '.join(parts) or 'no role'}")

@@ -265,3 +265,19 @@ def test_behind_a_trusted_proxy_the_clients_address_is_throttled_and_audited(dat
         assert {e.ip for e in rows(app, AuditEvent)} == {"203.0.113.7"}
     finally:
         app.extensions["relief.engine"].dispose()
+
+
+def test_user_list_shows_every_account_and_role(app, runner):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@mo.org", "st-louis")
+        make_user(session, "admin@mo.org", admin=True)
+        make_user(session, "gone@mo.org", "kansas-city", role="organizer")
+    invoke(runner, "user", "add", "t@mo.org", "--chapter", "kansas-city", "--role", "organizer")
+    invoke(runner, "user", "remove", "gone@mo.org")
+    result = invoke(runner, "user", "list")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "admin@mo.org: coalition admin"
+    assert lines[1].startswith("gone@mo.org: removed ")
+    assert lines[2] == "t@mo.org: organizer of kansas-city, treasurer of st-louis"
