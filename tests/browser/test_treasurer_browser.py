@@ -3,6 +3,7 @@ count and total (first off, then right), post them, and see the dashboard change
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -12,33 +13,41 @@ from playwright.sync_api import expect
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import PASSWORD, data, make_user
 
-SCREENS = Path("/work/screens/treasury")
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-def shoot(browser, url, name, cookies, setup=None):
+@pytest.fixture
+def screens(tmp_path):
+    """Where screenshots go: $RELIEF_SCREENS_DIR (to keep them), else the test's tmp dir."""
+    directory = Path(os.environ.get("RELIEF_SCREENS_DIR") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def shoot(browser, url, name, cookies, screens):
     """Full-page screenshots of ``url`` at phone and desktop widths, signed in as ``cookies``."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         context = browser.new_context(viewport=viewport)
         context.add_cookies(cookies)
         page = context.new_page()
         page.goto(url)
-        if setup:
-            setup(page)
-        page.screenshot(path=str(SCREENS / f"{name}-{label}.png"), full_page=True)
+        # Nothing may be wider than the screen (a phone would scroll the whole page sideways).
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        page.screenshot(path=str(screens / f"{name}-{label}.png"), full_page=True)
         context.close()
 
 
 @pytest.mark.browser
-def test_treasurer_enters_a_batch_of_checks_and_sees_the_dashboard_change(live_server, browser):
+def test_treasurer_enters_a_batch_of_checks_and_sees_the_dashboard_change(
+    live_server, browser, screens
+):
     app, base = live_server
     with data(app) as session:
         drive = make_coalition(session)
         make_gift(session, drive, 20_000, chapter="st-louis", donor_name="Earlier gift")
         make_user(session, "treasurer@stl.example.org", "st-louis")
-    shoot(browser, f"{base}/login", "login", [])
+    shoot(browser, f"{base}/login", "login", [], screens)
 
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
@@ -74,7 +83,7 @@ def test_treasurer_enters_a_batch_of_checks_and_sees_the_dashboard_change(live_s
     post = page.get_by_role("button", name="Post 2 gifts to the ledger")
     expect(post).to_be_disabled()
     cookies = context.cookies()
-    shoot(browser, page.url, "batch-unbalanced", cookies)
+    shoot(browser, page.url, "batch-unbalanced", cookies, screens)
 
     page.get_by_label("Amount ($)").fill("25")
     page.get_by_label("Cash or check").select_option("cash")
@@ -83,7 +92,7 @@ def test_treasurer_enters_a_batch_of_checks_and_sees_the_dashboard_change(live_s
     page.get_by_label("Keep the name off the public supporter list").check()
     page.get_by_role("button", name="Add this gift").click()
     expect(page.get_by_role("heading", name="Balanced — ready to post")).to_be_visible()
-    shoot(browser, page.url, "batch-balanced", cookies)
+    shoot(browser, page.url, "batch-balanced", cookies, screens)
     page.get_by_role("button", name="Post 3 gifts to the ledger").click()
     expect(page.get_by_text("Posted 3 gifts, $175.00, to the ledger.")).to_be_visible()
     expect(page.get_by_role("heading", name="Posted")).to_be_visible()
@@ -94,5 +103,5 @@ def test_treasurer_enters_a_batch_of_checks_and_sees_the_dashboard_change(live_s
     expect(
         page.get_by_text("Batch “Church potluck” is not deposited (Dana holds it)")
     ).to_be_visible()
-    shoot(browser, page.url, "dashboard", cookies)
+    shoot(browser, page.url, "dashboard", cookies, screens)
     context.close()
