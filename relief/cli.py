@@ -295,10 +295,11 @@ def donor_erase(email, yes):
 
 
 def init_app(app: Flask) -> None:
+    from relief.cli_accounts import user_cli
     from relief.reports.cli import report_cli
 
     groups = (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli, backup_cli, donor_cli,
-              report_cli)
+              report_cli, user_cli)
     for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -100,6 +100,9 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         # Stripe's US standard card pricing, 2.2% + 30¢ for nonprofits; in basis points and cents.
         "FEE_PERCENT_BPS": _int_setting(env, "FEE_PERCENT_BPS", 220),
         "FEE_FIXED_CENTS": _int_setting(env, "FEE_FIXED_CENTS", 30),
+        # Proxies in front of the app that set X-Forwarded-For/-Proto: sign-in throttling and
+        # the audit log need the client's address, not the proxy's.
+        "TRUSTED_PROXIES": _int_setting(env, "RELIEF_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, date, datetime
+from typing import ClassVar
 
 from sqlalchemy import CheckConstraint, Column, Index, MetaData
 from sqlalchemy import Enum as SAEnum
@@ -247,3 +248,179 @@ class ParkedEvent(SQLModel, table=True):
     waits_for: str = Field(max_length=255, index=True)
     payload: str
     parked_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Treasury: accounts, per-chapter roles, audit log, deposit batches, remittances, partner
+# reports. Money still enters and leaves only through ``Entry``; these tables hold who, why and
+# the paperwork around it.
+
+
+class Role(enum.StrEnum):
+    TREASURER = "treasurer"
+    ORGANIZER = "organizer"
+
+
+class User(SQLModel, table=True):
+    """A person who signs in: a chapter's treasurer or organizer, or a coalition admin."""
+
+    __tablename__ = "user_account"
+    id: int | None = Field(default=None, primary_key=True)
+    #: Stored lowercased; the sign-in name.
+    email: str = Field(max_length=320, unique=True)
+    #: werkzeug's scrypt hash (salted, memory-hard); never the password.
+    password_hash: str = Field(max_length=255)
+    #: What the session cookie names instead of the id; replaced on a password reset, which
+    #: signs the person out everywhere.
+    session_token: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(24), max_length=64, unique=True
+    )
+    #: A coalition admin sees every chapter and the audit log.
+    is_admin: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    #: Set by `user remove`: the account can no longer sign in. The row stays, so the names
+    #: on batches and remittances it recorded keep pointing somewhere.
+    removed_at: datetime | None = None
+
+    # Flask-Login's protocol, without its mixin (kept free of Flask imports).
+    is_authenticated: ClassVar[bool] = True
+    is_anonymous: ClassVar[bool] = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.removed_at is None
+
+    def get_id(self) -> str:
+        return self.session_token
+
+
+class Membership(SQLModel, table=True):
+    """A user's role in one chapter."""
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", primary_key=True)
+    role: Role = Field(sa_column=_enum(Role))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, from where. Append-only: nothing updates or deletes these rows."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_chapter_at", "chapter_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    #: Kept as text as well as id, so the line stays readable after the account is removed.
+    actor_email: str = Field(max_length=320)
+    actor_id: int | None = None
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
+    #: A short verb phrase, e.g. "batch.post", "remittance.record", "login.failed".
+    action: str = Field(max_length=64)
+    detail: str = Field(default="", max_length=2000)
+    #: The client's address as the app saw it ("cli" for commands).
+    ip: str = Field(default="", max_length=64)
+
+
+class BatchStatus(enum.StrEnum):
+    OPEN = "open"
+    POSTED = "posted"
+
+
+class DepositBatch(SQLModel, table=True):
+    """A deposit slip: an event's cash and checks, entered against a stated count and total."""
+
+    __tablename__ = "deposit_batch"
+    __table_args__ = (
+        CheckConstraint("expected_count > 0", name="count_positive"),
+        CheckConstraint("expected_total_cents > 0", name="total_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", index=True)
+    drive_id: int = Field(foreign_key="drive.id")
+    label: str = Field(max_length=200)
+    expected_count: int
+    expected_total_cents: int
+    #: Who has the cash and checks until they are deposited.
+    held_by: str = Field(default="", max_length=200)
+    deposited_on: date | None = None
+    status: BatchStatus = Field(sa_column=_enum(BatchStatus))
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    posted_at: datetime | None = None
+
+
+class BatchLine(SQLModel, table=True):
+    """One gift on a deposit slip; a draft until the batch is posted, then tied to its Gift."""
+
+    __tablename__ = "batch_line"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="deposit_batch.id", index=True)
+    amount_cents: int
+    method: GiftMethod = Field(sa_column=_enum(GiftMethod))
+    donor_name: str = Field(default="", max_length=200)
+    show_name: bool = False
+    check_number: str | None = Field(default=None, max_length=64)
+    received_on: date
+    gift_id: int | None = Field(default=None, foreign_key="gift.id")
+
+
+class DirectGift(SQLModel, table=True):
+    """A gift sent straight to the relief partner (a check mailed to them): it counts toward
+    the drive, and its ledger pair (gift + remittance) keeps it out of the money held."""
+
+    __tablename__ = "direct_gift"
+    gift_id: int = Field(foreign_key="gift.id", primary_key=True)
+    #: What the partner's acknowledgement says, e.g. their receipt number.
+    partner_reference: str = Field(default="", max_length=200)
+
+
+class Remittance(SQLModel, table=True):
+    """Money a chapter sent to the relief partner for a drive; posted as a remittance entry."""
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    drive_id: int = Field(foreign_key="drive.id")
+    chapter_id: int = Field(foreign_key="chapter.id", index=True)
+    amount_cents: int
+    sent_on: date
+    #: The check number, wire or ACH reference.
+    reference: str = Field(max_length=200)
+    entry_id: int | None = Field(default=None, foreign_key="entry.id")
+    recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PartnerReport(SQLModel, table=True):
+    """What the relief partner reported it abolished with a drive's money."""
+
+    __tablename__ = "partner_report"
+    __table_args__ = (
+        CheckConstraint("debt_abolished_cents > 0", name="debt_positive"),
+        CheckConstraint("people_helped >= 0", name="people_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    drive_id: int = Field(foreign_key="drive.id", index=True)
+    #: The chapter whose treasurer entered it.
+    chapter_id: int = Field(foreign_key="chapter.id")
+    debt_abolished_cents: int
+    people_helped: int
+    #: The partner counted households rather than people.
+    counts_households: bool = False
+    region: str = Field(default="", max_length=200)
+    reported_on: date
+    recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+#: The treasurer's monthly figures group a chapter's entries by month: an index-only range scan
+#: (it holds every column that query reads), ~6× faster than reading the rows on SQLite.
+Index(
+    "ix_entry_chapter_month",
+    Entry.chapter_id,
+    Entry.effective_at,
+    Entry.drive_id,
+    Entry.kind,
+    Entry.amount_cents,
+)
+#: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
+Index("ix_gift_chapter_drive_status", Gift.chapter_id, Gift.drive_id, Gift.status)
+Index("ix_gift_chapter_fee_pending", Gift.chapter_id, Gift.fee_pending)

@@ -4,9 +4,12 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from relief.views import api, health, public, reports
+    from relief.views import account, admin, api, health, public, reports, treasurer
 
     app.register_blueprint(health.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(treasurer.bp)
+    app.register_blueprint(admin.bp)

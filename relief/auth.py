@@ -1,0 +1,275 @@
+"""Accounts, roles and the per-chapter access guard.
+
+Services (``add_user``, ``authenticate``, ...) take a session and never touch Flask's request;
+the guard decorators at the bottom are the web's one way into a chapter's treasury:
+
+- :func:`chapter_treasurer_required` loads ``g.chapter`` from the URL's ``<chapter>`` and answers
+  404 — the same page as a chapter that does not exist — unless the signed-in user is that
+  chapter's treasurer or a coalition admin. Anything reached *inside* a chapter (a batch, a gift,
+  a remittance) is then loaded through :mod:`relief.treasury.scope`, so an id of another
+  chapter's object is a 404 too.
+- :func:`admin_required` guards /admin.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from flask import Flask, abort, g, redirect, request, url_for
+from flask_login import LoginManager, current_user
+from sqlmodel import Session, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from relief import drives
+from relief.errors import Conflict, InvalidInput, NotFound
+from relief.models import Chapter, Membership, Role, User, utcnow
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("relief-dummy-password", method="scrypt")
+
+login_manager = LoginManager()
+login_manager.login_view = "account.login"
+login_manager.login_message = "Please sign in to see that page."
+login_manager.login_message_category = "info"
+# Drop the session if the client's address or browser changes under it.
+login_manager.session_protection = "strong"
+
+
+def _normal_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL.match(email) or len(email) > 320:
+        raise InvalidInput(f"“{email[:80]}” is not an email address.")
+    return email
+
+
+def _check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(_check_password(password), method="scrypt")
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == (email or "").strip().lower())).first()
+
+
+def add_user(
+    session: Session,
+    email: str,
+    password: str | None,
+    *,
+    chapter_slug: str | None = None,
+    role: Role | None = None,
+    admin: bool = False,
+) -> User:
+    """Create an account (or give an existing one a role in another chapter); flushes.
+
+    ``password`` is needed only for a new or removed account.
+    """
+    email = _normal_email(email)
+    if chapter_slug and role is None:
+        raise InvalidInput("Give the role in the chapter: --role treasurer or --role organizer.")
+    if not chapter_slug and not admin:
+        raise InvalidInput("Give a chapter (--chapter SLUG --role ROLE) or --admin.")
+    chapter = drives.get_chapter(session, chapter_slug) if chapter_slug else None
+    user = find_user(session, email)
+    if user is None or user.removed_at is not None:
+        if password is None:
+            raise InvalidInput("A new account needs a password.")
+        if user is None:
+            user = User(email=email, password_hash=hash_password(password))
+            session.add(user)
+        else:
+            reset_password(session, email, password)
+            user.removed_at = None
+    user.is_admin = user.is_admin or admin
+    session.flush()
+    if chapter is not None:
+        membership = session.get(Membership, (user.id, chapter.id))
+        if membership is not None and membership.role == role:
+            raise Conflict(f"{email} is already {role.value} of {chapter.slug}.")
+        if membership is None:
+            session.add(Membership(user_id=user.id, chapter_id=chapter.id, role=role))
+        else:
+            membership.role = role
+        session.flush()
+    return user
+
+
+def reset_password(session: Session, email: str, password: str) -> User:
+    """A new password; every session of the account is signed out (its token changes)."""
+    import secrets
+
+    user = find_user(session, email)
+    if user is None:
+        raise NotFound(f"There is no account for {email[:80]}.")
+    user.password_hash = hash_password(password)
+    user.session_token = secrets.token_urlsafe(24)
+    session.flush()
+    return user
+
+
+def remove_user(session: Session, email: str) -> User:
+    """The account can no longer sign in and loses its roles; what it recorded stays."""
+    import secrets
+
+    user = find_user(session, email)
+    if user is None or user.removed_at is not None:
+        raise NotFound(f"There is no account for {email[:80]}.")
+    for membership in session.exec(select(Membership).where(Membership.user_id == user.id)):
+        session.delete(membership)
+    user.removed_at = utcnow()
+    user.is_admin = False
+    user.session_token = secrets.token_urlsafe(24)
+    user.password_hash = "!"  # matches no password
+    session.flush()
+    return user
+
+
+def accounts(session: Session) -> list[tuple[User, list[tuple[str, str]]]]:
+    """Every account with its (chapter slug, role) pairs, by email."""
+    roles: dict[int, list[tuple[str, str]]] = {}
+    for membership, slug in session.exec(
+        select(Membership, Chapter.slug)
+        .join(Chapter, Chapter.id == Membership.chapter_id)
+        .order_by(Chapter.slug)
+    ):
+        roles.setdefault(membership.user_id, []).append((slug, membership.role.value))
+    return [
+        (user, roles.get(user.id, [])) for user in session.exec(select(User).order_by(User.email))
+    ]
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active account with this email and password, else None (in the same time)."""
+    user = find_user(session, email)
+    if user is None or user.removed_at is not None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
+        return None
+    return user
+
+
+def user_by_session_token(session: Session, token: str) -> User | None:
+    return session.exec(
+        select(User).where(User.session_token == token, User.removed_at.is_(None))
+    ).first()
+
+
+@dataclass(frozen=True)
+class ChapterAccess:
+    chapter: Chapter
+    role: str  # "treasurer", "organizer" or "admin"
+
+
+def chapters_of(session: Session, user: User) -> list[ChapterAccess]:
+    """The chapters whose treasury this user may open (admins: all), by name."""
+    if user.is_admin:
+        return [
+            ChapterAccess(chapter, "admin")
+            for chapter in session.exec(select(Chapter).order_by(Chapter.name))
+        ]
+    rows = session.exec(
+        select(Chapter, Membership.role)
+        .join(Membership, Membership.chapter_id == Chapter.id)
+        .where(Membership.user_id == user.id, Membership.role == Role.TREASURER)
+        .order_by(Chapter.name)
+    ).all()
+    return [ChapterAccess(chapter, role.value) for chapter, role in rows]
+
+
+def treasury_chapter(session: Session, user: User, slug: str) -> Chapter | None:
+    """The chapter with this slug if ``user`` may open its treasury; None otherwise — the caller
+    answers 404 whether the chapter is someone else's or does not exist."""
+    chapter = session.exec(select(Chapter).where(Chapter.slug == slug)).first()
+    if chapter is None:
+        return None
+    if user.is_admin:
+        return chapter
+    membership = session.get(Membership, (user.id, chapter.id))
+    if membership is None or membership.role != Role.TREASURER:
+        return None
+    return chapter
+
+
+# --- The web's guards -------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    from relief import db
+
+    # No "remember me" is offered; if it ever is, its cookie gets the session cookie's flags.
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    login_manager.init_app(app)
+
+    @login_manager.user_loader
+    def load_user(token: str):
+        return user_by_session_token(db.session(), token)
+
+
+def chapter_treasurer_required(view):
+    """Sign-in required; ``g.chapter`` is the URL's chapter if the user is its treasurer (or an
+    admin); any other case is the same 404 as a chapter that does not exist."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        from relief import db
+
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # The request will write: take the write lock before the first read (SQLite).
+            db.begin_write(db.session())
+        if not current_user.is_authenticated:
+            return redirect(url_for(login_manager.login_view, next=_here()))
+        chapter = treasury_chapter(db.session(), current_user, kwargs.get("chapter", ""))
+        if chapter is None:
+            abort(404)
+        g.chapter = chapter
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def admin_required(view):
+    """Sign-in required; 404 for anyone but a coalition admin."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        from relief import db
+
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            db.begin_write(db.session())
+        if not current_user.is_authenticated:
+            return redirect(url_for(login_manager.login_view, next=_here()))
+        if not current_user.is_admin:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def login_required(view):
+    """Sign-in required (for pages every signed-in user has, like the chapter list)."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for(login_manager.login_view, next=_here()))
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _here() -> str:
+    return request.full_path.rstrip("?")

@@ -1,0 +1,147 @@
+"""The treasurer's dashboard: a chapter's money per drive and per month, and what needs
+attention. Every figure comes from the ledger.
+
+Per drive, the figures are the chapter's running totals from ``ledger.totals`` (one indexed
+read per drive). Per month they come from one ``GROUP BY`` over the chapter's entries, an
+index-only scan of ``ix_entry_chapter_month``: its cost grows with the chapter's entries.
+Measured (300,000 demo gifts, 75,000 entries for the chapter; 2 shared cores): the GROUP BY
+53 ms on SQLite and 41 ms on PostgreSQL, the whole dashboard about 60 ms on either (without the
+covering index, 410 ms on SQLite). A chapter far beyond that would want monthly running totals
+kept by ``ledger.append``, like the daily ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from relief import ledger
+from relief.db import is_postgres
+from relief.ledger import Figures
+from relief.models import Chapter, DepositBatch, Drive, Entry, EntryKind
+from relief.treasury import batches, gifts, partner_reports, scope
+
+
+@dataclass(frozen=True)
+class MoneyRow:
+    """One line of the dashboard: a drive or a month."""
+
+    label: str
+    figures: Figures
+
+    @property
+    def held_cents(self) -> int:
+        """Money the chapter holds and still owes the partner: net − remitted (gifts sent
+        directly to the partner carry their own remittance, so they are never held)."""
+        return self.figures.net_cents - self.figures.remitted_cents
+
+
+@dataclass(frozen=True)
+class DriveRow(MoneyRow):
+    drive: Drive | None = None
+    drive_totals: ledger.DriveTotals | None = None
+    actual: partner_reports.ActualRelief | None = None
+
+
+@dataclass(frozen=True)
+class Attention:
+    unassigned_gifts: int
+    fee_pending_gifts: int
+    open_batches: tuple[DepositBatch, ...]
+    undeposited_batches: tuple[DepositBatch, ...]
+
+    @property
+    def anything(self) -> bool:
+        return bool(
+            self.unassigned_gifts
+            or self.fee_pending_gifts
+            or self.open_batches
+            or self.undeposited_batches
+        )
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    chapter: Chapter
+    drives: tuple[DriveRow, ...]
+    months: tuple[MoneyRow, ...]
+    total: MoneyRow
+    attention: Attention
+
+
+def _sum(rows) -> Figures:
+    names = tuple(Figures.__dataclass_fields__)
+    return Figures(**{name: sum(getattr(row.figures, name) for row in rows) for name in names})
+
+
+def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
+    rows = []
+    for drive in scope.drives_of(session, chapter):
+        totals = ledger.totals(session, drive)
+        rows.append(
+            DriveRow(
+                label=drive.title,
+                figures=totals.by_chapter_id.get(chapter.id, Figures()),
+                drive=drive,
+                drive_totals=totals,
+                actual=partner_reports.actual_relief(session, drive),
+            )
+        )
+    return tuple(rows)
+
+
+def _month(session: Session):
+    if is_postgres(session):
+        return func.to_char(func.timezone("UTC", Entry.effective_at), "YYYY-MM")
+    return func.strftime("%Y-%m", Entry.effective_at)
+
+
+def by_month(session: Session, chapter: Chapter, since: date | None = None) -> tuple[MoneyRow, ...]:
+    """The chapter's figures per calendar month (UTC) of the money's effective date, newest
+    first; entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
+    month = _month(session).label("month")
+    statement = (
+        select(month, Entry.kind, func.sum(Entry.amount_cents), func.count())
+        .where(Entry.chapter_id == chapter.id, Entry.drive_id.is_not(None))
+        .group_by(month, Entry.kind)
+    )
+    if since is not None:
+        statement = statement.where(Entry.effective_at >= since)
+    per_month: dict[str, Figures] = {}
+    for label, kind, amount, count in session.exec(statement):
+        figures = per_month.get(label, Figures()).plus(EntryKind(kind), int(amount))
+        if EntryKind(kind) is EntryKind.GIFT:
+            # plus() counts one gift per call; a group holds `count` of them.
+            figures = Figures(
+                **{**figures.__dict__, "gift_count": figures.gift_count - 1 + int(count)}
+            )
+        per_month[label] = figures
+    return tuple(
+        MoneyRow(label=_month_name(key), figures=per_month[key])
+        for key in sorted(per_month, reverse=True)
+    )
+
+
+def _month_name(key: str) -> str:
+    """A month key such as 2026-03 as people read it: Mar 2026."""
+    year, month = (int(part) for part in key.split("-"))
+    return date(year, month, 1).strftime("%b %Y")
+
+
+def dashboard(session: Session, chapter: Chapter) -> Dashboard:
+    drive_rows = by_drive(session, chapter)
+    return Dashboard(
+        chapter=chapter,
+        drives=drive_rows,
+        months=by_month(session, chapter),
+        total=MoneyRow(label="All drives", figures=_sum(drive_rows)),
+        attention=Attention(
+            unassigned_gifts=gifts.count_unassigned(session, chapter),
+            fee_pending_gifts=gifts.count_fee_pending(session, chapter),
+            open_batches=tuple(batches.open_batches(session, chapter)),
+            undeposited_batches=tuple(batches.undeposited(session, chapter)),
+        ),
+    )

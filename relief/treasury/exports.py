@@ -1,0 +1,210 @@
+"""CSV exports of a chapter's ledger and gifts, streamed row by row so size does not matter.
+
+Text a donor or a treasurer typed can start with = + - @ (or a tab or carriage return), which a
+spreadsheet would run as a formula; such cells get a leading apostrophe. Amounts are written by
+this module as plain decimals (e.g. -12.50), so they stay numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import case, func
+from sqlmodel import Session, select
+
+from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
+from relief.treasury import scope
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BATCH = 1000
+
+LEDGER_COLUMNS = (
+    "entry_id",
+    "effective_date",
+    "recorded_at",
+    "kind",
+    "amount",
+    "currency",
+    "drive",
+    "gift_id",
+    "reverses_entry",
+    "external_id",
+    "memo",
+)
+DONOR_COLUMNS = (
+    "date",
+    "donor",
+    "email",
+    "public_name",
+    "amount",
+    "adjustments",
+    "fee",
+    "net",
+    "currency",
+    "method",
+    "direct_to_partner",
+    "check_number",
+    "status",
+    "chapter",
+    "drive",
+    "gift_id",
+    "stripe_payment_intent",
+    "stripe_charge",
+    "stripe_session",
+    "stripe_invoice",
+    "stripe_subscription",
+)
+
+
+def neutralise(value) -> str:
+    """Text safe to open in a spreadsheet: a leading ' where it would start a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def decimal(cents: int) -> str:
+    """Cents as a plain decimal a spreadsheet reads as a number: -1250 → "-12.50"."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+def _lines(header, rows) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    yield buffer.getvalue()
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        yield buffer.getvalue()
+
+
+def _range(statement, column, since: date | None, until: date | None):
+    if since is not None:
+        statement = statement.where(column >= datetime.combine(since, time(0), UTC))
+    if until is not None:
+        statement = statement.where(
+            column < datetime.combine(until + timedelta(days=1), time(0), UTC)
+        )
+    return statement
+
+
+def ledger_csv(
+    session: Session,
+    chapter: Chapter,
+    drive_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Iterator[str]:
+    """The chapter's ledger entries, oldest first, as CSV text chunks (dates inclusive, UTC)."""
+    statement = scope.rows_of(Entry, chapter, Drive.slug).join(Drive, Drive.id == Entry.drive_id)
+    if drive_id is not None:
+        statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
+    statement = _range(statement, Entry.effective_at, since, until).order_by(Entry.id)
+    rows = session.exec(statement.execution_options(yield_per=BATCH))
+    return _lines(
+        LEDGER_COLUMNS,
+        (
+            (
+                entry.id,
+                entry.effective_at.date().isoformat(),
+                entry.recorded_at.isoformat(timespec="seconds"),
+                entry.kind.value,
+                decimal(entry.amount_cents),
+                entry.currency,
+                drive_slug,
+                entry.gift_id or "",
+                entry.reverses_id or "",
+                neutralise(entry.external_id),
+                neutralise(entry.memo),
+            )
+            for entry, drive_slug in rows
+        ),
+    )
+
+
+def donor_csv(
+    session: Session,
+    chapter: Chapter,
+    drive_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Iterator[str]:
+    """The chapter's gifts, oldest first, one row each, with the fee and adjustments (refunds,
+    disputes, corrections) the ledger holds for it; dates inclusive, by date received (UTC).
+    Includes donors' emails: for the treasurer's records, never published."""
+    adjustment_kinds = (
+        EntryKind.REFUND,
+        EntryKind.DISPUTE_WITHDRAWN,
+        EntryKind.DISPUTE_REINSTATED,
+        EntryKind.CORRECTION,
+    )
+    per_gift = (
+        select(
+            Entry.gift_id.label("gift_id"),
+            func.sum(case((Entry.kind == EntryKind.FEE, Entry.amount_cents), else_=0)).label("fee"),
+            func.sum(case((Entry.kind.in_(adjustment_kinds), Entry.amount_cents), else_=0)).label(
+                "adjustments"
+            ),
+        )
+        .where(Entry.chapter_id == chapter.id, Entry.gift_id.is_not(None))
+        .where(Entry.drive_id.is_not(None))
+        .group_by(Entry.gift_id)
+        .subquery()
+    )
+    statement = (
+        scope.rows_of(
+            Gift,
+            chapter,
+            Drive.slug,
+            func.coalesce(per_gift.c.fee, 0),
+            func.coalesce(per_gift.c.adjustments, 0),
+            DirectGift.gift_id,
+        )
+        .outerjoin(Drive, Drive.id == Gift.drive_id)
+        .outerjoin(per_gift, per_gift.c.gift_id == Gift.id)
+        .outerjoin(DirectGift, DirectGift.gift_id == Gift.id)
+        .where(Gift.received_at.is_not(None))
+    )
+    if drive_id is not None:
+        statement = statement.where(Gift.drive_id == scope.drive_of(session, chapter, drive_id).id)
+    statement = _range(statement, Gift.received_at, since, until).order_by(
+        Gift.received_at, Gift.id
+    )
+    rows = session.exec(statement.execution_options(yield_per=BATCH))
+    return _lines(
+        DONOR_COLUMNS,
+        (
+            (
+                gift.received_at.date().isoformat(),
+                neutralise(gift.donor_name),
+                neutralise(gift.donor_email),
+                "yes" if gift.show_name else "no",
+                decimal(gift.amount_cents),
+                decimal(int(adjustments)),
+                decimal(int(fee)),
+                decimal(gift.amount_cents + int(adjustments) - int(fee)),
+                gift.currency,
+                gift.method.value,
+                "yes" if direct else "no",
+                neutralise(gift.check_number),
+                gift.status.value,
+                chapter.slug,
+                drive_slug or "(unassigned)",
+                gift.id,
+                neutralise(gift.stripe_payment_intent_id),
+                neutralise(gift.stripe_charge_id),
+                neutralise(gift.stripe_session_id),
+                neutralise(gift.stripe_invoice_id),
+                neutralise(gift.stripe_subscription_id),
+            )
+            for gift, drive_slug, fee, adjustments, direct in rows
+        ),
+    )

@@ -1,0 +1,129 @@
+"""What the relief partner reports it abolished with a drive's money, beside the projection.
+
+Other code (the public page, the API, the press PDF) asks :func:`actual_relief` for a drive's
+reported relief; it is None until the partner has reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from relief import ledger, money
+from relief.drives import _check_text
+from relief.errors import InvalidInput
+from relief.models import Chapter, Drive, PartnerReport, User
+from relief.treasury import scope
+
+
+@dataclass(frozen=True)
+class ActualRelief:
+    """The sum of the partner's reports for a drive."""
+
+    debt_abolished_cents: int
+    people_helped: int
+    #: True if any report counted households rather than people.
+    counts_households: bool
+    regions: tuple[str, ...]
+    #: The latest report's date.
+    reported_on: date
+    report_count: int
+    #: Debt abolished per dollar that reached the partner, in hundredths (10000 = 100:1);
+    #: None while nothing has been remitted.
+    actual_ratio_hundredths: int | None
+
+    @property
+    def people_label(self) -> str:
+        return "households" if self.counts_households else "people"
+
+
+def actual_relief(session: Session, drive: Drive) -> ActualRelief | None:
+    """The relief the partner reported for ``drive`` (all its reports summed), or None.
+
+    The actual ratio divides the debt abolished by the money the partner received for the
+    drive — remittances plus gifts sent directly to it — from ``ledger.totals``.
+    """
+    reports = list(
+        session.exec(
+            select(PartnerReport)
+            .where(PartnerReport.drive_id == drive.id)
+            .order_by(PartnerReport.reported_on, PartnerReport.id)
+        )
+    )
+    if not reports:
+        return None
+    debt = sum(report.debt_abolished_cents for report in reports)
+    received = ledger.totals(session, drive).figures.remitted_cents
+    regions = tuple(dict.fromkeys(r.region for r in reports if r.region))
+    return ActualRelief(
+        debt_abolished_cents=debt,
+        people_helped=sum(report.people_helped for report in reports),
+        counts_households=any(report.counts_households for report in reports),
+        regions=regions,
+        reported_on=max(report.reported_on for report in reports),
+        report_count=len(reports),
+        actual_ratio_hundredths=(
+            money.divide_half_up(debt * 100, received) if received > 0 else None
+        ),
+    )
+
+
+def record_report(
+    session: Session,
+    chapter: Chapter,
+    *,
+    drive_id: int | str,
+    debt_abolished_cents: int,
+    people_helped: int,
+    counts_households: bool,
+    region: str,
+    reported_on: date,
+    recorded_by: User | None = None,
+) -> PartnerReport:
+    """Record a report from the partner for one of the chapter's drives; flushes."""
+    drive = scope.drive_of(session, chapter, drive_id)
+    if not isinstance(debt_abolished_cents, int) or not 0 < debt_abolished_cents:
+        raise InvalidInput("The debt abolished must be more than zero.")
+    if debt_abolished_cents > money.MAX_CENTS * 1000:
+        raise InvalidInput("The debt abolished is larger than any drive could relieve.")
+    if not isinstance(people_helped, int) or people_helped < 0:
+        raise InvalidInput("The number of people or households must be zero or more.")
+    if reported_on < drive.starts_on:
+        raise InvalidInput("The report's date is before the drive started.")
+    report = PartnerReport(
+        drive_id=drive.id,
+        chapter_id=chapter.id,
+        debt_abolished_cents=debt_abolished_cents,
+        people_helped=people_helped,
+        counts_households=counts_households,
+        region=_check_text(region, "region", 200, required=False),
+        reported_on=reported_on,
+        recorded_by_id=recorded_by.id if recorded_by else None,
+    )
+    session.add(report)
+    session.flush()
+    return report
+
+
+def reports_for(session: Session, chapter: Chapter) -> list[tuple[PartnerReport, Drive]]:
+    """Reports of the drives the chapter takes part in, newest first."""
+    drive_ids = [drive.id for drive in scope.drives_of(session, chapter)]
+    if not drive_ids:
+        return []
+    return list(
+        session.exec(
+            select(PartnerReport, Drive)
+            .join(Drive, Drive.id == PartnerReport.drive_id)
+            .where(PartnerReport.drive_id.in_(drive_ids))
+            .order_by(PartnerReport.reported_on.desc(), PartnerReport.id.desc())
+        ).all()
+    )
+
+
+def report_count(session: Session, drive: Drive) -> int:
+    return session.exec(
+        select(func.count()).select_from(PartnerReport).where(PartnerReport.drive_id == drive.id)
+    ).one()

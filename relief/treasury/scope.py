@@ -1,0 +1,59 @@
+"""The one way treasurer code reads a chapter's rows: every query is narrowed to the chapter.
+
+A row of another chapter is reported exactly like a row that does not exist (``NotFound``,
+a 404), so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from relief.errors import NotFound
+from relief.models import Chapter, Drive, DriveChapter
+
+T = TypeVar("T")
+
+
+def rows_of(model: type[T], chapter: Chapter, *also) -> SelectOfScalar[T]:
+    """``SELECT model [, also…] WHERE model.chapter_id = chapter`` — extend it (joins, more
+    conditions, order); the chapter condition stays."""
+    return select(model, *also).where(model.chapter_id == chapter.id)
+
+
+def get_owned(session: Session, model: type[T], object_id: int, chapter: Chapter, what: str) -> T:
+    """The ``model`` row with this id if it belongs to ``chapter``; else NotFound."""
+    row = session.exec(rows_of(model, chapter).where(model.id == object_id)).first()
+    if row is None:
+        raise NotFound(f"There is no {what} #{object_id} in {chapter.name}.")
+    return row
+
+
+def drives_of(session: Session, chapter: Chapter) -> list[Drive]:
+    """The drives the chapter takes part in, newest first."""
+    return list(
+        session.exec(
+            select(Drive)
+            .join(DriveChapter, DriveChapter.drive_id == Drive.id)
+            .where(DriveChapter.chapter_id == chapter.id)
+            .order_by(Drive.starts_on.desc(), Drive.id.desc())
+        )
+    )
+
+
+def drive_of(session: Session, chapter: Chapter, drive_id: int | str | None) -> Drive:
+    """One of the chapter's drives, by id; NotFound for a drive it does not take part in."""
+    try:
+        wanted = int(drive_id)
+    except (TypeError, ValueError):
+        raise NotFound("Choose one of the chapter's drives.") from None
+    drive = session.exec(
+        select(Drive)
+        .join(DriveChapter, DriveChapter.drive_id == Drive.id)
+        .where(DriveChapter.chapter_id == chapter.id, Drive.id == wanted)
+    ).first()
+    if drive is None:
+        raise NotFound(f"{chapter.name} takes part in no drive #{wanted}.")
+    return drive

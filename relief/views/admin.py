@@ -1,0 +1,82 @@
+"""Coalition admin screens: the audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from relief import auth, db, money
+from relief.errors import DomainError, NotFound
+from relief.forms import AdminAssignForm
+from relief.treasury import audit, gifts
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PAGE = 200
+
+
+@bp.after_request
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/audit")
+@auth.admin_required
+def audit_log():
+    before = request.args.get("before", type=int)
+    lines = audit.recent(db.session(), limit=PAGE, before_id=before)
+    return render_template("admin/audit.html", lines=lines, page_size=PAGE)
+
+
+def _assign_form(session, formdata=None):
+    form = AdminAssignForm(formdata=formdata)
+    form.target.choices = [
+        SelectChoice(f"{drive.id}:{chapter.id}", f"{drive.title} — {chapter.name}")
+        for drive, chapter in gifts.drive_chapter_pairs(session)
+    ]
+    return form
+
+
+def _render_unclaimed(session, error=None, status=200):
+    return render_template(
+        "admin/unassigned.html",
+        gifts=gifts.unclaimed(session),
+        form=_assign_form(session),
+        error=error,
+    ), status
+
+
+@bp.get("/unassigned")
+@auth.admin_required
+def unassigned():
+    return _render_unclaimed(db.session())
+
+
+@bp.post("/unassigned/<int:gift_id>")
+@auth.admin_required
+def assign(gift_id):
+    session = db.session()  # a POST: the guard took the write lock
+    gifts.unclaimed_gift(session, gift_id)  # 404 unless it is waiting
+    form = _assign_form(session, request.form)
+    if not form.validate():
+        return _render_unclaimed(session, "Choose a drive and chapter.", 400)
+    drive_id, chapter_id = (int(part) for part in form.target.data.split(":"))
+    try:
+        gift, chapter = gifts.assign_unclaimed(session, gift_id, drive_id, chapter_id)
+        audit.record(
+            session,
+            audit.Actor.of(current_user, request.remote_addr),
+            "gift.assign",
+            f"gift #{gift.id} ({money.format(gift.amount_cents)}) assigned to drive "
+            f"#{gift.drive_id}",
+            chapter=chapter,
+        )
+        db.commit()
+    except NotFound:
+        raise
+    except DomainError as failure:
+        return _render_unclaimed(session, failure.message, failure.status_code)
+    flash(f"Gift #{gift.id} is now counted in its drive and chapter.", "success")
+    return redirect(url_for(".unassigned"))

@@ -1,0 +1,217 @@
+"""Chapter isolation, proved by a table: every treasurer and admin route (from app.url_map) is
+requested signed out, as another chapter's treasurer (by its URL and by ids of this chapter's
+objects under their own chapter's URL), as this chapter's organizer, as its treasurer and as a
+coalition admin. A route missing from the table fails the test."""
+
+from datetime import date
+
+import pytest
+
+from relief.models import Gift, GiftMethod, GiftStatus, utcnow
+from relief.treasury import batches, gifts, remittances
+from tests.factories import make_coalition, make_gift
+from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
+
+TODAY = date.today().isoformat()
+
+#: (endpoint, method) → (URL arguments as a function of this role's objects, the status the
+#: chapter's own treasurer and an admin get). POSTs send an empty form (with the CSRF token):
+#: getting past the guard shows as a form error (400) or the service's refusal (409).
+ROUTES = {
+    ("treasurer.chapter_dashboard", "GET"): (lambda o: {}, 200),
+    ("treasurer.batch_list", "GET"): (lambda o: {}, 200),
+    ("treasurer.batch_list", "POST"): (lambda o: {}, 400),
+    ("treasurer.batch_page", "GET"): (lambda o: {"batch_id": o["batch"]}, 200),
+    ("treasurer.batch_add_line", "POST"): (lambda o: {"batch_id": o["batch"]}, 400),
+    ("treasurer.batch_remove_line", "POST"): (
+        lambda o: {"batch_id": o["batch"], "line_id": o["line"]},
+        302,
+    ),
+    ("treasurer.batch_import", "POST"): (lambda o: {"batch_id": o["batch"]}, 400),
+    ("treasurer.batch_custody", "POST"): (lambda o: {"batch_id": o["batch"]}, 302),
+    ("treasurer.batch_post", "POST"): (lambda o: {"batch_id": o["batch"]}, 409),
+    ("treasurer.gift_list", "GET"): (lambda o: {}, 200),
+    ("treasurer.gift_page", "GET"): (lambda o: {"gift_id": o["gift"]}, 200),
+    ("treasurer.gift_correct", "POST"): (lambda o: {"gift_id": o["gift"]}, 400),
+    ("treasurer.direct_gift", "GET"): (lambda o: {}, 200),
+    ("treasurer.direct_gift", "POST"): (lambda o: {}, 400),
+    ("treasurer.unassigned", "GET"): (lambda o: {}, 200),
+    ("treasurer.assign", "POST"): (lambda o: {"gift_id": o["unassigned"]}, 400),
+    ("treasurer.remittance_list", "GET"): (lambda o: {}, 200),
+    ("treasurer.remittance_list", "POST"): (lambda o: {}, 400),
+    ("treasurer.remittance_reverse", "POST"): (lambda o: {"remittance_id": o["remittance"]}, 400),
+    ("treasurer.partner_report_list", "GET"): (lambda o: {}, 200),
+    ("treasurer.partner_report_list", "POST"): (lambda o: {}, 400),
+    ("treasurer.export_page", "GET"): (lambda o: {}, 200),
+    ("treasurer.ledger_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.donors_csv", "GET"): (lambda o: {}, 200),
+}
+#: Routes outside any chapter: URL arguments, and what each kind of user gets.
+EVERYONE = {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200}
+ADMINS = {"treasurer": 404, "other": 404, "organizer": 404, "admin": 200}
+OUTSIDE = {
+    ("treasurer.index", "GET"): (lambda o: {}, EVERYONE),
+    ("admin.audit_log", "GET"): (lambda o: {}, ADMINS),
+    ("admin.unassigned", "GET"): (lambda o: {}, ADMINS),
+    ("admin.assign", "POST"): (lambda o: {"gift_id": o["unclaimed"]}, {**ADMINS, "admin": 400}),
+}
+
+
+def guarded_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(("/treasurer", "/admin")):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method
+
+
+def objects_of(session, drive, chapter_slug):
+    """A batch with a line, a posted gift and an unassigned gift of the chapter."""
+    from relief import drives
+
+    chapter = drives.get_chapter(session, chapter_slug)
+    batch = batches.open_batch(
+        session,
+        chapter,
+        drive_id=drive.id,
+        label="Potluck",
+        expected_count=3,
+        expected_total_cents=3000,
+    )
+    line = batches.add_line(
+        session, chapter, batch.id, batches.LineInput(amount="10", received=date.today())
+    )
+    gift = make_gift(session, drive, 1000, chapter=chapter_slug)
+    remittance = remittances.record_remittance(
+        session, chapter, drive_id=drive.id, amount_cents=100, sent_on=date.today(), reference="1"
+    )
+    # As the Stripe webhook leaves a paid gift whose drive it could not tell.
+    unassigned = Gift(
+        drive_id=None,
+        chapter_id=chapter.id,
+        amount_cents=700,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        received_at=utcnow(),
+    )
+    # And one that names no chapter either: only admins see it.
+    unclaimed = Gift(
+        drive_id=None,
+        chapter_id=None,
+        amount_cents=900,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        received_at=utcnow(),
+    )
+    session.add_all([unassigned, unclaimed])
+    session.commit()
+    assert gifts.unassigned(session, chapter)
+    return {
+        "batch": batch.id,
+        "line": line.id,
+        "gift": gift.id,
+        "unassigned": unassigned.id,
+        "unclaimed": unclaimed.id,
+        "remittance": remittance.id,
+    }
+
+
+class SignedOut:
+    """A visitor with a valid CSRF token (from the sign-in page) but no account."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = csrf_token(self.client)
+
+    def get(self, url):
+        return self.client.get(url)
+
+    def post(self, url):
+        return self.client.post(url, data={"csrf_token": self.token})
+
+
+def request(client, method, url):
+    if method == "GET":
+        return client.get(url)
+    return client.post(url)
+
+
+def test_every_treasurer_route_is_in_the_table(app):
+    seen = {(rule.endpoint, method) for rule, method in guarded_routes(app)}
+    missing = seen - set(ROUTES) - set(OUTSIDE)
+    assert not missing, f"treasurer routes missing from the access table: {sorted(missing)}"
+    stale = (set(ROUTES) | set(OUTSIDE)) - seen
+    assert not stale, f"routes in the table that no longer exist: {sorted(stale)}"
+
+
+def test_only_the_chapters_treasurer_and_admins_reach_its_treasury(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        own = objects_of(session, drive, "st-louis")
+        for_admin = objects_of(session, drive, "st-louis")
+        objects_of(session, drive, "kansas-city")
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "t@kc.org", "kansas-city")
+        make_user(session, "o@stl.org", "st-louis", role="organizer")
+        make_user(session, "admin@mo.org", admin=True)
+    anonymous = SignedOut(app)
+    users = {
+        "treasurer": SignedIn(app, "t@stl.org"),
+        "other": SignedIn(app, "t@kc.org"),
+        "organizer": SignedIn(app, "o@stl.org"),
+        "admin": SignedIn(app, "admin@mo.org"),
+    }
+    checked = 0
+    for rule, method in guarded_routes(app):
+        key = (rule.endpoint, method)
+        if key in OUTSIDE:
+            arguments, expectations = OUTSIDE[key]
+            url = rule.build(arguments(own))[1]
+            response = request(anonymous, method, url)
+            assert response.status_code == 302 and "/login" in response.headers["Location"]
+            for role, expected in expectations.items():
+                got = request(users[role], method, url).status_code
+                assert got == expected, f"{role} {method} {url}: {got}"
+            checked += 1
+            continue
+        arguments, own_status = ROUTES[key]
+        build = rule.build
+
+        def url_for(chapter, objects, build=build, arguments=arguments):
+            return build({"chapter": chapter, **arguments(objects)})[1]
+
+        target = url_for("st-louis", own)
+        response = request(anonymous, method, target)
+        assert response.status_code == 302, f"anonymous {method} {target}"
+        assert "/login" in response.headers["Location"]
+        # Another chapter's treasurer: this chapter's URL, and this chapter's ids under theirs.
+        for url in {target, url_for("kansas-city", own)}:
+            got = request(users["other"], method, url)
+            if url == url_for("kansas-city", own) and url != target and "<int:" not in rule.rule:
+                continue  # their own page without ids: not this chapter's
+            assert got.status_code == 404, f"other chapter {method} {url}: {got.status_code}"
+            assert "St. Louis" not in got.get_data(as_text=True)
+        got = request(users["organizer"], method, target).status_code
+        assert got == 404, f"organizer {method} {target}: {got}"
+        got = request(users["treasurer"], method, target).status_code
+        assert got == own_status, f"treasurer {method} {target}: {got}"
+        admin_target = url_for("st-louis", for_admin)
+        got = request(users["admin"], method, admin_target).status_code
+        assert got == own_status, f"admin {method} {admin_target}: {got}"
+        checked += 1
+    assert checked == len(ROUTES) + len(OUTSIDE)
+
+
+def test_the_chapter_list_shows_only_my_chapters(app):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@kc.org", "kansas-city")
+    page = SignedIn(app, "t@kc.org").get("/treasurer/").get_data(as_text=True)
+    assert "Kansas City" in page and "St. Louis" not in page and "Mid-Missouri" not in page
+
+
+@pytest.mark.parametrize("path", ["/treasurer/no-such-chapter/", "/treasurer/st-louis/gifts/99999"])
+def test_a_missing_chapter_or_object_looks_like_anothers(app, path):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@kc.org", "kansas-city")
+    assert SignedIn(app, "t@kc.org").get(path).status_code == 404
