@@ -224,6 +224,10 @@ def demo_command(gift_count, drive_slug, seed, if_empty):
 
 
 def init_app(app: Flask) -> None:
+    from relief.payments import commands as payment_commands
+
+    gift_cli.add_command(payment_commands.purge_test)
+    app.cli.add_command(payment_commands.stripe_cli)
     for group in (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -57,6 +57,9 @@ def is_postgres(session: Session) -> bool:
 
 def init_app(app: Flask) -> None:
     app.extensions["relief.engine"] = make_engine(app.config["DATABASE_URL"])
+    # Also at the end of each request: an app context can outlive one (tests, CLI calling
+    # views), and a request must never inherit another's transaction.
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 

@@ -157,6 +157,8 @@ class Gift(SQLModel, table=True):
     #: When the money was received (financially relevant time).
     received_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    #: Part of amount_cents the donor added to cover the processing fee (donate form).
+    covered_fee_cents: int = 0
 
 
 class EntryKind(enum.StrEnum):
@@ -247,3 +249,29 @@ class ParkedEvent(SQLModel, table=True):
     waits_for: str = Field(max_length=255, index=True)
     payload: str
     parked_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Payments (issue 3): monthly gifts and the shared rate-limit counter ---
+
+
+class MonthlyGift(SQLModel, table=True):
+    """A monthly gift's Stripe subscription: each month paid is its own Gift row; this row says
+    whether more months will come."""
+
+    __tablename__ = "monthly_gift"
+    subscription_id: str = Field(primary_key=True, max_length=255)
+    #: Stripe's subscription status as last reported (active, past_due, canceled, ...).
+    status: str = Field(default="active", max_length=32)
+    canceled_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RateLimitCounter(SQLModel, table=True):
+    """Fixed-window request counters for Flask-Limiter, shared by every worker through the
+    database (see relief/ratelimit.py)."""
+
+    __tablename__ = "rate_limit_counter"
+    key: str = Field(primary_key=True, max_length=255)
+    count: int = 0
+    #: When the window ends (seconds since the epoch); the counter restarts after it.
+    expires_at: int = Field(index=True)

@@ -1,0 +1,119 @@
+"""WTForms. Forms parse and check what people type; services apply the rules again."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from relief import money
+from relief.errors import InvalidAmount
+
+#: Preset amounts on the donate form, in cents.
+PRESET_CENTS = (1_000, 2_500, 5_000, 10_000)
+OTHER = "other"
+# Enough to catch typos; the processor's receipt proves the address.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def chapter_choices(chapters) -> list[SelectChoice]:
+    """The chapter select of a drive page: none (the whole drive) or one taking part."""
+    return [SelectChoice("", "No chapter: the whole drive")] + [
+        SelectChoice(part.slug, part.name) for part in chapters
+    ]
+
+
+class DonateForm(FlaskForm):
+    amount_choice = RadioField("Amount", default=str(PRESET_CENTS[1]))
+    custom_amount = StringField("Other amount", validators=[Length(max=20)])
+    frequency = RadioField(
+        "How often",
+        choices=[SelectChoice("once", "Once"), SelectChoice("monthly", "Monthly")],
+        default="once",
+    )
+    cover_fee = BooleanField("Add the processing fee so the drive receives my full gift")
+    chapter = SelectField("Credit a chapter", choices=[], validate_choice=True)
+    donor_name = StringField("Your name", validators=[Optional(), Length(max=200)])
+    show_name = RadioField(
+        "On the supporter list",
+        choices=[
+            SelectChoice("show", "Show my name"),
+            SelectChoice("anonymous", "Give anonymously"),
+        ],
+        default="show",
+    )
+    message = TextAreaField(
+        "A message to the organizers (optional, private)",
+        validators=[Optional(), Length(max=2000)],
+    )
+    email = EmailField(
+        "Email for your receipt",
+        validators=[DataRequired("Enter your email for the receipt."), Length(max=320)],
+    )
+    ref = HiddenField()
+    utm_source = HiddenField()
+    utm_medium = HiddenField()
+    utm_campaign = HiddenField()
+
+    def __init__(self, *args, min_cents: int, max_cents: int, currency: str = "USD", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_cents = min_cents
+        self.max_cents = max_cents
+        self.currency = currency
+        self.amount_cents: int | None = None
+        self.amount_choice.choices = [
+            SelectChoice(str(cents), money.format_whole(cents, currency)) for cents in PRESET_CENTS
+        ] + [SelectChoice(OTHER, "Other")]
+
+    def uses_custom_amount(self) -> bool:
+        # Typing an amount chooses it, whichever preset is still selected.
+        return self.amount_choice.data == OTHER or bool((self.custom_amount.data or "").strip())
+
+    def validate_custom_amount(self, field):
+        if self.amount_choice.data == OTHER and not (field.data or "").strip():
+            raise ValidationError("Enter the amount you want to give.")
+
+    def validate_email(self, field):
+        if not EMAIL.match((field.data or "").strip()):
+            raise ValidationError("Enter an email address such as name@example.org.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.amount_choice.errors or self.custom_amount.errors:
+            return False
+        try:
+            if self.uses_custom_amount():
+                cents = money.parse(self.custom_amount.data or "")
+            else:
+                cents = int(self.amount_choice.data)
+        except (InvalidAmount, TypeError, ValueError) as error:
+            message = getattr(error, "message", "Choose an amount.")
+            self.custom_amount.errors = [*self.custom_amount.errors, message]
+            return False
+        if not self.min_cents <= cents <= self.max_cents:
+            self.custom_amount.errors = [
+                *self.custom_amount.errors,
+                f"Gifts are from {money.format(self.min_cents, self.currency)} "
+                f"to {money.format(self.max_cents, self.currency)}.",
+            ]
+            return False
+        self.amount_cents = cents
+        return valid
+
+    def attribution(self) -> dict[str, str]:
+        return {
+            name: (getattr(self, name).data or "").strip()[:200]
+            for name in ("ref", "utm_source", "utm_medium", "utm_campaign")
+            if (getattr(self, name).data or "").strip()
+        }
