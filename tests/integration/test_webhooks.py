@@ -1,0 +1,541 @@
+"""Stripe's webhook: signed events from Stripe's own object shapes, delivered once, twice, at
+the same moment, and in any order; every figure exact to the cent afterwards."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+import time
+
+import pytest
+from sqlmodel import Session, func, select
+
+from relief import ledger
+from relief.models import Entry, Gift, GiftStatus, MonthlyGift, ParkedEvent, StripeEvent
+from tests import stripe_objects as so
+from tests.factories import make_coalition
+from tests.stripe_fixtures import *  # noqa: F403
+
+META = {"drive": "mo-2026", "chapter": "st-louis"}
+
+
+def fresh(session):
+    session.rollback()  # end the test's read snapshot; see what the app committed
+    return session
+
+
+def api(client):
+    return client.get("/api/drives/mo-2026").get_json()
+
+
+def exact(session, drive):
+    assert ledger.verify(fresh(session), drive) == []
+
+
+def paid_session(amount_cents=2500, metadata=None, **options):
+    obj = so.checkout_session(amount_cents=amount_cents, metadata=metadata or META, **options)
+    return obj, so.event("checkout.session.completed", obj)
+
+
+def count(session, model) -> int:
+    return fresh(session).exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.fixture
+def drive(stripe_session):
+    return make_coalition(stripe_session)
+
+
+def test_a_paid_session_records_the_gift_and_its_fee_from_the_balance_transaction(
+    stripe_session, stripe_client, fake_stripe, drive
+):
+    obj, evt = paid_session(5000, payment_intent="pi_fee1")
+    fake_stripe.fees["ch_of_pi_fee1"] = 140
+    response = so.deliver(stripe_client, evt)
+    assert response.status_code == 200 and response.get_json()["duplicate"] is False
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["fees_cents"], figures["net_cents"]) == (
+        5000,
+        140,
+        4860,
+    )
+    assert figures["projected_relief_cents"] == 486_000
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PAID and not gift.fee_pending
+    assert gift.stripe_charge_id == "ch_of_pi_fee1"
+    assert (gift.donor_email, gift.show_name) == ("donor@example.org", False)
+    exact(stripe_session, drive)
+
+
+def test_the_same_event_delivered_twice_counts_once(stripe_session, stripe_client, drive):
+    _, evt = paid_session(2500)
+    assert so.deliver(stripe_client, evt).get_json()["duplicate"] is False
+    second = so.deliver(stripe_client, evt)
+    assert second.status_code == 200 and second.get_json()["duplicate"] is True
+    assert api(stripe_client)["raised_cents"] == 2500
+    assert api(stripe_client)["donation_count"] == 1
+    exact(stripe_session, drive)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["missing", "wrong secret", "stale", "tampered body", "garbage header", "unsigned json"],
+)
+def test_bad_signatures_are_refused_and_write_nothing(stripe_session, stripe_client, drive, tamper):
+    _, evt = paid_session(2500)
+    payload = json.dumps(evt).encode()
+    headers = {"Stripe-Signature": so.sign(payload)}
+    match tamper:
+        case "missing":
+            headers = {}
+        case "wrong secret":
+            headers = {"Stripe-Signature": so.sign(payload, secret="whsec_someone_else")}
+        case "stale":
+            headers = {"Stripe-Signature": so.sign(payload, timestamp=int(time.time()) - 301)}
+        case "tampered body":
+            payload = payload.replace(b'"amount_total": 2500', b'"amount_total": 250000')
+        case "garbage header":
+            headers = {"Stripe-Signature": "t=1,v1=deadbeef"}
+        case "unsigned json":
+            headers = {"Stripe-Signature": ""}
+    response = stripe_client.post(
+        "/stripe/webhook", data=payload, headers=headers, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Invalid signature."}
+    assert count(stripe_session, StripeEvent) == 0 and count(stripe_session, Gift) == 0
+
+
+def test_unknown_event_types_are_acknowledged_and_ignored(stripe_session, stripe_client, drive):
+    response = so.deliver(
+        stripe_client, so.event("customer.created", so.shape("event")["data"]["object"])
+    )
+    assert response.status_code == 200 and "ignored" in response.get_json()["result"][0]
+    assert count(stripe_session, Gift) == 0
+
+
+def _refund_events(charge_id, intent, amount, refunds):
+    """charge.refunded as a modern API version sends it: cumulative amount, no refund list."""
+    return so.event(
+        "charge.refunded",
+        so.charge(
+            charge_id=charge_id, payment_intent=intent, amount_cents=amount, amount_refunded=refunds
+        ),
+    )
+
+
+def test_partial_then_full_refund(stripe_session, stripe_client, drive):
+    _, evt = paid_session(4000, payment_intent="pi_r1")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, _refund_events("ch_r1", "pi_r1", 4000, 1500))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["refunds_cents"]) == (2500, 1500)
+    full = _refund_events("ch_r1", "pi_r1", 4000, 4000)
+    so.deliver(stripe_client, full)
+    so.deliver(stripe_client, full)  # a repeat
+    # A stale copy of the first event (another event id) after the full one changes nothing.
+    so.deliver(stripe_client, _refund_events("ch_r1", "pi_r1", 4000, 1500))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["refunds_cents"], figures["donation_count"]) == (
+        0,
+        4000,
+        1,
+    )
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.REFUNDED
+    exact(stripe_session, drive)
+
+
+def test_refunds_listed_on_the_charge_post_once_per_refund_id(stripe_session, stripe_client, drive):
+    _, evt = paid_session(4000, payment_intent="pi_r2")
+    so.deliver(stripe_client, evt)
+    first = so.refund(
+        refund_id="re_a", charge_id="ch_r2", payment_intent="pi_r2", amount_cents=1000
+    )
+    second = so.refund(
+        refund_id="re_b", charge_id="ch_r2", payment_intent="pi_r2", amount_cents=500
+    )
+    for refunds, cumulative in (([first], 1000), ([first, second], 1500)):
+        charge = so.charge(
+            charge_id="ch_r2",
+            payment_intent="pi_r2",
+            amount_cents=4000,
+            amount_refunded=cumulative,
+            refunds=refunds,
+        )
+        so.deliver(stripe_client, so.event("charge.refunded", charge))
+    ids = set(fresh(stripe_session).exec(select(Entry.external_id).where(Entry.kind == "refund")))
+    assert ids == {"refund:re_a", "refund:re_b"}
+    assert api(stripe_client)["raised_cents"] == 2500
+    exact(stripe_session, drive)
+
+
+def test_a_failed_refund_puts_the_money_back_once(stripe_session, stripe_client, drive):
+    _, evt = paid_session(3000, payment_intent="pi_f")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, _refund_events("ch_f", "pi_f", 3000, 3000))
+    assert api(stripe_client)["raised_cents"] == 0
+    failed = so.refund(
+        refund_id="re_f",
+        charge_id="ch_f",
+        payment_intent="pi_f",
+        amount_cents=3000,
+        status="failed",
+    )
+    so.deliver(stripe_client, so.event("refund.failed", failed))
+    so.deliver(stripe_client, so.event("refund.updated", failed))  # the same news again
+    assert api(stripe_client)["raised_cents"] == 3000
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PAID
+    exact(stripe_session, drive)
+
+
+def test_a_refund_arriving_before_its_gift_is_applied_later(stripe_session, stripe_client, drive):
+    obj, evt = paid_session(2000, payment_intent="pi_early")
+    early = so.deliver(stripe_client, _refund_events("ch_early", "pi_early", 2000, 500))
+    assert early.status_code == 200 and early.get_json()["parked"] is True
+    assert count(stripe_session, ParkedEvent) == 1
+    assert api(stripe_client)["refunds_cents"] == 0
+    so.deliver(stripe_client, evt)
+    figures = api(stripe_client)
+    assert (figures["gifts_cents"], figures["refunds_cents"], figures["raised_cents"]) == (
+        2000,
+        500,
+        1500,
+    )
+    assert count(stripe_session, ParkedEvent) == 0
+    exact(stripe_session, drive)
+
+
+def _dispute(status, amount=2500):
+    return so.dispute(
+        dispute_id="dp_1",
+        charge_id="ch_d",
+        payment_intent="pi_d",
+        amount_cents=amount,
+        status=status,
+    )
+
+
+def test_dispute_opened_then_won_withdraws_and_reinstates_once(
+    stripe_session, stripe_client, drive
+):
+    _, evt = paid_session(2500, payment_intent="pi_d")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, so.event("charge.dispute.created", _dispute("needs_response")))
+    so.deliver(
+        stripe_client, so.event("charge.dispute.funds_withdrawn", _dispute("needs_response"))
+    )
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["disputes_cents"]) == (0, 2500)
+    assert fresh(stripe_session).exec(select(Gift)).one().status is GiftStatus.DISPUTED
+    so.deliver(stripe_client, so.event("charge.dispute.funds_reinstated", _dispute("won")))
+    so.deliver(stripe_client, so.event("charge.dispute.closed", _dispute("won")))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["disputes_cents"]) == (2500, 0)
+    assert fresh(stripe_session).exec(select(Gift)).one().status is GiftStatus.PAID
+    exact(stripe_session, drive)
+
+
+def test_a_lost_dispute_keeps_the_money_out(stripe_session, stripe_client, drive):
+    _, evt = paid_session(2500, payment_intent="pi_d")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, so.event("charge.dispute.created", _dispute("needs_response")))
+    so.deliver(stripe_client, so.event("charge.dispute.closed", _dispute("lost")))
+    so.deliver(stripe_client, so.event("charge.dispute.funds_withdrawn", _dispute("lost")))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["disputes_cents"], figures["gifts_cents"]) == (
+        0,
+        2500,
+        2500,
+    )
+    exact(stripe_session, drive)
+
+
+def test_an_inquiry_moves_no_money(stripe_session, stripe_client, drive):
+    _, evt = paid_session(2500, payment_intent="pi_d")
+    so.deliver(stripe_client, evt)
+    so.deliver(
+        stripe_client, so.event("charge.dispute.created", _dispute("warning_needs_response"))
+    )
+    assert api(stripe_client)["raised_cents"] == 2500
+
+
+def test_a_delayed_payment_that_fails_never_counts(stripe_session, stripe_client, drive):
+    obj, evt = paid_session(5000, payment_status="unpaid")
+    so.deliver(stripe_client, evt)
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PROCESSING and api(stripe_client)["raised_cents"] == 0
+    so.deliver(stripe_client, so.event("checkout.session.async_payment_failed", obj))
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.FAILED and api(stripe_client)["raised_cents"] == 0
+    assert "did not go through" in stripe_client.get(f"/gifts/{gift.public_id}").get_data(
+        as_text=True
+    )
+
+
+def test_a_delayed_payment_that_succeeds_counts_once(stripe_session, stripe_client, drive):
+    obj, evt = paid_session(5000, payment_status="unpaid")
+    so.deliver(stripe_client, evt)
+    paid = dict(obj, payment_status="paid")
+    so.deliver(stripe_client, so.event("checkout.session.async_payment_succeeded", paid))
+    so.deliver(stripe_client, so.event("checkout.session.completed", paid))
+    assert api(stripe_client)["raised_cents"] == 5000
+    exact(stripe_session, drive)
+
+
+def _monthly_events(first_invoice_first: bool):
+    meta = {**META, "gift": "g-monthly"}
+    session_obj = so.checkout_session(
+        amount_cents=1000,
+        metadata=meta,
+        mode="subscription",
+        subscription="sub_m",
+        invoice="in_1",
+    )
+    first = so.invoice(
+        invoice_id="in_1",
+        subscription="sub_m",
+        amount_cents=1000,
+        billing_reason="subscription_create",
+        metadata=meta,
+    )
+    events = [so.event("checkout.session.completed", session_obj), so.event("invoice.paid", first)]
+    return events[::-1] if first_invoice_first else events
+
+
+@pytest.mark.parametrize("first_invoice_first", [False, True])
+def test_monthly_gifts_count_each_month_once(
+    stripe_session, stripe_client, drive, first_invoice_first
+):
+    for evt in _monthly_events(first_invoice_first):
+        so.deliver(stripe_client, evt)
+    assert (api(stripe_client)["raised_cents"], api(stripe_client)["donation_count"]) == (1000, 1)
+    for month, invoice_id in enumerate(("in_2", "in_3"), start=2):
+        renewal = so.invoice(
+            invoice_id=invoice_id,
+            subscription="sub_m",
+            amount_cents=1000,
+            billing_reason="subscription_cycle",
+            metadata={**META, "gift": "g-monthly"},
+        )
+        so.deliver(stripe_client, so.event("invoice.paid", renewal))
+        so.deliver(stripe_client, so.event("invoice.paid", renewal))  # same month, new event id
+        assert api(stripe_client)["raised_cents"] == 1000 * month
+    gifts = fresh(stripe_session).exec(select(Gift).order_by(Gift.id)).all()
+    assert [g.stripe_invoice_id for g in gifts] == ["in_1", "in_2", "in_3"]
+    assert {g.chapter_id for g in gifts} == {gifts[0].chapter_id} and gifts[0].chapter_id
+    assert all(g.monthly and g.status is GiftStatus.PAID for g in gifts)
+    # Cancelling stops future months; past ones stay counted.
+    so.deliver(
+        stripe_client,
+        so.event("customer.subscription.deleted", so.subscription(subscription_id="sub_m")),
+    )
+    assert fresh(stripe_session).get(MonthlyGift, "sub_m").canceled_at is not None
+    assert api(stripe_client)["raised_cents"] == 3000
+    exact(stripe_session, drive)
+
+
+def test_a_monthly_gift_from_our_form_is_the_same_row_as_its_first_invoice(
+    stripe_session, stripe_client, drive
+):
+    from relief.models import GiftMethod
+
+    pending = Gift(
+        drive_id=drive.id,
+        amount_cents=1000,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PENDING,
+        monthly=True,
+        donor_name="Mo",
+        show_name=True,
+    )
+    stripe_session.add(pending)
+    stripe_session.commit()
+    meta = {"drive": "mo-2026", "gift": pending.public_id}
+    first = so.invoice(
+        invoice_id="in_f1",
+        subscription="sub_f",
+        amount_cents=1000,
+        billing_reason="subscription_create",
+        metadata=meta,
+    )
+    so.deliver(stripe_client, so.event("invoice.paid", first))
+    session_obj = so.checkout_session(
+        amount_cents=1000, metadata=meta, mode="subscription", subscription="sub_f", invoice="in_f1"
+    )
+    so.deliver(stripe_client, so.event("checkout.session.completed", session_obj))
+    assert count(stripe_session, Gift) == 1
+    assert api(stripe_client)["donation_count"] == 1
+    text = stripe_client.get(f"/gifts/{pending.public_id}").get_data(as_text=True)
+    assert "this month" in text and "relieves about" in text
+
+
+def test_a_session_for_an_unknown_drive_is_kept_and_counts_nowhere(
+    stripe_session, stripe_client, drive
+):
+    _, evt = paid_session(7500, metadata={"drive": "no-such-drive", "chapter": "st-louis"})
+    assert so.deliver(stripe_client, evt).status_code == 200
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.drive_id is None and gift.unmatched_drive == "no-such-drive"
+    assert gift.status is GiftStatus.PAID and gift.amount_cents == 7500
+    assert api(stripe_client)["raised_cents"] == 0
+    exact(stripe_session, drive)
+
+
+def test_a_payment_link_session_records_a_gift_below_the_form_minimum(
+    stripe_session, stripe_client, drive
+):
+    # Made in Stripe's dashboard, not by our form: no gift id; $1 is below the form's $5.
+    _, evt = paid_session(100, metadata={"drive": "mo-2026", "chapter": "kansas-city"})
+    so.deliver(stripe_client, evt)
+    figures = api(stripe_client)
+    assert figures["raised_cents"] == 100
+    assert {c["slug"]: c["raised_cents"] for c in figures["chapters"]}["kansas-city"] == 100
+
+
+def test_stripe_down_never_loses_the_gift_and_sync_fees_fills_it_later(
+    stripe_session, stripe_client, stripe_app, fake_stripe, drive
+):
+    fake_stripe.down = True
+    _, evt = paid_session(2500, payment_intent="pi_down")
+    assert so.deliver(stripe_client, evt).status_code == 200
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PAID and gift.fee_pending
+    assert api(stripe_client)["raised_cents"] == 2500 and api(stripe_client)["fees_cents"] == 0
+    runner = stripe_app.test_cli_runner()
+    result = runner.invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code != 0 and "still pending" in result.output
+    fake_stripe.down = False
+    fake_stripe.fees["ch_of_pi_down"] = 85
+    result = runner.invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 pending fees filled" in result.output
+    assert api(stripe_client)["fees_cents"] == 85
+    assert (
+        runner.invoke(args=["stripe", "sync-fees"]).output.strip() == "0 of 0 pending fees filled."
+    )
+    assert api(stripe_client)["fees_cents"] == 85
+    exact(stripe_session, drive)
+
+
+def _story(n: int):
+    """One gift's life as events: paid, partly refunded, disputed and lost; $40 given,
+    $10 refunded, $30 disputed away (what the charge's state says at the end)."""
+    pi, ch, dp = f"pi_s{n}", f"ch_s{n}", f"dp_s{n}"
+    _, paid = paid_session(4000, payment_intent=pi)
+    refund = so.event(
+        "charge.refunded",
+        so.charge(charge_id=ch, payment_intent=pi, amount_cents=4000, amount_refunded=1000),
+    )
+    opened = so.event(
+        "charge.dispute.created",
+        so.dispute(
+            dispute_id=dp,
+            charge_id=ch,
+            payment_intent=pi,
+            amount_cents=3000,
+            status="needs_response",
+        ),
+    )
+    lost = so.event(
+        "charge.dispute.closed",
+        so.dispute(
+            dispute_id=dp, charge_id=ch, payment_intent=pi, amount_cents=3000, status="lost"
+        ),
+    )
+    return [paid, refund, opened, lost]
+
+
+def test_every_order_of_events_delivered_once_or_twice_ends_exact(
+    stripe_session, stripe_client, drive
+):
+    orders = list(itertools.permutations(range(4)))
+    rng = random.Random(3)
+    for n, order in enumerate(orders):
+        events = _story(n)
+        deliveries = [events[i] for i in order]
+        deliveries += rng.sample(deliveries, 2)  # some arrive again, later
+        for evt in deliveries:
+            assert so.deliver(stripe_client, evt).status_code == 200
+    figures = api(stripe_client)
+    gifts = len(orders)
+    assert figures["gifts_cents"] == 4000 * gifts
+    assert figures["refunds_cents"] == 1000 * gifts
+    assert figures["disputes_cents"] == 3000 * gifts
+    assert figures["raised_cents"] == 0 and figures["donation_count"] == gifts
+    assert count(stripe_session, ParkedEvent) == 0
+    exact(stripe_session, drive)
+
+
+def test_the_same_event_at_the_same_moment_in_two_workers_counts_once(
+    stripe_session, stripe_app, drive, database_url
+):
+    """Two workers (threads with their own database sessions) process one event id at once.
+    On PostgreSQL the second one's INSERT … ON CONFLICT waits for the first to commit, then
+    sees the row; on SQLite the second waits for the write lock."""
+    from relief import db
+    from relief.payments import webhooks
+
+    _, evt = paid_session(2500)
+    engine = stripe_app.extensions["relief.engine"]
+    first_claimed = threading.Event()
+    results: dict[str, tuple] = {}
+
+    def worker(name: str, hold: float):
+        with Session(engine, expire_on_commit=False) as session:
+            db.begin_write(session)
+            if name == "second":
+                first_claimed.wait(5)
+            started = time.monotonic()
+            outcome = webhooks.process(session, json.loads(json.dumps(evt)))
+            if name == "first":
+                first_claimed.set()
+                time.sleep(hold)  # still inside the transaction
+            session.commit()
+            results[name] = (outcome.duplicate, time.monotonic() - started)
+
+    with stripe_app.app_context():
+        threads = [
+            threading.Thread(target=worker, args=("first", 0.5)),
+            threading.Thread(target=worker, args=("second", 0)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    assert results["first"][0] is False and results["second"][0] is True
+    if "postgresql" in database_url:
+        assert results["second"][1] > 0.3  # it waited for the first transaction
+    assert count(stripe_session, StripeEvent) == 1 and count(stripe_session, Gift) == 1
+    assert ledger.totals(fresh(stripe_session), drive).raised_cents == 2500
+    exact(stripe_session, drive)
+
+
+def test_concurrent_deliveries_through_http_count_once(stripe_session, stripe_app, drive):
+    """The same signed event POSTed by several threads at once: one 'processed', the rest
+    duplicates, one gift."""
+    _, evt = paid_session(2500)
+    payload = json.dumps(evt).encode()
+    answers = []
+
+    def post():
+        client = stripe_app.test_client()
+        response = client.post(
+            "/stripe/webhook",
+            data=payload,
+            content_type="application/json",
+            headers={"Stripe-Signature": so.sign(payload)},
+        )
+        answers.append((response.status_code, response.get_json()["duplicate"]))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == [(200, False)] + [(200, True)] * 5
+    assert count(stripe_session, Gift) == 1
+    exact(stripe_session, drive)
