@@ -67,6 +67,10 @@ def engine() -> Engine:
     return current_app.extensions["relief.engine"]
 
 
+def engine_of(app: Flask) -> Engine:
+    return app.extensions["relief.engine"]
+
+
 def session() -> Session:
     """The session of this request or CLI command (rolled back at teardown unless committed)."""
     if "db_session" not in g:

@@ -28,7 +28,11 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         # Limits must be shared by all workers; the database is what they all share.
-        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        from relief import db, ratelimit
+
+        app.config["RATELIMIT_STORAGE_URI"] = f"{ratelimit.SCHEME}://"
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {"engine": db.engine_of(app)}
+    app.config.setdefault("RATELIMIT_STRATEGY", "fixed-window")
     limiter.init_app(app)
 
     app.jinja_env.filters["money"] = _money_filter

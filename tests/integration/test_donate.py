@@ -171,6 +171,10 @@ def test_creating_checkouts_is_rate_limited_per_client(session, client):
         give(client, amount_choice="other", custom_amount="1").status_code for _ in range(12)
     ]
     assert statuses[:10] == [400] * 10 and statuses[10:] == [429, 429]
+    from relief.models import RateLimitCounter
+
+    counts = session.exec(select(RateLimitCounter.count)).all()
+    assert counts and max(counts) >= 10  # kept in the database every worker shares
 
 
 def test_stripe_mode_sends_a_donation_session_with_a_stable_idempotency_key(
@@ -258,3 +262,34 @@ def test_test_gifts_can_be_purged_without_deleting_ledger_rows(session, client, 
     session.rollback()  # a fresh snapshot
     assert session.exec(select(func.count()).select_from(Entry)).one() == 3
     assert "Dana Donor" not in client.get("/drives/mo-2026").get_data(as_text=True)
+
+
+def test_rate_limit_counters_live_in_the_database_shared_by_all_workers(database_url):
+    """Two workers = two engines on one database: each sees the other's counted requests."""
+    from relief.db import make_engine
+    from relief.models import RateLimitCounter
+    from relief.ratelimit import DatabaseStorage
+
+    engines = [make_engine(make_app_url(database_url)) for _ in range(2)]
+    try:
+        one, two = (DatabaseStorage(engine=engine) for engine in engines)
+        assert one.incr("checkout/127.0.0.1", 60) == 1
+        assert two.incr("checkout/127.0.0.1", 60) == 2
+        assert one.get("checkout/127.0.0.1") == 2 and two.get("checkout/127.0.0.1") == 2
+        from sqlalchemy import update
+
+        with engines[0].connect() as connection, connection.begin():
+            connection.execute(update(RateLimitCounter).values(expires_at=0))  # window over
+        assert one.get("checkout/127.0.0.1") == 0
+        assert two.incr("checkout/127.0.0.1", 60) == 1  # a new window starts from one
+        two.clear("checkout/127.0.0.1")
+        assert one.get("checkout/127.0.0.1") == 0
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def make_app_url(database_url: str) -> str:
+    from relief.config import database_url_for
+
+    return database_url_for(database_url, "/tmp")
