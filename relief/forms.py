@@ -43,7 +43,7 @@ class DonateForm(FlaskForm):
         default="once",
     )
     cover_fee = BooleanField("Add the processing fee so the drive receives my full gift")
-    chapter = SelectField("Credit a chapter", choices=[], validate_choice=True)
+    chapter = SelectField("Credit a chapter", choices=[], default="")
     donor_name = StringField("Your name", validators=[Optional(), Length(max=200)])
     show_name = RadioField(
         "On the supporter list",
@@ -90,6 +90,8 @@ class DonateForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
+        if "chapter" in self and self.chapter.errors:
+            self.chapter.errors = ["Choose a chapter taking part in this drive, or none."]
         if self.amount_choice.errors or self.custom_amount.errors:
             return False
         try:
@@ -98,9 +100,13 @@ class DonateForm(FlaskForm):
             else:
                 cents = int(self.amount_choice.data)
         except (InvalidAmount, TypeError, ValueError) as error:
+            if self.uses_custom_amount():
+                self.amount_choice.data = OTHER
             message = getattr(error, "message", "Choose an amount.")
             self.custom_amount.errors = [*self.custom_amount.errors, message]
             return False
+        if self.uses_custom_amount():
+            self.amount_choice.data = OTHER  # shown again as chosen
         if not self.min_cents <= cents <= self.max_cents:
             self.custom_amount.errors = [
                 *self.custom_amount.errors,

@@ -43,7 +43,10 @@ def _new_form(view, formdata=None, data=None) -> DonateForm:
         max_cents=current_app.config["DONATION_MAX_CENTS"],
         currency=view.drive.currency,
     )
-    form.chapter.choices = chapter_choices(view.totals.chapters)
+    if view.chapter is not None:
+        del form.chapter  # a chapter page credits its own chapter
+    else:
+        form.chapter.choices = chapter_choices(view.totals.chapters)
     return form
 
 
