@@ -60,6 +60,30 @@ class FakeStripe:
             )
             self.sessions_by_key[key] = obj
             return 200, obj
+        if method == "POST" and parts == ["billing_portal", "sessions"]:
+            portal_id = stripe_objects.new_id("bps")
+            return 200, stripe_objects.shape(
+                "billing_portal.session",
+                id=portal_id,
+                customer=params.get("customer"),
+                return_url=params.get("return_url"),
+                url=f"https://billing.stripe.com/p/session/{portal_id}",
+            )
+        if method == "GET" and parts == ["invoice_payments"]:
+            invoice = params.get("invoice")
+            payment = stripe_objects.shape(
+                "invoice_payment",
+                id=f"inpay_of_{invoice}",
+                invoice=invoice,
+                status="paid",
+                payment={"type": "payment_intent", "payment_intent": f"pi_of_{invoice}"},
+            )
+            return 200, {
+                "object": "list",
+                "data": [payment],
+                "has_more": False,
+                "url": "/v1/invoice_payments",
+            }
         if method == "GET" and parts[0] == "payment_intents":
             intent = parts[1]
             return 200, stripe_objects.shape(

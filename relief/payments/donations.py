@@ -157,6 +157,8 @@ class Receipt:
     test_mode: bool
     confirmed: bool
     donor_email: str | None
+    #: The donor can open the processor's portal for this monthly gift.
+    can_manage: bool
 
     @property
     def ratio_hundredths(self) -> int:
@@ -188,4 +190,18 @@ def receipt(session: Session, public_id: str) -> Receipt:
         test_mode=gift.test_mode,
         confirmed=gift.status in records.MONEY_RECEIVED,
         donor_email=gift.donor_email,
+        can_manage=bool(
+            gift.monthly
+            and gift.stripe_customer_id
+            and not gift.test_mode
+            and not (plan and plan.canceled_at)
+        ),
     )
+
+
+def manage_url(session: Session, gateway: Gateway, public_id: str, return_url: str) -> str:
+    """The customer-portal link of a monthly gift (change amount, card, or cancel)."""
+    gift = pending_gift(session, public_id)
+    if not (gift.monthly and gift.stripe_customer_id) or gift.test_mode:
+        raise NotFound("This gift has nothing to manage.")
+    return gateway.manage_url(gift.stripe_customer_id, return_url)

@@ -12,7 +12,7 @@ import logging
 from sqlmodel import Session, select
 
 from relief.models import EntryKind, Gift
-from relief.payments import records
+from relief.payments import records, webhooks
 from relief.payments.gateway import Gateway, GatewayError
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,13 @@ def fill(session: Session, gateway: Gateway, gift: Gift) -> int:
     if not gift.fee_pending:
         return 0
     fee = gateway.payment_fee(
-        payment_intent_id=gift.stripe_payment_intent_id, charge_id=gift.stripe_charge_id
+        payment_intent_id=gift.stripe_payment_intent_id,
+        charge_id=gift.stripe_charge_id,
+        invoice_id=gift.stripe_invoice_id,
     )
-    if fee.charge_id and gift.stripe_charge_id is None:
-        gift.stripe_charge_id = fee.charge_id
+    # The ids learnt on the way let refunds and disputes find this gift.
+    gift.stripe_charge_id = gift.stripe_charge_id or fee.charge_id
+    gift.stripe_payment_intent_id = gift.stripe_payment_intent_id or fee.payment_intent_id
     if fee.fee_cents:
         records.post(
             session,
@@ -45,6 +48,7 @@ def fill(session: Session, gateway: Gateway, gift: Gift) -> int:
 
 
 def pending_gift_ids(session: Session) -> list[int]:
+    """Gifts whose money arrived and whose fee is not known yet, oldest first."""
     return list(
         session.exec(
             select(Gift.id)
@@ -64,4 +68,8 @@ def fill_one(session: Session, gateway: Gateway, gift_id: int) -> str:
     except GatewayError as error:
         log.warning("fee for gift %s still pending: %s", gift.public_id, error)
         raise
-    return f"gift {gift.public_id}: fee {cents} cents"
+    # An event about this payment may have been parked until its ids were known.
+    replayed = webhooks.replay(session, records.known_ids(gift))
+    return f"gift {gift.public_id}: fee {cents} cents" + (
+        f"; {replayed} parked event{'s' if replayed != 1 else ''} applied" if replayed else ""
+    )

@@ -145,6 +145,16 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
     )
 
 
+def checkout_expired(session: Session, obj: dict) -> Handled:
+    """checkout.session.expired: the donor left without paying; our pending gift is closed
+    (the form can still be filled again from it). Never touches a gift that was paid."""
+    gift = records.by_session(session, obj["id"])
+    if gift is None or gift.status != GiftStatus.PENDING:
+        return Handled(f"session {obj['id']} expired; nothing pending")
+    gift.status = GiftStatus.FAILED
+    return Handled(f"gift {gift.public_id}: checkout expired unpaid", gift)
+
+
 def _monthly(session: Session, subscription_id: str) -> MonthlyGift:
     plan = session.get(MonthlyGift, subscription_id)
     if plan is None:
@@ -237,7 +247,7 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
         + ("paid" if recorded else f"already {gift.status.value}"),
         gift,
         became_known=records.known_ids(gift),
-        fee_pending=[gift.id] if gift.fee_pending and (intent_id or charge_id) else [],
+        fee_pending=[gift.id] if gift.fee_pending else [],
     )
 
 

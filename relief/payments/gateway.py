@@ -42,6 +42,7 @@ class PaymentFee:
     """The processor's fee for one payment, from its balance transaction."""
 
     charge_id: str | None
+    payment_intent_id: str | None
     balance_transaction_id: str
     fee_cents: int
 
@@ -54,8 +55,20 @@ class Gateway(Protocol):
         Idempotent per gift: a retry returns the same session."""
         ...
 
-    def payment_fee(self, *, payment_intent_id: str | None, charge_id: str | None) -> PaymentFee:
-        """The fee of a payment, read from its balance transaction; raises GatewayError."""
+    def payment_fee(
+        self,
+        *,
+        payment_intent_id: str | None,
+        charge_id: str | None,
+        invoice_id: str | None = None,
+    ) -> PaymentFee:
+        """The fee of a payment (found by charge, payment intent or, for a month of a monthly
+        gift, its invoice), read from its balance transaction; raises GatewayError."""
+        ...
+
+    def manage_url(self, customer_id: str, return_url: str) -> str:
+        """A link to the processor's customer portal, where a monthly donor changes the
+        amount, updates the card or cancels; raises GatewayError."""
         ...
 
     def refund(self, gift: Gift, amount_cents: int | None = None) -> str:
@@ -76,9 +89,18 @@ class TestGateway:
     def start_checkout(self, gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> str:
         return urls.test_checkout
 
-    def payment_fee(self, *, payment_intent_id: str | None, charge_id: str | None) -> PaymentFee:
-        # The test checkout builds its events with the fee already known; nothing to fetch.
+    def payment_fee(
+        self,
+        *,
+        payment_intent_id: str | None,
+        charge_id: str | None,
+        invoice_id: str | None = None,
+    ) -> PaymentFee:
+        # Test-mode gifts are never fee_pending; nothing to fetch.
         raise GatewayError("Test mode has no processor to ask for fees.")
+
+    def manage_url(self, customer_id: str, return_url: str) -> str:
+        raise GatewayError("Test-mode monthly gifts have no customer portal.")
 
     def refund(self, gift: Gift, amount_cents: int | None = None) -> str:
         raise GatewayError("Test-mode gifts are removed with `flask gift purge-test`.")

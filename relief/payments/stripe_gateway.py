@@ -20,6 +20,11 @@ from relief.payments.gateway import (
 )
 
 
+def _id(value) -> str:
+    """An id from a field that holds an id or an expanded object."""
+    return value if isinstance(value, str) else value["id"]
+
+
 class BadSignature(ValueError):
     """The body is not a Stripe event signed with our webhook secret (or is too old)."""
 
@@ -107,8 +112,25 @@ class StripeGateway:
         gift.stripe_session_id = session.id
         return session.url
 
-    def payment_fee(self, *, payment_intent_id: str | None, charge_id: str | None) -> PaymentFee:
+    def payment_fee(
+        self,
+        *,
+        payment_intent_id: str | None,
+        charge_id: str | None,
+        invoice_id: str | None = None,
+    ) -> PaymentFee:
         try:
+            if charge_id is None and payment_intent_id is None and invoice_id is not None:
+                # Since API 2025-03-31 an invoice names its payments only through this list.
+                payments = self.client.v1.invoice_payments.list(
+                    {"invoice": invoice_id, "status": "paid"}
+                )
+                for payment in payments.data:
+                    inner = payment["payment"]
+                    if "payment_intent" in inner and inner["payment_intent"]:
+                        payment_intent_id = _id(inner["payment_intent"])
+                    elif "charge" in inner and inner["charge"]:
+                        charge_id = _id(inner["charge"])
             if charge_id is None:
                 if payment_intent_id is None:
                     raise GatewayError("Neither a payment intent nor a charge to read a fee from.")
@@ -117,7 +139,7 @@ class StripeGateway:
                 if latest is None:
                     raise GatewayError(f"{payment_intent_id} has no charge yet.")
                 # Stripe gives an id; some compatible servers give the object.
-                charge_id = latest if isinstance(latest, str) else latest["id"]
+                charge_id = _id(latest)
             charge = self.client.v1.charges.retrieve(charge_id)
             txn = charge["balance_transaction"]
             if txn is None:
@@ -127,8 +149,20 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise GatewayError(f"Stripe could not tell the fee: {error}") from error
         return PaymentFee(
-            charge_id=charge_id, balance_transaction_id=txn["id"], fee_cents=int(txn["fee"])
+            charge_id=charge_id,
+            payment_intent_id=payment_intent_id,
+            balance_transaction_id=txn["id"],
+            fee_cents=int(txn["fee"]),
         )
+
+    def manage_url(self, customer_id: str, return_url: str) -> str:
+        try:
+            portal = self.client.v1.billing_portal.sessions.create(
+                {"customer": customer_id, "return_url": return_url}
+            )
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe could not open the customer portal: {error}") from error
+        return portal.url
 
     def refund(self, gift: Gift, amount_cents: int | None = None) -> str:
         params: dict = {}

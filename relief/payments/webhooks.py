@@ -74,6 +74,8 @@ def dispatch(session: Session, event: dict) -> Handled:
             return fulfilment.checkout_session(session, obj)
         case "checkout.session.async_payment_failed":
             return fulfilment.checkout_session(session, obj, payment_failed=True)
+        case "checkout.session.expired":
+            return fulfilment.checkout_expired(session, obj)
         case "invoice.paid":
             return fulfilment.invoice_paid(session, obj)
         case "customer.subscription.deleted":
@@ -115,7 +117,11 @@ def _run(session: Session, event: dict, outcome: Outcome) -> None:
         if event["id"] == outcome.event_id:
             outcome.parked = True
         return
-    for waiting_for in handled.became_known:
+    _replay(session, handled.became_known, outcome)
+
+
+def _replay(session: Session, ids, outcome: Outcome) -> None:
+    for waiting_for in ids:
         for parked in session.exec(
             select(ParkedEvent).where(ParkedEvent.waits_for == waiting_for).order_by(ParkedEvent.id)
         ).all():
@@ -124,6 +130,14 @@ def _run(session: Session, event: dict, outcome: Outcome) -> None:
             session.flush()
             outcome.messages.append(f"replaying {parked.event_id}")
             _run(session, json.loads(parked.payload), outcome)
+
+
+def replay(session: Session, ids) -> int:
+    """Apply the parked events waiting for any of these Stripe ids (now known); returns how
+    many ran. For callers that learn ids outside an event (fee sync)."""
+    outcome = Outcome(event_id="", type="replay")
+    _replay(session, ids, outcome)
+    return sum(message.startswith("replaying ") for message in outcome.messages)
 
 
 def _park(session: Session, event: dict, waits_for: str) -> None:

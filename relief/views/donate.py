@@ -152,6 +152,19 @@ def gift_page(public_id):
     return render_template("donate/gift.html", receipt=receipt)
 
 
+@bp.post("/gifts/<public_id>/manage")
+@limiter.limit(CHECKOUT_LIMIT)
+def manage_monthly(public_id):
+    """To Stripe's customer portal; the unguessable gift link is the donor's key to it."""
+    return_url = url_for("donate.gift_page", public_id=public_id, _external=True)
+    try:
+        url = donations.manage_url(db.session(), gateway(), public_id, return_url)
+    except GatewayError:
+        current_app.logger.exception("customer portal for gift %s failed", public_id)
+        abort(503)
+    return redirect(url, code=303)
+
+
 def _test_mode_only() -> None:
     # Impossible when a Stripe key is set: the test checkout exists only in test mode.
     if not gateway().test_mode:

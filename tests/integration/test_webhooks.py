@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import threading
 import time
 
@@ -23,6 +24,7 @@ META = {"drive": "mo-2026", "chapter": "st-louis"}
 
 def fresh(session):
     session.rollback()  # end the test's read snapshot; see what the app committed
+    session.expire_all()  # (rollback outside a transaction expires nothing)
     return session
 
 
@@ -539,3 +541,84 @@ def test_concurrent_deliveries_through_http_count_once(stripe_session, stripe_ap
     assert sorted(answers) == [(200, False)] + [(200, True)] * 5
     assert count(stripe_session, Gift) == 1
     exact(stripe_session, drive)
+
+
+def test_a_monthly_month_gets_its_fee_through_the_invoice_and_can_then_be_refunded(
+    stripe_session, stripe_client, fake_stripe, drive
+):
+    """Newer API versions name no payment on an invoice: the fee sync finds it through the
+    invoice's payments, and a refund parked until then is applied."""
+    fake_stripe.fees["ch_of_pi_of_in_1"] = 52
+    for evt in _monthly_events(False):
+        so.deliver(stripe_client, evt)
+    assert api(stripe_client)["fees_cents"] == 52  # filled right after the webhook
+    refund = so.charge(
+        charge_id="ch_of_pi_of_in_9",
+        payment_intent="pi_of_in_9",
+        amount_cents=1000,
+        amount_refunded=1000,
+    )
+    renewal = so.invoice(
+        invoice_id="in_9",
+        subscription="sub_m",
+        amount_cents=1000,
+        billing_reason="subscription_cycle",
+    )
+    fake_stripe.down = True
+    so.deliver(stripe_client, so.event("invoice.paid", renewal))
+    assert so.deliver(stripe_client, so.event("charge.refunded", refund)).get_json()["parked"]
+    assert api(stripe_client)["raised_cents"] == 2000
+    fake_stripe.down = False
+    result = stripe_app_runner(stripe_client).invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code == 0 and "1 parked event applied" in result.output
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["refunds_cents"]) == (1000, 1000)
+    exact(stripe_session, drive)
+
+
+def stripe_app_runner(client):
+    return client.application.test_cli_runner()
+
+
+def test_a_monthly_donor_reaches_the_customer_portal_from_the_gift_page(
+    stripe_session, stripe_client, fake_stripe, drive
+):
+    for evt in _monthly_events(False):
+        so.deliver(stripe_client, evt)
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    page = stripe_client.get(f"/gifts/{gift.public_id}").get_data(as_text=True)
+    assert "Change amount, update card or cancel" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    response = stripe_client.post(f"/gifts/{gift.public_id}/manage", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("https://billing.stripe.com/p/session/")
+    (call,) = [r for r in fake_stripe.requests if r["path"] == "/v1/billing_portal/sessions"]
+    assert call["params"]["customer"] == gift.stripe_customer_id
+    so.deliver(
+        stripe_client,
+        so.event("customer.subscription.deleted", so.subscription(subscription_id="sub_m")),
+    )
+    page = stripe_client.get(f"/gifts/{gift.public_id}").get_data(as_text=True)
+    assert "Your monthly gift is cancelled; the months you gave still count" in page
+    assert "Change amount" not in page
+
+
+def test_an_expired_checkout_closes_the_pending_gift(stripe_session, stripe_client, drive):
+    from relief.models import GiftMethod
+
+    pending = Gift(
+        drive_id=drive.id,
+        amount_cents=2500,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PENDING,
+        stripe_session_id="cs_expiring",
+    )
+    stripe_session.add(pending)
+    stripe_session.commit()
+    obj = so.checkout_session(
+        amount_cents=2500, metadata=META, session_id="cs_expiring", payment_status="unpaid"
+    )
+    obj["status"] = "expired"
+    so.deliver(stripe_client, so.event("checkout.session.expired", obj))
+    assert fresh(stripe_session).get(Gift, pending.id).status is GiftStatus.FAILED
+    assert api(stripe_client)["raised_cents"] == 0
