@@ -385,6 +385,37 @@ def test_a_session_for_an_unknown_drive_is_kept_and_counts_nowhere(
     assert gift.status is GiftStatus.PAID and gift.amount_cents == 7500
     assert api(stripe_client)["raised_cents"] == 0
     exact(stripe_session, drive)
+    # A refund of it before it is assigned is kept with it, and moves with it.
+    so.deliver(
+        stripe_client,
+        so.event(
+            "charge.refunded",
+            so.charge(
+                charge_id="ch_u",
+                payment_intent=gift.stripe_payment_intent_id,
+                amount_cents=7500,
+                amount_refunded=500,
+            ),
+        ),
+    )
+    runner = stripe_client.application.test_cli_runner()
+    listed = runner.invoke(args=["stripe", "unmatched"])
+    assert gift.public_id in listed.output and "no-such-drive" in listed.output
+    result = runner.invoke(
+        args=["stripe", "assign", gift.public_id, "mo-2026", "--chapter", "st-louis"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = api(stripe_client)
+    assert (figures["gifts_cents"], figures["refunds_cents"], figures["raised_cents"]) == (
+        7500,
+        500,
+        7000,
+    )
+    assert {c["slug"]: c["raised_cents"] for c in figures["chapters"]}["st-louis"] == 7000
+    again = runner.invoke(args=["stripe", "assign", gift.public_id, "mo-2026"])
+    assert again.exit_code != 0 and "already counts toward a drive" in again.output
+    assert runner.invoke(args=["stripe", "unmatched"]).output.strip() == "No unmatched gifts."
+    exact(stripe_session, drive)
 
 
 def test_a_payment_link_session_records_a_gift_below_the_form_minimum(
