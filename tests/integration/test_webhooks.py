@@ -653,3 +653,33 @@ def test_an_expired_checkout_closes_the_pending_gift(stripe_session, stripe_clie
     so.deliver(stripe_client, so.event("checkout.session.expired", obj))
     assert fresh(stripe_session).get(Gift, pending.id).status is GiftStatus.FAILED
     assert api(stripe_client)["raised_cents"] == 0
+
+
+def test_two_events_creating_the_same_gift_at_once_make_one_gift(stripe_session, stripe_app, drive):
+    """A Payment Link session's completed and async-succeeded events arrive together in two
+    workers: both try to create its gift; the loser of the unique-key race retries and finds
+    the winner's gift."""
+    obj, completed = paid_session(3000, metadata={"drive": "mo-2026"})
+    succeeded = so.event("checkout.session.async_payment_succeeded", obj)
+    answers = []
+
+    def post(evt):
+        payload = json.dumps(evt).encode()
+        response = stripe_app.test_client().post(
+            "/stripe/webhook",
+            data=payload,
+            content_type="application/json",
+            headers={"Stripe-Signature": so.sign(payload)},
+        )
+        answers.append(response.status_code)
+
+    threads = [threading.Thread(target=post, args=(evt,)) for evt in (completed, succeeded)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [200, 200]
+    assert count(stripe_session, Gift) == 1
+    figures = api(stripe_app.test_client())
+    assert (figures["raised_cents"], figures["donation_count"]) == (3000, 1)
+    exact(stripe_session, drive)
