@@ -16,7 +16,8 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; frame-ancestors 'none'; base-uri 'self'"
+    "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; "
+    "frame-ancestors 'none'; base-uri 'self'"
 )
 
 
