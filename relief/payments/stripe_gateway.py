@@ -94,7 +94,12 @@ class StripeGateway:
     test_mode = False
 
     def __init__(self, *, secret_key: str, webhook_secret: str, api_base: str | None = None):
-        options: dict = {"max_network_retries": 2}
+        # Short timeouts: a webhook reads fees while Stripe waits for its answer, and a donor
+        # waits for the checkout. Retries reuse our own idempotency keys.
+        options: dict = {
+            "max_network_retries": 2,
+            "http_client": stripe.new_default_http_client(timeout=15),
+        }
         if api_base:
             options["base_addresses"] = {"api": api_base}
         self.client = stripe.StripeClient(secret_key, **options)

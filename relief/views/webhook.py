@@ -64,3 +64,6 @@ def _fill_fee(gift_id: int) -> None:
         db.commit()
     except GatewayError:
         session.rollback()  # stays fee_pending; sync-fees retries
+    except Exception:  # noqa: BLE001 — the event is committed; a fee must not turn it into a 500
+        current_app.logger.exception("reading the fee of gift %s failed", gift_id)
+        session.rollback()
