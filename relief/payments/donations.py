@@ -112,7 +112,7 @@ def start_checkout(
 
 
 def pending_gift(session: Session, public_id: str) -> Gift:
-    gift = records.by_public_id(session, public_id)
+    gift = records.by_public_id(session, public_id, lock=False)
     if gift is None:
         raise NotFound("There is no such gift.")
     return gift
@@ -122,7 +122,7 @@ def form_values(session: Session, public_id: str | None) -> dict | None:
     """The donate form's values of a gift not paid yet (cancel returns to the filled form)."""
     if not public_id:
         return None
-    gift = records.by_public_id(session, public_id)
+    gift = records.by_public_id(session, public_id, lock=False)
     if gift is None or gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
         return None
     chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None

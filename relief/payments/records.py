@@ -36,16 +36,17 @@ def stripe_id(value) -> str | None:
     return str(value)
 
 
-def _one(session: Session, *conditions) -> Gift | None:
+def _one(session: Session, *conditions, lock: bool = True) -> Gift | None:
     statement = select(Gift).where(*conditions).order_by(Gift.id)
-    if is_postgres(session):
+    if lock and is_postgres(session):
         # Two events about one gift in two workers: the second waits, then re-reads.
         statement = statement.with_for_update()
     return session.exec(statement).first()
 
 
-def by_public_id(session: Session, public_id: str | None) -> Gift | None:
-    return _one(session, Gift.public_id == public_id) if public_id else None
+def by_public_id(session: Session, public_id: str | None, *, lock: bool = True) -> Gift | None:
+    """The gift with this public id; locked for the transaction unless only read."""
+    return _one(session, Gift.public_id == public_id, lock=lock) if public_id else None
 
 
 def by_session(session: Session, session_id: str | None) -> Gift | None:

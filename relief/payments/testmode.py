@@ -96,7 +96,7 @@ class TestCheckout:
 
 def checkout(session: Session, public_id: str) -> TestCheckout:
     """The pending test-mode gift the test checkout page is about."""
-    gift = records.by_public_id(session, public_id)
+    gift = records.by_public_id(session, public_id, lock=False)
     if gift is None or not gift.test_mode:
         raise NotFound("There is no such test checkout.")
     drive = session.get(Drive, gift.drive_id)

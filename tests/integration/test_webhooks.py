@@ -482,6 +482,49 @@ def _story(n: int):
     return [paid, refund, opened, lost]
 
 
+def _won_story(n: int):
+    """Paid $40, $5 refunded, the other $35 disputed and won back."""
+    pi, ch, dp = f"pi_w{n}", f"ch_w{n}", f"dp_w{n}"
+    _, paid = paid_session(4000, payment_intent=pi)
+    refund = so.event(
+        "charge.refunded",
+        so.charge(charge_id=ch, payment_intent=pi, amount_cents=4000, amount_refunded=500),
+    )
+    withdrawn = so.event(
+        "charge.dispute.funds_withdrawn",
+        so.dispute(
+            dispute_id=dp, charge_id=ch, payment_intent=pi, amount_cents=3500, status="under_review"
+        ),
+    )
+    reinstated = so.event(
+        "charge.dispute.funds_reinstated",
+        so.dispute(dispute_id=dp, charge_id=ch, payment_intent=pi, amount_cents=3500, status="won"),
+    )
+    return [paid, refund, withdrawn, reinstated]
+
+
+def test_every_order_of_a_won_dispute_ends_exact(stripe_session, stripe_client, drive):
+    orders = list(itertools.permutations(range(4)))
+    rng = random.Random(5)
+    for n, order in enumerate(orders):
+        events = _won_story(n)
+        deliveries = [events[i] for i in order]
+        deliveries += rng.sample(deliveries, 2)
+        for evt in deliveries:
+            assert so.deliver(stripe_client, evt).status_code == 200
+    figures = api(stripe_client)
+    gifts = len(orders)
+    assert (figures["gifts_cents"], figures["refunds_cents"], figures["disputes_cents"]) == (
+        4000 * gifts,
+        500 * gifts,
+        0,
+    )
+    assert figures["raised_cents"] == 3500 * gifts
+    statuses = set(fresh(stripe_session).exec(select(Gift.status)))
+    assert statuses == {GiftStatus.PAID}
+    exact(stripe_session, drive)
+
+
 def test_every_order_of_events_delivered_once_or_twice_ends_exact(
     stripe_session, stripe_client, drive
 ):
