@@ -71,9 +71,10 @@ class Gateway(Protocol):
         amount, updates the card or cancels; raises GatewayError."""
         ...
 
-    def refund(self, gift: Gift, amount_cents: int | None = None) -> str:
+    def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
         """Ask the processor to refund (part of) a gift; returns the refund id. The ledger
-        changes only when the processor's webhook says the refund happened."""
+        changes only when the processor's webhook says the refund happened. ``request_id``
+        names this refund request (stable across retries), so a retry never refunds twice."""
         ...
 
 
@@ -102,7 +103,7 @@ class TestGateway:
     def manage_url(self, customer_id: str, return_url: str) -> str:
         raise GatewayError("Test-mode monthly gifts have no customer portal.")
 
-    def refund(self, gift: Gift, amount_cents: int | None = None) -> str:
+    def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
         raise GatewayError("Test-mode gifts are removed with `flask gift purge-test`.")
 
 

@@ -169,7 +169,7 @@ class StripeGateway:
             raise GatewayError(f"Stripe could not open the customer portal: {error}") from error
         return portal.url
 
-    def refund(self, gift: Gift, amount_cents: int | None = None) -> str:
+    def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
         params: dict = {}
         if gift.stripe_charge_id:
             params["charge"] = gift.stripe_charge_id
@@ -179,7 +179,7 @@ class StripeGateway:
             raise GatewayError("This gift has no Stripe payment to refund.")
         if amount_cents is not None:
             params["amount"] = amount_cents
-        key = f"refund-{gift.public_id}-{amount_cents or 'full'}"
+        key = f"refund-{gift.public_id}-{request_id}"
         try:
             refund = self.client.v1.refunds.create(params, {"idempotency_key": key})
         except stripe.StripeError as error:

@@ -128,7 +128,11 @@ def purge(session: Session) -> Purged:
     gift count, fees, refunds and the daily history alike. The gifts stay (entries point at
     them), marked failed: no money ever moved for them. Safe to run again.
     """
-    gifts = list(session.exec(select(Gift).where(Gift.test_mode).order_by(Gift.id)))
+    gifts = list(
+        session.exec(
+            select(Gift).where(Gift.test_mode, Gift.status != GiftStatus.FAILED).order_by(Gift.id)
+        )
+    )
     reversed_count = 0
     for gift in gifts:
         entries = session.exec(

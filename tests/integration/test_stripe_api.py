@@ -118,7 +118,7 @@ def test_a_card_payment_its_fee_and_a_refund_over_real_http(localstripe, databas
                 gateway = StripeGateway(
                     secret_key=SECRET_KEY, webhook_secret=so.WEBHOOK_SECRET, api_base=localstripe
                 )
-                refund_id = gateway.refund(gift, 1500)
+                refund_id = gateway.refund(gift, 1500, request_id="treasurer-request-1")
                 assert refund_id.startswith("re_")
                 charge = _get(f"{localstripe}/v1/charges/{gift.stripe_charge_id}")
                 assert charge["amount_refunded"] == 1500
