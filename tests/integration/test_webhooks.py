@@ -726,3 +726,13 @@ def test_two_events_creating_the_same_gift_at_once_make_one_gift(stripe_session,
     figures = api(stripe_app.test_client())
     assert (figures["raised_cents"], figures["donation_count"]) == (3000, 1)
     exact(stripe_session, drive)
+
+
+def test_without_a_webhook_secret_no_event_is_accepted(session, client):
+    """Test mode has no webhook secret: even a correctly formed, signed-looking event is
+    refused (the test checkout needs no webhook)."""
+    make_coalition(session)
+    _, evt = paid_session(2500)
+    response = so.deliver(client, evt)
+    assert response.status_code == 400
+    assert count(session, StripeEvent) == 0 and count(session, Gift) == 0
