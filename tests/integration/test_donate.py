@@ -293,3 +293,15 @@ def make_app_url(database_url: str) -> str:
     from relief.config import database_url_for
 
     return database_url_for(database_url, "/tmp")
+
+
+def test_bad_input_sends_nothing_to_stripe(stripe_session, stripe_client, fake_stripe):
+    make_coalition(stripe_session)
+    for fields in (
+        {"amount_choice": "other", "custom_amount": "4.99"},
+        {"amount_choice": "other", "custom_amount": "60000"},
+        {"email": "nobody"},
+    ):
+        assert give(stripe_client, **fields).status_code == 400
+    assert fake_stripe.requests == []
+    assert gift_count(stripe_session) == 0

@@ -736,3 +736,12 @@ def test_without_a_webhook_secret_no_event_is_accepted(session, client):
     response = so.deliver(client, evt)
     assert response.status_code == 400
     assert count(session, StripeEvent) == 0 and count(session, Gift) == 0
+
+
+def test_money_that_moved_counts_whatever_the_drive_dates_say(stripe_session, stripe_client):
+    from datetime import date
+
+    make_coalition(stripe_session, starts_on=date(2020, 1, 1), ends_on=date(2020, 12, 31))
+    _, evt = paid_session(1500)
+    assert so.deliver(stripe_client, evt).status_code == 200
+    assert api(stripe_client)["raised_cents"] == 1500
