@@ -48,10 +48,10 @@ def gift_count(session) -> int:
 def test_the_form_is_on_the_drive_page_and_each_chapter_page(session, client):
     make_coalition(session)
     drive_page = client.get("/drives/mo-2026").get_data(as_text=True)
-    assert 'action="/drives/mo-2026/donate"' in drive_page
+    assert 'action="/drives/mo-2026/donate#donate"' in drive_page  # errors shown in view
     assert '<select id="chapter" name="chapter"' in drive_page  # the drive page offers a choice
     chapter_page = client.get("/drives/mo-2026/st-louis").get_data(as_text=True)
-    assert 'action="/drives/mo-2026/st-louis/donate"' in chapter_page
+    assert 'action="/drives/mo-2026/st-louis/donate#donate"' in chapter_page
     assert 'name="chapter"' not in chapter_page
     assert "Your gift is credited to St. Louis" in text_of(client.get("/drives/mo-2026/st-louis"))
     assert "$25.00 becomes $25.87" in text_of(client.get("/drives/mo-2026"))
