@@ -31,6 +31,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_public_id() -> str:
+    """128 random bits, URL-safe; never starting with "-", which a command line would take
+    for an option (`flask stripe assign <id> …`)."""
+    while True:
+        value = secrets.token_urlsafe(16)
+        if value[0] != "-":
+            return value
+
+
 def _enum(cls: type[enum.Enum]) -> Column:
     # Stored as the value's text (VARCHAR + CHECK), portable across both databases.
     return Column(
@@ -119,9 +128,7 @@ class Gift(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     #: Unguessable id for the donor's own links (success page, receipt); never a sequence.
-    public_id: str = Field(
-        default_factory=lambda: secrets.token_urlsafe(16), max_length=32, unique=True
-    )
+    public_id: str = Field(default_factory=lambda: new_public_id(), max_length=32, unique=True)
     #: None while a gift from an unknown drive waits for a treasurer to assign it.
     drive_id: int | None = Field(default=None, foreign_key="drive.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
