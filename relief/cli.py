@@ -296,10 +296,22 @@ def donor_erase(email, yes):
 
 def init_app(app: Flask) -> None:
     from relief.cli_accounts import user_cli
+    from relief.payments import commands as payment_commands
     from relief.reports.cli import report_cli
 
-    groups = (db_cli, chapter_cli, drive_cli, gift_cli, ledger_cli, backup_cli, donor_cli,
-              report_cli, user_cli)
+    gift_cli.add_command(payment_commands.purge_test)
+    app.cli.add_command(payment_commands.stripe_cli)
+    groups = (
+        db_cli,
+        chapter_cli,
+        drive_cli,
+        gift_cli,
+        ledger_cli,
+        backup_cli,
+        donor_cli,
+        report_cli,
+        user_cli,
+    )
     for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

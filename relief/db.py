@@ -60,13 +60,18 @@ def is_postgres(session: Session) -> bool:
 
 def init_app(app: Flask) -> None:
     app.extensions["relief.engine"] = make_engine(app.config["DATABASE_URL"])
-    # Close at the end of each request, and of each app context (CLI commands).
+    # Also at the end of each request: an app context can outlive one (tests, CLI calling
+    # views), and a request must never inherit another's transaction.
     app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 
 def engine() -> Engine:
     return current_app.extensions["relief.engine"]
+
+
+def engine_of(app: Flask) -> Engine:
+    return app.extensions["relief.engine"]
 
 
 def session() -> Session:

@@ -1,195 +1,125 @@
-"""WTForms for the treasurer's screens (CSRF on every one, through Flask-WTF).
-
-Forms only check shape (present, a number, a date); the services own the rules and raise
-domain errors with sentences, which the views show beside the form.
-"""
+"""WTForms. Forms parse and check what people type; services apply the rules again."""
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
-    DateField,
     EmailField,
     HiddenField,
-    IntegerField,
-    PasswordField,
-    SelectChoice,
+    RadioField,
     SelectField,
     StringField,
-    SubmitField,
     TextAreaField,
 )
-from wtforms.validators import (
-    DataRequired,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
-    ValidationError,
-)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relief import money
-from relief.errors import DomainError
+from relief.errors import InvalidAmount
+
+#: Preset amounts on the donate form, in cents.
+PRESET_CENTS = (1_000, 2_500, 5_000, 10_000)
+OTHER = "other"
+# Enough to catch typos; the processor's receipt proves the address.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def _money(form, field):
-    try:
-        field.cents = money.parse(field.data or "")
-    except DomainError as error:
-        raise ValidationError(error.message) from None
+def chapter_choices(chapters) -> list[SelectChoice]:
+    """The chapter select of a drive page: none (the whole drive) or one taking part."""
+    return [SelectChoice("", "No chapter: the whole drive")] + [
+        SelectChoice(part.slug, part.name) for part in chapters
+    ]
 
 
-class MoneyField(StringField):
-    """Dollars as typed ("1,600.50"); ``.cents`` holds the parsed integer after validation."""
-
-    cents: int | None = None
-
-    def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, [DataRequired(), *(validators or []), _money], **kwargs)
-        self.render_kw = {"inputmode": "decimal", "autocomplete": "off", **(self.render_kw or {})}
-
-
-class LoginForm(FlaskForm):
+class DonateForm(FlaskForm):
+    amount_choice = RadioField("Amount", default=str(PRESET_CENTS[1]))
+    custom_amount = StringField("Other amount", validators=[Length(max=20)])
+    frequency = RadioField(
+        "How often",
+        choices=[SelectChoice("once", "Once"), SelectChoice("monthly", "Monthly")],
+        default="once",
+    )
+    cover_fee = BooleanField("Add the processing fee so the drive receives my full gift")
+    chapter = SelectField("Credit a chapter", choices=[], default="")
+    donor_name = StringField("Your name", validators=[Optional(), Length(max=200)])
+    show_name = RadioField(
+        "On the supporter list",
+        choices=[
+            SelectChoice("show", "Show my name"),
+            SelectChoice("anonymous", "Give anonymously"),
+        ],
+        default="show",
+    )
+    message = TextAreaField(
+        "A message to the organizers (optional, private)",
+        validators=[Optional(), Length(max=2000)],
+    )
     email = EmailField(
-        "Email",
-        validators=[DataRequired(), Length(max=320)],
-        render_kw={"autocomplete": "username"},
+        "Email for your receipt",
+        validators=[DataRequired("Enter your email for the receipt."), Length(max=320)],
     )
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired(), Length(max=1024)],
-        render_kw={"autocomplete": "current-password"},
-    )
-    next = HiddenField()
-    submit = SubmitField("Sign in")
+    ref = HiddenField()
+    utm_source = HiddenField()
+    utm_medium = HiddenField()
+    utm_campaign = HiddenField()
 
+    def __init__(self, *args, min_cents: int, max_cents: int, currency: str = "USD", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_cents = min_cents
+        self.max_cents = max_cents
+        self.currency = currency
+        self.amount_cents: int | None = None
+        self.amount_choice.choices = [
+            SelectChoice(str(cents), money.format_whole(cents, currency)) for cents in PRESET_CENTS
+        ] + [SelectChoice(OTHER, "Other")]
 
-class LogoutForm(FlaskForm):
-    submit = SubmitField("Sign out")
+    def uses_custom_amount(self) -> bool:
+        # Typing an amount chooses it, whichever preset is still selected.
+        return self.amount_choice.data == OTHER or bool((self.custom_amount.data or "").strip())
 
+    def validate_custom_amount(self, field):
+        if self.amount_choice.data == OTHER and not (field.data or "").strip():
+            raise ValidationError("Enter the amount you want to give.")
 
-class ActionForm(FlaskForm):
-    """A button that only carries the CSRF token (post a batch, remove a line)."""
+    def validate_email(self, field):
+        if not EMAIL.match((field.data or "").strip()):
+            raise ValidationError("Enter an email address such as name@example.org.")
 
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if "chapter" in self and self.chapter.errors:
+            self.chapter.errors = ["Choose a chapter taking part in this drive, or none."]
+        if self.amount_choice.errors or self.custom_amount.errors:
+            return False
+        try:
+            if self.uses_custom_amount():
+                cents = money.parse(self.custom_amount.data or "")
+            else:
+                cents = int(self.amount_choice.data)
+        except (InvalidAmount, TypeError, ValueError) as error:
+            if self.uses_custom_amount():
+                self.amount_choice.data = OTHER
+            message = getattr(error, "message", "Choose an amount.")
+            self.custom_amount.errors = [*self.custom_amount.errors, message]
+            return False
+        if self.uses_custom_amount():
+            self.amount_choice.data = OTHER  # shown again as chosen
+        if not self.min_cents <= cents <= self.max_cents:
+            self.custom_amount.errors = [
+                *self.custom_amount.errors,
+                f"Gifts are from {money.format(self.min_cents, self.currency)} "
+                f"to {money.format(self.max_cents, self.currency)}.",
+            ]
+            return False
+        self.amount_cents = cents
+        return valid
 
-class NewBatchForm(FlaskForm):
-    drive = SelectField("Drive", validators=[DataRequired()])
-    label = StringField(
-        "Event or slip name",
-        validators=[DataRequired(), Length(max=200)],
-        render_kw={"placeholder": "Potluck, March 3"},
-    )
-    expected_count = IntegerField(
-        "Number of gifts on the slip",
-        validators=[InputRequired(), NumberRange(min=1, max=2000)],
-        render_kw={"inputmode": "numeric"},
-    )
-    expected_total = MoneyField("Total on the slip ($)")
-    held_by = StringField(
-        "Who holds the money until it is deposited", validators=[Optional(), Length(max=200)]
-    )
-    submit = SubmitField("Start the batch")
-
-
-class LineForm(FlaskForm):
-    amount = MoneyField("Amount ($)")
-    method = SelectField(
-        "Cash or check", choices=[SelectChoice("check", "Check"), SelectChoice("cash", "Cash")]
-    )
-    check_number = StringField(
-        "Check number", validators=[Optional(), Length(max=64)], render_kw={"inputmode": "numeric"}
-    )
-    name = StringField("Donor's name", validators=[Optional(), Length(max=200)])
-    anonymous = BooleanField("Keep the name off the public supporter list")
-    received = DateField("Date received", validators=[DataRequired()])
-    submit = SubmitField("Add this gift")
-
-
-class ImportForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired()])
-    submit = SubmitField("Import the gifts")
-
-
-class CustodyForm(FlaskForm):
-    held_by = StringField("Who holds the money", validators=[Optional(), Length(max=200)])
-    deposited_on = DateField("Deposited on", validators=[Optional()])
-    submit = SubmitField("Save")
-
-
-class DirectGiftForm(FlaskForm):
-    drive = SelectField("Drive", validators=[DataRequired()])
-    amount = MoneyField("Amount ($)")
-    method = SelectField(
-        "Cash or check", choices=[SelectChoice("check", "Check"), SelectChoice("cash", "Cash")]
-    )
-    check_number = StringField("Check number", validators=[Optional(), Length(max=64)])
-    name = StringField("Donor's name", validators=[Optional(), Length(max=200)])
-    anonymous = BooleanField("Keep the name off the public supporter list")
-    received = DateField("Date the partner received it", validators=[DataRequired()])
-    partner_reference = StringField(
-        "Partner's receipt or reference", validators=[Optional(), Length(max=200)]
-    )
-    submit = SubmitField("Record the gift")
-
-
-class CorrectionForm(FlaskForm):
-    correct_amount = StringField(
-        "The amount the gift should count for ($; 0 voids it)",
-        validators=[DataRequired()],
-        render_kw={"inputmode": "decimal", "autocomplete": "off"},
-    )
-    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=400)])
-    submit = SubmitField("Post the correction")
-
-
-class AssignForm(FlaskForm):
-    drive = SelectField("Drive", validators=[DataRequired()])
-    submit = SubmitField("Assign")
-
-
-class RemittanceForm(FlaskForm):
-    drive = SelectField("Drive", validators=[DataRequired()])
-    amount = MoneyField("Amount sent ($)")
-    sent_on = DateField("Date sent", validators=[DataRequired()])
-    reference = StringField(
-        "Check number, wire or ACH reference", validators=[DataRequired(), Length(max=200)]
-    )
-    submit = SubmitField("Record the remittance")
-
-
-class PartnerReportForm(FlaskForm):
-    drive = SelectField("Drive", validators=[DataRequired()])
-    debt_abolished = MoneyField("Medical debt abolished ($)")
-    people_helped = IntegerField(
-        "Number helped",
-        validators=[InputRequired(), NumberRange(min=0)],
-        render_kw={"inputmode": "numeric"},
-    )
-    unit = SelectField(
-        "Counted as",
-        choices=[SelectChoice("people", "People"), SelectChoice("households", "Households")],
-    )
-    region = StringField("Region", validators=[Optional(), Length(max=200)])
-    reported_on = DateField("Date of the report", validators=[DataRequired()])
-    submit = SubmitField("Record the report")
-
-
-class ExportForm(FlaskForm):
-    class Meta:
-        csrf = False  # a GET that only reads; the link can be bookmarked
-
-    drive = SelectField("Drive", validators=[Optional()])
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
-
-
-class ReverseForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired(), Length(max=400)])
-    submit = SubmitField("Reverse")
-
-
-class AdminAssignForm(FlaskForm):
-    target = SelectField("Drive and chapter", validators=[DataRequired()])
-    submit = SubmitField("Assign")
+    def attribution(self) -> dict[str, str]:
+        return {
+            name: (getattr(self, name).data or "").strip()[:200]
+            for name in ("ref", "utm_source", "utm_medium", "utm_campaign")
+            if (getattr(self, name).data or "").strip()
+        }

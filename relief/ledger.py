@@ -48,6 +48,14 @@ RAISED_KINDS = frozenset(
 WHOLE_DRIVE = 0
 
 
+def gift_count_delta(kind: EntryKind, amount_cents: int) -> int:
+    """A gift entry counts one gift; a negative gift entry (reversing a gift that never was
+    real, e.g. a purged test-mode gift) takes it back out of the count."""
+    if kind is not EntryKind.GIFT:
+        return 0
+    return 1 if amount_cents > 0 else -1
+
+
 @dataclass(frozen=True)
 class Figures:
     """Sums of a drive's (or one chapter's) entries. Refunds and disputes are positive
@@ -77,7 +85,7 @@ class Figures:
                 return replace(
                     self,
                     gifts_cents=self.gifts_cents + amount_cents,
-                    gift_count=self.gift_count + 1,
+                    gift_count=self.gift_count + gift_count_delta(kind, amount_cents),
                 )
             case EntryKind.REFUND:
                 return replace(self, refunds_cents=self.refunds_cents - amount_cents)
@@ -249,7 +257,7 @@ def append(
     if kind in RAISED_KINDS:
         daily = _locked(session, DailyTotal, drive_id=drive_id, day=entry.effective_at.date())
         daily.raised_cents += amount_cents
-        daily.gift_count += 1 if kind is EntryKind.GIFT else 0
+        daily.gift_count += gift_count_delta(kind, amount_cents)
     session.flush()
     return entry
 
@@ -348,7 +356,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 raised, gifts = daily[entry.effective_at.date()]
                 daily[entry.effective_at.date()] = (
                     raised + entry.amount_cents,
-                    gifts + (1 if entry.kind is EntryKind.GIFT else 0),
+                    gifts + gift_count_delta(entry.kind, entry.amount_cents),
                 )
             chain = _chain(chain, entry)
             count += 1

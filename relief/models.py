@@ -32,6 +32,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_public_id() -> str:
+    """128 random bits, URL-safe; never starting with "-", which a command line would take
+    for an option (`flask stripe assign <id> …`)."""
+    while True:
+        value = secrets.token_urlsafe(16)
+        if value[0] != "-":
+            return value
+
+
 def _enum(cls: type[enum.Enum]) -> Column:
     # Stored as the value's text (VARCHAR + CHECK), portable across both databases.
     return Column(
@@ -120,9 +129,7 @@ class Gift(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     #: Unguessable id for the donor's own links (success page, receipt); never a sequence.
-    public_id: str = Field(
-        default_factory=lambda: secrets.token_urlsafe(16), max_length=32, unique=True
-    )
+    public_id: str = Field(default_factory=lambda: new_public_id(), max_length=32, unique=True)
     #: None while a gift from an unknown drive waits for a treasurer to assign it.
     drive_id: int | None = Field(default=None, foreign_key="drive.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
@@ -158,6 +165,8 @@ class Gift(SQLModel, table=True):
     #: When the money was received (financially relevant time).
     received_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    #: Part of amount_cents the donor added to cover the processing fee (donate form).
+    covered_fee_cents: int = 0
 
 
 class EntryKind(enum.StrEnum):
@@ -424,3 +433,27 @@ Index(
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
 Index("ix_gift_chapter_drive_status", Gift.chapter_id, Gift.drive_id, Gift.status)
 Index("ix_gift_chapter_fee_pending", Gift.chapter_id, Gift.fee_pending)
+# --- Payments (issue 3): monthly gifts and the shared rate-limit counter ---
+
+
+class MonthlyGift(SQLModel, table=True):
+    """A monthly gift's Stripe subscription: each month paid is its own Gift row; this row says
+    whether more months will come."""
+
+    __tablename__ = "monthly_gift"
+    subscription_id: str = Field(primary_key=True, max_length=255)
+    #: Stripe's subscription status as last reported (active, past_due, canceled, ...).
+    status: str = Field(default="active", max_length=32)
+    canceled_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RateLimitCounter(SQLModel, table=True):
+    """Fixed-window request counters for Flask-Limiter, shared by every worker through the
+    database (see relief/ratelimit.py)."""
+
+    __tablename__ = "rate_limit_counter"
+    key: str = Field(primary_key=True, max_length=255)
+    count: int = 0
+    #: When the window ends (seconds since the epoch); the counter restarts after it.
+    expires_at: int = Field(index=True)

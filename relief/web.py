@@ -16,7 +16,8 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'; base-uri 'self'"
+    "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; "
+    "frame-ancestors 'none'; base-uri 'self'"
 )
 
 
@@ -28,7 +29,11 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         # Limits must be shared by all workers; the database is what they all share.
-        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        from relief import db, ratelimit
+
+        app.config["RATELIMIT_STORAGE_URI"] = f"{ratelimit.SCHEME}://"
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {"engine": db.engine_of(app)}
+    app.config.setdefault("RATELIMIT_STRATEGY", "fixed-window")
     limiter.init_app(app)
 
     app.jinja_env.filters["money"] = _money_filter

@@ -4,7 +4,17 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from relief.views import account, admin, api, health, public, reports, treasurer
+    from relief.views import (
+        account,
+        admin,
+        api,
+        donate,
+        health,
+        public,
+        reports,
+        treasurer,
+        webhook,
+    )
 
     app.register_blueprint(health.bp)
     app.register_blueprint(public.bp)
@@ -13,3 +23,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(treasurer.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(donate.bp)
+    app.register_blueprint(webhook.bp)

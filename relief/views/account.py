@@ -8,8 +8,8 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_user, logout_user
 
 from relief import auth, db
-from relief.forms import LoginForm, LogoutForm
 from relief.treasury import audit
+from relief.treasury.forms import LoginForm, LogoutForm
 from relief.web import limiter
 
 bp = Blueprint("account", __name__)

@@ -8,8 +8,8 @@ from wtforms import SelectChoice
 
 from relief import auth, db, money
 from relief.errors import DomainError, NotFound
-from relief.forms import AdminAssignForm
 from relief.treasury import audit, gifts
+from relief.treasury.forms import AdminAssignForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -26,7 +26,18 @@ from wtforms import SelectChoice
 
 from relief import auth, db, money
 from relief.errors import DomainError, InvalidInput, NotFound
-from relief.forms import (
+from relief.models import GiftMethod, Remittance
+from relief.treasury import (
+    audit,
+    batches,
+    dashboard,
+    exports,
+    gifts,
+    partner_reports,
+    remittances,
+    scope,
+)
+from relief.treasury.forms import (
     ActionForm,
     AssignForm,
     CorrectionForm,
@@ -39,17 +50,6 @@ from relief.forms import (
     PartnerReportForm,
     RemittanceForm,
     ReverseForm,
-)
-from relief.models import GiftMethod, Remittance
-from relief.treasury import (
-    audit,
-    batches,
-    dashboard,
-    exports,
-    gifts,
-    partner_reports,
-    remittances,
-    scope,
 )
 
 bp = Blueprint("treasurer", __name__, url_prefix="/treasurer")

@@ -37,6 +37,7 @@ class LiveServer:
 
     def __enter__(self):
         self.thread.start()
+        self.app.config["LIVE_URL"] = self.url
         return self
 
     def __exit__(self, *exc):

@@ -1,7 +1,7 @@
 """treasury: accounts, roles, audit log, deposit batches, direct gifts, remittances, partner reports
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-25 09:47:54.370030
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0004'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

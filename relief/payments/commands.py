@@ -1,0 +1,80 @@
+"""CLI commands of the payments domain (registered by relief/cli.py)."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+from relief import db, drives, money
+from relief.errors import DomainError
+from relief.payments import fees, fulfilment, testmode
+from relief.payments.gateway import GatewayError, for_app
+
+stripe_cli = AppGroup("stripe", help="Stripe: fees and other follow-ups of webhooks.")
+
+
+@click.command("purge-test")
+@with_appcontext
+def purge_test():
+    """Take test-mode gifts back out of every figure (by reversing entries; the ledger keeps
+    its history)."""
+    with db.unit_of_work() as session:
+        purged = testmode.purge(session)
+    click.echo(
+        f"Purged {purged.gifts} test-mode gift{'s' if purged.gifts != 1 else ''}: "
+        f"{purged.entries} reversing ledger entr{'ies' if purged.entries != 1 else 'y'} posted."
+    )
+
+
+@stripe_cli.command("sync-fees")
+def sync_fees():
+    """Read the fee of every gift still waiting for one from its Stripe balance transaction."""
+    gateway = for_app(current_app)
+    with db.unit_of_work(write=False) as session:
+        gift_ids = fees.pending_gift_ids(session)
+    failed = 0
+    for gift_id in gift_ids:
+        # One unit of work per gift: one Stripe failure does not undo the others.
+        try:
+            with db.unit_of_work() as session:
+                click.echo(fees.fill_one(session, gateway, gift_id))
+        except GatewayError as error:
+            failed += 1
+            click.echo(f"gift {gift_id}: still pending ({error})", err=True)
+    click.echo(f"{len(gift_ids) - failed} of {len(gift_ids)} pending fees filled.")
+    if failed:
+        raise click.ClickException(f"{failed} fees are still pending; run this again later.")
+
+
+@stripe_cli.command("unmatched")
+def unmatched():
+    """List online gifts whose drive was not recognised (they count nowhere until assigned)."""
+    with db.unit_of_work(write=False) as session:
+        gifts = fulfilment.unmatched_gifts(session)
+        for gift in gifts:
+            click.echo(
+                f"{gift.public_id}  {money.format(gift.amount_cents, gift.currency)}  "
+                f"{gift.status.value}  named drive “{gift.unmatched_drive}”  "
+                f"session {gift.stripe_session_id or '-'}"
+            )
+    if not gifts:
+        click.echo("No unmatched gifts.")
+
+
+@stripe_cli.command("assign")
+@click.argument("public_id", metavar="GIFT")
+@click.argument("drive_slug", metavar="DRIVE")
+@click.option("--chapter", "chapter_slug", default=None, help="The chapter credited.")
+def assign(public_id, drive_slug, chapter_slug):
+    """Count an unmatched gift toward a drive (and chapter)."""
+    try:
+        with db.unit_of_work() as session:
+            drive = drives.get_drive(session, drive_slug)
+            chapter = (
+                drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+            )
+            gift = fulfilment.assign_unmatched(session, public_id, drive, chapter)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Gift {gift.public_id} now counts toward {drive.slug}.")

@@ -1,0 +1,207 @@
+"""A donor's gift from the donate form: the pending gift, its checkout, and what the donor
+sees afterwards. Nothing here records money: only Stripe's events (or the test checkout's,
+through the same code) do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from relief import drives, money, projection
+from relief.errors import InvalidAmount, NotFound
+from relief.models import Chapter, Drive, EntryKind, Gift, GiftMethod, GiftStatus, MonthlyGift
+from relief.payments import records
+from relief.payments.gateway import CheckoutDetails, CheckoutUrls, Gateway
+
+ATTRIBUTION_KEYS = ("ref", "utm_source", "utm_medium", "utm_campaign")
+
+
+@dataclass(frozen=True)
+class FeeRate:
+    percent_bps: int
+    fixed_cents: int
+
+
+@dataclass(frozen=True)
+class DonationRequest:
+    """What the donor asked for, already parsed by the form (amounts in cents)."""
+
+    drive_slug: str
+    chapter_slug: str | None
+    amount_cents: int
+    cover_fee: bool
+    monthly: bool
+    donor_name: str
+    show_name: bool
+    message: str | None
+    email: str
+    attribution: dict[str, str] = field(default_factory=dict)
+
+
+def charge_for(amount_cents: int, cover_fee: bool, rate: FeeRate) -> int:
+    """What the donor is charged: the amount, or grossed up so the drive receives it."""
+    if not cover_fee:
+        return amount_cents
+    return money.gross_up(amount_cents, rate.percent_bps, rate.fixed_cents)
+
+
+def create_pending(
+    session: Session,
+    request: DonationRequest,
+    *,
+    rate: FeeRate,
+    min_cents: int,
+    max_cents: int,
+    test_mode: bool,
+) -> Gift:
+    """A pending gift (no ledger entry) for the checkout to complete. Checks the bounds
+    again: nothing reaches the processor that the form would refuse."""
+    drive = drives.get_drive(session, request.drive_slug)
+    chapter = (
+        drives.chapter_in_drive(session, drive, request.chapter_slug)
+        if request.chapter_slug
+        else None
+    )
+    if not min_cents <= request.amount_cents <= max_cents:
+        raise InvalidAmount(
+            f"Gifts are from {money.format(min_cents, drive.currency)} "
+            f"to {money.format(max_cents, drive.currency)}."
+        )
+    charged = charge_for(request.amount_cents, request.cover_fee, rate)
+    gift = Gift(
+        drive_id=drive.id,
+        chapter_id=chapter.id if chapter else None,
+        amount_cents=charged,
+        covered_fee_cents=charged - request.amount_cents,
+        currency=drive.currency,
+        method=GiftMethod.TEST if test_mode else GiftMethod.CARD,
+        status=GiftStatus.PENDING,
+        donor_name=request.donor_name.strip()[:200],
+        show_name=bool(request.show_name and request.donor_name.strip()),
+        donor_email=request.email.strip()[:320] or None,
+        message=(request.message or "").strip()[:2000] or None,
+        monthly=request.monthly,
+        test_mode=test_mode,
+        **{key: (request.attribution.get(key) or None) for key in ATTRIBUTION_KEYS},
+    )
+    session.add(gift)
+    session.flush()
+    return gift
+
+
+def checkout_details(session: Session, gift: Gift, org_name: str) -> CheckoutDetails:
+    drive = session.get(Drive, gift.drive_id)
+    chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
+    return CheckoutDetails(
+        drive_slug=drive.slug,
+        drive_title=drive.title,
+        chapter_slug=chapter.slug if chapter else None,
+        org_name=org_name,
+    )
+
+
+def start_checkout(
+    gateway: Gateway, gift: Gift, details: CheckoutDetails, urls: CheckoutUrls
+) -> str:
+    """Create the processor's checkout for a pending gift; the URL to send the donor to.
+    Touches no database: call it between transactions, so no lock is held while the processor
+    answers; the gift's new session id is saved by the caller's next commit."""
+    return gateway.start_checkout(gift, details, urls)
+
+
+def pending_gift(session: Session, public_id: str) -> Gift:
+    gift = records.by_public_id(session, public_id, lock=False)
+    if gift is None:
+        raise NotFound("There is no such gift.")
+    return gift
+
+
+def form_values(session: Session, public_id: str | None) -> dict | None:
+    """The donate form's values of a gift not paid yet (cancel returns to the filled form)."""
+    if not public_id:
+        return None
+    gift = records.by_public_id(session, public_id, lock=False)
+    if gift is None or gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
+        return None
+    chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
+    return {
+        "amount_cents": gift.amount_cents - gift.covered_fee_cents,
+        "cover_fee": gift.covered_fee_cents > 0,
+        "monthly": gift.monthly,
+        "chapter": chapter.slug if chapter else "",
+        "donor_name": gift.donor_name,
+        "show_name": gift.show_name,
+        "message": gift.message or "",
+        "email": gift.donor_email or "",
+    }
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the donor's own page shows about their gift (never shown to anyone else)."""
+
+    public_id: str
+    status: GiftStatus
+    amount_cents: int
+    currency: str
+    covered_fee_cents: int
+    #: Debt this gift relieves, estimated from what the drive keeps after known fees.
+    relief_cents: int
+    fee_cents: int
+    drive: Drive | None
+    chapter_name: str | None
+    monthly: bool
+    monthly_cancelled: bool
+    test_mode: bool
+    confirmed: bool
+    donor_email: str | None
+    #: The donor can open the processor's portal for this monthly gift.
+    can_manage: bool
+
+    @property
+    def ratio_hundredths(self) -> int:
+        return self.drive.ratio_hundredths if self.drive else 0
+
+
+def receipt(session: Session, public_id: str) -> Receipt:
+    gift = pending_gift(session, public_id)
+    drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
+    chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
+    fee_cents = records.sum_for(session, gift, EntryKind.FEE)
+    plan = session.get(MonthlyGift, gift.stripe_subscription_id) if gift.monthly else None
+    return Receipt(
+        public_id=gift.public_id,
+        status=gift.status,
+        amount_cents=gift.amount_cents,
+        currency=gift.currency,
+        covered_fee_cents=gift.covered_fee_cents,
+        # Until Stripe reports the fee, what the donor added to cover it stands in for it.
+        relief_cents=projection.relief_for(
+            gift.amount_cents - (fee_cents or gift.covered_fee_cents),
+            drive.ratio_hundredths if drive else 0,
+        ),
+        fee_cents=fee_cents,
+        drive=drive,
+        chapter_name=chapter.name if chapter else None,
+        monthly=gift.monthly,
+        monthly_cancelled=bool(plan and plan.canceled_at),
+        test_mode=gift.test_mode,
+        confirmed=gift.status in records.MONEY_RECEIVED,
+        donor_email=gift.donor_email,
+        can_manage=bool(
+            gift.monthly
+            and gift.stripe_customer_id
+            and not gift.test_mode
+            and not (plan and plan.canceled_at)
+        ),
+    )
+
+
+def manage_url(session: Session, gateway: Gateway, public_id: str, return_url: str) -> str:
+    """The customer-portal link of a monthly gift (change amount, card, or cancel)."""
+    gift = pending_gift(session, public_id)
+    if not (gift.monthly and gift.stripe_customer_id) or gift.test_mode:
+        raise NotFound("This gift has nothing to manage.")
+    return gateway.manage_url(gift.stripe_customer_id, return_url)

@@ -1,0 +1,319 @@
+"""Gifts from Checkout Sessions and invoices: each handler brings our gift up to the state of
+the Stripe object it is given, so repeats and any order end the same.
+
+* A session names its drive, chapter and our pending gift in ``metadata``. A session we did not
+  create (a Payment Link with drive metadata, say) still records a gift; an unknown drive
+  records one with no drive, kept for a treasurer to assign, counted nowhere until then.
+* A monthly gift is a Stripe subscription; every paid invoice is one Gift row. The first
+  invoice is also announced by the session: both find the same row through the invoice id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, select
+
+from relief import ledger
+from relief.errors import Conflict, NotFound
+from relief.models import (
+    Chapter,
+    Drive,
+    DriveChapter,
+    Entry,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    MonthlyGift,
+    utcnow,
+)
+from relief.payments import records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Handled:
+    """What a handler did, for the webhook's answer and the log."""
+
+    message: str
+    gift: Gift | None = None
+    #: Stripe ids now known to belong to a gift: parked events waiting for them can run.
+    became_known: tuple[str, ...] = ()
+    #: Waiting for a gift that is not known yet (the event is parked, not lost).
+    waits_for: str | None = None
+    fee_pending: list[int] = field(default_factory=list)
+
+
+def _drive_and_chapter(session: Session, metadata: dict) -> tuple[Drive | None, Chapter | None]:
+    drive_slug = metadata.get("drive")
+    drive = (
+        session.exec(select(Drive).where(Drive.slug == drive_slug)).first() if drive_slug else None
+    )
+    chapter = None
+    chapter_slug = metadata.get("chapter")
+    if drive is not None and chapter_slug:
+        chapter = session.exec(
+            select(Chapter)
+            .join(DriveChapter, DriveChapter.chapter_id == Chapter.id)
+            .where(Chapter.slug == chapter_slug, DriveChapter.drive_id == drive.id)
+        ).first()
+    return drive, chapter
+
+
+def _new_gift(session: Session, metadata: dict, amount_cents: int, currency: str) -> Gift:
+    """A gift for money we did not see coming (no pending gift of ours)."""
+    drive, chapter = _drive_and_chapter(session, metadata)
+    gift = Gift(
+        drive_id=drive.id if drive else None,
+        chapter_id=chapter.id if chapter else None,
+        amount_cents=amount_cents,
+        currency=(currency or "usd").upper(),
+        method=GiftMethod.CARD,
+        status=GiftStatus.PENDING,
+        unmatched_drive=None if drive else (metadata.get("drive") or "(none)")[:200],
+        ref=(metadata.get("ref") or None),
+    )
+    session.add(gift)
+    return gift
+
+
+def _donor_from_session(gift: Gift, obj: dict) -> None:
+    details = obj.get("customer_details") or {}
+    if not gift.donor_email:
+        gift.donor_email = details.get("email") or obj.get("customer_email")
+    if not gift.donor_name and details.get("name"):
+        gift.donor_name = details["name"][:200]
+
+
+def checkout_session(session: Session, obj: dict, *, payment_failed: bool = False) -> Handled:
+    """checkout.session.completed / async_payment_succeeded / async_payment_failed."""
+    metadata = obj.get("metadata") or {}
+    subscription_mode = obj.get("mode") == "subscription"
+    invoice_id = records.stripe_id(obj.get("invoice"))
+    gift = (
+        records.by_session(session, obj["id"])
+        or (records.by_invoice(session, invoice_id) if subscription_mode else None)
+        or records.by_public_id(session, metadata.get("gift") or obj.get("client_reference_id"))
+    )
+    if gift is not None and gift.stripe_session_id not in (None, obj["id"]):
+        # Our pending gift already belongs to another session: this is a second payment for
+        # it. Record it as its own gift rather than merging two payments into one.
+        gift = None
+    amount = obj.get("amount_total") or 0
+    if gift is None:
+        if amount <= 0:
+            return Handled(f"session {obj['id']} has no amount; nothing to record")
+        gift = _new_gift(session, metadata, amount, obj.get("currency") or "usd")
+        gift.monthly = subscription_mode
+    gift.stripe_session_id = obj["id"]
+    gift.stripe_payment_intent_id = (
+        records.stripe_id(obj.get("payment_intent")) or gift.stripe_payment_intent_id
+    )
+    gift.stripe_customer_id = records.stripe_id(obj.get("customer")) or gift.stripe_customer_id
+    if subscription_mode:
+        gift.stripe_subscription_id = records.stripe_id(obj.get("subscription"))
+        gift.stripe_invoice_id = gift.stripe_invoice_id or invoice_id
+    _donor_from_session(gift, obj)
+    if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED) and amount:
+        # What Stripe collected is what was given (money that moved counts, whatever the
+        # form's bounds); nothing is in the ledger for this gift yet.
+        if amount != gift.amount_cents:
+            gift.covered_fee_cents = 0
+        gift.amount_cents = amount
+    session.flush()
+    if subscription_mode and gift.stripe_subscription_id:
+        _monthly(session, gift.stripe_subscription_id)
+
+    payment_status = obj.get("payment_status")
+    if payment_failed:
+        if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING):
+            gift.status = GiftStatus.FAILED
+            return Handled(f"gift {gift.public_id}: payment failed", gift)
+        return Handled(f"gift {gift.public_id} is {gift.status.value}; failure ignored", gift)
+    if payment_status == "paid":
+        recorded = records.mark_paid(session, gift, received_at=records.at(obj.get("created")))
+        return Handled(
+            f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
+            gift,
+            became_known=records.known_ids(gift),
+            fee_pending=[gift.id] if gift.fee_pending else [],
+        )
+    if payment_status == "unpaid" and gift.status == GiftStatus.PENDING:
+        # A delayed method (bank debit): money not there yet; async_payment_* will say.
+        gift.status = GiftStatus.PROCESSING
+    return Handled(
+        f"gift {gift.public_id} is {gift.status.value}", gift, became_known=records.known_ids(gift)
+    )
+
+
+def checkout_expired(session: Session, obj: dict) -> Handled:
+    """checkout.session.expired: the donor left without paying; our pending gift is closed
+    (the form can still be filled again from it). Never touches a gift that was paid."""
+    gift = records.by_session(session, obj["id"])
+    if gift is None or gift.status != GiftStatus.PENDING:
+        return Handled(f"session {obj['id']} expired; nothing pending")
+    gift.status = GiftStatus.FAILED
+    return Handled(f"gift {gift.public_id}: checkout expired unpaid", gift)
+
+
+def _monthly(session: Session, subscription_id: str) -> MonthlyGift:
+    plan = session.get(MonthlyGift, subscription_id)
+    if plan is None:
+        plan = MonthlyGift(subscription_id=subscription_id)
+        session.add(plan)
+        session.flush()
+    return plan
+
+
+def _invoice_subscription(obj: dict) -> tuple[str | None, dict]:
+    """The subscription and its metadata, wherever this API version puts them."""
+    parent = (obj.get("parent") or {}).get("subscription_details") or {}
+    subscription = records.stripe_id(parent.get("subscription") or obj.get("subscription"))
+    metadata = dict(
+        parent.get("metadata") or obj.get("subscription_details", {}).get("metadata") or {}
+    )
+    for line in (obj.get("lines") or {}).get("data") or []:
+        for key, value in (line.get("metadata") or {}).items():
+            metadata.setdefault(key, value)
+    return subscription, metadata
+
+
+def _invoice_payment_ids(obj: dict) -> tuple[str | None, str | None]:
+    """(payment intent, charge) of an invoice: top-level on older API versions, under
+    ``payments`` on newer ones when expanded; else (None, None)."""
+    intent = records.stripe_id(obj.get("payment_intent"))
+    charge = records.stripe_id(obj.get("charge"))
+    for payment in (obj.get("payments") or {}).get("data") or []:
+        inner = payment.get("payment") or {}
+        intent = intent or records.stripe_id(inner.get("payment_intent"))
+        charge = charge or records.stripe_id(inner.get("charge"))
+    return intent, charge
+
+
+def invoice_paid(session: Session, obj: dict) -> Handled:
+    """invoice.paid: one month of a monthly gift. The first month is the session's gift."""
+    amount = obj.get("amount_paid") or 0
+    if amount <= 0:
+        return Handled(f"invoice {obj['id']} paid nothing (trial or credit)")
+    subscription_id, metadata = _invoice_subscription(obj)
+    intent_id, charge_id = _invoice_payment_ids(obj)
+    gift = records.by_invoice(session, obj["id"])
+    if gift is None and obj.get("billing_reason") == "subscription_create":
+        pending = records.by_public_id(session, metadata.get("gift"))
+        if pending is not None and pending.stripe_invoice_id is None:
+            gift = pending
+    if gift is None:
+        earlier = records.first_of_subscription(session, subscription_id)
+        if earlier is None and not metadata.get("drive"):
+            return Handled(
+                f"invoice {obj['id']}: subscription {subscription_id} not known yet",
+                waits_for=subscription_id,
+            )
+        gift = Gift(
+            amount_cents=amount,
+            currency=(obj.get("currency") or "usd").upper(),
+            method=GiftMethod.CARD,
+            status=GiftStatus.PENDING,
+            monthly=True,
+        )
+        if earlier is not None:
+            for name in (
+                "drive_id", "chapter_id", "unmatched_drive", "donor_name", "donor_email",
+                "show_name", "ref", "utm_source", "utm_medium", "utm_campaign", "test_mode",
+            ):  # fmt: skip
+                setattr(gift, name, getattr(earlier, name))
+        else:
+            drive, chapter = _drive_and_chapter(session, metadata)
+            gift.drive_id = drive.id if drive else None
+            gift.chapter_id = chapter.id if chapter else None
+            gift.unmatched_drive = None if drive else metadata.get("drive")
+            gift.donor_email = obj.get("customer_email")
+            gift.donor_name = (obj.get("customer_name") or "")[:200]
+        session.add(gift)
+    gift.stripe_invoice_id = obj["id"]
+    gift.stripe_subscription_id = subscription_id or gift.stripe_subscription_id
+    gift.stripe_customer_id = records.stripe_id(obj.get("customer")) or gift.stripe_customer_id
+    gift.stripe_payment_intent_id = gift.stripe_payment_intent_id or intent_id
+    gift.stripe_charge_id = gift.stripe_charge_id or charge_id
+    if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING) and amount != gift.amount_cents:
+        gift.amount_cents = amount
+        gift.covered_fee_cents = 0
+    session.flush()
+    if subscription_id:
+        _monthly(session, subscription_id)
+    paid_at = (obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")
+    recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
+    return Handled(
+        f"invoice {obj['id']}: gift {gift.public_id} "
+        + ("paid" if recorded else f"already {gift.status.value}"),
+        gift,
+        became_known=records.known_ids(gift),
+        fee_pending=[gift.id] if gift.fee_pending else [],
+    )
+
+
+def subscription_deleted(session: Session, obj: dict) -> Handled:
+    """customer.subscription.deleted: no more months. Months already paid stay counted."""
+    plan = _monthly(session, obj["id"])
+    plan.status = obj.get("status") or "canceled"
+    plan.canceled_at = records.at(obj.get("canceled_at") or obj.get("ended_at"))
+    plan.updated_at = utcnow()
+    return Handled(f"monthly gift {obj['id']} cancelled; past months stay counted")
+
+
+def assign_unmatched(
+    session: Session, public_id: str, drive: Drive, chapter: Chapter | None
+) -> Gift:
+    """Give a gift whose session named an unknown drive to a drive (and chapter).
+
+    Its entries so far sit in the ledger under no drive; each is reversed there and posted
+    again under the drive, so both histories stay whole and the drive counts it from now on.
+    """
+    gift = records.by_public_id(session, public_id)
+    if gift is None:
+        raise NotFound("There is no such gift.")
+    if gift.drive_id is not None:
+        raise Conflict("This gift already counts toward a drive.")
+    entries = session.exec(
+        select(Entry).where(Entry.gift_id == gift.id, Entry.drive_id.is_(None)).order_by(Entry.id)
+    ).all()
+    gift.drive_id = drive.id
+    gift.chapter_id = chapter.id if chapter else None
+    gift.unmatched_drive = None
+    session.flush()
+    for entry in entries:
+        records.post(
+            session,
+            gift,
+            entry.kind,
+            entry.amount_cents,
+            f"assign:{entry.id}",
+            effective_at=entry.effective_at,
+            memo=f"assigned to {drive.slug}: {entry.memo}"[:500],
+        )
+        ledger.append(
+            session,
+            kind=entry.kind,
+            amount_cents=-entry.amount_cents,
+            currency=entry.currency,
+            drive_id=None,
+            gift_id=gift.id,
+            effective_at=entry.effective_at,
+            external_id=f"unassigned:{entry.id}",
+            reverses_id=entry.id,
+            memo=f"moved to {drive.slug}",
+        )
+    return gift
+
+
+def unmatched_gifts(session: Session) -> list[Gift]:
+    """Gifts waiting for a treasurer to name their drive, oldest first."""
+    return list(
+        session.exec(
+            select(Gift)
+            .where(Gift.drive_id.is_(None), Gift.unmatched_drive.is_not(None))
+            .order_by(Gift.id)
+        )
+    )

@@ -1,0 +1,178 @@
+"""Finding our gift for a Stripe object, and the gift's life in the ledger.
+
+A gift's status follows its money: pending → (processing →) paid → refunded / disputed (and
+back to paid when a dispute is won). It is recomputed from the gift's ledger entries, never
+stored on a whim, so any order of events ends in the same state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from relief import ledger
+from relief.db import is_postgres
+from relief.models import Entry, EntryKind, Gift, GiftStatus, utcnow
+
+#: States in which money has arrived (a refund or dispute can apply).
+MONEY_RECEIVED = frozenset({GiftStatus.PAID, GiftStatus.REFUNDED, GiftStatus.DISPUTED})
+
+
+def at(timestamp: int | None) -> datetime:
+    """Stripe's Unix time as an aware UTC datetime (now when absent)."""
+    if not timestamp:
+        return utcnow()
+    return datetime.fromtimestamp(int(timestamp), UTC)
+
+
+def stripe_id(value) -> str | None:
+    """An id from a field Stripe sends either as an id or as an expanded object."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get("id")
+    return str(value)
+
+
+def _one(session: Session, *conditions, lock: bool = True) -> Gift | None:
+    statement = select(Gift).where(*conditions).order_by(Gift.id)
+    if lock and is_postgres(session):
+        # Two events about one gift in two workers: the second waits, then re-reads.
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def by_public_id(session: Session, public_id: str | None, *, lock: bool = True) -> Gift | None:
+    """The gift with this public id; locked for the transaction unless only read."""
+    return _one(session, Gift.public_id == public_id, lock=lock) if public_id else None
+
+
+def by_session(session: Session, session_id: str | None) -> Gift | None:
+    return _one(session, Gift.stripe_session_id == session_id) if session_id else None
+
+
+def by_invoice(session: Session, invoice_id: str | None) -> Gift | None:
+    return _one(session, Gift.stripe_invoice_id == invoice_id) if invoice_id else None
+
+
+def by_payment(session: Session, payment_intent_id: str | None, charge_id: str | None):
+    """The gift paid by this charge or payment intent (whichever we know)."""
+    if charge_id:
+        gift = _one(session, Gift.stripe_charge_id == charge_id)
+        if gift is not None:
+            return gift
+    if payment_intent_id:
+        gift = _one(session, Gift.stripe_payment_intent_id == payment_intent_id)
+        if gift is not None:
+            if charge_id and gift.stripe_charge_id is None:
+                gift.stripe_charge_id = charge_id
+            return gift
+    return None
+
+
+def first_of_subscription(session: Session, subscription_id: str | None) -> Gift | None:
+    if not subscription_id:
+        return None
+    return session.exec(
+        select(Gift).where(Gift.stripe_subscription_id == subscription_id).order_by(Gift.id)
+    ).first()
+
+
+def post(
+    session: Session,
+    gift: Gift,
+    kind: EntryKind,
+    amount_cents: int,
+    external_id: str,
+    *,
+    effective_at: datetime | None = None,
+    memo: str = "",
+    reverses_id: int | None = None,
+) -> Entry | None:
+    """One ledger entry for this gift, once per ``external_id``. A gift without a drive (its
+    session named an unknown drive) is still in the ledger, counted in no drive's totals."""
+    return ledger.append(
+        session,
+        kind=kind,
+        amount_cents=amount_cents,
+        currency=gift.currency,
+        drive_id=gift.drive_id,
+        chapter_id=gift.chapter_id,
+        gift_id=gift.id,
+        effective_at=effective_at,
+        external_id=external_id,
+        reverses_id=reverses_id,
+        memo=memo,
+    )
+
+
+def has_entry(session: Session, external_id: str) -> bool:
+    return (
+        session.exec(select(Entry.id).where(Entry.external_id == external_id)).first() is not None
+    )
+
+
+def sum_for(session: Session, gift: Gift, *kinds: EntryKind) -> int:
+    return int(
+        session.exec(
+            select(func.coalesce(func.sum(Entry.amount_cents), 0)).where(
+                Entry.gift_id == gift.id, Entry.kind.in_(kinds)
+            )
+        ).one()
+    )
+
+
+def settle_status(session: Session, gift: Gift) -> None:
+    """Bring a received gift's status in line with its entries."""
+    if gift.status not in MONEY_RECEIVED:
+        return
+    withheld = -sum_for(session, gift, EntryKind.DISPUTE_WITHDRAWN, EntryKind.DISPUTE_REINSTATED)
+    refunded = -sum_for(session, gift, EntryKind.REFUND)
+    if withheld > 0:
+        gift.status = GiftStatus.DISPUTED
+    elif refunded >= gift.amount_cents:
+        gift.status = GiftStatus.REFUNDED
+    else:
+        gift.status = GiftStatus.PAID
+
+
+def mark_paid(session: Session, gift: Gift, *, received_at: datetime) -> bool:
+    """Record that the gift's money arrived: status paid and its gift entry, exactly once.
+
+    Returns True when this call recorded it. The fee is filled in later from Stripe's balance
+    transaction (``fee_pending``), so a slow or failing Stripe API never delays the gift.
+    """
+    if gift.status in MONEY_RECEIVED:
+        return False
+    gift.status = GiftStatus.PAID
+    gift.received_at = received_at
+    gift.fee_pending = not gift.test_mode
+    session.flush()
+    post(
+        session,
+        gift,
+        EntryKind.GIFT,
+        gift.amount_cents,
+        f"gift:{gift.public_id}",
+        effective_at=received_at,
+        memo=("test-mode " if gift.test_mode else "")
+        + ("monthly gift" if gift.monthly else "gift"),
+    )
+    return True
+
+
+def known_ids(gift: Gift) -> tuple[str, ...]:
+    """The Stripe ids parked events may wait for."""
+    return tuple(
+        value
+        for value in (
+            gift.stripe_payment_intent_id,
+            gift.stripe_charge_id,
+            gift.stripe_invoice_id,
+            gift.stripe_subscription_id,
+            gift.stripe_session_id,
+        )
+        if value
+    )

@@ -1,0 +1,187 @@
+"""The Stripe implementation of the Gateway, and webhook signature checks.
+
+The only module in Relief that imports ``stripe``. It returns plain JSON (dicts) to the rest of
+the app: since stripe-python 15 its objects are not dicts, and our event handlers run on the
+JSON Stripe signed (or that test mode built) either way.
+"""
+
+from __future__ import annotations
+
+import json
+
+import stripe
+
+from relief.models import Gift
+from relief.payments.gateway import (
+    CheckoutDetails,
+    CheckoutUrls,
+    GatewayError,
+    PaymentFee,
+)
+
+
+def _id(value) -> str:
+    """An id from a field that holds an id or an expanded object."""
+    return value if isinstance(value, str) else value["id"]
+
+
+class BadSignature(ValueError):
+    """The body is not a Stripe event signed with our webhook secret (or is too old)."""
+
+
+def verify_event(payload: bytes, signature: str | None, secret: str) -> dict:
+    """The event in ``payload`` if ``signature`` proves Stripe sent it, within the library's
+    default tolerance (5 minutes); raises BadSignature otherwise. Never accepts unsigned
+    events, also not when no secret is configured."""
+    if not secret:
+        raise BadSignature("No STRIPE_WEBHOOK_SECRET is configured; no event is accepted.")
+    if not signature:
+        raise BadSignature("The Stripe-Signature header is missing.")
+    try:
+        stripe.Webhook.construct_event(payload, signature, secret)
+    except stripe.SignatureVerificationError as error:
+        raise BadSignature(str(error)) from None
+    except ValueError:
+        raise BadSignature("The body is not JSON.") from None
+    # The bytes are proven; read them as plain JSON for the handlers.
+    event = json.loads(payload)
+    if not isinstance(event, dict) or "id" not in event or "type" not in event:
+        raise BadSignature("The body is not a Stripe event.")
+    return event
+
+
+def checkout_session_params(gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> dict:
+    """The Checkout Session for a pending gift: a donation (payment mode), or a monthly
+    subscription with an inline price. Metadata names the drive, chapter and gift, on the
+    session and (monthly) on the subscription, so every later invoice carries it too."""
+    metadata = {"drive": details.drive_slug, "gift": gift.public_id}
+    if details.chapter_slug:
+        metadata["chapter"] = details.chapter_slug
+    product_name = f"Gift to {details.drive_title}"
+    params: dict = {
+        "success_url": urls.success,
+        "cancel_url": urls.cancel,
+        "client_reference_id": gift.public_id,
+        "metadata": metadata,
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": gift.currency.lower(),
+                    "unit_amount": gift.amount_cents,
+                    "product_data": {"name": product_name},
+                },
+            }
+        ],
+    }
+    if gift.donor_email:
+        params["customer_email"] = gift.donor_email
+    if gift.monthly:
+        params["mode"] = "subscription"
+        params["line_items"][0]["price_data"]["recurring"] = {"interval": "month"}
+        params["subscription_data"] = {"metadata": metadata}
+    else:
+        params["mode"] = "payment"
+        params["submit_type"] = "donate"
+        params["payment_intent_data"] = {
+            "metadata": metadata,
+            "description": product_name,
+        }
+    return params
+
+
+class StripeGateway:
+    test_mode = False
+
+    def __init__(self, *, secret_key: str, webhook_secret: str, api_base: str | None = None):
+        # Short timeouts: a webhook reads fees while Stripe waits for its answer, and a donor
+        # waits for the checkout. Retries reuse our own idempotency keys.
+        options: dict = {
+            "max_network_retries": 2,
+            "http_client": stripe.new_default_http_client(timeout=15),
+        }
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self.client = stripe.StripeClient(secret_key, **options)
+        self.webhook_secret = webhook_secret
+
+    def start_checkout(self, gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> str:
+        try:
+            session = self.client.v1.checkout.sessions.create(
+                checkout_session_params(gift, details, urls),
+                # Stable per gift: a retry after a crash gets the same session, never a second.
+                {"idempotency_key": f"checkout-{gift.public_id}"},
+            )
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe refused or could not be reached: {error}") from error
+        gift.stripe_session_id = session.id
+        return session.url
+
+    def payment_fee(
+        self,
+        *,
+        payment_intent_id: str | None,
+        charge_id: str | None,
+        invoice_id: str | None = None,
+    ) -> PaymentFee:
+        try:
+            if charge_id is None and payment_intent_id is None and invoice_id is not None:
+                # Since API 2025-03-31 an invoice names its payments only through this list.
+                payments = self.client.v1.invoice_payments.list(
+                    {"invoice": invoice_id, "status": "paid"}
+                )
+                for payment in payments.data:
+                    inner = payment["payment"]
+                    if "payment_intent" in inner and inner["payment_intent"]:
+                        payment_intent_id = _id(inner["payment_intent"])
+                    elif "charge" in inner and inner["charge"]:
+                        charge_id = _id(inner["charge"])
+            if charge_id is None:
+                if payment_intent_id is None:
+                    raise GatewayError("Neither a payment intent nor a charge to read a fee from.")
+                intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
+                latest = intent["latest_charge"]
+                if latest is None:
+                    raise GatewayError(f"{payment_intent_id} has no charge yet.")
+                # Stripe gives an id; some compatible servers give the object.
+                charge_id = _id(latest)
+            charge = self.client.v1.charges.retrieve(charge_id)
+            txn = charge["balance_transaction"]
+            if txn is None:
+                raise GatewayError(f"{charge_id} has no balance transaction yet.")
+            if isinstance(txn, str):
+                txn = self.client.v1.balance_transactions.retrieve(txn)
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe could not tell the fee: {error}") from error
+        return PaymentFee(
+            charge_id=charge_id,
+            payment_intent_id=payment_intent_id,
+            balance_transaction_id=txn["id"],
+            fee_cents=int(txn["fee"]),
+        )
+
+    def manage_url(self, customer_id: str, return_url: str) -> str:
+        try:
+            portal = self.client.v1.billing_portal.sessions.create(
+                {"customer": customer_id, "return_url": return_url}
+            )
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe could not open the customer portal: {error}") from error
+        return portal.url
+
+    def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
+        params: dict = {}
+        if gift.stripe_charge_id:
+            params["charge"] = gift.stripe_charge_id
+        elif gift.stripe_payment_intent_id:
+            params["payment_intent"] = gift.stripe_payment_intent_id
+        else:
+            raise GatewayError("This gift has no Stripe payment to refund.")
+        if amount_cents is not None:
+            params["amount"] = amount_cents
+        key = f"refund-{gift.public_id}-{request_id}"
+        try:
+            refund = self.client.v1.refunds.create(params, {"idempotency_key": key})
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe refused the refund: {error}") from error
+        return refund.id

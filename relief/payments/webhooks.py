@@ -1,0 +1,150 @@
+"""Stripe events, processed exactly once: claim the event id, dispatch by type, park what
+refers to a gift we do not know yet and replay it when the gift arrives.
+
+Real webhooks (verified first, see :func:`stripe_gateway.verify_event`) and the test-mode
+checkout both come through :func:`process`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import Session, select
+
+from relief.db import is_postgres
+from relief.models import ParkedEvent, StripeEvent
+from relief.payments import fulfilment, reversals
+from relief.payments.fulfilment import Handled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What processing one event did (the webhook's JSON answer)."""
+
+    event_id: str
+    type: str
+    duplicate: bool = False
+    messages: list[str] = field(default_factory=list)
+    #: Gifts whose fee is still to be read from Stripe (after the commit, best effort).
+    fee_pending: list[int] = field(default_factory=list)
+    parked: bool = False
+
+    def as_json(self) -> dict:
+        return {
+            "event": self.event_id,
+            "type": self.type,
+            "duplicate": self.duplicate,
+            "parked": self.parked,
+            "result": self.messages,
+        }
+
+
+def claim(session: Session, event_id: str, event_type: str) -> bool:
+    """Insert the event id; False if it was processed (or is being processed) already.
+
+    The database decides: on PostgreSQL ``INSERT … ON CONFLICT DO NOTHING`` makes a second
+    worker wait for the first one's transaction and then see the row; on SQLite the unit of
+    work holds the write lock from its start (``BEGIN IMMEDIATE``), so a plain check is safe.
+    """
+    if is_postgres(session):
+        inserted = session.execute(
+            pg_insert(StripeEvent)
+            .values(id=event_id, type=event_type[:100])
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(StripeEvent.id)
+        ).first()
+        return inserted is not None
+    if session.get(StripeEvent, event_id) is not None:
+        return False
+    session.add(StripeEvent(id=event_id, type=event_type[:100]))
+    session.flush()
+    return True
+
+
+def dispatch(session: Session, event: dict) -> Handled:
+    """One small handler per event type; each brings our rows up to the object's state."""
+    obj = event["data"]["object"]
+    match event["type"]:
+        case "checkout.session.completed" | "checkout.session.async_payment_succeeded":
+            return fulfilment.checkout_session(session, obj)
+        case "checkout.session.async_payment_failed":
+            return fulfilment.checkout_session(session, obj, payment_failed=True)
+        case "checkout.session.expired":
+            return fulfilment.checkout_expired(session, obj)
+        case "invoice.paid":
+            return fulfilment.invoice_paid(session, obj)
+        case "customer.subscription.deleted":
+            return fulfilment.subscription_deleted(session, obj)
+        case "charge.refunded":
+            return reversals.charge_refunded(session, obj)
+        case "refund.updated" | "refund.failed":
+            return reversals.refund_changed(session, obj)
+        case (
+            "charge.dispute.created"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated"
+            | "charge.dispute.closed"
+            | "charge.dispute.updated"
+        ):
+            return reversals.dispute(session, obj, event["type"])
+        case _:
+            return Handled(f"{event['type']} ignored")
+
+
+def process(session: Session, event: dict) -> Outcome:
+    """Process a verified event once. Call inside a write unit of work (``db.begin_write``);
+    the caller commits. Idempotent per Stripe event id."""
+    outcome = Outcome(event_id=str(event["id"]), type=str(event["type"]))
+    if not claim(session, outcome.event_id, outcome.type):
+        outcome.duplicate = True
+        outcome.messages.append("already processed")
+        return outcome
+    _run(session, event, outcome)
+    return outcome
+
+
+def _run(session: Session, event: dict, outcome: Outcome) -> None:
+    handled = dispatch(session, event)
+    outcome.messages.append(handled.message)
+    outcome.fee_pending.extend(handled.fee_pending)
+    if handled.waits_for:
+        _park(session, event, handled.waits_for)
+        if event["id"] == outcome.event_id:
+            outcome.parked = True
+        return
+    _replay(session, handled.became_known, outcome)
+
+
+def _replay(session: Session, ids, outcome: Outcome) -> None:
+    for waiting_for in ids:
+        for parked in session.exec(
+            select(ParkedEvent).where(ParkedEvent.waits_for == waiting_for).order_by(ParkedEvent.id)
+        ).all():
+            # Its id is claimed already; the parked row is only a queue, not history.
+            session.delete(parked)
+            session.flush()
+            outcome.messages.append(f"replaying {parked.event_id}")
+            _run(session, json.loads(parked.payload), outcome)
+
+
+def replay(session: Session, ids) -> int:
+    """Apply the parked events waiting for any of these Stripe ids (now known); returns how
+    many ran. For callers that learn ids outside an event (fee sync)."""
+    outcome = Outcome(event_id="", type="replay")
+    _replay(session, ids, outcome)
+    return sum(message.startswith("replaying ") for message in outcome.messages)
+
+
+def _park(session: Session, event: dict, waits_for: str) -> None:
+    existing = session.exec(select(ParkedEvent).where(ParkedEvent.event_id == event["id"])).first()
+    if existing is None:
+        session.add(
+            ParkedEvent(event_id=event["id"], waits_for=waits_for, payload=json.dumps(event))
+        )
+        session.flush()
+    log.info("parked %s (%s) until %s is known", event["id"], event["type"], waits_for)

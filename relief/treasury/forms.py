@@ -1,0 +1,195 @@
+"""WTForms for sign-in and the treasurer's screens (CSRF on every one, through Flask-WTF).
+
+Forms only check shape (present, a number, a date); the services own the rules and raise
+domain errors with sentences, which the views show beside the form.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from relief import money
+from relief.errors import DomainError
+
+
+def _money(form, field):
+    try:
+        field.cents = money.parse(field.data or "")
+    except DomainError as error:
+        raise ValidationError(error.message) from None
+
+
+class MoneyField(StringField):
+    """Dollars as typed ("1,600.50"); ``.cents`` holds the parsed integer after validation."""
+
+    cents: int | None = None
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, [DataRequired(), *(validators or []), _money], **kwargs)
+        self.render_kw = {"inputmode": "decimal", "autocomplete": "off", **(self.render_kw or {})}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[DataRequired(), Length(max=320)],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    next = HiddenField()
+    submit = SubmitField("Sign in")
+
+
+class LogoutForm(FlaskForm):
+    submit = SubmitField("Sign out")
+
+
+class ActionForm(FlaskForm):
+    """A button that only carries the CSRF token (post a batch, remove a line)."""
+
+
+class NewBatchForm(FlaskForm):
+    drive = SelectField("Drive", validators=[DataRequired()])
+    label = StringField(
+        "Event or slip name",
+        validators=[DataRequired(), Length(max=200)],
+        render_kw={"placeholder": "Potluck, March 3"},
+    )
+    expected_count = IntegerField(
+        "Number of gifts on the slip",
+        validators=[InputRequired(), NumberRange(min=1, max=2000)],
+        render_kw={"inputmode": "numeric"},
+    )
+    expected_total = MoneyField("Total on the slip ($)")
+    held_by = StringField(
+        "Who holds the money until it is deposited", validators=[Optional(), Length(max=200)]
+    )
+    submit = SubmitField("Start the batch")
+
+
+class LineForm(FlaskForm):
+    amount = MoneyField("Amount ($)")
+    method = SelectField(
+        "Cash or check", choices=[SelectChoice("check", "Check"), SelectChoice("cash", "Cash")]
+    )
+    check_number = StringField(
+        "Check number", validators=[Optional(), Length(max=64)], render_kw={"inputmode": "numeric"}
+    )
+    name = StringField("Donor's name", validators=[Optional(), Length(max=200)])
+    anonymous = BooleanField("Keep the name off the public supporter list")
+    received = DateField("Date received", validators=[DataRequired()])
+    submit = SubmitField("Add this gift")
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired()])
+    submit = SubmitField("Import the gifts")
+
+
+class CustodyForm(FlaskForm):
+    held_by = StringField("Who holds the money", validators=[Optional(), Length(max=200)])
+    deposited_on = DateField("Deposited on", validators=[Optional()])
+    submit = SubmitField("Save")
+
+
+class DirectGiftForm(FlaskForm):
+    drive = SelectField("Drive", validators=[DataRequired()])
+    amount = MoneyField("Amount ($)")
+    method = SelectField(
+        "Cash or check", choices=[SelectChoice("check", "Check"), SelectChoice("cash", "Cash")]
+    )
+    check_number = StringField("Check number", validators=[Optional(), Length(max=64)])
+    name = StringField("Donor's name", validators=[Optional(), Length(max=200)])
+    anonymous = BooleanField("Keep the name off the public supporter list")
+    received = DateField("Date the partner received it", validators=[DataRequired()])
+    partner_reference = StringField(
+        "Partner's receipt or reference", validators=[Optional(), Length(max=200)]
+    )
+    submit = SubmitField("Record the gift")
+
+
+class CorrectionForm(FlaskForm):
+    correct_amount = StringField(
+        "The amount the gift should count for ($; 0 voids it)",
+        validators=[DataRequired()],
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=400)])
+    submit = SubmitField("Post the correction")
+
+
+class AssignForm(FlaskForm):
+    drive = SelectField("Drive", validators=[DataRequired()])
+    submit = SubmitField("Assign")
+
+
+class RemittanceForm(FlaskForm):
+    drive = SelectField("Drive", validators=[DataRequired()])
+    amount = MoneyField("Amount sent ($)")
+    sent_on = DateField("Date sent", validators=[DataRequired()])
+    reference = StringField(
+        "Check number, wire or ACH reference", validators=[DataRequired(), Length(max=200)]
+    )
+    submit = SubmitField("Record the remittance")
+
+
+class PartnerReportForm(FlaskForm):
+    drive = SelectField("Drive", validators=[DataRequired()])
+    debt_abolished = MoneyField("Medical debt abolished ($)")
+    people_helped = IntegerField(
+        "Number helped",
+        validators=[InputRequired(), NumberRange(min=0)],
+        render_kw={"inputmode": "numeric"},
+    )
+    unit = SelectField(
+        "Counted as",
+        choices=[SelectChoice("people", "People"), SelectChoice("households", "Households")],
+    )
+    region = StringField("Region", validators=[Optional(), Length(max=200)])
+    reported_on = DateField("Date of the report", validators=[DataRequired()])
+    submit = SubmitField("Record the report")
+
+
+class ExportForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET that only reads; the link can be bookmarked
+
+    drive = SelectField("Drive", validators=[Optional()])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+
+
+class ReverseForm(FlaskForm):
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=400)])
+    submit = SubmitField("Reverse")
+
+
+class AdminAssignForm(FlaskForm):
+    target = SelectField("Drive and chapter", validators=[DataRequired()])
+    submit = SubmitField("Assign")

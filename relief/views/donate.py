@@ -1,0 +1,203 @@
+"""Giving: the donate form (on every drive and chapter page), the checkout redirect, the
+built-in test checkout, and the donor's own gift page. Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from relief import db, drives
+from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
+from relief.payments import donations, testmode
+from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError, for_app
+from relief.web import limiter
+
+bp = Blueprint("donate", __name__)
+
+#: Card testers try many small charges from one client; a donor needs a handful of tries.
+CHECKOUT_LIMIT = "10 per minute; 40 per hour"
+
+
+def gateway() -> Gateway:
+    return for_app(current_app)
+
+
+def _rate() -> donations.FeeRate:
+    return donations.FeeRate(
+        current_app.config["FEE_PERCENT_BPS"], current_app.config["FEE_FIXED_CENTS"]
+    )
+
+
+def _new_form(view, formdata=None, data=None) -> DonateForm:
+    form = DonateForm(
+        formdata=formdata,
+        data=data,
+        min_cents=current_app.config["DONATION_MIN_CENTS"],
+        max_cents=current_app.config["DONATION_MAX_CENTS"],
+        currency=view.drive.currency,
+    )
+    if view.chapter is not None:
+        del form.chapter  # a chapter page credits its own chapter
+    else:
+        form.chapter.choices = chapter_choices(view.totals.chapters)
+    return form
+
+
+@bp.app_template_global("donate_form")
+def donate_form(view) -> DonateForm:
+    """The form for a page: empty, or filled again when the donor comes back from checkout.
+    ``ref`` and ``utm_*`` of the link the donor came through ride along in hidden fields."""
+    data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
+    values = donations.form_values(db.session(), request.args.get("resume"))
+    if values:
+        cents = values["amount_cents"]
+        data.update(
+            amount_choice=str(cents) if cents in PRESET_CENTS else OTHER,
+            custom_amount="" if cents in PRESET_CENTS else f"{cents // 100}.{cents % 100:02d}",
+            frequency="monthly" if values["monthly"] else "once",
+            cover_fee=values["cover_fee"],
+            chapter=values["chapter"],
+            donor_name=values["donor_name"],
+            show_name="show" if values["show_name"] else "anonymous",
+            message=values["message"],
+            email=values["email"],
+        )
+    return _new_form(view, data=data)
+
+
+@bp.app_template_global("fee_example")
+def fee_example(amount_cents: int) -> int:
+    """The charge for ``amount_cents`` with the fee covered (shown beside the checkbox)."""
+    return donations.charge_for(amount_cents, True, _rate())
+
+
+def _page_url(view, _external: bool = True, **params) -> str:
+    if view.chapter is not None:
+        return url_for(
+            "public.chapter_page",
+            slug=view.drive.slug,
+            chapter=view.chapter.slug,
+            _external=_external,
+            **params,
+        )
+    return url_for("public.drive_page", slug=view.drive.slug, _external=_external, **params)
+
+
+@bp.post("/drives/<slug>/donate", defaults={"chapter": None})
+@bp.post("/drives/<slug>/<chapter>/donate")
+@limiter.limit(CHECKOUT_LIMIT)
+def donate(slug, chapter):
+    session = db.session()
+    view = drives.drive_view(session, slug, chapter)
+    form = _new_form(view, formdata=request.form)
+    if not form.validate_on_submit():
+        return render_template("drives/page.html", view=view, form=form), 400
+    chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
+    session.rollback()  # end the read; the write starts with the lock taken
+    db.begin_write(session)
+    gift = donations.create_pending(
+        session,
+        donations.DonationRequest(
+            drive_slug=slug,
+            chapter_slug=chapter_slug,
+            amount_cents=form.amount_cents,
+            cover_fee=form.cover_fee.data,
+            monthly=form.frequency.data == "monthly",
+            donor_name=form.donor_name.data or "",
+            show_name=form.show_name.data == "show",
+            message=form.message.data,
+            email=form.email.data or "",
+            attribution=form.attribution(),
+        ),
+        rate=_rate(),
+        min_cents=current_app.config["DONATION_MIN_CENTS"],
+        max_cents=current_app.config["DONATION_MAX_CENTS"],
+        test_mode=gateway().test_mode,
+    )
+    details = donations.checkout_details(session, gift, current_app.config["RELIEF_ORG_NAME"])
+    db.commit()
+    urls = CheckoutUrls(
+        success=url_for("donate.gift_page", public_id=gift.public_id, _external=True),
+        cancel=_page_url(view, resume=gift.public_id, _anchor="donate"),
+        test_checkout=url_for(
+            "donate.test_checkout",
+            public_id=gift.public_id,
+            back=_page_url(view, resume=gift.public_id, _anchor="donate", _external=False),
+        ),
+    )
+    try:
+        # The processor is called outside any transaction: no lock is held while it answers.
+        checkout_url = donations.start_checkout(gateway(), gift, details, urls)
+    except GatewayError:
+        current_app.logger.exception("checkout for gift %s failed", gift.public_id)
+        form.form_errors.append(
+            "We could not reach our payment processor. Nothing was charged; please try again."
+        )
+        return render_template("drives/page.html", view=view, form=form), 503
+    db.begin_write(session)
+    db.commit()
+    return redirect(checkout_url, code=303)
+
+
+@bp.get("/gifts/<public_id>")
+def gift_page(public_id):
+    receipt = donations.receipt(db.session(), public_id)
+    return render_template("donate/gift.html", receipt=receipt)
+
+
+@bp.post("/gifts/<public_id>/manage")
+@limiter.limit(CHECKOUT_LIMIT)
+def manage_monthly(public_id):
+    """To Stripe's customer portal; the unguessable gift link is the donor's key to it."""
+    return_url = url_for("donate.gift_page", public_id=public_id, _external=True)
+    try:
+        url = donations.manage_url(db.session(), gateway(), public_id, return_url)
+    except GatewayError:
+        current_app.logger.exception("customer portal for gift %s failed", public_id)
+        abort(503)
+    return redirect(url, code=303)
+
+
+def _test_mode_only() -> None:
+    # Impossible when a Stripe key is set: the test checkout exists only in test mode.
+    if not gateway().test_mode:
+        abort(404)
+
+
+def _local_path(url: str | None) -> str | None:
+    """``url`` if it is a path on this site (never an open redirect)."""
+    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return None
+
+
+@bp.get("/test-checkout/<public_id>")
+def test_checkout(public_id):
+    _test_mode_only()
+    found = testmode.checkout(db.session(), public_id)
+    cancel_url = _local_path(request.args.get("back")) or url_for(
+        "public.drive_page", slug=found.drive.slug, resume=public_id, _anchor="donate"
+    )
+    return render_template("donate/test_checkout.html", checkout=found, cancel_url=cancel_url)
+
+
+@bp.post("/test-checkout/<public_id>/pay")
+@limiter.limit(CHECKOUT_LIMIT)
+def test_checkout_pay(public_id):
+    _test_mode_only()
+    session = db.session()
+    db.begin_write(session)
+    testmode.pay(
+        session,
+        public_id,
+        success_url=url_for("donate.gift_page", public_id=public_id, _external=True),
+    )
+    db.commit()
+    return redirect(url_for("donate.gift_page", public_id=public_id), code=303)

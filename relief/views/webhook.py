@@ -1,0 +1,69 @@
+"""POST /stripe/webhook: raw bytes → verify → claim the event id → dispatch → commit.
+
+The fee of a gift just paid is read from Stripe after the commit, best effort: the gift is
+already safe, and `flask stripe sync-fees` fills in what this could not.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from relief import db
+from relief.payments import fees, webhooks
+from relief.payments.gateway import GatewayError
+from relief.payments.stripe_gateway import BadSignature, verify_event
+from relief.views.donate import gateway
+from relief.web import csrf
+
+bp = Blueprint("webhook", __name__)
+
+
+# The one CSRF exemption: Stripe's servers cannot hold our CSRF token. The Stripe-Signature
+# (an HMAC of the exact body with our webhook secret) is what authenticates this request.
+@csrf.exempt
+@bp.post("/stripe/webhook")
+def stripe_webhook():
+    try:
+        event = verify_event(
+            request.get_data(),
+            request.headers.get("Stripe-Signature"),
+            current_app.config["STRIPE_WEBHOOK_SECRET"],
+        )
+    except BadSignature as error:
+        current_app.logger.warning("refused a webhook: %s", error)
+        return jsonify(error="Invalid signature."), 400
+    outcome = _process_once(event)
+    for gift_id in outcome.fee_pending:
+        _fill_fee(gift_id)
+    return jsonify(outcome.as_json())
+
+
+def _process_once(event: dict) -> webhooks.Outcome:
+    # Two events about one new gift can race to insert it; the loser retries once and then
+    # finds the winner's row. A second failure is a 500, and Stripe retries later.
+    for attempt in (1, 2):
+        session = db.session()
+        db.begin_write(session)
+        try:
+            outcome = webhooks.process(session, event)
+            db.commit()
+            return outcome
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fill_fee(gift_id: int) -> None:
+    session = db.session()
+    db.begin_write(session)
+    try:
+        fees.fill_one(session, gateway(), gift_id)
+        db.commit()
+    except GatewayError:
+        session.rollback()  # stays fee_pending; sync-fees retries
+    except Exception:  # noqa: BLE001 — the event is committed; a fee must not turn it into a 500
+        current_app.logger.exception("reading the fee of gift %s failed", gift_id)
+        session.rollback()

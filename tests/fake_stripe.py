@@ -1,0 +1,134 @@
+"""A small local HTTP server answering like Stripe's API with Stripe's own object shapes, for
+what localstripe lacks: Checkout Sessions and real fees on balance transactions.
+
+The official client talks to it over real HTTP (``STRIPE_API_BASE``). It records each request
+(method, path, form parameters, Idempotency-Key) so tests can check what we sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from tests import stripe_objects
+
+
+class FakeStripe:
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.sessions_by_key: dict[str, dict] = {}
+        #: Fee per charge id (cents); unknown charges pay 2.2% + 30¢ rounded half up.
+        self.fees: dict[str, int] = {}
+        #: Set to make every call fail with HTTP 500 (Stripe down).
+        self.down = False
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeStripe:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _answer(self, method: str, path: str, params: dict, key: str | None):
+        if self.down:
+            return 500, {"error": {"type": "api_error", "message": "Stripe is down (test)"}}
+        parts = path.strip("/").split("/")[1:]  # drop "v1"
+        if method == "POST" and parts == ["checkout", "sessions"]:
+            if key in self.sessions_by_key:
+                return 200, self.sessions_by_key[key]
+            session_id = stripe_objects.new_id("cs")
+            obj = stripe_objects.shape(
+                "checkout.session",
+                id=session_id,
+                url=f"https://checkout.stripe.com/c/pay/{session_id}",
+                status="open",
+                mode=params.get("mode"),
+                metadata={
+                    k[len("metadata[") : -1]: v
+                    for k, v in params.items()
+                    if k.startswith("metadata[")
+                },
+            )
+            self.sessions_by_key[key] = obj
+            return 200, obj
+        if method == "POST" and parts == ["billing_portal", "sessions"]:
+            portal_id = stripe_objects.new_id("bps")
+            return 200, stripe_objects.shape(
+                "billing_portal.session",
+                id=portal_id,
+                customer=params.get("customer"),
+                return_url=params.get("return_url"),
+                url=f"https://billing.stripe.com/p/session/{portal_id}",
+            )
+        if method == "GET" and parts == ["invoice_payments"]:
+            invoice = params.get("invoice")
+            payment = stripe_objects.shape(
+                "invoice_payment",
+                id=f"inpay_of_{invoice}",
+                invoice=invoice,
+                status="paid",
+                payment={"type": "payment_intent", "payment_intent": f"pi_of_{invoice}"},
+            )
+            return 200, {
+                "object": "list",
+                "data": [payment],
+                "has_more": False,
+                "url": "/v1/invoice_payments",
+            }
+        if method == "GET" and parts[0] == "payment_intents":
+            intent = parts[1]
+            return 200, stripe_objects.shape(
+                "payment_intent", id=intent, status="succeeded", latest_charge=f"ch_of_{intent}"
+            )
+        if method == "GET" and parts[0] == "charges":
+            return 200, stripe_objects.shape(
+                "charge", id=parts[1], balance_transaction=f"txn_of_{parts[1]}"
+            )
+        if method == "GET" and parts[0] == "balance_transactions":
+            charge_id = parts[1][len("txn_of_") :]
+            fee = self.fees.get(charge_id, 0)
+            return 200, stripe_objects.shape(
+                "balance_transaction", id=parts[1], source=charge_id, fee=fee
+            )
+        return 404, {"error": {"type": "invalid_request_error", "message": f"no route {path}"}}
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                path, _, query = self.path.partition("?")
+                params = {k: v[0] for k, v in parse_qs(body or query).items()}
+                key = self.headers.get("Idempotency-Key")
+                fake.requests.append(
+                    {"method": method, "path": path, "params": params, "idempotency_key": key}
+                )
+                status, obj = fake._answer(method, path, params, key)
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._serve("GET")
+
+            def do_POST(self):
+                self._serve("POST")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler

@@ -1,0 +1,747 @@
+"""Stripe's webhook: signed events from Stripe's own object shapes, delivered once, twice, at
+the same moment, and in any order; every figure exact to the cent afterwards."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import threading
+import time
+
+import pytest
+from sqlmodel import Session, func, select
+
+from relief import ledger
+from relief.models import Entry, Gift, GiftStatus, MonthlyGift, ParkedEvent, StripeEvent
+from tests import stripe_objects as so
+from tests.factories import make_coalition
+from tests.stripe_fixtures import *  # noqa: F403
+
+META = {"drive": "mo-2026", "chapter": "st-louis"}
+
+
+def fresh(session):
+    session.rollback()  # end the test's read snapshot; see what the app committed
+    session.expire_all()  # (rollback outside a transaction expires nothing)
+    return session
+
+
+def api(client):
+    return client.get("/api/drives/mo-2026").get_json()
+
+
+def exact(session, drive):
+    assert ledger.verify(fresh(session), drive) == []
+
+
+def paid_session(amount_cents=2500, metadata=None, **options):
+    obj = so.checkout_session(amount_cents=amount_cents, metadata=metadata or META, **options)
+    return obj, so.event("checkout.session.completed", obj)
+
+
+def count(session, model) -> int:
+    return fresh(session).exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.fixture
+def drive(stripe_session):
+    return make_coalition(stripe_session)
+
+
+def test_a_paid_session_records_the_gift_and_its_fee_from_the_balance_transaction(
+    stripe_session, stripe_client, fake_stripe, drive
+):
+    obj, evt = paid_session(5000, payment_intent="pi_fee1")
+    fake_stripe.fees["ch_of_pi_fee1"] = 140
+    response = so.deliver(stripe_client, evt)
+    assert response.status_code == 200 and response.get_json()["duplicate"] is False
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["fees_cents"], figures["net_cents"]) == (
+        5000,
+        140,
+        4860,
+    )
+    assert figures["projected_relief_cents"] == 486_000
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PAID and not gift.fee_pending
+    assert gift.stripe_charge_id == "ch_of_pi_fee1"
+    assert (gift.donor_email, gift.show_name) == ("donor@example.org", False)
+    exact(stripe_session, drive)
+
+
+def test_the_same_event_delivered_twice_counts_once(stripe_session, stripe_client, drive):
+    _, evt = paid_session(2500)
+    assert so.deliver(stripe_client, evt).get_json()["duplicate"] is False
+    second = so.deliver(stripe_client, evt)
+    assert second.status_code == 200 and second.get_json()["duplicate"] is True
+    assert api(stripe_client)["raised_cents"] == 2500
+    assert api(stripe_client)["donation_count"] == 1
+    exact(stripe_session, drive)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["missing", "wrong secret", "stale", "tampered body", "garbage header", "unsigned json"],
+)
+def test_bad_signatures_are_refused_and_write_nothing(stripe_session, stripe_client, drive, tamper):
+    _, evt = paid_session(2500)
+    payload = json.dumps(evt).encode()
+    headers = {"Stripe-Signature": so.sign(payload)}
+    match tamper:
+        case "missing":
+            headers = {}
+        case "wrong secret":
+            headers = {"Stripe-Signature": so.sign(payload, secret="whsec_someone_else")}
+        case "stale":
+            headers = {"Stripe-Signature": so.sign(payload, timestamp=int(time.time()) - 301)}
+        case "tampered body":
+            payload = payload.replace(b'"amount_total": 2500', b'"amount_total": 250000')
+        case "garbage header":
+            headers = {"Stripe-Signature": "t=1,v1=deadbeef"}
+        case "unsigned json":
+            headers = {"Stripe-Signature": ""}
+    response = stripe_client.post(
+        "/stripe/webhook", data=payload, headers=headers, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Invalid signature."}
+    assert count(stripe_session, StripeEvent) == 0 and count(stripe_session, Gift) == 0
+
+
+def test_unknown_event_types_are_acknowledged_and_ignored(stripe_session, stripe_client, drive):
+    response = so.deliver(
+        stripe_client, so.event("customer.created", so.shape("event")["data"]["object"])
+    )
+    assert response.status_code == 200 and "ignored" in response.get_json()["result"][0]
+    assert count(stripe_session, Gift) == 0
+
+
+def _refund_events(charge_id, intent, amount, refunds):
+    """charge.refunded as a modern API version sends it: cumulative amount, no refund list."""
+    return so.event(
+        "charge.refunded",
+        so.charge(
+            charge_id=charge_id, payment_intent=intent, amount_cents=amount, amount_refunded=refunds
+        ),
+    )
+
+
+def test_partial_then_full_refund(stripe_session, stripe_client, drive):
+    _, evt = paid_session(4000, payment_intent="pi_r1")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, _refund_events("ch_r1", "pi_r1", 4000, 1500))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["refunds_cents"]) == (2500, 1500)
+    full = _refund_events("ch_r1", "pi_r1", 4000, 4000)
+    so.deliver(stripe_client, full)
+    so.deliver(stripe_client, full)  # a repeat
+    # A stale copy of the first event (another event id) after the full one changes nothing.
+    so.deliver(stripe_client, _refund_events("ch_r1", "pi_r1", 4000, 1500))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["refunds_cents"], figures["donation_count"]) == (
+        0,
+        4000,
+        1,
+    )
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.REFUNDED
+    exact(stripe_session, drive)
+
+
+def test_refunds_listed_on_the_charge_post_once_per_refund_id(stripe_session, stripe_client, drive):
+    _, evt = paid_session(4000, payment_intent="pi_r2")
+    so.deliver(stripe_client, evt)
+    first = so.refund(
+        refund_id="re_a", charge_id="ch_r2", payment_intent="pi_r2", amount_cents=1000
+    )
+    second = so.refund(
+        refund_id="re_b", charge_id="ch_r2", payment_intent="pi_r2", amount_cents=500
+    )
+    for refunds, cumulative in (([first], 1000), ([first, second], 1500)):
+        charge = so.charge(
+            charge_id="ch_r2",
+            payment_intent="pi_r2",
+            amount_cents=4000,
+            amount_refunded=cumulative,
+            refunds=refunds,
+        )
+        so.deliver(stripe_client, so.event("charge.refunded", charge))
+    ids = set(fresh(stripe_session).exec(select(Entry.external_id).where(Entry.kind == "refund")))
+    assert ids == {"refund:re_a", "refund:re_b"}
+    assert api(stripe_client)["raised_cents"] == 2500
+    exact(stripe_session, drive)
+
+
+def test_a_failed_refund_puts_the_money_back_once(stripe_session, stripe_client, drive):
+    _, evt = paid_session(3000, payment_intent="pi_f")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, _refund_events("ch_f", "pi_f", 3000, 3000))
+    assert api(stripe_client)["raised_cents"] == 0
+    failed = so.refund(
+        refund_id="re_f",
+        charge_id="ch_f",
+        payment_intent="pi_f",
+        amount_cents=3000,
+        status="failed",
+    )
+    so.deliver(stripe_client, so.event("refund.failed", failed))
+    so.deliver(stripe_client, so.event("refund.updated", failed))  # the same news again
+    assert api(stripe_client)["raised_cents"] == 3000
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PAID
+    exact(stripe_session, drive)
+
+
+def test_a_refund_arriving_before_its_gift_is_applied_later(stripe_session, stripe_client, drive):
+    obj, evt = paid_session(2000, payment_intent="pi_early")
+    early = so.deliver(stripe_client, _refund_events("ch_early", "pi_early", 2000, 500))
+    assert early.status_code == 200 and early.get_json()["parked"] is True
+    assert count(stripe_session, ParkedEvent) == 1
+    assert api(stripe_client)["refunds_cents"] == 0
+    so.deliver(stripe_client, evt)
+    figures = api(stripe_client)
+    assert (figures["gifts_cents"], figures["refunds_cents"], figures["raised_cents"]) == (
+        2000,
+        500,
+        1500,
+    )
+    assert count(stripe_session, ParkedEvent) == 0
+    exact(stripe_session, drive)
+
+
+def _dispute(status, amount=2500):
+    return so.dispute(
+        dispute_id="dp_1",
+        charge_id="ch_d",
+        payment_intent="pi_d",
+        amount_cents=amount,
+        status=status,
+    )
+
+
+def test_dispute_opened_then_won_withdraws_and_reinstates_once(
+    stripe_session, stripe_client, drive
+):
+    _, evt = paid_session(2500, payment_intent="pi_d")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, so.event("charge.dispute.created", _dispute("needs_response")))
+    so.deliver(
+        stripe_client, so.event("charge.dispute.funds_withdrawn", _dispute("needs_response"))
+    )
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["disputes_cents"]) == (0, 2500)
+    assert fresh(stripe_session).exec(select(Gift)).one().status is GiftStatus.DISPUTED
+    so.deliver(stripe_client, so.event("charge.dispute.funds_reinstated", _dispute("won")))
+    so.deliver(stripe_client, so.event("charge.dispute.closed", _dispute("won")))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["disputes_cents"]) == (2500, 0)
+    assert fresh(stripe_session).exec(select(Gift)).one().status is GiftStatus.PAID
+    exact(stripe_session, drive)
+
+
+def test_a_lost_dispute_keeps_the_money_out(stripe_session, stripe_client, drive):
+    _, evt = paid_session(2500, payment_intent="pi_d")
+    so.deliver(stripe_client, evt)
+    so.deliver(stripe_client, so.event("charge.dispute.created", _dispute("needs_response")))
+    so.deliver(stripe_client, so.event("charge.dispute.closed", _dispute("lost")))
+    so.deliver(stripe_client, so.event("charge.dispute.funds_withdrawn", _dispute("lost")))
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["disputes_cents"], figures["gifts_cents"]) == (
+        0,
+        2500,
+        2500,
+    )
+    exact(stripe_session, drive)
+
+
+def test_an_inquiry_moves_no_money(stripe_session, stripe_client, drive):
+    _, evt = paid_session(2500, payment_intent="pi_d")
+    so.deliver(stripe_client, evt)
+    so.deliver(
+        stripe_client, so.event("charge.dispute.created", _dispute("warning_needs_response"))
+    )
+    assert api(stripe_client)["raised_cents"] == 2500
+
+
+def test_a_delayed_payment_that_fails_never_counts(stripe_session, stripe_client, drive):
+    obj, evt = paid_session(5000, payment_status="unpaid")
+    so.deliver(stripe_client, evt)
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PROCESSING and api(stripe_client)["raised_cents"] == 0
+    so.deliver(stripe_client, so.event("checkout.session.async_payment_failed", obj))
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.FAILED and api(stripe_client)["raised_cents"] == 0
+    assert "did not go through" in stripe_client.get(f"/gifts/{gift.public_id}").get_data(
+        as_text=True
+    )
+
+
+def test_a_delayed_payment_that_succeeds_counts_once(stripe_session, stripe_client, drive):
+    obj, evt = paid_session(5000, payment_status="unpaid")
+    so.deliver(stripe_client, evt)
+    paid = dict(obj, payment_status="paid")
+    so.deliver(stripe_client, so.event("checkout.session.async_payment_succeeded", paid))
+    so.deliver(stripe_client, so.event("checkout.session.completed", paid))
+    assert api(stripe_client)["raised_cents"] == 5000
+    exact(stripe_session, drive)
+
+
+def _monthly_events(first_invoice_first: bool):
+    meta = {**META, "gift": "g-monthly"}
+    session_obj = so.checkout_session(
+        amount_cents=1000,
+        metadata=meta,
+        mode="subscription",
+        subscription="sub_m",
+        invoice="in_1",
+    )
+    first = so.invoice(
+        invoice_id="in_1",
+        subscription="sub_m",
+        amount_cents=1000,
+        billing_reason="subscription_create",
+        metadata=meta,
+    )
+    events = [so.event("checkout.session.completed", session_obj), so.event("invoice.paid", first)]
+    return events[::-1] if first_invoice_first else events
+
+
+@pytest.mark.parametrize("first_invoice_first", [False, True])
+def test_monthly_gifts_count_each_month_once(
+    stripe_session, stripe_client, drive, first_invoice_first
+):
+    for evt in _monthly_events(first_invoice_first):
+        so.deliver(stripe_client, evt)
+    assert (api(stripe_client)["raised_cents"], api(stripe_client)["donation_count"]) == (1000, 1)
+    for month, invoice_id in enumerate(("in_2", "in_3"), start=2):
+        renewal = so.invoice(
+            invoice_id=invoice_id,
+            subscription="sub_m",
+            amount_cents=1000,
+            billing_reason="subscription_cycle",
+            metadata={**META, "gift": "g-monthly"},
+        )
+        so.deliver(stripe_client, so.event("invoice.paid", renewal))
+        so.deliver(stripe_client, so.event("invoice.paid", renewal))  # same month, new event id
+        assert api(stripe_client)["raised_cents"] == 1000 * month
+    gifts = fresh(stripe_session).exec(select(Gift).order_by(Gift.id)).all()
+    assert [g.stripe_invoice_id for g in gifts] == ["in_1", "in_2", "in_3"]
+    assert {g.chapter_id for g in gifts} == {gifts[0].chapter_id} and gifts[0].chapter_id
+    assert all(g.monthly and g.status is GiftStatus.PAID for g in gifts)
+    # Cancelling stops future months; past ones stay counted.
+    so.deliver(
+        stripe_client,
+        so.event("customer.subscription.deleted", so.subscription(subscription_id="sub_m")),
+    )
+    assert fresh(stripe_session).get(MonthlyGift, "sub_m").canceled_at is not None
+    assert api(stripe_client)["raised_cents"] == 3000
+    exact(stripe_session, drive)
+
+
+def test_a_monthly_gift_from_our_form_is_the_same_row_as_its_first_invoice(
+    stripe_session, stripe_client, drive
+):
+    from relief.models import GiftMethod
+
+    pending = Gift(
+        drive_id=drive.id,
+        amount_cents=1000,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PENDING,
+        monthly=True,
+        donor_name="Mo",
+        show_name=True,
+    )
+    stripe_session.add(pending)
+    stripe_session.commit()
+    meta = {"drive": "mo-2026", "gift": pending.public_id}
+    first = so.invoice(
+        invoice_id="in_f1",
+        subscription="sub_f",
+        amount_cents=1000,
+        billing_reason="subscription_create",
+        metadata=meta,
+    )
+    so.deliver(stripe_client, so.event("invoice.paid", first))
+    session_obj = so.checkout_session(
+        amount_cents=1000, metadata=meta, mode="subscription", subscription="sub_f", invoice="in_f1"
+    )
+    so.deliver(stripe_client, so.event("checkout.session.completed", session_obj))
+    assert count(stripe_session, Gift) == 1
+    assert api(stripe_client)["donation_count"] == 1
+    text = stripe_client.get(f"/gifts/{pending.public_id}").get_data(as_text=True)
+    assert "this month" in text and "relieves about" in text
+
+
+def test_a_session_for_an_unknown_drive_is_kept_and_counts_nowhere(
+    stripe_session, stripe_client, drive
+):
+    _, evt = paid_session(7500, metadata={"drive": "no-such-drive", "chapter": "st-louis"})
+    assert so.deliver(stripe_client, evt).status_code == 200
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.drive_id is None and gift.unmatched_drive == "no-such-drive"
+    assert gift.status is GiftStatus.PAID and gift.amount_cents == 7500
+    assert api(stripe_client)["raised_cents"] == 0
+    exact(stripe_session, drive)
+    # A refund of it before it is assigned is kept with it, and moves with it.
+    so.deliver(
+        stripe_client,
+        so.event(
+            "charge.refunded",
+            so.charge(
+                charge_id="ch_u",
+                payment_intent=gift.stripe_payment_intent_id,
+                amount_cents=7500,
+                amount_refunded=500,
+            ),
+        ),
+    )
+    runner = stripe_client.application.test_cli_runner()
+    listed = runner.invoke(args=["stripe", "unmatched"])
+    assert gift.public_id in listed.output and "no-such-drive" in listed.output
+    result = runner.invoke(
+        args=["stripe", "assign", gift.public_id, "mo-2026", "--chapter", "st-louis"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = api(stripe_client)
+    assert (figures["gifts_cents"], figures["refunds_cents"], figures["raised_cents"]) == (
+        7500,
+        500,
+        7000,
+    )
+    assert {c["slug"]: c["raised_cents"] for c in figures["chapters"]}["st-louis"] == 7000
+    again = runner.invoke(args=["stripe", "assign", gift.public_id, "mo-2026"])
+    assert again.exit_code != 0 and "already counts toward a drive" in again.output
+    assert runner.invoke(args=["stripe", "unmatched"]).output.strip() == "No unmatched gifts."
+    exact(stripe_session, drive)
+
+
+def test_a_payment_link_session_records_a_gift_below_the_form_minimum(
+    stripe_session, stripe_client, drive
+):
+    # Made in Stripe's dashboard, not by our form: no gift id; $1 is below the form's $5.
+    _, evt = paid_session(100, metadata={"drive": "mo-2026", "chapter": "kansas-city"})
+    so.deliver(stripe_client, evt)
+    figures = api(stripe_client)
+    assert figures["raised_cents"] == 100
+    assert {c["slug"]: c["raised_cents"] for c in figures["chapters"]}["kansas-city"] == 100
+
+
+def test_stripe_down_never_loses_the_gift_and_sync_fees_fills_it_later(
+    stripe_session, stripe_client, stripe_app, fake_stripe, drive
+):
+    fake_stripe.down = True
+    _, evt = paid_session(2500, payment_intent="pi_down")
+    assert so.deliver(stripe_client, evt).status_code == 200
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.status is GiftStatus.PAID and gift.fee_pending
+    assert api(stripe_client)["raised_cents"] == 2500 and api(stripe_client)["fees_cents"] == 0
+    runner = stripe_app.test_cli_runner()
+    result = runner.invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code != 0 and "still pending" in result.output
+    fake_stripe.down = False
+    fake_stripe.fees["ch_of_pi_down"] = 85
+    result = runner.invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 pending fees filled" in result.output
+    assert api(stripe_client)["fees_cents"] == 85
+    assert (
+        runner.invoke(args=["stripe", "sync-fees"]).output.strip() == "0 of 0 pending fees filled."
+    )
+    assert api(stripe_client)["fees_cents"] == 85
+    exact(stripe_session, drive)
+
+
+def _story(n: int):
+    """One gift's life as events: paid, partly refunded, disputed and lost; $40 given,
+    $10 refunded, $30 disputed away (what the charge's state says at the end)."""
+    pi, ch, dp = f"pi_s{n}", f"ch_s{n}", f"dp_s{n}"
+    _, paid = paid_session(4000, payment_intent=pi)
+    refund = so.event(
+        "charge.refunded",
+        so.charge(charge_id=ch, payment_intent=pi, amount_cents=4000, amount_refunded=1000),
+    )
+    opened = so.event(
+        "charge.dispute.created",
+        so.dispute(
+            dispute_id=dp,
+            charge_id=ch,
+            payment_intent=pi,
+            amount_cents=3000,
+            status="needs_response",
+        ),
+    )
+    lost = so.event(
+        "charge.dispute.closed",
+        so.dispute(
+            dispute_id=dp, charge_id=ch, payment_intent=pi, amount_cents=3000, status="lost"
+        ),
+    )
+    return [paid, refund, opened, lost]
+
+
+def _won_story(n: int):
+    """Paid $40, $5 refunded, the other $35 disputed and won back."""
+    pi, ch, dp = f"pi_w{n}", f"ch_w{n}", f"dp_w{n}"
+    _, paid = paid_session(4000, payment_intent=pi)
+    refund = so.event(
+        "charge.refunded",
+        so.charge(charge_id=ch, payment_intent=pi, amount_cents=4000, amount_refunded=500),
+    )
+    withdrawn = so.event(
+        "charge.dispute.funds_withdrawn",
+        so.dispute(
+            dispute_id=dp, charge_id=ch, payment_intent=pi, amount_cents=3500, status="under_review"
+        ),
+    )
+    reinstated = so.event(
+        "charge.dispute.funds_reinstated",
+        so.dispute(dispute_id=dp, charge_id=ch, payment_intent=pi, amount_cents=3500, status="won"),
+    )
+    return [paid, refund, withdrawn, reinstated]
+
+
+def test_every_order_of_a_won_dispute_ends_exact(stripe_session, stripe_client, drive):
+    orders = list(itertools.permutations(range(4)))
+    rng = random.Random(5)
+    for n, order in enumerate(orders):
+        events = _won_story(n)
+        deliveries = [events[i] for i in order]
+        deliveries += rng.sample(deliveries, 2)
+        for evt in deliveries:
+            assert so.deliver(stripe_client, evt).status_code == 200
+    figures = api(stripe_client)
+    gifts = len(orders)
+    assert (figures["gifts_cents"], figures["refunds_cents"], figures["disputes_cents"]) == (
+        4000 * gifts,
+        500 * gifts,
+        0,
+    )
+    assert figures["raised_cents"] == 3500 * gifts
+    statuses = set(fresh(stripe_session).exec(select(Gift.status)))
+    assert statuses == {GiftStatus.PAID}
+    exact(stripe_session, drive)
+
+
+def test_every_order_of_events_delivered_once_or_twice_ends_exact(
+    stripe_session, stripe_client, drive
+):
+    orders = list(itertools.permutations(range(4)))
+    rng = random.Random(3)
+    for n, order in enumerate(orders):
+        events = _story(n)
+        deliveries = [events[i] for i in order]
+        deliveries += rng.sample(deliveries, 2)  # some arrive again, later
+        for evt in deliveries:
+            assert so.deliver(stripe_client, evt).status_code == 200
+    figures = api(stripe_client)
+    gifts = len(orders)
+    assert figures["gifts_cents"] == 4000 * gifts
+    assert figures["refunds_cents"] == 1000 * gifts
+    assert figures["disputes_cents"] == 3000 * gifts
+    assert figures["raised_cents"] == 0 and figures["donation_count"] == gifts
+    assert count(stripe_session, ParkedEvent) == 0
+    exact(stripe_session, drive)
+
+
+def test_the_same_event_at_the_same_moment_in_two_workers_counts_once(
+    stripe_session, stripe_app, drive, database_url
+):
+    """Two workers (threads with their own database sessions) process one event id at once.
+    On PostgreSQL the second one's INSERT … ON CONFLICT waits for the first to commit, then
+    sees the row; on SQLite the second waits for the write lock."""
+    from relief import db
+    from relief.payments import webhooks
+
+    _, evt = paid_session(2500)
+    engine = stripe_app.extensions["relief.engine"]
+    first_claimed = threading.Event()
+    results: dict[str, tuple] = {}
+
+    def worker(name: str, hold: float):
+        with Session(engine, expire_on_commit=False) as session:
+            db.begin_write(session)
+            if name == "second":
+                first_claimed.wait(5)
+            started = time.monotonic()
+            outcome = webhooks.process(session, json.loads(json.dumps(evt)))
+            if name == "first":
+                first_claimed.set()
+                time.sleep(hold)  # still inside the transaction
+            session.commit()
+            results[name] = (outcome.duplicate, time.monotonic() - started)
+
+    with stripe_app.app_context():
+        threads = [
+            threading.Thread(target=worker, args=("first", 0.5)),
+            threading.Thread(target=worker, args=("second", 0)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    assert results["first"][0] is False and results["second"][0] is True
+    if "postgresql" in database_url:
+        assert results["second"][1] > 0.3  # it waited for the first transaction
+    assert count(stripe_session, StripeEvent) == 1 and count(stripe_session, Gift) == 1
+    assert ledger.totals(fresh(stripe_session), drive).raised_cents == 2500
+    exact(stripe_session, drive)
+
+
+def test_concurrent_deliveries_through_http_count_once(stripe_session, stripe_app, drive):
+    """The same signed event POSTed by several threads at once: one 'processed', the rest
+    duplicates, one gift."""
+    _, evt = paid_session(2500)
+    payload = json.dumps(evt).encode()
+    answers = []
+
+    def post():
+        client = stripe_app.test_client()
+        response = client.post(
+            "/stripe/webhook",
+            data=payload,
+            content_type="application/json",
+            headers={"Stripe-Signature": so.sign(payload)},
+        )
+        answers.append((response.status_code, response.get_json()["duplicate"]))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == [(200, False)] + [(200, True)] * 5
+    assert count(stripe_session, Gift) == 1
+    exact(stripe_session, drive)
+
+
+def test_a_monthly_month_gets_its_fee_through_the_invoice_and_can_then_be_refunded(
+    stripe_session, stripe_client, fake_stripe, drive
+):
+    """Newer API versions name no payment on an invoice: the fee sync finds it through the
+    invoice's payments, and a refund parked until then is applied."""
+    fake_stripe.fees["ch_of_pi_of_in_1"] = 52
+    for evt in _monthly_events(False):
+        so.deliver(stripe_client, evt)
+    assert api(stripe_client)["fees_cents"] == 52  # filled right after the webhook
+    refund = so.charge(
+        charge_id="ch_of_pi_of_in_9",
+        payment_intent="pi_of_in_9",
+        amount_cents=1000,
+        amount_refunded=1000,
+    )
+    renewal = so.invoice(
+        invoice_id="in_9",
+        subscription="sub_m",
+        amount_cents=1000,
+        billing_reason="subscription_cycle",
+    )
+    fake_stripe.down = True
+    so.deliver(stripe_client, so.event("invoice.paid", renewal))
+    assert so.deliver(stripe_client, so.event("charge.refunded", refund)).get_json()["parked"]
+    assert api(stripe_client)["raised_cents"] == 2000
+    fake_stripe.down = False
+    result = stripe_app_runner(stripe_client).invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code == 0 and "1 parked event applied" in result.output
+    figures = api(stripe_client)
+    assert (figures["raised_cents"], figures["refunds_cents"]) == (1000, 1000)
+    exact(stripe_session, drive)
+
+
+def stripe_app_runner(client):
+    return client.application.test_cli_runner()
+
+
+def test_a_monthly_donor_reaches_the_customer_portal_from_the_gift_page(
+    stripe_session, stripe_client, fake_stripe, drive
+):
+    for evt in _monthly_events(False):
+        so.deliver(stripe_client, evt)
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    page = stripe_client.get(f"/gifts/{gift.public_id}").get_data(as_text=True)
+    assert "Change amount, update card or cancel" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    response = stripe_client.post(f"/gifts/{gift.public_id}/manage", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("https://billing.stripe.com/p/session/")
+    (call,) = [r for r in fake_stripe.requests if r["path"] == "/v1/billing_portal/sessions"]
+    assert call["params"]["customer"] == gift.stripe_customer_id
+    so.deliver(
+        stripe_client,
+        so.event("customer.subscription.deleted", so.subscription(subscription_id="sub_m")),
+    )
+    page = stripe_client.get(f"/gifts/{gift.public_id}").get_data(as_text=True)
+    assert "Your monthly gift is cancelled; the months you gave still count" in page
+    assert "Change amount" not in page
+
+
+def test_an_expired_checkout_closes_the_pending_gift(stripe_session, stripe_client, drive):
+    from relief.models import GiftMethod
+
+    pending = Gift(
+        drive_id=drive.id,
+        amount_cents=2500,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PENDING,
+        stripe_session_id="cs_expiring",
+    )
+    stripe_session.add(pending)
+    stripe_session.commit()
+    obj = so.checkout_session(
+        amount_cents=2500, metadata=META, session_id="cs_expiring", payment_status="unpaid"
+    )
+    obj["status"] = "expired"
+    so.deliver(stripe_client, so.event("checkout.session.expired", obj))
+    assert fresh(stripe_session).get(Gift, pending.id).status is GiftStatus.FAILED
+    assert api(stripe_client)["raised_cents"] == 0
+
+
+def test_two_events_creating_the_same_gift_at_once_make_one_gift(stripe_session, stripe_app, drive):
+    """A Payment Link session's completed and async-succeeded events arrive together in two
+    workers: both try to create its gift; the loser of the unique-key race retries and finds
+    the winner's gift."""
+    obj, completed = paid_session(3000, metadata={"drive": "mo-2026"})
+    succeeded = so.event("checkout.session.async_payment_succeeded", obj)
+    answers = []
+
+    def post(evt):
+        payload = json.dumps(evt).encode()
+        response = stripe_app.test_client().post(
+            "/stripe/webhook",
+            data=payload,
+            content_type="application/json",
+            headers={"Stripe-Signature": so.sign(payload)},
+        )
+        answers.append(response.status_code)
+
+    threads = [threading.Thread(target=post, args=(evt,)) for evt in (completed, succeeded)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [200, 200]
+    assert count(stripe_session, Gift) == 1
+    figures = api(stripe_app.test_client())
+    assert (figures["raised_cents"], figures["donation_count"]) == (3000, 1)
+    exact(stripe_session, drive)
+
+
+def test_without_a_webhook_secret_no_event_is_accepted(session, client):
+    """Test mode has no webhook secret: even a correctly formed, signed-looking event is
+    refused (the test checkout needs no webhook)."""
+    make_coalition(session)
+    _, evt = paid_session(2500)
+    response = so.deliver(client, evt)
+    assert response.status_code == 400
+    assert count(session, StripeEvent) == 0 and count(session, Gift) == 0
+
+
+def test_money_that_moved_counts_whatever_the_drive_dates_say(stripe_session, stripe_client):
+    from datetime import date
+
+    make_coalition(stripe_session, starts_on=date(2020, 1, 1), ends_on=date(2020, 12, 31))
+    _, evt = paid_session(1500)
+    assert so.deliver(stripe_client, evt).status_code == 200
+    assert api(stripe_client)["raised_cents"] == 1500
