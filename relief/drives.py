@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import String, and_, bindparam, cast, func
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from relief import ledger, money, projection
@@ -19,6 +20,7 @@ from relief.models import (
     Gift,
     GiftMethod,
     GiftStatus,
+    Total,
     utcnow,
 )
 
@@ -291,3 +293,53 @@ def drive_view(
         supporters=recent_supporters(session, drive),
         chapter=chapter,
     )
+
+
+def _participants_digest():
+    # Each taking part chapter's id, sub-goal, name and region, as one string per drive.
+    part = (
+        cast(DriveChapter.chapter_id, String)
+        + ":"
+        + func.coalesce(cast(DriveChapter.goal_cents, String), "")
+        + ":"
+        + Chapter.name
+        + ":"
+        + func.coalesce(Chapter.region, "")
+    )
+    return (
+        select(func.aggregate_strings(part, "|"))
+        .select_from(DriveChapter)
+        .join(Chapter, Chapter.id == DriveChapter.chapter_id)
+        .where(DriveChapter.drive_id == Drive.id)
+        .scalar_subquery()
+    )
+
+
+_DRIVE_STATE = (
+    select(
+        Drive.__table__,
+        Total.entry_count,
+        Total.last_entry_id,
+        _participants_digest(),
+    )
+    .outerjoin(Total, and_(Total.drive_id == Drive.id, Total.chapter_id == ledger.WHOLE_DRIVE))
+    .where(Drive.slug == bindparam("slug"))
+)
+
+
+def drive_state(
+    session: Session | Connection, drive_slug: str, today: date | None = None
+) -> tuple | None:
+    """A small value that changes whenever anything :func:`drive_view` shows may change, in
+    one indexed query: the drive's row, its chapters (names, regions, sub-goals), its
+    ledger (entry count and last entry id, advanced by every ``ledger.append`` in the same
+    transaction as the entry) and today's date (pace, days left). None if no such drive.
+
+    Caches key on it, so a new gift shows at once. A gift's public fields change only with a
+    ledger entry (paid, refunded, disputed); a change to them without one must also touch
+    this state.
+    """
+    row = session.execute(_DRIVE_STATE, {"slug": drive_slug}).first()
+    if row is None:
+        return None
+    return (*row, today or utcnow().date())

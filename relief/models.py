@@ -116,6 +116,10 @@ class Gift(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         Index("ix_gift_drive_received", "drive_id", "received_at"),
+        # The drive page's recent supporters: paid gifts, newest first, read from the index
+        # alone (pending gifts, whose received_at is NULL, would otherwise come first on
+        # PostgreSQL's backward scan).
+        Index("ix_gift_drive_status_received", "drive_id", "status", "received_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     #: Unguessable id for the donor's own links (success page, receipt); never a sequence.

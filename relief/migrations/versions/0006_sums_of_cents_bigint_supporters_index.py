@@ -1,8 +1,8 @@
-"""sums of cents are 64-bit: a drive past $21.4M overflowed INTEGER on PostgreSQL
+"""64-bit sums of cents; index for recent supporters
 
 Revision ID: 0006
 Revises: 0001
-Create Date: 2026-11-25 09:27:06.019643
+Create Date: 2026-11-25 09:31:50.941892
 """
 from alembic import op
 import sqlalchemy as sa
@@ -22,6 +22,9 @@ def upgrade() -> None:
                existing_type=sa.INTEGER(),
                type_=sa.BigInteger(),
                existing_nullable=False)
+
+    with op.batch_alter_table('gift', schema=None) as batch_op:
+        batch_op.create_index('ix_gift_drive_status_received', ['drive_id', 'status', 'received_at', 'id'], unique=False)
 
     with op.batch_alter_table('total', schema=None) as batch_op:
         batch_op.alter_column('gifts_cents',
@@ -79,6 +82,9 @@ def downgrade() -> None:
                existing_type=sa.BigInteger(),
                type_=sa.INTEGER(),
                existing_nullable=False)
+
+    with op.batch_alter_table('gift', schema=None) as batch_op:
+        batch_op.drop_index('ix_gift_drive_status_received')
 
     with op.batch_alter_table('daily_total', schema=None) as batch_op:
         batch_op.alter_column('raised_cents',

@@ -1,0 +1,112 @@
+"""Drive pages and the API are served from a per-worker cache that a ledger write invalidates
+at once: a visitor never sees figures older than the books."""
+
+import re
+
+import pytest
+from sqlmodel import Session, select
+
+from relief import ledger
+from relief.models import Chapter, Drive
+from tests.factories import make_coalition, make_gift
+
+
+@pytest.fixture
+def session(app):
+    """The books, written as a treasurer or Stripe would: outside the visitors' requests
+    (the shared fixture keeps an app context open, so requests would share one db session)."""
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as books:
+        yield books
+
+
+def text_of(response):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+
+def warm(client, *paths):
+    """Ask twice, so the second answer comes from the cache."""
+    cache = client.application.extensions
+    for path in paths:
+        client.get(path)
+    hits = cache["relief.responses"].hits
+    for path in paths:
+        assert client.get(path).status_code == 200
+    assert cache["relief.responses"].hits == hits + len(paths)
+
+
+def test_a_new_gift_shows_at_once_on_the_warm_page_and_api(session, client):
+    drive = make_coalition(session)
+    make_gift(session, drive, 10_000, chapter="st-louis", donor_name="Ana B.", show_name=True)
+    warm(client, "/drives/mo-2026", "/drives/mo-2026/st-louis", "/api/drives/mo-2026")
+    assert "$100.00 raised of $1,600.00 goal" in text_of(client.get("/drives/mo-2026"))
+
+    make_gift(session, drive, 2_500, chapter="st-louis", donor_name="Ben C.", show_name=True)
+
+    page = text_of(client.get("/drives/mo-2026"))
+    assert "$125.00 raised of $1,600.00 goal" in page
+    assert "Ben C. $25.00" in page
+    chapter_page = text_of(client.get("/drives/mo-2026/st-louis"))
+    assert "St. Louis's part $125.00 raised" in chapter_page
+    assert "Ben C. $25.00" in chapter_page
+    api = client.get("/api/drives/mo-2026").get_json()
+    totals = ledger.totals(session, drive)
+    assert api["raised_cents"] == totals.raised_cents == 12_500
+    assert api["donation_count"] == 2
+    assert api["fingerprint"] == totals.fingerprint
+    assert {c["slug"]: c["raised_cents"] for c in api["chapters"]}["st-louis"] == 12_500
+
+
+def test_every_ledger_entry_shows_at_once_even_when_totals_come_back_to_the_same(session, client):
+    drive = make_coalition(session)
+    make_gift(session, drive, 5_000)
+    warm(client, "/api/drives/mo-2026")
+    before = client.get("/api/drives/mo-2026").get_json()
+
+    # A correction and its reversal: raised is the same again, the books are not.
+    from relief.models import EntryKind
+
+    for amount in (700, -700):
+        ledger.append(
+            session, kind=EntryKind.CORRECTION, amount_cents=amount, drive_id=drive.id, memo="typo"
+        )
+        session.commit()
+        api = client.get("/api/drives/mo-2026").get_json()
+        assert api["raised_cents"] == 5_000 + (700 if amount > 0 else 0)
+
+    assert api["raised_cents"] == before["raised_cents"]
+    assert api["entry_count"] == before["entry_count"] + 2
+    assert api["fingerprint"] == ledger.totals(session, drive).fingerprint != before["fingerprint"]
+
+
+def test_an_edited_drive_or_chapter_shows_at_once(session, client):
+    make_coalition(session)
+    warm(client, "/drives/mo-2026", "/api/drives/mo-2026")
+
+    drive = session.exec(select(Drive).where(Drive.slug == "mo-2026")).one()
+    drive.title = "Show-Me Debt Jubilee"
+    drive.goal_cents = 200_000
+    session.exec(select(Chapter).where(Chapter.slug == "st-louis")).one().name = "STL"
+    session.commit()
+
+    page = text_of(client.get("/drives/mo-2026"))
+    assert "Show-Me Debt Jubilee" in page and "of $2,000.00 goal" in page and "STL" in page
+    assert client.get("/api/drives/mo-2026").get_json()["goal_cents"] == 200_000
+
+
+def test_a_visitor_with_a_session_gets_a_page_built_for_them(session, client):
+    make_coalition(session)
+    warm(client, "/drives/mo-2026")
+    cache = client.application.extensions["relief.responses"]
+    with client.session_transaction() as visitor:
+        visitor["signed_in_as"] = "treasurer@example.org"
+    hits = cache.hits
+    assert client.get("/drives/mo-2026").status_code == 200
+    assert cache.hits == hits
+
+
+def test_unknown_drives_and_chapters_are_still_404(session, client):
+    make_coalition(session)
+    warm(client, "/drives/mo-2026")
+    assert client.get("/drives/nowhere").status_code == 404
+    assert client.get("/drives/mo-2026/nowhere").status_code == 404
+    assert client.get("/api/drives/nowhere").status_code == 404
