@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, bindparam, cast, func
+from sqlalchemy import String, and_, bindparam, cast, func, literal_column
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
@@ -307,7 +307,8 @@ def _participants_digest():
         + func.coalesce(Chapter.region, "")
     )
     return (
-        select(func.aggregate_strings(part, "|"))
+        # A literal separator, not a bound one: the statement then runs as compiled (db.read_row).
+        select(func.aggregate_strings(part, literal_column("'|'")))
         .select_from(DriveChapter)
         .join(Chapter, Chapter.id == DriveChapter.chapter_id)
         .where(DriveChapter.drive_id == Drive.id)
@@ -315,9 +316,22 @@ def _participants_digest():
     )
 
 
-_DRIVE_STATE = (
+#: Everything a drive page shows, bar the ledger's figures, changes only with these columns;
+#: the ledger's figures change only with the whole-drive total's entry count and last entry.
+DRIVE_STATE = (
     select(
-        Drive.__table__,
+        Drive.slug,
+        Drive.title,
+        Drive.story,
+        Drive.goal_cents,
+        Drive.currency,
+        Drive.starts_on,
+        Drive.ends_on,
+        Drive.partner_name,
+        Drive.target_region,
+        Drive.ratio_hundredths,
+        Drive.ratio_source,
+        Drive.ratio_as_of,
         Total.entry_count,
         Total.last_entry_id,
         _participants_digest(),
@@ -327,9 +341,7 @@ _DRIVE_STATE = (
 )
 
 
-def drive_state(
-    session: Session | Connection, drive_slug: str, today: date | None = None
-) -> tuple | None:
+def drive_state(session: Session | Connection, drive_slug: str) -> tuple | None:
     """A small value that changes whenever anything :func:`drive_view` shows may change, in
     one indexed query: the drive's row, its chapters (names, regions, sub-goals), its
     ledger (entry count and last entry id, advanced by every ``ledger.append`` in the same
@@ -339,7 +351,15 @@ def drive_state(
     ledger entry (paid, refunded, disputed); a change to them without one must also touch
     this state.
     """
-    row = session.execute(_DRIVE_STATE, {"slug": drive_slug}).first()
+    return state_of(session.execute(DRIVE_STATE, {"slug": drive_slug}).first())
+
+
+def state_of(row, today: date | None = None) -> tuple | None:
+    """:func:`drive_state` from a row of :data:`DRIVE_STATE`, typed by SQLAlchemy or raw
+    from the driver alike (each value as text)."""
     if row is None:
         return None
-    return (*row, today or utcnow().date())
+    return (
+        *(None if value is None else str(value) for value in row),
+        str(today or utcnow().date()),
+    )

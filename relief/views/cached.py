@@ -57,10 +57,9 @@ def _cache() -> VersionedCache:
 
 
 def drive_state(drive_slug: str) -> tuple | None:
-    """The drive's state, read on a pooled connection of its own (no ORM session: it is
-    the whole cost of a cached answer)."""
-    with db.engine().connect() as connection:
-        return drives.drive_state(connection, drive_slug)
+    """The drive's state, read raw on a pooled connection of its own: it is the whole cost
+    of a cached answer."""
+    return drives.state_of(db.read_row(drives.DRIVE_STATE, {"slug": drive_slug}))
 
 
 def _state_seen_by_build(drive_slug: str) -> tuple | None:

@@ -32,7 +32,7 @@ def _drive_page(slug: str, chapter: str | None = None) -> str:
         return render_template("drives/page.html", view=view)
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
-    return cached.page(("page", slug, chapter, request.host_url), slug, build)
+    return cached.page(("page", slug, chapter, request.scheme, request.host), slug, build)
 
 
 @bp.get("/drives/<slug>/qr.svg")
