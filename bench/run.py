@@ -139,7 +139,7 @@ def _environment(database_url: str) -> dict:
 class Server:
     """gunicorn as in production: 2 sync workers, here on a loopback port."""
 
-    def __init__(self, database_url: str, workers: int = 2):
+    def __init__(self, database_url: str, workers: int = 2, wsgi_app: str = "app:app"):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="relief-bench-gunicorn-", suffix=".log")
@@ -154,7 +154,7 @@ class Server:
                 "sync",
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "app:app",
+                wsgi_app,
             ],
             cwd=ROOT,
             env=_environment(database_url),

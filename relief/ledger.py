@@ -390,7 +390,21 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
 
 
 def verify(session: Session, drive: Drive) -> list[str]:
-    """Differences between the running totals and a replay of the entries; [] when exact."""
+    """Differences between the running totals and a replay of the entries; [] when exact.
+
+    Safe while gifts arrive: it reads one snapshot. On PostgreSQL that is a REPEATABLE READ
+    transaction of its own (under READ COMMITTED, entries committed during the replay would
+    differ from the totals read before it), so there it sees committed entries only; on
+    SQLite the session's read transaction is already a snapshot.
+    """
+    if is_postgres(session):
+        with Session(session.get_bind(), expire_on_commit=False) as snapshot:
+            snapshot.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            return _verify(snapshot, drive)
+    return _verify(session, drive)
+
+
+def _verify(session: Session, drive: Drive) -> list[str]:
     kept = totals(session, drive)
     replay = recompute(session, drive)
     problems = []
