@@ -450,7 +450,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     print(f"[{backend}] seeding {', '.join(f'{n:,}' for n in args.sizes)} gifts…", flush=True)
     seeding, rules = seed(database_url, args.sizes)
     result = Result(backend, version, seeding)
-    server = Server(database_url)
+    server = Server(database_url, wsgi_app=args.wsgi_app)
     try:
         for size in args.sizes:  # one request each, so the workers have imported everything
             for path in (f"/drives/{drive_slug(size)}", f"/api/drives/{drive_slug(size)}"):
@@ -626,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         help="rounds of /healthz, page, API per size; the median ratio counts (default 3)",
     )
     parser.add_argument("--connections", type=int, default=32, help="default 32")
+    parser.add_argument("--wsgi-app", default="app:app", help="what gunicorn serves (app:app)")
     parser.add_argument(
         "--sqlite-file",
         type=Path,

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gifts", type=int, default=400, help="gifts per writer")
     parser.add_argument("--webhooks", type=int, default=1000, help="signed events, if available")
     parser.add_argument("--duration", type=float, default=5, help="seconds of wrk read load")
+    parser.add_argument("--wsgi-app", default="app:app", help="what gunicorn serves (app:app)")
     args = parser.parse_args(argv)
     os.environ.update(SECRET_KEY="relief-benchmark-secret", RELIEF_ENV="development")
     sys.path.insert(0, str(ROOT))
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         url = postgres.start()
         slug = run.drive_slug(1_000)
         run.seed(url, [1_000])
-        servers = [run.Server(url), run.Server(url)]
+        servers = [run.Server(url, wsgi_app=args.wsgi_app), run.Server(url, wsgi_app=args.wsgi_app)]
         a, b = servers
         for server in servers:  # warm each instance's cache
             _api(server, slug)
