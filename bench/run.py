@@ -188,6 +188,11 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
+    def load(self, path: str, seconds: float, connections: int) -> Load:
+        """wrk on ``path``, once the workers have drained what the last run left queued."""
+        self.get("/healthz")
+        return wrk(self.base + path, seconds, connections)
+
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
@@ -440,10 +445,10 @@ class Result:
         return statistics.median(figure(r) for r in self.rounds[size])
 
     def page_ratio(self, size: int) -> float:
-        return self.median(size, lambda r: r.page.per_second / r.healthz.per_second)
+        return self.median(size, lambda r: r.page.per_second / max(r.healthz.per_second, 1e-9))
 
     def api_ratio(self, size: int) -> float:
-        return self.median(size, lambda r: r.api.per_second / r.healthz.per_second)
+        return self.median(size, lambda r: r.api.per_second / max(r.healthz.per_second, 1e-9))
 
 
 def measure(backend: str, version: str, database_url: str, args, workdir: Path) -> Result:
@@ -462,9 +467,9 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
             slug = drive_slug(size)
             result.rounds[size] = [
                 Round(
-                    healthz=wrk(server.base + "/healthz", args.duration, args.connections),
-                    page=wrk(server.base + f"/drives/{slug}", args.duration, args.connections),
-                    api=wrk(server.base + f"/api/drives/{slug}", args.duration, args.connections),
+                    healthz=server.load("/healthz", args.duration, args.connections),
+                    page=server.load(f"/drives/{slug}", args.duration, args.connections),
+                    api=server.load(f"/api/drives/{slug}", args.duration, args.connections),
                 )
                 for _ in range(args.rounds)
             ]
