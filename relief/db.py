@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -90,6 +91,7 @@ def read_row(statement, params: dict) -> tuple | None:
     values = compiled.construct_params(params)
     if compiled.positiontup is not None:
         values = tuple(values[name] for name in compiled.positiontup)
+    dbapi_error = current.dialect.loaded_dbapi.Error
     pooled = current.raw_connection()
     try:
         connection = pooled.driver_connection
@@ -102,8 +104,17 @@ def read_row(statement, params: dict) -> tuple | None:
             row = cursor.fetchone()
             cursor.close()
         finally:
-            if postgres:
+            if postgres and not connection.closed:
                 connection.autocommit = False
+    except dbapi_error as error:
+        # A raw connection gets none of SQLAlchemy's disconnect handling: drop it (and the
+        # whole pool when the database went away) and raise as SQLAlchemy would (a 503 page).
+        pooled.invalidate(error)
+        if current.dialect.is_disconnect(error, None, None):
+            current.dispose(close=False)
+        raise DBAPIError.instance(
+            compiled.string, values, error, dbapi_error, dialect=current.dialect
+        ) from error
     finally:
         pooled.close()
     return None if row is None else tuple(row)

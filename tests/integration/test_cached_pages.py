@@ -2,6 +2,7 @@
 at once: a visitor never sees figures older than the books."""
 
 import re
+import time
 
 import pytest
 from sqlmodel import Session, select
@@ -110,3 +111,30 @@ def test_unknown_drives_and_chapters_are_still_404(session, client):
     assert client.get("/drives/nowhere").status_code == 404
     assert client.get("/drives/mo-2026/nowhere").status_code == 404
     assert client.get("/api/drives/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_page_recovers_when_the_database_drops_its_connections(app, session, client):
+    """PostgreSQL restarted or a connection killed: one request may fail with the 503 page,
+    the next is served again (the pool has no pre-ping; dead connections are replaced)."""
+    from sqlalchemy import create_engine, text
+
+    make_coalition(session)
+    session.close()
+    warm(client, "/drives/mo-2026", "/api/drives/mo-2026")
+    admin = create_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    with admin.connect() as connection:
+        connection.execute(text(f"SELECT pg_terminate_backend(pid) {others}"))
+        for _ in range(100):  # it only signals them; wait until they are gone
+            if connection.execute(text(f"SELECT count(*) {others}")).scalar_one() == 0:
+                break
+            time.sleep(0.05)
+    admin.dispose()
+
+    first = client.get("/api/drives/mo-2026")
+    assert first.status_code in (200, 503)
+    if first.status_code == 503:
+        assert "try again" in first.get_json()["error"]
+    for path in ("/drives/mo-2026", "/api/drives/mo-2026"):
+        assert client.get(path).status_code == 200
