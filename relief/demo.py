@@ -108,7 +108,7 @@ def seed_coalition(session: Session, seed: int = 1) -> Drive:
 
 
 def add_gifts(
-    app, drive_slug: str, count: int, *, seed: int = 1, batch_size: int = 5000, progress=None
+    app, drive_slug: str, count: int, *, seed: int = 1, batch_size: int = 20_000, progress=None
 ) -> int:
     """Add ``count`` synthetic paid gifts over the last four weeks, through the ledger in bulk.
 

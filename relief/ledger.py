@@ -14,10 +14,12 @@ appends, so entry ids and chain order agree.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
+from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import Session, select
 
@@ -31,6 +33,7 @@ from relief.models import (
     DriveChapter,
     Entry,
     EntryKind,
+    Gift,
     Total,
     utcnow,
 )
@@ -151,17 +154,40 @@ class DriveTotals:
 
 
 def _chain(previous: str, entry: Entry) -> str:
+    return _link(
+        previous,
+        entry.id,
+        entry.kind,
+        entry.amount_cents,
+        entry.currency,
+        entry.chapter_id,
+        entry.gift_id,
+        entry.effective_at,
+    )
+
+
+def _link(
+    previous: str,
+    entry_id: int,
+    kind: EntryKind,
+    amount_cents: int,
+    currency: str,
+    chapter_id: int | None,
+    gift_id: int | None,
+    effective_at: datetime,
+) -> str:
+    """One link of the fingerprint chain: the hash of the previous link and this entry."""
     link = "|".join(
         str(part)
         for part in (
             previous,
-            entry.id,
-            entry.kind.value,
-            entry.amount_cents,
-            entry.currency,
-            entry.chapter_id or 0,
-            entry.gift_id or 0,
-            entry.effective_at.isoformat(timespec="seconds"),
+            entry_id,
+            kind.value,
+            amount_cents,
+            currency,
+            chapter_id or 0,
+            gift_id or 0,
+            effective_at.isoformat(timespec="seconds"),
         )
     )
     return hashlib.sha256(link.encode()).hexdigest()
@@ -372,7 +398,21 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
 
 
 def verify(session: Session, drive: Drive) -> list[str]:
-    """Differences between the running totals and a replay of the entries; [] when exact."""
+    """Differences between the running totals and a replay of the entries; [] when exact.
+
+    Safe while gifts arrive: it reads one snapshot. On PostgreSQL that is a REPEATABLE READ
+    transaction of its own (under READ COMMITTED, entries committed during the replay would
+    differ from the totals read before it), so there it sees committed entries only; on
+    SQLite the session's read transaction is already a snapshot.
+    """
+    if is_postgres(session):
+        with Session(session.get_bind(), expire_on_commit=False) as snapshot:
+            snapshot.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            return _verify(snapshot, drive)
+    return _verify(session, drive)
+
+
+def _verify(session: Session, drive: Drive) -> list[str]:
     kept = totals(session, drive)
     replay = recompute(session, drive)
     problems = []
@@ -406,69 +446,101 @@ def daily_raised(session: Session, drive_id: int, since: date | None = None) -> 
 
 def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> int:
     """Post many paid gifts at once (demo data, imports): the same entries and totals as
-    :func:`append` one by one, in a few statements. Each dict holds Gift columns."""
-    from sqlalchemy import insert
+    :func:`append` one by one, in a few statements. Each dict holds Gift columns.
 
-    from relief.models import Gift
-
+    Ids are reserved up front (a sequence on PostgreSQL; on SQLite the write lock of the
+    transaction) so rows go in with plain executemany: an ORM insert with RETURNING in
+    parameter order falls back to one statement per row on SQLite.
+    """
     if not gifts:
         return 0
     drive_total = _locked(session, Total, drive_id=drive.id, chapter_id=WHOLE_DRIVE)
-    gift_ids = (
-        session.execute(insert(Gift).returning(Gift.id, sort_by_parameter_order=True), gifts)
-        .scalars()
-        .all()
-    )
     now = utcnow()
-    entry_rows = [
-        {
-            "kind": EntryKind.GIFT,
-            "amount_cents": gift["amount_cents"],
-            "currency": drive.currency,
-            "drive_id": drive.id,
-            "chapter_id": gift.get("chapter_id"),
-            "gift_id": gift_id,
-            "effective_at": gift["received_at"],
-            "recorded_at": now,
-            "memo": f"{gift['method'].value} gift",
-            "external_id": None,
-            "reverses_id": None,
-        }
-        for gift, gift_id in zip(gifts, gift_ids, strict=True)
-    ]
-    entry_ids = (
-        session.execute(insert(Entry).returning(Entry.id, sort_by_parameter_order=True), entry_rows)
-        .scalars()
-        .all()
-    )
-    chapter_deltas: dict[int, Figures] = defaultdict(Figures)
-    daily_deltas: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
-    whole = Figures()
+    gift_ids = _reserve_ids(session, Gift, len(gifts))
+    entry_ids = _reserve_ids(session, Entry, len(gifts))
+    gift_rows = []
+    entry_rows = []
+    chapter_sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    daily_sums: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    whole_cents = 0
     chain = drive_total.chain_hash
-    for row, entry_id in zip(entry_rows, entry_ids, strict=True):
-        whole = whole.plus(EntryKind.GIFT, row["amount_cents"])
-        if row["chapter_id"] is not None:
-            chapter_deltas[row["chapter_id"]] = chapter_deltas[row["chapter_id"]].plus(
-                EntryKind.GIFT, row["amount_cents"]
-            )
-        raised, count = daily_deltas[row["effective_at"].date()]
-        daily_deltas[row["effective_at"].date()] = (raised + row["amount_cents"], count + 1)
-        chain = _chain(chain, Entry(id=entry_id, **row))
-    _add_figures(drive_total, whole, now)
+    kind = EntryKind.GIFT
+    for gift, gift_id, entry_id in zip(gifts, gift_ids, entry_ids, strict=True):
+        amount_cents = gift["amount_cents"]
+        chapter_id = gift.get("chapter_id")
+        received_at = gift["received_at"]
+        gift_rows.append(
+            {
+                "public_id": secrets.token_urlsafe(16),
+                "created_at": now,
+                **gift,
+                "id": gift_id,
+            }
+        )
+        entry_rows.append(
+            {
+                "id": entry_id,
+                "kind": kind,
+                "amount_cents": amount_cents,
+                "currency": drive.currency,
+                "drive_id": drive.id,
+                "chapter_id": chapter_id,
+                "gift_id": gift_id,
+                "effective_at": received_at,
+                "recorded_at": now,
+                "memo": f"{gift['method'].value} gift",
+                "external_id": None,
+                "reverses_id": None,
+            }
+        )
+        whole_cents += amount_cents
+        if chapter_id is not None:
+            sums = chapter_sums[chapter_id]
+            sums[0] += amount_cents
+            sums[1] += 1
+        day = daily_sums[received_at.date()]
+        day[0] += amount_cents
+        day[1] += 1
+        chain = _link(
+            chain, entry_id, kind, amount_cents, drive.currency, chapter_id, gift_id, received_at
+        )
+    session.execute(insert(Gift.__table__), gift_rows)
+    session.execute(insert(Entry.__table__), entry_rows)
+
+    _add_figures(drive_total, Figures(gifts_cents=whole_cents, gift_count=len(gifts)), now)
     drive_total.entry_count += len(entry_ids)
     drive_total.last_entry_id = entry_ids[-1]
     drive_total.chain_hash = chain
-    for chapter_id, delta in chapter_deltas.items():
+    for chapter_id, (cents, count) in chapter_sums.items():
         row = _locked(session, Total, drive_id=drive.id, chapter_id=chapter_id)
-        _add_figures(row, delta, now)
-        row.entry_count += delta.gift_count
+        _add_figures(row, Figures(gifts_cents=cents, gift_count=count), now)
+        row.entry_count += count
         row.last_entry_id = entry_ids[-1]
-    for day, (raised, count) in daily_deltas.items():
+    for day, (raised, count) in daily_sums.items():
         daily = _locked(session, DailyTotal, drive_id=drive.id, day=day)
         daily.raised_cents += raised
         daily.gift_count += count
     session.flush()
     return len(entry_ids)
+
+
+def _reserve_ids(session: Session, model, count: int) -> list[int]:
+    """``count`` fresh primary keys for ``model``, ascending, that no other writer will take."""
+    table = model.__tablename__
+    if is_postgres(session):
+        return list(
+            session.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"table": table, "n": count},
+            ).scalars()
+        )
+    # SQLite: this transaction holds the database's write lock (BEGIN IMMEDIATE, or a
+    # snapshot that fails to upgrade if another writer got in first), so max(id) stays ours.
+    highest = session.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    return list(range(highest + 1, highest + 1 + count))
 
 
 def _add_figures(row: Total, delta: Figures, at: datetime) -> None:

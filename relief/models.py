@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import ClassVar
 
-from sqlalchemy import CheckConstraint, Column, Index, MetaData
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, MetaData
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -126,6 +126,10 @@ class Gift(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         Index("ix_gift_drive_received", "drive_id", "received_at"),
+        # The drive page's recent supporters: paid gifts, newest first, read from the index
+        # alone (pending gifts, whose received_at is NULL, would otherwise come first on
+        # PostgreSQL's backward scan).
+        Index("ix_gift_drive_status_received", "drive_id", "status", "received_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     #: Unguessable id for the donor's own links (success page, receipt); never a sequence.
@@ -214,12 +218,13 @@ class Total(SQLModel, table=True):
     drive_id: int = Field(primary_key=True)
     #: 0 is the whole drive; otherwise the chapter credited.
     chapter_id: int = Field(primary_key=True)
-    gifts_cents: int = 0
-    refunds_cents: int = 0
-    disputes_cents: int = 0
-    corrections_cents: int = 0
-    fees_cents: int = 0
-    remitted_cents: int = 0
+    # Sums of many entries: 64-bit, a 32-bit INTEGER overflows past $21.4M on PostgreSQL.
+    gifts_cents: int = Field(default=0, sa_type=BigInteger)
+    refunds_cents: int = Field(default=0, sa_type=BigInteger)
+    disputes_cents: int = Field(default=0, sa_type=BigInteger)
+    corrections_cents: int = Field(default=0, sa_type=BigInteger)
+    fees_cents: int = Field(default=0, sa_type=BigInteger)
+    remitted_cents: int = Field(default=0, sa_type=BigInteger)
     gift_count: int = 0
     #: Number of entries summed, and a hash chained over them: the ledger fingerprint.
     entry_count: int = 0
@@ -234,7 +239,7 @@ class DailyTotal(SQLModel, table=True):
     __tablename__ = "daily_total"
     drive_id: int = Field(primary_key=True)
     day: date = Field(primary_key=True)
-    raised_cents: int = 0
+    raised_cents: int = Field(default=0, sa_type=BigInteger)
     gift_count: int = 0
 
 

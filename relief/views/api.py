@@ -1,12 +1,15 @@
 """The public JSON API: the same figures as the pages, from the same code."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 
 from relief import db, drives, presenters
+from relief.views import cached
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 @bp.get("/drives/<slug>")
 def drive(slug):
-    return jsonify(presenters.drive_json(drives.drive_view(db.session(), slug)))
+    return cached.json(
+        ("api", slug), slug, lambda: presenters.drive_json(drives.drive_view(db.session(), slug))
+    )

@@ -17,6 +17,7 @@ from relief import db, drives
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError, for_app
+from relief.views import cached
 from relief.web import limiter
 
 bp = Blueprint("donate", __name__)
@@ -35,10 +36,11 @@ def _rate() -> donations.FeeRate:
     )
 
 
-def _new_form(view, formdata=None, data=None) -> DonateForm:
+def _new_form(view, formdata=None, data=None, meta=None) -> DonateForm:
     form = DonateForm(
         formdata=formdata,
         data=data,
+        meta=meta or {},
         min_cents=current_app.config["DONATION_MIN_CENTS"],
         max_cents=current_app.config["DONATION_MAX_CENTS"],
         currency=view.drive.currency,
@@ -54,6 +56,10 @@ def _new_form(view, formdata=None, data=None) -> DonateForm:
 def donate_form(view) -> DonateForm:
     """The form for a page: empty, or filled again when the donor comes back from checkout.
     ``ref`` and ``utm_*`` of the link the donor came through ride along in hidden fields."""
+    if cached.building_shared_page():
+        # A page shared by many visitors: slots where each visitor's own values go.
+        data = {name: cached.slot(name) for name in donations.ATTRIBUTION_KEYS}
+        return _new_form(view, data=data, meta={"csrf": False})
     data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
     values = donations.form_values(db.session(), request.args.get("resume"))
     if values:
@@ -70,6 +76,11 @@ def donate_form(view) -> DonateForm:
             email=values["email"],
         )
     return _new_form(view, data=data)
+
+
+@bp.app_template_global("csrf_slot")
+def csrf_slot() -> str:
+    return cached.slot("csrf_token")
 
 
 @bp.app_template_global("fee_example")

@@ -3,9 +3,10 @@
 from io import BytesIO
 
 import segno
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from relief import db, drives
+from relief.views import cached
 
 bp = Blueprint("public", __name__)
 
@@ -17,14 +18,21 @@ def index():
 
 @bp.get("/drives/<slug>")
 def drive_page(slug):
-    view = drives.drive_view(db.session(), slug)
-    return render_template("drives/page.html", view=view)
+    return _drive_page(slug)
 
 
 @bp.get("/drives/<slug>/<chapter>")
 def chapter_page(slug, chapter):
-    view = drives.drive_view(db.session(), slug, chapter)
-    return render_template("drives/page.html", view=view)
+    return _drive_page(slug, chapter)
+
+
+def _drive_page(slug: str, chapter: str | None = None) -> str:
+    def build():
+        view = drives.drive_view(db.session(), slug, chapter)
+        return render_template("drives/page.html", view=view)
+
+    # The host is part of the key: the page's share link and QR code are absolute URLs.
+    return cached.page(("page", slug, chapter, request.scheme, request.host), slug, build)
 
 
 @bp.get("/drives/<slug>/qr.svg")

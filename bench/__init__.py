@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: ``.venv/bin/python -m bench --help`` (see docs/performance.md)."""
