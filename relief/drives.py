@@ -16,10 +16,12 @@ from relief.models import (
     Chapter,
     Drive,
     DriveChapter,
+    Entry,
     EntryKind,
     Gift,
     GiftMethod,
     GiftStatus,
+    PartnerReport,
     Total,
     utcnow,
 )
@@ -238,6 +240,8 @@ class DriveView:
     supporters: tuple[Supporter, ...]
     #: The chapter whose side of the page this is, if any.
     chapter: Chapter | None
+    #: What the relief partner reported it actually relieved; None until it reports.
+    actual: ActualRelief | None = None
 
     @property
     def chapter_part(self) -> ledger.ChapterPart | None:
@@ -246,7 +250,64 @@ class DriveView:
         return next(part for part in self.totals.chapters if part.slug == self.chapter.slug)
 
 
+@dataclass(frozen=True)
+class ActualRelief:
+    """The sum of the partner's reports for a drive."""
+
+    debt_abolished_cents: int
+    people_helped: int
+    #: True if any report counted households rather than people.
+    counts_households: bool
+    regions: tuple[str, ...]
+    #: The latest report's date.
+    reported_on: date
+    report_count: int
+    #: Debt abolished per dollar that reached the partner, in hundredths (10000 = 100:1);
+    #: None while nothing has been remitted.
+    actual_ratio_hundredths: int | None
+
+    @property
+    def people_label(self) -> str:
+        return "households" if self.counts_households else "people"
+
+
+def actual_relief(
+    session: Session, drive: Drive, totals: ledger.DriveTotals | None = None
+) -> ActualRelief | None:
+    """The relief the partner reported for ``drive`` (all its reports summed), or None.
+
+    The actual ratio divides the debt abolished by the money the partner received for the
+    drive — remittances plus gifts sent directly to it — from ``ledger.totals``.
+    """
+    reports = list(
+        session.exec(
+            select(PartnerReport)
+            .where(PartnerReport.drive_id == drive.id)
+            .order_by(PartnerReport.reported_on, PartnerReport.id)
+        )
+    )
+    if not reports:
+        return None
+    debt = sum(report.debt_abolished_cents for report in reports)
+    received = (totals or ledger.totals(session, drive)).figures.remitted_cents
+    regions = tuple(dict.fromkeys(r.region for r in reports if r.region))
+    return ActualRelief(
+        debt_abolished_cents=debt,
+        people_helped=sum(report.people_helped for report in reports),
+        counts_households=any(report.counts_households for report in reports),
+        regions=regions,
+        reported_on=max(report.reported_on for report in reports),
+        report_count=len(reports),
+        actual_ratio_hundredths=(
+            money.divide_half_up(debt * 100, received) if received > 0 else None
+        ),
+    )
+
+
 def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[Supporter, ...]:
+    """The latest paid gifts, each at what it now counts for: a gift corrected, voided or
+    partly refunded shows its amount after those entries, and one brought to zero drops out.
+    Two indexed queries over ``limit`` gifts, whatever the drive's size."""
     rows = session.exec(
         select(Gift, Chapter.name)
         .outerjoin(Chapter, Chapter.id == Gift.chapter_id)
@@ -254,14 +315,26 @@ def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[
         .order_by(Gift.received_at.desc(), Gift.id.desc())
         .limit(limit)
     ).all()
+    counted = dict(
+        session.exec(
+            select(Entry.gift_id, func.sum(Entry.amount_cents))
+            .where(
+                Entry.gift_id.in_([gift.id for gift, _ in rows]),
+                Entry.drive_id == drive.id,
+                Entry.kind.in_(tuple(ledger.RAISED_KINDS)),
+            )
+            .group_by(Entry.gift_id)
+        ).all()
+    )
     return tuple(
         Supporter(
             display_name=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
-            amount_cents=gift.amount_cents,
+            amount_cents=int(counted[gift.id]),
             chapter_name=chapter_name,
             received_at=gift.received_at,
         )
         for gift, chapter_name in rows
+        if counted.get(gift.id, 0) > 0
     )
 
 
@@ -292,6 +365,7 @@ def drive_view(
         pace=pace,
         supporters=recent_supporters(session, drive),
         chapter=chapter,
+        actual=actual_relief(session, drive, totals),
     )
 
 
@@ -335,6 +409,10 @@ DRIVE_STATE = (
         Total.entry_count,
         Total.last_entry_id,
         _participants_digest(),
+        # Partner reports are append-only: the newest id changes with each one.
+        select(func.max(PartnerReport.id))
+        .where(PartnerReport.drive_id == Drive.id)
+        .scalar_subquery(),
     )
     .outerjoin(Total, and_(Total.drive_id == Drive.id, Total.chapter_id == ledger.WHOLE_DRIVE))
     .where(Drive.slug == bindparam("slug"))
@@ -345,7 +423,8 @@ def drive_state(session: Session | Connection, drive_slug: str) -> tuple | None:
     """A small value that changes whenever anything :func:`drive_view` shows may change, in
     one indexed query: the drive's row, its chapters (names, regions, sub-goals), its
     ledger (entry count and last entry id, advanced by every ``ledger.append`` in the same
-    transaction as the entry) and today's date (pace, days left). None if no such drive.
+    transaction as the entry), the partner's latest report and today's date (pace, days
+    left). None if no such drive.
 
     Caches key on it, so a new gift shows at once. A gift's public fields change only with a
     ledger entry (paid, refunded, disputed); a change to them without one must also touch

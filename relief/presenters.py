@@ -39,6 +39,7 @@ def drive_json(view: DriveView) -> dict:
             ),
             "projected_at_end_cents": view.pace.projected_at_end_cents,
         },
+        "actual_relief": _actual_json(view),
         "fingerprint": totals.fingerprint,
         "entry_count": totals.entry_count,
         "updated_at": totals.updated_at.isoformat() if totals.updated_at else None,
@@ -53,4 +54,23 @@ def drive_json(view: DriveView) -> dict:
             }
             for part in totals.chapters
         ],
+    }
+
+
+def _actual_json(view: DriveView) -> dict | None:
+    """What the relief partner reported it relieved; null until it reports."""
+    actual = view.actual
+    if actual is None:
+        return None
+    return {
+        "debt_abolished_cents": actual.debt_abolished_cents,
+        "people_helped": actual.people_helped,
+        "counts_households": actual.counts_households,
+        "reported_on": actual.reported_on.isoformat(),
+        "report_count": actual.report_count,
+        "actual_ratio": (
+            format_ratio(actual.actual_ratio_hundredths)
+            if actual.actual_ratio_hundredths is not None
+            else None
+        ),
     }

@@ -53,6 +53,8 @@ class PartnerReport:
     relieved_cents: int
     people_helped: int | None
     reported_on: date
+    #: "people" or "households", as the partner counted.
+    people_label: str = "people"
 
 
 @dataclass(frozen=True)
@@ -190,5 +192,14 @@ def build(
         as_of=now,
         drive_url=drive_url,
         org_name=org_name,
-        partner_report=None,
+        partner_report=(
+            PartnerReport(
+                relieved_cents=view.actual.debt_abolished_cents,
+                people_helped=view.actual.people_helped,
+                reported_on=view.actual.reported_on,
+                people_label="households" if view.actual.counts_households else "people",
+            )
+            if view.actual
+            else None
+        ),
     )

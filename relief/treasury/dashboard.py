@@ -18,11 +18,11 @@ from datetime import date
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from relief import ledger
+from relief import drives, ledger
 from relief.db import is_postgres
 from relief.ledger import Figures
 from relief.models import Chapter, DepositBatch, Drive, Entry, EntryKind
-from relief.treasury import batches, gifts, partner_reports, scope
+from relief.treasury import batches, gifts, scope
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class MoneyRow:
 class DriveRow(MoneyRow):
     drive: Drive | None = None
     drive_totals: ledger.DriveTotals | None = None
-    actual: partner_reports.ActualRelief | None = None
+    actual: drives.ActualRelief | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
                 figures=totals.by_chapter_id.get(chapter.id, Figures()),
                 drive=drive,
                 drive_totals=totals,
-                actual=partner_reports.actual_relief(session, drive),
+                actual=drives.actual_relief(session, drive),
             )
         )
     return tuple(rows)

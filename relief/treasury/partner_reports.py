@@ -1,74 +1,21 @@
 """What the relief partner reports it abolished with a drive's money, beside the projection.
 
-Other code (the public page, the API, the press PDF) asks :func:`actual_relief` for a drive's
-reported relief; it is None until the partner has reported.
+Everyone (the public page, the API, the press PDF, the dashboard) reads a drive's reported
+relief through :func:`relief.drives.actual_relief`; it is None until the partner has reported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from relief import ledger, money
+from relief import money
 from relief.drives import _check_text
 from relief.errors import InvalidInput
 from relief.models import Chapter, Drive, PartnerReport, User
 from relief.treasury import scope
-
-
-@dataclass(frozen=True)
-class ActualRelief:
-    """The sum of the partner's reports for a drive."""
-
-    debt_abolished_cents: int
-    people_helped: int
-    #: True if any report counted households rather than people.
-    counts_households: bool
-    regions: tuple[str, ...]
-    #: The latest report's date.
-    reported_on: date
-    report_count: int
-    #: Debt abolished per dollar that reached the partner, in hundredths (10000 = 100:1);
-    #: None while nothing has been remitted.
-    actual_ratio_hundredths: int | None
-
-    @property
-    def people_label(self) -> str:
-        return "households" if self.counts_households else "people"
-
-
-def actual_relief(session: Session, drive: Drive) -> ActualRelief | None:
-    """The relief the partner reported for ``drive`` (all its reports summed), or None.
-
-    The actual ratio divides the debt abolished by the money the partner received for the
-    drive — remittances plus gifts sent directly to it — from ``ledger.totals``.
-    """
-    reports = list(
-        session.exec(
-            select(PartnerReport)
-            .where(PartnerReport.drive_id == drive.id)
-            .order_by(PartnerReport.reported_on, PartnerReport.id)
-        )
-    )
-    if not reports:
-        return None
-    debt = sum(report.debt_abolished_cents for report in reports)
-    received = ledger.totals(session, drive).figures.remitted_cents
-    regions = tuple(dict.fromkeys(r.region for r in reports if r.region))
-    return ActualRelief(
-        debt_abolished_cents=debt,
-        people_helped=sum(report.people_helped for report in reports),
-        counts_households=any(report.counts_households for report in reports),
-        regions=regions,
-        reported_on=max(report.reported_on for report in reports),
-        report_count=len(reports),
-        actual_ratio_hundredths=(
-            money.divide_half_up(debt * 100, received) if received > 0 else None
-        ),
-    )
 
 
 def record_report(

@@ -134,3 +134,25 @@ def test_security_headers_are_set(client):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_supporters_show_what_a_gift_counts_for_after_corrections(session, client):
+    from relief.models import EntryKind
+
+    drive = make_coalition(session)
+    typo = make_gift(session, drive, 50_000, donor_name="Typo Check", show_name=True)
+    voided = make_gift(session, drive, 2_000, donor_name="Bounced Check", show_name=True)
+    for gift, change in ((typo, -45_000), (voided, -2_000)):
+        ledger.append(
+            session,
+            kind=EntryKind.CORRECTION,
+            amount_cents=change,
+            drive_id=drive.id,
+            gift_id=gift.id,
+            memo="treasurer correction",
+        )
+    session.commit()
+    page = text_of(client.get("/drives/mo-2026"))
+    assert "Typo Check $50.00" in page and "$500.00" not in page
+    assert "Bounced Check" not in page
+    assert "$50.00 raised of $1,600.00 goal" in page

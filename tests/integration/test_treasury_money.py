@@ -7,7 +7,6 @@ from sqlmodel import select
 
 from relief import drives, ledger
 from relief.models import Entry, EntryKind, Gift, GiftMethod, GiftStatus
-from relief.treasury import partner_reports
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
 
@@ -206,7 +205,10 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
     with data(app) as session:
         drive = drives.get_drive(session, "mo-2026")
         make_gift(session, drive, 100_000, chapter="st-louis")
-        assert partner_reports.actual_relief(session, drive) is None
+        assert drives.actual_relief(session, drive) is None
+    public = app.test_client()
+    assert public.get("/api/drives/mo-2026").get_json()["actual_relief"] is None
+    public.get("/drives/mo-2026")  # warm the cached page: the report must still show at once
     treasurer.post(
         "/treasurer/st-louis/remittances",
         {"drive": "1", "amount": "1000", "sent_on": TODAY, "reference": "wire 88"},
@@ -224,7 +226,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     with data(app) as session:
-        actual = partner_reports.actual_relief(session, drives.get_drive(session, "mo-2026"))
+        actual = drives.actual_relief(session, drives.get_drive(session, "mo-2026"))
     assert actual.debt_abolished_cents == 12_500_000
     assert actual.people_helped == 212 and actual.regions == ("Missouri",)
     assert actual.actual_ratio_hundredths == 12_500  # 125:1 on the $1,000 the partner got
@@ -234,6 +236,28 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
     assert "$100,000" in page and "100:1" in page  # projected, beside it
     dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
     assert figure(dashboard, "actual-relief") == "$125,000"
+    # The public page, the API and the press PDF show it too.
+    api = public.get("/api/drives/mo-2026").get_json()["actual_relief"]
+    assert api == {
+        "debt_abolished_cents": 12_500_000,
+        "people_helped": 212,
+        "counts_households": False,
+        "reported_on": TODAY,
+        "report_count": 1,
+        "actual_ratio": "125:1",
+    }
+    page_text = " ".join(public.get("/drives/mo-2026").get_data(as_text=True).split())
+    assert (
+        "<strong>$125,000</strong> of medical debt actually relieved for "
+        "<strong>212</strong> people" in page_text
+    )
+    import subprocess
+
+    pdf = public.get("/drives/mo-2026/report.pdf").data
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert "$125,000.00 of medical debt actually relieved for 212 people" in " ".join(text.split())
 
 
 def test_a_report_dated_before_the_drive_is_refused(app):
