@@ -216,10 +216,12 @@ def match_lines(session: Session, chapter) -> int:
             )
         )
     )
-    taken_payouts = set(
-        session.exec(scope.rows_of(BankLine, chapter).where(BankLine.payout_id.is_not(None))).all()
-    )
-    taken_payouts = {line.payout_id for line in taken_payouts}
+    taken_payouts = {
+        line.payout_id
+        for line in session.exec(
+            scope.rows_of(BankLine, chapter).where(BankLine.payout_id.is_not(None))
+        )
+    }
     taken_batches = {
         line.batch_id
         for line in session.exec(
