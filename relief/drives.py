@@ -172,8 +172,10 @@ def record_offline_gift(
     donor_email: str | None = None,
     check_number: str | None = None,
     received_at: datetime | None = None,
+    post=None,
 ) -> Gift:
-    """A cash or check gift received by a chapter: recorded as paid and posted to the ledger."""
+    """A cash or check gift received by a chapter: recorded as paid and posted to the ledger
+    (through ``post``, ``ledger.append``'s signature; treasurer actions pass their own)."""
     if method not in (GiftMethod.CASH, GiftMethod.CHECK):
         raise InvalidInput("Offline gifts are cash or check.")
     if not isinstance(amount_cents, int) or not 0 < amount_cents <= money.MAX_CENTS:
@@ -194,7 +196,7 @@ def record_offline_gift(
     )
     session.add(gift)
     session.flush()
-    ledger.append(
+    (post or ledger.append)(
         session,
         kind=EntryKind.GIFT,
         amount_cents=amount_cents,

@@ -462,3 +462,90 @@ class RateLimitCounter(SQLModel, table=True):
     count: int = 0
     #: When the window ends (seconds since the epoch); the counter restarts after it.
     expires_at: int = Field(index=True)
+
+
+# --- Payout reconciliation (issue 4): Stripe payouts and their balance transactions, bank
+# statement lines, and closed months. Payouts belong to the coalition's Stripe account; a
+# chapter sees a payout through the balance transactions matched to its gifts.
+
+
+class Payout(SQLModel, table=True):
+    """A Stripe payout to the coalition's bank account, as last synced."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(max_length=255, unique=True)
+    #: What reached (or will reach) the bank; Stripe's own figure, the "actual" of a payout.
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    #: pending, in_transit, paid, failed or canceled (Stripe's word).
+    status: str = Field(max_length=32)
+    #: Only automatic payouts list their balance transactions; a manual one cannot be split.
+    automatic: bool = True
+    arrival_date: date
+    created: datetime = Field(index=True)
+    description: str = Field(default="", max_length=500)
+    failure_message: str = Field(default="", max_length=500)
+    #: The last balance transaction stored for this payout: a sync stopped halfway resumes
+    #: after it (Stripe's ``starting_after``).
+    transactions_cursor: str | None = Field(default=None, max_length=255)
+    #: True once every balance transaction of the payout is stored.
+    transactions_complete: bool = False
+    synced_at: datetime = Field(default_factory=utcnow)
+
+
+class PayoutTransaction(SQLModel, table=True):
+    """One balance transaction of a payout (a charge, refund, dispute adjustment, ...), with the
+    gift it was matched to. A payout's own balance transaction is not stored."""
+
+    __tablename__ = "payout_transaction"
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(max_length=255, unique=True)
+    payout_id: int = Field(foreign_key="payout.id", index=True)
+    #: Stripe's type: charge, payment, refund, payment_refund, adjustment, ...
+    type: str = Field(max_length=64)
+    reporting_category: str = Field(default="", max_length=64)
+    #: The object that moved the money (ch_…, re_…, du_…).
+    source_id: str | None = Field(default=None, max_length=255)
+    #: The charge behind it (the source itself for a charge; a refund's or dispute's charge).
+    charge_id: str | None = Field(default=None, max_length=255, index=True)
+    payment_intent_id: str | None = Field(default=None, max_length=255)
+    #: Signed, as Stripe gives them: gross, Stripe's fee, and net = gross − fee.
+    amount_cents: int
+    fee_cents: int
+    net_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    created: datetime
+    #: The gift it was matched to (None while unmatched) and that gift's chapter.
+    gift_id: int | None = Field(default=None, foreign_key="gift.id")
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id", index=True)
+
+
+class BankLine(SQLModel, table=True):
+    """A deposit from an imported bank statement, and the payout or deposit batch it matched."""
+
+    __tablename__ = "bank_line"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", index=True)
+    posted_on: date
+    description: str = Field(default="", max_length=500)
+    amount_cents: int
+    #: A hash of (chapter, date, amount, description, repeat number in the file): importing the
+    #: same statement twice stores each line once.
+    fingerprint: str = Field(max_length=64, unique=True)
+    payout_id: int | None = Field(default=None, foreign_key="payout.id")
+    batch_id: int | None = Field(default=None, foreign_key="deposit_batch.id")
+    imported_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class MonthClose(SQLModel, table=True):
+    """A chapter's month its treasurer reconciled and closed: later entries that would fall in
+    it land in the next open month."""
+
+    __tablename__ = "month_close"
+    chapter_id: int = Field(foreign_key="chapter.id", primary_key=True)
+    #: The first day of the month.
+    month: date = Field(primary_key=True)
+    closed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    closed_at: datetime = Field(default_factory=utcnow)

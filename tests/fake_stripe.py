@@ -1,5 +1,6 @@
 """A small local HTTP server answering like Stripe's API with Stripe's own object shapes, for
-what localstripe lacks: Checkout Sessions and real fees on balance transactions.
+what localstripe lacks: Checkout Sessions, real fees on balance transactions, and payouts with
+their balance transactions (``?payout=`` filtering, paginated with has_more/starting_after).
 
 The official client talks to it over real HTTP (``STRIPE_API_BASE``). It records each request
 (method, path, form parameters, Idempotency-Key) so tests can check what we sent.
@@ -23,6 +24,16 @@ class FakeStripe:
         self.fees: dict[str, int] = {}
         #: Set to make every call fail with HTTP 500 (Stripe down).
         self.down = False
+        #: Go down (and stay down) after answering this many requests: an outage mid-sync.
+        self.down_after: int | None = None
+        #: Payouts, newest first, and each payout's balance transactions (newest first).
+        self.payouts: list[dict] = []
+        self.payout_transactions: dict[str, list[dict]] = {}
+        #: Objects a balance transaction's ``source`` expands to (``expand[]=data.source``).
+        self.sources: dict[str, dict] = {}
+        #: The most a page holds, whatever ``limit`` asks (to test pagination with few objects).
+        self.page_size = 100
+        self.answered = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -39,9 +50,20 @@ class FakeStripe:
         self.server.server_close()
 
     def _answer(self, method: str, path: str, params: dict, key: str | None):
+        if self.down_after is not None and self.answered >= self.down_after:
+            self.down = True
         if self.down:
             return 500, {"error": {"type": "api_error", "message": "Stripe is down (test)"}}
+        self.answered += 1
         parts = path.strip("/").split("/")[1:]  # drop "v1"
+        if method == "GET" and parts == ["payouts"]:
+            since = int(params.get("created[gte]", 0))
+            return 200, self._page([p for p in self.payouts if p["created"] >= since], params, path)
+        if method == "GET" and parts == ["balance_transactions"]:
+            txns = self.payout_transactions.get(params.get("payout"), [])
+            if any(k.startswith("expand") and v == "data.source" for k, v in params.items()):
+                txns = [{**t, "source": self.sources.get(t["source"], t["source"])} for t in txns]
+            return 200, self._page(txns, params, path)
         if method == "POST" and parts == ["checkout", "sessions"]:
             if key in self.sessions_by_key:
                 return 200, self.sessions_by_key[key]
@@ -100,6 +122,21 @@ class FakeStripe:
                 "balance_transaction", id=parts[1], source=charge_id, fee=fee
             )
         return 404, {"error": {"type": "invalid_request_error", "message": f"no route {path}"}}
+
+    def _page(self, objects: list[dict], params: dict, path: str) -> dict:
+        """One page of a list, as Stripe pages: after ``starting_after``, ``limit`` long."""
+        start = 0
+        if "starting_after" in params:
+            ids = [o["id"] for o in objects]
+            start = ids.index(params["starting_after"]) + 1
+        limit = min(int(params.get("limit", 10)), self.page_size)
+        page = objects[start : start + limit]
+        return {
+            "object": "list",
+            "data": page,
+            "has_more": start + limit < len(objects),
+            "url": path,
+        }
 
     def _handler(self):
         fake = self

@@ -6,7 +6,9 @@ which one it has.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from relief.models import Gift
@@ -47,6 +49,39 @@ class PaymentFee:
     fee_cents: int
 
 
+@dataclass(frozen=True)
+class PayoutInfo:
+    """A payout of the Stripe account to its bank, as Stripe states it now."""
+
+    id: str
+    amount_cents: int
+    currency: str
+    status: str
+    automatic: bool
+    arrival_date: date
+    created: datetime
+    description: str
+    failure_message: str
+
+
+@dataclass(frozen=True)
+class BalanceTransactionInfo:
+    """One balance transaction of a payout: signed gross, fee and net in cents."""
+
+    id: str
+    type: str
+    reporting_category: str
+    amount_cents: int
+    fee_cents: int
+    net_cents: int
+    currency: str
+    created: datetime
+    source_id: str | None
+    #: The charge behind the money (a refund's or dispute's charge; the charge itself).
+    charge_id: str | None
+    payment_intent_id: str | None
+
+
 class Gateway(Protocol):
     test_mode: bool
 
@@ -77,6 +112,18 @@ class Gateway(Protocol):
         names this refund request (stable across retries), so a retry never refunds twice."""
         ...
 
+    def list_payouts(self, since: datetime | None) -> Iterator[PayoutInfo]:
+        """Every payout created at or after ``since`` (all when None), newest first, page by
+        page; raises GatewayError when the processor cannot be reached."""
+        ...
+
+    def payout_transactions(
+        self, payout_id: str, starting_after: str | None = None
+    ) -> Iterator[BalanceTransactionInfo]:
+        """The balance transactions a payout paid out (after ``starting_after``, to resume),
+        page by page, without the payout's own; raises GatewayError."""
+        ...
+
 
 class TestGateway:
     """Test mode (no STRIPE_SECRET_KEY): our own checkout page, where no money moves.
@@ -105,6 +152,15 @@ class TestGateway:
 
     def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
         raise GatewayError("Test-mode gifts are removed with `flask gift purge-test`.")
+
+    def list_payouts(self, since: datetime | None) -> Iterator[PayoutInfo]:
+        # No Stripe account, no payouts: nothing to sync.
+        return iter(())
+
+    def payout_transactions(
+        self, payout_id: str, starting_after: str | None = None
+    ) -> Iterator[BalanceTransactionInfo]:
+        return iter(())
 
 
 def for_config(config) -> Gateway:

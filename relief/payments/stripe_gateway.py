@@ -8,16 +8,23 @@ JSON Stripe signed (or that test mode built) either way.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import stripe
 
 from relief.models import Gift
 from relief.payments.gateway import (
+    BalanceTransactionInfo,
     CheckoutDetails,
     CheckoutUrls,
     GatewayError,
     PaymentFee,
+    PayoutInfo,
 )
+
+#: Stripe's largest page; the client's auto-pagination follows ``has_more``.
+PAGE_SIZE = 100
 
 
 def _id(value) -> str:
@@ -193,3 +200,78 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise GatewayError(f"Stripe refused the refund: {error}") from error
         return refund.id
+
+    def list_payouts(self, since: datetime | None) -> Iterator[PayoutInfo]:
+        params: dict = {"limit": PAGE_SIZE}
+        if since is not None:
+            params["created"] = {"gte": int(since.timestamp())}
+        try:
+            for payout in self.client.v1.payouts.list(params).auto_paging_iter():
+                yield _payout_info(payout)
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe could not list payouts: {error}") from error
+
+    def payout_transactions(
+        self, payout_id: str, starting_after: str | None = None
+    ) -> Iterator[BalanceTransactionInfo]:
+        # The source expanded: a refund or dispute names its charge, which finds the gift.
+        params: dict = {"payout": payout_id, "limit": PAGE_SIZE, "expand": ["data.source"]}
+        if starting_after:
+            params["starting_after"] = starting_after
+        try:
+            pages = self.client.v1.balance_transactions.list(params)
+            for txn in pages.auto_paging_iter():
+                if txn["type"] in ("payout", "payout_cancel", "payout_failure"):
+                    continue  # the payout's own movement, not money it carries
+                yield _transaction_info(txn)
+        except stripe.StripeError as error:
+            raise GatewayError(
+                f"Stripe could not list the transactions of {payout_id}: {error}"
+            ) from error
+
+
+def _field(obj, name: str):
+    """A field of a Stripe object or dict, None when absent."""
+    return obj[name] if obj is not None and name in obj else None
+
+
+def _payout_info(payout) -> PayoutInfo:
+    return PayoutInfo(
+        id=payout["id"],
+        amount_cents=int(payout["amount"]),
+        currency=str(payout["currency"]).upper(),
+        status=payout["status"],
+        automatic=bool(payout["automatic"]),
+        arrival_date=datetime.fromtimestamp(payout["arrival_date"], UTC).date(),
+        created=datetime.fromtimestamp(payout["created"], UTC),
+        description=_field(payout, "description") or "",
+        failure_message=_field(payout, "failure_message") or "",
+    )
+
+
+def _transaction_info(txn) -> BalanceTransactionInfo:
+    source = _field(txn, "source")
+    source_id = None if source is None else _id(source)
+    charge_id = payment_intent_id = None
+    if source_id and source_id.startswith(("ch_", "py_")):
+        charge_id = source_id
+    if source is not None and not isinstance(source, str):
+        charge = _field(source, "charge")
+        if charge is not None:
+            charge_id = _id(charge)
+        intent = _field(source, "payment_intent")
+        if intent is not None:
+            payment_intent_id = _id(intent)
+    return BalanceTransactionInfo(
+        id=txn["id"],
+        type=txn["type"],
+        reporting_category=_field(txn, "reporting_category") or "",
+        amount_cents=int(txn["amount"]),
+        fee_cents=int(txn["fee"]),
+        net_cents=int(txn["net"]),
+        currency=str(txn["currency"]).upper(),
+        created=datetime.fromtimestamp(txn["created"], UTC),
+        source_id=source_id,
+        charge_id=charge_id,
+        payment_intent_id=payment_intent_id,
+    )

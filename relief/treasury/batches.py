@@ -29,7 +29,7 @@ from relief.models import (
     User,
     utcnow,
 )
-from relief.treasury import scope
+from relief.treasury import months, scope
 
 MAX_LINES = 2_000
 CSV_COLUMNS = ("amount", "name", "anonymous", "method", "check_number", "received")
@@ -328,6 +328,7 @@ def post_batch(session: Session, chapter: Chapter, batch_id: int) -> BatchView:
             show_name=line.show_name,
             check_number=line.check_number,
             received_at=datetime.combine(line.received_on, time(12), UTC),
+            post=months.post,
         )
         line.gift_id = gift.id
     batch.status = BatchStatus.POSTED

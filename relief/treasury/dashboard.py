@@ -22,7 +22,7 @@ from relief import drives, ledger
 from relief.db import is_postgres
 from relief.ledger import Figures
 from relief.models import Chapter, DepositBatch, Drive, Entry, EntryKind
-from relief.treasury import batches, gifts, scope
+from relief.treasury import batches, gifts, months, payouts, scope
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,14 @@ class Attention:
     fee_pending_gifts: int
     open_batches: tuple[DepositBatch, ...]
     undeposited_batches: tuple[DepositBatch, ...]
+    #: Recent Stripe payouts carrying the chapter's gifts that do not reconcile to the cent.
+    differing_payouts: int = 0
 
     @property
     def anything(self) -> bool:
         return bool(
-            self.unassigned_gifts
+            self.differing_payouts
+            or self.unassigned_gifts
             or self.fee_pending_gifts
             or self.open_batches
             or self.undeposited_batches
@@ -70,6 +73,9 @@ class Dashboard:
     months: tuple[MoneyRow, ...]
     total: MoneyRow
     attention: Attention
+    #: Months the chapter closed (newest first), and ended months it can still close.
+    closed_months: tuple[date, ...] = ()
+    closable_months: tuple[date, ...] = ()
 
 
 def _sum(rows) -> Figures:
@@ -143,5 +149,10 @@ def dashboard(session: Session, chapter: Chapter) -> Dashboard:
             fee_pending_gifts=gifts.count_fee_pending(session, chapter),
             open_batches=tuple(batches.open_batches(session, chapter)),
             undeposited_batches=tuple(batches.undeposited(session, chapter)),
+            differing_payouts=sum(
+                view.state == "differs" for view in payouts.payouts_of(session, chapter, limit=20)
+            ),
         ),
+        closed_months=tuple(months.closed_months(session, chapter)),
+        closable_months=tuple(months.closable_months(session, chapter)),
     )

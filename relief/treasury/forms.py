@@ -193,3 +193,17 @@ class ReverseForm(FlaskForm):
 class AdminAssignForm(FlaskForm):
     target = SelectField("Drive and chapter", validators=[DataRequired()])
     submit = SubmitField("Assign")
+
+
+class BankImportForm(FlaskForm):
+    file = FileField("Bank statement (CSV)", validators=[FileRequired()])
+    submit = SubmitField("Import and match")
+
+
+class MonthCloseForm(FlaskForm):
+    month = SelectField("Month", validators=[DataRequired()])
+    reconciled = BooleanField(
+        "I have reconciled this month: payouts and deposits match the ledger",
+        validators=[DataRequired("Confirm that the month is reconciled before closing it.")],
+    )
+    submit = SubmitField("Close the month")

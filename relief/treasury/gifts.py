@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from relief import drives, ledger, money
+from relief import drives, money
 from relief.drives import _check_text
 from relief.errors import Conflict, InvalidInput, NotFound
 from relief.models import (
@@ -24,7 +24,7 @@ from relief.models import (
     GiftStatus,
     utcnow,
 )
-from relief.treasury import scope
+from relief.treasury import months, scope
 
 #: Kinds of entry that change how much of a gift counts (a gift's "current amount").
 AMOUNT_KINDS = (EntryKind.GIFT, EntryKind.CORRECTION)
@@ -76,6 +76,7 @@ def record_direct_gift(
         show_name=show_name,
         check_number=_check_text(check_number or "", "check number", 64, required=False) or None,
         received_at=_noon(received_on),
+        post=months.post,
     )
     session.add(
         DirectGift(
@@ -83,7 +84,7 @@ def record_direct_gift(
             partner_reference=_check_text(partner_reference, "partner's reference", 200, False),
         )
     )
-    ledger.append(
+    months.post(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=amount_cents,
@@ -163,7 +164,7 @@ def correct_gift(
         )
     original = next(e for e in detail.entries if e.kind is EntryKind.GIFT)
     now = utcnow()
-    entry = ledger.append(
+    entry = months.post(
         session,
         kind=EntryKind.CORRECTION,
         amount_cents=delta,
@@ -176,7 +177,7 @@ def correct_gift(
         memo=f"correction: {reason}"[:500],
     )
     if detail.direct is not None:
-        ledger.append(
+        months.post(
             session,
             kind=EntryKind.REMITTANCE,
             amount_cents=delta,
@@ -262,7 +263,7 @@ def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int 
         )
     )
     if not any(entry.kind is EntryKind.GIFT for entry in kept):
-        ledger.append(
+        months.post(
             session,
             kind=EntryKind.GIFT,
             amount_cents=gift.amount_cents,
@@ -275,7 +276,7 @@ def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int 
             memo=f"{gift.method.value} gift, assigned to the drive",
         )
     for entry in kept:
-        ledger.append(
+        months.post(
             session,
             kind=entry.kind,
             amount_cents=entry.amount_cents,

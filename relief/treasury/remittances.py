@@ -12,7 +12,7 @@ from relief.db import is_postgres
 from relief.drives import _check_text
 from relief.errors import Conflict, InvalidInput
 from relief.models import Chapter, Drive, Entry, EntryKind, Remittance, Total, User, utcnow
-from relief.treasury import scope
+from relief.treasury import months, scope
 
 
 def record_remittance(
@@ -62,7 +62,7 @@ def record_remittance(
     )
     session.add(remittance)
     session.flush()
-    entry = ledger.append(
+    entry = months.post(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=amount_cents,
@@ -96,7 +96,7 @@ def reverse_remittance(
     if _reversal(session, remittance) is not None:
         raise Conflict("This remittance is already reversed.")
     drive = session.get(Drive, remittance.drive_id)
-    return ledger.append(
+    return months.post(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=-remittance.amount_cents,

@@ -13,6 +13,7 @@ from datetime import date
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     g,
     redirect,
@@ -27,25 +28,31 @@ from wtforms import SelectChoice
 from relief import auth, db, money
 from relief.errors import DomainError, InvalidInput, NotFound
 from relief.models import GiftMethod, Remittance
+from relief.payments.gateway import GatewayError, for_app
 from relief.treasury import (
     audit,
+    bank,
     batches,
     dashboard,
     exports,
     gifts,
+    months,
     partner_reports,
+    payouts,
     remittances,
     scope,
 )
 from relief.treasury.forms import (
     ActionForm,
     AssignForm,
+    BankImportForm,
     CorrectionForm,
     CustodyForm,
     DirectGiftForm,
     ExportForm,
     ImportForm,
     LineForm,
+    MonthCloseForm,
     NewBatchForm,
     PartnerReportForm,
     RemittanceForm,
@@ -91,8 +98,145 @@ def index():
 @bp.get("/<chapter>/")
 @auth.chapter_treasurer_required
 def chapter_dashboard(chapter):
-    view = dashboard.dashboard(db.session(), g.chapter)
-    return render_template("treasurer/dashboard.html", view=view)
+    return _render_dashboard(db.session())
+
+
+def _render_dashboard(session, close_form=None, error=None, status=200):
+    view = dashboard.dashboard(session, g.chapter)
+    if close_form is None:
+        close_form = MonthCloseForm(formdata=None)
+    close_form.month.choices = _month_choices(view.closable_months)
+    return render_template(
+        "treasurer/dashboard.html",
+        view=view,
+        sync_form=ActionForm(formdata=None),
+        close_form=close_form,
+        error=error,
+    ), status
+
+
+def _month_choices(closable) -> list[SelectChoice]:
+    return [SelectChoice(m.isoformat(), months.month_label(m)) for m in closable]
+
+
+@bp.post("/<chapter>/months/close")
+@auth.chapter_treasurer_required
+def month_close(chapter):
+    session = db.session()  # a POST: the guard took the write lock
+    form = MonthCloseForm()
+    form.month.choices = _month_choices(months.closable_months(session, g.chapter))
+    if not form.validate():
+        return _render_dashboard(session, form, status=400)
+    try:
+        closed = months.close_month(
+            session, g.chapter, date.fromisoformat(form.month.data), current_user
+        )
+        label = months.month_label(closed.month)
+        _audit(session, "month.close", f"{label} reconciled and closed")
+        db.commit()
+    except DomainError as failure:
+        return _render_dashboard(session, form, failure.message, _failed(failure))
+    flash(
+        f"{label} is closed. Later corrections dated in it land in the next open month.",
+        "success",
+    )
+    return redirect(url_for(".chapter_dashboard", chapter=g.chapter.slug))
+
+
+# --- Stripe payouts and the bank statement ------------------------------------------------------
+
+
+@bp.get("/<chapter>/payouts")
+@auth.chapter_treasurer_required
+def payout_list(chapter):
+    return render_template(
+        "treasurer/payouts.html",
+        rows=payouts.payouts_of(db.session(), g.chapter),
+        sync_form=ActionForm(formdata=None),
+    )
+
+
+@bp.get("/<chapter>/payouts/<int:payout_id>")
+@auth.chapter_treasurer_required
+def payout_page(chapter, payout_id):
+    view = payouts.payout_view(db.session(), g.chapter, payout_id)
+    return render_template("treasurer/payout.html", view=view)
+
+
+@bp.post("/<chapter>/payouts/sync")
+@auth.chapter_treasurer_required
+def payout_sync(chapter):
+    # The payouts are the coalition's: any chapter's treasurer (or an admin) may sync them.
+    session = db.session()  # a POST: the guard took the write lock
+    back = redirect(url_for(".payout_list", chapter=g.chapter.slug))
+    if not ActionForm().validate():
+        flash("The form expired; try again.", "error")
+        return back
+    _audit(session, "stripe.sync", "sync with Stripe started")
+    db.commit()
+
+    def checkpoint():
+        # Each page is kept: a sync cut off halfway resumes where it stopped.
+        session.commit()
+        db.begin_write(session)
+
+    db.begin_write(session)
+    try:
+        result = payouts.sync(session, for_app(current_app), checkpoint=checkpoint)
+    except GatewayError as error:
+        session.rollback()
+        flash(f"Stripe could not be reached; what was fetched is kept. {error}", "error")
+        return back
+    flash(result.sentence(), "info" if result.test_mode else "success")
+    return back
+
+
+@bp.route("/<chapter>/bank", methods=["GET", "POST"])
+@auth.chapter_treasurer_required
+def bank_import(chapter):
+    session = db.session()
+    form = BankImportForm()
+    error, errors, status = None, None, 200
+    if form.validate_on_submit():
+        try:
+            result = bank.import_statement(
+                session, g.chapter, form.file.data.read(), imported_by=current_user
+            )
+        except DomainError as failure:
+            session.rollback()
+            error, status = failure.message, _failed(failure)
+            result = None
+        if result is not None and result.errors:
+            session.rollback()
+            error, errors, status = (
+                "Nothing was imported: fix these rows and import the file again.",
+                result.errors,
+                400,
+            )
+        elif result is not None:
+            _audit(
+                session,
+                "bank.import",
+                f"{result.added} deposits imported ({result.already} already there), "
+                f"{result.matched} matched",
+            )
+            db.commit()
+            flash(
+                f"Imported {result.added} deposit{'s' if result.added != 1 else ''}"
+                f"{f' ({result.already} were already imported)' if result.already else ''}; "
+                f"{result.matched} matched to a payout or a deposit batch.",
+                "success",
+            )
+            return redirect(url_for(".bank_import", chapter=g.chapter.slug))
+    elif request.method == "POST":
+        status = 400
+    return render_template(
+        "treasurer/bank.html",
+        form=form,
+        error=error,
+        import_errors=errors,
+        view=bank.bank_view(db.session(), g.chapter),
+    ), status
 
 
 # --- Deposit batches ---------------------------------------------------------------------------

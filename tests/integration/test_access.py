@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from relief.models import Gift, GiftMethod, GiftStatus, utcnow
+from relief.models import Gift, GiftMethod, GiftStatus, Payout, PayoutTransaction, utcnow
 from relief.treasury import batches, gifts, remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
@@ -45,6 +45,13 @@ ROUTES = {
     ("treasurer.export_page", "GET"): (lambda o: {}, 200),
     ("treasurer.ledger_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.donors_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.month_close", "POST"): (lambda o: {}, 400),
+    ("treasurer.payout_list", "GET"): (lambda o: {}, 200),
+    ("treasurer.payout_page", "GET"): (lambda o: {"payout_id": o["payout"]}, 200),
+    # Test mode: "nothing to sync", back to the payouts.
+    ("treasurer.payout_sync", "POST"): (lambda o: {}, 302),
+    ("treasurer.bank_import", "GET"): (lambda o: {}, 200),
+    ("treasurer.bank_import", "POST"): (lambda o: {}, 400),
 }
 #: Routes outside any chapter: URL arguments, and what each kind of user gets.
 EVERYONE = {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200}
@@ -103,6 +110,33 @@ def objects_of(session, drive, chapter_slug):
         received_at=utcnow(),
     )
     session.add_all([unassigned, unclaimed])
+    session.flush()
+    # A Stripe payout carrying the chapter's gift (so only this chapter, and admins, see it).
+    gift.stripe_charge_id = f"ch_access_{gift.id}"
+    payout = Payout(
+        stripe_id=f"po_access_{gift.id}",
+        amount_cents=970,
+        status="paid",
+        arrival_date=date.today(),
+        created=utcnow(),
+        transactions_complete=True,
+    )
+    session.add(payout)
+    session.flush()
+    session.add(
+        PayoutTransaction(
+            stripe_id=f"txn_access_{gift.id}",
+            payout_id=payout.id,
+            type="charge",
+            charge_id=gift.stripe_charge_id,
+            amount_cents=1000,
+            fee_cents=30,
+            net_cents=970,
+            created=utcnow(),
+            gift_id=gift.id,
+            chapter_id=chapter.id,
+        )
+    )
     session.commit()
     assert gifts.unassigned(session, chapter)
     return {
@@ -112,6 +146,7 @@ def objects_of(session, drive, chapter_slug):
         "unassigned": unassigned.id,
         "unclaimed": unclaimed.id,
         "remittance": remittance.id,
+        "payout": payout.id,
     }
 
 

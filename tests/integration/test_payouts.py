@@ -1,0 +1,382 @@
+"""Stripe payout reconciliation, end to end: the official client over real HTTP against a local
+server answering with Stripe's payout and balance_transaction shapes (tests/fixtures/stripe/,
+from Stripe's fixtures3.json), the CLI and the screens; the bank statement import; closing a
+month."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from relief import drives, ledger
+from relief.models import (
+    BankLine,
+    Entry,
+    EntryKind,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    Payout,
+    PayoutTransaction,
+)
+from relief.treasury import bank, batches, months, payouts
+from tests import stripe_objects as so
+from tests.factories import make_coalition
+from tests.stripe_fixtures import *  # noqa: F403
+from tests.treasury_helpers import SignedIn, data, make_user
+
+NOW = int(datetime.now(UTC).timestamp())
+
+
+def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis"):
+    """A paid card gift and its fee in the ledger, as the webhook leaves them."""
+    chapter_obj = drives.chapter_in_drive(session, drive, chapter)
+    gift = Gift(
+        drive_id=drive.id,
+        chapter_id=chapter_obj.id,
+        amount_cents=amount_cents,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        stripe_charge_id=charge_id,
+        stripe_payment_intent_id=f"pi_{charge_id}",
+        received_at=datetime.now(UTC),
+    )
+    session.add(gift)
+    session.flush()
+    common = dict(drive_id=drive.id, chapter_id=chapter_obj.id, gift_id=gift.id)
+    ledger.append(session, kind=EntryKind.GIFT, amount_cents=amount_cents, **common)
+    ledger.append(
+        session,
+        kind=EntryKind.FEE,
+        amount_cents=fee_cents,
+        external_id=f"fee:{charge_id}",
+        **common,
+    )
+    session.commit()
+    return gift
+
+
+def txn(txn_id, amount, fee, source, type_="charge"):
+    return so.shape(
+        "balance_transaction",
+        id=txn_id,
+        amount=amount,
+        fee=fee,
+        net=amount - fee,
+        source=source,
+        type=type_,
+        reporting_category=type_,
+        created=NOW,
+    )
+
+
+def payout(payout_id, amount, *, created=NOW, automatic=True, arrival=None):
+    return so.shape(
+        "payout",
+        id=payout_id,
+        amount=amount,
+        created=created,
+        automatic=automatic,
+        status="paid",
+        arrival_date=arrival or created,
+    )
+
+
+def count(session, model) -> int:
+    session.rollback()
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.fixture
+def drive(stripe_session):
+    return make_coalition(stripe_session)
+
+
+def five_gifts_payout(session, drive, fake, payout_id="po_five", prefix="a"):
+    """Five St. Louis and Kansas City card gifts paid out in one payout, to the cent."""
+    lines = []
+    for n in range(5):
+        amount, fee = 1000 * (n + 1), 30 + 22 * (n + 1)
+        chapter = "st-louis" if n % 2 == 0 else "kansas-city"
+        card_gift(session, drive, amount, fee, f"ch_{prefix}{n}", chapter=chapter)
+        lines.append(txn(f"txn_{prefix}{n}", amount, fee, f"ch_{prefix}{n}"))
+    fake.payout_transactions[payout_id] = lines
+    total = sum(t["net"] for t in lines)
+    fake.payouts.insert(0, payout(payout_id, total))
+    return total
+
+
+def test_sync_pages_through_stripe_and_the_payout_reconciles_to_the_cent(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    total = five_gifts_payout(stripe_session, drive, fake_stripe)
+    fake_stripe.page_size = 2  # five transactions come in three pages
+    result = stripe_app.test_cli_runner().invoke(args=["stripe", "sync"])
+    assert result.exit_code == 0, result.output
+    assert "1 payout (1 new) and 5 new balance transactions; 5 matched" in result.output
+    pages = [r for r in fake_stripe.requests if r["path"] == "/v1/balance_transactions"]
+    assert len(pages) == 3 and pages[1]["params"]["starting_after"] == "txn_a1"
+    assert count(stripe_session, PayoutTransaction) == 5
+
+    with stripe_app.app_context():
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        view = payouts.payout_view(
+            stripe_session, chapter, stripe_session.exec(select(Payout)).one().id
+        )
+        assert view.reconciled and view.expected_cents == view.actual_cents == total
+        # St. Louis's share: its three gifts (1, 3 and 5 thousand cents), net of fees.
+        assert view.share_count == 3
+        assert view.share_cents == (1000 - 52) + (3000 - 96) + (5000 - 140)
+        assert view.others_count == 2
+
+    # Running it again changes nothing.
+    again = stripe_app.test_cli_runner().invoke(args=["stripe", "sync"])
+    assert "0 new balance transactions" in again.output
+    assert count(stripe_session, PayoutTransaction) == 5
+
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+    treasurer = SignedIn(stripe_app, "t@stl.org")
+    page = treasurer.get("/treasurer/st-louis/payouts").get_data(as_text=True)
+    assert "Reconciled to the cent" in page and "$148.50" not in page
+
+
+def test_an_outage_halfway_through_a_sync_resumes_and_doubles_nothing(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    five_gifts_payout(stripe_session, drive, fake_stripe, "po_one", "a")
+    five_gifts_payout(stripe_session, drive, fake_stripe, "po_two", "b")
+    fake_stripe.page_size = 2
+    # 1 request lists the payouts, 3 fetch the first payout's pages, 1 the second's first page;
+    # then Stripe goes down.
+    fake_stripe.down_after = 5
+    failed = stripe_app.test_cli_runner().invoke(args=["stripe", "sync"])
+    assert failed.exit_code != 0 and "run this again to resume" in failed.output
+    kept = count(stripe_session, PayoutTransaction)
+    assert kept == 7  # one payout complete, two transactions of the other
+
+    fake_stripe.down, fake_stripe.down_after = False, None
+    fake_stripe.requests.clear()
+    resumed = stripe_app.test_cli_runner().invoke(args=["stripe", "sync"])
+    assert resumed.exit_code == 0, resumed.output
+    assert count(stripe_session, PayoutTransaction) == 10
+    pages = [r for r in fake_stripe.requests if r["path"] == "/v1/balance_transactions"]
+    # Only the unfinished payout is asked for again, from where it stopped.
+    assert {r["params"]["payout"] for r in pages} == {"po_one"}
+    assert pages[0]["params"]["starting_after"] == "txn_a1"
+    with stripe_app.app_context():
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        assert all(v.reconciled for v in payouts.payouts_of(stripe_session, chapter))
+
+
+def test_a_payout_with_a_transaction_the_ledger_does_not_know_shows_it_unmatched(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    card_gift(stripe_session, drive, 2500, 85, "ch_known")
+    lines = [
+        txn("txn_known", 2500, 85, "ch_known"),
+        txn("txn_stranger", 4000, 118, "ch_stranger"),
+        # A refund whose ledger entry exists, and Stripe's own fee line nobody's gift explains.
+        txn("txn_fee", -1500, 0, None, type_="stripe_fee"),
+    ]
+    fake_stripe.payout_transactions["po_mixed"] = lines
+    fake_stripe.payouts = [payout("po_mixed", sum(t["net"] for t in lines))]
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    with stripe_app.app_context():
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        (view,) = payouts.payouts_of(stripe_session, chapter)
+    assert view.state == "differs" and not view.reconciled
+    assert view.expected_cents == 2500 - 85
+    assert view.difference_cents == (4000 - 118) - 1500
+    assert {line.txn.stripe_id for line in view.unmatched} == {"txn_stranger", "txn_fee"}
+
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+    page = SignedIn(stripe_app, "t@stl.org").get(f"/treasurer/st-louis/payouts/{view.payout.id}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Not in the ledger (2)" in text and "txn_stranger" in text and "$23.82" in text
+
+
+def test_a_manual_payout_is_not_itemised_and_says_why(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    fake_stripe.payouts = [payout("po_manual", 10000, automatic=False)]
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    assert not [r for r in fake_stripe.requests if r["path"] == "/v1/balance_transactions"]
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+        payout_id = session.exec(select(Payout.id)).one()
+    text = (
+        SignedIn(stripe_app, "t@stl.org")
+        .get(f"/treasurer/st-louis/payouts/{payout_id}")
+        .get_data(as_text=True)
+    )
+    assert "This is a manual payout" in text and "automatic payouts" in text
+
+
+def test_test_mode_has_nothing_to_sync(app, runner):
+    result = runner.invoke(args=["stripe", "sync"])
+    assert result.exit_code == 0 and "nothing to sync" in result.output
+
+
+def test_the_sync_button_fetches_payouts(stripe_app, fake_stripe):
+    # (No open app context here: the form's CSRF token lives in the request's g.)
+    with data(stripe_app) as session:
+        five_gifts_payout(session, make_coalition(session), fake_stripe)
+        make_user(session, "t@kc.org", "kansas-city")
+    treasurer = SignedIn(stripe_app, "t@kc.org")
+    response = treasurer.post("/treasurer/kansas-city/payouts/sync", follow_redirects=True)
+    assert "5 new balance transactions" in response.get_data(as_text=True)
+    with data(stripe_app) as session:
+        assert count(session, PayoutTransaction) == 5
+
+
+STATEMENT = """Posted Date,Payee,Credit,Debit
+{payout_day},STRIPE TRANSFER,{payout_amount},
+{batch_day},DEPOSIT,250.00,
+{batch_day},CHECK 1042,,80.00
+{batch_day},UNKNOWN DEPOSIT,12.34,
+"""
+
+
+def test_the_bank_statement_matches_a_payout_and_a_deposit_batch(stripe_app, fake_stripe):
+    with data(stripe_app) as session:
+        drive = make_coalition(session)
+        total = five_gifts_payout(session, drive, fake_stripe)
+    arrival = datetime.now(UTC).date()
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    deposited = date.today()
+    with data(stripe_app) as stripe_session:
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        batch = batches.open_batch(
+            stripe_session,
+            chapter,
+            drive_id=drive.id,
+            label="Potluck",
+            expected_count=1,
+            expected_total_cents=25000,
+        )
+        batches.add_line(
+            stripe_session, chapter, batch.id, batches.LineInput(amount="250", received=deposited)
+        )
+        batches.post_batch(stripe_session, chapter, batch.id)
+        batches.set_custody(
+            stripe_session, chapter, batch.id, held_by="Ana", deposited_on=deposited
+        )
+        stripe_session.commit()
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+    treasurer = SignedIn(stripe_app, "t@stl.org")
+    csv_text = STATEMENT.format(
+        payout_day=(arrival + timedelta(days=1)).strftime("%m/%d/%Y"),
+        payout_amount=f"{total // 100}.{total % 100:02d}",
+        batch_day=(deposited - timedelta(days=2)).isoformat(),  # the bank's date, 2 days off
+    )
+
+    def upload(text):
+        return treasurer.post(
+            "/treasurer/st-louis/bank",
+            data={"file": (io.BytesIO(text.encode()), "statement.csv")},
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
+
+    page = upload(csv_text).get_data(as_text=True)
+    assert "Imported 3 deposits; 2 matched" in page
+    assert "Stripe payout po_five" in page and "deposit batch “Potluck”" in page
+    assert "Unmatched deposits (1)" in page and "UNKNOWN DEPOSIT" in page
+    # The same statement again stores nothing twice.
+    assert "3 were already imported" in upload(csv_text).get_data(as_text=True)
+    with data(stripe_app) as session:
+        assert count(session, BankLine) == 3
+
+
+def test_a_bank_file_without_the_columns_or_with_a_bad_row_writes_nothing(app):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    treasurer = SignedIn(app, "t@stl.org")
+
+    def upload(text):
+        return treasurer.post(
+            "/treasurer/st-louis/bank",
+            data={"file": (io.BytesIO(text.encode()), "statement.csv")},
+            content_type="multipart/form-data",
+        )
+
+    response = upload("When,What,How much\n2026-01-02,x,3.00\n")
+    assert response.status_code == 400
+    assert "No date column was found" in response.get_data(as_text=True)
+    response = upload("Date,Description,Amount\n2026-01-02,ok,3.00\nnot a day,bad,4.00\n")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Nothing was imported" in text and "Row 3" in text
+    with data(app) as session:
+        assert session.exec(select(func.count()).select_from(BankLine)).one() == 0
+
+
+def test_a_late_entry_for_a_closed_month_lands_in_the_next_open_month(app):
+    today = date.today()
+    this_month = date(today.year, today.month, 1)
+    last_month = months.first_of_month(this_month - timedelta(days=1))
+    with data(app) as session:
+        drive = make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    treasurer = SignedIn(app, "t@stl.org")
+    response = treasurer.post(
+        "/treasurer/st-louis/months/close",
+        data={"month": last_month.isoformat(), "reconciled": "y"},
+        follow_redirects=True,
+    )
+    page = response.get_data(as_text=True)
+    assert f"{last_month.strftime('%B %Y')} is closed" in page
+    with data(app) as session:
+        chapter = drives.get_chapter(session, "st-louis")
+        # A batch of checks received in the closed month, entered late.
+        batch = batches.open_batch(
+            session,
+            chapter,
+            drive_id=drive.id,
+            label="Late checks",
+            expected_count=1,
+            expected_total_cents=4000,
+        )
+        batches.add_line(
+            session,
+            chapter,
+            batch.id,
+            batches.LineInput(amount="40", received=last_month + timedelta(days=9)),
+        )
+        batches.post_batch(session, chapter, batch.id)
+        session.commit()
+        entry = session.exec(select(Entry).where(Entry.amount_cents == 4000)).one()
+        assert entry.effective_at.date() == this_month
+        assert f"in closed {last_month.strftime('%B %Y')}" in entry.memo
+        assert f"moved to {this_month.strftime('%B %Y')}" in entry.memo
+        # The gift keeps the day it was received.
+        assert session.get(Gift, entry.gift_id).received_at.date() == last_month + timedelta(days=9)
+        # Kansas City did not close that month: its late entries stay where they fall.
+        where = months.landing(
+            session,
+            drives.get_chapter(session, "kansas-city").id,
+            datetime.combine(last_month, datetime.min.time(), UTC),
+        )
+        assert where.moved_from is None
+    # The current month cannot be closed (it has not ended).
+    refused = treasurer.post(
+        "/treasurer/st-louis/months/close",
+        data={"month": this_month.isoformat(), "reconciled": "y"},
+    )
+    assert refused.status_code == 400
+
+
+def test_bank_statement_columns_are_found_under_common_names():
+    parsed = bank.parse_statement(
+        b'Account 123\nTransaction Date,Memo,Amount\n01/05/2026,STRIPE,"1,234.56"\n'
+        b"01/06/2026,FEE,(5.00)\n"
+    )
+    assert [(d.posted_on, d.amount_cents) for d in parsed.deposits] == [(date(2026, 1, 5), 123456)]
+    assert parsed.withdrawals == 1
