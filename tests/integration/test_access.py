@@ -45,6 +45,7 @@ ROUTES = {
     ("treasurer.export_page", "GET"): (lambda o: {}, 200),
     ("treasurer.ledger_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.donors_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.monthly_report", "GET"): (lambda o: {"month": TODAY[:7]}, 200),
 }
 #: Routes outside any chapter: URL arguments, and what each kind of user gets.
 EVERYONE = {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200}
