@@ -312,3 +312,26 @@ def test_cli_writes_the_monthly_report(app, runner, tmp_path):
     assert bad.exit_code != 0 and "There is no chapter “nowhere”" in bad.output
     bad = runner.invoke(args=["report", "month", "st-louis", "2026/03", "-o", str(out)])
     assert bad.exit_code != 0 and "YYYY-MM" in bad.output
+
+
+def test_letter_or_a4_tagged_with_embedded_fonts_and_page_numbers(app, tmp_path):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = SignedIn(app, "t@stl.org")
+    url = f"/treasurer/st-louis/reports/{this_month()}.pdf"
+    sizes = {"": "612 x 792 pts (letter)", "?paper=a4": "595.276 x 841.89 pts (A4)"}
+    for query, size in sizes.items():
+        pdf = client.get(url + query).data
+        path = tmp_path / "info.pdf"
+        path.write_bytes(pdf)
+        info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True, text=True)
+        assert "Tagged:          yes" in info.stdout and size in info.stdout
+        assert "Title:           St. Louis — treasurer's report for" in info.stdout
+        fonts = subprocess.run(["pdffonts", str(path)], check=True, capture_output=True, text=True)
+        rows = fonts.stdout.splitlines()[2:]
+        assert rows and all("DejaVu" in row and row.split()[-5] == "yes" for row in rows)
+        pages = int(re.search(r"Pages:\s+(\d+)", info.stdout)[1])
+        assert f"Page {pages} of {pages}" in pdf_text(pdf, tmp_path)
+    bad = client.get(url + "?paper=tabloid")
+    assert bad.status_code == 400 and "letter or a4" in bad.get_data(as_text=True)
