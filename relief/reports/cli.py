@@ -1,4 +1,5 @@
-"""``flask report …``: write a drive's press impact report to a file."""
+"""``flask report …``: write a drive's press impact report, or a chapter's monthly treasurer's
+report, to a file."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from relief import db
+from relief import db, drives
 from relief.errors import DomainError
 from relief.models import utcnow
-from relief.reports import press, render
+from relief.reports import monthly, press, render
 
 report_cli = AppGroup("report", help="PDF reports.")
 
@@ -53,4 +54,39 @@ def report_drive(drive_slug, output, paper):
     click.echo(
         f"Wrote {output} ({len(data) // 1024} KB): {snapshot.title}, figures as of "
         f"{snapshot.as_of:%Y-%m-%d %H:%M} UTC, fingerprint {snapshot.short_fingerprint}."
+    )
+
+
+@report_cli.command("month")
+@click.argument("chapter_slug", metavar="CHAPTER")
+@click.argument("month", metavar="YYYY-MM")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The PDF file to write.",
+)
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+def report_month(chapter_slug, month, output, paper):
+    """Write CHAPTER's treasurer's report for the month YYYY-MM as a PDF.
+
+    It contains donor names: keep it among the chapter's treasurers.
+    """
+    now = utcnow()
+    try:
+        with db.unit_of_work(write=False) as session:
+            chapter = drives.get_chapter(session, chapter_slug)
+            snapshot = monthly.build(
+                session, chapter, month, now=now, org_name=current_app.config["RELIEF_ORG_NAME"]
+            )
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    data = render.monthly_pdf(snapshot, paper)
+    output.write_bytes(data)
+    state = "the whole month" if snapshot.month_complete else "month to date"
+    click.echo(
+        f"Wrote {output} ({len(data) // 1024} KB): {snapshot.title} ({state}), figures as of "
+        f"{snapshot.as_of:%Y-%m-%d %H:%M} UTC. It contains donor names: not for publication."
     )

@@ -21,6 +21,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from relief import ROOT, money
 from relief.errors import InvalidInput
 from relief.reports import charts
+from relief.reports.monthly import MonthlySnapshot
 from relief.reports.press import PressSnapshot
 from relief.reports.receipt import Receipt
 
@@ -122,3 +123,8 @@ def pdf(snapshot: PressSnapshot, paper: str = "letter") -> bytes:
 def receipt_pdf(receipt: Receipt, paper: str = "letter") -> bytes:
     """A donor's one-page receipt."""
     return _pdf("receipt.html", paper, r=receipt)
+
+
+def monthly_pdf(snapshot: MonthlySnapshot, paper: str = "letter") -> bytes:
+    """A chapter's monthly treasurer's report (no charts: figures and lists)."""
+    return _pdf("monthly.html", paper, s=snapshot)

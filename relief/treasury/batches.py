@@ -356,3 +356,23 @@ def open_batches(session: Session, chapter: Chapter) -> list[DepositBatch]:
             .order_by(DepositBatch.id)
         )
     )
+
+
+def batches_between(
+    session: Session, chapter: Chapter, start: datetime, end: datetime
+) -> list[BatchView]:
+    """Batches started, posted or deposited in [start, end), oldest first, with what was
+    entered in each (as on the batch's page)."""
+    rows = session.exec(
+        scope.rows_of(DepositBatch, chapter)
+        .where(
+            ((DepositBatch.created_at >= start) & (DepositBatch.created_at < end))
+            | ((DepositBatch.posted_at >= start) & (DepositBatch.posted_at < end))
+            | (
+                (DepositBatch.deposited_on >= start.date())
+                & (DepositBatch.deposited_on < end.date())
+            )
+        )
+        .order_by(DepositBatch.id)
+    ).all()
+    return [batch_view(session, chapter, batch.id) for batch in rows]

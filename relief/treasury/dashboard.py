@@ -13,7 +13,7 @@ kept by ``ledger.append``, like the daily ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -31,6 +31,8 @@ class MoneyRow:
 
     label: str
     figures: Figures
+    #: The month as "YYYY-MM" on a month's row (for links); None on a drive's row.
+    key: str | None = None
 
     @property
     def held_cents(self) -> int:
@@ -78,9 +80,11 @@ class Dashboard:
     closable_months: tuple[date, ...] = ()
 
 
-def _sum(rows) -> Figures:
+def sum_figures(many) -> Figures:
+    """Several ``Figures`` added up, field by field."""
+    many = list(many)
     names = tuple(Figures.__dataclass_fields__)
-    return Figures(**{name: sum(getattr(row.figures, name) for row in rows) for name in names})
+    return Figures(**{name: sum(getattr(figures, name) for figures in many) for name in names})
 
 
 def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
@@ -105,30 +109,63 @@ def _month(session: Session):
     return func.strftime("%Y-%m", Entry.effective_at)
 
 
-def by_month(session: Session, chapter: Chapter, since: date | None = None) -> tuple[MoneyRow, ...]:
-    """The chapter's figures per calendar month (UTC) of the money's effective date, newest
-    first; entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
+def _grouped(
+    session: Session,
+    chapter: Chapter,
+    *,
+    since: date | datetime | None = None,
+    until: datetime | None = None,
+    per_drive: bool = False,
+) -> dict[tuple[str, int | None], Figures]:
+    """The chapter's figures keyed by (month "YYYY-MM", drive id — or None unless
+    ``per_drive``), from one GROUP BY; entries outside any drive (unassigned gifts' fees) are
+    left out, as in totals. ``until`` is exclusive."""
     month = _month(session).label("month")
+    columns = [month, Entry.kind]
+    if per_drive:
+        columns.append(Entry.drive_id)
     statement = (
-        select(month, Entry.kind, func.sum(Entry.amount_cents), func.count())
+        select(*columns, func.sum(Entry.amount_cents), func.count())
         .where(Entry.chapter_id == chapter.id, Entry.drive_id.is_not(None))
-        .group_by(month, Entry.kind)
+        .group_by(*columns)
     )
     if since is not None:
         statement = statement.where(Entry.effective_at >= since)
-    per_month: dict[str, Figures] = {}
-    for label, kind, amount, count in session.exec(statement):
-        figures = per_month.get(label, Figures()).plus(EntryKind(kind), int(amount))
+    if until is not None:
+        statement = statement.where(Entry.effective_at < until)
+    grouped: dict[tuple[str, int | None], Figures] = {}
+    for row in session.exec(statement):
+        label, kind, *drive, amount, count = row
+        key = (label, drive[0] if per_drive else None)
+        figures = grouped.get(key, Figures()).plus(EntryKind(kind), int(amount))
         if EntryKind(kind) is EntryKind.GIFT:
             # plus() counts one gift per call; a group holds `count` of them.
             figures = Figures(
                 **{**figures.__dict__, "gift_count": figures.gift_count - 1 + int(count)}
             )
-        per_month[label] = figures
+        grouped[key] = figures
+    return grouped
+
+
+def by_month(session: Session, chapter: Chapter, since: date | None = None) -> tuple[MoneyRow, ...]:
+    """The chapter's figures per calendar month (UTC) of the money's effective date, newest
+    first; entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
+    per_month = {
+        label: figures for (label, _), figures in _grouped(session, chapter, since=since).items()
+    }
     return tuple(
-        MoneyRow(label=_month_name(key), figures=per_month[key])
+        MoneyRow(label=_month_name(key), figures=per_month[key], key=key)
         for key in sorted(per_month, reverse=True)
     )
+
+
+def by_month_and_drive(
+    session: Session, chapter: Chapter, until: datetime
+) -> dict[tuple[str, int], Figures]:
+    """The same figures as :func:`by_month`, split by drive, for every month before ``until``
+    (exclusive, aware UTC): what the monthly report needs for the month and the balance
+    carried into it, from the same query."""
+    return _grouped(session, chapter, until=until, per_drive=True)
 
 
 def _month_name(key: str) -> str:
@@ -143,16 +180,22 @@ def dashboard(session: Session, chapter: Chapter) -> Dashboard:
         chapter=chapter,
         drives=drive_rows,
         months=by_month(session, chapter),
-        total=MoneyRow(label="All drives", figures=_sum(drive_rows)),
-        attention=Attention(
-            unassigned_gifts=gifts.count_unassigned(session, chapter),
-            fee_pending_gifts=gifts.count_fee_pending(session, chapter),
-            open_batches=tuple(batches.open_batches(session, chapter)),
-            undeposited_batches=tuple(batches.undeposited(session, chapter)),
-            differing_payouts=sum(
-                view.state == "differs" for view in payouts.payouts_of(session, chapter, limit=20)
-            ),
-        ),
+        total=MoneyRow(label="All drives", figures=sum_figures(row.figures for row in drive_rows)),
+        attention=attention(session, chapter),
         closed_months=tuple(months.closed_months(session, chapter)),
         closable_months=tuple(months.closable_months(session, chapter)),
+    )
+
+
+def attention(session: Session, chapter: Chapter) -> Attention:
+    """What needs the treasurer now: unassigned gifts, unknown fees, unposted and undeposited
+    batches, payouts that do not reconcile."""
+    return Attention(
+        unassigned_gifts=gifts.count_unassigned(session, chapter),
+        fee_pending_gifts=gifts.count_fee_pending(session, chapter),
+        open_batches=tuple(batches.open_batches(session, chapter)),
+        undeposited_batches=tuple(batches.undeposited(session, chapter)),
+        differing_payouts=sum(
+            view.state == "differs" for view in payouts.payouts_of(session, chapter, limit=20)
+        ),
     )

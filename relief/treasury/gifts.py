@@ -342,3 +342,40 @@ def assign_unclaimed(
     gift.chapter_id = chapter.id
     session.flush()
     return assign_gift(session, chapter, gift.id, drive_id), chapter
+
+
+# --- A month's corrections and gifts sent directly to the partner (the monthly report) ---------
+
+
+def corrections_between(
+    session: Session, chapter: Chapter, start: datetime, end: datetime
+) -> list[tuple[Entry, Gift]]:
+    """The chapter's correction entries effective in [start, end) with their gifts, oldest
+    first; the reason is the entry's memo."""
+    return list(
+        session.exec(
+            scope.rows_of(Entry, chapter, Gift)
+            .join(Gift, Gift.id == Entry.gift_id)
+            .where(
+                Entry.kind == EntryKind.CORRECTION,
+                Entry.drive_id.is_not(None),
+                Entry.effective_at >= start,
+                Entry.effective_at < end,
+            )
+            .order_by(Entry.effective_at, Entry.id)
+        ).all()
+    )
+
+
+def direct_gifts_between(
+    session: Session, chapter: Chapter, start: datetime, end: datetime
+) -> list[tuple[Gift, DirectGift]]:
+    """Gifts of the chapter sent directly to the partner, received in [start, end)."""
+    return list(
+        session.exec(
+            scope.rows_of(Gift, chapter, DirectGift)
+            .join(DirectGift, DirectGift.gift_id == Gift.id)
+            .where(Gift.received_at >= start, Gift.received_at < end)
+            .order_by(Gift.received_at, Gift.id)
+        ).all()
+    )

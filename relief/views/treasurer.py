@@ -27,8 +27,9 @@ from wtforms import SelectChoice
 
 from relief import auth, db, money
 from relief.errors import DomainError, InvalidInput, NotFound
-from relief.models import GiftMethod, Remittance
+from relief.models import GiftMethod, Remittance, utcnow
 from relief.payments.gateway import GatewayError, for_app
+from relief.reports import monthly, render
 from relief.treasury import (
     audit,
     bank,
@@ -58,6 +59,8 @@ from relief.treasury.forms import (
     RemittanceForm,
     ReverseForm,
 )
+from relief.views.reports import PDF_RATE
+from relief.web import limiter
 
 bp = Blueprint("treasurer", __name__, url_prefix="/treasurer")
 
@@ -717,13 +720,13 @@ def _export_filters():
     return drive_id, form.since.data, form.until.data
 
 
-def _audit_export(action: str) -> None:
+def _audit_export(action: str, detail: str | None = None) -> None:
     # The audit line is written and committed before the file streams (a GET took no write
     # lock: end its read, then write in a short transaction of its own).
     session = db.session()
     session.commit()
     db.begin_write(session)
-    _audit(session, action, request.query_string.decode()[:200] or "everything")
+    _audit(session, action, detail or request.query_string.decode()[:200] or "everything")
     db.commit()
 
 
@@ -761,3 +764,28 @@ def donors_csv(chapter):
     _audit_export("export.donors")
     chunks = _streamed(exports.donor_csv, g.chapter, drive_id, since, until)
     return _csv(f"{g.chapter.slug}-donors.csv", chunks)
+
+
+# --- The monthly report ------------------------------------------------------------------------
+
+
+@bp.get("/<chapter>/reports/<month>.pdf")
+@limiter.limit(PDF_RATE)
+@auth.chapter_treasurer_required
+def monthly_report(chapter, month):
+    paper = request.args.get("paper", "letter")
+    render.paper_size(paper)  # a bad ?paper= or month is a 400 before any work
+    first = monthly.parse_month(month, utcnow().date())
+    snapshot = monthly.build(
+        db.session(),
+        g.chapter,
+        first,
+        now=utcnow(),
+        org_name=current_app.config["RELIEF_ORG_NAME"],
+    )
+    # Donor names leave the site in this file: the audit log says who took it.
+    _audit_export("report.month", f"{snapshot.month_key} ({paper})")
+    response = Response(render.monthly_pdf(snapshot, paper), mimetype="application/pdf")
+    filename = f"{snapshot.chapter_slug}-treasurer-report-{snapshot.month_key}.pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response

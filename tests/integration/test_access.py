@@ -52,6 +52,7 @@ ROUTES = {
     ("treasurer.payout_sync", "POST"): (lambda o: {}, 302),
     ("treasurer.bank_import", "GET"): (lambda o: {}, 200),
     ("treasurer.bank_import", "POST"): (lambda o: {}, 400),
+    ("treasurer.monthly_report", "GET"): (lambda o: {"month": TODAY[:7]}, 200),
 }
 #: Routes outside any chapter: URL arguments, and what each kind of user gets.
 EVERYONE = {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200}

@@ -1,0 +1,337 @@
+"""The treasurer's monthly report, read back from the PDF as a treasurer would read it.
+
+Every figure is compared to the cent with the dashboard's own service figures for the month;
+the report must hold donor names but no donor email or message, and only the chapter's
+treasurers (and admins) may fetch it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from relief import drives, ledger, money
+from relief.models import EntryKind, Gift, GiftMethod, GiftStatus, utcnow
+from relief.reports import monthly
+from relief.treasury import batches, dashboard, gifts, partner_reports, remittances
+from tests.factories import make_coalition, make_gift
+from tests.treasury_helpers import SignedIn, data, make_user
+
+PRIVATE = ("bea.private@example.org", "PRIVATE NOTE: call me about matching", "unassigned@x.org")
+
+
+def pdf_text(data: bytes, tmp_path, name="monthly.pdf") -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def figures_on(text: str, label: str) -> list[str]:
+    """The money amounts on the report's line that starts with ``label``."""
+    for line in text.splitlines():
+        if line.strip().startswith(label):
+            return re.findall(r"-?\$[\d,]+\.\d\d", line)
+    raise AssertionError(f"no line “{label}” in the report")
+
+
+def month_start() -> datetime:
+    now = utcnow()
+    return datetime.combine(now.date().replace(day=1), time(0), UTC)
+
+
+def this_month() -> str:
+    return f"{utcnow():%Y-%m}"
+
+
+def previous_month() -> str:
+    return f"{month_start() - timedelta(days=1):%Y-%m}"
+
+
+def a_month_of_st_louis(session):
+    """St. Louis's month: two gifts (one with an email and a message), a card fee and a
+    refund, a corrected cash gift, a posted batch not yet deposited, a remittance, a partner
+    report and an unassigned gift — and a gift of the previous month, carried in as held."""
+    drive = make_coalition(session)
+    st_louis = drives.get_chapter(session, "st-louis")
+    now = utcnow()
+    make_gift(
+        session,
+        drive,
+        12_345,
+        chapter="st-louis",
+        donor_name="Ana Lastmonth",
+        received_at=month_start() - timedelta(hours=12),
+    )
+    bea = make_gift(
+        session,
+        drive,
+        50_000,
+        chapter="st-louis",
+        donor_name="Bea Current",
+        donor_email="bea.private@example.org",
+        received_at=now,
+    )
+    bea.message = "PRIVATE NOTE: call me about matching"
+    session.add(bea)
+    cash = make_gift(
+        session,
+        drive,
+        2_500,
+        chapter="st-louis",
+        donor_name="Cy Cashgiver",
+        method=GiftMethod.CASH,
+        received_at=now,
+    )
+    gifts.correct_gift(
+        session, st_louis, cash.id, correct_amount_cents=2_000, reason="a $5 bill counted twice"
+    )
+    # As the Stripe webhook posts them: a card fee and a partial refund.
+    ledger.append(
+        session, kind=EntryKind.FEE, amount_cents=1_133, drive_id=drive.id, chapter_id=st_louis.id
+    )
+    ledger.append(
+        session,
+        kind=EntryKind.REFUND,
+        amount_cents=-2_501,
+        drive_id=drive.id,
+        chapter_id=st_louis.id,
+    )
+    batch = batches.open_batch(
+        session,
+        st_louis,
+        drive_id=drive.id,
+        label="Potluck at St. Mark's",
+        expected_count=2,
+        expected_total_cents=3_000,
+        held_by="Dana Holder",
+    )
+    for amount, name in (("10", "Eli Potluck"), ("20", "Fay Potluck")):
+        batches.add_line(
+            session,
+            st_louis,
+            batch.id,
+            batches.LineInput(amount=amount, name=name, received=now.date()),
+        )
+    batches.post_batch(session, st_louis, batch.id)
+    remittances.record_remittance(
+        session,
+        st_louis,
+        drive_id=drive.id,
+        amount_cents=30_000,
+        sent_on=now.date(),
+        reference="CHK 1042",
+    )
+    partner_reports.record_report(
+        session,
+        st_louis,
+        drive_id=drive.id,
+        debt_abolished_cents=3_000_000,
+        people_helped=42,
+        counts_households=False,
+        region="St. Louis County",
+        reported_on=now.date(),
+    )
+    session.add(
+        Gift(
+            drive_id=None,
+            chapter_id=st_louis.id,
+            amount_cents=700,
+            method=GiftMethod.CARD,
+            status=GiftStatus.PAID,
+            donor_name="Gus Unassigned",
+            donor_email="unassigned@x.org",
+            received_at=now,
+        )
+    )
+    # Another chapter's money must not show.
+    make_gift(session, drive, 99_900, chapter="kansas-city", donor_name="Kay Kansas")
+    session.commit()
+    return drive, st_louis
+
+
+def dashboard_month(session, chapter, key):
+    view = dashboard.dashboard(session, chapter)
+    return view, next(row for row in view.months if row.key == key)
+
+
+def test_every_figure_matches_the_dashboard_to_the_cent(app, tmp_path):
+    with data(app) as session:
+        drive, st_louis = a_month_of_st_louis(session)
+        view, month = dashboard_month(session, st_louis, this_month())
+        _, before = dashboard_month(session, st_louis, previous_month())
+        make_user(session, "t@stl.org", "st-louis")
+    response = SignedIn(app, "t@stl.org").get(f"/treasurer/st-louis/reports/{this_month()}.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    text = pdf_text(response.data, tmp_path)
+    cur = drive.currency
+    f = month.figures
+    expected = {
+        "Gross gifts": f.gifts_cents,
+        "Fees": f.fees_cents,
+        "Refunds": f.refunds_cents,
+        "Disputes": f.disputes_cents,
+        "Corrections": f.corrections_cents,
+        "Net": f.net_cents,
+        "Remitted to the partner": f.remitted_cents,
+        "Change in held": month.held_cents,
+        "Held at the start of the month": before.held_cents,
+        # This month is the newest: what is held at its end is what the dashboard holds now.
+        "Held at the end of the month": view.total.held_cents,
+    }
+    for label, cents in expected.items():
+        assert figures_on(text, label) == [money.format(cents, cur)], label
+    # The figures are the scenario's, not just equal to each other.
+    assert f.gifts_cents == 50_000 + 2_500 + 3_000
+    assert (f.fees_cents, f.refunds_cents, f.corrections_cents) == (1_133, 2_501, -500)
+    assert before.held_cents == 12_345
+    assert view.total.held_cents == 12_345 + f.net_cents - 30_000
+    flat = re.sub(r"\s+", " ", text)
+    assert "number of gifts 4" in flat  # Bea, Cy and the batch's two; not last month's Ana
+    assert "Potluck at St. Mark's" in flat and "Dana Holder" in flat and "not yet" in flat
+    assert "2 · $30.00 2 · $30.00" in flat  # stated and entered
+    assert "CHK 1042" in flat and "$300.00" in flat
+    assert "a $5 bill counted twice" in flat and "Cy Cashgiver" in flat and "-$5.00" in flat
+    assert "$30,000.00" in flat and "42 people" in flat and "St. Louis County" in flat
+    assert "1 gift not assigned to a drive" in flat and "Gus Unassigned" in flat
+    assert "posted but not deposited; Dana Holder holds the money" in flat
+    assert "Not yet available" in flat and "payouts" in flat
+
+
+def test_a_gift_of_the_previous_month_is_not_this_months_activity(session, tmp_path):
+    _, st_louis = a_month_of_st_louis(session)
+    now = utcnow()
+    this = monthly.build(session, st_louis, this_month(), now=now)
+    last = monthly.build(session, st_louis, previous_month(), now=now)
+    assert this.total.month.gift_count == 4
+    assert last.total.month.gift_count == 1 and last.total.month.gifts_cents == 12_345
+    assert last.month_complete and not this.month_complete
+    # What one month ends with, the next starts with.
+    assert this.total.held_at_start_cents == last.total.held_at_end_cents == 12_345
+    assert not last.corrections and not last.remittances and not last.batches
+    from relief.reports import render
+
+    text = pdf_text(render.monthly_pdf(last), tmp_path, "last.pdf")
+    assert figures_on(text, "Gross gifts") == ["$123.45"]
+    assert "Ana Lastmonth" not in text and "Bea Current" not in text
+    assert "No remittance was sent" in text and "No gift was corrected" in text
+
+
+def test_the_pdf_has_donor_names_but_no_email_or_message(app, tmp_path):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = SignedIn(app, "t@stl.org")
+    pdf = client.get(f"/treasurer/st-louis/reports/{this_month()}.pdf").data
+    text = pdf_text(pdf, tmp_path)
+    for private in PRIVATE:
+        assert private not in text
+        assert private.encode() not in pdf  # nor in the file's metadata or tags
+    assert "Kay Kansas" not in text and "$999.00" not in text
+    pages = text.split("\f")
+    assert all(
+        "contains donor names; not for publication" in page for page in pages if page.strip()
+    )
+
+
+def test_only_the_chapters_treasurer_and_admins_get_it(app):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "t@kc.org", "kansas-city")
+        make_user(session, "admin@mo.org", admin=True)
+    url = f"/treasurer/st-louis/reports/{this_month()}.pdf"
+    signed_out = app.test_client().get(url)
+    assert signed_out.status_code == 302 and "/login" in signed_out.headers["Location"]
+    other = SignedIn(app, "t@kc.org").get(url)
+    assert other.status_code == 404 and "St. Louis" not in other.get_data(as_text=True)
+    assert SignedIn(app, "admin@mo.org").get(url).status_code == 200
+    own = SignedIn(app, "t@stl.org").get(url)
+    assert own.status_code == 200
+    assert own.headers["Content-Disposition"] == (
+        f'inline; filename="st-louis-treasurer-report-{this_month()}.pdf"'
+    )
+    assert own.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("month", "status", "sentence"),
+    [
+        ("2026-13", 400, "is not a month: write it as YYYY-MM"),
+        ("march", 400, "is not a month: write it as YYYY-MM"),
+        ("1999-12", 400, "is not a month"),
+        ("2999-01", 404, "January 2999 has not begun"),
+    ],
+)
+def test_a_bad_month_gets_a_sentence(app, month, status, sentence):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    response = SignedIn(app, "t@stl.org").get(f"/treasurer/st-louis/reports/{month}.pdf")
+    assert response.status_code == status
+    assert sentence in response.get_data(as_text=True)
+
+
+def test_the_dashboard_links_each_months_report(app):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = SignedIn(app, "t@stl.org")
+    page = client.get("/treasurer/st-louis/").get_data(as_text=True)
+    for key in (this_month(), previous_month()):
+        link = f'href="/treasurer/st-louis/reports/{key}.pdf"'
+        assert link in page
+        assert client.get(f"/treasurer/st-louis/reports/{key}.pdf").status_code == 200
+
+
+def test_fetching_the_report_is_in_the_audit_log(app):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "admin@mo.org", admin=True)
+    SignedIn(app, "t@stl.org").get(f"/treasurer/st-louis/reports/{this_month()}.pdf?paper=a4")
+    log = SignedIn(app, "admin@mo.org").get("/admin/audit").get_data(as_text=True)
+    assert "report.month" in log and f"{this_month()} (a4)" in log and "t@stl.org" in log
+
+
+def test_cli_writes_the_monthly_report(app, runner, tmp_path):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+    out = tmp_path / "stl.pdf"
+    result = runner.invoke(args=["report", "month", "st-louis", this_month(), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not for publication" in result.output
+    text = pdf_text(out.read_bytes(), tmp_path, "cli.pdf")
+    assert "St. Louis" in text and "CHK 1042" in text
+    bad = runner.invoke(args=["report", "month", "nowhere", this_month(), "-o", str(out)])
+    assert bad.exit_code != 0 and "There is no chapter “nowhere”" in bad.output
+    bad = runner.invoke(args=["report", "month", "st-louis", "2026/03", "-o", str(out)])
+    assert bad.exit_code != 0 and "YYYY-MM" in bad.output
+
+
+def test_letter_or_a4_tagged_with_embedded_fonts_and_page_numbers(app, tmp_path):
+    with data(app) as session:
+        a_month_of_st_louis(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = SignedIn(app, "t@stl.org")
+    url = f"/treasurer/st-louis/reports/{this_month()}.pdf"
+    sizes = {"": "612 x 792 pts (letter)", "?paper=a4": "595.276 x 841.89 pts (A4)"}
+    for query, size in sizes.items():
+        pdf = client.get(url + query).data
+        path = tmp_path / "info.pdf"
+        path.write_bytes(pdf)
+        info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True, text=True)
+        assert "Tagged:          yes" in info.stdout and size in info.stdout
+        assert "Title:           St. Louis — treasurer's report for" in info.stdout
+        fonts = subprocess.run(["pdffonts", str(path)], check=True, capture_output=True, text=True)
+        rows = fonts.stdout.splitlines()[2:]
+        assert rows and all("DejaVu" in row and row.split()[-5] == "yes" for row in rows)
+        pages = int(re.search(r"Pages:\s+(\d+)", info.stdout)[1])
+        assert f"Page {pages} of {pages}" in pdf_text(pdf, tmp_path)
+    bad = client.get(url + "?paper=tabloid")
+    assert bad.status_code == 400 and "letter or a4" in bad.get_data(as_text=True)
