@@ -43,6 +43,9 @@ def verify_event(payload: bytes, signature: str | None, secret: str) -> dict:
         raise BadSignature(str(error)) from None
     except ValueError:
         raise BadSignature("The body is not JSON.") from None
+    except (AttributeError, TypeError):
+        # Signed JSON that is not an object ("0", "[]"): the library cannot read it as one.
+        raise BadSignature("The body is not a Stripe event.") from None
     # The bytes are proven; read them as plain JSON for the handlers.
     event = json.loads(payload)
     if not isinstance(event, dict) or "id" not in event or "type" not in event:
