@@ -25,13 +25,17 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
+        )
         _sqlite_transactions(engine)
         return engine
     # No pre-ping: it costs a round trip on every checkout, which halved the cached drive
     # page's throughput (docs/performance.md). After a database restart the first request on
     # a dropped connection fails (503, "try again"); SQLAlchemy then replaces the whole pool.
-    return create_engine(url, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from relief import money
 
 PACE_DAYS = 7
+#: Forecast dates further away than this are not dates anyone can act on.
+MAX_FORECAST_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,11 @@ def pace(
     reached_on = None
     if not goal_met and per_day > 0:
         remaining = goal_cents - raised_cents
-        reached_on = today + timedelta(days=-(-remaining // per_day))
+        days_to_goal = -(-remaining // per_day)
+        # A trickle against a large goal can point past the calendar's end (year 9999, an
+        # OverflowError that took the drive page down): beyond a century, say "no date".
+        if days_to_goal <= MAX_FORECAST_DAYS:
+            reached_on = today + timedelta(days=days_to_goal)
     projected_at_end = None
     if ends_on is not None:
         projected_at_end = raised_cents + per_day * max(0, days_left)

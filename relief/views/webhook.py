@@ -7,7 +7,7 @@ already safe, and `flask stripe sync-fees` fills in what this could not.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from relief import db
 from relief.payments import fees, webhooks
@@ -17,6 +17,10 @@ from relief.views.donate import gateway
 from relief.web import csrf
 
 bp = Blueprint("webhook", __name__)
+
+#: What a handler raises when a verified event's object lacks a field or has one of another
+#: type (DataError: a value the database refuses, such as a NUL byte on PostgreSQL).
+_MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError, DataError)
 
 
 # The one CSRF exemption: Stripe's servers cannot hold our CSRF token. The Stripe-Signature
@@ -33,7 +37,20 @@ def stripe_webhook():
     except BadSignature as error:
         current_app.logger.warning("refused a webhook: %s", error)
         return jsonify(error="Invalid signature."), 400
-    outcome = _process_once(event)
+    try:
+        outcome = _process_once(event)
+    except _MALFORMED as error:
+        # Signed with our secret yet not the shape of Stripe's objects: nothing was written
+        # (the unit of work rolled back). Say so, so it shows in Stripe's dashboard; a 500
+        # would read as an outage. Only the id and type are logged, never the body.
+        db.session().rollback()
+        current_app.logger.warning(
+            "refused a malformed %s event %s: %s",
+            str(event.get("type"))[:100],
+            str(event.get("id"))[:100],
+            type(error).__name__,
+        )
+        return jsonify(error="The event is not in the shape of a Stripe object."), 400
     for gift_id in outcome.fee_pending:
         _fill_fee(gift_id)
     return jsonify(outcome.as_json())

@@ -86,6 +86,12 @@ def test_a_test_mode_gift_from_form_to_success_page_counts_once(session, client)
     success = text_of(client.get(pay.headers["Location"]))
     assert "Your $25.00 relieves about $2,500 of medical debt" in success
     assert "credited to St. Louis" in success
+    assert "receipt goes to" not in success  # no email is sent; never promise one
+    receipt = client.get(f"/gifts/{gift.public_id}/receipt.pdf")
+    assert f'href="/gifts/{gift.public_id}/receipt.pdf"' in client.get(
+        pay.headers["Location"]
+    ).get_data(as_text=True)
+    assert receipt.status_code == 200 and receipt.data.startswith(b"%PDF")
 
     again = client.post(f"/test-checkout/{gift.public_id}/pay", data={"csrf_token": token})
     assert again.status_code == 409  # a second click records nothing

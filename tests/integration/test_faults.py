@@ -65,3 +65,38 @@ def test_a_failure_mid_write_leaves_nothing_half_written(session, monkeypatch):
     assert session.exec(select(func.count()).select_from(Gift)).one() == 1
     assert ledger.totals(session, drive).raised_cents == 1_000
     assert ledger.verify(session, drive) == []
+
+
+def test_a_read_only_sqlite_database_refuses_writes_clearly_and_stays_intact(sqlite_url):
+    """A SQLite file the app can only read (opened with mode=ro: as root, chmod would not
+    stop the writes): a gift is refused with the database error page, nothing changes, and
+    the file passes SQLite's integrity check."""
+    import hashlib
+    import sqlite3
+
+    from tests.treasury_helpers import csrf_token
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    writable = make_app(sqlite_url)
+    with Session(writable.extensions["relief.engine"]) as session:
+        make_coalition(session)
+    writable.extensions["relief.engine"].dispose()
+    before = hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+    app = make_app(f"sqlite:///file:{path}?mode=ro&uri=true", RATELIMIT_ENABLED=False)
+    client = app.test_client()
+    assert client.get("/drives/mo-2026").status_code == 200  # reading still works
+    response = client.post(
+        "/drives/mo-2026/donate",
+        data={
+            "csrf_token": csrf_token(client, "/drives/mo-2026"),
+            "amount_choice": "2500",
+            "email": "ro@example.org",
+        },
+    )
+    assert response.status_code == 503
+    assert "cannot reach our database" in response.get_data(as_text=True)
+    app.extensions["relief.engine"].dispose()
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == before
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -1,0 +1,127 @@
+"""Two app instances (two gunicorn servers, two sync workers each) on one PostgreSQL receive N
+distinct signed checkout.session.completed events, each delivered to both at the same moment:
+every event counts once, every total is exact, and no lock or deadlock is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, func, select
+
+from relief import drives, ledger
+from relief.models import Gift, StripeEvent
+from tests import stripe_objects as so
+from tests.conftest import make_app
+from tests.factories import make_coalition
+from tests.processes.gunicorn import Gunicorn
+from tests.stripe_fixtures import fake_stripe  # noqa: F401
+
+#: 1,000 as the issue asks: ~50 s here (2 shared cores); lower it with the variable.
+EVENTS = int(os.environ.get("RELIEF_CONCURRENCY_EVENTS", "1000"))
+CHAPTERS = ("st-louis", "kansas-city", "mid-missouri", None)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, postgres_template):
+    name = f"relief_concurrency_{os.getpid()}"
+    with postgres_template.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE relief_template'))
+    yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    with postgres_template.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_two_instances_receiving_every_event_twice_at_once_count_each_once(
+    postgres_url,
+    fake_stripe,  # noqa: F811
+):
+    app = make_app(postgres_url)
+    engine = app.extensions["relief.engine"]
+    with Session(engine, expire_on_commit=False) as session:
+        drive = make_coalition(session)
+    env = {
+        "DATABASE_URL": postgres_url,
+        "SECRET_KEY": "concurrency",
+        "STRIPE_SECRET_KEY": "sk_test_concurrency",
+        "STRIPE_WEBHOOK_SECRET": so.WEBHOOK_SECRET,
+        "STRIPE_API_BASE": fake_stripe.url,
+    }
+    servers = [Gunicorn(env, workers=2) for _ in range(2)]
+    expected_cents = 0
+    payloads = []
+    for number in range(EVENTS):
+        amount = 500 + number  # distinct amounts: a lost or doubled one shows in the sum
+        chapter = CHAPTERS[number % len(CHAPTERS)]
+        metadata = {"drive": "mo-2026", **({"chapter": chapter} if chapter else {})}
+        obj = so.checkout_session(amount_cents=amount, metadata=metadata)
+        payloads.append(json.dumps(so.event("checkout.session.completed", obj)).encode())
+        expected_cents += amount
+    try:
+        for server in servers:
+            server.wait_ready()
+        sessions = [requests.Session() for _ in range(16)]
+
+        def deliver(job):
+            index, payload = job
+            server = servers[index % 2]
+            response = sessions[index % len(sessions)].post(
+                server.url + "/stripe/webhook",
+                data=payload,
+                headers={"Stripe-Signature": so.sign(payload), "Content-Type": "application/json"},
+                timeout=60,
+            )
+            return response.status_code, response.json().get("duplicate")
+
+        # Both deliveries of an event are next to each other in the queue, so 16 threads send
+        # them to the two instances at the same moment.
+        jobs = [(2 * n + copy, payloads[n]) for n in range(EVENTS) for copy in (0, 1)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(deliver, jobs))
+        elapsed = time.monotonic() - started
+        print(f"{EVENTS} events × 2 deliveries in {elapsed:.1f} s")
+        assert all(status == 200 for status, _ in answers), {a for a in answers if a[0] != 200}
+        assert sum(duplicate is False for _, duplicate in answers) == EVENTS
+        assert sum(duplicate is True for _, duplicate in answers) == EVENTS
+        with engine.connect() as connection:
+            locks = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE d.datname = current_database() AND l.pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            stuck = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            ).scalar_one()
+            deadlocks = connection.execute(
+                text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            ).scalar_one()
+        assert (locks, stuck, deadlocks) == (0, 0, 0)
+    finally:
+        for server in servers:
+            server.stop()
+    with Session(engine) as session:
+        drive = drives.get_drive(session, "mo-2026")
+        assert session.exec(select(func.count()).select_from(Gift)).one() == EVENTS
+        assert session.exec(select(func.count()).select_from(StripeEvent)).one() == EVENTS
+        totals = ledger.totals(session, drive)
+        assert totals.raised_cents == expected_cents
+        assert totals.figures.gift_count == EVENTS
+        assert (
+            sum(part.figures.raised_cents for part in totals.chapters)
+            + (totals.unattributed.raised_cents)
+            == expected_cents
+        )
+        assert ledger.verify(session, drive) == []
+    engine.dispose()

@@ -1,0 +1,352 @@
+"""Security checks of issue 7 that are about the web boundary: CSRF on every state-changing
+route, production cookies and headers on every kind of page, password hashing, and logs that
+never carry a secret or a donor's email.
+
+The role × route access table is in test_access.py; login throttling in test_accounts.py
+(test_guessing_one_account_is_throttled_from_any_address); the database outage in
+test_faults.py. docs/security.md maps each threat to its test.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from relief import auth
+from relief.models import User
+from tests import stripe_objects as so
+from tests.conftest import make_app
+from tests.factories import make_coalition, make_gift
+from tests.integration.test_access import objects_of
+from tests.treasury_helpers import PASSWORD, SignedIn, csrf_token, data, make_user
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+#: The one declared CSRF exemption (Stripe cannot hold our token; its signature authenticates).
+CSRF_EXEMPT = {"webhook.stripe_webhook"}
+#: Tables whose rows a refused request may still change: the rate-limit counters count every
+#: attempt, refused or not.
+COUNTERS = {"rate_limit_counter"}
+
+
+def everything_stored(app) -> dict[str, list]:
+    """Every row of every table (the test database is small), to prove nothing was written."""
+    with app.extensions["relief.engine"].connect() as connection:
+        return {
+            table.name: sorted(map(repr, connection.execute(select(table)).all()))
+            for table in SQLModel.metadata.sorted_tables
+            if table.name not in COUNTERS
+        }
+
+
+def url_arguments(objects: dict, public_id: str) -> dict:
+    """A value for every URL variable a state-changing route may have. A route with a variable
+    not listed here fails the CSRF test, so a new route cannot slip past it untested."""
+    return {
+        "chapter": "st-louis",
+        "slug": "mo-2026",
+        "batch_id": objects["batch"],
+        "line_id": objects["line"],
+        "gift_id": objects["gift"],
+        "remittance_id": objects["remittance"],
+        "public_id": public_id,
+    }
+
+
+def state_changing_rules(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods & STATE_CHANGING):
+            yield rule, method
+
+
+def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
+    """Walks app.url_map: every POST/PUT/PATCH/DELETE route but the declared exemption, posted
+    with a full form but no token by a signed-in admin, answers 400 and writes nothing."""
+    assert app.config.get("WTF_CSRF_ENABLED", True) and app.config.get(
+        "WTF_CSRF_CHECK_DEFAULT", True
+    )
+    with data(app) as session:
+        drive = make_coalition(session)
+        objects = objects_of(session, drive, "st-louis")
+        public_id = make_gift(session, drive, 2_500, chapter="st-louis").public_id
+        make_user(session, "admin@mo.org", admin=True)
+    admin = SignedIn(app, "admin@mo.org")
+    arguments = url_arguments(objects, public_id)
+    before = everything_stored(app)
+    form = {
+        "email": "admin@mo.org",
+        "password": PASSWORD,
+        "amount_choice": "2500",
+        "amount": "10",
+        "drive": str(drive.id),
+        "label": "x",
+        "expected_count": "1",
+        "expected_total": "10",
+        "received": "2026-01-01",
+        "method": "cash",
+    }
+    checked = []
+    for rule, method in state_changing_rules(app):
+        if rule.endpoint in CSRF_EXEMPT:
+            continue
+        unknown = set(rule.arguments) - set(arguments)
+        assert not unknown, f"{rule.rule}: add a value for {unknown} to url_arguments()"
+        url = rule.build({name: arguments[name] for name in rule.arguments})[1]
+        response = admin.client.open(url, method=method, data=form)
+        assert response.status_code == 400, (
+            f"{method} {url} without a CSRF token: {response.status_code}"
+        )
+        body = response.get_data(as_text=True)
+        assert "CSRF" in body or "session expired" in body.lower(), f"{method} {url}: {body[:300]}"
+        checked.append(rule.endpoint)
+    assert everything_stored(app) == before
+    # The walk saw the routes we know of (a sanity check that it walked anything at all).
+    assert {"donate.donate", "treasurer.batch_import", "account.login", "admin.assign"} <= set(
+        checked
+    )
+
+
+def test_the_webhook_is_the_only_csrf_exemption():
+    from relief.web import csrf
+
+    app = make_app("sqlite://")
+    exempt = {
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if f"{view.__module__}.{view.__name__}" in csrf._exempt_views
+    } | {bp for bp in csrf._exempt_blueprints}
+    assert exempt == CSRF_EXEMPT
+
+
+# --- production settings: cookies, headers ------------------------------------------------
+
+PRODUCTION_ENV = {
+    "RELIEF_ENV": "production",
+    "SECRET_KEY": "prod-secret-key-0123456789abcdef",
+    "STRIPE_SECRET_KEY": "sk_test_production_key_4242",
+    "STRIPE_WEBHOOK_SECRET": so.WEBHOOK_SECRET,
+}
+
+
+HTTPS = "https://relief.example"
+
+
+def sign_in_over_https(app, email):
+    """Sign in as a browser does on the production site (Secure cookies, a same-origin
+    Referer, which Flask-WTF requires over HTTPS)."""
+    client = app.test_client()
+    page = client.get(f"{HTTPS}/login")
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    )
+    signed_in = client.post(
+        f"{HTTPS}/login",
+        data={"csrf_token": token.group(1), "email": email, "password": PASSWORD},
+        headers={"Referer": f"{HTTPS}/login"},
+    )
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)[:300]
+    return client, page, signed_in
+
+
+@pytest.fixture
+def production_app(database_url, monkeypatch):
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    from relief import create_app
+
+    app = create_app()  # settings from the environment only, as in production
+    assert app.config["RELIEF_ENV"] == "production" and not app.testing
+    yield app
+    app.extensions["relief.engine"].dispose()
+
+
+def test_production_session_cookies_are_secure_httponly_and_samesite(production_app):
+    with data(production_app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client, page, signed_in = sign_in_over_https(production_app, "t@stl.org")
+    cookies = signed_in.headers.getlist("Set-Cookie") + page.headers.getlist("Set-Cookie")
+    # Deletions (Flask-Login clearing an unused remember cookie) carry nothing; skip them.
+    cookies = [cookie for cookie in cookies if "Max-Age=0" not in cookie]
+    assert any(cookie.startswith("session=") for cookie in cookies), cookies
+    for cookie in cookies:
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+        assert {"secure", "httponly"} <= attributes, cookie
+        assert re.search(r"SameSite=(Lax|Strict)", cookie), cookie
+    # No "remember me" is offered; if it ever is, its cookie is as protected.
+    assert production_app.config["REMEMBER_COOKIE_SECURE"] is True
+    assert production_app.config["REMEMBER_COOKIE_HTTPONLY"] is True
+
+
+def _strict(policy: str) -> None:
+    directives = dict(
+        (part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip()
+    )
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "base-uri" in directives and "form-action" in directives
+    for weak in ("'unsafe-inline'", "'unsafe-eval'", "*", "http:", "data: 'unsafe"):
+        assert weak not in policy.replace("data:", ""), policy
+
+
+def _every_kind_of_page(app, test_mode_app=None):
+    """(name, client, url) for a public page, the API, the donate form refused, a gift page,
+    the press PDF, the receipt PDF, the treasurer's dashboard and CSV, a 404."""
+    with data(app) as session:
+        drive = make_coalition(session)
+        gift = make_gift(session, drive, 2_500, chapter="st-louis")
+        make_user(session, "t@stl.org", "st-louis")
+    return [
+        ("public", "/drives/mo-2026"),
+        ("chapter page", "/drives/mo-2026/st-louis"),
+        ("api", "/api/drives/mo-2026"),
+        ("gift page", f"/gifts/{gift.public_id}"),
+        ("press pdf", "/drives/mo-2026/report.pdf"),
+        ("receipt pdf", f"/gifts/{gift.public_id}/receipt.pdf"),
+        ("treasurer", "/treasurer/st-louis/"),
+        ("treasurer csv", "/treasurer/st-louis/donors.csv"),
+        ("login", "/login"),
+        ("not found", "/no-such-page"),
+    ]
+
+
+def test_every_page_type_has_a_strict_csp_and_frame_referrer_protection_and_hsts_in_production(
+    production_app,
+):
+    pages = _every_kind_of_page(production_app)
+    treasurer, _, _ = sign_in_over_https(production_app, "t@stl.org")
+    for name, url in pages:
+        client = treasurer if name.startswith("treasurer") else production_app.test_client()
+        response = client.get(HTTPS + url)
+        assert response.status_code in (200, 404), f"{name}: {response.status_code}"
+        headers = response.headers
+        _strict(headers["Content-Security-Policy"])
+        assert headers["X-Frame-Options"] == "DENY", name
+        assert headers["X-Content-Type-Options"] == "nosniff", name
+        assert headers["Referrer-Policy"] in ("strict-origin-when-cross-origin", "no-referrer")
+        hsts = headers.get("Strict-Transport-Security", "")
+        assert (
+            re.match(r"max-age=(\d+)", hsts) and int(hsts.split("=")[1].split(";")[0]) >= 15552000
+        ), name
+    # The donate form refused (400) and its page still carry the policy.
+    refused = production_app.test_client().post(HTTPS + "/drives/mo-2026/donate", data={})
+    _strict(refused.headers["Content-Security-Policy"])
+
+
+def test_test_checkout_and_donate_pages_have_the_strict_csp_in_test_mode(app):
+    """The test checkout exists only without a Stripe key, so it is checked on the test app."""
+    with data(app) as session:
+        make_coalition(session)
+    client = app.test_client()
+    token = csrf_token(client, "/drives/mo-2026")
+    started = client.post(
+        "/drives/mo-2026/donate",
+        data={"csrf_token": token, "amount_choice": "2500", "email": "csp@example.org"},
+    )
+    assert started.status_code == 303
+    checkout = client.get(started.headers["Location"])
+    assert checkout.status_code == 200
+    _strict(checkout.headers["Content-Security-Policy"])
+    assert "Strict-Transport-Security" not in checkout.headers  # HSTS only in production
+
+
+def test_passwords_are_hashed_with_scrypt(app):
+    with data(app) as session:
+        make_coalition(session)
+        user = make_user(session, "t@stl.org", "st-louis")
+        stored = session.get(User, user.id).password_hash
+    assert stored.startswith("scrypt:"), stored[:20]
+    assert PASSWORD not in stored
+    # werkzeug's scrypt parameters: n=2**15, r=8, p=1 at least.
+    n, r, p = (int(part) for part in stored.split("$")[0].split(":")[1:])
+    assert n >= 2**15 and r >= 8 and p >= 1
+    assert auth.hash_password(PASSWORD) != stored  # salted
+
+
+# --- logs ---------------------------------------------------------------------------------
+
+DONOR_EMAIL = "secret.donor+logs@example.org"
+
+
+def test_no_secret_password_or_donor_email_reaches_the_logs(database_url, caplog, monkeypatch):
+    """A donation, its webhook, a failed sign-in and a treasurer export, with every logger at
+    DEBUG (the app's, SQLAlchemy's, Stripe's, werkzeug's): no donor email, no password and no
+    secret in any record. The access log (gunicorn's format records the request line and the
+    referrer) is checked through the URLs these requests and their redirects carry."""
+    from tests.fake_stripe import FakeStripe
+
+    fake = FakeStripe().start()
+    secrets = {
+        "SECRET_KEY": "log-secret-key-9f8e7d6c5b4a",
+        "STRIPE_SECRET_KEY": "sk_test_log_secret_51Hx",
+        "STRIPE_WEBHOOK_SECRET": so.WEBHOOK_SECRET,
+    }
+    app = make_app(database_url, STRIPE_API_BASE=fake.url, **secrets)
+    caplog.set_level(logging.DEBUG)
+    for name in ("stripe", "werkzeug", "relief", "flask_limiter"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    # SQL statements as `echo=True` logs them (INFO): the engine hides their parameters.
+    # (echo="debug" also logs result rows; that is a developer's switch, never production's.)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    urls = []
+    try:
+        with data(app) as session:
+            make_coalition(session)
+            make_user(session, "t@stl.org", "st-louis")
+        client = app.test_client()
+        token = csrf_token(client, "/drives/mo-2026")
+        given = client.post(
+            "/drives/mo-2026/donate",
+            data={
+                "csrf_token": token,
+                "amount_choice": "2500",
+                "email": DONOR_EMAIL,
+                "donor_name": "Logan Private",
+            },
+        )
+        assert given.status_code == 303
+        urls.append(given.headers["Location"])
+        with data(app) as session:
+            from relief.models import Gift
+
+            gift = session.exec(select(Gift)).scalars().one()
+        obj = so.checkout_session(
+            amount_cents=2500,
+            metadata={"drive": "mo-2026", "chapter": "st-louis", "gift": gift.public_id},
+            email=DONOR_EMAIL,
+        )
+        assert so.deliver(client, so.event("checkout.session.completed", obj)).status_code == 200
+        failed = app.test_client()
+        refused = failed.post(
+            "/login",
+            data={
+                "csrf_token": csrf_token(failed),
+                "email": "t@stl.org",
+                "password": "wrong " + PASSWORD,
+            },
+        )
+        assert refused.status_code == 401
+        treasurer = SignedIn(app, "t@stl.org")
+        export = treasurer.get("/treasurer/st-louis/donors.csv")
+        assert DONOR_EMAIL in export.get_data(as_text=True)  # the export itself has it
+        urls.append(export.request.url)
+    finally:
+        fake.stop()
+        app.extensions["relief.engine"].dispose()
+        for name in ("sqlalchemy.engine", "stripe", "werkzeug", "relief", "flask_limiter"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    logged = "\n".join(
+        [record.getMessage() for record in caplog.records]
+        + [caplog.text]
+        + urls  # what an access log would write as the request line or referrer
+    )
+    assert len(caplog.records) > 20, "the loggers were not captured"
+    forbidden = [DONOR_EMAIL, "Logan Private", PASSWORD, *secrets.values()]
+    for value in forbidden:
+        assert value not in logged, f"{value!r} was logged"
+        assert value.replace("@", "%40") not in logged
