@@ -100,3 +100,59 @@ def test_a_read_only_sqlite_database_refuses_writes_clearly_and_stays_intact(sql
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == before
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB filesystem of the test's own (tmpfs), to fill up. Needs root, as CI has."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], check=True)
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def test_a_full_disk_refuses_writes_clearly_and_corrupts_nothing(tiny_disk, sqlite_template):
+    import shutil
+    import sqlite3
+
+    database = tiny_disk / "relief.db"
+    shutil.copy(sqlite_template, database)
+    app = make_app(f"sqlite:///{database}")
+    client, runner = app.test_client(), app.test_cli_runner()
+    with Session(app.extensions["relief.engine"]) as session:
+        drive = make_coalition(session)
+        make_gift(session, drive, 60_000, chapter="st-louis")
+    before = client.get("/api/drives/mo-2026").get_json()
+
+    filler = tiny_disk / "filler"
+    with open(filler, "wb", buffering=0) as handle:  # take every byte left
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+    result = runner.invoke(args=["gift", "add", "mo-2026", "25", "--chapter", "st-louis"])
+    assert result.exit_code == 1
+    assert "database or disk is full" in result.output and "Traceback" not in result.output
+    page = client.post("/drives/mo-2026/donate", data={})  # CSRF refuses it before any write
+    assert page.status_code == 400
+    assert client.get("/api/drives/mo-2026").get_json() == before  # reads still work
+
+    filler.unlink()
+    app.extensions["relief.engine"].dispose()
+    check = sqlite3.connect(database)
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+    result = runner.invoke(args=["gift", "add", "mo-2026", "25", "--chapter", "st-louis"])
+    assert result.exit_code == 0, result.output  # room again: it works again
+    after = client.get("/api/drives/mo-2026").get_json()
+    assert after["raised_cents"] == before["raised_cents"] + 2_500
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+    app.extensions["relief.engine"].dispose()
