@@ -58,7 +58,7 @@ class DonateForm(FlaskForm):
         validators=[Optional(), Length(max=2000)],
     )
     email = EmailField(
-        "Email for your receipt",
+        "Your email",
         validators=[DataRequired("Enter your email for the receipt."), Length(max=320)],
     )
     ref = HiddenField()

@@ -55,7 +55,7 @@ def test_a_test_mode_gift_from_the_form_to_the_drive_total(
     form.scroll_into_view_if_needed()
     page.get_by_text("$50", exact=True).click()
     page.get_by_label("Your name").fill("Rosa Parks-Lee")
-    page.get_by_label("Email for your receipt").fill("rosa@example.org")
+    page.get_by_label("Your email").fill("rosa@example.org")
     _shot(form, f"donate-form-{viewport}")
     page.get_by_role("button", name="Continue to test checkout").click()
     page.wait_for_load_state()
@@ -87,7 +87,7 @@ def test_a_refused_amount_is_explained_next_to_the_field(live_app, live_server, 
     page.goto(f"{live_app.config['LIVE_URL']}/drives/mo-2026")
     page.get_by_label("Other amount (USD)").fill("2")
     assert page.locator('input[name="amount_choice"][value="other"]').is_checked()
-    page.get_by_label("Email for your receipt").fill("a@example.org")
+    page.get_by_label("Your email").fill("a@example.org")
     page.get_by_role("button", name="Continue to test checkout").click()
     assert "Gifts are from $5.00 to $50,000.00" in page.inner_text("#amount-error")
     assert page.get_by_label("Other amount (USD)").input_value() == "2"
