@@ -22,16 +22,26 @@ from sqlmodel import Session
 from relief.errors import InvalidInput, NotFound
 from relief.ledger import Figures
 from relief.models import BatchStatus, Chapter
-from relief.treasury import batches, dashboard, gifts, partner_reports, remittances, scope
+from relief.treasury import (
+    batches,
+    dashboard,
+    gifts,
+    partner_reports,
+    payouts,
+    remittances,
+    scope,
+)
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: How many unassigned gifts the report lists by name (the count is always complete).
 UNASSIGNED_LISTED = 15
-#: Said where payouts will go once Stripe payout reconciliation exists.
-PAYOUTS_NOT_AVAILABLE = (
-    "Not yet available: Relief does not reconcile Stripe payouts with the bank yet. Card "
-    "gifts, their fees and refunds are counted above as the ledger records them; check "
-    "Stripe's payouts against the bank statement by hand until then."
+#: Said under the payouts, whatever the month holds.
+PAYOUTS_NOTE = (
+    "Payouts that reached the bank in the month (by Stripe's arrival date), as reconciled "
+    "on the Stripe payouts screen: the ledger's expected net of the payout's balance "
+    "transactions against what Stripe paid. One payout carries gifts of every chapter; "
+    "the chapter's share is the net of its own gifts' transactions. Stripe itemises "
+    "automatic payouts only: a manual payout cannot be reconciled line by line."
 )
 
 
@@ -104,6 +114,24 @@ class RemittanceRow:
     #: The day it was reversed and why, when it was recorded by mistake.
     reversed_on: date | None
     reversal_reason: str
+
+
+@dataclass(frozen=True)
+class PayoutRow:
+    """One Stripe payout as the payouts service reconciles it (copied, not recomputed)."""
+
+    stripe_id: str
+    arrival_date: date
+    currency: str
+    #: reconciled, differs, manual, syncing, failed or canceled (PayoutView.state).
+    state: str
+    actual_cents: int
+    #: None for a manual payout: Stripe does not itemise it, so the ledger expects nothing.
+    expected_cents: int | None
+    difference_cents: int
+    unmatched_count: int
+    share_cents: int
+    share_count: int
 
 
 @dataclass(frozen=True)
@@ -184,6 +212,7 @@ class MonthlySnapshot:
     partner_reports: tuple[PartnerReportRow, ...]
     corrections: tuple[CorrectionRow, ...]
     open_items: OpenItems
+    payouts: tuple[PayoutRow, ...]
     payouts_note: str
     as_of: datetime
     org_name: str
@@ -299,6 +328,28 @@ def _corrections(session, chapter, start, end) -> tuple[CorrectionRow, ...]:
     )
 
 
+def _payouts(session, chapter, first, end_day) -> tuple[PayoutRow, ...]:
+    """The month's payouts (arrived in it), oldest first, from the payouts service."""
+    views = payouts.payouts_of(
+        session, chapter, limit=None, arriving_from=first, arriving_before=end_day
+    )
+    return tuple(
+        PayoutRow(
+            stripe_id=view.payout.stripe_id,
+            arrival_date=view.payout.arrival_date,
+            currency=view.payout.currency,
+            state=view.state,
+            actual_cents=view.actual_cents,
+            expected_cents=view.expected_cents if view.can_be_split else None,
+            difference_cents=view.difference_cents,
+            unmatched_count=len(view.unmatched),
+            share_cents=view.share_cents,
+            share_count=view.share_count,
+        )
+        for view in sorted(views, key=lambda v: (v.payout.arrival_date, v.payout.id))
+    )
+
+
 def _open_items(session, chapter) -> OpenItems:
     attention = dashboard.attention(session, chapter)
     unassigned = gifts.unassigned(session, chapter)[:UNASSIGNED_LISTED]
@@ -368,7 +419,8 @@ def build(
         partner_reports=_partner_reports(session, chapter, first, end_day),
         corrections=_corrections(session, chapter, start, end),
         open_items=_open_items(session, chapter),
-        payouts_note=PAYOUTS_NOT_AVAILABLE,
+        payouts=_payouts(session, chapter, first, end_day),
+        payouts_note=PAYOUTS_NOTE,
         as_of=now,
         org_name=org_name,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
@@ -439,14 +439,25 @@ def _visible_to(chapter: Chapter):
     return or_(mine, ~anyones)
 
 
-def payouts_of(session: Session, chapter: Chapter, limit: int = 50) -> list[PayoutView]:
-    """The newest payouts the chapter sees, each with its reconciliation."""
-    rows = session.exec(
-        select(Payout)
-        .where(_visible_to(chapter))
-        .order_by(Payout.created.desc(), Payout.id.desc())
-        .limit(limit)
-    ).all()
+def payouts_of(
+    session: Session,
+    chapter: Chapter,
+    limit: int | None = 50,
+    *,
+    arriving_from: date | None = None,
+    arriving_before: date | None = None,
+) -> list[PayoutView]:
+    """The newest payouts the chapter sees, each with its reconciliation; only those arriving
+    in [arriving_from, arriving_before) when given (a month's report)."""
+    query = select(Payout).where(_visible_to(chapter))
+    if arriving_from is not None:
+        query = query.where(Payout.arrival_date >= arriving_from)
+    if arriving_before is not None:
+        query = query.where(Payout.arrival_date < arriving_before)
+    query = query.order_by(Payout.created.desc(), Payout.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.exec(query).all()
     return [_view(session, payout, chapter) for payout in rows]
 
 

@@ -16,8 +16,10 @@ import pytest
 from relief import drives, ledger, money
 from relief.models import EntryKind, Gift, GiftMethod, GiftStatus, utcnow
 from relief.reports import monthly
-from relief.treasury import batches, dashboard, gifts, partner_reports, remittances
+from relief.treasury import batches, dashboard, gifts, partner_reports, payouts, remittances
 from tests.factories import make_coalition, make_gift
+from tests.integration.test_payouts import card_gift, payout, txn
+from tests.stripe_fixtures import *  # noqa: F403
 from tests.treasury_helpers import SignedIn, data, make_user
 
 PRIVATE = ("bea.private@example.org", "PRIVATE NOTE: call me about matching", "unassigned@x.org")
@@ -200,7 +202,7 @@ def test_every_figure_matches_the_dashboard_to_the_cent(app, tmp_path):
     assert "$30,000.00" in flat and "42 people" in flat and "St. Louis County" in flat
     assert "1 gift not assigned to a drive" in flat and "Gus Unassigned" in flat
     assert "posted but not deposited; Dana Holder holds the money" in flat
-    assert "Not yet available" in flat and "payouts" in flat
+    assert "No Stripe payout carrying St. Louis's gifts arrived in" in flat
 
 
 def test_a_gift_of_the_previous_month_is_not_this_months_activity(session, tmp_path):
@@ -335,3 +337,53 @@ def test_letter_or_a4_tagged_with_embedded_fonts_and_page_numbers(app, tmp_path)
         assert f"Page {pages} of {pages}" in pdf_text(pdf, tmp_path)
     bad = client.get(url + "?paper=tabloid")
     assert bad.status_code == 400 and "letter or a4" in bad.get_data(as_text=True)
+
+
+def test_the_months_payouts_carry_the_payouts_screens_reconciliation(
+    stripe_app, stripe_session, fake_stripe, tmp_path
+):
+    """Synced from the fake Stripe over real HTTP: a payout arriving this month that differs
+    (a charge nobody's gift explains), a manual one, and last month's, which is not listed."""
+    drive = make_coalition(stripe_session)
+    card_gift(stripe_session, drive, 2_500, 85, "ch_stl")
+    card_gift(stripe_session, drive, 4_000, 118, "ch_kc", chapter="kansas-city")
+    lines = [
+        txn("txn_stl", 2_500, 85, "ch_stl"),
+        txn("txn_kc", 4_000, 118, "ch_kc"),
+        txn("txn_stranger", 1_000, 59, "ch_stranger"),
+    ]
+    fake_stripe.payout_transactions["po_month"] = lines
+    today = int(month_start().timestamp()) + 3_600  # the month's first day, whatever today is
+    before = int((month_start() - timedelta(days=3)).timestamp())
+    fake_stripe.payout_transactions["po_last"] = [txn("txn_old", 700, 50, "ch_stl")]
+    fake_stripe.payouts = [
+        payout("po_manual", 12_300, automatic=False, created=today, arrival=today),
+        payout("po_month", sum(t["net"] for t in lines), created=today, arrival=today),
+        payout("po_last", 650, created=before, arrival=before),
+    ]
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+        st_louis = drives.get_chapter(session, "st-louis")
+        service = {v.payout.stripe_id: v for v in payouts.payouts_of(session, st_louis)}
+    month_view, manual_view = service["po_month"], service["po_manual"]
+    assert month_view.state == "differs" and manual_view.state == "manual"
+    assert month_view.difference_cents == 1_000 - 59
+
+    response = SignedIn(stripe_app, "t@stl.org").get(
+        f"/treasurer/st-louis/reports/{this_month()}.pdf"
+    )
+    assert response.status_code == 200
+    flat = re.sub(r"\s+", " ", pdf_text(response.data, tmp_path))
+    cur = drive.currency
+    expected, actual = (
+        money.format(month_view.expected_cents, cur),
+        money.format(month_view.actual_cents, cur),
+    )
+    assert (expected, actual) == ("$62.97", "$72.38")  # the scenario's, not just equal
+    share = money.format(month_view.share_cents, cur)
+    difference = money.format(month_view.difference_cents, cur)
+    assert f"po_month {expected} {actual} {share} (1) differs by {difference}; 1 unmatched" in flat
+    assert f"po_manual — {money.format(manual_view.actual_cents, cur)}" in flat
+    assert "manual, not itemised" in flat
+    assert "po_last" not in flat  # arrived last month
