@@ -10,8 +10,8 @@ from tests.factories import make_coalition, make_gift
 
 pytestmark = pytest.mark.browser
 
-#: Set RELIEF_SCREENSHOTS=DIR to keep the screenshots for a person to look at.
-SCREENSHOTS = os.environ.get("RELIEF_SCREENSHOTS")
+#: Set RELIEF_SCREENS_DIR=DIR to keep the screenshots for a person to look at.
+SCREENSHOTS = os.environ.get("RELIEF_SCREENS_DIR")
 
 
 def seed_missouri(app):
