@@ -344,3 +344,24 @@ def test_an_admin_assigns_a_gift_of_no_chapter_to_a_drive_and_chapter(app):
     totals, mine = chapter_figures(app)
     assert mine.raised_cents == 4_000 and mine.fees_cents == 118
     assert "No gift is waiting" in admin.get("/admin/unassigned").get_data(as_text=True)
+
+
+def test_every_treasurer_page_has_a_plain_title_and_one_close_month_form(app):
+    import re
+
+    treasurer = setup(app)
+    pages = [
+        "/treasurer/st-louis/",
+        "/treasurer/st-louis/batches",
+        "/treasurer/st-louis/gifts",
+        "/treasurer/st-louis/remittances",
+        "/treasurer/st-louis/partner-reports",
+        "/treasurer/st-louis/payouts",
+        "/treasurer/st-louis/bank",
+    ]
+    for path in pages:
+        html = treasurer.get(path).get_data(as_text=True)
+        title = re.search(r"<title>(.*?)</title>", html, re.S)[1]
+        assert "<" not in title and len(title) < 120, (path, title[:200])
+    dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
+    assert dashboard.count('id="close-title"') == 1
