@@ -214,15 +214,6 @@ def _locked(session: Session, model, **key):
     return row
 
 
-def _add_to_total(row: Total, kind: EntryKind, amount_cents: int, at: datetime) -> None:
-    updated = Figures(**{name: getattr(row, name) for name in _FIGURE_FIELDS}).plus(
-        kind, amount_cents
-    )
-    for name in _FIGURE_FIELDS:
-        setattr(row, name, getattr(updated, name))
-    row.updated_at = at
-
-
 def append(
     session: Session,
     *,
@@ -271,13 +262,13 @@ def append(
     if drive_total is None:
         return entry
 
-    _add_to_total(drive_total, kind, amount_cents, now)
+    _add_figures(drive_total, Figures().plus(kind, amount_cents), now)
     drive_total.entry_count += 1
     drive_total.last_entry_id = entry.id
     drive_total.chain_hash = _chain(drive_total.chain_hash, entry)
     if chapter_id is not None:
         chapter_total = _locked(session, Total, drive_id=drive_id, chapter_id=chapter_id)
-        _add_to_total(chapter_total, kind, amount_cents, now)
+        _add_figures(chapter_total, Figures().plus(kind, amount_cents), now)
         chapter_total.entry_count += 1
         chapter_total.last_entry_id = entry.id
     if kind in RAISED_KINDS:
@@ -544,6 +535,7 @@ def _reserve_ids(session: Session, model, count: int) -> list[int]:
 
 
 def _add_figures(row: Total, delta: Figures, at: datetime) -> None:
+    """Add ``delta`` (one entry's, or a bulk batch's) to a running-totals row."""
     for name in _FIGURE_FIELDS:
         setattr(row, name, getattr(row, name) + getattr(delta, name))
     row.updated_at = at
