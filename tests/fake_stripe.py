@@ -34,6 +34,8 @@ class FakeStripe:
         #: The most a page holds, whatever ``limit`` asks (to test pagination with few objects).
         self.page_size = 100
         self.answered = 0
+        #: Called with (method, path) before each answer: a test's look at our side meanwhile.
+        self.while_answering = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -50,6 +52,8 @@ class FakeStripe:
         self.server.server_close()
 
     def _answer(self, method: str, path: str, params: dict, key: str | None):
+        if self.while_answering is not None:
+            self.while_answering(method, path)
         if self.down_after is not None and self.answered >= self.down_after:
             self.down = True
         if self.down:

@@ -182,11 +182,13 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
 
 
 def deliver(client, evt: dict, secret: str = WEBHOOK_SECRET, timestamp: int | None = None):
-    """POST the event to our webhook as Stripe does: exact bytes, signed."""
+    """POST the event to our webhook as Stripe does: exact bytes, signed. The answer is read
+    and closed, as a server does once it has sent it (work after the answer runs then)."""
     payload = json.dumps(evt).encode()
-    return client.post(
+    with client.post(
         "/stripe/webhook",
         data=payload,
         headers={"Stripe-Signature": sign(payload, secret, timestamp)},
         content_type="application/json",
-    )
+    ) as response:
+        return response

@@ -37,8 +37,7 @@ def sync_fees():
     for gift_id in gift_ids:
         # One unit of work per gift: one Stripe failure does not undo the others.
         try:
-            with db.unit_of_work() as session:
-                click.echo(fees.fill_one(session, gateway, gift_id))
+            click.echo(fees.fill_one(gateway, gift_id))
         except GatewayError as error:
             failed += 1
             click.echo(f"gift {gift_id}: still pending ({error})", err=True)

@@ -1,8 +1,9 @@
 """Processor fees, read from each payment's balance transaction.
 
 A gift is recorded the moment Stripe says it was paid, with ``fee_pending``; its fee is filled
-in afterwards (right after the webhook's commit, and by ``flask stripe sync-fees``), so a slow
-or failing Stripe API never loses or delays a gift.
+in afterwards (once the webhook has answered Stripe, and by ``flask stripe sync-fees``), so a
+slow or failing Stripe API never loses or delays a gift. Stripe is asked between two short
+units of work: no database lock is held while it answers.
 """
 
 from __future__ import annotations
@@ -11,24 +12,16 @@ import logging
 
 from sqlmodel import Session, select
 
+from relief import db
 from relief.models import EntryKind, Gift
 from relief.payments import records, webhooks
-from relief.payments.gateway import Gateway, GatewayError
+from relief.payments.gateway import Gateway, GatewayError, PaymentFee
 
 log = logging.getLogger(__name__)
 
 
-def fill(session: Session, gateway: Gateway, gift: Gift) -> int:
-    """Read the gift's fee from Stripe and post it once; returns the fee in cents.
-
-    Raises GatewayError when Stripe cannot tell (the gift stays ``fee_pending``)."""
-    if not gift.fee_pending:
-        return 0
-    fee = gateway.payment_fee(
-        payment_intent_id=gift.stripe_payment_intent_id,
-        charge_id=gift.stripe_charge_id,
-        invoice_id=gift.stripe_invoice_id,
-    )
+def record(session: Session, gift: Gift, fee: PaymentFee) -> int:
+    """Post the fee Stripe stated for this gift's payment, once; returns it in cents."""
     # The ids learnt on the way let refunds and disputes find this gift.
     gift.stripe_charge_id = gift.stripe_charge_id or fee.charge_id
     gift.stripe_payment_intent_id = gift.stripe_payment_intent_id or fee.payment_intent_id
@@ -58,18 +51,31 @@ def pending_gift_ids(session: Session) -> list[int]:
     )
 
 
-def fill_one(session: Session, gateway: Gateway, gift_id: int) -> str:
-    """One gift's fee in the caller's unit of work; a sentence for logs and the CLI."""
-    gift = session.get(Gift, gift_id)
-    if gift is None or not gift.fee_pending:
-        return f"gift {gift_id}: nothing to do"
+def fill_one(gateway: Gateway, gift_id: int) -> str:
+    """Read one gift's fee from Stripe and post it, each step in its own unit of work; a
+    sentence for logs and the CLI. Raises GatewayError (the gift stays ``fee_pending``)."""
+    with db.unit_of_work(write=False) as session:
+        gift = session.get(Gift, gift_id)
+        if gift is None or not gift.fee_pending:
+            return f"gift {gift_id}: nothing to do"
+        public_id = gift.public_id
+        payment = {
+            "payment_intent_id": gift.stripe_payment_intent_id,
+            "charge_id": gift.stripe_charge_id,
+            "invoice_id": gift.stripe_invoice_id,
+        }
     try:
-        cents = fill(session, gateway, gift)
+        fee = gateway.payment_fee(**payment)
     except GatewayError as error:
-        log.warning("fee for gift %s still pending: %s", gift.public_id, error)
+        log.warning("fee for gift %s still pending: %s", public_id, error)
         raise
-    # An event about this payment may have been parked until its ids were known.
-    replayed = webhooks.replay(session, records.known_ids(gift))
-    return f"gift {gift.public_id}: fee {cents} cents" + (
+    with db.unit_of_work() as session:
+        gift = session.get(Gift, gift_id)
+        if not gift.fee_pending:  # another worker filled it meanwhile
+            return f"gift {public_id}: fee already filled"
+        cents = record(session, gift, fee)
+        # An event about this payment may have been parked until its ids were known.
+        replayed = webhooks.replay(session, records.known_ids(gift))
+    return f"gift {public_id}: fee {cents} cents" + (
         f"; {replayed} parked event{'s' if replayed != 1 else ''} applied" if replayed else ""
     )

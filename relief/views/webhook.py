@@ -1,7 +1,8 @@
 """POST /stripe/webhook: raw bytes → verify → claim the event id → dispatch → commit.
 
-The fee of a gift just paid is read from Stripe after the commit, best effort: the gift is
-already safe, and `flask stripe sync-fees` fills in what this could not.
+The fee of a gift just paid is read from Stripe once the answer has gone back to Stripe, best
+effort: the gift is already safe, Stripe is not kept waiting on its own API, and
+`flask stripe sync-fees` fills in what this could not.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def stripe_webhook():
             type(error).__name__,
         )
         return jsonify(error="The event is not in the shape of a Stripe object."), 400
-    for gift_id in outcome.fee_pending:
-        _fill_fee(gift_id)
-    return jsonify(outcome.as_json())
+    response = jsonify(outcome.as_json())
+    if outcome.fee_pending and not gateway().test_mode:
+        response.call_on_close(_fill_fees_later(outcome.fee_pending))
+    return response
 
 
 def _process_once(event: dict) -> webhooks.Outcome:
@@ -73,14 +75,19 @@ def _process_once(event: dict) -> webhooks.Outcome:
     raise AssertionError("unreachable")
 
 
-def _fill_fee(gift_id: int) -> None:
-    session = db.session()
-    db.begin_write(session)
-    try:
-        fees.fill_one(session, gateway(), gift_id)
-        db.commit()
-    except GatewayError:
-        session.rollback()  # stays fee_pending; sync-fees retries
-    except Exception:  # noqa: BLE001 — the event is committed; a fee must not turn it into a 500
-        current_app.logger.exception("reading the fee of gift %s failed", gift_id)
-        session.rollback()
+def _fill_fees_later(gift_ids: list[int]):
+    """What runs when the server has sent the answer (the request's context is gone by then,
+    so it brings the app's own)."""
+    app = current_app._get_current_object()
+
+    def fill() -> None:
+        with app.app_context():
+            for gift_id in gift_ids:
+                try:
+                    fees.fill_one(gateway(), gift_id)
+                except GatewayError:
+                    pass  # stays fee_pending; sync-fees retries
+                except Exception:  # noqa: BLE001 — the gift is committed; log and go on
+                    app.logger.exception("reading the fee of gift %s failed", gift_id)
+
+    return fill

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from relief import ledger
@@ -68,6 +69,51 @@ def test_a_paid_session_records_the_gift_and_its_fee_from_the_balance_transactio
     assert gift.status is GiftStatus.PAID and not gift.fee_pending
     assert gift.stripe_charge_id == "ch_of_pi_fee1"
     assert (gift.donor_email, gift.show_name) == ("donor@example.org", False)
+    exact(stripe_session, drive)
+
+
+def test_stripe_gets_its_answer_before_the_fee_is_read_and_no_lock_is_held_meanwhile(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    _, evt = paid_session(5000, payment_intent="pi_late_fee")
+    fake_stripe.fees["ch_of_pi_late_fee"] = 140
+    engine = stripe_app.extensions["relief.engine"]
+    writes_meanwhile = []
+
+    def another_writer(method, path):
+        # While Stripe is being asked, another request must be able to write at once.
+        if engine.dialect.name == "sqlite":
+            other = engine.raw_connection()
+            try:
+                for statement in (
+                    "PRAGMA busy_timeout = 200",
+                    "BEGIN IMMEDIATE",
+                    "UPDATE gift SET donor_name = donor_name",
+                    "COMMIT",
+                ):
+                    other.driver_connection.execute(statement)
+            finally:
+                other.close()
+        else:
+            with Session(engine) as other:
+                other.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                other.execute(text("UPDATE gift SET donor_name = donor_name"))
+                other.commit()
+        writes_meanwhile.append(path)
+
+    fake_stripe.while_answering = another_writer
+    payload = json.dumps(evt).encode()
+    answer = stripe_client.post(
+        "/stripe/webhook",
+        data=payload,
+        headers={"Stripe-Signature": so.sign(payload)},
+        content_type="application/json",
+    )
+    assert answer.status_code == 200
+    assert api(stripe_client)["fees_cents"] == 0  # answered; Stripe not asked yet
+    answer.close()  # the server has sent the answer: now the fee is read
+    assert writes_meanwhile, "Stripe was never asked for the fee"
+    assert api(stripe_client)["fees_cents"] == 140
     exact(stripe_session, drive)
 
 
