@@ -21,6 +21,7 @@ from datetime import date, datetime
 
 from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from relief import money
@@ -193,25 +194,91 @@ def _link(
     return hashlib.sha256(link.encode()).hexdigest()
 
 
-def _locked(session: Session, model, **key):
-    """The row of ``model`` with this key, created if missing, locked for this transaction.
+_ENTRY = Entry.__table__
+_TOTAL = Total.__table__
+_DAILY = DailyTotal.__table__
 
-    On SQLite the whole database is already write-locked (BEGIN IMMEDIATE).
-    """
-    statement = select(model).filter_by(**key)
-    if is_postgres(session):
-        statement = statement.with_for_update()
-        row = session.exec(statement).first()
-        if row is None:
-            session.execute(pg_insert(model).values(**key).on_conflict_do_nothing())
-            row = session.exec(statement).first()
-        return row
-    row = session.exec(statement).first()
-    if row is None:
-        row = model(**key)
-        session.add(row)
-        session.flush()
-    return row
+
+def _upsert(session: Session, table):
+    """INSERT for ``table`` in the session's dialect, with ON CONFLICT clauses available."""
+    return (pg_insert if is_postgres(session) else sqlite_insert)(table)
+
+
+def _lock_drive_total(session: Session, drive_id: int) -> str:
+    """Hold the drive's whole-drive totals row for this transaction (created if missing) and
+    return the fingerprint chain so far. Holding it serializes the drive's appends, so entry
+    ids and chain order agree. On SQLite the whole database is already write-locked."""
+    statement = _upsert(session, _TOTAL).values(
+        drive_id=drive_id, chapter_id=WHOLE_DRIVE, **_zero_row(utcnow())
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["drive_id", "chapter_id"],
+        # A write that changes nothing: PostgreSQL locks the row, and RETURNING reads it.
+        set_={"drive_id": statement.excluded.drive_id},
+    ).returning(_TOTAL.c.chain_hash)
+    return session.execute(statement).scalar_one()
+
+
+def _zero_row(at: datetime) -> dict:
+    return {
+        **{name: 0 for name in _FIGURE_FIELDS},
+        "entry_count": 0,
+        "last_entry_id": 0,
+        "chain_hash": "",
+        "updated_at": at,
+    }
+
+
+def _add_to_total(
+    session: Session,
+    drive_id: int,
+    chapter_id: int,
+    delta: Figures,
+    *,
+    entries: int,
+    last_entry_id: int,
+    at: datetime,
+    chain_hash: str | None = None,
+) -> None:
+    """Add ``delta`` (one entry's, or a bulk batch's) to a running-totals row, creating it
+    when missing: one statement, the sums added by the database under its row lock."""
+    values = {
+        **{name: getattr(delta, name) for name in _FIGURE_FIELDS},
+        "entry_count": entries,
+        "last_entry_id": last_entry_id,
+        "chain_hash": chain_hash or "",
+        "updated_at": at,
+    }
+    statement = _upsert(session, _TOTAL).values(drive_id=drive_id, chapter_id=chapter_id, **values)
+    added = {
+        name: _TOTAL.c[name] + statement.excluded[name] for name in (*_FIGURE_FIELDS, "entry_count")
+    }
+    kept = {
+        "last_entry_id": statement.excluded.last_entry_id,
+        "updated_at": statement.excluded.updated_at,
+    }
+    if chain_hash is not None:
+        kept["chain_hash"] = statement.excluded.chain_hash
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["drive_id", "chapter_id"], set_={**added, **kept}
+        )
+    )
+
+
+def _add_to_day(session: Session, drive_id: int, day: date, raised_cents: int, gifts: int) -> None:
+    statement = _upsert(session, _DAILY).values(
+        drive_id=drive_id, day=day, raised_cents=raised_cents, gift_count=gifts
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["drive_id", "day"],
+            set_={
+                "raised_cents": _DAILY.c.raised_cents + statement.excluded.raised_cents,
+                "gift_count": _DAILY.c.gift_count + statement.excluded.gift_count,
+            },
+        )
+    )
 
 
 def append(
@@ -228,54 +295,67 @@ def append(
     reverses_id: int | None = None,
     memo: str = "",
 ) -> Entry | None:
-    """Append one entry and update the drive's running totals; flushes, does not commit.
+    """Append one entry and update the drive's running totals, in a handful of statements;
+    does not commit.
 
     Idempotent per ``external_id``: an entry whose external id is already in the ledger is
-    not posted again, and None is returned.
+    not posted again, and None is returned. The Entry returned is not attached to the
+    session (entries are never changed); read it again to follow its relations.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
         raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
-    if external_id is not None:
-        seen = session.exec(select(Entry.id).where(Entry.external_id == external_id)).first()
-        if seen is not None:
-            return None
+    session.flush()  # the gift this entry names, if new, goes in first
     now = utcnow()
-    drive_total = None
+    chain = None
     if drive_id is not None:
         # Lock the drive's row first: it orders this drive's entries and their chain.
-        drive_total = _locked(session, Total, drive_id=drive_id, chapter_id=WHOLE_DRIVE)
-    entry = Entry(
-        kind=kind,
-        amount_cents=amount_cents,
-        currency=currency,
-        drive_id=drive_id,
-        chapter_id=chapter_id,
-        gift_id=gift_id,
-        effective_at=effective_at or now,
-        recorded_at=now,
-        external_id=external_id,
-        reverses_id=reverses_id,
-        memo=memo,
-    )
-    session.add(entry)
-    session.flush()
-    if drive_total is None:
+        chain = _lock_drive_total(session, drive_id)
+    values = {
+        "kind": kind,
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "drive_id": drive_id,
+        "chapter_id": chapter_id,
+        "gift_id": gift_id,
+        "effective_at": effective_at or now,
+        "recorded_at": now,
+        "external_id": external_id,
+        "reverses_id": reverses_id,
+        "memo": memo,
+    }
+    statement = _upsert(session, _ENTRY).values(**values)
+    if external_id is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=["external_id"])
+    entry_id = session.execute(statement.returning(_ENTRY.c.id)).scalar()
+    if entry_id is None:
+        return None  # posted before
+    entry = Entry(id=entry_id, **values)
+    if drive_id is None:
         return entry
 
-    _add_figures(drive_total, Figures().plus(kind, amount_cents), now)
-    drive_total.entry_count += 1
-    drive_total.last_entry_id = entry.id
-    drive_total.chain_hash = _chain(drive_total.chain_hash, entry)
+    delta = Figures().plus(kind, amount_cents)
+    _add_to_total(
+        session,
+        drive_id,
+        WHOLE_DRIVE,
+        delta,
+        entries=1,
+        last_entry_id=entry_id,
+        at=now,
+        chain_hash=_chain(chain, entry),
+    )
     if chapter_id is not None:
-        chapter_total = _locked(session, Total, drive_id=drive_id, chapter_id=chapter_id)
-        _add_figures(chapter_total, Figures().plus(kind, amount_cents), now)
-        chapter_total.entry_count += 1
-        chapter_total.last_entry_id = entry.id
+        _add_to_total(
+            session, drive_id, chapter_id, delta, entries=1, last_entry_id=entry_id, at=now
+        )
     if kind in RAISED_KINDS:
-        daily = _locked(session, DailyTotal, drive_id=drive_id, day=entry.effective_at.date())
-        daily.raised_cents += amount_cents
-        daily.gift_count += gift_count_delta(kind, amount_cents)
-    session.flush()
+        _add_to_day(
+            session,
+            drive_id,
+            entry.effective_at.date(),
+            amount_cents,
+            gift_count_delta(kind, amount_cents),
+        )
     return entry
 
 
@@ -287,8 +367,14 @@ def _figures_of(row: Total | None) -> Figures:
 
 def totals(session: Session, drive: Drive) -> DriveTotals:
     """The drive's figures from its running totals: two indexed queries, whatever its size."""
+    # populate_existing: the sums change under the session's feet (Core upserts).
     rows = {
-        row.chapter_id: row for row in session.exec(select(Total).where(Total.drive_id == drive.id))
+        row.chapter_id: row
+        for row in session.exec(
+            select(Total)
+            .where(Total.drive_id == drive.id)
+            .execution_options(populate_existing=True)
+        )
     }
     participants = session.exec(
         select(Chapter, DriveChapter.goal_cents)
@@ -416,7 +502,11 @@ def _verify(session: Session, drive: Drive) -> list[str]:
             problems.append(f"chapter {chapter_id} totals {ours} != ledger {theirs}")
     daily_rows = {
         row.day: (row.raised_cents, row.gift_count)
-        for row in session.exec(select(DailyTotal).where(DailyTotal.drive_id == drive.id))
+        for row in session.exec(
+            select(DailyTotal)
+            .where(DailyTotal.drive_id == drive.id)
+            .execution_options(populate_existing=True)
+        )
         if row.raised_cents or row.gift_count
     }
     replay_daily = {day: value for day, value in replay.daily.items() if value != (0, 0)}
@@ -429,7 +519,11 @@ def _verify(session: Session, drive: Drive) -> list[str]:
 
 def daily_raised(session: Session, drive_id: int, since: date | None = None) -> list[DailyTotal]:
     """Money raised per day, oldest first (one row per day with activity)."""
-    statement = select(DailyTotal).where(DailyTotal.drive_id == drive_id)
+    statement = (
+        select(DailyTotal)
+        .where(DailyTotal.drive_id == drive_id)
+        .execution_options(populate_existing=True)
+    )
     if since is not None:
         statement = statement.where(DailyTotal.day >= since)
     return list(session.exec(statement.order_by(DailyTotal.day)))
@@ -445,7 +539,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     """
     if not gifts:
         return 0
-    drive_total = _locked(session, Total, drive_id=drive.id, chapter_id=WHOLE_DRIVE)
+    session.flush()
+    chain = _lock_drive_total(session, drive.id)
     now = utcnow()
     gift_ids = _reserve_ids(session, Gift, len(gifts))
     entry_ids = _reserve_ids(session, Entry, len(gifts))
@@ -454,7 +549,6 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     chapter_sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     daily_sums: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     whole_cents = 0
-    chain = drive_total.chain_hash
     kind = EntryKind.GIFT
     for gift, gift_id, entry_id in zip(gifts, gift_ids, entry_ids, strict=True):
         amount_cents = gift["amount_cents"]
@@ -498,20 +592,29 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     session.execute(insert(Gift.__table__), gift_rows)
     session.execute(insert(Entry.__table__), entry_rows)
 
-    _add_figures(drive_total, Figures(gifts_cents=whole_cents, gift_count=len(gifts)), now)
-    drive_total.entry_count += len(entry_ids)
-    drive_total.last_entry_id = entry_ids[-1]
-    drive_total.chain_hash = chain
+    last = entry_ids[-1]
+    _add_to_total(
+        session,
+        drive.id,
+        WHOLE_DRIVE,
+        Figures(gifts_cents=whole_cents, gift_count=len(gifts)),
+        entries=len(entry_ids),
+        last_entry_id=last,
+        at=now,
+        chain_hash=chain,
+    )
     for chapter_id, (cents, count) in chapter_sums.items():
-        row = _locked(session, Total, drive_id=drive.id, chapter_id=chapter_id)
-        _add_figures(row, Figures(gifts_cents=cents, gift_count=count), now)
-        row.entry_count += count
-        row.last_entry_id = entry_ids[-1]
+        _add_to_total(
+            session,
+            drive.id,
+            chapter_id,
+            Figures(gifts_cents=cents, gift_count=count),
+            entries=count,
+            last_entry_id=last,
+            at=now,
+        )
     for day, (raised, count) in daily_sums.items():
-        daily = _locked(session, DailyTotal, drive_id=drive.id, day=day)
-        daily.raised_cents += raised
-        daily.gift_count += count
-    session.flush()
+        _add_to_day(session, drive.id, day, raised, count)
     return len(entry_ids)
 
 
@@ -532,10 +635,3 @@ def _reserve_ids(session: Session, model, count: int) -> list[int]:
     # snapshot that fails to upgrade if another writer got in first), so max(id) stays ours.
     highest = session.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
     return list(range(highest + 1, highest + 1 + count))
-
-
-def _add_figures(row: Total, delta: Figures, at: datetime) -> None:
-    """Add ``delta`` (one entry's, or a bulk batch's) to a running-totals row."""
-    for name in _FIGURE_FIELDS:
-        setattr(row, name, getattr(row, name) + getattr(delta, name))
-    row.updated_at = at
