@@ -13,6 +13,7 @@ appends, so entry ids and chain order agree.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections import defaultdict
@@ -197,40 +198,76 @@ def _link(
 _ENTRY = Entry.__table__
 _TOTAL = Total.__table__
 _DAILY = DailyTotal.__table__
+_SUMMED = (*_FIGURE_FIELDS, "entry_count")
 
 
-def _upsert(session: Session, table):
-    """INSERT for ``table`` in the session's dialect, with ON CONFLICT clauses available."""
-    return (pg_insert if is_postgres(session) else sqlite_insert)(table)
+@dataclass(frozen=True)
+class _Writes:
+    """The ledger's write statements for one SQL dialect, built once: building a statement
+    costs more than running it. Each runs with a dict of column values."""
+
+    entry: object  # INSERT entry RETURNING id
+    entry_once: object  # … ON CONFLICT (external_id) DO NOTHING RETURNING id
+    hold_drive_total: object  # upsert that changes nothing RETURNING chain_hash
+    add_to_total: object  # upsert adding the sums; keeps the chain
+    add_to_drive_total: object  # … and moves the chain on
+    add_to_day: object
 
 
-def _lock_drive_total(session: Session, drive_id: int) -> str:
-    """Hold the drive's whole-drive totals row for this transaction (created if missing) and
-    return the fingerprint chain so far. Holding it serializes the drive's appends, so entry
-    ids and chain order agree. On SQLite the whole database is already write-locked."""
-    statement = _upsert(session, _TOTAL).values(
-        drive_id=drive_id, chapter_id=WHOLE_DRIVE, **_zero_row(utcnow())
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["drive_id", "chapter_id"],
+@functools.cache
+def _writes(dialect: str) -> _Writes:
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    key = ["drive_id", "chapter_id"]
+    total = upsert(_TOTAL)
+    added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
+    moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
+    day = upsert(_DAILY)
+    return _Writes(
+        entry=upsert(_ENTRY).returning(_ENTRY.c.id),
+        entry_once=upsert(_ENTRY)
+        .on_conflict_do_nothing(index_elements=["external_id"])
+        .returning(_ENTRY.c.id),
         # A write that changes nothing: PostgreSQL locks the row, and RETURNING reads it.
-        set_={"drive_id": statement.excluded.drive_id},
-    ).returning(_TOTAL.c.chain_hash)
-    return session.execute(statement).scalar_one()
+        hold_drive_total=total.on_conflict_do_update(
+            index_elements=key, set_={"drive_id": total.excluded.drive_id}
+        ).returning(_TOTAL.c.chain_hash),
+        add_to_total=total.on_conflict_do_update(index_elements=key, set_={**added, **moved}),
+        add_to_drive_total=total.on_conflict_do_update(
+            index_elements=key,
+            set_={**added, **moved, "chain_hash": total.excluded.chain_hash},
+        ),
+        add_to_day=day.on_conflict_do_update(
+            index_elements=["drive_id", "day"],
+            set_={
+                name: _DAILY.c[name] + day.excluded[name] for name in ("raised_cents", "gift_count")
+            },
+        ),
+    )
 
 
-def _zero_row(at: datetime) -> dict:
+def _total_row(drive_id: int, chapter_id: int, delta: Figures, **rest) -> dict:
     return {
-        **{name: 0 for name in _FIGURE_FIELDS},
-        "entry_count": 0,
-        "last_entry_id": 0,
+        "drive_id": drive_id,
+        "chapter_id": chapter_id,
+        **{name: getattr(delta, name) for name in _FIGURE_FIELDS},
         "chain_hash": "",
-        "updated_at": at,
+        **rest,
     }
 
 
+def _hold_drive_total(connection, writes: _Writes, drive_id: int) -> str:
+    """Hold the drive's whole-drive totals row for this transaction (created if missing) and
+    return the fingerprint chain so far. Holding it serializes the drive's appends, so entry
+    ids and chain order agree. On SQLite the whole database is already write-locked."""
+    row = _total_row(
+        drive_id, WHOLE_DRIVE, Figures(), entry_count=0, last_entry_id=0, updated_at=utcnow()
+    )
+    return connection.execute(writes.hold_drive_total, row).scalar_one()
+
+
 def _add_to_total(
-    session: Session,
+    connection,
+    writes: _Writes,
     drive_id: int,
     chapter_id: int,
     delta: Figures,
@@ -241,43 +278,21 @@ def _add_to_total(
     chain_hash: str | None = None,
 ) -> None:
     """Add ``delta`` (one entry's, or a bulk batch's) to a running-totals row, creating it
-    when missing: one statement, the sums added by the database under its row lock."""
-    values = {
-        **{name: getattr(delta, name) for name in _FIGURE_FIELDS},
-        "entry_count": entries,
-        "last_entry_id": last_entry_id,
-        "chain_hash": chain_hash or "",
-        "updated_at": at,
-    }
-    statement = _upsert(session, _TOTAL).values(drive_id=drive_id, chapter_id=chapter_id, **values)
-    added = {
-        name: _TOTAL.c[name] + statement.excluded[name] for name in (*_FIGURE_FIELDS, "entry_count")
-    }
-    kept = {
-        "last_entry_id": statement.excluded.last_entry_id,
-        "updated_at": statement.excluded.updated_at,
-    }
-    if chain_hash is not None:
-        kept["chain_hash"] = statement.excluded.chain_hash
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["drive_id", "chapter_id"], set_={**added, **kept}
-        )
+    when missing: one statement, the sums added by the database under its row lock. The
+    whole-drive row also takes the chain's new link."""
+    row = _total_row(
+        drive_id, chapter_id, delta, entry_count=entries, last_entry_id=last_entry_id, updated_at=at
     )
+    if chain_hash is None:
+        connection.execute(writes.add_to_total, row)
+    else:
+        connection.execute(writes.add_to_drive_total, {**row, "chain_hash": chain_hash})
 
 
-def _add_to_day(session: Session, drive_id: int, day: date, raised_cents: int, gifts: int) -> None:
-    statement = _upsert(session, _DAILY).values(
-        drive_id=drive_id, day=day, raised_cents=raised_cents, gift_count=gifts
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["drive_id", "day"],
-            set_={
-                "raised_cents": _DAILY.c.raised_cents + statement.excluded.raised_cents,
-                "gift_count": _DAILY.c.gift_count + statement.excluded.gift_count,
-            },
-        )
+def _add_to_day(connection, writes: _Writes, drive_id: int, day: date, raised: int, gifts: int):
+    connection.execute(
+        writes.add_to_day,
+        {"drive_id": drive_id, "day": day, "raised_cents": raised, "gift_count": gifts},
     )
 
 
@@ -305,11 +320,13 @@ def append(
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
         raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
     session.flush()  # the gift this entry names, if new, goes in first
+    connection = session.connection()
+    writes = _writes(connection.dialect.name)
     now = utcnow()
     chain = None
     if drive_id is not None:
-        # Lock the drive's row first: it orders this drive's entries and their chain.
-        chain = _lock_drive_total(session, drive_id)
+        # Hold the drive's row first: it orders this drive's entries and their chain.
+        chain = _hold_drive_total(connection, writes, drive_id)
     values = {
         "kind": kind,
         "amount_cents": amount_cents,
@@ -323,10 +340,9 @@ def append(
         "reverses_id": reverses_id,
         "memo": memo,
     }
-    statement = _upsert(session, _ENTRY).values(**values)
-    if external_id is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=["external_id"])
-    entry_id = session.execute(statement.returning(_ENTRY.c.id)).scalar()
+    entry_id = connection.execute(
+        writes.entry if external_id is None else writes.entry_once, values
+    ).scalar()
     if entry_id is None:
         return None  # posted before
     entry = Entry(id=entry_id, **values)
@@ -335,7 +351,8 @@ def append(
 
     delta = Figures().plus(kind, amount_cents)
     _add_to_total(
-        session,
+        connection,
+        writes,
         drive_id,
         WHOLE_DRIVE,
         delta,
@@ -346,13 +363,21 @@ def append(
     )
     if chapter_id is not None:
         _add_to_total(
-            session, drive_id, chapter_id, delta, entries=1, last_entry_id=entry_id, at=now
+            connection,
+            writes,
+            drive_id,
+            chapter_id,
+            delta,
+            entries=1,
+            last_entry_id=entry_id,
+            at=now,
         )
     if kind in RAISED_KINDS:
         _add_to_day(
-            session,
+            connection,
+            writes,
             drive_id,
-            entry.effective_at.date(),
+            values["effective_at"].date(),
             amount_cents,
             gift_count_delta(kind, amount_cents),
         )
@@ -540,7 +565,9 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     if not gifts:
         return 0
     session.flush()
-    chain = _lock_drive_total(session, drive.id)
+    connection = session.connection()
+    writes = _writes(connection.dialect.name)
+    chain = _hold_drive_total(connection, writes, drive.id)
     now = utcnow()
     gift_ids = _reserve_ids(session, Gift, len(gifts))
     entry_ids = _reserve_ids(session, Entry, len(gifts))
@@ -594,7 +621,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
 
     last = entry_ids[-1]
     _add_to_total(
-        session,
+        connection,
+        writes,
         drive.id,
         WHOLE_DRIVE,
         Figures(gifts_cents=whole_cents, gift_count=len(gifts)),
@@ -605,7 +633,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     )
     for chapter_id, (cents, count) in chapter_sums.items():
         _add_to_total(
-            session,
+            connection,
+            writes,
             drive.id,
             chapter_id,
             Figures(gifts_cents=cents, gift_count=count),
@@ -614,7 +643,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
             at=now,
         )
     for day, (raised, count) in daily_sums.items():
-        _add_to_day(session, drive.id, day, raised, count)
+        _add_to_day(connection, writes, drive.id, day, raised, count)
     return len(entry_ids)
 
 

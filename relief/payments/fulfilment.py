@@ -122,8 +122,8 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
         if amount != gift.amount_cents:
             gift.covered_fee_cents = 0
         gift.amount_cents = amount
-    session.flush()
     if subscription_mode and gift.stripe_subscription_id:
+        session.flush()
         _monthly(session, gift.stripe_subscription_id)
 
     payment_status = obj.get("payment_status")

@@ -7,15 +7,16 @@ checkout both come through :func:`process`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
-from relief.db import is_postgres
-from relief.models import ParkedEvent, StripeEvent
+from relief.models import ParkedEvent, StripeEvent, utcnow
 from relief.payments import fulfilment, reversals
 from relief.payments.fulfilment import Handled
 
@@ -44,26 +45,26 @@ class Outcome:
         }
 
 
+@functools.cache
+def _claim_statement(dialect: str):
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = StripeEvent.__table__
+    return upsert(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+
+
 def claim(session: Session, event_id: str, event_type: str) -> bool:
     """Insert the event id; False if it was processed (or is being processed) already.
 
-    The database decides: on PostgreSQL ``INSERT … ON CONFLICT DO NOTHING`` makes a second
-    worker wait for the first one's transaction and then see the row; on SQLite the unit of
-    work holds the write lock from its start (``BEGIN IMMEDIATE``), so a plain check is safe.
+    The database decides, in one statement: ``INSERT … ON CONFLICT DO NOTHING``. On PostgreSQL
+    a second worker's insert waits for the first one's transaction and then sees the row; on
+    SQLite the unit of work holds the write lock from its start (``BEGIN IMMEDIATE``).
     """
-    if is_postgres(session):
-        inserted = session.execute(
-            pg_insert(StripeEvent)
-            .values(id=event_id, type=event_type[:100])
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(StripeEvent.id)
-        ).first()
-        return inserted is not None
-    if session.get(StripeEvent, event_id) is not None:
-        return False
-    session.add(StripeEvent(id=event_id, type=event_type[:100]))
-    session.flush()
-    return True
+    connection = session.connection()
+    inserted = connection.execute(
+        _claim_statement(connection.dialect.name),
+        {"id": event_id, "type": event_type[:100], "received_at": utcnow()},
+    ).first()
+    return inserted is not None
 
 
 def dispatch(session: Session, event: dict) -> Handled:
@@ -121,15 +122,16 @@ def _run(session: Session, event: dict, outcome: Outcome) -> None:
 
 
 def _replay(session: Session, ids, outcome: Outcome) -> None:
-    for waiting_for in ids:
-        for parked in session.exec(
-            select(ParkedEvent).where(ParkedEvent.waits_for == waiting_for).order_by(ParkedEvent.id)
-        ).all():
-            # Its id is claimed already; the parked row is only a queue, not history.
-            session.delete(parked)
-            session.flush()
-            outcome.messages.append(f"replaying {parked.event_id}")
-            _run(session, json.loads(parked.payload), outcome)
+    if not ids:
+        return
+    for parked in session.exec(
+        select(ParkedEvent).where(ParkedEvent.waits_for.in_(ids)).order_by(ParkedEvent.id)
+    ).all():
+        # Its id is claimed already; the parked row is only a queue, not history.
+        session.delete(parked)
+        session.flush()
+        outcome.messages.append(f"replaying {parked.event_id}")
+        _run(session, json.loads(parked.payload), outcome)
 
 
 def replay(session: Session, ids) -> int:
