@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy import and_, bindparam
 from sqlmodel import Session, select
 
 from relief import ledger
@@ -46,33 +47,45 @@ class Handled:
     fee_pending: list[int] = field(default_factory=list)
 
 
-def _drive_and_chapter(session: Session, metadata: dict) -> tuple[Drive | None, Chapter | None]:
-    drive_slug = metadata.get("drive")
-    drive = (
-        session.exec(select(Drive).where(Drive.slug == drive_slug)).first() if drive_slug else None
+#: A session's drive (by slug) and, if it takes part in that drive, its chapter (by slug).
+_DRIVE_AND_CHAPTER = (
+    select(Drive.id, Chapter.id)
+    .select_from(Drive)
+    .outerjoin(DriveChapter, DriveChapter.drive_id == Drive.id)
+    .outerjoin(
+        Chapter,
+        and_(Chapter.id == DriveChapter.chapter_id, Chapter.slug == bindparam("chapter")),
     )
-    chapter = None
-    chapter_slug = metadata.get("chapter")
-    if drive is not None and chapter_slug:
-        chapter = session.exec(
-            select(Chapter)
-            .join(DriveChapter, DriveChapter.chapter_id == Chapter.id)
-            .where(Chapter.slug == chapter_slug, DriveChapter.drive_id == drive.id)
-        ).first()
-    return drive, chapter
+    .where(Drive.slug == bindparam("drive"))
+    .order_by(Chapter.id.is_(None))  # the named chapter's row first, if it takes part
+    .limit(1)
+)
+
+
+def _drive_and_chapter(session: Session, metadata: dict) -> tuple[int | None, int | None]:
+    """The ids of the drive and chapter the session's metadata names (None when unknown)."""
+    drive_slug = metadata.get("drive")
+    if not drive_slug:
+        return None, None
+    row = (
+        session.connection()
+        .execute(_DRIVE_AND_CHAPTER, {"drive": drive_slug, "chapter": metadata.get("chapter")})
+        .first()
+    )
+    return (row[0], row[1]) if row else (None, None)
 
 
 def _new_gift(session: Session, metadata: dict, amount_cents: int, currency: str) -> Gift:
     """A gift for money we did not see coming (no pending gift of ours)."""
-    drive, chapter = _drive_and_chapter(session, metadata)
+    drive_id, chapter_id = _drive_and_chapter(session, metadata)
     gift = Gift(
-        drive_id=drive.id if drive else None,
-        chapter_id=chapter.id if chapter else None,
+        drive_id=drive_id,
+        chapter_id=chapter_id,
         amount_cents=amount_cents,
         currency=(currency or "usd").upper(),
         method=GiftMethod.CARD,
         status=GiftStatus.PENDING,
-        unmatched_drive=None if drive else (metadata.get("drive") or "(none)")[:200],
+        unmatched_drive=None if drive_id else (metadata.get("drive") or "(none)")[:200],
         ref=(metadata.get("ref") or None),
     )
     session.add(gift)
@@ -225,10 +238,8 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
             ):  # fmt: skip
                 setattr(gift, name, getattr(earlier, name))
         else:
-            drive, chapter = _drive_and_chapter(session, metadata)
-            gift.drive_id = drive.id if drive else None
-            gift.chapter_id = chapter.id if chapter else None
-            gift.unmatched_drive = None if drive else metadata.get("drive")
+            gift.drive_id, gift.chapter_id = _drive_and_chapter(session, metadata)
+            gift.unmatched_drive = None if gift.drive_id else metadata.get("drive")
             gift.donor_email = obj.get("customer_email")
             gift.donor_name = (obj.get("customer_name") or "")[:200]
         session.add(gift)

@@ -7,9 +7,10 @@ stored on a whim, so any order of events ends in the same state.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from relief import ledger
@@ -36,35 +37,49 @@ def stripe_id(value) -> str | None:
     return str(value)
 
 
-def _one(session: Session, *conditions, lock: bool = True) -> Gift | None:
-    statement = select(Gift).where(*conditions).order_by(Gift.id)
-    if lock and is_postgres(session):
-        # Two events about one gift in two workers: the second waits, then re-reads.
-        statement = statement.with_for_update()
-    return session.exec(statement).first()
+@functools.cache
+def _gift_id_by(column: str):
+    """``SELECT id FROM gift WHERE <column> = :value``, built once (building costs more than
+    running it)."""
+    return (
+        select(Gift.id)
+        .where(getattr(Gift, column) == bindparam("value"))
+        .order_by(Gift.id)
+        .limit(1)
+    )
+
+
+def _one(session: Session, column: str, value: str, *, lock: bool = True) -> Gift | None:
+    """The gift whose ``column`` (an indexed Stripe id or the public id) is ``value``."""
+    session.flush()  # a gift added in this transaction must be found too
+    gift_id = session.connection().execute(_gift_id_by(column), {"value": value}).scalar()
+    if gift_id is None:
+        return None  # the usual answer for a payment we did not start: no ORM load
+    # On PostgreSQL, two events about one gift in two workers: the second waits, re-reads.
+    return session.get(Gift, gift_id, with_for_update=lock and is_postgres(session))
 
 
 def by_public_id(session: Session, public_id: str | None, *, lock: bool = True) -> Gift | None:
     """The gift with this public id; locked for the transaction unless only read."""
-    return _one(session, Gift.public_id == public_id, lock=lock) if public_id else None
+    return _one(session, "public_id", public_id, lock=lock) if public_id else None
 
 
 def by_session(session: Session, session_id: str | None) -> Gift | None:
-    return _one(session, Gift.stripe_session_id == session_id) if session_id else None
+    return _one(session, "stripe_session_id", session_id) if session_id else None
 
 
 def by_invoice(session: Session, invoice_id: str | None) -> Gift | None:
-    return _one(session, Gift.stripe_invoice_id == invoice_id) if invoice_id else None
+    return _one(session, "stripe_invoice_id", invoice_id) if invoice_id else None
 
 
 def by_payment(session: Session, payment_intent_id: str | None, charge_id: str | None):
     """The gift paid by this charge or payment intent (whichever we know)."""
     if charge_id:
-        gift = _one(session, Gift.stripe_charge_id == charge_id)
+        gift = _one(session, "stripe_charge_id", charge_id)
         if gift is not None:
             return gift
     if payment_intent_id:
-        gift = _one(session, Gift.stripe_payment_intent_id == payment_intent_id)
+        gift = _one(session, "stripe_payment_intent_id", payment_intent_id)
         if gift is not None:
             if charge_id and gift.stripe_charge_id is None:
                 gift.stripe_charge_id = charge_id

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -121,9 +122,25 @@ def _run(session: Session, event: dict, outcome: Outcome) -> None:
     _replay(session, handled.became_known, outcome)
 
 
+@functools.cache
+def _any_parked_for(count: int):
+    """Is any event parked for one of ``count`` ids? Built once per count (an expanding IN
+    would be compiled again on every call)."""
+    ids = [bindparam(f"id{number}") for number in range(count)]
+    return select(ParkedEvent.id).where(ParkedEvent.waits_for.in_(ids)).limit(1)
+
+
 def _replay(session: Session, ids, outcome: Outcome) -> None:
     if not ids:
         return
+    ids = tuple(ids)
+    waiting = (
+        session.connection()
+        .execute(_any_parked_for(len(ids)), {f"id{n}": value for n, value in enumerate(ids)})
+        .first()
+    )
+    if waiting is None:
+        return  # the usual answer, in one small query
     for parked in session.exec(
         select(ParkedEvent).where(ParkedEvent.waits_for.in_(ids)).order_by(ParkedEvent.id)
     ).all():
