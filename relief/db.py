@@ -9,6 +9,7 @@ concurrency, and SQLite's busy timeout cannot save it.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,12 +89,48 @@ def session() -> Session:
     return g.db_session
 
 
+class _Reader(threading.local):
+    """Per thread: one raw connection kept for :func:`read_row`, and the engine it is from."""
+
+    engine: Engine | None = None
+    connection = None  # the pool's connection record, checked out for good
+
+
+_reader = _Reader()
+
+
+def _reading_connection(current: Engine):
+    """This thread's connection for lone reads: checked out of the pool once and kept (a
+    checkout and its reset cost more than the read), in autocommit, so each read sees
+    what is committed now."""
+    if _reader.engine is current and _reader.connection is not None:
+        return _reader.connection
+    _drop_reading_connection()
+    pooled = current.raw_connection()
+    if current.dialect.name == "postgresql":
+        pooled.driver_connection.autocommit = True  # a lone SELECT: no BEGIN, no ROLLBACK
+    _reader.engine, _reader.connection = current, pooled
+    return pooled
+
+
+def _drop_reading_connection(error: Exception | None = None) -> None:
+    pooled, _reader.connection = _reader.connection, None
+    if pooled is None:
+        return
+    if error is not None:
+        pooled.invalidate(error)
+    else:
+        if _reader.engine.dialect.name == "postgresql" and not pooled.driver_connection.closed:
+            pooled.driver_connection.autocommit = False  # as the pool hands it out
+        pooled.close()
+
+
 def read_row(statement, params: dict) -> tuple | None:
     """The first row of a read-only Core ``statement``, raw from the driver (no type
-    processing), on a pooled connection in autocommit.
+    processing), on this thread's reading connection, in autocommit.
 
-    No ORM session and no transaction bookkeeping: about 20 µs on SQLite instead of 150, for
-    the one query a cached page costs (``drives.drive_state``). Everything else uses
+    No ORM session, no pool checkout and no transaction bookkeeping: the one query a cached
+    page costs (``drives.drive_state``) in tens of microseconds. Everything else uses
     :func:`session`. The statement must compile without post-compile parameters.
     """
     current = engine()
@@ -106,7 +143,7 @@ def read_row(statement, params: dict) -> tuple | None:
         values = tuple(values[name] for name in compiled.positiontup)
     dbapi_error = current.dialect.loaded_dbapi.Error
     try:
-        pooled = current.raw_connection()
+        pooled = _reading_connection(current)
     except dbapi_error as error:
         # The pool hands out the driver's own error when it cannot connect: raise it as
         # SQLAlchemy's, which the error pages turn into a 503.
@@ -114,29 +151,23 @@ def read_row(statement, params: dict) -> tuple | None:
             compiled.string, values, error, dbapi_error, dialect=current.dialect
         ) from error
     try:
-        connection = pooled.driver_connection
-        postgres = current.dialect.name == "postgresql"
-        if postgres:
-            connection.autocommit = True  # a lone SELECT: no BEGIN, no ROLLBACK round trip
-        try:
-            cursor = connection.cursor()
-            cursor.execute(compiled.string, values)
-            row = cursor.fetchone()
-            cursor.close()
-        finally:
-            if postgres and not connection.closed:
-                connection.autocommit = False
+        cursor = pooled.driver_connection.cursor()
+        cursor.execute(compiled.string, values)
+        row = cursor.fetchone()
+        cursor.close()
     except dbapi_error as error:
         # A raw connection gets none of SQLAlchemy's disconnect handling: drop it (and the
         # whole pool when the database went away) and raise as SQLAlchemy would (a 503 page).
-        pooled.invalidate(error)
-        if current.dialect.is_disconnect(error, None, None):
+        _drop_reading_connection(error)
+        if current.dialect.is_disconnect(error, None, None) or isinstance(
+            error, current.dialect.loaded_dbapi.OperationalError
+        ):
+            # The server went away or was restarted: the pool's idle connections are as dead
+            # as this one, so the next request starts from fresh ones.
             current.dispose(close=False)
         raise DBAPIError.instance(
             compiled.string, values, error, dbapi_error, dialect=current.dialect
         ) from error
-    finally:
-        pooled.close()
     return None if row is None else tuple(row)
 
 
