@@ -39,8 +39,9 @@ _COMMON = dict(
 )
 #: The line chart: a translucent area under the raised line.
 LINE_STYLE = Style(**_COMMON, opacity=".3", opacity_hover=".3")
-#: The bar chart: solid bars with their value written inside in white.
-BAR_STYLE = Style(**_COMMON, opacity=".9", opacity_hover=".9", value_colors=("#ffffff",))
+#: The bar chart: solid bars; each amount is written in its label (inside a short bar, or a $0
+#: one, a printed value would not show).
+BAR_STYLE = Style(**_COMMON, opacity=".9", opacity_hover=".9")
 #: Whole-dollar steps for the money axis, in cents (1, 2, 2.5 and 5 times a power of ten).
 _STEPS = tuple(base * 10**power for power in range(2, 12) for base in (1, 2, 5)) + tuple(
     250 * 10**power for power in range(1, 10)
@@ -114,8 +115,7 @@ def chapter_parts(snapshot: PressSnapshot, width: int = 760) -> bytes:
         width=width,
         height=60 + 44 * max(1, len(rows)),
         show_legend=False,
-        print_values=True,
-        print_values_position="center",
+        print_values=False,
         y_labels=_money_ticks(top),
         range=(0, _money_ticks(top)[-1]),
         value_formatter=_axis_label(snapshot.currency),
@@ -124,7 +124,8 @@ def chapter_parts(snapshot: PressSnapshot, width: int = 760) -> bytes:
         margin_right=40,
         spacing=12,
     )
-    chart.x_labels = [name for name, _cents in rows]
+    label = _axis_label(snapshot.currency)
+    chart.x_labels = [f"{name}: {label(cents)}" for name, cents in rows]
     chart.add("Raised", [cents for _name, cents in rows])
     return chart.render()
 

@@ -122,7 +122,9 @@ def test_missouri_example_reads_as_the_issue_promises(session, client, tmp_path)
     assert "Money raised over time" in flat and "Each chapter's part" in flat
     # The charts were drawn (their axis labels are text in the PDF), not left out.
     assert "Raised so far" in flat and "Goal $1,600" in flat
-    assert "Whole drive (no chapter)" in flat
+    # Each bar's label carries its amount, so a $0 chapter (Kansas City) reads as such too.
+    assert "Mid-Missouri: $600" in flat and "Kansas City: $0" in flat
+    assert "Whole drive (no chapter): $500" in flat
     assert "How the estimate works" in flat and "50:1 to 260:1" in flat
     assert "not yet reported by Undue Medical Debt" in flat
     assert "face value" in flat
