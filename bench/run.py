@@ -4,7 +4,8 @@
     .venv/bin/python -m bench --sizes 1000 --rounds 1 --backends sqlite     # a quick look
 
 For each database it seeds one drive per N (``demo.add_gifts``: bulk, through the ledger),
-starts gunicorn with 2 sync workers on loopback (RELIEF_ENV=development, test mode), and runs
+starts gunicorn with 2 sync workers (``--workers``) on loopback (RELIEF_ENV=development, test
+mode), and runs
 wrk from this second process against ``/healthz``, each drive's page and its API. Machines
 like this one are noisy and shared, so every figure that matters is a ratio taken within the
 same run: a page's requests/s over ``/healthz`` requests/s on the same server and
@@ -138,7 +139,7 @@ def _environment(database_url: str) -> dict:
 
 
 class Server:
-    """gunicorn as in production: 2 sync workers, here on a loopback port."""
+    """gunicorn as in production (sync workers), here on a loopback port."""
 
     def __init__(self, database_url: str, workers: int = 2, wsgi_app: str = "app:app"):
         self.port = _free_port()
@@ -491,7 +492,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     print(f"[{backend}] seeding {', '.join(f'{n:,}' for n in args.sizes)} gifts…", flush=True)
     seeding, rules = seed(database_url, args.sizes)
     result = Result(backend, version, seeding)
-    server = Server(database_url, wsgi_app=args.wsgi_app)
+    server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app)
     try:
         for size in args.sizes:  # one request each, so the workers have imported everything
             for path in (f"/drives/{drive_slug(size)}", f"/api/drives/{drive_slug(size)}"):
@@ -541,8 +542,8 @@ def _machine(args, results: list[Result], load_before: tuple) -> list[str]:
     versions = " · ".join(f"{r.backend} {r.version}" for r in results)
     return [
         f"Machine: {os.cpu_count()} CPUs, {memory_kib / 1024 / 1024:.1f} GiB, "
-        f"{platform.platform()}; Python {platform.python_version()}; {gunicorn} (2 sync "
-        f"workers); {wrk_version}; {versions}",
+        f"{platform.platform()}; Python {platform.python_version()}; {gunicorn} "
+        f"({args.workers} sync workers); {wrk_version}; {versions}",
         f"Load: wrk -t2 -c{args.connections} -d{args.duration:g}s per run, from a second "
         f"process on 127.0.0.1; load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after",
@@ -667,6 +668,12 @@ def main(argv: list[str] | None = None) -> int:
         help="rounds of /healthz, page, API per size; the median ratio counts (default 3)",
     )
     parser.add_argument("--connections", type=int, default=32, help="default 32")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="gunicorn sync workers (default 2: one per core for CPU-bound load)",
+    )
     parser.add_argument("--wsgi-app", default="app:app", help="what gunicorn serves (app:app)")
     parser.add_argument(
         "--sqlite-file",
