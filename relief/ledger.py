@@ -5,6 +5,9 @@ the running sums that :func:`append` maintains in the same transaction as each e
 sums are a cache of the entries and :func:`recompute` proves it: it replays the entries and
 must give the same figures and the same fingerprint.
 
+A chapter's closed month never changes: an entry dated in one lands at the first moment of
+the chapter's next open month, its memo saying from where (:func:`append`, whoever posts).
+
 The fingerprint is a hash chained over a drive's entries in order (each link hashes the one
 before and the entry), so any change to the history changes it, and it is kept in O(1) per
 entry. The chain is extended while holding the drive's totals row, which serializes a drive's
@@ -18,9 +21,9 @@ import hashlib
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -36,6 +39,7 @@ from relief.models import (
     Entry,
     EntryKind,
     Gift,
+    MonthClose,
     Total,
     utcnow,
 )
@@ -212,6 +216,7 @@ class _Writes:
     add_to_total: object  # upsert adding the sums; keeps the chain
     add_to_drive_total: object  # … and moves the chain on
     add_to_day: object
+    closed_from: object  # a chapter's closed months from :month on, oldest first
 
 
 @functools.cache
@@ -236,6 +241,10 @@ def _writes(dialect: str) -> _Writes:
             index_elements=key,
             set_={**added, **moved, "chain_hash": total.excluded.chain_hash},
         ),
+        closed_from=select(MonthClose.month)
+        .where(MonthClose.chapter_id == bindparam("chapter_id"))
+        .where(MonthClose.month >= bindparam("month"))
+        .order_by(MonthClose.month),
         add_to_day=day.on_conflict_do_update(
             index_elements=["drive_id", "day"],
             set_={
@@ -296,6 +305,44 @@ def _add_to_day(connection, writes: _Writes, drive_id: int, day: date, raised: i
     )
 
 
+def first_of_month(moment: date | datetime) -> date:
+    return date(moment.year, moment.month, 1)
+
+
+def next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def month_label(month: date) -> str:
+    return month.strftime("%B %Y")
+
+
+def _out_of_closed_months(
+    connection, writes: _Writes, chapter_id: int, effective_at: datetime, memo: str, now: datetime
+) -> tuple[datetime, str]:
+    """Where an entry of this chapter dated ``effective_at`` lands: there, or — in a month
+    the chapter has closed — at the first moment (UTC) of its next open month, the memo
+    saying so. A closed month's figures never change, whoever posts (a treasurer, a late
+    Stripe event)."""
+    month = first_of_month(effective_at)
+    if month >= first_of_month(now):
+        return effective_at, memo  # only ended months close: no query on the usual path
+    closed = set(
+        connection.execute(writes.closed_from, {"chapter_id": chapter_id, "month": month}).scalars()
+    )
+    if month not in closed:
+        return effective_at, memo
+    target = month
+    while target in closed:
+        target = next_month(target)
+    note = (
+        f" (dated {effective_at.date().isoformat()}, in closed {month_label(month)}: "
+        f"moved to {month_label(target)})"
+    )
+    # The note goes last but must survive the memo's 500 characters.
+    return datetime(target.year, target.month, 1, tzinfo=UTC), memo[: 500 - len(note)] + note
+
+
 def append(
     session: Session,
     *,
@@ -323,6 +370,11 @@ def append(
     connection = session.connection()
     writes = _writes(connection.dialect.name)
     now = utcnow()
+    effective_at = effective_at or now
+    if chapter_id is not None:
+        effective_at, memo = _out_of_closed_months(
+            connection, writes, chapter_id, effective_at, memo, now
+        )
     chain = None
     if drive_id is not None:
         # Hold the drive's row first: it orders this drive's entries and their chain.
@@ -334,7 +386,7 @@ def append(
         "drive_id": drive_id,
         "chapter_id": chapter_id,
         "gift_id": gift_id,
-        "effective_at": effective_at or now,
+        "effective_at": effective_at,
         "recorded_at": now,
         "external_id": external_id,
         "reverses_id": reverses_id,
@@ -555,9 +607,10 @@ def daily_raised(session: Session, drive_id: int, since: date | None = None) -> 
 
 
 def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> int:
-    """Post many paid gifts at once (demo data, imports): the same entries and totals as
+    """Post many paid gifts at once (demo and benchmark data): the same entries and totals as
     :func:`append` one by one, in a few statements. Each dict holds Gift columns.
 
+    For synthetic and demo data: dates are taken as given (closed months are not checked).
     Ids are reserved up front (a sequence on PostgreSQL; on SQLite the write lock of the
     transaction) so rows go in with plain executemany: an ORM insert with RETURNING in
     parameter order falls back to one statement per row on SQLite.

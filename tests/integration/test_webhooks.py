@@ -117,6 +117,34 @@ def test_stripe_gets_its_answer_before_the_fee_is_read_and_no_lock_is_held_meanw
     exact(stripe_session, drive)
 
 
+def test_a_late_event_dated_in_a_closed_month_lands_in_the_next_open_month(
+    stripe_session, stripe_client, drive
+):
+    """Stripe retries for days: a payment made on the last day of a month the treasurer has
+    since closed must not change that month's figures."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from relief.models import Chapter, MonthClose
+
+    this_month = date.today().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    paid_at = datetime(this_month.year, this_month.month, 1, tzinfo=UTC) - timedelta(hours=2)
+    st_louis = stripe_session.exec(select(Chapter).where(Chapter.slug == "st-louis")).one()
+    stripe_session.add(MonthClose(chapter_id=st_louis.id, month=last_month))
+    stripe_session.commit()
+
+    obj, evt = paid_session(4_000)
+    obj["created"] = int(paid_at.timestamp())
+    assert so.deliver(stripe_client, evt).status_code == 200
+    entry = fresh(stripe_session).exec(select(Entry).where(Entry.kind == "gift")).one()
+    assert entry.effective_at.replace(tzinfo=UTC) == datetime(
+        this_month.year, this_month.month, 1, tzinfo=UTC
+    )
+    assert f"in closed {last_month:%B %Y}: moved to {this_month:%B %Y}" in entry.memo
+    assert api(stripe_client)["raised_cents"] == 4_000  # counted, in the open month
+    exact(stripe_session, drive)
+
+
 def test_the_same_event_delivered_twice_counts_once(stripe_session, stripe_client, drive):
     _, evt = paid_session(2500)
     assert so.deliver(stripe_client, evt).get_json()["duplicate"] is False
