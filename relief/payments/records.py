@@ -105,7 +105,7 @@ def post(
     effective_at: datetime | None = None,
     memo: str = "",
     reverses_id: int | None = None,
-) -> Entry | None:
+) -> ledger.Posted | None:
     """One ledger entry for this gift, once per ``external_id``. A gift without a drive (its
     session named an unknown drive) is still in the ledger, counted in no drive's totals."""
     return ledger.append(
