@@ -120,6 +120,11 @@ class ChapterPart:
     goal_cents: int | None
     figures: Figures
 
+    @property
+    def percent_of_goal(self) -> int:
+        """Whole percent of the chapter's sub-goal raised (0 to 100; 0 without one)."""
+        return money.percent_of(self.figures.raised_cents, self.goal_cents)
+
 
 @dataclass(frozen=True)
 class DriveTotals:
@@ -154,9 +159,7 @@ class DriveTotals:
     @property
     def percent_of_goal(self) -> int:
         """Whole percent of the goal raised, for progress bars (capped at 100)."""
-        if self.goal_cents <= 0:
-            return 0
-        return max(0, min(100, self.figures.raised_cents * 100 // self.goal_cents))
+        return money.percent_of(self.figures.raised_cents, self.goal_cents)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,3 +103,11 @@ def gross_up(net_cents: int, percent_bps: int, fixed_cents: int) -> int:
 def fee_for(charge_cents: int, percent_bps: int, fixed_cents: int) -> int:
     """A processor fee of percent (basis points, rounded half up to the cent) + fixed."""
     return divide_half_up(charge_cents * percent_bps, 10_000) + fixed_cents
+
+
+def percent_of(cents: int, goal_cents: int | None) -> int:
+    """Whole percent of a goal reached, for progress bars: rounded down, 0 to 100 (0
+    without a goal)."""
+    if not goal_cents or goal_cents <= 0:
+        return 0
+    return max(0, min(100, cents * 100 // goal_cents))

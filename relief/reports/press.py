@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
-from relief import drives, ledger
+from relief import drives, ledger, money
 from relief.projection import format_ratio
 
 
@@ -34,7 +34,7 @@ class ChapterLine:
         """Whole percent of the sub-goal raised (0 to 100); None without a sub-goal."""
         if not self.goal_cents:
             return None
-        return max(0, min(100, self.raised_cents * 100 // self.goal_cents))
+        return money.percent_of(self.raised_cents, self.goal_cents)
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,12 @@ def test_apply_ratio_rounds_half_away_from_zero(cents, ratio):
     exact_times_100 = cents * ratio
     result = money.apply_ratio(cents, ratio)
     assert abs(result * 100 - exact_times_100) <= 50
+
+
+@pytest.mark.parametrize(
+    ("cents", "goal", "percent"),
+    [(0, 100_00, 0), (99_99, 100_00, 99), (100_00, 100_00, 100), (250_00, 100_00, 100),
+     (-5_00, 100_00, 0), (5_00, None, 0), (5_00, 0, 0)],
+)  # fmt: skip
+def test_percent_of_a_goal_is_whole_rounded_down_and_bounded(cents, goal, percent):
+    assert money.percent_of(cents, goal) == percent
