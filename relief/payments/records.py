@@ -51,6 +51,9 @@ def _gift_id_by(column: str):
 
 def _one(session: Session, column: str, value: str, *, lock: bool = True) -> Gift | None:
     """The gift whose ``column`` (an indexed Stripe id or the public id) is ``value``."""
+    if not isinstance(value, str):
+        # Stripe's ids and metadata values are strings: anything else is a malformed event.
+        raise TypeError(f"a gift is looked up by a string, not {type(value).__name__}")
     session.flush()  # a gift added in this transaction must be found too
     gift_id = session.connection().execute(_gift_id_by(column), {"value": value}).scalar()
     if gift_id is None:
