@@ -31,8 +31,9 @@ from tests.treasury_helpers import SignedIn, data, make_user
 NOW = int(datetime.now(UTC).timestamp())
 
 
-def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis"):
-    """A paid card gift and its fee in the ledger, as the webhook leaves them."""
+def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis", when=None):
+    """A paid card gift and its fee in the ledger, as the webhook leaves them (received
+    ``when``, else now)."""
     chapter_obj = drives.chapter_in_drive(session, drive, chapter)
     gift = Gift(
         drive_id=drive.id,
@@ -42,11 +43,11 @@ def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-lo
         status=GiftStatus.PAID,
         stripe_charge_id=charge_id,
         stripe_payment_intent_id=f"pi_{charge_id}",
-        received_at=datetime.now(UTC),
+        received_at=when or datetime.now(UTC),
     )
     session.add(gift)
     session.flush()
-    common = dict(drive_id=drive.id, chapter_id=chapter_obj.id, gift_id=gift.id)
+    common = dict(drive_id=drive.id, chapter_id=chapter_obj.id, gift_id=gift.id, effective_at=when)
     ledger.append(session, kind=EntryKind.GIFT, amount_cents=amount_cents, **common)
     ledger.append(
         session,
