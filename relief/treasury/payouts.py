@@ -250,8 +250,9 @@ def post_dispute_fees(session: Session) -> int:
     The dispute's webhook says how much was withdrawn or put back but not what Stripe charged
     for the dispute: only the balance transaction does (a withdrawal's fee, and a negative fee
     when a won dispute's fee is given back). Without it the chapter's net overstates what it
-    holds and the payout never reconciles. Dated when Stripe took it, through ``months.post``
-    (so a closed month is left alone)."""
+    holds and the payout never reconciles. Posted to the gift's drive and chapter (not to the
+    gift itself), dated when Stripe took it, through ``months.post`` (so a closed month is left
+    alone)."""
     from relief.treasury import months  # months reads payouts for its checklist
 
     rows = session.exec(
@@ -272,7 +273,8 @@ def post_dispute_fees(session: Session) -> int:
             currency=gift.currency,
             drive_id=gift.drive_id,
             chapter_id=gift.chapter_id,
-            gift_id=gift.id,
+            # Not the gift's own fee: kept off the gift, so the donor's receipt and the donor
+            # CSV still show what processing the gift cost; the chapter's figures carry it.
             effective_at=txn.created,
             external_id=f"{DISPUTE_FEE}{txn.stripe_id}",
             memo=f"{what} ({txn.source_id}, balance transaction {txn.stripe_id})",

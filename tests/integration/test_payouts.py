@@ -587,3 +587,8 @@ def test_a_lost_dispute_costs_the_chapter_stripes_fee_and_the_payout_still_recon
         assert view.actual_cents == view.expected_cents == 10_000 - 320 - 3_000 - 1_500
         after = ledger.totals(stripe_session, drive).by_chapter_id[gift.chapter_id].fees_cents
     assert after - before == 1_500
+    # The chapter pays it, not the gift: the donor's page still shows the processing fee only.
+    gift_fees = stripe_session.exec(
+        select(Entry.amount_cents).where(Entry.gift_id == gift.id, Entry.kind == EntryKind.FEE)
+    ).all()
+    assert gift_fees == [117]
