@@ -493,15 +493,39 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
     return lines
 
 
-def _view(session: Session, payout: Payout, chapter: Chapter | None) -> PayoutView:
-    txns = list(
-        session.exec(
+#: Most balance transactions matched in one pass (their gift ids go into one IN list).
+MATCH_CHUNK = 5_000
+
+
+def _views(session: Session, rows: list[Payout], chapter: Chapter | None) -> list[PayoutView]:
+    """Each payout with its lines matched to the ledger: the transactions of all of them in
+    one query, matched a few thousand at a time (not a handful of queries per payout)."""
+    by_payout: dict[int, list[PayoutTransaction]] = {payout.id: [] for payout in rows}
+    if rows:
+        for txn in session.exec(
             select(PayoutTransaction)
-            .where(PayoutTransaction.payout_id == payout.id)
+            .where(PayoutTransaction.payout_id.in_(list(by_payout)))
             .order_by(PayoutTransaction.created, PayoutTransaction.id)
-        )
-    )
-    lines = _lines(session, txns, chapter)
+        ):
+            by_payout[txn.payout_id].append(txn)
+    lines_of: dict[int, list[Line]] = {}
+    chunk: list[PayoutTransaction] = []
+
+    def match(chunk):
+        for line in _lines(session, chunk, chapter):
+            lines_of.setdefault(line.txn.payout_id, []).append(line)
+
+    for txns in by_payout.values():
+        if chunk and len(chunk) + len(txns) > MATCH_CHUNK:
+            match(chunk)
+            chunk = []
+        chunk.extend(txns)
+    if chunk:
+        match(chunk)
+    return [_view(payout, lines_of.get(payout.id, [])) for payout in rows]
+
+
+def _view(payout: Payout, lines: list[Line]) -> PayoutView:
     mine = [line for line in lines if line.mine]
     others = [line for line in lines if not line.mine and line.txn.chapter_id is not None]
     return PayoutView(
@@ -551,7 +575,7 @@ def payouts_of(
     if limit is not None:
         query = query.limit(limit)
     rows = session.exec(query).all()
-    return [_view(session, payout, chapter) for payout in rows]
+    return _views(session, list(rows), chapter)
 
 
 def payout_view(session: Session, chapter: Chapter, payout_id: int) -> PayoutView:
@@ -561,7 +585,7 @@ def payout_view(session: Session, chapter: Chapter, payout_id: int) -> PayoutVie
     ).first()
     if payout is None:
         raise NotFound(f"There is no payout #{payout_id} for {chapter.name}.")
-    return _view(session, payout, chapter)
+    return _views(session, [payout], chapter)[0]
 
 
 def visible_payouts(session: Session, chapter: Chapter) -> list[Payout]:
