@@ -144,6 +144,9 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
 
 
 def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
+    """Payouts arriving in the month that the chapter sees must agree to the cent on what
+    concerns it: its own lines, and the lines nobody's gift explains (those concern every
+    chapter). Another chapter's line that disagrees is that chapter's to fix."""
     items = []
     for view in payouts.payouts_of(
         session, chapter, None, arriving_from=month, arriving_before=next_month(month)
@@ -172,17 +175,25 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
             sentence = f"{name}: Stripe says it is {payout.status.replace('_', ' ')}, not paid"
         else:
             parts = []
-            if view.difference_cents:
-                parts.append(f"{money.format(view.difference_cents, currency)} unexplained")
             if view.unmatched:
                 count = len(view.unmatched)
-                parts.append(f"{count} transaction{'s' if count != 1 else ''} not in the ledger")
-            if view.problems:
-                count = len(view.problems)
+                amount = sum(line.txn.net_cents for line in view.unmatched)
                 parts.append(
-                    f"{count} transaction{'s' if count != 1 else ''} not agreeing to the cent"
+                    f"{count} transaction{'s' if count != 1 else ''} not in the ledger "
+                    f"({money.format(amount, currency)} unexplained)"
                 )
-            sentence = f"{name}: {', '.join(parts) or 'does not reconcile'}"
+            mine = [line for line in view.mine if line.problem]
+            if mine:
+                count = len(mine)
+                difference = view.share_cents - view.share_expected_cents
+                parts.append(
+                    f"{chapter.name}'s share differs from the ledger by "
+                    f"{money.format(difference, currency)} ({count} transaction"
+                    f"{'s' if count != 1 else ''} not agreeing to the cent)"
+                )
+            if not parts:
+                continue  # what differs is another chapter's
+            sentence = f"{name}: {'; '.join(parts)}"
         items.append(Outstanding(sentence, "payout", payout.id))
     return Check("Stripe payouts arriving this month reconciled to the cent", tuple(items))
 
