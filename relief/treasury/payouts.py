@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import literal, or_
 from sqlmodel import Session, select
 
 from relief.errors import NotFound
@@ -258,7 +258,13 @@ def post_dispute_fees(session: Session) -> int:
     rows = session.exec(
         select(PayoutTransaction, Gift)
         .join(Gift, Gift.id == PayoutTransaction.gift_id)
-        .where(PayoutTransaction.type == "adjustment", PayoutTransaction.fee_cents != 0)
+        .where(
+            PayoutTransaction.type == "adjustment",
+            PayoutTransaction.fee_cents != 0,
+            ~select(Entry.id)
+            .where(Entry.external_id == literal(DISPUTE_FEE) + PayoutTransaction.stripe_id)
+            .exists(),
+        )
         .order_by(PayoutTransaction.created, PayoutTransaction.id)
     ).all()
     posted = 0
