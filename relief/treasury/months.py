@@ -31,6 +31,7 @@ from relief.models import (
     Entry,
     Gift,
     MonthClose,
+    Payout,
     User,
     utcnow,
 )
@@ -81,7 +82,7 @@ class Outstanding:
     """One thing that keeps a month from being reconciled, and the screen where it is fixed."""
 
     sentence: str
-    #: "payout", "bank", "batch" or "gifts": the treasurer's screen that fixes it.
+    #: "payout", "payouts", "bank", "batch" or "gifts": the treasurer's screen that fixes it.
     screen: str
     #: The payout's or batch's id on its screen (None for a list).
     object_id: int | None = None
@@ -148,6 +149,27 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
     concerns it: its own lines, and the lines nobody's gift explains (those concern every
     chapter). Another chapter's line that disagrees is that chapter's to fix."""
     items = []
+    _, end = month_bounds(month)
+    card_gifts = session.exec(
+        select(Gift.id).where(
+            Gift.chapter_id == chapter.id,
+            Gift.stripe_charge_id.is_not(None) | Gift.stripe_payment_intent_id.is_not(None),
+            Gift.test_mode.is_(False),
+            func.coalesce(Gift.received_at, Gift.created_at) < end,
+        )
+    ).first()
+    if card_gifts is not None:
+        # Payouts are known only as of the last sync: one after the month's end has seen
+        # every payout of the month (Stripe pays out within days).
+        last_sync = session.exec(select(func.max(Payout.synced_at))).one()
+        if last_sync is None or _aware(last_sync) < end:
+            since = f" (last sync {last_sync:%Y-%m-%d})" if last_sync else " (never synced)"
+            items.append(
+                Outstanding(
+                    f"Stripe has not been synced since {month_label(month)} ended{since}",
+                    "payouts",
+                )
+            )
     for view in payouts.payouts_of(
         session, chapter, None, arriving_from=month, arriving_before=next_month(month)
     ):
@@ -196,6 +218,11 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
             sentence = f"{name}: {'; '.join(parts)}"
         items.append(Outstanding(sentence, "payout", payout.id))
     return Check("Stripe payouts arriving this month reconciled to the cent", tuple(items))
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _bank_check(session: Session, chapter: Chapter, month: date) -> Check:

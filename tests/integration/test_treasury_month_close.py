@@ -325,3 +325,22 @@ def test_only_what_concerns_the_chapter_in_a_shared_payout_keeps_its_month_open(
     assert refused.status_code == 409
     assert "St. Louis's share differs from the ledger by -$0.05" in text
     assert "(1 transaction not agreeing to the cent)" in text
+
+
+def test_a_month_with_card_gifts_waits_for_a_stripe_sync_after_its_end(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        card_gift(session, drive, 5_000, 175, "ch_unsynced")
+        session.commit()
+    treasurer = users(app)
+    refused = close(treasurer)
+    text = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 409
+    assert f"Stripe has not been synced since {LAST_MONTH.strftime('%B %Y')} ended" in text
+    assert "(never synced)" in text and 'href="/treasurer/st-louis/payouts"' in text
+    # A sync made after the month ended (here, the payout it stored) is enough.
+    with data(app) as session:
+        gift = session.exec(select(Gift)).one()
+        stored_payout(session, "po_synced", DAY, [("txn_synced", gift, 5_000, 175)])
+        session.commit()
+    assert close(treasurer).status_code == 302
