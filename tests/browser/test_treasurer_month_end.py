@@ -323,6 +323,28 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
     expect(correction).to_contain_text("-$45.00")
     expect(correction).to_contain_text(date.today().isoformat())
 
+    # A check received last month turns up after the close: entered with its real date, it
+    # is posted on the first day of this month, its memo saying so.
+    go(page, "Deposit batches")
+    page.get_by_label("Event or slip name").fill("Late check")
+    page.get_by_label("Number of gifts on the slip").fill("1")
+    page.get_by_label("Total on the slip ($)").fill("40.00")
+    page.get_by_role("button", name="Start the batch").click()
+    page.get_by_label("Amount ($)").fill("40")
+    page.get_by_label("Check number").fill("3003")
+    page.get_by_label("Date received").fill(received.isoformat())
+    page.get_by_label("Donor's name").fill("Cy Late")
+    page.get_by_role("button", name="Add this gift").click()
+    page.get_by_role("button", name="Post 1 gift to the ledger").click()
+    go(page, "Gifts")
+    page.locator("tr", has_text="Cy Late").get_by_role("link").first.click()
+    moved = page.locator("tr", has_text="moved to")
+    expect(moved).to_contain_text(THIS_MONTH.isoformat())
+    expect(moved).to_contain_text(
+        f"in closed {month_name}: moved to {THIS_MONTH.strftime('%B %Y')}"
+    )
+    page.screenshot(path=str(screens / "month-end-late-gift-390.png"), full_page=True)
+
     go(page, "Exports")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download ledger CSV").click()
@@ -330,8 +352,16 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
     by_kind = {}
     for r in rows:
         by_kind.setdefault(r["kind"], []).append(r)
-    # Last month's money stays in last month; the correction is in the next open month.
-    assert {r["effective_date"][:7] for r in by_kind["gift"]} == {LAST_MONTH.isoformat()[:7]}
+    # Last month's money stays in last month; the correction and the late check are in the
+    # next open month.
+    assert sorted((r["amount"], r["effective_date"]) for r in by_kind["gift"]) == sorted(
+        [
+            ("50.00", received.isoformat()),
+            ("150.00", received.isoformat()),
+            ("100.00", received.isoformat()),
+            ("40.00", THIS_MONTH.isoformat()),
+        ]
+    )
     assert [(r["amount"], r["effective_date"][:7]) for r in by_kind["correction"]] == [
         ("-45.00", THIS_MONTH.isoformat()[:7])
     ]
