@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from relief import drives, money
@@ -284,14 +285,25 @@ def set_custody(
     deposited_on: date | None,
 ) -> DepositBatch:
     """Who holds the batch's money, and the day it went into the bank (paperwork, not money:
-    the ledger is untouched)."""
+    the ledger is untouched); flushes.
+
+    The deposit date may be any day from the latest gift's date received up to today: a
+    batch is often entered days after the money was banked, so the day it was started does
+    not bound it."""
     batch = _lock(session, chapter, batch_id)
     batch.held_by = _check_text(held_by, "name of who holds the money", 200, required=False)
     if deposited_on is not None:
         if deposited_on > utcnow().date():
             raise InvalidInput("The deposit date cannot be in the future.")
-        if deposited_on < batch.created_at.date():
-            raise InvalidInput("The deposit date is before the batch was started.")
+        latest = session.exec(
+            select(func.max(BatchLine.received_on)).where(BatchLine.batch_id == batch.id)
+        ).one()
+        if latest is not None and deposited_on < latest:
+            raise InvalidInput(
+                f"The deposit date ({deposited_on.isoformat()}) is before the latest gift in "
+                f"the batch was received ({latest.isoformat()}): money cannot be deposited "
+                "before it came in."
+            )
     batch.deposited_on = deposited_on
     session.flush()
     return batch

@@ -78,6 +78,8 @@ class Dashboard:
     #: Months the chapter closed (newest first), and ended months it can still close.
     closed_months: tuple[date, ...] = ()
     closable_months: tuple[date, ...] = ()
+    #: What closing a month needs (the newest closable month, or the one asked for).
+    checklist: months.Checklist | None = None
 
 
 def sum_figures(many) -> Figures:
@@ -174,8 +176,15 @@ def _month_name(key: str) -> str:
     return date(year, month, 1).strftime("%b %Y")
 
 
-def dashboard(session: Session, chapter: Chapter) -> Dashboard:
+def dashboard(session: Session, chapter: Chapter, checklist_month: date | None = None) -> Dashboard:
+    """The chapter's dashboard; its close-month checklist is for ``checklist_month`` when that
+    month can be closed, else for the newest month that can."""
     drive_rows = by_drive(session, chapter)
+    closable = tuple(months.closable_months(session, chapter))
+    if checklist_month is not None:
+        checklist_month = months.first_of_month(checklist_month)
+    if checklist_month not in closable:
+        checklist_month = closable[0] if closable else None
     return Dashboard(
         chapter=chapter,
         drives=drive_rows,
@@ -183,7 +192,8 @@ def dashboard(session: Session, chapter: Chapter) -> Dashboard:
         total=MoneyRow(label="All drives", figures=sum_figures(row.figures for row in drive_rows)),
         attention=attention(session, chapter),
         closed_months=tuple(months.closed_months(session, chapter)),
-        closable_months=tuple(months.closable_months(session, chapter)),
+        closable_months=closable,
+        checklist=months.checklist(session, chapter, checklist_month) if checklist_month else None,
     )
 
 

@@ -203,7 +203,12 @@ class BankImportForm(FlaskForm):
 class MonthCloseForm(FlaskForm):
     month = SelectField("Month", validators=[DataRequired()])
     reconciled = BooleanField(
-        "I have reconciled this month: payouts and deposits match the ledger",
-        validators=[DataRequired("Confirm that the month is reconciled before closing it.")],
+        "I have checked this month: payouts and deposits match the ledger",
+        validators=[DataRequired("Confirm that you checked the month before closing it.")],
+    )
+    #: Admins only: closing a month whose checklist is not all done needs a written reason.
+    override_reason = TextAreaField(
+        "Reason to close it although it is not reconciled (admins only; written to the audit log)",
+        validators=[Optional(), Length(max=1000)],
     )
     submit = SubmitField("Close the month")

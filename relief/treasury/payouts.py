@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import literal, or_
 from sqlmodel import Session, select
 
 from relief.errors import NotFound
@@ -40,6 +40,10 @@ CHECKPOINT_EVERY = 100
 
 CHARGE_TYPES = ("charge", "payment")
 REFUND_TYPES = ("refund", "payment_refund")
+#: Stripe's reporting categories of a dispute's adjustments (money withdrawn, and put back).
+DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
+#: External id of the ledger's entry for Stripe's fee on a dispute's balance transaction.
+DISPUTE_FEE = "dispute-fee:"
 
 
 @dataclass
@@ -198,6 +202,7 @@ def sync(
         if progress:
             progress(done, len(todo))
     rematch(session)
+    post_dispute_fees(session)
     session.flush()
     checkpoint()
     result.transactions_matched = len(
@@ -228,6 +233,61 @@ def rematch(session: Session) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+def is_dispute(txn: PayoutTransaction) -> bool:
+    """A dispute's withdrawal or reinstatement (an "adjustment" whose source is the dispute)."""
+    return txn.type == "adjustment" and (
+        txn.reporting_category in DISPUTE_CATEGORIES
+        or (txn.source_id or "").startswith(("dp_", "du_"))
+    )
+
+
+def post_dispute_fees(session: Session) -> int:
+    """Post Stripe's fee on each dispute balance transaction of a known gift to the ledger, once
+    (external id ``dispute-fee:<txn>``); flushes. Returns how many were posted.
+
+    The dispute's webhook says how much was withdrawn or put back but not what Stripe charged
+    for the dispute: only the balance transaction does (a withdrawal's fee, and a negative fee
+    when a won dispute's fee is given back). Without it the chapter's net overstates what it
+    holds and the payout never reconciles. Posted to the gift's drive and chapter (not to the
+    gift itself), dated when Stripe took it, through ``months.post`` (so a closed month is left
+    alone)."""
+    from relief.treasury import months  # months reads payouts for its checklist
+
+    rows = session.exec(
+        select(PayoutTransaction, Gift)
+        .join(Gift, Gift.id == PayoutTransaction.gift_id)
+        .where(
+            PayoutTransaction.type == "adjustment",
+            PayoutTransaction.fee_cents != 0,
+            ~select(Entry.id)
+            .where(Entry.external_id == literal(DISPUTE_FEE) + PayoutTransaction.stripe_id)
+            .exists(),
+        )
+        .order_by(PayoutTransaction.created, PayoutTransaction.id)
+    ).all()
+    posted = 0
+    for txn, gift in rows:
+        if not is_dispute(txn):
+            continue
+        what = "Stripe's dispute fee" if txn.fee_cents > 0 else "Stripe's dispute fee given back"
+        entry = months.post(
+            session,
+            kind=EntryKind.FEE,
+            amount_cents=txn.fee_cents,
+            currency=gift.currency,
+            drive_id=gift.drive_id,
+            chapter_id=gift.chapter_id,
+            # Not the gift's own fee: kept off the gift, so the donor's receipt and the donor
+            # CSV still show what processing the gift cost; the chapter's figures carry it.
+            effective_at=txn.created,
+            external_id=f"{DISPUTE_FEE}{txn.stripe_id}",
+            memo=f"{what} ({txn.source_id}, balance transaction {txn.stripe_id})",
+        )
+        posted += entry is not None
+    session.flush()
+    return posted
 
 
 # --- Matching against the ledger ---------------------------------------------------------------
@@ -338,7 +398,11 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
         if t.source_id and t.type in REFUND_TYPES:
             wanted.add(f"refund:{t.source_id}")
         elif t.source_id and t.type == "adjustment":
-            wanted |= {f"dispute-withdrawn:{t.source_id}", f"dispute-reinstated:{t.source_id}"}
+            wanted |= {
+                f"dispute-withdrawn:{t.source_id}",
+                f"dispute-reinstated:{t.source_id}",
+                f"{DISPUTE_FEE}{t.stripe_id}",
+            }
     by_external = (
         {e.external_id: e for e in session.exec(select(Entry).where(Entry.external_id.in_(wanted)))}
         if wanted
@@ -348,12 +412,38 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
     def total(gift_id, *kinds):
         return sum(e.amount_cents for e in by_gift.get(gift_id, ()) if e.kind in kinds)
 
+    def charge_fee(gift_id):
+        # The payment's own fee: a dispute's fee is matched on the dispute's line.
+        return sum(
+            e.amount_cents
+            for e in by_gift.get(gift_id, ())
+            if e.kind is EntryKind.FEE and not (e.external_id or "").startswith(DISPUTE_FEE)
+        )
+
+    # Refunds the ledger holds only as a charge's running total (API versions that do not
+    # list a charge's refunds): Stripe's refunds of each gift, oldest first, are matched while
+    # their running sum stays within what the ledger says was refunded.
+    refund_gifts = {t.gift_id for t in txns if t.type in REFUND_TYPES and t.gift_id}
+    refunded_through: dict[int, int] = {}
+    if refund_gifts:
+        running: dict[int, int] = defaultdict(int)
+        for other in session.exec(
+            select(PayoutTransaction)
+            .where(
+                PayoutTransaction.gift_id.in_(refund_gifts),
+                PayoutTransaction.type.in_(REFUND_TYPES),
+            )
+            .order_by(PayoutTransaction.created, PayoutTransaction.id)
+        ):
+            running[other.gift_id] += -other.amount_cents
+            refunded_through[other.id] = running[other.gift_id]
+
     lines = []
     for t in txns:
         mine = chapter is not None and t.chapter_id == chapter.id
         if t.type in CHARGE_TYPES and t.gift_id and total(t.gift_id, EntryKind.GIFT):
             gross = total(t.gift_id, EntryKind.GIFT)
-            fee = total(t.gift_id, EntryKind.FEE)
+            fee = charge_fee(t.gift_id)
             problems = []
             if gross != t.amount_cents:
                 problems.append(
@@ -370,8 +460,13 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
         if t.type in REFUND_TYPES:
             entry = by_external.get(f"refund:{t.source_id}")
             gross = entry.amount_cents if entry else None
-            if gross is None and t.gift_id and total(t.gift_id, EntryKind.REFUND) == t.amount_cents:
-                gross = t.amount_cents  # refunds posted as the charge's running total
+            if (
+                gross is None
+                and t.gift_id
+                and t.amount_cents < 0
+                and 0 < refunded_through.get(t.id, 0) <= -total(t.gift_id, EntryKind.REFUND)
+            ):
+                gross = t.amount_cents  # within the charge's running total of refunds
             if gross is not None:
                 problem = (
                     ""
@@ -390,25 +485,53 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
                         f"the ledger's dispute is {entry.amount_cents} cents, Stripe's "
                         f"{t.amount_cents}"
                     )
-                if t.fee_cents:
+                fee_entry = by_external.get(f"{DISPUTE_FEE}{t.stripe_id}")
+                fee = fee_entry.amount_cents if fee_entry else 0
+                if fee != t.fee_cents:
                     problems.append(
                         f"Stripe's dispute fee of {t.fee_cents} cents is not in the ledger"
+                        if fee == 0
+                        else f"the ledger's dispute fee is {fee} cents, Stripe's {t.fee_cents}"
                     )
-                lines.append(Line(t, "dispute", entry.amount_cents, 0, mine, "; ".join(problems)))
+                lines.append(Line(t, "dispute", entry.amount_cents, fee, mine, "; ".join(problems)))
                 continue
         lines.append(Line(t, "", mine=mine))
     return lines
 
 
-def _view(session: Session, payout: Payout, chapter: Chapter | None) -> PayoutView:
-    txns = list(
-        session.exec(
+#: Most balance transactions matched in one pass (their gift ids go into one IN list).
+MATCH_CHUNK = 5_000
+
+
+def _views(session: Session, rows: list[Payout], chapter: Chapter | None) -> list[PayoutView]:
+    """Each payout with its lines matched to the ledger: the transactions of all of them in
+    one query, matched a few thousand at a time (not a handful of queries per payout)."""
+    by_payout: dict[int, list[PayoutTransaction]] = {payout.id: [] for payout in rows}
+    if rows:
+        for txn in session.exec(
             select(PayoutTransaction)
-            .where(PayoutTransaction.payout_id == payout.id)
+            .where(PayoutTransaction.payout_id.in_(list(by_payout)))
             .order_by(PayoutTransaction.created, PayoutTransaction.id)
-        )
-    )
-    lines = _lines(session, txns, chapter)
+        ):
+            by_payout[txn.payout_id].append(txn)
+    lines_of: dict[int, list[Line]] = {}
+    chunk: list[PayoutTransaction] = []
+
+    def match(chunk):
+        for line in _lines(session, chunk, chapter):
+            lines_of.setdefault(line.txn.payout_id, []).append(line)
+
+    for txns in by_payout.values():
+        if chunk and len(chunk) + len(txns) > MATCH_CHUNK:
+            match(chunk)
+            chunk = []
+        chunk.extend(txns)
+    if chunk:
+        match(chunk)
+    return [_view(payout, lines_of.get(payout.id, [])) for payout in rows]
+
+
+def _view(payout: Payout, lines: list[Line]) -> PayoutView:
     mine = [line for line in lines if line.mine]
     others = [line for line in lines if not line.mine and line.txn.chapter_id is not None]
     return PayoutView(
@@ -458,7 +581,7 @@ def payouts_of(
     if limit is not None:
         query = query.limit(limit)
     rows = session.exec(query).all()
-    return [_view(session, payout, chapter) for payout in rows]
+    return _views(session, list(rows), chapter)
 
 
 def payout_view(session: Session, chapter: Chapter, payout_id: int) -> PayoutView:
@@ -468,7 +591,7 @@ def payout_view(session: Session, chapter: Chapter, payout_id: int) -> PayoutVie
     ).first()
     if payout is None:
         raise NotFound(f"There is no payout #{payout_id} for {chapter.name}.")
-    return _view(session, payout, chapter)
+    return _views(session, [payout], chapter)[0]
 
 
 def visible_payouts(session: Session, chapter: Chapter) -> list[Payout]:

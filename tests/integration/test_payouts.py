@@ -31,8 +31,9 @@ from tests.treasury_helpers import SignedIn, data, make_user
 NOW = int(datetime.now(UTC).timestamp())
 
 
-def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis"):
-    """A paid card gift and its fee in the ledger, as the webhook leaves them."""
+def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis", when=None):
+    """A paid card gift and its fee in the ledger, as the webhook leaves them (received
+    ``when``, else now)."""
     chapter_obj = drives.chapter_in_drive(session, drive, chapter)
     gift = Gift(
         drive_id=drive.id,
@@ -42,11 +43,11 @@ def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-lo
         status=GiftStatus.PAID,
         stripe_charge_id=charge_id,
         stripe_payment_intent_id=f"pi_{charge_id}",
-        received_at=datetime.now(UTC),
+        received_at=when or datetime.now(UTC),
     )
     session.add(gift)
     session.flush()
-    common = dict(drive_id=drive.id, chapter_id=chapter_obj.id, gift_id=gift.id)
+    common = dict(drive_id=drive.id, chapter_id=chapter_obj.id, gift_id=gift.id, effective_at=when)
     ledger.append(session, kind=EntryKind.GIFT, amount_cents=amount_cents, **common)
     ledger.append(
         session,
@@ -380,3 +381,214 @@ def test_bank_statement_columns_are_found_under_common_names():
     )
     assert [(d.posted_on, d.amount_cents) for d in parsed.deposits] == [(date(2026, 1, 5), 123456)]
     assert parsed.withdrawals == 1
+
+
+# --- Refunds and disputes in a payout ----------------------------------------------------------
+# Stripe's shapes: a refund's balance transaction is type "refund" (cards) or "payment_refund"
+# (other methods), negative, its source the refund (re_…, naming its charge); a dispute's are
+# type "adjustment" with the dispute (dp_…) as source: the withdrawal negative with Stripe's
+# dispute fee, the reinstatement positive with the fee given back (a negative fee). The sync
+# asks for ``expand[]=data.source``, so the fake serves the refund and dispute objects
+# (tests/fixtures/stripe/refund.json and dispute.json) in their place.
+
+
+def deliver_webhook(app, evt):
+    response = so.deliver(app.test_client(), evt)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def adjustment(txn_id, amount, fee, dispute_id, category):
+    line = txn(txn_id, amount, fee, dispute_id, type_="adjustment")
+    line["reporting_category"] = category
+    line["description"] = f"Chargeback {'withdrawal' if amount < 0 else 'reversal'} for ch_"
+    return line
+
+
+def refunds_and_a_dispute(app, session, drive, fake):
+    """Three St. Louis card gifts paid out, then in the next payout: a refund listed on its
+    charge, two partial refunds known only from the charge's cumulative figure (API versions
+    since 2022-11-15), a dispute withdrawn and won, and a refund of a charge nobody knows."""
+    gifts = {
+        "a": card_gift(session, drive, 5_000, 175, "ch_ra"),
+        "b": card_gift(session, drive, 4_000, 146, "ch_rb"),
+        "c": card_gift(session, drive, 3_000, 117, "ch_dc"),
+    }
+    refund_a = so.refund(
+        refund_id="re_a", charge_id="ch_ra", payment_intent="pi_ch_ra", amount_cents=2_000
+    )
+    refund_b1, refund_b2 = (
+        so.refund(
+            refund_id=f"re_b{n}", charge_id="ch_rb", payment_intent="pi_ch_rb", amount_cents=cents
+        )
+        for n, cents in ((1, 1_500), (2, 2_500))
+    )
+    stranger = so.refund(
+        refund_id="re_x", charge_id="ch_nobody", payment_intent="pi_nobody", amount_cents=700
+    )
+    disputed = so.dispute(
+        dispute_id="dp_c",
+        charge_id="ch_dc",
+        payment_intent="pi_ch_dc",
+        amount_cents=3_000,
+        status="needs_response",
+    )
+    # The ledger's side, as Stripe's webhooks leave it.
+    charge_a = so.charge(
+        charge_id="ch_ra",
+        payment_intent="pi_ch_ra",
+        amount_cents=5_000,
+        amount_refunded=2_000,
+        refunds=[refund_a],
+    )
+    deliver_webhook(app, so.event("charge.refunded", charge_a))
+    for refunded in (1_500, 4_000):  # two partial refunds, each told as the running total
+        charge_b = so.charge(
+            charge_id="ch_rb",
+            payment_intent="pi_ch_rb",
+            amount_cents=4_000,
+            amount_refunded=refunded,
+        )
+        deliver_webhook(app, so.event("charge.refunded", charge_b))
+    deliver_webhook(app, so.event("charge.dispute.funds_withdrawn", disputed))
+    deliver_webhook(app, so.event("charge.dispute.funds_reinstated", {**disputed, "status": "won"}))
+
+    fake.sources.update(
+        {"re_a": refund_a, "re_b1": refund_b1, "re_b2": refund_b2, "re_x": stranger}
+    )
+    fake.sources["dp_c"] = disputed
+    charges = [
+        txn("txn_ca", 5_000, 175, "ch_ra"),
+        txn("txn_cb", 4_000, 146, "ch_rb"),
+        txn("txn_cc", 3_000, 117, "ch_dc"),
+    ]
+    fake.payout_transactions["po_charges"] = charges
+    reversals = [
+        txn("txn_re_a", -2_000, 0, "re_a", type_="refund"),
+        txn("txn_re_b1", -1_500, 0, "re_b1", type_="payment_refund"),
+        txn("txn_re_b2", -2_500, 0, "re_b2", type_="refund"),
+        adjustment("txn_dp_out", -3_000, 1_500, "dp_c", "dispute"),
+        adjustment("txn_dp_back", 3_000, -1_500, "dp_c", "dispute_reversal"),
+        txn("txn_re_x", -700, 0, "re_x", type_="refund"),
+    ]
+    # The refunds and the dispute came out of a later payout's balance: it pays out less.
+    fake.payout_transactions["po_reversals"] = reversals + [txn("txn_cd", 20_000, 610, "ch_dd")]
+    card_gift(session, drive, 20_000, 610, "ch_dd")
+    fake.payouts = [
+        payout(
+            "po_reversals",
+            sum(t["net"] for t in fake.payout_transactions["po_reversals"]),
+            created=NOW,
+        ),
+        payout("po_charges", sum(t["net"] for t in charges), created=NOW - 86_400),
+    ]
+    return gifts
+
+
+def test_refunds_and_a_dispute_in_a_payout_match_the_ledgers_entries_to_the_cent(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    gifts = refunds_and_a_dispute(stripe_app, stripe_session, drive, fake_stripe)
+    sync = stripe_app.test_cli_runner().invoke(args=["stripe", "sync"])
+    assert sync.exit_code == 0, sync.output
+    expanded = [r for r in fake_stripe.requests if r["path"] == "/v1/balance_transactions"]
+    assert all(r["params"].get("expand[0]") == "data.source" for r in expanded)
+
+    with stripe_app.app_context():
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        views = {v.payout.stripe_id: v for v in payouts.payouts_of(stripe_session, chapter)}
+    assert views["po_charges"].reconciled
+    view = views["po_reversals"]
+    lines = {line.txn.stripe_id: line for line in view.lines}
+    # Each refund and dispute line is matched to its gift and to the ledger's entry.
+    assert (lines["txn_re_a"].matched_as, lines["txn_re_a"].txn.gift_id) == (
+        "refund",
+        gifts["a"].id,
+    )
+    assert lines["txn_re_a"].expected_net_cents == -2_000
+    # Two partial refunds the ledger holds only as the charge's running total.
+    assert lines["txn_re_b1"].matched_as == lines["txn_re_b2"].matched_as == "refund"
+    assert lines["txn_re_b1"].expected_net_cents == -1_500
+    assert lines["txn_re_b2"].expected_net_cents == -2_500
+    out, back = lines["txn_dp_out"], lines["txn_dp_back"]
+    assert (out.matched_as, back.matched_as) == ("dispute", "dispute")
+    assert out.txn.gift_id == back.txn.gift_id == gifts["c"].id
+    # Stripe's dispute fee is in the ledger too (posted from the balance transaction), and
+    # given back when the dispute was won.
+    assert (out.expected_gross_cents, out.expected_fee_cents) == (-3_000, 1_500)
+    assert (back.expected_gross_cents, back.expected_fee_cents) == (3_000, -1_500)
+    assert not out.problem and not back.problem
+    # The refund of a charge nobody knows is shown unmatched, in no chapter's share.
+    assert [line.txn.stripe_id for line in view.unmatched] == ["txn_re_x"]
+    assert lines["txn_re_x"].txn.chapter_id is None
+    # Expected vs actual, to the cent: everything but the stranger's refund is explained.
+    assert view.actual_cents == 20_000 - 610 - 2_000 - 4_000 - 4_500 + 4_500 - 700
+    assert view.expected_cents == 20_000 - 610 - 2_000 - 4_000 - 3_000 - 1_500 + 3_000 + 1_500
+    assert view.difference_cents == -700
+    assert view.state == "differs"
+    assert view.share_cents == view.share_expected_cents == 20_000 - 610 - 6_000
+
+    # The dispute fee came out of the chapter's money and went back in: nothing net.
+    with stripe_app.app_context():
+        fees = stripe_session.exec(
+            select(Entry.amount_cents).where(Entry.external_id.like("dispute-fee:%"))
+        ).all()
+        assert sorted(fees) == [-1_500, 1_500]
+    # Syncing again posts nothing twice.
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    stripe_session.rollback()
+    assert (
+        len(
+            stripe_session.exec(
+                select(Entry.id).where(Entry.external_id.like("dispute-fee:%"))
+            ).all()
+        )
+        == 2
+    )
+
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+    page = SignedIn(stripe_app, "t@stl.org").get(f"/treasurer/st-louis/payouts/{view.payout.id}")
+    text = page.get_data(as_text=True)
+    assert "Not in the ledger (1)" in text and "txn_re_x" in text
+    assert "$7.00 unexplained, 1 unmatched" in text
+    for stripe_id in ("txn_re_a", "txn_re_b1", "txn_re_b2", "txn_dp_out", "txn_dp_back"):
+        row = text[text.index(f'data-txn="{stripe_id}"') :].split("</tr>", 1)[0]
+        assert "✓ matches" in row, row
+
+
+def test_a_lost_dispute_costs_the_chapter_stripes_fee_and_the_payout_still_reconciles(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    gift = card_gift(stripe_session, drive, 3_000, 117, "ch_lost")
+    disputed = so.dispute(
+        dispute_id="dp_lost",
+        charge_id="ch_lost",
+        payment_intent="pi_ch_lost",
+        amount_cents=3_000,
+        status="needs_response",
+    )
+    deliver_webhook(stripe_app, so.event("charge.dispute.funds_withdrawn", disputed))
+    deliver_webhook(stripe_app, so.event("charge.dispute.closed", {**disputed, "status": "lost"}))
+    fake_stripe.sources["dp_lost"] = disputed
+    lines = [
+        txn("txn_big", 10_000, 320, "ch_big"),
+        adjustment("txn_lost", -3_000, 1_500, "dp_lost", "dispute"),
+    ]
+    card_gift(stripe_session, drive, 10_000, 320, "ch_big")
+    fake_stripe.payout_transactions["po_lost"] = lines
+    fake_stripe.payouts = [payout("po_lost", sum(t["net"] for t in lines))]
+    before = ledger.totals(stripe_session, drive).by_chapter_id[gift.chapter_id].fees_cents
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    stripe_session.rollback()
+    with stripe_app.app_context():
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        (view,) = payouts.payouts_of(stripe_session, chapter)
+        assert view.reconciled, [line.problem for line in view.lines]
+        assert view.actual_cents == view.expected_cents == 10_000 - 320 - 3_000 - 1_500
+        after = ledger.totals(stripe_session, drive).by_chapter_id[gift.chapter_id].fees_cents
+    assert after - before == 1_500
+    # The chapter pays it, not the gift: the donor's page still shows the processing fee only.
+    gift_fees = stripe_session.exec(
+        select(Entry.amount_cents).where(Entry.gift_id == gift.id, Entry.kind == EntryKind.FEE)
+    ).all()
+    assert gift_fees == [117]

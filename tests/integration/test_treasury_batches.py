@@ -187,6 +187,33 @@ def test_custody_and_deposit_date_are_kept_and_shown_until_deposited(app):
     assert "not deposited" not in treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
 
 
+def test_a_batch_entered_days_late_takes_the_real_deposit_date_but_not_an_impossible_one(app):
+    treasurer = setup(app)
+    batch = open_batch(treasurer, count="2", total="30", held_by="Dana")
+    received = (date.today() - timedelta(days=9), date.today() - timedelta(days=6))
+    for amount, day in zip(("10", "20"), received, strict=True):
+        assert add(treasurer, batch, amount, received=day.isoformat()).status_code == 302
+    treasurer.post(batch + "/post")
+
+    def deposit(day):
+        return treasurer.post(batch + "/custody", {"held_by": "Dana", "deposited_on": day})
+
+    # Before the latest gift came in: refused with a sentence, nothing saved.
+    refused = deposit((received[1] - timedelta(days=1)).isoformat())
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert f"before the latest gift in the batch was received ({received[1].isoformat()})" in text
+    # In the future: refused.
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    assert "cannot be in the future" in deposit(tomorrow).get_data(as_text=True)
+    with data(app) as session:
+        assert session.exec(select(DepositBatch)).one().deposited_on is None
+    # The day the last check came in — days before the batch was started here — is accepted.
+    assert deposit(received[1].isoformat()).status_code == 302
+    with data(app) as session:
+        assert session.exec(select(DepositBatch)).one().deposited_on == received[1]
+
+
 def test_a_batch_needs_a_count_and_total_up_front(app):
     treasurer = setup(app)
     response = treasurer.post(

@@ -1,0 +1,346 @@
+"""Closing a month: refused, with what is outstanding and where to fix it, until the month is
+reconciled — payouts to the cent, bank deposits matched, batches posted, deposited and on the
+statement, fees known; a coalition admin may close anyway with a reason, which is audited."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import func, select
+
+from relief import drives, ledger
+from relief.models import (
+    AuditEvent,
+    BankLine,
+    EntryKind,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    MonthClose,
+    Payout,
+    PayoutTransaction,
+)
+from relief.treasury import bank, batches, months
+from tests.factories import make_coalition
+from tests.treasury_helpers import SignedIn, data, make_user
+
+THIS_MONTH = months.first_of_month(date.today())
+LAST_MONTH = months.first_of_month(THIS_MONTH - timedelta(days=1))
+DAY = LAST_MONTH + timedelta(days=9)  # a day in last month
+CLOSE = "/treasurer/st-louis/months/close"
+
+
+def at(day: date) -> datetime:
+    return datetime.combine(day, time(15), UTC)
+
+
+def card_gift(session, drive, amount_cents, fee_cents, charge_id, day=DAY, fee_pending=False):
+    """A St. Louis card gift received on ``day``, in the ledger as the webhook leaves it."""
+    chapter = drives.get_chapter(session, "st-louis")
+    gift = Gift(
+        drive_id=drive.id,
+        chapter_id=chapter.id,
+        amount_cents=amount_cents,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        stripe_charge_id=charge_id,
+        received_at=at(day),
+        fee_pending=fee_pending,
+    )
+    session.add(gift)
+    session.flush()
+    common = dict(drive_id=drive.id, chapter_id=chapter.id, gift_id=gift.id, effective_at=at(day))
+    ledger.append(session, kind=EntryKind.GIFT, amount_cents=amount_cents, **common)
+    if not fee_pending:
+        ledger.append(
+            session,
+            kind=EntryKind.FEE,
+            amount_cents=fee_cents,
+            external_id=f"fee:{charge_id}",
+            **common,
+        )
+    return gift
+
+
+def stored_payout(session, stripe_id, arrival, lines):
+    """A synced automatic payout (what `stripe sync` stores) carrying ``lines``: (txn id, gift
+    or None, amount, fee)."""
+    payout = Payout(
+        stripe_id=stripe_id,
+        amount_cents=sum(amount - fee for _, _, amount, fee in lines),
+        status="paid",
+        automatic=True,
+        arrival_date=arrival,
+        created=at(arrival - timedelta(days=2)),
+        transactions_complete=True,
+    )
+    session.add(payout)
+    session.flush()
+    for txn_id, gift, amount, fee in lines:
+        session.add(
+            PayoutTransaction(
+                stripe_id=txn_id,
+                payout_id=payout.id,
+                type="charge",
+                reporting_category="charge",
+                source_id=gift.stripe_charge_id if gift else f"ch_{txn_id}",
+                charge_id=gift.stripe_charge_id if gift else f"ch_{txn_id}",
+                amount_cents=amount,
+                fee_cents=fee,
+                net_cents=amount - fee,
+                created=at(arrival - timedelta(days=3)),
+                gift_id=gift.id if gift else None,
+                chapter_id=gift.chapter_id if gift else None,
+            )
+        )
+    session.flush()
+    return payout
+
+
+def checks_batch(session, drive, label, amounts, day=DAY, post=True, deposited_on=None):
+    """A batch of checks received on ``day`` and started that day; posted unless not ``post``,
+    and deposited when ``deposited_on`` is given."""
+    chapter = drives.get_chapter(session, "st-louis")
+    batch = batches.open_batch(
+        session,
+        chapter,
+        drive_id=drive.id,
+        label=label,
+        expected_count=len(amounts),
+        expected_total_cents=sum(amounts),
+    )
+    batch.created_at = at(day)
+    for cents in amounts:
+        batches.add_line(
+            session,
+            chapter,
+            batch.id,
+            batches.LineInput(amount=f"{cents / 100:.2f}", received=day),
+        )
+    if post:
+        batches.post_batch(session, chapter, batch.id)
+    if deposited_on is not None:
+        batches.set_custody(session, chapter, batch.id, held_by="", deposited_on=deposited_on)
+    return batch
+
+
+def users(app):
+    with data(app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "admin@relief.example.org", admin=True)
+    return SignedIn(app, "t@stl.org")
+
+
+def close(client, reason=None, month=LAST_MONTH):
+    form = {"month": month.isoformat(), "reconciled": "y"}
+    if reason is not None:
+        form["override_reason"] = reason
+    return client.post(CLOSE, form)
+
+
+def closed_months(app) -> int:
+    with data(app) as session:
+        return session.exec(select(func.count()).select_from(MonthClose)).one()
+
+
+def checks_on(page: str) -> list[str]:
+    return re.findall(r'data-check="(done|open)"', page)
+
+
+def test_a_month_that_is_not_reconciled_is_refused_with_what_is_outstanding_and_where(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        known = card_gift(session, drive, 5_000, 175, "ch_known")
+        payout = stored_payout(
+            session,
+            "po_off",
+            DAY + timedelta(days=2),
+            [("txn_known", known, 5_000, 175), ("txn_stranger", None, 4_000, 118)],
+        )
+        card_gift(session, drive, 2_500, 0, "ch_waiting", fee_pending=True)
+        raffle = checks_batch(session, drive, "Raffle cash", [1_500], post=False)
+        potluck = checks_batch(session, drive, "Potluck checks", [10_000, 6_000])
+        chapter = drives.get_chapter(session, "st-louis")
+        bank.import_statement(
+            session, chapter, f"Date,Description,Amount\n{DAY},INTEREST,12.34\n".encode()
+        )
+        session.commit()
+        ids = {"payout": payout.id, "raffle": raffle.id, "potluck": potluck.id}
+    treasurer = users(app)
+
+    dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
+    assert f"Before closing {LAST_MONTH.strftime('%B %Y')}" in dashboard
+    assert checks_on(dashboard) == ["open", "open", "open", "open"]
+    assert 'data-month-state="open"' in dashboard
+
+    refused = close(treasurer)
+    page = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 409
+    assert f"{LAST_MONTH.strftime('%B %Y')} is not reconciled, so it cannot be closed yet" in page
+    assert "Stripe payout po_off" in page
+    assert "1 transaction not in the ledger ($38.82 unexplained)" in page
+    assert f'href="/treasurer/st-louis/payouts/{ids["payout"]}"' in page
+    assert "The bank deposit of $12.34" in page and "(“INTEREST”)" in page
+    assert 'href="/treasurer/st-louis/bank"' in page
+    assert "Batch “Raffle cash” is not posted to the ledger" in page
+    assert f'href="/treasurer/st-louis/batches/{ids["raffle"]}"' in page
+    assert "Batch “Potluck checks” is not deposited" in page
+    assert f'href="/treasurer/st-louis/batches/{ids["potluck"]}"' in page
+    assert "1 card gift received by the month's end waits for Stripe's fee" in page
+    assert closed_months(app) == 0
+
+    # A treasurer cannot talk their way past it, and is not offered to.
+    assert "override_reason" not in dashboard
+    refused = close(treasurer, reason="The bank is wrong, trust me on this one")
+    assert refused.status_code == 409
+    assert "Only a coalition admin may close" in refused.get_data(as_text=True)
+    assert closed_months(app) == 0
+
+
+def test_a_reconciled_month_shows_every_check_done_and_closes(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        gifts = [card_gift(session, drive, 5_000 + n, 175, f"ch_ok{n}") for n in range(2)]
+        payout = stored_payout(
+            session,
+            "po_ok",
+            DAY + timedelta(days=2),
+            [(f"txn_ok{n}", gift, gift.amount_cents, 175) for n, gift in enumerate(gifts)],
+        )
+        # Deposited on the statement's day: an event's checks, entered days later.
+        checks_batch(session, drive, "Potluck checks", [10_000, 6_000], deposited_on=DAY)
+        # A payout arriving this month that does not reconcile concerns this month only.
+        stored_payout(session, "po_later", THIS_MONTH, [("txn_x", None, 900, 30)])
+        chapter = drives.get_chapter(session, "st-louis")
+        statement = (
+            "Date,Description,Amount\n"
+            f"{payout.arrival_date},STRIPE TRANSFER,{payout.amount_cents / 100:.2f}\n"
+            f"{DAY},DEPOSIT,160.00\n"
+        )
+        assert bank.import_statement(session, chapter, statement.encode()).matched == 2
+        session.commit()
+    treasurer = users(app)
+
+    dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
+    assert checks_on(dashboard) == ["done", "done", "done", "done"]
+    assert f"{LAST_MONTH.strftime('%B %Y')} is reconciled: it can be closed." in dashboard
+
+    response = close(treasurer)
+    assert response.status_code == 302
+    assert closed_months(app) == 1
+    with data(app) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "month.close")).one()
+        assert event.detail == f"{LAST_MONTH.strftime('%B %Y')} reconciled and closed"
+    # Once closed it is off the list, and the checklist moves to the month before.
+    after = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
+    before_last = months.first_of_month(LAST_MONTH - timedelta(days=1))
+    assert f"Before closing {before_last.strftime('%B %Y')}" in after
+
+
+def test_a_deposited_batch_missing_from_the_bank_statement_keeps_the_month_open(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        batch = checks_batch(session, drive, "Car wash", [2_000], deposited_on=DAY)
+        session.commit()
+        batch_id = batch.id
+    treasurer = users(app)
+    page = close(treasurer).get_data(as_text=True)
+    assert f"batch “Car wash”, deposited {DAY.isoformat()}, is not on an imported bank" in page
+    assert f'href="/treasurer/st-louis/batches/{batch_id}"' in page
+    # The checklist of another month can be looked at before choosing it.
+    two_ago = months.first_of_month(LAST_MONTH - timedelta(days=1))
+    other = treasurer.get(f"/treasurer/st-louis/?month={two_ago.strftime('%Y-%m')}")
+    text = other.get_data(as_text=True)
+    assert f"Before closing {two_ago.strftime('%B %Y')}" in text
+    assert checks_on(text) == ["done", "done", "done", "done"]
+    assert close(treasurer, month=two_ago).status_code == 302
+
+
+def test_an_admin_may_close_an_unreconciled_month_with_a_reason_that_is_audited(app):
+    with data(app) as session:
+        make_coalition(session)
+        chapter = drives.get_chapter(session, "st-louis")
+        bank.import_statement(
+            session, chapter, f"Date,Description,Amount\n{DAY},INTEREST,0.42\n".encode()
+        )
+        session.commit()
+    users(app)
+    admin = SignedIn(app, "admin@relief.example.org")
+    dashboard = admin.get("/treasurer/st-louis/").get_data(as_text=True)
+    assert 'name="override_reason"' in dashboard
+
+    assert close(admin).status_code == 409  # no reason: refused like anyone
+    short = close(admin, reason="interest")
+    assert short.status_code == 400 and "at least 15 characters" in short.get_data(as_text=True)
+    assert closed_months(app) == 0
+
+    reason = "Bank interest, not Relief money; the chapter's bank books it separately."
+    assert close(admin, reason=reason).status_code == 302
+    assert closed_months(app) == 1
+    with data(app) as session:
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "month.close.override")
+        ).one()
+        assert event.actor_email == "admin@relief.example.org"
+        assert reason in event.detail
+        assert "the bank deposit of $0.42" in event.detail
+        assert session.exec(select(BankLine)).one().payout_id is None  # nothing pretended
+
+
+def test_only_what_concerns_the_chapter_in_a_shared_payout_keeps_its_month_open(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        mine = card_gift(session, drive, 5_000, 175, "ch_mine")
+        theirs = card_gift(session, drive, 2_000, 88, "ch_theirs")
+        kansas_city = drives.get_chapter(session, "kansas-city")
+        theirs.chapter_id = kansas_city.id
+        session.flush()
+        # Kansas City's line disagrees with the ledger (Stripe kept 90 cents, not 88).
+        stored_payout(
+            session,
+            "po_shared",
+            DAY,
+            [("txn_mine", mine, 5_000, 175), ("txn_theirs", theirs, 2_000, 90)],
+        )
+        session.commit()
+    treasurer = users(app)
+    # The payout does not reconcile, but St. Louis's share does: its month can close.
+    page = treasurer.get("/treasurer/st-louis/payouts").get_data(as_text=True)
+    assert "unexplained" in page
+    dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
+    assert checks_on(dashboard) == ["done", "done", "done", "done"]
+    assert close(treasurer).status_code == 302
+
+    # St. Louis's own line disagreeing (in the month before) keeps that month open.
+    two_ago = months.first_of_month(LAST_MONTH - timedelta(days=1))
+    with data(app) as session:
+        drive = drives.get_drive(session, "mo-2026")
+        early = card_gift(session, drive, 5_000, 175, "ch_early", day=two_ago)
+        stored_payout(session, "po_early", two_ago, [("txn_early", early, 5_000, 180)])
+        session.commit()
+    refused = close(treasurer, month=two_ago)
+    text = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 409
+    assert "St. Louis's share differs from the ledger by -$0.05" in text
+    assert "(1 transaction not agreeing to the cent)" in text
+
+
+def test_a_month_with_card_gifts_waits_for_a_stripe_sync_after_its_end(app):
+    with data(app) as session:
+        drive = make_coalition(session)
+        card_gift(session, drive, 5_000, 175, "ch_unsynced")
+        session.commit()
+    treasurer = users(app)
+    refused = close(treasurer)
+    text = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 409
+    assert f"Stripe has not been synced since {LAST_MONTH.strftime('%B %Y')} ended" in text
+    assert "(never synced)" in text and 'href="/treasurer/st-louis/payouts"' in text
+    # A sync made after the month ended (here, the payout it stored) is enough.
+    with data(app) as session:
+        gift = session.exec(select(Gift)).one()
+        stored_payout(session, "po_synced", DAY, [("txn_synced", gift, 5_000, 175)])
+        session.commit()
+    assert close(treasurer).status_code == 302
