@@ -172,10 +172,9 @@ def record_offline_gift(
     donor_email: str | None = None,
     check_number: str | None = None,
     received_at: datetime | None = None,
-    post=None,
 ) -> Gift:
     """A cash or check gift received by a chapter: recorded as paid and posted to the ledger
-    (through ``post``, ``ledger.append``'s signature; treasurer actions pass their own)."""
+    (in the chapter's next open month if it was received in a closed one)."""
     if method not in (GiftMethod.CASH, GiftMethod.CHECK):
         raise InvalidInput("Offline gifts are cash or check.")
     if not isinstance(amount_cents, int) or not 0 < amount_cents <= money.MAX_CENTS:
@@ -196,7 +195,7 @@ def record_offline_gift(
     )
     session.add(gift)
     session.flush()
-    (post or ledger.append)(
+    ledger.append(
         session,
         kind=EntryKind.GIFT,
         amount_cents=amount_cents,

@@ -30,7 +30,7 @@ from relief.models import (
     User,
     utcnow,
 )
-from relief.treasury import months, scope
+from relief.treasury import scope
 
 MAX_LINES = 2_000
 CSV_COLUMNS = ("amount", "name", "anonymous", "method", "check_number", "received")
@@ -340,7 +340,6 @@ def post_batch(session: Session, chapter: Chapter, batch_id: int) -> BatchView:
             show_name=line.show_name,
             check_number=line.check_number,
             received_at=datetime.combine(line.received_on, time(12), UTC),
-            post=months.post,
         )
         line.gift_id = gift.id
     batch.status = BatchStatus.POSTED

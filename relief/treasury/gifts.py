@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from relief import drives, money
+from relief import drives, ledger, money
 from relief.drives import _check_text
 from relief.errors import Conflict, InvalidInput, NotFound
 from relief.models import (
@@ -24,7 +24,7 @@ from relief.models import (
     GiftStatus,
     utcnow,
 )
-from relief.treasury import months, scope
+from relief.treasury import scope
 
 #: Kinds of entry that change how much of a gift counts (a gift's "current amount").
 AMOUNT_KINDS = (EntryKind.GIFT, EntryKind.CORRECTION)
@@ -76,7 +76,6 @@ def record_direct_gift(
         show_name=show_name,
         check_number=_check_text(check_number or "", "check number", 64, required=False) or None,
         received_at=_noon(received_on),
-        post=months.post,
     )
     session.add(
         DirectGift(
@@ -84,7 +83,7 @@ def record_direct_gift(
             partner_reference=_check_text(partner_reference, "partner's reference", 200, False),
         )
     )
-    months.post(
+    ledger.append(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=amount_cents,
@@ -135,7 +134,7 @@ def correct_gift(
     *,
     correct_amount_cents: int,
     reason: str,
-) -> Entry:
+) -> ledger.Posted:
     """Make a gift count for ``correct_amount_cents`` (0 voids it) with a correction entry of
     the difference, pointing at the gift's entry and carrying the reason; flushes.
 
@@ -164,7 +163,7 @@ def correct_gift(
         )
     original = next(e for e in detail.entries if e.kind is EntryKind.GIFT)
     now = utcnow()
-    entry = months.post(
+    entry = ledger.append(
         session,
         kind=EntryKind.CORRECTION,
         amount_cents=delta,
@@ -177,7 +176,7 @@ def correct_gift(
         memo=f"correction: {reason}"[:500],
     )
     if detail.direct is not None:
-        months.post(
+        ledger.append(
             session,
             kind=EntryKind.REMITTANCE,
             amount_cents=delta,
@@ -263,7 +262,7 @@ def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int 
         )
     )
     if not any(entry.kind is EntryKind.GIFT for entry in kept):
-        months.post(
+        ledger.append(
             session,
             kind=EntryKind.GIFT,
             amount_cents=gift.amount_cents,
@@ -276,7 +275,7 @@ def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int 
             memo=f"{gift.method.value} gift, assigned to the drive",
         )
     for entry in kept:
-        months.post(
+        ledger.append(
             session,
             kind=entry.kind,
             amount_cents=entry.amount_cents,

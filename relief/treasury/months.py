@@ -1,4 +1,4 @@
-"""Closing a chapter's month, and the one place treasurer actions post to the ledger.
+"""Closing a chapter's month.
 
 A treasurer reconciles a month (payouts and deposits against the ledger) and closes it: a month
 closes only when its :func:`checklist` is all done — every Stripe payout arriving in it
@@ -6,10 +6,9 @@ reconciled to the cent, every bank deposit of the month matched, every deposit b
 month posted, deposited and found on the bank statement, and no card gift of the month waiting
 for its Stripe fee. A coalition admin may close a month that is not reconciled with a written
 reason (the view writes it, with what was outstanding, to the audit log); a treasurer may not.
-After that, nothing new is dated in it: :func:`post` — which every ledger entry a treasurer's action
-makes goes through — moves an entry that would fall in a closed month to the first moment of
-the next open month, and says so in its memo. Entries Stripe's webhooks post keep Stripe's own
-times (they are what the processor did, when it did it).
+After that, nothing new is dated in it: the ledger itself (``ledger.append``, whoever posts —
+a treasurer's action or a late Stripe event) moves an entry that would fall in a closed month
+to the first moment of the next open month, and says so in its memo.
 """
 
 from __future__ import annotations
@@ -20,15 +19,15 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from relief import ledger, money
+from relief import money
 from relief.errors import Conflict, InvalidInput
+from relief.ledger import first_of_month, month_label, next_month
 from relief.models import (
     BankLine,
     BatchLine,
     BatchStatus,
     Chapter,
     DepositBatch,
-    Entry,
     Gift,
     MonthClose,
     Payout,
@@ -39,18 +38,6 @@ from relief.treasury import payouts, scope
 
 #: The shortest reason an admin may give for closing a month that is not reconciled.
 MIN_REASON_CHARS = 15
-
-
-def first_of_month(moment: date | datetime) -> date:
-    return date(moment.year, moment.month, 1)
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def month_label(month: date) -> str:
-    return month.strftime("%B %Y")
 
 
 def closed_months(session: Session, chapter: Chapter | int) -> list[date]:
@@ -399,43 +386,3 @@ def close_month(
     session.add(closed)
     session.flush()
     return Closed(closed, checked, reason[:1000])
-
-
-@dataclass(frozen=True)
-class Landing:
-    effective_at: datetime
-    #: Set when the entry was moved out of a closed month: what its memo adds.
-    moved_from: date | None = None
-
-
-def landing(session: Session, chapter_id: int | None, effective_at: datetime | None) -> Landing:
-    """Where an entry dated ``effective_at`` lands for this chapter: itself, or — in a closed
-    month — the first moment (UTC) of the next open month."""
-    when = effective_at or utcnow()
-    if chapter_id is None:
-        return Landing(when)
-    closed = set(closed_months(session, chapter_id))
-    month = first_of_month(when)
-    if month not in closed:
-        return Landing(when)
-    target = month
-    while target in closed:
-        target = next_month(target)
-    return Landing(datetime(target.year, target.month, 1, tzinfo=UTC), moved_from=month)
-
-
-def post(session: Session, **entry) -> Entry | None:
-    """``ledger.append`` for a treasurer's action: the same arguments, and the same result,
-    but an entry that would fall in a month the chapter closed lands in the next open month,
-    its memo saying from which month it was moved."""
-    where = landing(session, entry.get("chapter_id"), entry.get("effective_at"))
-    if where.moved_from is not None:
-        note = (
-            f" (dated {entry['effective_at'].date().isoformat()}, in closed "
-            f"{month_label(where.moved_from)}: moved to "
-            f"{month_label(first_of_month(where.effective_at))})"
-        )
-        # The note goes last but must survive the memo's 500 characters.
-        entry["memo"] = entry.get("memo", "")[: 500 - len(note)] + note
-        entry["effective_at"] = where.effective_at
-    return ledger.append(session, **entry)

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import literal, or_
 from sqlmodel import Session, select
 
+from relief import ledger
 from relief.errors import NotFound
 from relief.models import (
     Chapter,
@@ -251,9 +252,7 @@ def post_dispute_fees(session: Session) -> int:
     for the dispute: only the balance transaction does (a withdrawal's fee, and a negative fee
     when a won dispute's fee is given back). Without it the chapter's net overstates what it
     holds and the payout never reconciles. Posted to the gift's drive and chapter (not to the
-    gift itself), dated when Stripe took it, through ``months.post`` (so a closed month is left
-    alone)."""
-    from relief.treasury import months  # months reads payouts for its checklist
+    gift itself), dated when Stripe took it (in the next open month if that month is closed)."""
 
     rows = session.exec(
         select(PayoutTransaction, Gift)
@@ -272,7 +271,7 @@ def post_dispute_fees(session: Session) -> int:
         if not is_dispute(txn):
             continue
         what = "Stripe's dispute fee" if txn.fee_cents > 0 else "Stripe's dispute fee given back"
-        entry = months.post(
+        entry = ledger.append(
             session,
             kind=EntryKind.FEE,
             amount_cents=txn.fee_cents,

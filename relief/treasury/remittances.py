@@ -12,7 +12,7 @@ from relief.db import is_postgres
 from relief.drives import _check_text
 from relief.errors import Conflict, InvalidInput
 from relief.models import Chapter, Drive, Entry, EntryKind, Remittance, Total, User, utcnow
-from relief.treasury import months, scope
+from relief.treasury import scope
 
 
 def record_remittance(
@@ -62,7 +62,7 @@ def record_remittance(
     )
     session.add(remittance)
     session.flush()
-    entry = months.post(
+    entry = ledger.append(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=amount_cents,
@@ -88,7 +88,7 @@ def _reversal(session: Session, remittance: Remittance) -> Entry | None:
 
 def reverse_remittance(
     session: Session, chapter: Chapter, remittance_id: int, reason: str
-) -> Entry:
+) -> ledger.Posted:
     """Undo a remittance recorded by mistake: a negative remittance entry pointing at it, with
     the reason; the original stays in the ledger. Once only; flushes."""
     remittance = scope.get_owned(session, Remittance, remittance_id, chapter, "remittance")
@@ -96,7 +96,7 @@ def reverse_remittance(
     if _reversal(session, remittance) is not None:
         raise Conflict("This remittance is already reversed.")
     drive = session.get(Drive, remittance.drive_id)
-    return months.post(
+    return ledger.append(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=-remittance.amount_cents,

@@ -360,12 +360,20 @@ def test_a_late_entry_for_a_closed_month_lands_in_the_next_open_month(app):
         # The gift keeps the day it was received.
         assert session.get(Gift, entry.gift_id).received_at.date() == last_month + timedelta(days=9)
         # Kansas City did not close that month: its late entries stay where they fall.
-        where = months.landing(
+        kansas_city = drives.get_chapter(session, "kansas-city")
+        late = datetime.combine(last_month + timedelta(days=3), datetime.min.time(), UTC)
+        drives.record_offline_gift(
             session,
-            drives.get_chapter(session, "kansas-city").id,
-            datetime.combine(last_month, datetime.min.time(), UTC),
+            drive,
+            2500,
+            method=GiftMethod.CHECK,
+            chapter=kansas_city,
+            received_at=late,
         )
-        assert where.moved_from is None
+        session.commit()
+        kc_entry = session.exec(select(Entry).where(Entry.amount_cents == 2500)).one()
+        assert kc_entry.effective_at.replace(tzinfo=UTC) == late
+        assert "closed" not in kc_entry.memo
     # The current month cannot be closed (it has not ended).
     refused = treasurer.post(
         "/treasurer/st-louis/months/close",
