@@ -42,7 +42,8 @@ def _check_slug(slug: str, what: str) -> str:
 
 
 def _check_text(value: str, what: str, max_length: int, required: bool = True) -> str:
-    value = (value or "").strip()
+    # Browsers send a textarea's line breaks as CRLF: one newline each, as typed.
+    value = (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not value:
         raise InvalidInput(f"The {what} is required.")
     if len(value) > max_length:

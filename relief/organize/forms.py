@@ -96,11 +96,11 @@ class EditDriveForm(DriveFields):
 
 
 class ChapterGoalForm(FlaskForm):
-    goal = OptionalMoneyField("Our sub-goal ($; leave blank for none)")
+    sub_goal = OptionalMoneyField("Sub-goal ($; blank for none)")
 
 
 class AddChapterForm(FlaskForm):
-    chapter = SelectField("Chapter", validators=[DataRequired()])
+    chapter = SelectField("Chapter to add", validators=[DataRequired()])
 
 
 class ChapterPageForm(FlaskForm):

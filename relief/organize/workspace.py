@@ -88,6 +88,11 @@ def drive_detail(
     )
 
 
+def amount_text(cents: int) -> str:
+    """160050 → "1,600.50": an amount as an organizer types it in a form (no currency sign)."""
+    return money.format(cents, "USD").removeprefix("$")
+
+
 def ratio_text(ratio_hundredths: int) -> str:
     """10000 → "100", 8750 → "87.5": the ratio as an organizer types it."""
     return projection.format_ratio(ratio_hundredths).removesuffix(":1")

@@ -157,7 +157,7 @@ def _edit_form(drive, formdata=None):
     if formdata is None:
         form.title.data = drive.title
         form.story.data = drive.story
-        form.goal.data = money.format(drive.goal_cents, drive.currency).lstrip("$")
+        form.goal.data = workspace.amount_text(drive.goal_cents)
         form.currency.data = drive.currency
         form.ends_on.data = drive.ends_on
         form.partner_name.data = drive.partner_name
@@ -184,9 +184,7 @@ def _render_drive(
     if goal_form is None:
         goal_form = ChapterGoalForm(formdata=None)
         if detail.row.part.goal_cents:
-            goal_form.goal.data = money.format(detail.row.part.goal_cents, drive.currency).lstrip(
-                "$"
-            )
+            goal_form.sub_goal.data = workspace.amount_text(detail.row.part.goal_cents)
     if add_form is None:
         add_form = AddChapterForm(formdata=None)
     add_form.chapter.choices = [
@@ -271,7 +269,7 @@ def chapter_goal(chapter, slug):
     if not form.validate():
         return _render_drive(session, slug, 400, goal_form=form, error_at="goal")
     try:
-        drives.set_chapter_goal(session, drive, g.chapter, form.goal.cents)
+        drives.set_chapter_goal(session, drive, g.chapter, form.sub_goal.cents)
     except DomainError as failure:
         session.rollback()
         return _render_drive(
@@ -282,7 +280,7 @@ def chapter_goal(chapter, slug):
             error=failure.message,
             error_at="goal",
         )
-    shown = money.format(form.goal.cents, drive.currency) if form.goal.cents else "none"
+    shown = money.format(form.sub_goal.cents, drive.currency) if form.sub_goal.cents else "none"
     _audit(session, "drive.chapter_goal", f"drive {drive.slug}: {g.chapter.slug} sub-goal {shown}")
     db.commit()
     flash(f"{g.chapter.name}'s sub-goal is now {shown}.", "success")

@@ -28,7 +28,8 @@ def new_drive_form(**overrides) -> dict:
     form = {
         "title": "St. Louis Spring Jubilee",
         "slug": "stl-spring",
-        "story": "Medical debt follows families.\n\nWe can end some of it.",
+        # As a browser sends a textarea: CRLF line breaks.
+        "story": "Medical debt follows families.\r\n\r\nWe can end some of it.",
         "goal": "5,000",
         "currency": "USD",
         "starts_on": TODAY.isoformat(),
@@ -91,6 +92,7 @@ def test_an_organizer_starts_a_drive_their_chapter_takes_part_in(app, coalition)
         assert (drive.goal_cents, drive.ratio_hundredths) == (500_000, 12_000)
         assert drive.ratio_source == "Undue Medical Debt's letter to the coalition of March 2026"
         assert drive.ratio_as_of == date(2026, 3, 1)
+        assert drive.story == "Medical debt follows families.\n\nWe can end some of it."
         parts = {part.slug: part.goal_cents for part in ledger.totals(session, drive).chapters}
         assert parts == {"st-louis": 200_000}
     page = text_of(app.test_client().get("/drives/stl-spring"))
@@ -257,9 +259,9 @@ def test_a_refused_edit_keeps_what_was_typed_and_changes_nothing(app, coalition)
 
 def test_an_organizer_sets_their_own_chapters_sub_goal_only(app, coalition):
     organizer = SignedIn(app, "o@stl.org")
-    response = organizer.post("/organize/st-louis/drives/mo-2026/goal", data={"goal": "700"})
+    response = organizer.post("/organize/st-louis/drives/mo-2026/goal", data={"sub_goal": "700"})
     assert response.status_code == 302
-    refused = organizer.post("/organize/st-louis/drives/mo-2026/goal", data={"goal": "99,000"})
+    refused = organizer.post("/organize/st-louis/drives/mo-2026/goal", data={"sub_goal": "99,000"})
     assert refused.status_code == 400
     assert (
         "The sub-goal must be at most the whole drive&#39;s goal ($1,600.00)."
@@ -268,7 +270,8 @@ def test_an_organizer_sets_their_own_chapters_sub_goal_only(app, coalition):
     # Kansas City's organizer cannot reach St. Louis's sub-goal by any URL.
     other = SignedIn(app, "o@kc.org")
     assert (
-        other.post("/organize/st-louis/drives/mo-2026/goal", data={"goal": "1"}).status_code == 404
+        other.post("/organize/st-louis/drives/mo-2026/goal", data={"sub_goal": "1"}).status_code
+        == 404
     )
     with data(app) as session:
         goals = {
@@ -278,7 +281,7 @@ def test_an_organizer_sets_their_own_chapters_sub_goal_only(app, coalition):
     assert goals == {"st-louis": 70_000, "kansas-city": None, "mid-missouri": None}
     # A blank sub-goal removes it.
     assert (
-        organizer.post("/organize/st-louis/drives/mo-2026/goal", data={"goal": ""}).status_code
+        organizer.post("/organize/st-louis/drives/mo-2026/goal", data={"sub_goal": ""}).status_code
         == 302
     )
     with data(app) as session:
