@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import func, select
 
 from relief import drives, ledger
-from relief.models import AuditEvent, Chapter, Drive, DriveChapter
+from relief.models import AuditEvent, Chapter, Drive, DriveChapter, utcnow
+from relief.reports import press as reports_press
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import PASSWORD, SignedIn, csrf_token, data, make_user
 
@@ -188,6 +189,9 @@ def test_a_new_ratio_changes_every_projection_and_the_form_says_so(app, coalitio
     assert "Every projection (page, API, press PDF) now uses the new ratio." in follow
     api = app.test_client().get("/api/drives/mo-2026").get_json()
     assert api["projected_relief_cents"] == 1_500_000
+    with data(app) as session:
+        press = reports_press.build(session, "mo-2026", now=utcnow())
+    assert (press.projected_relief_cents, press.ratio_text) == (1_500_000, "150:1")
     assert "about $15,000 of medical debt relieved" in text_of(
         app.test_client().get("/drives/mo-2026")
     )
@@ -314,7 +318,9 @@ def test_an_organizer_adds_another_chapter_whose_organizers_then_see_the_drive(a
 def test_the_chapters_public_details_show_on_its_cached_page_at_once(app, coalition):
     visitor = app.test_client()
     visitor.get("/drives/mo-2026/st-louis")
+    hits = app.extensions["relief.responses"].hits
     assert "Meet us" not in text_of(visitor.get("/drives/mo-2026/st-louis"))
+    assert app.extensions["relief.responses"].hits == hits + 1  # served from the cache
 
     organizer = SignedIn(app, "o@stl.org")
     response = organizer.post(
