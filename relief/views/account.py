@@ -62,11 +62,13 @@ def login():
         db.begin_write(session_db)
         user = auth.authenticate(session_db, form.email.data, form.password.data)
         if user is not None:
+            # Before the commit: the landing page is read in the same transaction as the rest.
+            target = _safe_next(form.next.data, user)
             audit.record(session_db, _actor(user), "login", "signed in")
             db.commit()
             session.clear()  # nothing from before sign-in survives it
             login_user(user)
-            return redirect(_safe_next(form.next.data, user))
+            return redirect(target)
         audit.record(
             session_db,
             audit.Actor(

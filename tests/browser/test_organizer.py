@@ -154,6 +154,17 @@ def test_an_organizer_runs_a_drive_from_a_phone_and_another_chapter_sees_none_of
     page.get_by_role("button", name="Save the chapter page").click()
     expect(page.get_by_text("Saved. Every drive page of the chapter shows it now.")).to_be_visible()
     shoot(browser, page.url, "chapter-page", cookies, screens)
+    visitor = browser.new_context(viewport=PHONE).new_page()
+    visitor.goto(f"{base}/drives/stl-spring/st-louis")
+    expect(
+        visitor.get_by_text("We meet every second Tuesday at the Central Library.")
+    ).to_be_visible()
+    expect(visitor.get_by_text("St. Louis chapter (MO)")).to_be_visible()
+    fits(visitor, PHONE["width"])
+    visitor.screenshot(
+        path=str(screens / "organizer-public-chapter-page-phone.png"), full_page=True
+    )
+    visitor.context.close()
     page.get_by_role("link", name="Supporters").click()
     bo = page.get_by_role("listitem").filter(has_text="Bo Private")
     expect(bo).to_contain_text("anonymous to the public")
