@@ -76,7 +76,12 @@ class DriveFields(FlaskForm):
     )
     ratio = RatioField("Relief ratio: debt relieved per $1", default="100")
     ratio_source = TextAreaField(
-        "Source of the ratio", validators=[DataRequired(), Length(max=500)]
+        "Source of the ratio",
+        validators=[DataRequired("Cite where the ratio comes from."), Length(max=500)],
+        render_kw={
+            "placeholder": "e.g. Undue Medical Debt's letter to the coalition, March 2026: "
+            "each $1 relieves about $100 of medical debt"
+        },
     )
     ratio_as_of = DateField("Date the source states it", validators=[DataRequired()])
 
@@ -110,3 +115,10 @@ class ChapterPageForm(FlaskForm):
         "About the chapter (public, at most 500 characters)",
         validators=[Optional(), Length(max=500)],
     )
+
+
+class SupporterFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET that only reads; the link can be bookmarked
+
+    drive = SelectField("Drive", validators=[Optional()])

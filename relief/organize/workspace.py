@@ -167,16 +167,26 @@ class SupporterPage:
     lines: tuple[SupporterLine, ...]
     page: int
     has_more: bool
+    #: The drive the list is narrowed to, if any.
+    drive: Drive | None = None
 
 
 def supporters(
-    session: Session, chapter: Chapter, page: int = 1, per_page: int = SUPPORTERS_PAGE
+    session: Session,
+    chapter: Chapter,
+    page: int = 1,
+    per_page: int = SUPPORTERS_PAGE,
+    drive: Drive | None = None,
 ) -> SupporterPage:
-    """The chapter's paid gifts, newest first, ``per_page`` at a time (``page`` from 1).
+    """The chapter's paid gifts (to one of its drives, if given), newest first, ``per_page``
+    at a time (``page`` from 1).
 
     Only the columns listed are read: the donor's email is not among them.
     """
     page = max(1, page)
+    wanted = [Gift.chapter_id == chapter.id, Gift.status == GiftStatus.PAID]
+    if drive is not None:
+        wanted.append(Gift.drive_id == drive.id)
     rows = session.exec(
         select(
             Gift.id,
@@ -193,7 +203,7 @@ def supporters(
             Gift.test_mode,
         )
         .outerjoin(Drive, Drive.id == Gift.drive_id)
-        .where(Gift.chapter_id == chapter.id, Gift.status == GiftStatus.PAID)
+        .where(*wanted)
         .order_by(Gift.received_at.desc(), Gift.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page + 1)
@@ -228,4 +238,4 @@ def supporters(
             test_mode,
         ) in rows[:per_page]
     )
-    return SupporterPage(lines=lines, page=page, has_more=len(rows) > per_page)
+    return SupporterPage(lines=lines, page=page, has_more=len(rows) > per_page, drive=drive)

@@ -26,7 +26,7 @@ from wtforms import SelectChoice
 
 from relief import auth, db, drives, money
 from relief.errors import DomainError, NotFound
-from relief.models import Drive, utcnow
+from relief.models import utcnow
 from relief.organize import workspace
 from relief.organize.forms import (
     AddChapterForm,
@@ -34,6 +34,7 @@ from relief.organize.forms import (
     ChapterPageForm,
     EditDriveForm,
     NewDriveForm,
+    SupporterFilterForm,
 )
 from relief.treasury import audit
 
@@ -111,8 +112,7 @@ def drive_new(chapter):
     if request.method == "GET":
         today = utcnow().date()
         form.starts_on.data = today
-        form.ratio_source.data = Drive.model_fields["ratio_source"].default
-        form.ratio_as_of.data = Drive.model_fields["ratio_as_of"].default
+        # The ratio's source is left blank on purpose: the organizer cites the one they use.
     if form.validate_on_submit():
         try:
             drive = drives.create_drive(
@@ -373,7 +373,17 @@ def chapter_page(chapter):
 @bp.get("/<chapter>/supporters")
 @auth.chapter_organizer_required
 def supporters(chapter):
+    session = db.session()
     page = request.args.get("page", 1, type=int)
+    form = SupporterFilterForm(request.args)
+    form.drive.choices = [SelectChoice("", "All drives")] + [
+        SelectChoice(row.drive.slug, row.drive.title)
+        for row in workspace.chapter_drives(session, g.chapter)
+    ]
+    slug = request.args.get("drive") or ""
+    drive = workspace.drive_of(session, g.chapter, slug) if slug else None  # else 404
     return render_template(
-        "organizer/supporters.html", view=workspace.supporters(db.session(), g.chapter, page)
+        "organizer/supporters.html",
+        form=form,
+        view=workspace.supporters(session, g.chapter, page, drive=drive),
     )

@@ -118,7 +118,7 @@ def test_an_organizer_starts_a_drive_their_chapter_takes_part_in(app, coalition)
         ({"ratio": "lots"}, "Give the debt relieved per dollar as a number"),
         ({"ratio": "5000"}, "The relief ratio must be more than 0 and at most 1000"),
         ({"ratio_as_of": (TODAY + timedelta(days=3)).isoformat()}, "cannot be in the future"),
-        ({"ratio_source": ""}, "This field is required."),
+        ({"ratio_source": ""}, "Cite where the ratio comes from."),
     ],
 )
 def test_bad_input_on_a_new_drive_says_why_keeps_what_was_typed_and_writes_nothing(
@@ -485,3 +485,51 @@ def test_the_cli_cites_the_ratios_source(app, runner):
         ]
     )
     assert bad.exit_code != 0 and "is not a date" in bad.output
+
+
+def test_supporters_narrow_to_one_drive_and_page_back_in_order(app, coalition):
+    from relief.organize import workspace
+
+    with data(app) as session:
+        drives.create_drive(
+            session,
+            slug="stl-spring",
+            title="St. Louis Spring",
+            goal_cents=100_000,
+            chapter_slugs=["st-louis"],
+        )
+        drives.create_drive(
+            session,
+            slug="kc-only",
+            title="KC alone",
+            goal_cents=100_000,
+            chapter_slugs=["kansas-city"],
+        )
+        session.commit()
+        spring = drives.get_drive(session, "stl-spring")
+        for number in range(3):
+            make_gift(
+                session,
+                coalition,
+                1_000 + number,
+                chapter="st-louis",
+                donor_name=f"Jubilee {number}",
+            )
+        make_gift(session, spring, 4_200, chapter="st-louis", donor_name="Spring Donor")
+
+    organizer = SignedIn(app, "o@stl.org")
+    page = text_of(organizer.get("/organize/st-louis/supporters?drive=stl-spring"))
+    assert "Spring Donor" in page and "Jubilee 0" not in page
+    everything = text_of(organizer.get("/organize/st-louis/supporters"))
+    assert "Spring Donor" in everything and "Jubilee 2" in everything
+    # A drive St. Louis does not take part in is a 404, like one that does not exist.
+    assert organizer.get("/organize/st-louis/supporters?drive=kc-only").status_code == 404
+
+    with data(app) as session:
+        chapter = drives.get_chapter(session, "st-louis")
+        first = workspace.supporters(session, chapter, page=1, per_page=3)
+        second = workspace.supporters(session, chapter, page=2, per_page=3)
+    assert first.has_more and not second.has_more
+    names = [line.donor_name for line in first.lines + second.lines]
+    assert sorted(names) == ["Jubilee 0", "Jubilee 1", "Jubilee 2", "Spring Donor"]
+    assert len(set(names)) == 4  # no gift on two pages
