@@ -89,6 +89,8 @@ def test_an_organizer_runs_a_drive_from_a_phone_and_another_chapter_sees_none_of
     # Sign-in leads an organizer to their chapters, not to an empty treasury.
     context, page = sign_in(browser, base, "organizer@stl.example.org", "/organize/")
     expect(page.get_by_role("heading", name="Chapters you organize")).to_be_visible()
+    fits(page, PHONE["width"])
+    page.screenshot(path=str(screens / "organizer-index-phone.png"), full_page=True)
     page.get_by_role("link", name="St. Louis").click()
     expect(page.get_by_role("heading", name="St. Louis: drives")).to_be_visible()
     fits(page, PHONE["width"])
