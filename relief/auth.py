@@ -8,6 +8,8 @@ the guard decorators at the bottom are the web's one way into a chapter's treasu
   chapter's treasurer or a coalition admin. Anything reached *inside* a chapter (a batch, a gift,
   a remittance) is then loaded through :mod:`relief.treasury.scope`, so an id of another
   chapter's object is a 404 too.
+- :func:`chapter_organizer_required` does the same for the chapter's organizers (/organize):
+  drives and pages, never the treasury; a treasurer gets 404 there, an organizer 404 here.
 - :func:`admin_required` guards /admin.
 """
 
@@ -173,8 +175,7 @@ class ChapterAccess:
     role: str  # "treasurer", "organizer" or "admin"
 
 
-def chapters_of(session: Session, user: User) -> list[ChapterAccess]:
-    """The chapters whose treasury this user may open (admins: all), by name."""
+def _chapters_with_role(session: Session, user: User, role: Role) -> list[ChapterAccess]:
     if user.is_admin:
         return [
             ChapterAccess(chapter, "admin")
@@ -183,24 +184,54 @@ def chapters_of(session: Session, user: User) -> list[ChapterAccess]:
     rows = session.exec(
         select(Chapter, Membership.role)
         .join(Membership, Membership.chapter_id == Chapter.id)
-        .where(Membership.user_id == user.id, Membership.role == Role.TREASURER)
+        .where(Membership.user_id == user.id, Membership.role == role)
         .order_by(Chapter.name)
     ).all()
     return [ChapterAccess(chapter, role.value) for chapter, role in rows]
 
 
-def treasury_chapter(session: Session, user: User, slug: str) -> Chapter | None:
-    """The chapter with this slug if ``user`` may open its treasury; None otherwise — the caller
-    answers 404 whether the chapter is someone else's or does not exist."""
+def chapters_of(session: Session, user: User) -> list[ChapterAccess]:
+    """The chapters whose treasury this user may open (admins: all), by name."""
+    return _chapters_with_role(session, user, Role.TREASURER)
+
+
+def chapters_organized(session: Session, user: User) -> list[ChapterAccess]:
+    """The chapters whose drives and pages this user may manage (admins: all), by name."""
+    return _chapters_with_role(session, user, Role.ORGANIZER)
+
+
+def _chapter_with_role(session: Session, user: User, slug: str, role: Role) -> Chapter | None:
     chapter = session.exec(select(Chapter).where(Chapter.slug == slug)).first()
     if chapter is None:
         return None
     if user.is_admin:
         return chapter
     membership = session.get(Membership, (user.id, chapter.id))
-    if membership is None or membership.role != Role.TREASURER:
+    if membership is None or membership.role != role:
         return None
     return chapter
+
+
+def treasury_chapter(session: Session, user: User, slug: str) -> Chapter | None:
+    """The chapter with this slug if ``user`` may open its treasury; None otherwise — the caller
+    answers 404 whether the chapter is someone else's or does not exist."""
+    return _chapter_with_role(session, user, slug, Role.TREASURER)
+
+
+def organizing_chapter(session: Session, user: User, slug: str) -> Chapter | None:
+    """The chapter with this slug if ``user`` is its organizer (or an admin); None otherwise,
+    answered with the same 404 as a chapter that does not exist."""
+    return _chapter_with_role(session, user, slug, Role.ORGANIZER)
+
+
+def landing_endpoint(session: Session, user: User) -> str:
+    """Where sign-in leads: the treasury for admins and treasurers, the organizer's workspace
+    for someone who only organizes (an empty treasurer's list would be no use to them)."""
+    if user.is_admin or chapters_of(session, user):
+        return "treasurer.index"
+    if chapters_organized(session, user):
+        return "organizer.index"
+    return "treasurer.index"
 
 
 # --- The web's guards -------------------------------------------------------------------------
@@ -219,10 +250,7 @@ def init_app(app: Flask) -> None:
         return user_by_session_token(db.session(), token)
 
 
-def chapter_treasurer_required(view):
-    """Sign-in required; ``g.chapter`` is the URL's chapter if the user is its treasurer (or an
-    admin); any other case is the same 404 as a chapter that does not exist."""
-
+def _chapter_guard(view, chapter_for):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         from relief import db
@@ -232,13 +260,25 @@ def chapter_treasurer_required(view):
             db.begin_write(db.session())
         if not current_user.is_authenticated:
             return redirect(url_for(login_manager.login_view, next=_here()))
-        chapter = treasury_chapter(db.session(), current_user, kwargs.get("chapter", ""))
+        chapter = chapter_for(db.session(), current_user, kwargs.get("chapter", ""))
         if chapter is None:
             abort(404)
         g.chapter = chapter
         return view(*args, **kwargs)
 
     return guarded
+
+
+def chapter_treasurer_required(view):
+    """Sign-in required; ``g.chapter`` is the URL's chapter if the user is its treasurer (or an
+    admin); any other case is the same 404 as a chapter that does not exist."""
+    return _chapter_guard(view, treasury_chapter)
+
+
+def chapter_organizer_required(view):
+    """Sign-in required; ``g.chapter`` is the URL's chapter if the user is its organizer (or an
+    admin); a treasurer of it, another chapter's organizer or a missing chapter: the same 404."""
+    return _chapter_guard(view, organizing_chapter)
 
 
 def admin_required(view):

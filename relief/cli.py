@@ -92,6 +92,15 @@ def chapter_add(slug, name, region):
 @click.option("--ends", "ends_on", callback=_date, help="YYYY-MM-DD.")
 @click.option("--region", "target_region", default=None, help="Where the debt is relieved.")
 @click.option("--partner", "partner_name", default=None, help="The relief nonprofit's name.")
+@click.option(
+    "--ratio-source",
+    default=None,
+    help="Where the ratio comes from, shown beside every projection (cite the partner's "
+    "published figure).",
+)
+@click.option(
+    "--ratio-as-of", "ratio_as_of", callback=_date, help="YYYY-MM-DD: when that source stated it."
+)
 def drive_add(
     slug,
     title,
@@ -103,6 +112,8 @@ def drive_add(
     ends_on,
     target_region,
     partner_name,
+    ratio_source,
+    ratio_as_of,
 ):
     """Add a drive that the named chapters run together."""
     chapter_slugs = [part.strip() for part in chapters.split(",") if part.strip()]
@@ -120,6 +131,8 @@ def drive_add(
                 ends_on=ends_on,
                 target_region=target_region,
                 partner_name=partner_name,
+                ratio_source=ratio_source,
+                ratio_as_of=ratio_as_of,
             )
     except DomainError as error:
         _fail(error)

@@ -42,7 +42,8 @@ def _check_slug(slug: str, what: str) -> str:
 
 
 def _check_text(value: str, what: str, max_length: int, required: bool = True) -> str:
-    value = (value or "").strip()
+    # Browsers send a textarea's line breaks as CRLF: one newline each, as typed.
+    value = (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not value:
         raise InvalidInput(f"The {what} is required.")
     if len(value) > max_length:
@@ -78,6 +79,33 @@ def create_chapter(session: Session, slug: str, name: str, region: str | None = 
     return chapter
 
 
+def _check_goal(goal_cents: int, what: str = "goal") -> int:
+    if not isinstance(goal_cents, int) or goal_cents <= 0 or goal_cents > money.MAX_CENTS:
+        raise InvalidInput(f"The {what} must be more than zero and at most $10,000,000.")
+    return goal_cents
+
+
+def _check_ratio(ratio_hundredths: int) -> int:
+    if not isinstance(ratio_hundredths, int) or not 0 < ratio_hundredths <= MAX_RATIO_HUNDREDTHS:
+        raise InvalidInput("The relief ratio must be more than 0 and at most 1000 (to 1).")
+    return ratio_hundredths
+
+
+def _check_ratio_as_of(ratio_as_of: date, today: date | None = None) -> date:
+    if ratio_as_of > (today or utcnow().date()):
+        raise InvalidInput(
+            "The date the ratio was stated cannot be in the future: give the date of the "
+            "source you cite."
+        )
+    return ratio_as_of
+
+
+def _check_currency(currency: str) -> str:
+    if currency not in CURRENCIES:
+        raise InvalidInput(f"The currency must be one of {', '.join(CURRENCIES)}.")
+    return currency
+
+
 def create_drive(
     session: Session,
     *,
@@ -96,19 +124,21 @@ def create_drive(
     ratio_as_of: date | None = None,
     chapter_goals: dict[str, int] | None = None,
 ) -> Drive:
-    """Create a drive with the chapters taking part (each with an optional sub-goal)."""
+    """Create a drive with the chapters taking part (each with an optional sub-goal); the
+    one way a drive is made, from the CLI (`drive add`) and the organizer's screens alike.
+    Checks everything before writing anything; flushes."""
     slug = _check_slug(slug, "drive")
     title = _check_text(title, "title", 200)
     story = _check_text(story, "story", 10_000, required=False)
-    if currency not in CURRENCIES:
-        raise InvalidInput(f"The currency must be one of {', '.join(CURRENCIES)}.")
-    if not isinstance(goal_cents, int) or goal_cents <= 0 or goal_cents > money.MAX_CENTS:
-        raise InvalidInput("The goal must be more than zero and at most $10,000,000.")
-    if not 0 < ratio_hundredths <= MAX_RATIO_HUNDREDTHS:
-        raise InvalidInput("The relief ratio must be more than 0 and at most 1000 (to 1).")
+    currency = _check_currency(currency)
+    goal_cents = _check_goal(goal_cents)
+    ratio_hundredths = _check_ratio(ratio_hundredths)
     starts_on = starts_on or utcnow().date()
     if ends_on is not None and ends_on < starts_on:
         raise InvalidInput("The end date must not be before the start date.")
+    if ratio_as_of is not None:
+        ratio_as_of = _check_ratio_as_of(ratio_as_of)
+    target_region = _check_text(target_region or "", "target region", 200, required=False) or None
     if not chapter_slugs:
         raise InvalidInput("A drive needs at least one chapter (--chapters a,b,c).")
     if len(set(chapter_slugs)) != len(chapter_slugs):
@@ -149,6 +179,135 @@ def create_drive(
         )
     session.flush()
     return drive
+
+
+#: What :func:`update_drive` may change, in the order the audit line names them.
+EDITABLE_DRIVE_FIELDS = (
+    "title",
+    "story",
+    "goal_cents",
+    "currency",
+    "ends_on",
+    "partner_name",
+    "target_region",
+    "ratio_hundredths",
+    "ratio_source",
+    "ratio_as_of",
+)
+
+
+def currency_locked(session: Session, drive: Drive) -> bool:
+    """True once anything is recorded in the drive's currency: a ledger entry, or a gift
+    (even one still pending at checkout)."""
+    if ledger.totals(session, drive).entry_count:
+        return True
+    return (
+        session.exec(select(Gift.id).where(Gift.drive_id == drive.id).limit(1)).first() is not None
+    )
+
+
+def update_drive(
+    session: Session,
+    drive: Drive,
+    *,
+    title: str,
+    story: str,
+    goal_cents: int,
+    ends_on: date | None,
+    partner_name: str,
+    target_region: str | None,
+    ratio_hundredths: int,
+    ratio_source: str,
+    ratio_as_of: date,
+    currency: str | None = None,
+    today: date | None = None,
+) -> list[str]:
+    """Change what may change about a drive; checks everything before writing anything.
+
+    The slug never changes (it is in every shared link, QR code and Payment Link), nor the
+    start date, nor — once the drive has any gift or ledger entry — the currency (every
+    figure is in it). A new ratio changes every projection at once: page, API and press PDF.
+    Returns the names of the fields that changed (empty if none); flushes.
+    """
+    wanted = {
+        "title": _check_text(title, "title", 200),
+        "story": _check_text(story, "story", 10_000, required=False),
+        "goal_cents": _check_goal(goal_cents),
+        "currency": _check_currency(currency or drive.currency),
+        "ends_on": ends_on,
+        "partner_name": _check_text(partner_name, "relief partner's name", 200),
+        "target_region": _check_text(target_region or "", "target region", 200, required=False)
+        or None,
+        "ratio_hundredths": _check_ratio(ratio_hundredths),
+        "ratio_source": _check_text(ratio_source, "ratio's source", 500),
+        "ratio_as_of": _check_ratio_as_of(ratio_as_of, today),
+    }
+    if ends_on is not None and ends_on < drive.starts_on:
+        raise InvalidInput(
+            f"The end date must not be before the start date ({drive.starts_on.isoformat()})."
+        )
+    if wanted["currency"] != drive.currency and currency_locked(session, drive):
+        raise InvalidInput(
+            f"The currency cannot change: the drive has gifts in {drive.currency}, and every "
+            "figure of its ledger is in that currency."
+        )
+    changed = [name for name in EDITABLE_DRIVE_FIELDS if getattr(drive, name) != wanted[name]]
+    for name in changed:
+        setattr(drive, name, wanted[name])
+    session.flush()
+    return changed
+
+
+def add_chapter_to_drive(
+    session: Session, drive: Drive, chapter_slug: str, goal_cents: int | None = None
+) -> Chapter:
+    """Another chapter takes part in the drive from now on (its own page, its own part of
+    the leaderboard); flushes. A chapter already in the drive is a Conflict."""
+    chapter = get_chapter(session, chapter_slug)
+    if session.get(DriveChapter, (drive.id, chapter.id)) is not None:
+        raise Conflict(f"{chapter.name} already takes part in “{drive.title}”.")
+    if goal_cents is not None:
+        _check_goal(goal_cents, "chapter's sub-goal")
+    session.add(DriveChapter(drive_id=drive.id, chapter_id=chapter.id, goal_cents=goal_cents))
+    session.flush()
+    return chapter
+
+
+def set_chapter_goal(
+    session: Session, drive: Drive, chapter: Chapter, goal_cents: int | None
+) -> DriveChapter:
+    """The chapter's own sub-goal in the drive (None: no sub-goal); at most the drive's goal.
+    Flushes."""
+    taking_part = session.get(DriveChapter, (drive.id, chapter.id))
+    if taking_part is None:
+        raise UnknownChapter(f"{chapter.name} does not take part in “{drive.title}”.")
+    if goal_cents is not None:
+        _check_goal(goal_cents, "chapter's sub-goal")
+        if goal_cents > drive.goal_cents:
+            raise InvalidInput(
+                f"The sub-goal must be at most the whole drive's goal "
+                f"({money.format(drive.goal_cents, drive.currency)})."
+            )
+    taking_part.goal_cents = goal_cents
+    session.flush()
+    return taking_part
+
+
+def update_chapter(
+    session: Session, chapter: Chapter, *, name: str, region: str | None, blurb: str
+) -> list[str]:
+    """The chapter's public details: name, region and blurb (its slug stays: it is in every
+    chapter page's link). Returns the names of the fields that changed; flushes."""
+    wanted = {
+        "name": _check_text(name, "chapter name", 200),
+        "region": _check_text(region or "", "region", 64, required=False) or None,
+        "blurb": _check_text(blurb, "blurb", 500, required=False),
+    }
+    changed = [field for field, value in wanted.items() if getattr(chapter, field) != value]
+    for field in changed:
+        setattr(chapter, field, wanted[field])
+    session.flush()
+    return changed
 
 
 def chapter_in_drive(session: Session, drive: Drive, chapter_slug: str) -> Chapter:
@@ -371,7 +530,7 @@ def drive_view(
 
 
 def _participants_digest():
-    # Each taking part chapter's id, sub-goal, name and region, as one string per drive.
+    # Each taking part chapter's id, sub-goal, name, region and blurb, as one string per drive.
     part = (
         cast(DriveChapter.chapter_id, String)
         + ":"
@@ -380,6 +539,8 @@ def _participants_digest():
         + Chapter.name
         + ":"
         + func.coalesce(Chapter.region, "")
+        + ":"
+        + func.coalesce(Chapter.blurb, "")
     )
     return (
         # A literal separator, not a bound one: the statement then runs as compiled (db.read_row).
@@ -422,7 +583,7 @@ DRIVE_STATE = (
 
 def drive_state(session: Session | Connection, drive_slug: str) -> tuple | None:
     """A small value that changes whenever anything :func:`drive_view` shows may change, in
-    one indexed query: the drive's row, its chapters (names, regions, sub-goals), its
+    one indexed query: the drive's row, its chapters (names, regions, blurbs, sub-goals), its
     ledger (entry count and last entry id, advanced by every ``ledger.append`` in the same
     transaction as the entry), the partner's latest report and today's date (pace, days
     left). None if no such drive.

@@ -63,6 +63,9 @@ class Chapter(SQLModel, table=True):
     #: Where the chapter works, e.g. a US state code ("MO").
     region: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    #: A few public sentences about the chapter, shown on its side of each drive's page;
+    #: its organizers edit it (issue 4, organizer's workspace).
+    blurb: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
 
 
 class Drive(SQLModel, table=True):

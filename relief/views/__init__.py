@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
         api,
         donate,
         health,
+        organizer,
         public,
         reports,
         treasurer,
@@ -23,5 +24,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(treasurer.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(organizer.bp)
     app.register_blueprint(donate.bp)
     app.register_blueprint(webhook.bp)

@@ -24,10 +24,12 @@ def _account_key() -> str:
     return "login-account:" + (request.form.get("email") or "").strip().lower()[:320]
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host (an open redirect)."""
+def _safe_next(target: str | None, user) -> str:
+    """Only a path on this site: never another host (an open redirect). Without one, the
+    user's own workspace (an organizer's, if they only organize)."""
+    landing = url_for(auth.landing_endpoint(db.session(), user))
     if not target:
-        return url_for("treasurer.index")
+        return landing
     parts = urlsplit(target)
     # Browsers read a backslash as a slash ("/\\evil.example" is "//evil.example").
     if (
@@ -37,7 +39,7 @@ def _safe_next(target: str | None) -> str:
         or target.startswith("//")
         or "\\" in target
     ):
-        return url_for("treasurer.index")
+        return landing
     return target
 
 
@@ -52,7 +54,7 @@ def login():
     form = LoginForm()
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), current_user))
         form.next.data = request.args.get("next", "")
     error = None
     if form.validate_on_submit():
@@ -60,11 +62,13 @@ def login():
         db.begin_write(session_db)
         user = auth.authenticate(session_db, form.email.data, form.password.data)
         if user is not None:
+            # Before the commit: the landing page is read in the same transaction as the rest.
+            target = _safe_next(form.next.data, user)
             audit.record(session_db, _actor(user), "login", "signed in")
             db.commit()
             session.clear()  # nothing from before sign-in survives it
             login_user(user)
-            return redirect(_safe_next(form.next.data))
+            return redirect(target)
         audit.record(
             session_db,
             audit.Actor(

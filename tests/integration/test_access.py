@@ -1,7 +1,9 @@
 """Chapter isolation, proved by a table: every treasurer and admin route (from app.url_map) is
 requested signed out, as another chapter's treasurer (by its URL and by ids of this chapter's
 objects under their own chapter's URL), as this chapter's organizer, as its treasurer and as a
-coalition admin. A route missing from the table fails the test."""
+coalition admin. Every organizer route (/organize) likewise, as another chapter's organizer,
+this chapter's treasurer, its organizer and an admin. A route missing from the tables fails
+the test."""
 
 from datetime import date
 
@@ -62,12 +64,28 @@ OUTSIDE = {
     ("admin.audit_log", "GET"): (lambda o: {}, ADMINS),
     ("admin.unassigned", "GET"): (lambda o: {}, ADMINS),
     ("admin.assign", "POST"): (lambda o: {"gift_id": o["unclaimed"]}, {**ADMINS, "admin": 400}),
+    ("organizer.index", "GET"): (lambda o: {}, EVERYONE),
+}
+#: The organizer's routes, as ROUTES: (URL arguments, the status the chapter's own organizer
+#: and an admin get). ``slug`` is a drive only this chapter takes part in. An empty sub-goal is
+#: valid (it clears the sub-goal): 302.
+ORGANIZE_ROUTES = {
+    ("organizer.chapter_home", "GET"): (lambda o: {}, 200),
+    ("organizer.drive_new", "GET"): (lambda o: {}, 200),
+    ("organizer.drive_new", "POST"): (lambda o: {}, 400),
+    ("organizer.drive_page", "GET"): (lambda o: {"slug": o["drive"]}, 200),
+    ("organizer.drive_edit", "POST"): (lambda o: {"slug": o["drive"]}, 400),
+    ("organizer.chapter_goal", "POST"): (lambda o: {"slug": o["drive"]}, 302),
+    ("organizer.drive_add_chapter", "POST"): (lambda o: {"slug": o["drive"]}, 400),
+    ("organizer.chapter_page", "GET"): (lambda o: {}, 200),
+    ("organizer.chapter_page", "POST"): (lambda o: {}, 400),
+    ("organizer.supporters", "GET"): (lambda o: {}, 200),
 }
 
 
 def guarded_routes(app):
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith(("/treasurer", "/admin")):
+        if rule.rule.startswith(("/treasurer", "/admin", "/organize")):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 yield rule, method
 
@@ -173,9 +191,9 @@ def request(client, method, url):
 
 def test_every_treasurer_route_is_in_the_table(app):
     seen = {(rule.endpoint, method) for rule, method in guarded_routes(app)}
-    missing = seen - set(ROUTES) - set(OUTSIDE)
-    assert not missing, f"treasurer routes missing from the access table: {sorted(missing)}"
-    stale = (set(ROUTES) | set(OUTSIDE)) - seen
+    missing = seen - set(ROUTES) - set(OUTSIDE) - set(ORGANIZE_ROUTES)
+    assert not missing, f"guarded routes missing from the access tables: {sorted(missing)}"
+    stale = (set(ROUTES) | set(OUTSIDE) | set(ORGANIZE_ROUTES)) - seen
     assert not stale, f"routes in the table that no longer exist: {sorted(stale)}"
 
 
@@ -199,6 +217,8 @@ def test_only_the_chapters_treasurer_and_admins_reach_its_treasury(app):
     checked = 0
     for rule, method in guarded_routes(app):
         key = (rule.endpoint, method)
+        if key in ORGANIZE_ROUTES:
+            continue  # walked by the organizer's test below
         if key in OUTSIDE:
             arguments, expectations = OUTSIDE[key]
             url = rule.build(arguments(own))[1]
@@ -235,6 +255,65 @@ def test_only_the_chapters_treasurer_and_admins_reach_its_treasury(app):
         assert got == own_status, f"admin {method} {admin_target}: {got}"
         checked += 1
     assert checked == len(ROUTES) + len(OUTSIDE)
+
+
+def test_only_the_chapters_organizers_and_admins_reach_its_organizing(app):
+    from relief import drives
+
+    with data(app) as session:
+        make_coalition(session)
+        drives.create_drive(
+            session,
+            slug="stl-only",
+            title="St. Louis alone",
+            goal_cents=10_000,
+            chapter_slugs=["st-louis"],
+        )
+        make_gift(
+            session,
+            drives.get_drive(session, "stl-only"),
+            1000,
+            chapter="st-louis",
+            donor_name="Stl Donor",
+        )
+        make_user(session, "o@stl.org", "st-louis", role="organizer")
+        make_user(session, "o@kc.org", "kansas-city", role="organizer")
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "admin@mo.org", admin=True)
+    own = {"drive": "stl-only"}
+    anonymous = SignedOut(app)
+    users = {
+        "organizer": SignedIn(app, "o@stl.org"),
+        "other": SignedIn(app, "o@kc.org"),
+        "treasurer": SignedIn(app, "t@stl.org"),
+        "admin": SignedIn(app, "admin@mo.org"),
+    }
+    checked = 0
+    for rule, method in guarded_routes(app):
+        key = (rule.endpoint, method)
+        if key not in ORGANIZE_ROUTES:
+            continue
+        arguments, own_status = ORGANIZE_ROUTES[key]
+        target = rule.build({"chapter": "st-louis", **arguments(own)})[1]
+        response = request(anonymous, method, target)
+        assert response.status_code == 302, f"anonymous {method} {target}"
+        assert "/login" in response.headers["Location"]
+        # Another chapter's organizer: this chapter's URL, and this chapter's drive under theirs.
+        urls = {target}
+        if "<slug>" in rule.rule:
+            urls.add(rule.build({"chapter": "kansas-city", **arguments(own)})[1])
+        for url in urls:
+            got = request(users["other"], method, url)
+            assert got.status_code == 404, f"other organizer {method} {url}: {got.status_code}"
+            body = got.get_data(as_text=True)
+            assert "St. Louis" not in body and "Stl Donor" not in body
+        got = request(users["treasurer"], method, target).status_code
+        assert got == 404, f"treasurer {method} {target}: {got}"
+        for role in ("organizer", "admin"):
+            got = request(users[role], method, target).status_code
+            assert got == own_status, f"{role} {method} {target}: {got}"
+        checked += 1
+    assert checked == len(ORGANIZE_ROUTES)
 
 
 def test_the_chapter_list_shows_only_my_chapters(app):

@@ -104,9 +104,14 @@ def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
         checked.append(rule.endpoint)
     assert everything_stored(app) == before
     # The walk saw the routes we know of (a sanity check that it walked anything at all).
-    assert {"donate.donate", "treasurer.batch_import", "account.login", "admin.assign"} <= set(
-        checked
-    )
+    assert {
+        "donate.donate",
+        "treasurer.batch_import",
+        "account.login",
+        "admin.assign",
+        "organizer.drive_edit",
+        "organizer.chapter_goal",
+    } <= set(checked)
 
 
 def test_the_webhook_is_the_only_csrf_exemption():

@@ -1,0 +1,124 @@
+"""The organizer's forms (CSRF on every one, through Flask-WTF). They check shape only — a
+number, a date, a length; :mod:`relief.drives` owns the rules and says what is wrong."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from relief import drives, money
+from relief.errors import DomainError
+from relief.treasury.forms import MoneyField
+
+
+def _optional_money(form, field):
+    field.cents = None
+    if (field.data or "").strip():
+        try:
+            field.cents = money.parse(field.data)
+        except DomainError as error:
+            raise ValidationError(error.message) from None
+
+
+class OptionalMoneyField(StringField):
+    """Dollars as typed, or nothing; ``.cents`` is the parsed integer or None."""
+
+    cents: int | None = None
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, [Optional(), *(validators or []), _optional_money], **kwargs)
+        self.render_kw = {"inputmode": "decimal", "autocomplete": "off", **(self.render_kw or {})}
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.cents = None
+
+
+def _ratio(form, field):
+    try:
+        # "100" → 10000 hundredths: a ratio is typed like an amount (the CLI's --ratio too).
+        field.hundredths = money.parse(field.data or "")
+    except DomainError:
+        raise ValidationError(
+            "Give the debt relieved per dollar as a number, such as 100 or 87.5."
+        ) from None
+
+
+class RatioField(StringField):
+    hundredths: int | None = None
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, [DataRequired(), *(validators or []), _ratio], **kwargs)
+        self.render_kw = {"inputmode": "decimal", "autocomplete": "off", **(self.render_kw or {})}
+
+
+def _currency_choices():
+    return [SelectChoice(code, code) for code in drives.CURRENCIES]
+
+
+class DriveFields(FlaskForm):
+    """What a drive's organizers set, at creation and later."""
+
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    story = TextAreaField(
+        "Story (why this drive; blank lines separate paragraphs)",
+        validators=[Optional(), Length(max=10_000)],
+    )
+    goal = MoneyField("Goal ($)")
+    currency = SelectField("Currency", choices=_currency_choices(), default="USD")
+    ends_on = DateField("End date", validators=[Optional()])
+    partner_name = StringField(
+        "Relief partner", validators=[DataRequired(), Length(max=200)], default="Undue Medical Debt"
+    )
+    target_region = StringField(
+        "Where the debt is relieved (target region)", validators=[Optional(), Length(max=200)]
+    )
+    ratio = RatioField("Relief ratio: debt relieved per $1", default="100")
+    ratio_source = TextAreaField(
+        "Source of the ratio",
+        validators=[DataRequired("Cite where the ratio comes from."), Length(max=500)],
+        render_kw={
+            "placeholder": "e.g. Undue Medical Debt's letter to the coalition, March 2026: "
+            "each $1 relieves about $100 of medical debt"
+        },
+    )
+    ratio_as_of = DateField("Date the source states it", validators=[DataRequired()])
+
+
+class NewDriveForm(DriveFields):
+    slug = StringField(
+        "Web address (slug)",
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={"autocapitalize": "none", "autocomplete": "off", "spellcheck": "false"},
+    )
+    starts_on = DateField("Start date", validators=[DataRequired()])
+    chapter_goal = OptionalMoneyField("Our chapter's sub-goal ($, optional)")
+
+
+class EditDriveForm(DriveFields):
+    pass
+
+
+class ChapterGoalForm(FlaskForm):
+    sub_goal = OptionalMoneyField("Sub-goal ($; blank for none)")
+
+
+class AddChapterForm(FlaskForm):
+    chapter = SelectField("Chapter to add", validators=[DataRequired()])
+
+
+class ChapterPageForm(FlaskForm):
+    name = StringField("Chapter name", validators=[DataRequired(), Length(max=200)])
+    region = StringField("Region (e.g. a state code: MO)", validators=[Optional(), Length(max=64)])
+    blurb = TextAreaField(
+        "About the chapter (public, at most 500 characters)",
+        validators=[Optional(), Length(max=500)],
+    )
+
+
+class SupporterFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET that only reads; the link can be bookmarked
+
+    drive = SelectField("Drive", validators=[Optional()])

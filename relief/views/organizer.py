@@ -1,0 +1,389 @@
+"""The organizer's screens: a chapter's drives, their pages and its supporters.
+
+Every route but the chapter list is guarded by ``chapter_organizer_required`` (g.chapter, 404
+unless the user organizes it or is an admin), and a drive is loaded through the chapter
+(``workspace.drive_of``), so a drive the chapter does not take part in is a 404 too.
+
+Who may do what (also said on the screens and in docs/roles.md):
+- an organizer of a chapter creates drives with that chapter taking part, and edits every
+  drive the chapter takes part in (the drive is shared: its title, story, goal, dates,
+  partner and ratio are the same for all its chapters);
+- they set only their own chapter's sub-goal in a drive;
+- they add another chapter to a drive their chapter takes part in;
+- a coalition admin may do all of this as any chapter.
+
+Each POST: parse the form, call one service of :mod:`relief.drives` (shared with the CLI),
+write the audit line, commit — or show the service's sentence beside the form, with what was
+typed kept and nothing written.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms import SelectChoice
+
+from relief import auth, db, drives, money
+from relief.errors import DomainError, NotFound
+from relief.models import utcnow
+from relief.organize import workspace
+from relief.organize.forms import (
+    AddChapterForm,
+    ChapterGoalForm,
+    ChapterPageForm,
+    EditDriveForm,
+    NewDriveForm,
+    SupporterFilterForm,
+)
+from relief.treasury import audit
+
+bp = Blueprint("organizer", __name__, url_prefix="/organize")
+
+
+@bp.after_request
+def no_store(response):
+    # Donor names and private messages: no browser or proxy cache keeps these pages.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _audit(session, action: str, detail: str) -> None:
+    audit.record(
+        session, audit.Actor.of(current_user, request.remote_addr), action, detail, g.chapter
+    )
+
+
+def _failed(error: DomainError) -> int:
+    """The status to answer a refused POST with; a 404 is not shown inline but raised."""
+    if isinstance(error, NotFound):
+        raise error
+    return error.status_code
+
+
+@bp.app_context_processor
+def workspace_links():
+    """``workspace_links()`` in every template: the signed-in user's workspaces (treasury,
+    organizing) for the bar in base.html — only once a guard has loaded the user, so public
+    pages never look up an account, and none at all if the database fails (error pages)."""
+
+    def links() -> list[tuple[str, str, bool]]:
+        user = g.get("_login_user")
+        if user is None or not user.is_authenticated:
+            return []
+        try:
+            session = db.session()
+            found = []
+            if user.is_admin or auth.chapters_of(session, user):
+                found.append(("Treasury", url_for("treasurer.index"), "treasurer."))
+            if user.is_admin or auth.chapters_organized(session, user):
+                found.append(("Organize", url_for("organizer.index"), "organizer."))
+        except SQLAlchemyError:
+            return []
+        here = request.endpoint or ""
+        return [(label, url, here.startswith(prefix)) for label, url, prefix in found]
+
+    return {"workspace_links": links}
+
+
+@bp.get("/")
+@auth.login_required
+def index():
+    chapters = auth.chapters_organized(db.session(), current_user)
+    return render_template("organizer/index.html", chapters=chapters)
+
+
+@bp.get("/<chapter>/")
+@auth.chapter_organizer_required
+def chapter_home(chapter):
+    rows = workspace.chapter_drives(db.session(), g.chapter)
+    return render_template("organizer/chapter.html", rows=rows)
+
+
+# --- Drives ------------------------------------------------------------------------------------
+
+
+@bp.route("/<chapter>/drives/new", methods=["GET", "POST"])
+@auth.chapter_organizer_required
+def drive_new(chapter):
+    session = db.session()
+    form = NewDriveForm()
+    error, status = None, 200
+    if request.method == "GET":
+        today = utcnow().date()
+        form.starts_on.data = today
+        # The ratio's source is left blank on purpose: the organizer cites the one they use.
+    if form.validate_on_submit():
+        try:
+            drive = drives.create_drive(
+                session,
+                slug=form.slug.data,
+                title=form.title.data,
+                story=form.story.data or "",
+                goal_cents=form.goal.cents,
+                currency=form.currency.data,
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
+                partner_name=form.partner_name.data,
+                target_region=form.target_region.data,
+                ratio_hundredths=form.ratio.hundredths,
+                ratio_source=form.ratio_source.data,
+                ratio_as_of=form.ratio_as_of.data,
+                chapter_slugs=[g.chapter.slug],
+                chapter_goals=(
+                    {g.chapter.slug: form.chapter_goal.cents} if form.chapter_goal.cents else None
+                ),
+            )
+            _audit(
+                session,
+                "drive.create",
+                f"drive {drive.slug} “{drive.title}”: goal "
+                f"{money.format(drive.goal_cents, drive.currency)}, ratio "
+                f"{workspace.ratio_text(drive.ratio_hundredths)}:1",
+            )
+            db.commit()
+            flash(f"“{drive.title}” is created and its page is live.", "success")
+            return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+        except DomainError as failure:
+            session.rollback()
+            error, status = failure.message, _failed(failure)
+    elif request.method == "POST":
+        status = 400
+    return render_template("organizer/drive_new.html", form=form, error=error), status
+
+
+def _edit_form(drive, formdata=None):
+    form = EditDriveForm(formdata=formdata)
+    if formdata is None:
+        form.title.data = drive.title
+        form.story.data = drive.story
+        form.goal.data = workspace.amount_text(drive.goal_cents)
+        form.currency.data = drive.currency
+        form.ends_on.data = drive.ends_on
+        form.partner_name.data = drive.partner_name
+        form.target_region.data = drive.target_region or ""
+        form.ratio.data = workspace.ratio_text(drive.ratio_hundredths)
+        form.ratio_source.data = drive.ratio_source
+        form.ratio_as_of.data = drive.ratio_as_of
+    return form
+
+
+def _render_drive(
+    session,
+    slug,
+    status=200,
+    *,
+    edit_form=None,
+    goal_form=None,
+    add_form=None,
+    error=None,
+    error_at=None,
+):
+    detail = workspace.drive_detail(session, g.chapter, slug)
+    drive = detail.row.drive
+    if goal_form is None:
+        goal_form = ChapterGoalForm(formdata=None)
+        if detail.row.part.goal_cents:
+            goal_form.sub_goal.data = workspace.amount_text(detail.row.part.goal_cents)
+    if add_form is None:
+        add_form = AddChapterForm(formdata=None)
+    add_form.chapter.choices = [
+        SelectChoice(chapter.slug, chapter.name) for chapter in detail.other_chapters
+    ]
+    return render_template(
+        "organizer/drive.html",
+        detail=detail,
+        drive=drive,
+        edit_form=edit_form or _edit_form(drive),
+        goal_form=goal_form,
+        add_form=add_form,
+        error=error,
+        error_at=error_at,
+    ), status
+
+
+@bp.get("/<chapter>/drives/<slug>/")
+@auth.chapter_organizer_required
+def drive_page(chapter, slug):
+    return _render_drive(db.session(), slug)
+
+
+@bp.post("/<chapter>/drives/<slug>/")
+@auth.chapter_organizer_required
+def drive_edit(chapter, slug):
+    session = db.session()  # a POST: the guard took the write lock
+    drive = workspace.drive_of(session, g.chapter, slug)
+    form = _edit_form(drive, request.form)
+    if not form.validate():
+        return _render_drive(session, slug, 400, edit_form=form, error_at="edit")
+    before = {name: getattr(drive, name) for name in drives.EDITABLE_DRIVE_FIELDS}
+    try:
+        changed = drives.update_drive(
+            session,
+            drive,
+            title=form.title.data,
+            story=form.story.data or "",
+            goal_cents=form.goal.cents,
+            # Once locked, the form shows the currency as text and sends none: keep it.
+            currency=form.currency.data if "currency" in request.form else None,
+            ends_on=form.ends_on.data,
+            partner_name=form.partner_name.data,
+            target_region=form.target_region.data,
+            ratio_hundredths=form.ratio.hundredths,
+            ratio_source=form.ratio_source.data,
+            ratio_as_of=form.ratio_as_of.data,
+        )
+    except DomainError as failure:
+        session.rollback()
+        return _render_drive(
+            db.session(),
+            slug,
+            _failed(failure),
+            edit_form=form,
+            error=failure.message,
+            error_at="edit",
+        )
+    if changed:
+        _audit(
+            session,
+            "drive.edit",
+            f"drive {drive.slug}: "
+            + workspace.describe_changes(before, drive, changed, drive.currency),
+        )
+        db.commit()
+        message = "Saved. The drive's page shows the change now."
+        if "ratio_hundredths" in changed:
+            message += " Every projection (page, API, press PDF) now uses the new ratio."
+        flash(message, "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.post("/<chapter>/drives/<slug>/goal")
+@auth.chapter_organizer_required
+def chapter_goal(chapter, slug):
+    session = db.session()  # a POST: the guard took the write lock
+    drive = workspace.drive_of(session, g.chapter, slug)
+    form = ChapterGoalForm()
+    if not form.validate():
+        return _render_drive(session, slug, 400, goal_form=form, error_at="goal")
+    try:
+        drives.set_chapter_goal(session, drive, g.chapter, form.sub_goal.cents)
+    except DomainError as failure:
+        session.rollback()
+        return _render_drive(
+            db.session(),
+            slug,
+            _failed(failure),
+            goal_form=form,
+            error=failure.message,
+            error_at="goal",
+        )
+    shown = money.format(form.sub_goal.cents, drive.currency) if form.sub_goal.cents else "none"
+    _audit(session, "drive.chapter_goal", f"drive {drive.slug}: {g.chapter.slug} sub-goal {shown}")
+    db.commit()
+    flash(f"{g.chapter.name}'s sub-goal is now {shown}.", "success")
+    return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.post("/<chapter>/drives/<slug>/chapters")
+@auth.chapter_organizer_required
+def drive_add_chapter(chapter, slug):
+    session = db.session()  # a POST: the guard took the write lock
+    drive = workspace.drive_of(session, g.chapter, slug)
+    form = AddChapterForm()
+    form.chapter.choices = [
+        SelectChoice(other.slug, other.name)
+        for other in workspace.drive_detail(session, g.chapter, slug).other_chapters
+    ]
+    if not form.validate():
+        form.chapter.errors = ["Choose a chapter that does not take part yet."]
+        return _render_drive(session, slug, 400, add_form=form, error_at="add")
+    try:
+        added = drives.add_chapter_to_drive(session, drive, form.chapter.data)
+    except DomainError as failure:
+        session.rollback()
+        return _render_drive(
+            db.session(),
+            slug,
+            _failed(failure),
+            add_form=form,
+            error=failure.message,
+            error_at="add",
+        )
+    _audit(session, "drive.chapter_add", f"drive {drive.slug}: {added.slug} takes part")
+    db.commit()
+    flash(
+        f"{added.name} now takes part in “{drive.title}”, with its own page; its organizers "
+        "can set its sub-goal.",
+        "success",
+    )
+    return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+
+
+# --- The chapter's public page, its supporters -------------------------------------------------
+
+
+@bp.route("/<chapter>/page", methods=["GET", "POST"])
+@auth.chapter_organizer_required
+def chapter_page(chapter):
+    session = db.session()
+    form = ChapterPageForm()
+    error, status = None, 200
+    if request.method == "GET":
+        form.name.data = g.chapter.name
+        form.region.data = g.chapter.region or ""
+        form.blurb.data = g.chapter.blurb
+    if form.validate_on_submit():
+        before = {name: getattr(g.chapter, name) for name in ("name", "region", "blurb")}
+        try:
+            changed = drives.update_chapter(
+                session,
+                g.chapter,
+                name=form.name.data,
+                region=form.region.data,
+                blurb=form.blurb.data or "",
+            )
+            if changed:
+                _audit(
+                    session,
+                    "chapter.edit",
+                    f"chapter {g.chapter.slug}: "
+                    + workspace.describe_changes(before, g.chapter, changed),
+                )
+                db.commit()
+                flash("Saved. Every drive page of the chapter shows it now.", "success")
+            else:
+                flash("Nothing changed.", "info")
+            return redirect(url_for(".chapter_page", chapter=g.chapter.slug))
+        except DomainError as failure:
+            session.rollback()
+            error, status = failure.message, _failed(failure)
+    elif request.method == "POST":
+        status = 400
+    return render_template(
+        "organizer/chapter_page.html",
+        form=form,
+        error=error,
+        rows=workspace.chapter_drives(db.session(), g.chapter),
+    ), status
+
+
+@bp.get("/<chapter>/supporters")
+@auth.chapter_organizer_required
+def supporters(chapter):
+    session = db.session()
+    page = request.args.get("page", 1, type=int)
+    form = SupporterFilterForm(request.args)
+    form.drive.choices = [SelectChoice("", "All drives")] + [
+        SelectChoice(row.drive.slug, row.drive.title)
+        for row in workspace.chapter_drives(session, g.chapter)
+    ]
+    slug = request.args.get("drive") or ""
+    drive = workspace.drive_of(session, g.chapter, slug) if slug else None  # else 404
+    return render_template(
+        "organizer/supporters.html",
+        form=form,
+        view=workspace.supporters(session, g.chapter, page, drive=drive),
+    )
