@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, bindparam, cast, func, literal_column
+from sqlalchemy import String, and_, bindparam, cast, func, literal_column, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
@@ -568,6 +568,7 @@ DRIVE_STATE = (
         Drive.ratio_hundredths,
         Drive.ratio_source,
         Drive.ratio_as_of,
+        Drive.public_revision,
         Total.entry_count,
         Total.last_entry_id,
         _participants_digest(),
@@ -589,10 +590,23 @@ def drive_state(session: Session | Connection, drive_slug: str) -> tuple | None:
     left). None if no such drive.
 
     Caches key on it, so a new gift shows at once. A gift's public fields change only with a
-    ledger entry (paid, refunded, disputed); a change to them without one must also touch
-    this state.
+    ledger entry (paid, refunded, disputed); a change to them without one calls
+    :func:`public_pages_changed`.
     """
     return state_of(session.execute(DRIVE_STATE, {"slug": drive_slug}).first())
+
+
+def public_pages_changed(session: Session, drive_ids) -> None:
+    """Say that these drives' public pages must change though no ledger entry was written
+    (a donor's name erased): their state moves on, so no worker serves what it cached."""
+    ids = sorted({drive_id for drive_id in drive_ids if drive_id is not None})
+    if ids:
+        session.execute(
+            update(Drive)
+            .where(Drive.id.in_(ids))
+            .values(public_revision=Drive.public_revision + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def state_of(row, today: date | None = None) -> tuple | None:

@@ -92,6 +92,9 @@ class Drive(SQLModel, table=True):
         max_length=500,
     )
     ratio_as_of: date = Field(default=date(2024, 1, 1))
+    #: Advanced when something the public pages show changes without a ledger entry (a donor
+    #: erased): it is part of the drive's state, so cached pages drop what they showed.
+    public_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 

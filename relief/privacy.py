@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from relief import drives
 from relief.errors import InvalidInput, NotFound
 from relief.models import Chapter, Drive, Gift
 
@@ -70,4 +71,6 @@ def erase(session: Session, email: str) -> int:
             setattr(gift, name, None if name != "donor_name" else "")
         gift.show_name = False
     session.flush()
+    # Her name may be on a drive's page in every worker's cache: no ledger entry says so.
+    drives.public_pages_changed(session, (gift.drive_id for gift in gifts))
     return len(gifts)
