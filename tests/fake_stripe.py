@@ -20,7 +20,7 @@ class FakeStripe:
     def __init__(self):
         self.requests: list[dict] = []
         self.sessions_by_key: dict[str, dict] = {}
-        #: Fee per charge id (cents); unknown charges pay 2.2% + 30¢ rounded half up.
+        #: Fee per charge id (cents); unknown charges pay none.
         self.fees: dict[str, int] = {}
         #: Set to make every call fail with HTTP 500 (Stripe down).
         self.down = False

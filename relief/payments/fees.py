@@ -1,9 +1,9 @@
 """Processor fees, read from each payment's balance transaction.
 
 A gift is recorded the moment Stripe says it was paid, with ``fee_pending``; its fee is filled
-in afterwards (once the webhook has answered Stripe, and by ``flask stripe sync-fees``), so a
-slow or failing Stripe API never loses or delays a gift. Stripe is asked between two short
-units of work: no database lock is held while it answers.
+in afterwards (by the worker's fee reader once the webhook has answered, and by
+``flask stripe sync-fees``), so a slow or failing Stripe API never loses or delays a gift.
+Stripe is asked between two short units of work: no database lock is held while it answers.
 """
 
 from __future__ import annotations

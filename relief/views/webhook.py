@@ -1,8 +1,8 @@
 """POST /stripe/webhook: raw bytes → verify → claim the event id → dispatch → commit.
 
-The fee of a gift just paid is read from Stripe once the answer has gone back to Stripe, best
-effort: the gift is already safe, Stripe is not kept waiting on its own API, and
-`flask stripe sync-fees` fills in what this could not.
+The fee of a gift just paid is read from Stripe by the worker's fee reader, a thread of its
+own (payments/fee_reader.py), best effort: the gift is already safe, neither Stripe nor the
+next request waits on Stripe's API, and `flask stripe sync-fees` fills in what this could not.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import DataError, IntegrityError
 
 from relief import db
-from relief.payments import fees, webhooks
-from relief.payments.gateway import GatewayError
+from relief.payments import fee_reader, webhooks
 from relief.payments.stripe_gateway import BadSignature, verify_event
 from relief.views.donate import gateway
 from relief.web import csrf
@@ -54,7 +53,7 @@ def stripe_webhook():
         return jsonify(error="The event is not in the shape of a Stripe object."), 400
     response = jsonify(outcome.as_json())
     if outcome.fee_pending and not gateway().test_mode:
-        response.call_on_close(_fill_fees_later(outcome.fee_pending))
+        fee_reader.of(current_app._get_current_object()).submit(outcome.fee_pending)
     return response
 
 
@@ -73,21 +72,3 @@ def _process_once(event: dict) -> webhooks.Outcome:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
-
-
-def _fill_fees_later(gift_ids: list[int]):
-    """What runs when the server has sent the answer (the request's context is gone by then,
-    so it brings the app's own)."""
-    app = current_app._get_current_object()
-
-    def fill() -> None:
-        with app.app_context():
-            for gift_id in gift_ids:
-                try:
-                    fees.fill_one(gateway(), gift_id)
-                except GatewayError:
-                    pass  # stays fee_pending; sync-fees retries
-                except Exception:  # noqa: BLE001 — the gift is committed; log and go on
-                    app.logger.exception("reading the fee of gift %s failed", gift_id)
-
-    return fill

@@ -91,7 +91,7 @@ def test_two_instances_receiving_every_event_twice_at_once_count_each_once(
         assert all(status == 200 for status, _ in answers), {a for a in answers if a[0] != 200}
         assert sum(duplicate is False for _, duplicate in answers) == EVENTS
         assert sum(duplicate is True for _, duplicate in answers) == EVENTS
-        # Each fee is read after its webhook has answered (response.call_on_close), so the
+        # Each fee is read by the worker's fee reader after its webhook has answered, so the
         # instances may still be posting fees: wait for that work to end before looking for
         # anything left behind.
         pending = _wait_for_fees(engine, seconds=60)

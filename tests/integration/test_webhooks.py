@@ -16,6 +16,7 @@ from sqlmodel import Session, func, select
 
 from relief import ledger
 from relief.models import Entry, Gift, GiftStatus, MonthlyGift, ParkedEvent, StripeEvent
+from relief.payments import fee_reader
 from tests import stripe_objects as so
 from tests.factories import make_coalition
 from tests.stripe_fixtures import *  # noqa: F403
@@ -72,16 +73,19 @@ def test_a_paid_session_records_the_gift_and_its_fee_from_the_balance_transactio
     exact(stripe_session, drive)
 
 
-def test_stripe_gets_its_answer_before_the_fee_is_read_and_no_lock_is_held_meanwhile(
+def test_stripe_gets_its_answer_while_the_fee_is_still_being_read_and_no_lock_is_held(
     stripe_session, stripe_app, stripe_client, fake_stripe, drive
 ):
+    """Stripe's fee lookup is held open until the webhook has answered: the answer cannot have
+    waited for it. Meanwhile another request writes at once (no database lock is held)."""
     _, evt = paid_session(5000, payment_intent="pi_late_fee")
     fake_stripe.fees["ch_of_pi_late_fee"] = 140
     engine = stripe_app.extensions["relief.engine"]
+    answered = threading.Event()
     writes_meanwhile = []
 
     def another_writer(method, path):
-        # While Stripe is being asked, another request must be able to write at once.
+        assert answered.wait(10), "the webhook waited for Stripe's fee lookup"
         if engine.dialect.name == "sqlite":
             other = engine.raw_connection()
             try:
@@ -110,11 +114,39 @@ def test_stripe_gets_its_answer_before_the_fee_is_read_and_no_lock_is_held_meanw
         content_type="application/json",
     )
     assert answer.status_code == 200
-    assert api(stripe_client)["fees_cents"] == 0  # answered; Stripe not asked yet
-    answer.close()  # the server has sent the answer: now the fee is read
+    assert api(stripe_client)["fees_cents"] == 0  # recorded; the fee not known yet
+    answered.set()
+    assert fee_reader.of(stripe_app).wait_until_idle()
     assert writes_meanwhile, "Stripe was never asked for the fee"
     assert api(stripe_client)["fees_cents"] == 140
     exact(stripe_session, drive)
+
+
+def test_a_worker_whose_fee_reader_stopped_leaves_the_fee_to_sync_fees(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    """The reader's queue lives in the worker: a fee not read when the worker stops is not
+    lost, `stripe sync-fees` reads it."""
+    _, evt = paid_session(5000, payment_intent="pi_lost_fee")
+    fake_stripe.fees["ch_of_pi_lost_fee"] = 140
+    stripe_app.extensions["relief.fee_reader"] = _Stopped()
+    assert so.deliver(stripe_client, evt).status_code == 200
+    assert api(stripe_client)["fees_cents"] == 0
+    assert fresh(stripe_session).exec(select(Gift)).one().fee_pending
+    result = stripe_app.test_cli_runner().invoke(args=["stripe", "sync-fees"])
+    assert result.exit_code == 0, result.output
+    assert api(stripe_client)["fees_cents"] == 140
+    exact(stripe_session, drive)
+
+
+class _Stopped:
+    """A fee reader whose worker went away before it read anything."""
+
+    def submit(self, gift_ids):
+        pass
+
+    def wait_until_idle(self, timeout=10.0):
+        return True
 
 
 def test_a_late_event_dated_in_a_closed_month_lands_in_the_next_open_month(
