@@ -123,7 +123,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _environment(database_url: str) -> dict:
+def _environment(database_url: str, change_counter: str = "") -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -135,13 +135,21 @@ def _environment(database_url: str) -> dict:
         SECRET_KEY="relief-benchmark-secret",
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
+    if change_counter:
+        env["RELIEF_CHANGE_COUNTER"] = change_counter
     return env
 
 
 class Server:
     """gunicorn as in production (sync workers), here on a loopback port."""
 
-    def __init__(self, database_url: str, workers: int = 2, wsgi_app: str = "app:app"):
+    def __init__(
+        self,
+        database_url: str,
+        workers: int = 2,
+        wsgi_app: str = "app:app",
+        change_counter: str = "",
+    ):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="relief-bench-gunicorn-", suffix=".log")
@@ -159,7 +167,7 @@ class Server:
                 wsgi_app,
             ],
             cwd=ROOT,
-            env=_environment(database_url),
+            env=_environment(database_url, change_counter),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -492,7 +500,10 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     print(f"[{backend}] seeding {', '.join(f'{n:,}' for n in args.sizes)} gifts…", flush=True)
     seeding, rules = seed(database_url, args.sizes)
     result = Result(backend, version, seeding)
-    server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app)
+    counter = str(workdir / f"{backend}.changes") if args.change_counter == "on" else ""
+    server = Server(
+        database_url, workers=args.workers, wsgi_app=args.wsgi_app, change_counter=counter
+    )
     try:
         for size in args.sizes:  # one request each, so the workers have imported everything
             for path in (f"/drives/{drive_slug(size)}", f"/api/drives/{drive_slug(size)}"):
@@ -544,6 +555,12 @@ def _machine(args, results: list[Result], load_before: tuple) -> list[str]:
         f"Machine: {os.cpu_count()} CPUs, {memory_kib / 1024 / 1024:.1f} GiB, "
         f"{platform.platform()}; Python {platform.python_version()}; {gunicorn} "
         f"({args.workers} sync workers); {wrk_version}; {versions}",
+        f"Change counter (RELIEF_CHANGE_COUNTER): {args.change_counter}"
+        + (
+            " (one machine: a cached answer reads the drive's state only after a commit)"
+            if args.change_counter == "on"
+            else " (every cached answer reads the drive's state from the database)"
+        ),
         f"Load: wrk -t2 -c{args.connections} -d{args.duration:g}s per run, from a second "
         f"process on 127.0.0.1; load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after",
@@ -675,6 +692,13 @@ def main(argv: list[str] | None = None) -> int:
         help="gunicorn sync workers (default 2: one per core for CPU-bound load)",
     )
     parser.add_argument("--wsgi-app", default="app:app", help="what gunicorn serves (app:app)")
+    parser.add_argument(
+        "--change-counter",
+        choices=("on", "off"),
+        default="on",
+        help="RELIEF_CHANGE_COUNTER, as on one machine (default on; off: every request\n"
+        "reads the drive's state from the database, as with app servers on several machines)",
+    )
     parser.add_argument(
         "--sqlite-file",
         type=Path,

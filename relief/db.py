@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
+from relief import changes
 from relief.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -68,6 +69,7 @@ def is_postgres(session: Session) -> bool:
 
 def init_app(app: Flask) -> None:
     app.extensions["relief.engine"] = make_engine(app.config["DATABASE_URL"])
+    changes.init_app(app, app.extensions["relief.engine"])
     # Also at the end of each request: an app context can outlive one (tests, CLI calling
     # views), and a request must never inherit another's transaction.
     app.teardown_request(_close_session)

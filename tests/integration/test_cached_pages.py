@@ -9,7 +9,20 @@ from sqlmodel import Session, select
 
 from relief import ledger
 from relief.models import Chapter, Drive
+from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
+
+
+@pytest.fixture(params=["state read each time", "change counter"])
+def app(request, database_url, tmp_path):
+    """Each test twice: every request reading the drive's state, and with the change counter
+    on (relief/changes.py), where a request reads it only after a commit."""
+    config = {}
+    if request.param == "change counter":
+        config["CHANGE_COUNTER"] = str(tmp_path / "relief.changes")
+    app = make_app(database_url, **config)
+    yield app
+    app.extensions["relief.engine"].dispose()
 
 
 @pytest.fixture

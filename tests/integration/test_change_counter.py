@@ -1,0 +1,71 @@
+"""The change counter (relief/changes.py) across processes: gunicorn's workers serve a drive's
+state again only while no process of the app on this machine has committed a write since;
+anything that writes around the app shows within TRUST_SECONDS."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from sqlalchemy import create_engine
+from sqlmodel import Session
+
+from relief import changes, config, drives
+from tests.conftest import make_app
+from tests.factories import make_coalition, make_gift
+from tests.processes.gunicorn import Gunicorn
+
+
+def raised(server: Gunicorn) -> set[int]:
+    """What the API says, asked often enough to reach both workers."""
+    return {
+        requests.get(server.url + "/api/drives/mo-2026", timeout=10).json()["raised_cents"]
+        for _ in range(12)
+    }
+
+
+def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_within_a_second(
+    database_url, tmp_path
+):
+    counter_file = str(tmp_path / "relief.changes")
+    app = make_app(database_url, CHANGE_COUNTER=counter_file)  # the treasurer's process
+    engine = app.extensions["relief.engine"]
+    with Session(engine, expire_on_commit=False) as books:
+        drive = make_coalition(books)
+        make_gift(books, drive, 10_000)
+    server = Gunicorn(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "change-counter",
+            "RELIEF_CHANGE_COUNTER": counter_file,
+        },
+        workers=2,
+    ).wait_ready()
+    try:
+        assert raised(server) == {10_000}
+        counter = changes.of(app)
+
+        # A read-only unit of work says nothing; a commit that writes moves the count on.
+        count = counter.read()
+        with Session(engine) as reader:
+            drives.get_drive(reader, "mo-2026")
+            reader.commit()
+        assert counter.read() == count
+        with Session(engine, expire_on_commit=False) as books:
+            make_gift(books, drive, 2_500)
+        assert counter.read() == count + 1
+        assert raised(server) == {12_500}  # at once, in both workers
+
+        # psql, a script, another machine: the counter is not told. Within a second.
+        around = create_engine(config.database_url_for(database_url, str(tmp_path)))
+        with Session(around, expire_on_commit=False) as books:
+            make_gift(books, drive, 1_000)
+        around.dispose()
+        assert counter.read() == count + 1
+        deadline = time.monotonic() + changes.TRUST_SECONDS + 2
+        while raised(server) != {13_500}:
+            assert time.monotonic() < deadline, "a write around the app never showed"
+            time.sleep(0.1)
+    finally:
+        server.stop()
+        engine.dispose()
