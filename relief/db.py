@@ -158,6 +158,12 @@ def read_row(statement, params: dict) -> tuple | None:
         row = cursor.fetchone()
         cursor.close()
     except dbapi_error as error:
+        if isinstance(error, current.dialect.loaded_dbapi.DataError):
+            # A value the database refuses (a NUL in a URL): the connection is fine, and in
+            # autocommit no transaction is left aborted. Keep it; the caller answers 400.
+            raise DBAPIError.instance(
+                compiled.string, values, error, dbapi_error, dialect=current.dialect
+            ) from error
         # A raw connection gets none of SQLAlchemy's disconnect handling: drop it (and the
         # whole pool when the database went away) and raise as SQLAlchemy would (a 503 page).
         _drop_reading_connection(error)

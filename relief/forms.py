@@ -27,6 +27,17 @@ OTHER = "other"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def no_control_characters(_form, field) -> None:
+    """Invisible control characters are typos or attacks, and PostgreSQL cannot store a NUL."""
+    if any(ord(c) < 32 and c not in "\r\n\t" for c in field.data or ""):
+        raise ValidationError("Remove the invisible control characters from this field.")
+
+
+def printable(value: str | None) -> str | None:
+    """A hidden field's value without control characters (nobody can see it to fix it)."""
+    return value if value is None else "".join(c for c in value if ord(c) >= 32)
+
+
 def chapter_choices(chapters) -> list[SelectChoice]:
     """The chapter select of a drive page: none (the whole drive) or one taking part."""
     return [SelectChoice("", "No chapter: the whole drive")] + [
@@ -44,7 +55,9 @@ class DonateForm(FlaskForm):
     )
     cover_fee = BooleanField("Add the processing fee so the drive receives my full gift")
     chapter = SelectField("Credit a chapter", choices=[], default="")
-    donor_name = StringField("Your name", validators=[Optional(), Length(max=200)])
+    donor_name = StringField(
+        "Your name", validators=[Optional(), Length(max=200), no_control_characters]
+    )
     show_name = RadioField(
         "On the supporter list",
         choices=[
@@ -55,16 +68,20 @@ class DonateForm(FlaskForm):
     )
     message = TextAreaField(
         "A message to the organizers (optional, private)",
-        validators=[Optional(), Length(max=2000)],
+        validators=[Optional(), Length(max=2000), no_control_characters],
     )
     email = EmailField(
         "Your email",
-        validators=[DataRequired("Enter your email for the receipt."), Length(max=320)],
+        validators=[
+            DataRequired("Enter your email for the receipt."),
+            Length(max=320),
+            no_control_characters,
+        ],
     )
-    ref = HiddenField()
-    utm_source = HiddenField()
-    utm_medium = HiddenField()
-    utm_campaign = HiddenField()
+    ref = HiddenField(filters=[printable])
+    utm_source = HiddenField(filters=[printable])
+    utm_medium = HiddenField(filters=[printable])
+    utm_campaign = HiddenField(filters=[printable])
 
     def __init__(self, *args, min_cents: int, max_cents: int, currency: str = "USD", **kwargs):
         super().__init__(*args, **kwargs)

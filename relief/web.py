@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from relief import money, projection
 from relief.errors import DomainError
@@ -58,6 +58,19 @@ def init_app(app: Flask) -> None:
         return render_template(
             "errors/error.html", message="This page does not exist.", status=404
         ), 404
+
+    @app.errorhandler(DataError)
+    def data_refused(_error):
+        # A value the database cannot store (a NUL byte on PostgreSQL, a number out of range)
+        # that no form check caught: the request's transaction is rolled back at teardown.
+        app.logger.exception("the database refused a value")
+        message = (
+            "Something you sent cannot be stored, such as an invisible control character. "
+            "Nothing was saved."
+        )
+        if _wants_json():
+            return jsonify(error=message), 400
+        return render_template("errors/error.html", message=message, status=400), 400
 
     @app.errorhandler(OperationalError)
     def database_down(_error):

@@ -32,6 +32,7 @@ from wtforms.validators import (
 
 from relief import money
 from relief.errors import DomainError
+from relief.forms import no_control_characters
 
 
 def _money(form, field):
@@ -54,7 +55,7 @@ class MoneyField(StringField):
 class LoginForm(FlaskForm):
     email = EmailField(
         "Email",
-        validators=[DataRequired(), Length(max=320)],
+        validators=[DataRequired(), Length(max=320), no_control_characters],
         render_kw={"autocomplete": "username"},
     )
     password = PasswordField(

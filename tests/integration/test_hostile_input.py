@@ -122,6 +122,68 @@ def test_fuzzed_donate_form_never_500s_and_refusals_create_no_gift(
     assert 500 <= gift.amount_cents <= 5_000_000
 
 
+@pytest.mark.parametrize("field", ["donor_name", "message", "email"])
+def test_a_nul_in_what_the_donor_types_is_refused_with_a_sentence_not_a_500(fuzz_app, field):
+    """Found by the fuzz test above on PostgreSQL, which cannot store a NUL: a 500."""
+    client = fuzz_app.test_client()
+    values = {"donor_name": "Ana", "message": "Thanks", "email": "donor@example.org"}
+    values[field] = values[field][:2] + "\x00" + values[field][2:]
+    response = client.post(
+        "/drives/mo-2026/donate",
+        data={
+            "csrf_token": csrf_token(client, "/drives/mo-2026"),
+            "amount_choice": "2500",
+            "show_name": "show",
+            **values,
+        },
+    )
+    assert response.status_code == 400
+    assert "Remove the invisible control characters" in response.get_data(as_text=True)
+    assert count(fuzz_app, Gift) == 0
+
+
+def test_a_nul_in_the_link_a_donor_came_through_is_dropped_and_the_gift_goes_ahead(fuzz_app):
+    client = fuzz_app.test_client()
+    response = client.post(
+        "/drives/mo-2026/donate",
+        data={
+            "csrf_token": csrf_token(client, "/drives/mo-2026"),
+            "amount_choice": "2500",
+            "show_name": "show",
+            "email": "donor@example.org",
+            "ref": "news\x00letter",
+            "utm_source": "\x00",
+        },
+    )
+    assert response.status_code == 303
+    with data(fuzz_app) as session:
+        gift = session.exec(select(Gift)).one()
+    assert (gift.ref, gift.utm_source) == ("newsletter", None)
+
+
+def test_a_nul_in_the_sign_in_email_is_refused_with_a_sentence(fuzz_app):
+    client = fuzz_app.test_client()
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(client, "/login"),
+            "email": "dana\x00@stl.org",
+            "password": "correct horse battery",
+        },
+    )
+    assert response.status_code < 500
+    assert "Remove the invisible control characters" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/drives/mo%002026", "/api/drives/mo%002026"])
+def test_a_nul_in_a_url_is_a_clear_refusal_not_a_500(fuzz_app, path):
+    """No form stands in front of a URL: the database's refusal is the backstop."""
+    client = fuzz_app.test_client()
+    response = client.get(path)
+    assert response.status_code in (400, 404), response.status_code
+    assert client.get("/api/drives/mo-2026").status_code == 200  # and the next visitor is served
+
+
 # --- the CSV batch import ----------------------------------------------------------------
 
 CSV_CELL = st.one_of(
