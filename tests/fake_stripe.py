@@ -20,8 +20,12 @@ class FakeStripe:
     def __init__(self):
         self.requests: list[dict] = []
         self.sessions_by_key: dict[str, dict] = {}
-        #: Fee per charge id (cents); unknown charges pay none.
+        #: Fee per charge id (cents); other charges pay ``default_fee``.
         self.fees: dict[str, int] = {}
+        self.default_fee = 0
+        #: Stripe expands what ``expand[]`` names; False answers ids, as some compatible
+        #: servers (localstripe) do.
+        self.expands = True
         #: Set to make every call fail with HTTP 500 (Stripe down).
         self.down = False
         #: Go down (and stay down) after answering this many requests: an outage mid-sync.
@@ -110,22 +114,36 @@ class FakeStripe:
                 "has_more": False,
                 "url": "/v1/invoice_payments",
             }
+        expand = {v for k, v in params.items() if k.startswith("expand") and self.expands}
         if method == "GET" and parts[0] == "payment_intents":
             intent = parts[1]
+            charge = f"ch_of_{intent}"
+            if "latest_charge.balance_transaction" in expand:
+                charge = self._charge(charge, expand_transaction=True)
+            elif "latest_charge" in expand:
+                charge = self._charge(charge, expand_transaction=False)
             return 200, stripe_objects.shape(
-                "payment_intent", id=intent, status="succeeded", latest_charge=f"ch_of_{intent}"
+                "payment_intent", id=intent, status="succeeded", latest_charge=charge
             )
         if method == "GET" and parts[0] == "charges":
-            return 200, stripe_objects.shape(
-                "charge", id=parts[1], balance_transaction=f"txn_of_{parts[1]}"
-            )
+            return 200, self._charge(parts[1], "balance_transaction" in expand)
         if method == "GET" and parts[0] == "balance_transactions":
-            charge_id = parts[1][len("txn_of_") :]
-            fee = self.fees.get(charge_id, 0)
-            return 200, stripe_objects.shape(
-                "balance_transaction", id=parts[1], source=charge_id, fee=fee
-            )
+            return 200, self._transaction(parts[1][len("txn_of_") :])
         return 404, {"error": {"type": "invalid_request_error", "message": f"no route {path}"}}
+
+    def _charge(self, charge_id: str, expand_transaction: bool) -> dict:
+        txn = f"txn_of_{charge_id}"
+        return stripe_objects.shape(
+            "charge",
+            id=charge_id,
+            balance_transaction=self._transaction(charge_id) if expand_transaction else txn,
+        )
+
+    def _transaction(self, charge_id: str) -> dict:
+        fee = self.fees.get(charge_id, self.default_fee)
+        return stripe_objects.shape(
+            "balance_transaction", id=f"txn_of_{charge_id}", source=charge_id, fee=fee
+        )
 
     def _page(self, objects: list[dict], params: dict, path: str) -> dict:
         """One page of a list, as Stripe pages: after ``starting_after``, ``limit`` long."""

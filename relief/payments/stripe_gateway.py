@@ -151,16 +151,25 @@ class StripeGateway:
                         payment_intent_id = _id(inner["payment_intent"])
                     elif "charge" in inner and inner["charge"]:
                         charge_id = _id(inner["charge"])
+            # One request where Stripe expands the charge and its balance transaction in
+            # place (each request is a few hundred milliseconds, and reads are rate-limited);
+            # a server that does not expand gives ids, which are then fetched one by one.
+            charge = None
             if charge_id is None:
                 if payment_intent_id is None:
                     raise GatewayError("Neither a payment intent nor a charge to read a fee from.")
-                intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
+                intent = self.client.v1.payment_intents.retrieve(
+                    payment_intent_id, {"expand": ["latest_charge.balance_transaction"]}
+                )
                 latest = intent["latest_charge"]
                 if latest is None:
                     raise GatewayError(f"{payment_intent_id} has no charge yet.")
-                # Stripe gives an id; some compatible servers give the object.
                 charge_id = _id(latest)
-            charge = self.client.v1.charges.retrieve(charge_id)
+                charge = None if isinstance(latest, str) else latest
+            if charge is None:
+                charge = self.client.v1.charges.retrieve(
+                    charge_id, {"expand": ["balance_transaction"]}
+                )
             txn = charge["balance_transaction"]
             if txn is None:
                 raise GatewayError(f"{charge_id} has no balance transaction yet.")

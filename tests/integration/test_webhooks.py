@@ -73,6 +73,33 @@ def test_a_paid_session_records_the_gift_and_its_fee_from_the_balance_transactio
     exact(stripe_session, drive)
 
 
+@pytest.mark.parametrize("expands", [True, False], ids=["Stripe expands", "ids only"])
+def test_the_fee_is_read_in_one_request_where_stripe_expands_the_charge(
+    stripe_session, stripe_client, fake_stripe, drive, expands
+):
+    """Each Stripe request costs a few hundred milliseconds and counts against its read rate
+    limit: one, with the charge and its balance transaction expanded in place. A server
+    that answers ids instead is followed to the same fee."""
+    fake_stripe.expands = expands
+    _, evt = paid_session(5000, payment_intent="pi_one_call")
+    fake_stripe.fees["ch_of_pi_one_call"] = 175
+    fake_stripe.requests.clear()
+    assert so.deliver(stripe_client, evt).status_code == 200
+    asked = [r["path"] for r in fake_stripe.requests]
+    if expands:
+        assert asked == ["/v1/payment_intents/pi_one_call"]
+    else:
+        assert asked == [
+            "/v1/payment_intents/pi_one_call",
+            "/v1/charges/ch_of_pi_one_call",
+            "/v1/balance_transactions/txn_of_ch_of_pi_one_call",
+        ]
+    assert api(stripe_client)["fees_cents"] == 175
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert (gift.stripe_charge_id, gift.fee_pending) == ("ch_of_pi_one_call", False)
+    exact(stripe_session, drive)
+
+
 def test_stripe_gets_its_answer_while_the_fee_is_still_being_read_and_no_lock_is_held(
     stripe_session, stripe_app, stripe_client, fake_stripe, drive
 ):
