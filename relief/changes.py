@@ -25,6 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from relief.config import ConfigError
+
 #: The longest a state is served again on the counter's word alone.
 TRUST_SECONDS = 1.0
 
@@ -39,10 +41,17 @@ class ChangeCounter:
 
     def __init__(self, path: str):
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        if os.fstat(self._fd).st_size < 8:
-            os.ftruncate(self._fd, 8)
-        self._map = mmap.mmap(self._fd, 8)
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(self._fd).st_size < 8:
+                os.ftruncate(self._fd, 8)
+            self._map = mmap.mmap(self._fd, 8)
+        except OSError as error:
+            raise ConfigError(
+                f"RELIEF_CHANGE_COUNTER={path} cannot be used: {error.strerror}. Point it at a "
+                "file the app's user may create and write (e.g. /dev/shm/relief.changes), or "
+                "unset it."
+            ) from None
 
     def read(self) -> int:
         return struct.unpack_from("<Q", self._map)[0]

@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
 from relief import changes, config, drives
+from relief.config import ConfigError
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.processes.gunicorn import Gunicorn
+
+
+def test_a_counter_file_that_cannot_be_opened_stops_the_app_with_a_sentence(tmp_path):
+    with pytest.raises(ConfigError, match="RELIEF_CHANGE_COUNTER=.*cannot be used"):
+        make_app(f"sqlite:///{tmp_path / 'relief.db'}", CHANGE_COUNTER=str(tmp_path / "no" / "x"))
 
 
 def raised(server: Gunicorn) -> set[int]:
