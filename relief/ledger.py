@@ -40,6 +40,7 @@ from relief.models import (
     EntryKind,
     Gift,
     MonthClose,
+    MonthTotal,
     Total,
     utcnow,
 )
@@ -225,6 +226,7 @@ def _link(
 _ENTRY = Entry.__table__
 _TOTAL = Total.__table__
 _DAILY = DailyTotal.__table__
+_MONTH = MonthTotal.__table__
 _SUMMED = (*_FIGURE_FIELDS, "entry_count")
 
 
@@ -239,6 +241,7 @@ class _Writes:
     add_to_total: object  # upsert adding the sums; keeps the chain
     add_to_drive_total: object  # … and moves the chain on
     add_to_day: object
+    add_to_month: object  # a chapter's month, per drive and kind
     closed_from: object  # a chapter's closed months from :month on, oldest first
 
 
@@ -250,6 +253,7 @@ def _writes(dialect: str) -> _Writes:
     added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
     moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
     day = upsert(_DAILY)
+    month = upsert(_MONTH)
     return _Writes(
         entry=upsert(_ENTRY).returning(_ENTRY.c.id),
         entry_once=upsert(_ENTRY)
@@ -268,6 +272,13 @@ def _writes(dialect: str) -> _Writes:
         .where(MonthClose.chapter_id == bindparam("chapter_id"))
         .where(MonthClose.month >= bindparam("month"))
         .order_by(MonthClose.month),
+        add_to_month=month.on_conflict_do_update(
+            index_elements=["chapter_id", "drive_id", "month", "kind"],
+            set_={
+                name: _MONTH.c[name] + month.excluded[name]
+                for name in ("amount_cents", "gift_count")
+            },
+        ),
         add_to_day=day.on_conflict_do_update(
             index_elements=["drive_id", "day"],
             set_={
@@ -326,6 +337,29 @@ def _add_to_day(connection, writes: _Writes, drive_id: int, day: date, raised: i
         writes.add_to_day,
         {"drive_id": drive_id, "day": day, "raised_cents": raised, "gift_count": gifts},
     )
+
+
+def _add_to_month(
+    connection, writes: _Writes, chapter_id: int, drive_id: int, month: date, kind, cents, gifts
+) -> None:
+    connection.execute(
+        writes.add_to_month,
+        {
+            "chapter_id": chapter_id,
+            "drive_id": drive_id,
+            "month": month,
+            "kind": kind,
+            "amount_cents": cents,
+            "gift_count": gifts,
+        },
+    )
+
+
+def utc_month(moment: datetime) -> date:
+    """The first day of the calendar month (UTC) a moment falls in; naive moments are UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return date(moment.year, moment.month, 1)
 
 
 def first_of_month(moment: date | datetime) -> date:
@@ -446,6 +480,16 @@ def append(
             last_entry_id=entry_id,
             at=now,
         )
+        _add_to_month(
+            connection,
+            writes,
+            chapter_id,
+            drive_id,
+            utc_month(values["effective_at"]),
+            kind,
+            amount_cents,
+            gift_count_delta(kind, amount_cents),
+        )
     if kind in RAISED_KINDS:
         _add_to_day(
             connection,
@@ -527,6 +571,8 @@ class Recomputed:
     figures: Figures
     by_chapter_id: dict[int, Figures]
     daily: dict[date, tuple[int, int]]
+    #: (chapter id, month, kind) → (cents, gifts), as MonthTotal keeps them.
+    months: dict[tuple[int, date, EntryKind], tuple[int, int]]
     entry_count: int
     fingerprint: str
 
@@ -536,6 +582,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
     figures = Figures()
     by_chapter: dict[int, Figures] = defaultdict(Figures)
     daily: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    months: dict[tuple[int, date, EntryKind], tuple[int, int]] = defaultdict(lambda: (0, 0))
     chain = ""
     count = 0
     last_id = 0
@@ -554,6 +601,12 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 by_chapter[entry.chapter_id] = by_chapter[entry.chapter_id].plus(
                     entry.kind, entry.amount_cents
                 )
+                key = (entry.chapter_id, utc_month(entry.effective_at), entry.kind)
+                cents, gifts = months[key]
+                months[key] = (
+                    cents + entry.amount_cents,
+                    gifts + gift_count_delta(entry.kind, entry.amount_cents),
+                )
             if entry.kind in RAISED_KINDS:
                 raised, gifts = daily[entry.effective_at.date()]
                 daily[entry.effective_at.date()] = (
@@ -568,6 +621,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
         figures=figures,
         by_chapter_id=dict(by_chapter),
         daily=dict(daily),
+        months=dict(months),
         entry_count=count,
         fingerprint=chain or "0" * 64,
     )
@@ -611,6 +665,18 @@ def _verify(session: Session, drive: Drive) -> list[str]:
     replay_daily = {day: value for day, value in replay.daily.items() if value != (0, 0)}
     if daily_rows != replay_daily:
         problems.append("daily totals differ from the ledger")
+    month_rows = {
+        (row.chapter_id, row.month, row.kind): (row.amount_cents, row.gift_count)
+        for row in session.exec(
+            select(MonthTotal)
+            .where(MonthTotal.drive_id == drive.id)
+            .execution_options(populate_existing=True)
+        )
+        if row.amount_cents or row.gift_count
+    }
+    replay_months = {key: value for key, value in replay.months.items() if value != (0, 0)}
+    if month_rows != replay_months:
+        problems.append("chapters' month totals differ from the ledger")
     if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
         problems.append("fingerprint differs from the ledger's")
     return problems
@@ -650,6 +716,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     entry_rows = []
     chapter_sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     daily_sums: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    month_sums: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
     whole_cents = 0
     kind = EntryKind.GIFT
     for gift, gift_id, entry_id in zip(gifts, gift_ids, entry_ids, strict=True):
@@ -685,6 +752,9 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
             sums = chapter_sums[chapter_id]
             sums[0] += amount_cents
             sums[1] += 1
+            month = month_sums[(chapter_id, utc_month(received_at))]
+            month[0] += amount_cents
+            month[1] += 1
         day = daily_sums[received_at.date()]
         day[0] += amount_cents
         day[1] += 1
@@ -719,6 +789,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         )
     for day, (raised, count) in daily_sums.items():
         _add_to_day(connection, writes, drive.id, day, raised, count)
+    for (chapter_id, month), (cents, count) in month_sums.items():
+        _add_to_month(connection, writes, chapter_id, drive.id, month, kind, cents, count)
     return len(entry_ids)
 
 

@@ -41,7 +41,7 @@ def new_public_id() -> str:
             return value
 
 
-def _enum(cls: type[enum.Enum]) -> Column:
+def _enum(cls: type[enum.Enum], **column) -> Column:
     # Stored as the value's text (VARCHAR + CHECK), portable across both databases.
     return Column(
         SAEnum(
@@ -53,6 +53,7 @@ def _enum(cls: type[enum.Enum]) -> Column:
             name=cls.__name__.lower(),
         ),
         nullable=False,
+        **column,
     )
 
 
@@ -246,6 +247,20 @@ class DailyTotal(SQLModel, table=True):
     drive_id: int = Field(primary_key=True)
     day: date = Field(primary_key=True)
     raised_cents: int = Field(default=0, sa_type=BigInteger)
+    gift_count: int = 0
+
+
+class MonthTotal(SQLModel, table=True):
+    """A chapter's money per drive, calendar month (UTC) and entry kind, kept with each entry:
+    what the treasurer's month figures and the monthly report read, so they cost the same at
+    any size of ledger."""
+
+    __tablename__ = "month_total"
+    chapter_id: int = Field(primary_key=True)
+    drive_id: int = Field(primary_key=True)
+    month: date = Field(primary_key=True)  # its first day
+    kind: EntryKind = Field(sa_column=_enum(EntryKind, primary_key=True))
+    amount_cents: int = Field(default=0, sa_type=BigInteger)
     gift_count: int = 0
 
 
@@ -443,6 +458,14 @@ Index(
 )
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
 Index("ix_gift_chapter_drive_status", Gift.chapter_id, Gift.drive_id, Gift.status)
+#: "Has the chapter card gifts?" (the month-end checklist) without reading its cash and checks.
+CARD_PAYMENT = Gift.stripe_charge_id.is_not(None) | Gift.stripe_payment_intent_id.is_not(None)
+Index(
+    "ix_gift_chapter_card",
+    Gift.chapter_id,
+    sqlite_where=CARD_PAYMENT,
+    postgresql_where=CARD_PAYMENT,
+)
 Index("ix_gift_chapter_fee_pending", Gift.chapter_id, Gift.fee_pending)
 # --- Payments (issue 3): monthly gifts and the shared rate-limit counter ---
 

@@ -226,9 +226,9 @@ def _held(figures: Figures) -> int:
     return figures.net_cents - figures.remitted_cents
 
 
-def _money_by_drive(session: Session, chapter: Chapter, first: date, end: datetime):
+def _money_by_drive(session: Session, chapter: Chapter, first: date):
     """Per drive: (drive, the month's figures, everything before it)."""
-    grouped = dashboard.by_month_and_drive(session, chapter, until=end)
+    grouped = dashboard.by_month_and_drive(session, chapter, before=_next_month(first))
     key = f"{first:%Y-%m}"
     rows = []
     for drive in scope.drives_of(session, chapter):
@@ -384,7 +384,7 @@ def build(
     first = month if isinstance(month, date) else parse_month(month, now.date())
     end_day = _next_month(first)
     start, end = _midnight(first), _midnight(end_day)
-    drive_months = _money_by_drive(session, chapter, first, end)
+    drive_months = _money_by_drive(session, chapter, first)
     currency = drive_months[0].currency if drive_months else "USD"
     total_month = dashboard.sum_figures(row.month for row in drive_months)
     held_at_start = sum(row.held_at_start_cents for row in drive_months)

@@ -12,16 +12,14 @@ kept by ``ledger.append``, like the daily ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from relief import drives, ledger
-from relief.db import is_postgres
 from relief.ledger import Figures
-from relief.models import Chapter, DepositBatch, Drive, Entry, EntryKind
+from relief.models import Chapter, DepositBatch, Drive, MonthTotal
 from relief.treasury import batches, gifts, months, payouts, scope
 
 
@@ -105,56 +103,35 @@ def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
     return tuple(rows)
 
 
-def _month(session: Session):
-    if is_postgres(session):
-        return func.to_char(func.timezone("UTC", Entry.effective_at), "YYYY-MM")
-    return func.strftime("%Y-%m", Entry.effective_at)
-
-
 def _grouped(
-    session: Session,
-    chapter: Chapter,
-    *,
-    since: date | datetime | None = None,
-    until: datetime | None = None,
-    per_drive: bool = False,
+    session: Session, chapter: Chapter, *, before: date | None = None, per_drive: bool = False
 ) -> dict[tuple[str, int | None], Figures]:
     """The chapter's figures keyed by (month "YYYY-MM", drive id — or None unless
-    ``per_drive``), from one GROUP BY; entries outside any drive (unassigned gifts' fees) are
-    left out, as in totals. ``until`` is exclusive."""
-    month = _month(session).label("month")
-    columns = [month, Entry.kind]
-    if per_drive:
-        columns.append(Entry.drive_id)
-    statement = (
-        select(*columns, func.sum(Entry.amount_cents), func.count())
-        .where(Entry.chapter_id == chapter.id, Entry.drive_id.is_not(None))
-        .group_by(*columns)
-    )
-    if since is not None:
-        statement = statement.where(Entry.effective_at >= since)
-    if until is not None:
-        statement = statement.where(Entry.effective_at < until)
+    ``per_drive``), for every month (or every month before ``before``, a month's first day),
+    from the month totals the ledger keeps with each entry: a few rows per month, however
+    many gifts. Entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
+    statement = select(
+        MonthTotal.month, MonthTotal.drive_id, MonthTotal.kind, MonthTotal.amount_cents,
+        MonthTotal.gift_count,
+    ).where(MonthTotal.chapter_id == chapter.id)  # fmt: skip
+    if before is not None:
+        statement = statement.where(MonthTotal.month < before)
     grouped: dict[tuple[str, int | None], Figures] = {}
-    for row in session.exec(statement):
-        label, kind, *drive, amount, count = row
-        key = (label, drive[0] if per_drive else None)
-        figures = grouped.get(key, Figures()).plus(EntryKind(kind), int(amount))
-        if EntryKind(kind) is EntryKind.GIFT:
-            # plus() counts one gift per call; a group holds `count` of them.
-            figures = Figures(
-                **{**figures.__dict__, "gift_count": figures.gift_count - 1 + int(count)}
-            )
-        grouped[key] = figures
+    for month, drive_id, kind, amount, gift_count in session.exec(statement):
+        key = (month.strftime("%Y-%m"), drive_id if per_drive else None)
+        figures = grouped.get(key, Figures()).plus(kind, amount)
+        # plus() counts a gift entry as one gift; the row holds the month's own count.
+        grouped[key] = replace(
+            figures,
+            gift_count=figures.gift_count - ledger.gift_count_delta(kind, amount) + gift_count,
+        )
     return grouped
 
 
-def by_month(session: Session, chapter: Chapter, since: date | None = None) -> tuple[MoneyRow, ...]:
+def by_month(session: Session, chapter: Chapter) -> tuple[MoneyRow, ...]:
     """The chapter's figures per calendar month (UTC) of the money's effective date, newest
     first; entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
-    per_month = {
-        label: figures for (label, _), figures in _grouped(session, chapter, since=since).items()
-    }
+    per_month = {label: figures for (label, _), figures in _grouped(session, chapter).items()}
     return tuple(
         MoneyRow(label=_month_name(key), figures=per_month[key], key=key)
         for key in sorted(per_month, reverse=True)
@@ -162,12 +139,12 @@ def by_month(session: Session, chapter: Chapter, since: date | None = None) -> t
 
 
 def by_month_and_drive(
-    session: Session, chapter: Chapter, until: datetime
+    session: Session, chapter: Chapter, before: date
 ) -> dict[tuple[str, int], Figures]:
-    """The same figures as :func:`by_month`, split by drive, for every month before ``until``
-    (exclusive, aware UTC): what the monthly report needs for the month and the balance
-    carried into it, from the same query."""
-    return _grouped(session, chapter, until=until, per_drive=True)
+    """The same figures as :func:`by_month`, split by drive, for every month before
+    ``before`` (a month's first day): what the monthly report needs for the month and the
+    balance carried into it, from the same query."""
+    return _grouped(session, chapter, before=before, per_drive=True)
 
 
 def _month_name(key: str) -> str:

@@ -4,6 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import Session, select
 
 from relief import ledger
 from relief.errors import InvalidInput
@@ -144,3 +145,93 @@ def test_fingerprint_changes_with_every_entry(session):
         make_gift(session, drive, amount)
         seen.add(ledger.totals(session, drive).fingerprint)
     assert len(seen) == 4
+
+
+def _random_activity(session, drive, seed=11, gifts=40):
+    rng = random.Random(seed)
+    chapters = [None, "mid-missouri", "st-louis", "kansas-city"]
+    start = datetime(2026, 9, 20, tzinfo=UTC)  # across three months
+    for _ in range(gifts):
+        gift = make_gift(
+            session,
+            drive,
+            rng.randint(1, 50_000),
+            chapter=rng.choice(chapters),
+            received_at=start + timedelta(hours=rng.randint(0, 1500)),
+        )
+        if gift.chapter_id and rng.random() < 0.5:
+            ledger.append(
+                session,
+                kind=rng.choice([EntryKind.FEE, EntryKind.REFUND, EntryKind.CORRECTION]),
+                amount_cents=rng.choice([1, -1]) * rng.randint(1, 300),
+                drive_id=drive.id,
+                chapter_id=gift.chapter_id,
+                gift_id=gift.id,
+                effective_at=gift.received_at + timedelta(days=rng.randint(0, 20)),
+            )
+            session.commit()
+
+
+def _entries_by_month(session, chapter_id):
+    """The chapter's month figures summed straight from its entries, the slow way."""
+    from relief.models import Entry
+
+    grouped = {}
+    for entry in session.exec(
+        select(Entry).where(Entry.chapter_id == chapter_id, Entry.drive_id.is_not(None))
+    ):
+        key = ledger.utc_month(entry.effective_at).strftime("%Y-%m")
+        grouped[key] = grouped.get(key, ledger.Figures()).plus(entry.kind, entry.amount_cents)
+    return grouped
+
+
+def test_a_chapters_month_figures_come_from_month_totals_equal_to_its_entries(session):
+    from relief import drives
+    from relief.treasury import dashboard
+
+    drive = make_coalition(session)
+    _random_activity(session, drive)
+    assert ledger.verify(session, drive) == []
+    for slug in ("mid-missouri", "st-louis", "kansas-city"):
+        chapter = drives.get_chapter(session, slug)
+        shown = {row.key: row.figures for row in dashboard.by_month(session, chapter)}
+        assert shown == _entries_by_month(session, chapter.id)
+        assert len(shown) >= 2  # the activity spans months
+
+
+def test_verify_notices_a_month_total_that_differs_from_the_entries(session):
+    from relief.models import MonthTotal
+
+    drive = make_coalition(session)
+    make_gift(session, drive, 2_500, chapter="st-louis")
+    row = session.exec(select(MonthTotal)).one()
+    row.amount_cents += 1
+    session.commit()
+    assert ledger.verify(session, drive) == ["chapters' month totals differ from the ledger"]
+
+
+def test_the_month_totals_migration_fills_them_from_the_entries_already_there(session):
+    from alembic import command
+    from sqlalchemy import text
+
+    from relief.db import alembic_config
+    from relief.models import MonthTotal
+
+    drive = make_coalition(session)
+    _random_activity(session, drive, seed=5, gifts=25)
+    kept = {
+        (r.chapter_id, r.drive_id, r.month, r.kind): (r.amount_cents, r.gift_count)
+        for r in session.exec(select(MonthTotal))
+    }
+    session.close()
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    command.downgrade(alembic_config(url), "0010")
+    command.upgrade(alembic_config(url), "head")
+    with Session(session.get_bind()) as fresh:
+        filled = {
+            (r.chapter_id, r.drive_id, r.month, r.kind): (r.amount_cents, r.gift_count)
+            for r in fresh.exec(select(MonthTotal))
+        }
+        assert filled == kept and kept
+        assert ledger.verify(fresh, drive) == []
+        assert fresh.execute(text("SELECT count(*) FROM month_total")).scalar() == len(kept)
