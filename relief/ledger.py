@@ -355,14 +355,11 @@ def _add_to_month(
     )
 
 
-def utc_month(moment: datetime) -> date:
-    """The first day of the calendar month (UTC) a moment falls in; naive moments are UTC."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return date(moment.year, moment.month, 1)
-
-
 def first_of_month(moment: date | datetime) -> date:
+    """The first day of the calendar month (UTC) a day or moment falls in; naive moments are
+    UTC."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return date(moment.year, moment.month, 1)
 
 
@@ -485,7 +482,7 @@ def append(
             writes,
             chapter_id,
             drive_id,
-            utc_month(values["effective_at"]),
+            first_of_month(values["effective_at"]),
             kind,
             amount_cents,
             gift_count_delta(kind, amount_cents),
@@ -601,7 +598,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 by_chapter[entry.chapter_id] = by_chapter[entry.chapter_id].plus(
                     entry.kind, entry.amount_cents
                 )
-                key = (entry.chapter_id, utc_month(entry.effective_at), entry.kind)
+                key = (entry.chapter_id, first_of_month(entry.effective_at), entry.kind)
                 cents, gifts = months[key]
                 months[key] = (
                     cents + entry.amount_cents,
@@ -752,7 +749,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
             sums = chapter_sums[chapter_id]
             sums[0] += amount_cents
             sums[1] += 1
-            month = month_sums[(chapter_id, utc_month(received_at))]
+            month = month_sums[(chapter_id, first_of_month(received_at))]
             month[0] += amount_cents
             month[1] += 1
         day = daily_sums[received_at.date()]

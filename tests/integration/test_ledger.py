@@ -180,7 +180,7 @@ def _entries_by_month(session, chapter_id):
     for entry in session.exec(
         select(Entry).where(Entry.chapter_id == chapter_id, Entry.drive_id.is_not(None))
     ):
-        key = ledger.utc_month(entry.effective_at).strftime("%Y-%m")
+        key = ledger.first_of_month(entry.effective_at).strftime("%Y-%m")
         grouped[key] = grouped.get(key, ledger.Figures()).plus(entry.kind, entry.amount_cents)
     return grouped
 
