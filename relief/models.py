@@ -446,8 +446,8 @@ class PartnerReport(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-#: The treasurer's monthly figures group a chapter's entries by month: an index-only range scan
-#: (it holds every column that query reads), ~6× faster than reading the rows on SQLite.
+#: A chapter's entries by date: the ledger CSV export and a month's corrections. (It was made
+#: for the month figures' GROUP BY, which now reads month_total instead.)
 Index(
     "ix_entry_chapter_month",
     Entry.chapter_id,

@@ -25,6 +25,13 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/stripe/")
 
 
+def _answer_error(message: str, status: int):
+    """The sentence as JSON for the API and Stripe, else as the error page."""
+    if _wants_json():
+        return jsonify(error=message), status
+    return render_template("errors/error.html", message=message, status=status), status
+
+
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):
@@ -44,41 +51,31 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
-        if _wants_json():
-            return jsonify(error=error.message), error.status_code
-        return (
-            render_template("errors/error.html", message=error.message, status=error.status_code),
-            error.status_code,
-        )
+        return _answer_error(error.message, error.status_code)
 
     @app.errorhandler(404)
     def not_found(_error):
         if _wants_json():
             return jsonify(error="Not found."), 404
-        return render_template(
-            "errors/error.html", message="This page does not exist.", status=404
-        ), 404
+        return _answer_error("This page does not exist.", 404)
 
     @app.errorhandler(DataError)
     def data_refused(_error):
         # A value the database cannot store (a NUL byte on PostgreSQL, a number out of range)
         # that no form check caught: the request's transaction is rolled back at teardown.
         app.logger.exception("the database refused a value")
-        message = (
+        return _answer_error(
             "Something you sent cannot be stored, such as an invisible control character. "
-            "Nothing was saved."
+            "Nothing was saved.",
+            400,
         )
-        if _wants_json():
-            return jsonify(error=message), 400
-        return render_template("errors/error.html", message=message, status=400), 400
 
     @app.errorhandler(OperationalError)
     def database_down(_error):
         app.logger.exception("database unavailable")
-        message = "We cannot reach our database right now. Nothing was lost; try again shortly."
-        if _wants_json():
-            return jsonify(error=message), 503
-        return render_template("errors/error.html", message=message, status=503), 503
+        return _answer_error(
+            "We cannot reach our database right now. Nothing was lost; try again shortly.", 503
+        )
 
     @app.after_request
     def security_headers(response):

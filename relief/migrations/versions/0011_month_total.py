@@ -52,8 +52,6 @@ def upgrade() -> None:
         GROUP BY chapter_id, drive_id, {month}, kind
         """
     )
-
-
     with op.batch_alter_table("gift", schema=None) as batch_op:
         card = sa.text("stripe_charge_id IS NOT NULL OR stripe_payment_intent_id IS NOT NULL")
         batch_op.create_index(
