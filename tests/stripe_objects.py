@@ -196,3 +196,21 @@ def deliver(client, evt: dict, secret: str = WEBHOOK_SECRET, timestamp: int | No
     if reader is not None:
         assert reader.wait_until_idle(), "the fee reader did not finish"
     return response
+
+
+def wait_for_fees(engine, seconds: float = 60) -> int:
+    """How many gifts still wait for their fee once none does or ``seconds`` have passed: the
+    fee readers of live servers work after the webhook's answer."""
+    from sqlmodel import Session, func, select
+
+    from relief.models import Gift
+
+    deadline = time.monotonic() + seconds
+    while True:
+        with Session(engine) as session:
+            pending = session.exec(
+                select(func.count()).select_from(Gift).where(Gift.fee_pending)
+            ).one()
+        if pending == 0 or time.monotonic() > deadline:
+            return pending
+        time.sleep(0.2)

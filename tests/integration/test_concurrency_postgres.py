@@ -94,7 +94,7 @@ def test_two_instances_receiving_every_event_twice_at_once_count_each_once(
         # Each fee is read by the worker's fee reader after its webhook has answered, so the
         # instances may still be posting fees: wait for that work to end before looking for
         # anything left behind.
-        pending = _wait_for_fees(engine, seconds=60)
+        pending = so.wait_for_fees(engine)
         assert pending == 0, f"{pending} gifts still wait for their fee"
         with engine.connect() as connection:
             locks = connection.execute(
@@ -130,16 +130,3 @@ def test_two_instances_receiving_every_event_twice_at_once_count_each_once(
         )
         assert ledger.verify(session, drive) == []
     engine.dispose()
-
-
-def _wait_for_fees(engine, seconds: float) -> int:
-    """How many gifts still wait for their fee once every one is filled or `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    while True:
-        with Session(engine) as session:
-            pending = session.exec(
-                select(func.count()).select_from(Gift).where(Gift.fee_pending)
-            ).one()
-        if pending == 0 or time.monotonic() > deadline:
-            return pending
-        time.sleep(0.2)
