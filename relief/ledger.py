@@ -650,33 +650,30 @@ def _verify(session: Session, drive: Drive) -> list[str]:
         theirs = replay.by_chapter_id.get(chapter_id, Figures())
         if ours != theirs:
             problems.append(f"chapter {chapter_id} totals {ours} != ledger {theirs}")
-    daily_rows = {
-        row.day: (row.raised_cents, row.gift_count)
-        for row in session.exec(
-            select(DailyTotal)
-            .where(DailyTotal.drive_id == drive.id)
-            .execution_options(populate_existing=True)
-        )
-        if row.raised_cents or row.gift_count
-    }
-    replay_daily = {day: value for day, value in replay.daily.items() if value != (0, 0)}
-    if daily_rows != replay_daily:
+    days = _kept_rows(session, DailyTotal, drive, lambda r: r.day, "raised_cents")
+    if days != _without_zeros(replay.daily):
         problems.append("daily totals differ from the ledger")
-    month_rows = {
-        (row.chapter_id, row.month, row.kind): (row.amount_cents, row.gift_count)
-        for row in session.exec(
-            select(MonthTotal)
-            .where(MonthTotal.drive_id == drive.id)
-            .execution_options(populate_existing=True)
-        )
-        if row.amount_cents or row.gift_count
-    }
-    replay_months = {key: value for key, value in replay.months.items() if value != (0, 0)}
-    if month_rows != replay_months:
+    months = _kept_rows(
+        session, MonthTotal, drive, lambda r: (r.chapter_id, r.month, r.kind), "amount_cents"
+    )
+    if months != _without_zeros(replay.months):
         problems.append("chapters' month totals differ from the ledger")
     if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
         problems.append("fingerprint differs from the ledger's")
     return problems
+
+
+def _kept_rows(session: Session, model, drive: Drive, key, cents: str) -> dict:
+    """A drive's rows of a kept-sums table as {key: (cents, gift count)}, zero rows left out
+    (a gift and its reversal leave one behind)."""
+    rows = session.exec(
+        select(model).where(model.drive_id == drive.id).execution_options(populate_existing=True)
+    )
+    return _without_zeros({key(row): (getattr(row, cents), row.gift_count) for row in rows})
+
+
+def _without_zeros(sums: dict) -> dict:
+    return {key: value for key, value in sums.items() if value != (0, 0)}
 
 
 def daily_raised(session: Session, drive_id: int, since: date | None = None) -> list[DailyTotal]:
