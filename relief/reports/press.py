@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session
 
 from relief import drives, ledger, money
+from relief.models import DailyTotal
 from relief.projection import format_ratio
 
 
@@ -111,7 +112,7 @@ class PressSnapshot:
 
 
 def _cumulative_days(
-    rows: list[ledger.DailyTotal], starts_on: date, last_day: date
+    rows: list[DailyTotal], starts_on: date, last_day: date
 ) -> tuple[DayPoint, ...]:
     """Every day from the first to the last, carrying the running sum over quiet days.
 
