@@ -58,6 +58,12 @@ class Figures:
         """Raised − processor fees."""
         return self.raised_cents - self.fees_cents
 
+    @property
+    def held_cents(self) -> int:
+        """Money the chapter holds and still owes the partner: net − remitted (gifts sent
+        directly to the partner carry their own remittance, so they are never held)."""
+        return self.net_cents - self.remitted_cents
+
     def plus(self, kind: EntryKind, amount_cents: int) -> Figures:
         """These figures with one entry (or a sum of entries of one kind) added."""
         match kind:
