@@ -3,8 +3,9 @@
 Every figure comes from the services the treasurer's dashboard uses: the month's money from
 ``dashboard.by_month_and_drive`` (the dashboard's own month totals, split by drive, so the
 month's total is the dashboard's row for that month), the balance carried in (held: net −
-remitted) from the same rows of earlier months, the lists from ``treasury.batches``, ``remittances``,
-``partner_reports`` and ``gifts``, and what needs attention from ``dashboard.attention``.
+remitted) from the same rows of earlier months, the lists from ``treasury.batches``,
+``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from
+``dashboard.attention``.
 
 The report holds donor names (treasurers may see them) but never a donor's email or message:
 it gets forwarded. Its size grows with the month's batches, remittances and corrections, not
