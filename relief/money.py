@@ -106,8 +106,15 @@ def fee_for(charge_cents: int, percent_bps: int, fixed_cents: int) -> int:
 
 
 def percent_of(cents: int, goal_cents: int | None) -> int:
-    """Whole percent of a goal reached, for progress bars: rounded down, 0 to 100 (0
-    without a goal)."""
+    """The true whole percent of a goal reached, as text shows it: rounded half up (7.98% →
+    8, 102.5% → 103), never capped (a goal passed eighteen-hundred-fold is 184783%); 0
+    without a goal. A progress bar's width is :func:`bar_percent`."""
     if not goal_cents or goal_cents <= 0:
         return 0
-    return max(0, min(100, cents * 100 // goal_cents))
+    return divide_half_up(cents * 100, goal_cents)
+
+
+def bar_percent(cents: int, goal_cents: int | None) -> int:
+    """How full a goal's progress bar is: :func:`percent_of` held to 0..100, as a bar
+    cannot run past its end (nor below empty, while refunds outweigh gifts)."""
+    return max(0, min(100, percent_of(cents, goal_cents)))

@@ -118,8 +118,14 @@ class ChapterPart:
 
     @property
     def percent_of_goal(self) -> int:
-        """Whole percent of the chapter's sub-goal raised (0 to 100; 0 without one)."""
+        """Whole percent of the chapter's sub-goal raised, as text shows it (may pass 100;
+        0 without a sub-goal)."""
         return money.percent_of(self.figures.raised_cents, self.goal_cents)
+
+    @property
+    def bar_percent(self) -> int:
+        """How full the sub-goal's progress bar is: 0 to 100."""
+        return money.bar_percent(self.figures.raised_cents, self.goal_cents)
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,13 @@ class DriveTotals:
 
     @property
     def percent_of_goal(self) -> int:
-        """Whole percent of the goal raised, for progress bars (capped at 100)."""
+        """Whole percent of the goal raised, as text shows it (may pass 100)."""
         return money.percent_of(self.figures.raised_cents, self.goal_cents)
+
+    @property
+    def bar_percent(self) -> int:
+        """How full the goal's progress bar is: 0 to 100."""
+        return money.bar_percent(self.figures.raised_cents, self.goal_cents)
 
 
 @dataclass(frozen=True, slots=True)
