@@ -46,6 +46,17 @@ def format(cents: int, currency: str = "USD", locale: str = "en_US") -> str:  # 
     return format_currency(Decimal(cents).scaleb(-2), currency, locale=locale)
 
 
+def to_decimal_text(cents: int) -> str:
+    """Cents as a plain decimal, sign kept, no currency symbol, no grouping: -1250 →
+    ``"-12.50"``, 160050 → ``"1600.50"``. For what a program or a form field reads back as a
+    number (CSV cells, the donate form's amount input); people read :func:`format`."""
+    if not isinstance(cents, int) or isinstance(cents, bool):
+        raise TypeError(f"money is int cents, got {type(cents).__name__}")
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
 def format_whole(cents: int, currency: str = "USD", locale: str = "en_US") -> str:
     """Rounded to whole units for headlines: 16000000 → ``"$160,000"`` (half away from zero)."""
     units = divide_half_up(cents, 100)

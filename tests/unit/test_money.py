@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -138,3 +140,25 @@ def test_percent_of_is_within_half_a_percent_of_the_exact_ratio(cents, goal):
     percent = money.percent_of(cents, goal)
     assert abs(percent * goal - cents * 100) * 2 <= goal
     assert money.bar_percent(cents, goal) == max(0, min(100, percent))
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(1205, "12.05"), (-1205, "-12.05"), (5, "0.05"), (-5, "-0.05"), (0, "0.00"),
+     (160050, "1600.50"), (1_000_000_000, "10000000.00")],
+)  # fmt: skip
+def test_decimal_text_keeps_the_sign_and_has_no_symbol_or_grouping(cents, text):
+    assert money.to_decimal_text(cents) == text
+
+
+@given(st.integers(-(10**15), 10**15))
+def test_decimal_text_reads_back_as_the_same_cents(cents):
+    text = money.to_decimal_text(cents)
+    assert Decimal(text) * 100 == cents
+    if cents > 0:
+        assert money.parse(text, max_cents=10**15) == cents
+
+
+def test_decimal_text_refuses_floats():
+    with pytest.raises(TypeError):
+        money.to_decimal_text(12.05)
