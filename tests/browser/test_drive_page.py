@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import Session
 
 from tests.factories import make_coalition, make_gift
+from tests.read_back import qr_codes_in_png
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +59,8 @@ def test_drive_page_shows_raised_relief_and_each_chapter(
     supporters = page.locator(".supporters").inner_text()
     assert "Ana B." in supporters and "Anonymous" in supporters
     assert "Private Person" not in page.content() and "ana@example.org" not in page.content()
-    assert page.locator("img.qr").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    # The code on the screen, decoded from the browser's own pixels, leads to this page.
+    assert qr_codes_in_png(page.locator("img.qr").screenshot()) == [page.url]
     # No horizontal scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     shoot(page, f"drive-{label}")
