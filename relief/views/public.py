@@ -1,11 +1,8 @@
 """Public pages: the list of active drives, a drive's page, one chapter's side of it."""
 
-from io import BytesIO
-
-import segno
 from flask import Blueprint, Response, render_template, request, url_for
 
-from relief import db, drives
+from relief import db, drives, qr
 from relief.views import cached
 
 bp = Blueprint("public", __name__)
@@ -50,8 +47,6 @@ def chapter_qr(slug, chapter):
 
 
 def _qr(url: str) -> Response:
-    buffer = BytesIO()
-    segno.make(url, error="m").save(buffer, kind="svg", scale=6, border=2, title=url)
-    response = Response(buffer.getvalue(), mimetype="image/svg+xml")
+    response = Response(qr.svg(url, scale=6), mimetype="image/svg+xml")
     response.cache_control.max_age = 3600
     return response
