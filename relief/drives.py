@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, bindparam, cast, func, literal_column, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from relief import ledger, money, projection
@@ -22,7 +21,6 @@ from relief.models import (
     GiftMethod,
     GiftStatus,
     PartnerReport,
-    Total,
     utcnow,
 )
 
@@ -529,76 +527,10 @@ def drive_view(
     )
 
 
-def _participants_digest():
-    # Each taking part chapter's id, sub-goal, name, region and blurb, as one string per drive.
-    part = (
-        cast(DriveChapter.chapter_id, String)
-        + ":"
-        + func.coalesce(cast(DriveChapter.goal_cents, String), "")
-        + ":"
-        + Chapter.name
-        + ":"
-        + func.coalesce(Chapter.region, "")
-        + ":"
-        + func.coalesce(Chapter.blurb, "")
-    )
-    return (
-        # A literal separator, not a bound one: the statement then runs as compiled (db.read_row).
-        select(func.aggregate_strings(part, literal_column("'|'")))
-        .select_from(DriveChapter)
-        .join(Chapter, Chapter.id == DriveChapter.chapter_id)
-        .where(DriveChapter.drive_id == Drive.id)
-        .scalar_subquery()
-    )
-
-
-#: Everything a drive page shows, bar the ledger's figures, changes only with these columns;
-#: the ledger's figures change only with the whole-drive total's entry count and last entry.
-DRIVE_STATE = (
-    select(
-        Drive.slug,
-        Drive.title,
-        Drive.story,
-        Drive.goal_cents,
-        Drive.currency,
-        Drive.starts_on,
-        Drive.ends_on,
-        Drive.partner_name,
-        Drive.target_region,
-        Drive.ratio_hundredths,
-        Drive.ratio_source,
-        Drive.ratio_as_of,
-        Drive.public_revision,
-        Total.entry_count,
-        Total.last_entry_id,
-        _participants_digest(),
-        # Partner reports are append-only: the newest id changes with each one.
-        select(func.max(PartnerReport.id))
-        .where(PartnerReport.drive_id == Drive.id)
-        .scalar_subquery(),
-    )
-    .outerjoin(Total, and_(Total.drive_id == Drive.id, Total.chapter_id == ledger.WHOLE_DRIVE))
-    .where(Drive.slug == bindparam("slug"))
-)
-
-
-def drive_state(session: Session | Connection, drive_slug: str) -> tuple | None:
-    """A small value that changes whenever anything :func:`drive_view` shows may change, in
-    one indexed query: the drive's row, its chapters (names, regions, blurbs, sub-goals), its
-    ledger (entry count and last entry id, advanced by every ``ledger.append`` in the same
-    transaction as the entry), the partner's latest report and today's date (pace, days
-    left). None if no such drive.
-
-    Caches key on it, so a new gift shows at once. A gift's public fields change only with a
-    ledger entry (paid, refunded, disputed); a change to them without one calls
-    :func:`public_pages_changed`.
-    """
-    return state_of(session.execute(DRIVE_STATE, {"slug": drive_slug}).first())
-
-
 def public_pages_changed(session: Session, drive_ids) -> None:
     """Say that these drives' public pages must change though no ledger entry was written
-    (a donor's name erased): their state moves on, so no worker serves what it cached."""
+    (a donor's name erased): their state (relief.pagecache.state) moves on, so no worker
+    serves what it cached."""
     ids = sorted({drive_id for drive_id in drive_ids if drive_id is not None})
     if ids:
         session.execute(
@@ -607,14 +539,3 @@ def public_pages_changed(session: Session, drive_ids) -> None:
             .values(public_revision=Drive.public_revision + 1)
             .execution_options(synchronize_session=False)
         )
-
-
-def state_of(row, today: date | None = None) -> tuple | None:
-    """:func:`drive_state` from a row of :data:`DRIVE_STATE`, typed by SQLAlchemy or raw
-    from the driver alike (each value as text)."""
-    if row is None:
-        return None
-    return (
-        *(None if value is None else str(value) for value in row),
-        str(today or utcnow().date()),
-    )

@@ -5,8 +5,7 @@ from io import BytesIO
 import segno
 from flask import Blueprint, Response, render_template, request, url_for
 
-from relief import db, drives
-from relief.views import cached
+from relief import db, drives, pagecache
 
 bp = Blueprint("public", __name__)
 
@@ -32,7 +31,7 @@ def _drive_page(slug: str, chapter: str | None = None) -> str:
         return render_template("drives/page.html", view=view)
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
-    return cached.page(("page", slug, chapter, request.scheme, request.host), slug, build)
+    return pagecache.page(("page", slug, chapter, request.scheme, request.host), slug, build)
 
 
 @bp.get("/drives/<slug>/qr.svg")
