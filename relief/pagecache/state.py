@@ -1,16 +1,18 @@
 """A drive's state: the small value a cached page or API answer is keyed on, and its one
 query, read raw on a connection each thread keeps.
 
-The state changes whenever anything :func:`relief.drives.drive_view` shows may change: the
-drive's row, its chapters (names, regions, blurbs, sub-goals), its ledger (entry count and
-last entry id, advanced by every ``ledger.append`` in the same transaction as the entry), the
-partner's latest report and today's date (pace, days left). A gift's public fields change
-only with a ledger entry (paid, refunded, disputed); a change to them without one calls
-:func:`relief.drives.public_pages_changed`.
+The key is derived from what the pages read, not from a list kept beside them: every column
+of every row the pages read whole (:data:`WHOLE_ROWS`: the drive, its chapters and sub-goals,
+the partner's reports), the whole-drive total's entry count and last entry id (advanced by
+every ``ledger.append`` in the same transaction as the entry: :data:`THROUGH_THE_LEDGER`) and
+today's date (pace, days left). ``tests/integration/test_cache_key.py`` proves the pages read
+no other table and that a change to any of those columns shows on the next request.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import threading
 import time
 from datetime import date
@@ -22,57 +24,65 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from relief import db, ledger
-from relief.models import Chapter, Drive, DriveChapter, PartnerReport, Total, utcnow
+from relief.models import (
+    Chapter,
+    DailyTotal,
+    Drive,
+    DriveChapter,
+    Entry,
+    Gift,
+    PartnerReport,
+    Total,
+    utcnow,
+)
 from relief.pagecache import counter
 
+#: The tables a drive page, its chapter pages and its API answer read whole rows of. The key
+#: holds every column of the drive's rows in each, taken from the table itself: a column added
+#: to one of them — a new field on the page — is in the key the day it is added.
+WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport)
 
-def _participants_digest():
-    # Each taking part chapter's id, sub-goal, name, region and blurb, as one string per drive.
-    part = (
-        cast(DriveChapter.chapter_id, String)
-        + ":"
-        + func.coalesce(cast(DriveChapter.goal_cents, String), "")
-        + ":"
-        + Chapter.name
-        + ":"
-        + func.coalesce(Chapter.region, "")
-        + ":"
-        + func.coalesce(Chapter.blurb, "")
-    )
-    return (
-        # A literal separator, not a bound one: the statement then runs as compiled (read_row).
-        select(func.aggregate_strings(part, literal_column("'|'")))
-        .select_from(DriveChapter)
-        .join(Chapter, Chapter.id == DriveChapter.chapter_id)
-        .where(DriveChapter.drive_id == Drive.id)
-        .scalar_subquery()
-    )
+#: The tables the pages read whose changes reach the key through the ledger: every entry
+#: advances the whole-drive total's entry count and last entry id in the transaction that
+#: writes it, and a gift's public fields (its name, whether it is shown) change only with an
+#: entry or with :func:`relief.drives.public_pages_changed`, which advances the drive's
+#: ``public_revision``.
+THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift)
 
 
-#: Everything a drive page shows, bar the ledger's figures, changes only with these columns;
-#: the ledger's figures change only with the whole-drive total's entry count and last entry.
+def _as_text(column):
+    """The column's value as its length, a colon and the value; NULL as "-". Rows encoded so
+    can be read back one way only, so two different sets of rows never give the same key."""
+    value = cast(column, String)
+    encoded = cast(func.length(value), String) + literal_column("':'", String) + value
+    return func.coalesce(encoded, literal_column("'-'", String))
+
+
+def _rows_of(*tables, joined_on=None, belonging=None):
+    """Every column of the drive's rows of ``tables`` (joined on ``joined_on``), one string."""
+    columns = [column for table in tables for column in table.__table__.columns]
+    row = functools.reduce(operator.add, map(_as_text, columns))
+    rows = select(func.aggregate_strings(row, literal_column("'|'", String)))
+    if joined_on is not None:
+        rows = rows.select_from(tables[0]).join(tables[1], joined_on)
+    return rows.where(belonging).scalar_subquery()
+
+
+#: The drive's state. No bound values but the slug (the separators are literals): the
+#: statement then runs as compiled (:func:`read_row`).
 DRIVE_STATE = (
     select(
-        Drive.slug,
-        Drive.title,
-        Drive.story,
-        Drive.goal_cents,
-        Drive.currency,
-        Drive.starts_on,
-        Drive.ends_on,
-        Drive.partner_name,
-        Drive.target_region,
-        Drive.ratio_hundredths,
-        Drive.ratio_source,
-        Drive.ratio_as_of,
-        Drive.public_revision,
+        # As text from the database, so the state reads the same raw and through a session.
+        *(cast(column, String) for column in Drive.__table__.columns),
         Total.entry_count,
         Total.last_entry_id,
-        _participants_digest(),
-        # Partner reports are append-only: the newest id changes with each one.
-        select(func.max(PartnerReport.id))
-        .where(PartnerReport.drive_id == Drive.id)
-        .scalar_subquery(),
+        _rows_of(
+            DriveChapter,
+            Chapter,
+            joined_on=Chapter.id == DriveChapter.chapter_id,
+            belonging=DriveChapter.drive_id == Drive.id,
+        ),
+        _rows_of(PartnerReport, belonging=PartnerReport.drive_id == Drive.id),
     )
     .outerjoin(Total, and_(Total.drive_id == Drive.id, Total.chapter_id == ledger.WHOLE_DRIVE))
     .where(Drive.slug == bindparam("slug"))
