@@ -45,7 +45,7 @@ WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport)
 #: The tables the pages read whose changes reach the key through the ledger: every entry
 #: advances the whole-drive total's entry count and last entry id in the transaction that
 #: writes it, and a gift's public fields (its name, whether it is shown) change only with an
-#: entry or with :func:`relief.drives.public_pages_changed`, which advances the drive's
+#: entry or with :func:`relief.drive_pages.public_pages_changed`, which advances the drive's
 #: ``public_revision``.
 THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift)
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from relief import db, drives, pagecache, presenters
+from relief import db, drive_pages, pagecache, presenters
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -10,5 +10,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.get("/drives/<slug>")
 def drive(slug):
     return pagecache.json(
-        ("api", slug), slug, lambda: presenters.drive_json(drives.drive_view(db.session(), slug))
+        ("api", slug),
+        slug,
+        lambda: presenters.drive_json(drive_pages.drive_view(db.session(), slug)),
     )

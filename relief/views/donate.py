@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from relief import db, drives, pagecache
+from relief import db, drive_pages, pagecache
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError, for_app
@@ -105,7 +105,7 @@ def _page_url(view, _external: bool = True, **params) -> str:
 @limiter.limit(CHECKOUT_LIMIT)
 def donate(slug, chapter):
     session = db.session()
-    view = drives.drive_view(session, slug, chapter)
+    view = drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400

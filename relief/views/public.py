@@ -5,14 +5,14 @@ from io import BytesIO
 import segno
 from flask import Blueprint, Response, render_template, request, url_for
 
-from relief import db, drives, pagecache
+from relief import db, drive_pages, drives, pagecache
 
 bp = Blueprint("public", __name__)
 
 
 @bp.get("/")
 def index():
-    return render_template("drives/index.html", drives=drives.active_drives(db.session()))
+    return render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
 
 
 @bp.get("/drives/<slug>")
@@ -27,7 +27,7 @@ def chapter_page(slug, chapter):
 
 def _drive_page(slug: str, chapter: str | None = None) -> str:
     def build():
-        view = drives.drive_view(db.session(), slug, chapter)
+        view = drive_pages.drive_view(db.session(), slug, chapter)
         return render_template("drives/page.html", view=view)
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
-from relief import drives
+from relief import drive_pages, drives
 from relief.models import Chapter, Drive, DriveChapter, PartnerReport
 from relief.pagecache import state
 from relief.treasury import partner_reports
@@ -177,7 +177,7 @@ def test_a_gifts_public_fields_show_at_once_when_public_pages_changed_is_called(
 
     assert "Ana B." in answers(client)["/drives/mo-2026"][1]
     session.execute(update(Gift).values(donor_name="Erased"))
-    drives.public_pages_changed(session, [drive_with_everything["drive"]])
+    drive_pages.public_pages_changed(session, [drive_with_everything["drive"]])
     session.commit()
     page = answers(client)["/drives/mo-2026"][1]
     assert "Ana B." not in page and "Erased" in page
