@@ -51,8 +51,8 @@ THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift)
 
 
 def _as_text(column):
-    """The column's value as its length, a colon and the value; NULL as "-". Rows encoded so
-    can be read back one way only, so two different sets of rows never give the same key."""
+    """The column's value as its length, a colon and the value; NULL as "-". Rows so encoded
+    read back one way only: two different sets of rows never give the same key."""
     value = cast(column, String)
     encoded = cast(func.length(value), String) + literal_column("':'", String) + value
     return func.coalesce(encoded, literal_column("'-'", String))
