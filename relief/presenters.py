@@ -8,7 +8,7 @@ Nothing here computes money; it names what the ledger computed.
 
 from __future__ import annotations
 
-from relief.drives import DriveView
+from relief.drive_pages import DriveView
 from relief.projection import format_ratio
 
 

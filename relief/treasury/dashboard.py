@@ -15,7 +15,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from relief import drives, ledger
+from relief import drive_pages, ledger
 from relief.ledger import Figures, first_of_month, month_short_label
 from relief.models import Chapter, DepositBatch, Drive, MonthTotal
 from relief.treasury import batches, gifts, months, payouts, scope
@@ -40,7 +40,7 @@ class MoneyRow:
 class DriveRow(MoneyRow):
     drive: Drive | None = None
     drive_totals: ledger.DriveTotals | None = None
-    actual: drives.ActualRelief | None = None
+    actual: drive_pages.ActualRelief | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
                 figures=totals.by_chapter_id.get(chapter.id, Figures()),
                 drive=drive,
                 drive_totals=totals,
-                actual=drives.actual_relief(session, drive),
+                actual=drive_pages.actual_relief(session, drive),
             )
         )
     return tuple(rows)

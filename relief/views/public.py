@@ -2,15 +2,14 @@
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from relief import db, drives, qr
-from relief.views import cached
+from relief import db, drive_pages, drives, pagecache, qr
 
 bp = Blueprint("public", __name__)
 
 
 @bp.get("/")
 def index():
-    return render_template("drives/index.html", drives=drives.active_drives(db.session()))
+    return render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
 
 
 @bp.get("/drives/<slug>")
@@ -25,11 +24,11 @@ def chapter_page(slug, chapter):
 
 def _drive_page(slug: str, chapter: str | None = None) -> str:
     def build():
-        view = drives.drive_view(db.session(), slug, chapter)
+        view = drive_pages.drive_view(db.session(), slug, chapter)
         return render_template("drives/page.html", view=view)
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
-    return cached.page(("page", slug, chapter, request.scheme, request.host), slug, build)
+    return pagecache.page(("page", slug, chapter, request.scheme, request.host), slug, build)
 
 
 @bp.get("/drives/<slug>/qr.svg")
