@@ -7,7 +7,7 @@ from relief.models import new_public_id
 
 def test_a_public_id_never_starts_with_a_hyphen():
     drawn = iter(["-starts-with-hyphen-xx", "Aok_second_draw_123456"])
-    with mock.patch("relief.models.secrets.token_urlsafe", lambda _n: next(drawn)):
+    with mock.patch("relief.models.base.secrets.token_urlsafe", lambda _n: next(drawn)):
         assert new_public_id() == "Aok_second_draw_123456"
 
 

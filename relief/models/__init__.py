@@ -1,0 +1,61 @@
+"""Tables, by domain. Money is integer cents in the drive's currency; times are timezone-aware
+UTC.
+
+The ledger (``Entry``) is append-only: every figure shown anywhere is derived from it.
+``Total``, ``DailyTotal`` and ``MonthTotal`` are running sums maintained in the same
+transaction as each entry, so pages never sum gifts; ``ledger.verify`` proves them equal to
+the entries. Import tables from here (``from relief.models import Gift``): Alembic and the
+app see every table once this package is imported.
+"""
+
+from relief.models.accounts import AuditEvent, Membership, RateLimitCounter, Role, User
+from relief.models.base import metadata, new_public_id, utcnow
+from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
+from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
+from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
+from relief.models.stripe import ParkedEvent, Payout, PayoutTransaction, StripeEvent
+from relief.models.treasury import (
+    BankLine,
+    BatchLine,
+    BatchStatus,
+    DepositBatch,
+    DirectGift,
+    MonthClose,
+    Remittance,
+)
+
+__all__ = [
+    "CARD_PAYMENT",
+    "AuditEvent",
+    "BankLine",
+    "BatchLine",
+    "BatchStatus",
+    "Chapter",
+    "DailyTotal",
+    "DepositBatch",
+    "DirectGift",
+    "Drive",
+    "DriveChapter",
+    "Entry",
+    "EntryKind",
+    "Gift",
+    "GiftMethod",
+    "GiftStatus",
+    "Membership",
+    "MonthClose",
+    "MonthTotal",
+    "MonthlyGift",
+    "ParkedEvent",
+    "PartnerReport",
+    "Payout",
+    "PayoutTransaction",
+    "RateLimitCounter",
+    "Remittance",
+    "Role",
+    "StripeEvent",
+    "Total",
+    "User",
+    "metadata",
+    "new_public_id",
+    "utcnow",
+]

@@ -1,0 +1,86 @@
+"""Chapters, drives, who takes part, and what the relief partner reports back."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint
+from sqlmodel import Field, SQLModel
+
+from relief.models.base import utcnow
+
+
+class Chapter(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    #: Where the chapter works, e.g. a US state code ("MO").
+    region: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    #: A few public sentences about the chapter, shown on its side of each drive's page;
+    #: its organizers edit it (issue 4, organizer's workspace).
+    blurb: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+
+
+class Drive(SQLModel, table=True):
+    __table_args__ = (
+        CheckConstraint("goal_cents > 0", name="goal_positive"),
+        CheckConstraint("ratio_hundredths > 0", name="ratio_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    title: str = Field(max_length=200)
+    story: str = Field(default="", max_length=10_000)
+    goal_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    starts_on: date
+    ends_on: date | None = None
+    partner_name: str = Field(default="Undue Medical Debt", max_length=200)
+    target_region: str | None = Field(default=None, max_length=200)
+    #: Debt relieved per unit given, in hundredths: 10000 means "about 100:1". An estimate.
+    ratio_hundredths: int = Field(default=10_000)
+    #: Where the ratio comes from and when it was stated; shown beside every projection.
+    ratio_source: str = Field(
+        default="Undue Medical Debt's published average: each $1 donated relieves about $100 "
+        "of medical debt",
+        max_length=500,
+    )
+    ratio_as_of: date = Field(default=date(2024, 1, 1))
+    #: Advanced when something the public pages show changes without a ledger entry (a donor
+    #: erased): it is part of the drive's state, so cached pages drop what they showed.
+    public_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DriveChapter(SQLModel, table=True):
+    """A chapter taking part in a drive, with its optional sub-goal."""
+
+    __tablename__ = "drive_chapter"
+    __table_args__ = (
+        CheckConstraint("goal_cents IS NULL OR goal_cents > 0", name="goal_positive"),
+    )
+    drive_id: int = Field(foreign_key="drive.id", primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", primary_key=True)
+    goal_cents: int | None = None
+
+
+class PartnerReport(SQLModel, table=True):
+    """What the relief partner reported it abolished with a drive's money."""
+
+    __tablename__ = "partner_report"
+    __table_args__ = (
+        CheckConstraint("debt_abolished_cents > 0", name="debt_positive"),
+        CheckConstraint("people_helped >= 0", name="people_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    drive_id: int = Field(foreign_key="drive.id", index=True)
+    #: The chapter whose treasurer entered it.
+    chapter_id: int = Field(foreign_key="chapter.id")
+    debt_abolished_cents: int
+    people_helped: int
+    #: The partner counted households rather than people.
+    counts_households: bool = False
+    region: str = Field(default="", max_length=200)
+    reported_on: date
+    recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)

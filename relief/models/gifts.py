@@ -1,0 +1,105 @@
+"""Gifts, online and offline, one-time and monthly."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index
+from sqlmodel import Field, SQLModel
+
+from relief.models.base import _enum, new_public_id, utcnow
+
+
+class GiftMethod(enum.StrEnum):
+    CARD = "card"
+    CASH = "cash"
+    CHECK = "check"
+    TEST = "test"
+
+
+class GiftStatus(enum.StrEnum):
+    PENDING = "pending"  # form sent to checkout; no money yet, nothing in the ledger
+    PROCESSING = "processing"  # a delayed payment method has not settled
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"  # fully
+    DISPUTED = "disputed"  # money withdrawn by an open or lost dispute
+
+
+class Gift(SQLModel, table=True):
+    """One payment by one donor. A monthly gift has one row per month paid."""
+
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        Index("ix_gift_drive_received", "drive_id", "received_at"),
+        # The drive page's recent supporters: paid gifts, newest first, read from the index
+        # alone (pending gifts, whose received_at is NULL, would otherwise come first on
+        # PostgreSQL's backward scan).
+        Index("ix_gift_drive_status_received", "drive_id", "status", "received_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    #: Unguessable id for the donor's own links (success page, receipt); never a sequence.
+    public_id: str = Field(default_factory=lambda: new_public_id(), max_length=32, unique=True)
+    #: None while a gift from an unknown drive waits for a treasurer to assign it.
+    drive_id: int | None = Field(default=None, foreign_key="drive.id")
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    method: GiftMethod = Field(sa_column=_enum(GiftMethod))
+    status: GiftStatus = Field(sa_column=_enum(GiftStatus))
+    donor_name: str = Field(default="", max_length=200)
+    donor_email: str | None = Field(default=None, max_length=320)
+    #: The donor allowed their name on the public supporter list.
+    show_name: bool = False
+    #: A private message to the organizers: never on a public page, API or press PDF.
+    message: str | None = Field(default=None, max_length=2000)
+    monthly: bool = False
+    check_number: str | None = Field(default=None, max_length=64)
+    #: Attribution: the ?ref= and utm_* parameters of the link the donor came through.
+    ref: str | None = Field(default=None, max_length=200)
+    utm_source: str | None = Field(default=None, max_length=200)
+    utm_medium: str | None = Field(default=None, max_length=200)
+    utm_campaign: str | None = Field(default=None, max_length=200)
+    #: The drive slug named by a Stripe session we could not match; kept for assignment.
+    unmatched_drive: str | None = Field(default=None, max_length=200)
+    stripe_session_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_charge_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_invoice_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_subscription_id: str | None = Field(default=None, max_length=255, index=True)
+    stripe_customer_id: str | None = Field(default=None, max_length=255)
+    #: True until the processor's fee for this gift is known and in the ledger.
+    fee_pending: bool = False
+    #: Marked test-mode gifts (built-in test checkout); they can be purged.
+    test_mode: bool = False
+    #: When the money was received (financially relevant time).
+    received_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    #: Part of amount_cents the donor added to cover the processing fee (donate form).
+    covered_fee_cents: int = 0
+
+
+#: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
+Index("ix_gift_chapter_drive_status", Gift.chapter_id, Gift.drive_id, Gift.status)
+#: "Has the chapter card gifts?" (the month-end checklist) without reading its cash and checks.
+CARD_PAYMENT = Gift.stripe_charge_id.is_not(None) | Gift.stripe_payment_intent_id.is_not(None)
+Index(
+    "ix_gift_chapter_card",
+    Gift.chapter_id,
+    sqlite_where=CARD_PAYMENT,
+    postgresql_where=CARD_PAYMENT,
+)
+Index("ix_gift_chapter_fee_pending", Gift.chapter_id, Gift.fee_pending)
+
+
+class MonthlyGift(SQLModel, table=True):
+    """A monthly gift's Stripe subscription: each month paid is its own Gift row; this row says
+    whether more months will come."""
+
+    __tablename__ = "monthly_gift"
+    subscription_id: str = Field(primary_key=True, max_length=255)
+    #: Stripe's subscription status as last reported (active, past_due, canceled, ...).
+    status: str = Field(default="active", max_length=32)
+    canceled_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)

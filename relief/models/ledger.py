@@ -1,0 +1,107 @@
+"""The append-only ledger and the running sums kept beside it in the same transaction."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Index
+from sqlmodel import Field, SQLModel
+
+from relief.models.base import _enum, utcnow
+
+
+class EntryKind(enum.StrEnum):
+    GIFT = "gift"
+    FEE = "fee"
+    REFUND = "refund"
+    DISPUTE_WITHDRAWN = "dispute_withdrawn"
+    DISPUTE_REINSTATED = "dispute_reinstated"
+    REMITTANCE = "remittance"
+    CORRECTION = "correction"
+
+
+class Entry(SQLModel, table=True):
+    """One append-only ledger line. Never updated or deleted; a correction is a new entry.
+
+    ``amount_cents`` is signed, in the direction of its kind's total: a gift +, a refund −,
+    a dispute withdrawal −, a reinstatement +, a fee + (charged) or − (returned), a
+    remittance + (sent). A correction changes *raised* by its sign.
+    """
+
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="amount_nonzero"),
+        Index("ix_entry_drive_id", "drive_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: EntryKind = Field(sa_column=_enum(EntryKind))
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    drive_id: int | None = Field(default=None, foreign_key="drive.id")
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
+    gift_id: int | None = Field(default=None, foreign_key="gift.id", index=True)
+    #: The entry this one reverses or corrects, if any.
+    reverses_id: int | None = Field(default=None, foreign_key="entry.id")
+    #: What made this entry (a Stripe refund id, "fee:txn_…"); UNIQUE, so it posts once.
+    external_id: str | None = Field(default=None, max_length=255, unique=True)
+    memo: str = Field(default="", max_length=500)
+    #: When the money moved; decides the day and month it belongs to.
+    effective_at: datetime = Field(default_factory=utcnow)
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class Total(SQLModel, table=True):
+    """Running sums per drive (chapter_id 0) and per drive and chapter, kept with each entry."""
+
+    drive_id: int = Field(primary_key=True)
+    #: 0 is the whole drive; otherwise the chapter credited.
+    chapter_id: int = Field(primary_key=True)
+    # Sums of many entries: 64-bit, a 32-bit INTEGER overflows past $21.4M on PostgreSQL.
+    gifts_cents: int = Field(default=0, sa_type=BigInteger)
+    refunds_cents: int = Field(default=0, sa_type=BigInteger)
+    disputes_cents: int = Field(default=0, sa_type=BigInteger)
+    corrections_cents: int = Field(default=0, sa_type=BigInteger)
+    fees_cents: int = Field(default=0, sa_type=BigInteger)
+    remitted_cents: int = Field(default=0, sa_type=BigInteger)
+    gift_count: int = 0
+    #: Number of entries summed, and a hash chained over them: the ledger fingerprint.
+    entry_count: int = 0
+    last_entry_id: int = 0
+    chain_hash: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DailyTotal(SQLModel, table=True):
+    """Money raised per drive per day (UTC), for pace and the chart over time."""
+
+    __tablename__ = "daily_total"
+    drive_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    raised_cents: int = Field(default=0, sa_type=BigInteger)
+    gift_count: int = 0
+
+
+class MonthTotal(SQLModel, table=True):
+    """A chapter's money per drive, calendar month (UTC) and entry kind, kept with each entry:
+    what the treasurer's month figures and the monthly report read, so they cost the same at
+    any size of ledger."""
+
+    __tablename__ = "month_total"
+    chapter_id: int = Field(primary_key=True)
+    drive_id: int = Field(primary_key=True)
+    month: date = Field(primary_key=True)  # its first day
+    kind: EntryKind = Field(sa_column=_enum(EntryKind, primary_key=True))
+    amount_cents: int = Field(default=0, sa_type=BigInteger)
+    gift_count: int = 0
+
+
+#: A chapter's entries by date: the ledger CSV export and a month's corrections. (It was made
+#: for the month figures' GROUP BY, which now reads month_total instead.)
+Index(
+    "ix_entry_chapter_month",
+    Entry.chapter_id,
+    Entry.effective_at,
+    Entry.drive_id,
+    Entry.kind,
+    Entry.amount_cents,
+)

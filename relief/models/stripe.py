@@ -1,0 +1,81 @@
+"""What Stripe told us: event ids seen once, events parked until their gift arrives, payouts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Field, SQLModel
+
+from relief.models.base import utcnow
+
+
+class StripeEvent(SQLModel, table=True):
+    """Every Stripe event id we accepted; the primary key makes each process once."""
+
+    __tablename__ = "stripe_event"
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class ParkedEvent(SQLModel, table=True):
+    """A verified event about a gift we do not know yet; replayed when the gift arrives."""
+
+    __tablename__ = "parked_event"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=255, unique=True)
+    #: The Stripe id it waits for (payment intent or charge).
+    waits_for: str = Field(max_length=255, index=True)
+    payload: str
+    parked_at: datetime = Field(default_factory=utcnow)
+
+
+class Payout(SQLModel, table=True):
+    """A Stripe payout to the coalition's bank account, as last synced."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(max_length=255, unique=True)
+    #: What reached (or will reach) the bank; Stripe's own figure, the "actual" of a payout.
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    #: pending, in_transit, paid, failed or canceled (Stripe's word).
+    status: str = Field(max_length=32)
+    #: Only automatic payouts list their balance transactions; a manual one cannot be split.
+    automatic: bool = True
+    arrival_date: date
+    created: datetime = Field(index=True)
+    description: str = Field(default="", max_length=500)
+    failure_message: str = Field(default="", max_length=500)
+    #: The last balance transaction stored for this payout: a sync stopped halfway resumes
+    #: after it (Stripe's ``starting_after``).
+    transactions_cursor: str | None = Field(default=None, max_length=255)
+    #: True once every balance transaction of the payout is stored.
+    transactions_complete: bool = False
+    synced_at: datetime = Field(default_factory=utcnow)
+
+
+class PayoutTransaction(SQLModel, table=True):
+    """One balance transaction of a payout (a charge, refund, dispute adjustment, ...), with the
+    gift it was matched to. A payout's own balance transaction is not stored."""
+
+    __tablename__ = "payout_transaction"
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(max_length=255, unique=True)
+    payout_id: int = Field(foreign_key="payout.id", index=True)
+    #: Stripe's type: charge, payment, refund, payment_refund, adjustment, ...
+    type: str = Field(max_length=64)
+    reporting_category: str = Field(default="", max_length=64)
+    #: The object that moved the money (ch_…, re_…, du_…).
+    source_id: str | None = Field(default=None, max_length=255)
+    #: The charge behind it (the source itself for a charge; a refund's or dispute's charge).
+    charge_id: str | None = Field(default=None, max_length=255, index=True)
+    payment_intent_id: str | None = Field(default=None, max_length=255)
+    #: Signed, as Stripe gives them: gross, Stripe's fee, and net = gross − fee.
+    amount_cents: int
+    fee_cents: int
+    net_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    created: datetime
+    #: The gift it was matched to (None while unmatched) and that gift's chapter.
+    gift_id: int | None = Field(default=None, foreign_key="gift.id")
+    chapter_id: int | None = Field(default=None, foreign_key="chapter.id", index=True)

@@ -1,0 +1,114 @@
+"""The treasurer's records: deposit batches, gifts sent straight to the partner, remittances,
+bank lines, closed months."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint
+from sqlmodel import Field, SQLModel
+
+from relief.models.base import _enum, utcnow
+from relief.models.gifts import GiftMethod
+
+
+class BatchStatus(enum.StrEnum):
+    OPEN = "open"
+    POSTED = "posted"
+
+
+class DepositBatch(SQLModel, table=True):
+    """A deposit slip: an event's cash and checks, entered against a stated count and total."""
+
+    __tablename__ = "deposit_batch"
+    __table_args__ = (
+        CheckConstraint("expected_count > 0", name="count_positive"),
+        CheckConstraint("expected_total_cents > 0", name="total_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", index=True)
+    drive_id: int = Field(foreign_key="drive.id")
+    label: str = Field(max_length=200)
+    expected_count: int
+    expected_total_cents: int
+    #: Who has the cash and checks until they are deposited.
+    held_by: str = Field(default="", max_length=200)
+    deposited_on: date | None = None
+    status: BatchStatus = Field(sa_column=_enum(BatchStatus))
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    posted_at: datetime | None = None
+
+
+class BatchLine(SQLModel, table=True):
+    """One gift on a deposit slip; a draft until the batch is posted, then tied to its Gift."""
+
+    __tablename__ = "batch_line"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="deposit_batch.id", index=True)
+    amount_cents: int
+    method: GiftMethod = Field(sa_column=_enum(GiftMethod))
+    donor_name: str = Field(default="", max_length=200)
+    show_name: bool = False
+    check_number: str | None = Field(default=None, max_length=64)
+    received_on: date
+    gift_id: int | None = Field(default=None, foreign_key="gift.id")
+
+
+class DirectGift(SQLModel, table=True):
+    """A gift sent straight to the relief partner (a check mailed to them): it counts toward
+    the drive, and its ledger pair (gift + remittance) keeps it out of the money held."""
+
+    __tablename__ = "direct_gift"
+    gift_id: int = Field(foreign_key="gift.id", primary_key=True)
+    #: What the partner's acknowledgement says, e.g. their receipt number.
+    partner_reference: str = Field(default="", max_length=200)
+
+
+class Remittance(SQLModel, table=True):
+    """Money a chapter sent to the relief partner for a drive; posted as a remittance entry."""
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    drive_id: int = Field(foreign_key="drive.id")
+    chapter_id: int = Field(foreign_key="chapter.id", index=True)
+    amount_cents: int
+    sent_on: date
+    #: The check number, wire or ACH reference.
+    reference: str = Field(max_length=200)
+    entry_id: int | None = Field(default=None, foreign_key="entry.id")
+    recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BankLine(SQLModel, table=True):
+    """A deposit from an imported bank statement, and the payout or deposit batch it matched."""
+
+    __tablename__ = "bank_line"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    chapter_id: int = Field(foreign_key="chapter.id", index=True)
+    posted_on: date
+    description: str = Field(default="", max_length=500)
+    amount_cents: int
+    #: A hash of (chapter, date, amount, description, repeat number in the file): importing the
+    #: same statement twice stores each line once.
+    fingerprint: str = Field(max_length=64, unique=True)
+    payout_id: int | None = Field(default=None, foreign_key="payout.id")
+    batch_id: int | None = Field(default=None, foreign_key="deposit_batch.id")
+    imported_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class MonthClose(SQLModel, table=True):
+    """A chapter's month its treasurer reconciled and closed: later entries that would fall in
+    it land in the next open month."""
+
+    __tablename__ = "month_close"
+    chapter_id: int = Field(foreign_key="chapter.id", primary_key=True)
+    #: The first day of the month.
+    month: date = Field(primary_key=True)
+    closed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    closed_at: datetime = Field(default_factory=utcnow)
