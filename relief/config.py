@@ -6,6 +6,9 @@ import os
 import secrets
 from pathlib import Path
 
+#: The Jinja templates (beside the package, at the project's top): the web's and the PDFs'.
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says what to set."""

@@ -18,7 +18,8 @@ from markupsafe import Markup
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from relief import ROOT, money
+from relief import money
+from relief.config import TEMPLATES as ALL_TEMPLATES
 from relief.errors import InvalidInput
 from relief.reports import charts
 from relief.reports.monthly import MonthlySnapshot
@@ -26,7 +27,7 @@ from relief.reports.press import PressSnapshot
 from relief.reports.receipt import Receipt
 
 STATIC = (Path(__file__).resolve().parent.parent / "static" / "reports").resolve()
-TEMPLATES = ROOT / "templates" / "reports"
+TEMPLATES = ALL_TEMPLATES / "reports"
 #: CSS page sizes by the name the route and CLI accept.
 PAPER_SIZES = {"letter": "letter", "a4": "A4"}
 #: Tagged, accessible PDF (WeasyPrint ≥ 62 supports the PDF/UA-1 variant).
