@@ -16,18 +16,14 @@ from flask import (
 from relief import db, drives
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
-from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError, for_app
+from relief.payments.gateway import CheckoutUrls, GatewayError
 from relief.views import cached
-from relief.web import limiter
+from relief.web import gateway, limiter
 
 bp = Blueprint("donate", __name__)
 
 #: Card testers try many small charges from one client; a donor needs a handful of tries.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
-
-
-def gateway() -> Gateway:
-    return for_app(current_app)
 
 
 def _rate() -> donations.FeeRate:

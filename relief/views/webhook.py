@@ -12,9 +12,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from relief import db
 from relief.payments import fee_reader, webhooks
-from relief.payments.stripe_gateway import BadSignature, verify_event
-from relief.views.donate import gateway
-from relief.web import csrf
+from relief.web import csrf, gateway
 
 bp = Blueprint("webhook", __name__)
 
@@ -29,12 +27,12 @@ _MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError, DataE
 @bp.post("/stripe/webhook")
 def stripe_webhook():
     try:
-        event = verify_event(
+        event = webhooks.verify_event(
             request.get_data(),
             request.headers.get("Stripe-Signature"),
             current_app.config["STRIPE_WEBHOOK_SECRET"],
         )
-    except BadSignature as error:
+    except webhooks.BadSignature as error:
         current_app.logger.warning("refused a webhook: %s", error)
         return jsonify(error="Invalid signature."), 400
     try:

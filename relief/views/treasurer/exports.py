@@ -13,9 +13,8 @@ from relief.models import utcnow
 from relief.reports import monthly, render
 from relief.treasury import exports, scope
 from relief.treasury.forms import ExportForm
-from relief.views.reports import PDF_RATE
 from relief.views.treasurer.blueprint import bp, drive_choices, record_audit
-from relief.web import limiter
+from relief.web import PDF_RATE, limiter
 
 
 @bp.get("/<chapter>/exports")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from relief import auth, db
 from relief.errors import DomainError
-from relief.payments.gateway import GatewayError, for_app
+from relief.payments.gateway import GatewayError
 from relief.treasury import bank, payouts
 from relief.treasury.forms import ActionForm, BankImportForm
 from relief.views.treasurer.blueprint import bp, failed, record_audit
+from relief.web import gateway
 
 
 @bp.get("/<chapter>/payouts")
@@ -49,7 +50,7 @@ def payout_sync(chapter):
 
     db.begin_write(session)
     try:
-        result = payouts.sync(session, for_app(current_app), checkpoint=checkpoint)
+        result = payouts.sync(session, gateway(), checkpoint=checkpoint)
     except GatewayError as error:
         session.rollback()
         flash(f"Stripe could not be reached; what was fetched is kept. {error}", "error")
