@@ -20,7 +20,7 @@ typed kept and nothing written.
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice
 
@@ -87,7 +87,7 @@ def workspace_links():
 
 
 @bp.get("/")
-@auth.login_required
+@login_required
 def index():
     chapters = auth.chapters_organized(db.session(), current_user)
     return render_template("organizer/index.html", chapters=chapters)

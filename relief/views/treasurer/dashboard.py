@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import flash, g, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from relief import auth, db
@@ -16,7 +16,7 @@ from relief.views.treasurer.blueprint import bp, failed, record_audit
 
 
 @bp.get("/")
-@auth.login_required
+@login_required
 def index():
     chapters = auth.chapters_of(db.session(), current_user)
     return render_template("treasurer/index.html", chapters=chapters)
