@@ -49,15 +49,15 @@ def _new_form(view, formdata=None, data=None, meta=None) -> DonateForm:
 
 
 @bp.app_template_global("donate_form")
-def donate_form(view) -> DonateForm:
-    """The form for a page: empty, or filled again when the donor comes back from checkout.
-    ``ref`` and ``utm_*`` of the link the donor came through ride along in hidden fields."""
+def donate_form(view, values: dict | None = None) -> DonateForm:
+    """The form for a page: empty, or filled again with ``values`` (the page's view read them
+    with ``donations.form_values``) when the donor comes back from checkout. ``ref`` and
+    ``utm_*`` of the link the donor came through ride along in hidden fields."""
     if cached.building_shared_page():
         # A page shared by many visitors: slots where each visitor's own values go.
         data = {name: cached.slot(name) for name in donations.ATTRIBUTION_KEYS}
         return _new_form(view, data=data, meta={"csrf": False})
     data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
-    values = donations.form_values(db.session(), request.args.get("resume"))
     if values:
         cents = values["amount_cents"]
         data.update(
