@@ -263,9 +263,8 @@ def _chapter_guard(view, chapter_for):
     def guarded(*args, **kwargs):
         from relief import db
 
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            # The request will write: take the write lock before the first read (SQLite).
-            db.begin_write(db.session())
+        # A state-changing request is already a writer unit (boundary): its first read here
+        # takes the write lock.
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         chapter = chapter_for(db.session(), current_user, kwargs.get("chapter", ""))
@@ -294,10 +293,6 @@ def admin_required(view):
 
     @functools.wraps(view)
     def guarded(*args, **kwargs):
-        from relief import db
-
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            db.begin_write(db.session())
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         if not current_user.is_admin:

@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from relief import db, drives
+from relief import boundary, db, drives
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
@@ -107,8 +107,6 @@ def donate(slug, chapter):
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400
     chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
-    session.rollback()  # end the read; the write starts with the lock taken
-    db.begin_write(session)
     gift = donations.create_pending(
         session,
         donations.DonationRequest(
@@ -129,7 +127,8 @@ def donate(slug, chapter):
         test_mode=gateway().test_mode,
     )
     details = donations.checkout_details(session, gift, current_app.config["RELIEF_ORG_NAME"])
-    db.commit()
+    # The pending gift is kept now, so no lock is held while the processor answers.
+    boundary.checkpoint()
     urls = CheckoutUrls(
         success=url_for("donate.gift_page", public_id=gift.public_id, _external=True),
         cancel=_page_url(view, resume=gift.public_id, _anchor="donate"),
@@ -140,7 +139,6 @@ def donate(slug, chapter):
         ),
     )
     try:
-        # The processor is called outside any transaction: no lock is held while it answers.
         checkout_url = donations.start_checkout(gateway(), gift, details, urls)
     except GatewayError:
         current_app.logger.exception("checkout for gift %s failed", gift.public_id)
@@ -148,9 +146,7 @@ def donate(slug, chapter):
             "We could not reach our payment processor. Nothing was charged; please try again."
         )
         return render_template("drives/page.html", view=view, form=form), 503
-    db.begin_write(session)
-    db.commit()
-    return redirect(checkout_url, code=303)
+    return redirect(checkout_url, code=303)  # the boundary saves the gift's checkout id
 
 
 @bp.get("/gifts/<public_id>")
@@ -165,7 +161,9 @@ def manage_monthly(public_id):
     """To Stripe's customer portal; the unguessable gift link is the donor's key to it."""
     return_url = url_for("donate.gift_page", public_id=public_id, _external=True)
     try:
-        url = donations.manage_url(db.session(), gateway(), public_id, return_url)
+        url = donations.manage_url(
+            db.session(), gateway(), public_id, return_url, checkpoint=boundary.checkpoint
+        )
     except GatewayError:
         current_app.logger.exception("customer portal for gift %s failed", public_id)
         abort(503)
@@ -199,12 +197,9 @@ def test_checkout(public_id):
 @limiter.limit(CHECKOUT_LIMIT)
 def test_checkout_pay(public_id):
     _test_mode_only()
-    session = db.session()
-    db.begin_write(session)
     testmode.pay(
-        session,
+        db.session(),
         public_id,
         success_url=url_for("donate.gift_page", public_id=public_id, _external=True),
     )
-    db.commit()
     return redirect(url_for("donate.gift_page", public_id=public_id), code=303)

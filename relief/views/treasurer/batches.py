@@ -8,11 +8,11 @@ from datetime import date
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from relief import auth, db, money
+from relief import auth, boundary, db, money
 from relief.errors import DomainError
 from relief.treasury import batches
 from relief.treasury.forms import ActionForm, CustodyForm, ImportForm, LineForm, NewBatchForm
-from relief.views.treasurer.blueprint import bp, drive_choices, failed, record_audit
+from relief.views.treasurer.blueprint import bp, drive_choices, failed
 
 
 @bp.route("/<chapter>/batches", methods=["GET", "POST"])
@@ -24,26 +24,26 @@ def batch_list(chapter):
     error, status = None, 200
     if form.validate_on_submit():
         try:
-            batch = batches.open_batch(
-                session,
-                g.chapter,
-                drive_id=form.drive.data,
-                label=form.label.data,
-                expected_count=form.expected_count.data,
-                expected_total_cents=form.expected_total.cents,
-                held_by=form.held_by.data or "",
-                created_by=current_user,
-            )
-            record_audit(
-                session,
+            with boundary.attempt():
+                batch = batches.open_batch(
+                    session,
+                    g.chapter,
+                    drive_id=form.drive.data,
+                    label=form.label.data,
+                    expected_count=form.expected_count.data,
+                    expected_total_cents=form.expected_total.cents,
+                    held_by=form.held_by.data or "",
+                    created_by=current_user,
+                )
+        except DomainError as failure:
+            error, status = failure.message, failed(failure)
+        else:
+            boundary.audit(
                 "batch.open",
                 f"batch #{batch.id} “{batch.label}”: {batch.expected_count} gifts, "
                 f"{money.format(batch.expected_total_cents)}",
             )
-            db.commit()
             return redirect(url_for(".batch_page", chapter=g.chapter.slug, batch_id=batch.id))
-        except DomainError as failure:
-            error, status = failure.message, failed(failure)
     elif request.method == "POST":
         status = 400
     return render_template(
@@ -87,32 +87,30 @@ def _back_to_batch(batch_id):
 @bp.post("/<chapter>/batches/<int:batch_id>/lines")
 @auth.chapter_treasurer_required
 def batch_add_line(chapter, batch_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     form = LineForm()
     if not form.validate():
         return _render_batch(session, batch_id, 400, line_form=form)
     try:
-        line = batches.add_line(
-            session,
-            g.chapter,
-            batch_id,
-            batches.LineInput(
-                amount=form.amount.data,
-                name=form.name.data or "",
-                anonymous=form.anonymous.data,
-                method=form.method.data,
-                check_number=form.check_number.data or "",
-                received=form.received.data,
-            ),
-        )
-        record_audit(
-            session, "batch.line.add", f"batch #{batch_id}: {money.format(line.amount_cents)}"
-        )
-        db.commit()
+        with boundary.attempt():
+            line = batches.add_line(
+                session,
+                g.chapter,
+                batch_id,
+                batches.LineInput(
+                    amount=form.amount.data,
+                    name=form.name.data or "",
+                    anonymous=form.anonymous.data,
+                    method=form.method.data,
+                    check_number=form.check_number.data or "",
+                    received=form.received.data,
+                ),
+            )
     except DomainError as failure:
         return _render_batch(
             session, batch_id, failed(failure), line_form=form, error=failure.message
         )
+    boundary.audit("batch.line.add", f"batch #{batch_id}: {money.format(line.amount_cents)}")
     flash(f"Added {money.format(line.amount_cents)}.", "success")
     return _back_to_batch(batch_id)
 
@@ -120,15 +118,15 @@ def batch_add_line(chapter, batch_id):
 @bp.post("/<chapter>/batches/<int:batch_id>/lines/<int:line_id>/remove")
 @auth.chapter_treasurer_required
 def batch_remove_line(chapter, batch_id, line_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     if not ActionForm().validate():
         return _render_batch(session, batch_id, 400, error="The form expired; try again.")
     try:
-        batches.remove_line(session, g.chapter, batch_id, line_id)
-        record_audit(session, "batch.line.remove", f"batch #{batch_id}: line #{line_id}")
-        db.commit()
+        with boundary.attempt():
+            batches.remove_line(session, g.chapter, batch_id, line_id)
     except DomainError as failure:
         return _render_batch(session, batch_id, failed(failure), error=failure.message)
+    boundary.audit("batch.line.remove", f"batch #{batch_id}: line #{line_id}")
     flash("Removed the gift from the batch.", "success")
     return _back_to_batch(batch_id)
 
@@ -136,28 +134,28 @@ def batch_remove_line(chapter, batch_id, line_id):
 @bp.post("/<chapter>/batches/<int:batch_id>/import")
 @auth.chapter_treasurer_required
 def batch_import(chapter, batch_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     form = ImportForm()
     if not form.validate():
         return _render_batch(session, batch_id, 400, import_form=form)
     try:
-        result = batches.import_csv(session, g.chapter, batch_id, form.file.data.read())
+        with boundary.attempt():
+            result = batches.import_csv(session, g.chapter, batch_id, form.file.data.read())
     except DomainError as failure:
         return _render_batch(
             session, batch_id, failed(failure), import_form=form, error=failure.message
         )
     if result.errors:
-        session.rollback()
+        # Nothing was added (the service adds every row or none); the 400 keeps nothing.
         return _render_batch(
-            db.session(),
+            session,
             batch_id,
             400,
             import_form=form,
             error="Nothing was imported: fix these rows and import the file again.",
             import_errors=result.errors,
         )
-    record_audit(session, "batch.import", f"batch #{batch_id}: {result.added} gifts from a CSV")
-    db.commit()
+    boundary.audit("batch.import", f"batch #{batch_id}: {result.added} gifts from a CSV")
     flash(f"Imported {result.added} gifts.", "success")
     return _back_to_batch(batch_id)
 
@@ -165,29 +163,28 @@ def batch_import(chapter, batch_id):
 @bp.post("/<chapter>/batches/<int:batch_id>/custody")
 @auth.chapter_treasurer_required
 def batch_custody(chapter, batch_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     form = CustodyForm()
     if not form.validate():
         return _render_batch(session, batch_id, 400, custody_form=form)
     try:
-        batch = batches.set_custody(
-            session,
-            g.chapter,
-            batch_id,
-            held_by=form.held_by.data or "",
-            deposited_on=form.deposited_on.data,
-        )
-        record_audit(
-            session,
-            "batch.custody",
-            f"batch #{batch_id}: held by “{batch.held_by}”, deposited "
-            f"{batch.deposited_on.isoformat() if batch.deposited_on else 'not yet'}",
-        )
-        db.commit()
+        with boundary.attempt():
+            batch = batches.set_custody(
+                session,
+                g.chapter,
+                batch_id,
+                held_by=form.held_by.data or "",
+                deposited_on=form.deposited_on.data,
+            )
     except DomainError as failure:
         return _render_batch(
             session, batch_id, failed(failure), custody_form=form, error=failure.message
         )
+    boundary.audit(
+        "batch.custody",
+        f"batch #{batch_id}: held by “{batch.held_by}”, deposited "
+        f"{batch.deposited_on.isoformat() if batch.deposited_on else 'not yet'}",
+    )
     flash("Saved who holds the money and the deposit date.", "success")
     return _back_to_batch(batch_id)
 
@@ -195,21 +192,19 @@ def batch_custody(chapter, batch_id):
 @bp.post("/<chapter>/batches/<int:batch_id>/post")
 @auth.chapter_treasurer_required
 def batch_post(chapter, batch_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     if not ActionForm().validate():
         return _render_batch(session, batch_id, 400, error="The form expired; try again.")
     try:
-        view = batches.post_batch(session, g.chapter, batch_id)
-        record_audit(
-            session,
-            "batch.post",
-            f"batch #{batch_id}: {view.entered_count} gifts, "
-            f"{money.format(view.entered_total_cents)} posted to the ledger",
-        )
-        db.commit()
+        with boundary.attempt():
+            view = batches.post_batch(session, g.chapter, batch_id)
     except DomainError as failure:
-        session.rollback()
-        return _render_batch(db.session(), batch_id, failed(failure), error=failure.message)
+        return _render_batch(session, batch_id, failed(failure), error=failure.message)
+    boundary.audit(
+        "batch.post",
+        f"batch #{batch_id}: {view.entered_count} gifts, "
+        f"{money.format(view.entered_total_cents)} posted to the ledger",
+    )
     flash(
         f"Posted {view.entered_count} gifts, {money.format(view.entered_total_cents)}, "
         "to the ledger.",

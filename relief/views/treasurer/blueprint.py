@@ -1,14 +1,13 @@
-"""The treasurer's blueprint and what its screens share: the audit line, the chapter's drives
-as choices, and the status a refused POST answers with."""
+"""The treasurer's blueprint and what its screens share: the chapter's drives as choices and
+the status a refused form answers with."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
-from flask_login import current_user
+from flask import Blueprint, g
 from wtforms import SelectChoice
 
 from relief.errors import DomainError, NotFound
-from relief.treasury import audit, scope
+from relief.treasury import scope
 
 bp = Blueprint("treasurer", __name__, url_prefix="/treasurer")
 
@@ -20,13 +19,6 @@ def no_store(response):
     return response
 
 
-def record_audit(session, action: str, detail: str) -> None:
-    """The audit line of this request: who (the signed-in user, their address), in g.chapter."""
-    audit.record(
-        session, audit.Actor.of(current_user, request.remote_addr), action, detail, g.chapter
-    )
-
-
 def drive_choices(session) -> list[SelectChoice]:
     """The chapter's drives, for a form's drive select."""
     return [
@@ -35,7 +27,8 @@ def drive_choices(session) -> list[SelectChoice]:
 
 
 def failed(error: DomainError) -> int:
-    """The status to answer a refused POST with; a 404 is not shown inline but raised."""
+    """The status to answer a refused form with (and so roll the unit back); a 404 is not
+    shown beside the form but raised, as the error page."""
     if isinstance(error, NotFound):
         raise error
     return error.status_code

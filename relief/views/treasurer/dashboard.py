@@ -8,11 +8,11 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
-from relief import auth, db
+from relief import auth, boundary, db
 from relief.errors import DomainError
 from relief.treasury import dashboard, months
 from relief.treasury.forms import ActionForm, MonthCloseForm
-from relief.views.treasurer.blueprint import bp, failed, record_audit
+from relief.views.treasurer.blueprint import bp, failed
 
 
 @bp.get("/")
@@ -59,34 +59,32 @@ def _month_choices(closable) -> list[SelectChoice]:
 @bp.post("/<chapter>/months/close")
 @auth.chapter_treasurer_required
 def month_close(chapter):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     form = MonthCloseForm()
     form.month.choices = _month_choices(months.closable_months(session, g.chapter))
     asked = _month_arg(form.month.data)
     if not form.validate():
         return _render_dashboard(session, form, status=400, month=asked)
     try:
-        closed = months.close_month(
-            session,
-            g.chapter,
-            date.fromisoformat(form.month.data),
-            current_user,
-            override_reason=form.override_reason.data,
-        )
-        if closed.override_reason:
-            record_audit(
+        with boundary.attempt():
+            closed = months.close_month(
                 session,
-                "month.close.override",
-                f"{closed.label} closed although not reconciled. Reason: "
-                f"{closed.override_reason} — Outstanding: "
-                + "; ".join(item.sentence for item in closed.checklist.outstanding),
+                g.chapter,
+                date.fromisoformat(form.month.data),
+                current_user,
+                override_reason=form.override_reason.data,
             )
-        else:
-            record_audit(session, "month.close", f"{closed.label} reconciled and closed")
-        db.commit()
     except DomainError as failure:
-        session.rollback()
-        return _render_dashboard(db.session(), form, failure.message, failed(failure), month=asked)
+        return _render_dashboard(session, form, failure.message, failed(failure), month=asked)
+    if closed.override_reason:
+        boundary.audit(
+            "month.close.override",
+            f"{closed.label} closed although not reconciled. Reason: "
+            f"{closed.override_reason} — Outstanding: "
+            + "; ".join(item.sentence for item in closed.checklist.outstanding),
+        )
+    else:
+        boundary.audit("month.close", f"{closed.label} reconciled and closed")
     flash(
         f"{closed.label} is closed. Later corrections dated in it land in the next open month.",
         "success",

@@ -1,5 +1,7 @@
 """What leaves the site as a file: the export page, the ledger and donor CSVs, and the monthly
-PDF report. Each writes an audit line first: donor names leave with it."""
+PDF report. Each file is a GET that writes an audit line (donor names leave with it), so it is
+marked ``@boundary.writes``: its unit takes the write lock from the start and commits the line
+when the view returns, before the file streams."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ from flask import Response, current_app, g, render_template, request
 from sqlmodel import Session
 from wtforms import SelectChoice
 
-from relief import auth, db
+from relief import auth, boundary, db
 from relief.errors import InvalidInput
 from relief.models import utcnow
 from relief.reports import monthly, render
 from relief.treasury import exports, scope
 from relief.treasury.forms import ExportForm
-from relief.views.treasurer.blueprint import bp, drive_choices, record_audit
+from relief.views.treasurer.blueprint import bp, drive_choices
 from relief.web import PDF_RATE, limiter
 
 
@@ -38,16 +40,6 @@ def _export_filters():
     return drive_id, form.since.data, form.until.data
 
 
-def _audit_export(action: str, detail: str | None = None) -> None:
-    # The audit line is written and committed before the file streams (a GET took no write
-    # lock: end its read, then write in a short transaction of its own).
-    session = db.session()
-    session.commit()
-    db.begin_write(session)
-    record_audit(session, action, detail or request.query_string.decode()[:200] or "everything")
-    db.commit()
-
-
 def _streamed(export, *args):
     """Run ``export`` in a session of its own, open while the response streams (the request's
     session is closed when the view returns, before the body is sent)."""
@@ -66,20 +58,27 @@ def _csv(name: str, chunks) -> Response:
     return response
 
 
+def _filters_text() -> str:
+    """The audit line's detail: the filters asked for, as the query string says them."""
+    return request.query_string.decode()[:200] or "everything"
+
+
 @bp.get("/<chapter>/ledger.csv")
+@boundary.writes
 @auth.chapter_treasurer_required
 def ledger_csv(chapter):
     drive_id, since, until = _export_filters()
-    _audit_export("export.ledger")
+    boundary.audit("export.ledger", _filters_text())
     chunks = _streamed(exports.ledger_csv, g.chapter, drive_id, since, until)
     return _csv(f"{g.chapter.slug}-ledger.csv", chunks)
 
 
 @bp.get("/<chapter>/donors.csv")
+@boundary.writes
 @auth.chapter_treasurer_required
 def donors_csv(chapter):
     drive_id, since, until = _export_filters()
-    _audit_export("export.donors")
+    boundary.audit("export.donors", _filters_text())
     chunks = _streamed(exports.donor_csv, g.chapter, drive_id, since, until)
     return _csv(f"{g.chapter.slug}-donors.csv", chunks)
 
@@ -88,6 +87,7 @@ def donors_csv(chapter):
 
 
 @bp.get("/<chapter>/reports/<month>.pdf")
+@boundary.writes
 @limiter.limit(PDF_RATE)
 @auth.chapter_treasurer_required
 def monthly_report(chapter, month):
@@ -102,7 +102,8 @@ def monthly_report(chapter, month):
         org_name=current_app.config["RELIEF_ORG_NAME"],
     )
     # Donor names leave the site in this file: the audit log says who took it.
-    _audit_export("report.month", f"{snapshot.month_key} ({paper})")
+    boundary.audit("report.month", f"{snapshot.month_key} ({paper})")
+    boundary.checkpoint()  # kept now: no lock is held while the PDF renders
     response = Response(render.monthly_pdf(snapshot, paper), mimetype="application/pdf")
     filename = f"{snapshot.chapter_slug}-treasurer-report-{snapshot.month_key}.pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'

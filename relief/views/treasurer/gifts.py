@@ -7,12 +7,12 @@ from datetime import date
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from relief import auth, db, money
+from relief import auth, boundary, db, money
 from relief.errors import DomainError
 from relief.models import GiftMethod
 from relief.treasury import gifts
 from relief.treasury.forms import AssignForm, CorrectionForm, DirectGiftForm
-from relief.views.treasurer.blueprint import bp, drive_choices, failed, record_audit
+from relief.views.treasurer.blueprint import bp, drive_choices, failed
 
 
 @bp.get("/<chapter>/gifts")
@@ -42,26 +42,25 @@ def gift_page(chapter, gift_id):
 @bp.post("/<chapter>/gifts/<int:gift_id>/correct")
 @auth.chapter_treasurer_required
 def gift_correct(chapter, gift_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     form = CorrectionForm()
     if not form.validate():
         return _render_gift(session, gift_id, form, status=400)
     try:
-        entry = gifts.correct_gift(
-            session,
-            g.chapter,
-            gift_id,
-            correct_amount_cents=gifts.parse_amount_or_zero(form.correct_amount.data),
-            reason=form.reason.data,
-        )
-        record_audit(
-            session,
-            "gift.correct",
-            f"gift #{gift_id}: correction {money.format(entry.amount_cents)} — {form.reason.data}",
-        )
-        db.commit()
+        with boundary.attempt():
+            entry = gifts.correct_gift(
+                session,
+                g.chapter,
+                gift_id,
+                correct_amount_cents=gifts.parse_amount_or_zero(form.correct_amount.data),
+                reason=form.reason.data,
+            )
     except DomainError as failure:
         return _render_gift(session, gift_id, form, failure.message, failed(failure))
+    boundary.audit(
+        "gift.correct",
+        f"gift #{gift_id}: correction {money.format(entry.amount_cents)} — {form.reason.data}",
+    )
     flash("The correction is in the ledger.", "success")
     return redirect(url_for(".gift_page", chapter=g.chapter.slug, gift_id=gift_id))
 
@@ -77,31 +76,31 @@ def direct_gift(chapter):
         form.received.data = date.today()
     if form.validate_on_submit():
         try:
-            gift = gifts.record_direct_gift(
-                session,
-                g.chapter,
-                drive_id=form.drive.data,
-                amount_cents=form.amount.cents,
-                method=GiftMethod(form.method.data),
-                donor_name=form.name.data or "",
-                show_name=not form.anonymous.data,
-                check_number=form.check_number.data,
-                received_on=form.received.data,
-                partner_reference=form.partner_reference.data or "",
-            )
-            record_audit(
-                session,
+            with boundary.attempt():
+                gift = gifts.record_direct_gift(
+                    session,
+                    g.chapter,
+                    drive_id=form.drive.data,
+                    amount_cents=form.amount.cents,
+                    method=GiftMethod(form.method.data),
+                    donor_name=form.name.data or "",
+                    show_name=not form.anonymous.data,
+                    check_number=form.check_number.data,
+                    received_on=form.received.data,
+                    partner_reference=form.partner_reference.data or "",
+                )
+        except DomainError as failure:
+            error, status = failure.message, failed(failure)
+        else:
+            boundary.audit(
                 "gift.direct",
                 f"gift #{gift.id}: {money.format(gift.amount_cents)} sent directly to the partner",
             )
-            db.commit()
             flash(
                 f"Recorded {money.format(gift.amount_cents)} sent directly to the partner.",
                 "success",
             )
             return redirect(url_for(".gift_page", chapter=g.chapter.slug, gift_id=gift.id))
-        except DomainError as failure:
-            error, status = failure.message, failed(failure)
     elif request.method == "POST":
         status = 400
     return render_template("treasurer/direct.html", form=form, error=error), status
@@ -127,17 +126,17 @@ def _render_unassigned(session, error=None, status=200):
 @bp.post("/<chapter>/unassigned/<int:gift_id>")
 @auth.chapter_treasurer_required
 def assign(chapter, gift_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     gifts.unassigned_gift(session, g.chapter, gift_id)  # 404 unless it is this chapter's
     form = AssignForm()
     form.drive.choices = drive_choices(session)
     if not form.validate():
         return _render_unassigned(session, "Choose a drive.", 400)
     try:
-        gift = gifts.assign_gift(session, g.chapter, gift_id, form.drive.data)
-        record_audit(session, "gift.assign", f"gift #{gift.id} assigned to drive #{gift.drive_id}")
-        db.commit()
+        with boundary.attempt():
+            gift = gifts.assign_gift(session, g.chapter, gift_id, form.drive.data)
     except DomainError as failure:
         return _render_unassigned(session, failure.message, failed(failure))
+    boundary.audit("gift.assign", f"gift #{gift.id} assigned to drive #{gift.drive_id}")
     flash(f"Gift #{gift.id} is now counted in its drive.", "success")
     return redirect(url_for(".unassigned", chapter=g.chapter.slug))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from relief import auth, db
+from relief import auth, boundary, db
 from relief.errors import DomainError
 from relief.payments.gateway import GatewayError
 from relief.treasury import bank, payouts
 from relief.treasury.forms import ActionForm, BankImportForm
-from relief.views.treasurer.blueprint import bp, failed, record_audit
+from relief.views.treasurer.blueprint import bp, failed
 from relief.web import gateway
 
 
@@ -35,24 +35,17 @@ def payout_page(chapter, payout_id):
 @auth.chapter_treasurer_required
 def payout_sync(chapter):
     # The payouts are the coalition's: any chapter's treasurer (or an admin) may sync them.
-    session = db.session()  # a POST: the guard took the write lock
     back = redirect(url_for(".payout_list", chapter=g.chapter.slug))
     if not ActionForm().validate():
         flash("The form expired; try again.", "error")
         return back
-    record_audit(session, "stripe.sync", "sync with Stripe started")
-    db.commit()
-
-    def checkpoint():
-        # Each page is kept: a sync cut off halfway resumes where it stopped.
-        session.commit()
-        db.begin_write(session)
-
-    db.begin_write(session)
+    boundary.audit("stripe.sync", "sync with Stripe started")
+    boundary.checkpoint()  # the line is kept whatever Stripe does
     try:
-        result = payouts.sync(session, gateway(), checkpoint=checkpoint)
+        # Each page is kept as it is fetched: a sync cut off halfway resumes where it stopped.
+        result = payouts.sync(db.session(), gateway(), checkpoint=boundary.checkpoint)
     except GatewayError as error:
-        session.rollback()
+        # The redirect commits the unit: what was fetched is kept.
         flash(f"Stripe could not be reached; what was fetched is kept. {error}", "error")
         return back
     flash(result.sentence(), "info" if result.test_mode else "success")
@@ -67,28 +60,26 @@ def bank_import(chapter):
     error, errors, status = None, None, 200
     if form.validate_on_submit():
         try:
-            result = bank.import_statement(
-                session, g.chapter, form.file.data.read(), imported_by=current_user
-            )
+            with boundary.attempt():
+                result = bank.import_statement(
+                    session, g.chapter, form.file.data.read(), imported_by=current_user
+                )
         except DomainError as failure:
-            session.rollback()
             error, status = failure.message, failed(failure)
             result = None
         if result is not None and result.errors:
-            session.rollback()
+            # Nothing was stored (the service stores all rows or none); the 400 keeps nothing.
             error, errors, status = (
                 "Nothing was imported: fix these rows and import the file again.",
                 result.errors,
                 400,
             )
         elif result is not None:
-            record_audit(
-                session,
+            boundary.audit(
                 "bank.import",
                 f"{result.added} deposits imported ({result.already} already there), "
                 f"{result.matched} matched",
             )
-            db.commit()
             flash(
                 f"Imported {result.added} deposit{'s' if result.added != 1 else ''}"
                 f"{f' ({result.already} were already imported)' if result.already else ''}; "
@@ -103,5 +94,5 @@ def bank_import(chapter):
         form=form,
         error=error,
         import_errors=errors,
-        view=bank.bank_view(db.session(), g.chapter),
+        view=bank.bank_view(session, g.chapter),
     ), status

@@ -7,12 +7,12 @@ from datetime import date
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from relief import auth, db, money
+from relief import auth, boundary, db, money
 from relief.errors import DomainError
 from relief.models import Remittance
 from relief.treasury import dashboard, partner_reports, remittances, scope
 from relief.treasury.forms import PartnerReportForm, RemittanceForm, ReverseForm
-from relief.views.treasurer.blueprint import bp, drive_choices, failed, record_audit
+from relief.views.treasurer.blueprint import bp, drive_choices, failed
 
 
 @bp.route("/<chapter>/remittances", methods=["GET", "POST"])
@@ -26,26 +26,26 @@ def remittance_list(chapter):
         form.sent_on.data = date.today()
     if form.validate_on_submit():
         try:
-            remittance = remittances.record_remittance(
-                session,
-                g.chapter,
-                drive_id=form.drive.data,
-                amount_cents=form.amount.cents,
-                sent_on=form.sent_on.data,
-                reference=form.reference.data,
-                recorded_by=current_user,
-            )
-            record_audit(
-                session,
+            with boundary.attempt():
+                remittance = remittances.record_remittance(
+                    session,
+                    g.chapter,
+                    drive_id=form.drive.data,
+                    amount_cents=form.amount.cents,
+                    sent_on=form.sent_on.data,
+                    reference=form.reference.data,
+                    recorded_by=current_user,
+                )
+        except DomainError as failure:
+            error, status = failure.message, failed(failure)
+        else:
+            boundary.audit(
                 "remittance.record",
                 f"remittance #{remittance.id}: {money.format(remittance.amount_cents)} "
                 f"sent {remittance.sent_on.isoformat()}, ref {remittance.reference}",
             )
-            db.commit()
             flash(f"Recorded the remittance of {money.format(remittance.amount_cents)}.", "success")
             return redirect(url_for(".remittance_list", chapter=g.chapter.slug))
-        except DomainError as failure:
-            error, status = failure.message, failed(failure)
     elif request.method == "POST":
         status = 400
     return _render_remittances(session, form, error, status)
@@ -65,7 +65,7 @@ def _render_remittances(session, form, error=None, status=200):
 @bp.post("/<chapter>/remittances/<int:remittance_id>/reverse")
 @auth.chapter_treasurer_required
 def remittance_reverse(chapter, remittance_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     scope.get_owned(session, Remittance, remittance_id, g.chapter, "remittance")
     form = ReverseForm()
     new_form = RemittanceForm(formdata=None)
@@ -73,15 +73,16 @@ def remittance_reverse(chapter, remittance_id):
     if not form.validate():
         return _render_remittances(session, new_form, "Give the reason for reversing it.", 400)
     try:
-        entry = remittances.reverse_remittance(session, g.chapter, remittance_id, form.reason.data)
-        record_audit(
-            session,
-            "remittance.reverse",
-            f"remittance #{remittance_id}: {money.format(entry.amount_cents)} — {form.reason.data}",
-        )
-        db.commit()
+        with boundary.attempt():
+            entry = remittances.reverse_remittance(
+                session, g.chapter, remittance_id, form.reason.data
+            )
     except DomainError as failure:
         return _render_remittances(session, new_form, failure.message, failed(failure))
+    boundary.audit(
+        "remittance.reverse",
+        f"remittance #{remittance_id}: {money.format(entry.amount_cents)} — {form.reason.data}",
+    )
     flash("The remittance is reversed; the money counts as held again.", "success")
     return redirect(url_for(".remittance_list", chapter=g.chapter.slug))
 
@@ -97,29 +98,29 @@ def partner_report_list(chapter):
         form.reported_on.data = date.today()
     if form.validate_on_submit():
         try:
-            report = partner_reports.record_report(
-                session,
-                g.chapter,
-                drive_id=form.drive.data,
-                debt_abolished_cents=form.debt_abolished.cents,
-                people_helped=form.people_helped.data,
-                counts_households=form.unit.data == "households",
-                region=form.region.data or "",
-                reported_on=form.reported_on.data,
-                recorded_by=current_user,
-            )
-            record_audit(
-                session,
+            with boundary.attempt():
+                report = partner_reports.record_report(
+                    session,
+                    g.chapter,
+                    drive_id=form.drive.data,
+                    debt_abolished_cents=form.debt_abolished.cents,
+                    people_helped=form.people_helped.data,
+                    counts_households=form.unit.data == "households",
+                    region=form.region.data or "",
+                    reported_on=form.reported_on.data,
+                    recorded_by=current_user,
+                )
+        except DomainError as failure:
+            error, status = failure.message, failed(failure)
+        else:
+            boundary.audit(
                 "partner_report.record",
                 f"report #{report.id} for drive #{report.drive_id}: "
                 f"{money.format(report.debt_abolished_cents)} abolished, "
                 f"{report.people_helped} {form.unit.data}",
             )
-            db.commit()
             flash("Recorded the partner's report.", "success")
             return redirect(url_for(".partner_report_list", chapter=g.chapter.slug))
-        except DomainError as failure:
-            error, status = failure.message, failed(failure)
     elif request.method == "POST":
         status = 400
     return render_template(
