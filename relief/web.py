@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import DataError, OperationalError
 
 from relief import money, projection
-from relief.errors import DomainError
+from relief.errors import DomainError, NotFound
 from relief.payments.gateway import Gateway, for_app
 
 csrf = CSRFProtect()
@@ -29,6 +29,15 @@ CONTENT_SECURITY_POLICY = (
 def gateway() -> Gateway:
     """This app's payment gateway (Stripe, or test mode when no key is set)."""
     return for_app(current_app)
+
+
+def refusal_status(error: DomainError) -> int:
+    """The status a view answers a refused form with, the service's sentence shown beside it
+    (the answer, 400 or more, rolls the unit back). A 404 is not shown beside a form but raised:
+    the error page, the same as for anything that does not exist."""
+    if isinstance(error, NotFound):
+        raise error
+    return error.status_code
 
 
 def _wants_json() -> bool:

@@ -6,9 +6,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from relief import auth, boundary, db, money
-from relief.errors import DomainError, NotFound
+from relief.errors import DomainError
 from relief.treasury import audit, gifts
 from relief.treasury.forms import AdminAssignForm
+from relief.web import refusal_status
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -65,10 +66,8 @@ def assign(gift_id):
     try:
         with boundary.attempt():
             gift, chapter = gifts.assign_unclaimed(session, gift_id, drive_id, chapter_id)
-    except NotFound:
-        raise
     except DomainError as failure:
-        return _render_unclaimed(session, failure.message, failure.status_code)
+        return _render_unclaimed(session, failure.message, refusal_status(failure))
     boundary.audit(
         "gift.assign",
         f"gift #{gift.id} ({money.format(gift.amount_cents)}) assigned to drive #{gift.drive_id}",

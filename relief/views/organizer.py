@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice
 
 from relief import auth, boundary, db, drives, money
-from relief.errors import DomainError, NotFound
+from relief.errors import DomainError
 from relief.models import utcnow
 from relief.organize import workspace
 from relief.organize.forms import (
@@ -37,6 +37,7 @@ from relief.organize.forms import (
     NewDriveForm,
     SupporterFilterForm,
 )
+from relief.web import refusal_status
 
 bp = Blueprint("organizer", __name__, url_prefix="/organize")
 
@@ -46,13 +47,6 @@ def no_store(response):
     # Donor names and private messages: no browser or proxy cache keeps these pages.
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _failed(error: DomainError) -> int:
-    """The status to answer a refused POST with; a 404 is not shown inline but raised."""
-    if isinstance(error, NotFound):
-        raise error
-    return error.status_code
 
 
 @bp.app_context_processor
@@ -132,7 +126,7 @@ def drive_new(chapter):
                     ),
                 )
         except DomainError as failure:
-            error, status = failure.message, _failed(failure)
+            error, status = failure.message, refusal_status(failure)
         else:
             boundary.audit(
                 "drive.create",
@@ -233,7 +227,7 @@ def drive_edit(chapter, slug):
         return _render_drive(
             session,
             slug,
-            _failed(failure),
+            refusal_status(failure),
             edit_form=form,
             error=failure.message,
             error_at="edit",
@@ -268,7 +262,7 @@ def chapter_goal(chapter, slug):
         return _render_drive(
             session,
             slug,
-            _failed(failure),
+            refusal_status(failure),
             goal_form=form,
             error=failure.message,
             error_at="goal",
@@ -299,7 +293,7 @@ def drive_add_chapter(chapter, slug):
         return _render_drive(
             session,
             slug,
-            _failed(failure),
+            refusal_status(failure),
             add_form=form,
             error=failure.message,
             error_at="add",
@@ -338,7 +332,7 @@ def chapter_page(chapter):
                     blurb=form.blurb.data or "",
                 )
         except DomainError as failure:
-            error, status = failure.message, _failed(failure)
+            error, status = failure.message, refusal_status(failure)
         else:
             if changed:
                 boundary.audit(

@@ -12,7 +12,8 @@ from relief import auth, boundary, db, money
 from relief.errors import DomainError
 from relief.treasury import batches
 from relief.treasury.forms import ActionForm, CustodyForm, ImportForm, LineForm, NewBatchForm
-from relief.views.treasurer.blueprint import bp, drive_choices, failed
+from relief.views.treasurer.blueprint import bp, drive_choices
+from relief.web import refusal_status
 
 
 @bp.route("/<chapter>/batches", methods=["GET", "POST"])
@@ -36,7 +37,7 @@ def batch_list(chapter):
                     created_by=current_user,
                 )
         except DomainError as failure:
-            error, status = failure.message, failed(failure)
+            error, status = failure.message, refusal_status(failure)
         else:
             boundary.audit(
                 "batch.open",
@@ -108,7 +109,7 @@ def batch_add_line(chapter, batch_id):
             )
     except DomainError as failure:
         return _render_batch(
-            session, batch_id, failed(failure), line_form=form, error=failure.message
+            session, batch_id, refusal_status(failure), line_form=form, error=failure.message
         )
     boundary.audit("batch.line.add", f"batch #{batch_id}: {money.format(line.amount_cents)}")
     flash(f"Added {money.format(line.amount_cents)}.", "success")
@@ -125,7 +126,7 @@ def batch_remove_line(chapter, batch_id, line_id):
         with boundary.attempt():
             batches.remove_line(session, g.chapter, batch_id, line_id)
     except DomainError as failure:
-        return _render_batch(session, batch_id, failed(failure), error=failure.message)
+        return _render_batch(session, batch_id, refusal_status(failure), error=failure.message)
     boundary.audit("batch.line.remove", f"batch #{batch_id}: line #{line_id}")
     flash("Removed the gift from the batch.", "success")
     return _back_to_batch(batch_id)
@@ -143,7 +144,7 @@ def batch_import(chapter, batch_id):
             result = batches.import_csv(session, g.chapter, batch_id, form.file.data.read())
     except DomainError as failure:
         return _render_batch(
-            session, batch_id, failed(failure), import_form=form, error=failure.message
+            session, batch_id, refusal_status(failure), import_form=form, error=failure.message
         )
     if result.errors:
         # Nothing was added (the service adds every row or none); the 400 keeps nothing.
@@ -178,7 +179,7 @@ def batch_custody(chapter, batch_id):
             )
     except DomainError as failure:
         return _render_batch(
-            session, batch_id, failed(failure), custody_form=form, error=failure.message
+            session, batch_id, refusal_status(failure), custody_form=form, error=failure.message
         )
     boundary.audit(
         "batch.custody",
@@ -199,7 +200,7 @@ def batch_post(chapter, batch_id):
         with boundary.attempt():
             view = batches.post_batch(session, g.chapter, batch_id)
     except DomainError as failure:
-        return _render_batch(session, batch_id, failed(failure), error=failure.message)
+        return _render_batch(session, batch_id, refusal_status(failure), error=failure.message)
     boundary.audit(
         "batch.post",
         f"batch #{batch_id}: {view.entered_count} gifts, "

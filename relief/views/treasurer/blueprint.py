@@ -1,12 +1,10 @@
-"""The treasurer's blueprint and what its screens share: the chapter's drives as choices and
-the status a refused form answers with."""
+"""The treasurer's blueprint and what its screens share: the chapter's drives as choices."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g
 from wtforms import SelectChoice
 
-from relief.errors import DomainError, NotFound
 from relief.treasury import scope
 
 bp = Blueprint("treasurer", __name__, url_prefix="/treasurer")
@@ -24,11 +22,3 @@ def drive_choices(session) -> list[SelectChoice]:
     return [
         SelectChoice(str(drive.id), drive.title) for drive in scope.drives_of(session, g.chapter)
     ]
-
-
-def failed(error: DomainError) -> int:
-    """The status to answer a refused form with (and so roll the unit back); a 404 is not
-    shown beside the form but raised, as the error page."""
-    if isinstance(error, NotFound):
-        raise error
-    return error.status_code

@@ -12,7 +12,8 @@ from relief import auth, boundary, db
 from relief.errors import DomainError
 from relief.treasury import dashboard, months
 from relief.treasury.forms import ActionForm, MonthCloseForm
-from relief.views.treasurer.blueprint import bp, failed
+from relief.views.treasurer.blueprint import bp
+from relief.web import refusal_status
 
 
 @bp.get("/")
@@ -75,7 +76,9 @@ def month_close(chapter):
                 override_reason=form.override_reason.data,
             )
     except DomainError as failure:
-        return _render_dashboard(session, form, failure.message, failed(failure), month=asked)
+        return _render_dashboard(
+            session, form, failure.message, refusal_status(failure), month=asked
+        )
     if closed.override_reason:
         boundary.audit(
             "month.close.override",

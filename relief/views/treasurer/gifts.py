@@ -12,7 +12,8 @@ from relief.errors import DomainError
 from relief.models import GiftMethod
 from relief.treasury import gifts
 from relief.treasury.forms import AssignForm, CorrectionForm, DirectGiftForm
-from relief.views.treasurer.blueprint import bp, drive_choices, failed
+from relief.views.treasurer.blueprint import bp, drive_choices
+from relief.web import refusal_status
 
 
 @bp.get("/<chapter>/gifts")
@@ -56,7 +57,7 @@ def gift_correct(chapter, gift_id):
                 reason=form.reason.data,
             )
     except DomainError as failure:
-        return _render_gift(session, gift_id, form, failure.message, failed(failure))
+        return _render_gift(session, gift_id, form, failure.message, refusal_status(failure))
     boundary.audit(
         "gift.correct",
         f"gift #{gift_id}: correction {money.format(entry.amount_cents)} — {form.reason.data}",
@@ -90,7 +91,7 @@ def direct_gift(chapter):
                     partner_reference=form.partner_reference.data or "",
                 )
         except DomainError as failure:
-            error, status = failure.message, failed(failure)
+            error, status = failure.message, refusal_status(failure)
         else:
             boundary.audit(
                 "gift.direct",
@@ -136,7 +137,7 @@ def assign(chapter, gift_id):
         with boundary.attempt():
             gift = gifts.assign_gift(session, g.chapter, gift_id, form.drive.data)
     except DomainError as failure:
-        return _render_unassigned(session, failure.message, failed(failure))
+        return _render_unassigned(session, failure.message, refusal_status(failure))
     boundary.audit("gift.assign", f"gift #{gift.id} assigned to drive #{gift.drive_id}")
     flash(f"Gift #{gift.id} is now counted in its drive.", "success")
     return redirect(url_for(".unassigned", chapter=g.chapter.slug))

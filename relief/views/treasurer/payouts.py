@@ -10,8 +10,8 @@ from relief.errors import DomainError
 from relief.payments.gateway import GatewayError
 from relief.treasury import bank, payouts
 from relief.treasury.forms import ActionForm, BankImportForm
-from relief.views.treasurer.blueprint import bp, failed
-from relief.web import gateway
+from relief.views.treasurer.blueprint import bp
+from relief.web import gateway, refusal_status
 
 
 @bp.get("/<chapter>/payouts")
@@ -65,7 +65,7 @@ def bank_import(chapter):
                     session, g.chapter, form.file.data.read(), imported_by=current_user
                 )
         except DomainError as failure:
-            error, status = failure.message, failed(failure)
+            error, status = failure.message, refusal_status(failure)
             result = None
         if result is not None and result.errors:
             # Nothing was stored (the service stores all rows or none); the 400 keeps nothing.

@@ -12,7 +12,8 @@ from relief.errors import DomainError
 from relief.models import Remittance
 from relief.treasury import dashboard, partner_reports, remittances, scope
 from relief.treasury.forms import PartnerReportForm, RemittanceForm, ReverseForm
-from relief.views.treasurer.blueprint import bp, drive_choices, failed
+from relief.views.treasurer.blueprint import bp, drive_choices
+from relief.web import refusal_status
 
 
 @bp.route("/<chapter>/remittances", methods=["GET", "POST"])
@@ -37,7 +38,7 @@ def remittance_list(chapter):
                     recorded_by=current_user,
                 )
         except DomainError as failure:
-            error, status = failure.message, failed(failure)
+            error, status = failure.message, refusal_status(failure)
         else:
             boundary.audit(
                 "remittance.record",
@@ -78,7 +79,7 @@ def remittance_reverse(chapter, remittance_id):
                 session, g.chapter, remittance_id, form.reason.data
             )
     except DomainError as failure:
-        return _render_remittances(session, new_form, failure.message, failed(failure))
+        return _render_remittances(session, new_form, failure.message, refusal_status(failure))
     boundary.audit(
         "remittance.reverse",
         f"remittance #{remittance_id}: {money.format(entry.amount_cents)} — {form.reason.data}",
@@ -111,7 +112,7 @@ def partner_report_list(chapter):
                     recorded_by=current_user,
                 )
         except DomainError as failure:
-            error, status = failure.message, failed(failure)
+            error, status = failure.message, refusal_status(failure)
         else:
             boundary.audit(
                 "partner_report.record",
