@@ -24,7 +24,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench import run
+from bench.load import Load, wrk
+from bench.report_table import mark
+from bench.seed import drive_slug, seed
+from bench.serve import WEBHOOK_SECRET, Server
+from bench.webhooks import checkout_completed
+from tests import stripe_objects as so
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +62,7 @@ def _writer(database_url: str, slug: str, count: int, seed: int) -> int:
     return count
 
 
-def _api(server: run.Server, slug: str) -> dict:
+def _api(server: Server, slug: str) -> dict:
     status, body = server.get(f"/api/drives/{slug}")
     if status != 200:
         raise RuntimeError(f"instance on port {server.port} answered {status}")
@@ -76,14 +81,14 @@ def _ledger(database_url: str, slug: str):
         app.extensions["relief.engine"].dispose()
 
 
-def _webhooks(servers: list[run.Server], slug: str, count: int) -> tuple[int, int]:
+def _webhooks(servers: list[Server], slug: str, count: int) -> tuple[int, int]:
     """Post ``count`` distinct signed events, alternating between the instances; (sent, 2xx)."""
     tag = os.urandom(4).hex()
-    probe = run.checkout_completed(0, tag, slug)
+    probe = checkout_completed(0, tag, slug)
     status, _ = servers[0].post(
         "/stripe/webhook",
         probe,
-        {"Content-Type": "application/json", "Stripe-Signature": run.signed(probe)},
+        so.webhook_headers(probe, WEBHOOK_SECRET),
     )
     if status == 404:
         return 0, 0
@@ -91,11 +96,11 @@ def _webhooks(servers: list[run.Server], slug: str, count: int) -> tuple[int, in
         raise RuntimeError(f"a signed event was answered {status}")
 
     def send(number: int) -> bool:
-        payload = run.checkout_completed(number, tag, slug)
+        payload = checkout_completed(number, tag, slug)
         answer, _ = servers[number % 2].post(
             "/stripe/webhook",
             payload,
-            {"Content-Type": "application/json", "Stripe-Signature": run.signed(payload)},
+            so.webhook_headers(payload, WEBHOOK_SECRET),
         )
         return 200 <= answer < 300
 
@@ -117,22 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     from tests.postgres import LocalPostgres
 
     postgres = LocalPostgres()
-    servers: list[run.Server] = []
+    servers: list[Server] = []
     try:
         url = postgres.start()
-        slug = run.drive_slug(1_000)
-        run.seed(url, [1_000])
-        servers = [run.Server(url, wsgi_app=args.wsgi_app), run.Server(url, wsgi_app=args.wsgi_app)]
+        slug = drive_slug(1_000)
+        seed(url, [1_000])
+        servers = [Server(url, wsgi_app=args.wsgi_app), Server(url, wsgi_app=args.wsgi_app)]
         a, b = servers
         for server in servers:  # warm each instance's cache
             _api(server, slug)
             server.get(f"/drives/{slug}")
         print(f"instances on ports {a.port} and {b.port}; writing…", flush=True)
 
-        loads: dict[str, run.Load] = {}
+        loads: dict[str, Load] = {}
 
         def load(name: str, target: str) -> None:
-            loads[name] = run.wrk(target, args.duration, 16)
+            loads[name] = wrk(target, args.duration, 16)
 
         readers = [
             threading.Thread(target=load, args=("A page", f"{a.base}/drives/{slug}")),
@@ -188,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             else "signed webhooks: not available (POST /stripe/webhook answers 404)"
         )
         for check, ok in checks.items():
-            print(f"  {run._mark(ok)} {check}")
+            print(f"  {mark(ok)} {check}")
         if problems:
             print("  " + "; ".join(problems))
         return 0 if all(checks.values()) else 1

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """The app factory: settings from the environment (or ``config`` in tests), then extensions,
     blueprints and CLI commands. Importing the package does nothing."""
-    from relief import auth, boundary, cli, db, web
+    from relief import auth, boundary, cli, db, pagecache, web
     from relief import config as settings
     from relief.views import register_blueprints
 
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
     boundary.init_app(app)
+    pagecache.init_app(app)
     web.init_app(app)
     auth.init_app(app)
     register_blueprints(app)

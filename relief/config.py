@@ -96,7 +96,7 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         ),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
         # One machine only: a file the app's processes share to say "something was committed"
-        # (relief/changes.py); unset, every cached page asks the database.
+        # (relief/pagecache/counter.py); unset, every cached page asks the database.
         "CHANGE_COUNTER": env.get("RELIEF_CHANGE_COUNTER", ""),
         "DONATION_MIN_CENTS": _int_setting(env, "DONATION_MIN_CENTS", 500),
         "DONATION_MAX_CENTS": _int_setting(env, "DONATION_MAX_CENTS", 5_000_000),

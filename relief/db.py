@@ -8,17 +8,15 @@ under concurrency, and SQLite's busy timeout cannot save it.
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from relief import changes
 from relief.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -77,7 +75,6 @@ def init_app(app: Flask) -> None:
     app.extensions["relief.writer_engine"] = app.extensions["relief.engine"].execution_options(
         relief_write=True
     )
-    changes.init_app(app, app.extensions["relief.engine"])
     # Also at the end of each request: an app context can outlive one (tests, CLI calling
     # views), and a request must never inherit another's transaction.
     app.teardown_request(_close_session)
@@ -119,94 +116,6 @@ def open_writer() -> None:
         # take the lock from the next statement on.
         existing.close()
         existing.bind = _writer_engine(current_app)
-
-
-class _Reader(threading.local):
-    """Per thread: one raw connection kept for :func:`read_row`, and the engine it is from."""
-
-    engine: Engine | None = None
-    connection = None  # the pool's connection record, checked out for good
-
-
-_reader = _Reader()
-
-
-def _reading_connection(current: Engine):
-    """This thread's connection for lone reads: checked out of the pool once and kept (a
-    checkout and its reset cost more than the read), in autocommit, so each read sees
-    what is committed now."""
-    if _reader.engine is current and _reader.connection is not None:
-        return _reader.connection
-    _drop_reading_connection()
-    pooled = current.raw_connection()
-    if current.dialect.name == "postgresql":
-        pooled.driver_connection.autocommit = True  # a lone SELECT: no BEGIN, no ROLLBACK
-    _reader.engine, _reader.connection = current, pooled
-    return pooled
-
-
-def _drop_reading_connection(error: Exception | None = None) -> None:
-    pooled, _reader.connection = _reader.connection, None
-    if pooled is None:
-        return
-    if error is not None:
-        pooled.invalidate(error)
-    else:
-        if _reader.engine.dialect.name == "postgresql" and not pooled.driver_connection.closed:
-            pooled.driver_connection.autocommit = False  # as the pool hands it out
-        pooled.close()
-
-
-def read_row(statement, params: dict) -> tuple | None:
-    """The first row of a read-only Core ``statement``, raw from the driver (no type
-    processing), on this thread's reading connection, in autocommit.
-
-    No ORM session, no pool checkout and no transaction bookkeeping: the one query a cached
-    page costs (``drives.drive_state``) in tens of microseconds. Everything else uses
-    :func:`session`. The statement must compile without post-compile parameters.
-    """
-    current = engine()
-    compiled_statements = current_app.extensions.setdefault("relief.compiled_reads", {})
-    compiled = compiled_statements.get(statement)
-    if compiled is None:
-        compiled = compiled_statements[statement] = statement.compile(current)
-    values = compiled.construct_params(params)
-    if compiled.positiontup is not None:
-        values = tuple(values[name] for name in compiled.positiontup)
-    dbapi_error = current.dialect.loaded_dbapi.Error
-    try:
-        pooled = _reading_connection(current)
-    except dbapi_error as error:
-        # The pool hands out the driver's own error when it cannot connect: raise it as
-        # SQLAlchemy's, which the error pages turn into a 503.
-        raise DBAPIError.instance(
-            compiled.string, values, error, dbapi_error, dialect=current.dialect
-        ) from error
-    try:
-        cursor = pooled.driver_connection.cursor()
-        cursor.execute(compiled.string, values)
-        row = cursor.fetchone()
-        cursor.close()
-    except dbapi_error as error:
-        if isinstance(error, current.dialect.loaded_dbapi.DataError):
-            # A value the database refuses (a NUL in a URL): the connection is fine, and in
-            # autocommit no transaction is left aborted. Keep it; the caller answers 400.
-            raise DBAPIError.instance(
-                compiled.string, values, error, dbapi_error, dialect=current.dialect
-            ) from error
-        # A raw connection gets none of SQLAlchemy's disconnect handling: drop it (and the
-        # whole pool when the database went away) and raise as SQLAlchemy would (a 503 page).
-        _drop_reading_connection(error)
-        if current.dialect.is_disconnect(error, None, None) or isinstance(
-            error, current.dialect.loaded_dbapi.OperationalError
-        ):
-            # The server went away or was restarted: the pool's idle connections are as dead
-            # as this one, so the next request starts from fresh ones.
-            current.dispose(close=False)
-        raise DBAPIError.instance(
-            compiled.string, values, error, dbapi_error, dialect=current.dialect
-        ) from error
-    return None if row is None else tuple(row)
 
 
 def commit() -> None:

@@ -1,30 +1,28 @@
-"""Chapters, drives, participation, offline gifts, and the data a drive page shows."""
+"""Chapters and drives: making and changing them, who takes part, offline gifts.
+
+What a drive page shows is read in :mod:`relief.drive_pages`.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from sqlalchemy import String, and_, bindparam, cast, func, literal_column, update
-from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from relief import ledger, money, projection
+from relief import ledger, money
 from relief.errors import Conflict, InvalidInput, UnknownChapter, UnknownDrive
 from relief.models import (
     Chapter,
     Drive,
     DriveChapter,
-    Entry,
     EntryKind,
     Gift,
     GiftMethod,
     GiftStatus,
-    PartnerReport,
-    Total,
     utcnow,
 )
+from relief.validation import check_text
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CURRENCIES = ("USD",)
@@ -39,18 +37,6 @@ def _check_slug(slug: str, what: str) -> str:
             "(like mid-missouri), at most 64 characters."
         )
     return slug
-
-
-def _check_text(value: str, what: str, max_length: int, required: bool = True) -> str:
-    # Browsers send a textarea's line breaks as CRLF: one newline each, as typed.
-    value = (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    if required and not value:
-        raise InvalidInput(f"The {what} is required.")
-    if len(value) > max_length:
-        raise InvalidInput(f"The {what} must be at most {max_length} characters.")
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise InvalidInput(f"The {what} contains control characters.")
-    return value
 
 
 def get_chapter(session: Session, slug: str) -> Chapter:
@@ -69,8 +55,8 @@ def get_drive(session: Session, slug: str) -> Drive:
 
 def create_chapter(session: Session, slug: str, name: str, region: str | None = None) -> Chapter:
     slug = _check_slug(slug, "chapter")
-    name = _check_text(name, "chapter name", 200)
-    region = _check_text(region or "", "region", 64, required=False) or None
+    name = check_text(name, "chapter name", 200)
+    region = check_text(region or "", "region", 64, required=False) or None
     if session.exec(select(Chapter.id).where(Chapter.slug == slug)).first() is not None:
         raise Conflict(f"A chapter “{slug}” exists already.")
     chapter = Chapter(slug=slug, name=name, region=region)
@@ -128,8 +114,8 @@ def create_drive(
     one way a drive is made, from the CLI (`drive add`) and the organizer's screens alike.
     Checks everything before writing anything; flushes."""
     slug = _check_slug(slug, "drive")
-    title = _check_text(title, "title", 200)
-    story = _check_text(story, "story", 10_000, required=False)
+    title = check_text(title, "title", 200)
+    story = check_text(story, "story", 10_000, required=False)
     currency = _check_currency(currency)
     goal_cents = _check_goal(goal_cents)
     ratio_hundredths = _check_ratio(ratio_hundredths)
@@ -138,7 +124,7 @@ def create_drive(
         raise InvalidInput("The end date must not be before the start date.")
     if ratio_as_of is not None:
         ratio_as_of = _check_ratio_as_of(ratio_as_of)
-    target_region = _check_text(target_region or "", "target region", 200, required=False) or None
+    target_region = check_text(target_region or "", "target region", 200, required=False) or None
     if not chapter_slugs:
         raise InvalidInput("A drive needs at least one chapter (--chapters a,b,c).")
     if len(set(chapter_slugs)) != len(chapter_slugs):
@@ -164,9 +150,9 @@ def create_drive(
         target_region=target_region,
     )
     if partner_name:
-        drive.partner_name = _check_text(partner_name, "relief partner's name", 200)
+        drive.partner_name = check_text(partner_name, "relief partner's name", 200)
     if ratio_source:
-        drive.ratio_source = _check_text(ratio_source, "ratio's source", 500)
+        drive.ratio_source = check_text(ratio_source, "ratio's source", 500)
     if ratio_as_of:
         drive.ratio_as_of = ratio_as_of
     session.add(drive)
@@ -230,16 +216,16 @@ def update_drive(
     Returns the names of the fields that changed (empty if none); flushes.
     """
     wanted = {
-        "title": _check_text(title, "title", 200),
-        "story": _check_text(story, "story", 10_000, required=False),
+        "title": check_text(title, "title", 200),
+        "story": check_text(story, "story", 10_000, required=False),
         "goal_cents": _check_goal(goal_cents),
         "currency": _check_currency(currency or drive.currency),
         "ends_on": ends_on,
-        "partner_name": _check_text(partner_name, "relief partner's name", 200),
-        "target_region": _check_text(target_region or "", "target region", 200, required=False)
+        "partner_name": check_text(partner_name, "relief partner's name", 200),
+        "target_region": check_text(target_region or "", "target region", 200, required=False)
         or None,
         "ratio_hundredths": _check_ratio(ratio_hundredths),
-        "ratio_source": _check_text(ratio_source, "ratio's source", 500),
+        "ratio_source": check_text(ratio_source, "ratio's source", 500),
         "ratio_as_of": _check_ratio_as_of(ratio_as_of, today),
     }
     if ends_on is not None and ends_on < drive.starts_on:
@@ -299,9 +285,9 @@ def update_chapter(
     """The chapter's public details: name, region and blurb (its slug stays: it is in every
     chapter page's link). Returns the names of the fields that changed; flushes."""
     wanted = {
-        "name": _check_text(name, "chapter name", 200),
-        "region": _check_text(region or "", "region", 64, required=False) or None,
-        "blurb": _check_text(blurb, "blurb", 500, required=False),
+        "name": check_text(name, "chapter name", 200),
+        "region": check_text(region or "", "region", 64, required=False) or None,
+        "blurb": check_text(blurb, "blurb", 500, required=False),
     }
     changed = [field for field, value in wanted.items() if getattr(chapter, field) != value]
     for field in changed:
@@ -338,7 +324,7 @@ def record_offline_gift(
         raise InvalidInput("Offline gifts are cash or check.")
     if not isinstance(amount_cents, int) or not 0 < amount_cents <= money.MAX_CENTS:
         raise InvalidInput("The amount must be more than zero and at most $10,000,000.")
-    donor_name = _check_text(donor_name, "donor's name", 200, required=False)
+    donor_name = check_text(donor_name, "donor's name", 200, required=False)
     gift = Gift(
         drive_id=drive.id,
         chapter_id=chapter.id if chapter else None,
@@ -366,255 +352,3 @@ def record_offline_gift(
         memo=f"{method.value} gift",
     )
     return gift
-
-
-def active_drives(session: Session, today: date | None = None) -> list[Drive]:
-    """Drives that have started and not ended, soonest ending first."""
-    today = today or utcnow().date()
-    statement = (
-        select(Drive)
-        .where(Drive.starts_on <= today)
-        .where((Drive.ends_on.is_(None)) | (Drive.ends_on >= today))
-        .order_by(Drive.ends_on.is_(None), Drive.ends_on, Drive.title)
-    )
-    return list(session.exec(statement))
-
-
-@dataclass(frozen=True)
-class Supporter:
-    """A public line of the supporter list: a name only where the donor allowed it."""
-
-    display_name: str
-    amount_cents: int
-    chapter_name: str | None
-    received_at: datetime
-
-
-@dataclass(frozen=True)
-class DriveView:
-    """Everything a drive page, its API and its reports show, computed once."""
-
-    drive: Drive
-    totals: ledger.DriveTotals
-    pace: projection.Pace
-    supporters: tuple[Supporter, ...]
-    #: The chapter whose side of the page this is, if any.
-    chapter: Chapter | None
-    #: What the relief partner reported it actually relieved; None until it reports.
-    actual: ActualRelief | None = None
-
-    @property
-    def chapter_part(self) -> ledger.ChapterPart | None:
-        if self.chapter is None:
-            return None
-        return next(part for part in self.totals.chapters if part.slug == self.chapter.slug)
-
-
-@dataclass(frozen=True)
-class ActualRelief:
-    """The sum of the partner's reports for a drive."""
-
-    debt_abolished_cents: int
-    people_helped: int
-    #: True if any report counted households rather than people.
-    counts_households: bool
-    regions: tuple[str, ...]
-    #: The latest report's date.
-    reported_on: date
-    report_count: int
-    #: Debt abolished per dollar that reached the partner, in hundredths (10000 = 100:1);
-    #: None while nothing has been remitted.
-    actual_ratio_hundredths: int | None
-
-    @property
-    def people_label(self) -> str:
-        return "households" if self.counts_households else "people"
-
-
-def actual_relief(
-    session: Session, drive: Drive, totals: ledger.DriveTotals | None = None
-) -> ActualRelief | None:
-    """The relief the partner reported for ``drive`` (all its reports summed), or None.
-
-    The actual ratio divides the debt abolished by the money the partner received for the
-    drive — remittances plus gifts sent directly to it — from ``ledger.totals``.
-    """
-    reports = list(
-        session.exec(
-            select(PartnerReport)
-            .where(PartnerReport.drive_id == drive.id)
-            .order_by(PartnerReport.reported_on, PartnerReport.id)
-        )
-    )
-    if not reports:
-        return None
-    debt = sum(report.debt_abolished_cents for report in reports)
-    received = (totals or ledger.totals(session, drive)).figures.remitted_cents
-    regions = tuple(dict.fromkeys(r.region for r in reports if r.region))
-    return ActualRelief(
-        debt_abolished_cents=debt,
-        people_helped=sum(report.people_helped for report in reports),
-        counts_households=any(report.counts_households for report in reports),
-        regions=regions,
-        reported_on=max(report.reported_on for report in reports),
-        report_count=len(reports),
-        actual_ratio_hundredths=(
-            money.divide_half_up(debt * 100, received) if received > 0 else None
-        ),
-    )
-
-
-def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[Supporter, ...]:
-    """The latest paid gifts, each at what it now counts for: a gift corrected, voided or
-    partly refunded shows its amount after those entries, and one brought to zero drops out.
-    Two indexed queries over ``limit`` gifts, whatever the drive's size."""
-    rows = session.exec(
-        select(Gift, Chapter.name)
-        .outerjoin(Chapter, Chapter.id == Gift.chapter_id)
-        .where(Gift.drive_id == drive.id, Gift.status == GiftStatus.PAID)
-        .order_by(Gift.received_at.desc(), Gift.id.desc())
-        .limit(limit)
-    ).all()
-    counted = dict(
-        session.exec(
-            select(Entry.gift_id, func.sum(Entry.amount_cents))
-            .where(
-                Entry.gift_id.in_([gift.id for gift, _ in rows]),
-                Entry.drive_id == drive.id,
-                Entry.kind.in_(tuple(ledger.RAISED_KINDS)),
-            )
-            .group_by(Entry.gift_id)
-        ).all()
-    )
-    return tuple(
-        Supporter(
-            display_name=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
-            amount_cents=int(counted[gift.id]),
-            chapter_name=chapter_name,
-            received_at=gift.received_at,
-        )
-        for gift, chapter_name in rows
-        if counted.get(gift.id, 0) > 0
-    )
-
-
-def drive_view(
-    session: Session, drive_slug: str, chapter_slug: str | None = None, today: date | None = None
-) -> DriveView:
-    """The drive (or one chapter's side of it) with totals, pace and recent supporters."""
-    drive = get_drive(session, drive_slug)
-    chapter = chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
-    totals = ledger.totals(session, drive)
-    today = today or utcnow().date()
-    since = today - timedelta(days=projection.PACE_DAYS - 1)
-    recent = session.exec(
-        select(func.coalesce(func.sum(ledger.DailyTotal.raised_cents), 0)).where(
-            ledger.DailyTotal.drive_id == drive.id, ledger.DailyTotal.day >= since
-        )
-    ).one()
-    pace = projection.pace(
-        raised_cents=totals.raised_cents,
-        goal_cents=drive.goal_cents,
-        raised_last_days_cents=int(recent),
-        today=today,
-        ends_on=drive.ends_on,
-    )
-    return DriveView(
-        drive=drive,
-        totals=totals,
-        pace=pace,
-        supporters=recent_supporters(session, drive),
-        chapter=chapter,
-        actual=actual_relief(session, drive, totals),
-    )
-
-
-def _participants_digest():
-    # Each taking part chapter's id, sub-goal, name, region and blurb, as one string per drive.
-    part = (
-        cast(DriveChapter.chapter_id, String)
-        + ":"
-        + func.coalesce(cast(DriveChapter.goal_cents, String), "")
-        + ":"
-        + Chapter.name
-        + ":"
-        + func.coalesce(Chapter.region, "")
-        + ":"
-        + func.coalesce(Chapter.blurb, "")
-    )
-    return (
-        # A literal separator, not a bound one: the statement then runs as compiled (db.read_row).
-        select(func.aggregate_strings(part, literal_column("'|'")))
-        .select_from(DriveChapter)
-        .join(Chapter, Chapter.id == DriveChapter.chapter_id)
-        .where(DriveChapter.drive_id == Drive.id)
-        .scalar_subquery()
-    )
-
-
-#: Everything a drive page shows, bar the ledger's figures, changes only with these columns;
-#: the ledger's figures change only with the whole-drive total's entry count and last entry.
-DRIVE_STATE = (
-    select(
-        Drive.slug,
-        Drive.title,
-        Drive.story,
-        Drive.goal_cents,
-        Drive.currency,
-        Drive.starts_on,
-        Drive.ends_on,
-        Drive.partner_name,
-        Drive.target_region,
-        Drive.ratio_hundredths,
-        Drive.ratio_source,
-        Drive.ratio_as_of,
-        Drive.public_revision,
-        Total.entry_count,
-        Total.last_entry_id,
-        _participants_digest(),
-        # Partner reports are append-only: the newest id changes with each one.
-        select(func.max(PartnerReport.id))
-        .where(PartnerReport.drive_id == Drive.id)
-        .scalar_subquery(),
-    )
-    .outerjoin(Total, and_(Total.drive_id == Drive.id, Total.chapter_id == ledger.WHOLE_DRIVE))
-    .where(Drive.slug == bindparam("slug"))
-)
-
-
-def drive_state(session: Session | Connection, drive_slug: str) -> tuple | None:
-    """A small value that changes whenever anything :func:`drive_view` shows may change, in
-    one indexed query: the drive's row, its chapters (names, regions, blurbs, sub-goals), its
-    ledger (entry count and last entry id, advanced by every ``ledger.append`` in the same
-    transaction as the entry), the partner's latest report and today's date (pace, days
-    left). None if no such drive.
-
-    Caches key on it, so a new gift shows at once. A gift's public fields change only with a
-    ledger entry (paid, refunded, disputed); a change to them without one calls
-    :func:`public_pages_changed`.
-    """
-    return state_of(session.execute(DRIVE_STATE, {"slug": drive_slug}).first())
-
-
-def public_pages_changed(session: Session, drive_ids) -> None:
-    """Say that these drives' public pages must change though no ledger entry was written
-    (a donor's name erased): their state moves on, so no worker serves what it cached."""
-    ids = sorted({drive_id for drive_id in drive_ids if drive_id is not None})
-    if ids:
-        session.execute(
-            update(Drive)
-            .where(Drive.id.in_(ids))
-            .values(public_revision=Drive.public_revision + 1)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def state_of(row, today: date | None = None) -> tuple | None:
-    """:func:`drive_state` from a row of :data:`DRIVE_STATE`, typed by SQLAlchemy or raw
-    from the driver alike (each value as text)."""
-    if row is None:
-        return None
-    return (
-        *(None if value is None else str(value) for value in row),
-        str(today or utcnow().date()),
-    )

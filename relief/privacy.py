@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from relief import drives
+from relief import drive_pages
 from relief.errors import InvalidInput, NotFound
 from relief.models import Chapter, Drive, Gift
 
@@ -72,5 +72,5 @@ def erase(session: Session, email: str) -> int:
         gift.show_name = False
     session.flush()
     # Her name may be on a drive's page in every worker's cache: no ledger entry says so.
-    drives.public_pages_changed(session, (gift.drive_id for gift in gifts))
+    drive_pages.public_pages_changed(session, (gift.drive_id for gift in gifts))
     return len(gifts)

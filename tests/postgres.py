@@ -10,10 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.loopback import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -33,18 +34,12 @@ def _bin_dir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LocalPostgres:
     def __init__(self):
         self.bin = _bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="relief-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0  # initdb refuses to run as root
 
     def _run(self, *args: str) -> None:

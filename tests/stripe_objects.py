@@ -1,6 +1,7 @@
-"""Stripe objects and signed events for tests, built from Stripe's own fixture shapes
-(tests/fixtures/stripe/, copied from Stripe's openapi fixtures3.json): each builder copies the
-real shape and changes only the fields a test is about."""
+"""Stripe objects and signed events for tests and the benchmark, built from Stripe's own
+fixture shapes (tests/fixtures/stripe/, copied from Stripe's openapi fixtures3.json): each
+builder copies the real shape and changes only the fields a test is about. The one place
+that signs webhooks (``sign``) and posts them (``deliver`` in-process, ``post_live`` over HTTP)."""
 
 from __future__ import annotations
 
@@ -181,15 +182,40 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
     return f"t={timestamp},v1={digest}"
 
 
+def body(evt: dict) -> bytes:
+    """The event's exact bytes, as Stripe posts them (and signs them)."""
+    return json.dumps(evt).encode()
+
+
+def webhook_headers(
+    payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """The headers of Stripe's POST of ``payload``: its signature and JSON type."""
+    return {
+        "Stripe-Signature": sign(payload, secret, timestamp),
+        "Content-Type": "application/json",
+    }
+
+
+def post_live(base_url: str, payload: bytes, http=None, secret: str = WEBHOOK_SECRET):
+    """POST signed bytes to the webhook of a live server (gunicorn in a test) with requests,
+    or with ``http``, a ``requests.Session`` of the caller's."""
+    import requests
+
+    return (http or requests).post(
+        base_url + "/stripe/webhook",
+        data=payload,
+        headers=webhook_headers(payload, secret),
+        timeout=60,
+    )
+
+
 def deliver(client, evt: dict, secret: str = WEBHOOK_SECRET, timestamp: int | None = None):
     """POST the event to our webhook as Stripe does: exact bytes, signed. Returns once the
     worker's fee reader has read the fees the event queued, so tests see them."""
-    payload = json.dumps(evt).encode()
+    payload = body(evt)
     with client.post(
-        "/stripe/webhook",
-        data=payload,
-        headers={"Stripe-Signature": sign(payload, secret, timestamp)},
-        content_type="application/json",
+        "/stripe/webhook", data=payload, headers=webhook_headers(payload, secret, timestamp)
     ) as response:
         pass
     reader = client.application.extensions.get("relief.fee_reader")

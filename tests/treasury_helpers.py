@@ -1,5 +1,6 @@
-"""Helpers for the treasurer's tests: accounts made through the service, and a client that
-signs in through the real form and posts with the page's real CSRF token."""
+"""Helpers for tests of the signed-in screens (treasurer, organizer, admin): accounts made
+through the service, a client that signs in through the real form and posts with the page's
+real CSRF token, and a session for arranging or checking rows between its requests."""
 
 from __future__ import annotations
 
@@ -58,8 +59,8 @@ class SignedIn:
 def data(app):
     """A session for arranging or checking rows, in an app context popped at the end.
 
-    (The ``session`` fixture keeps an app context open for the whole test; requests made
-    meanwhile would share its ``g`` — Flask-Login's and Flask-WTF's per-request caches.)
+    (An app context held open for the whole test would be shared by the requests made
+    meanwhile, and with it ``g`` — Flask-Login's and Flask-WTF's per-request caches.)
     """
     with app.app_context():
         with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:

@@ -1,4 +1,5 @@
-"""The report's pictures as SVG: two charts drawn by pygal and the QR code drawn by segno.
+"""The report's pictures as SVG: two charts drawn by pygal and the QR code
+(``relief.qr``, as on the drive page).
 
 Charts take int cents and label them through ``money``; pygal only places them. Its
 interactive JavaScript is switched off (``js=[]``), so the SVG references nothing outside.
@@ -6,13 +7,10 @@ interactive JavaScript is switched off (``js=[]``), so the SVG references nothin
 
 from __future__ import annotations
 
-import io
-
 import pygal
-import segno
 from pygal.style import Style
 
-from relief import money
+from relief import money, qr
 from relief.reports.press import PressSnapshot
 
 ACCENT = "#0b6e4f"
@@ -131,7 +129,5 @@ def chapter_parts(snapshot: PressSnapshot, width: int = 760) -> bytes:
 
 
 def qr_code(url: str) -> bytes:
-    """A QR code of ``url`` as SVG (error correction M, as on the drive page)."""
-    buffer = io.BytesIO()
-    segno.make(url, error="m").save(buffer, kind="svg", scale=4, border=2, title=url)
-    return buffer.getvalue()
+    """The QR code of ``url`` at the report's size (30 mm in print; the page's is larger)."""
+    return qr.svg(url, scale=4)

@@ -1,7 +1,7 @@
 """The press impact report's data: a frozen snapshot of one drive, taken from the ledger.
 
-Every figure comes from :func:`relief.drives.drive_view` (hence ``ledger.totals``), the same
-call the drive page and the JSON API make, so the PDF cannot disagree with them. The snapshot
+Every figure comes from :func:`relief.drive_pages.drive_view` (hence ``ledger.totals``), the
+same call the drive page and the JSON API make, so the PDF cannot disagree with them. The snapshot
 holds plain values only (no ORM objects), so rendering touches no database, and its size is
 bounded by the drive's chapters and days, never by its number of gifts.
 """
@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
-from relief import drives, ledger, money
+from relief import drive_pages, ledger, money
+from relief.models import DailyTotal
 from relief.projection import format_ratio
 
 
@@ -31,7 +32,8 @@ class ChapterLine:
 
     @property
     def percent_of_goal(self) -> int | None:
-        """Whole percent of the sub-goal raised (0 to 100); None without a sub-goal."""
+        """Whole percent of the sub-goal raised, as the report's text shows it (may pass
+        100); None without a sub-goal."""
         if not self.goal_cents:
             return None
         return money.percent_of(self.raised_cents, self.goal_cents)
@@ -77,6 +79,7 @@ class PressSnapshot:
     net_cents: int
     #: Net × ratio: an estimate until the partner reports.
     projected_relief_cents: int
+    #: Whole percent of the goal raised, the true value (may pass 100).
     percent_of_goal: int
     gift_count: int
     ratio_hundredths: int
@@ -111,7 +114,7 @@ class PressSnapshot:
 
 
 def _cumulative_days(
-    rows: list[ledger.DailyTotal], starts_on: date, last_day: date
+    rows: list[DailyTotal], starts_on: date, last_day: date
 ) -> tuple[DayPoint, ...]:
     """Every day from the first to the last, carrying the running sum over quiet days.
 
@@ -146,7 +149,7 @@ def build(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
-    view = drives.drive_view(session, drive_slug, today=now.date())
+    view = drive_pages.drive_view(session, drive_slug, today=now.date())
     drive, totals = view.drive, view.totals
     last_day = min(now.date(), drive.ends_on) if drive.ends_on else now.date()
     days = _cumulative_days(ledger.daily_raised(session, drive.id), drive.starts_on, last_day)

@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from relief import drives, money
 from relief.db import is_postgres
-from relief.drives import _check_text
 from relief.errors import Conflict, DomainError, InvalidInput, NotFound
 from relief.models import (
     BatchLine,
@@ -31,6 +30,7 @@ from relief.models import (
     utcnow,
 )
 from relief.treasury import scope
+from relief.validation import check_text
 
 MAX_LINES = 2_000
 CSV_COLUMNS = ("amount", "name", "anonymous", "method", "check_number", "received")
@@ -77,7 +77,7 @@ def open_batch(
 ) -> DepositBatch:
     """Start a batch by stating how many gifts and how much money the slip holds; flushes."""
     drive = scope.drive_of(session, chapter, drive_id)
-    label = _check_text(label, "batch's name (e.g. the event)", 200)
+    label = check_text(label, "batch's name (e.g. the event)", 200)
     if not isinstance(expected_count, int) or not 0 < expected_count <= MAX_LINES:
         raise InvalidInput(f"The number of gifts must be between 1 and {MAX_LINES}.")
     if not isinstance(expected_total_cents, int) or not 0 < expected_total_cents <= money.MAX_CENTS:
@@ -88,7 +88,7 @@ def open_batch(
         label=label,
         expected_count=expected_count,
         expected_total_cents=expected_total_cents,
-        held_by=_check_text(held_by, "name of who holds the money", 200, required=False),
+        held_by=check_text(held_by, "name of who holds the money", 200, required=False),
         status=BatchStatus.OPEN,
         created_by_id=created_by.id if created_by else None,
     )
@@ -166,10 +166,10 @@ def _line(batch: DepositBatch, raw: LineInput, today: date) -> BatchLine:
         raise InvalidInput("Date received: required (YYYY-MM-DD).")
     if received > today:
         raise InvalidInput("Date received: cannot be in the future.")
-    check_number = _check_text(raw.check_number, "check number", 64, required=False) or None
+    check_number = check_text(raw.check_number, "check number", 64, required=False) or None
     if method is GiftMethod.CASH and check_number:
         raise InvalidInput("Check number: cash has none; choose check or clear the number.")
-    name = _check_text(raw.name, "donor's name", 200, required=False)
+    name = check_text(raw.name, "donor's name", 200, required=False)
     return BatchLine(
         batch_id=batch.id,
         amount_cents=amount_cents,
@@ -291,7 +291,7 @@ def set_custody(
     batch is often entered days after the money was banked, so the day it was started does
     not bound it."""
     batch = _lock(session, chapter, batch_id)
-    batch.held_by = _check_text(held_by, "name of who holds the money", 200, required=False)
+    batch.held_by = check_text(held_by, "name of who holds the money", 200, required=False)
     if deposited_on is not None:
         if deposited_on > utcnow().date():
             raise InvalidInput("The deposit date cannot be in the future.")

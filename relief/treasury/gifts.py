@@ -10,7 +10,6 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from relief import drives, ledger, money
-from relief.drives import _check_text
 from relief.errors import Conflict, InvalidInput, NotFound
 from relief.models import (
     Chapter,
@@ -25,6 +24,7 @@ from relief.models import (
     utcnow,
 )
 from relief.treasury import scope
+from relief.validation import check_text
 
 #: Kinds of entry that change how much of a gift counts (a gift's "current amount").
 AMOUNT_KINDS = (EntryKind.GIFT, EntryKind.CORRECTION)
@@ -74,13 +74,13 @@ def record_direct_gift(
         chapter=chapter,
         donor_name=donor_name,
         show_name=show_name,
-        check_number=_check_text(check_number or "", "check number", 64, required=False) or None,
+        check_number=check_text(check_number or "", "check number", 64, required=False) or None,
         received_at=_noon(received_on),
     )
     session.add(
         DirectGift(
             gift_id=gift.id,
-            partner_reference=_check_text(partner_reference, "partner's reference", 200, False),
+            partner_reference=check_text(partner_reference, "partner's reference", 200, False),
         )
     )
     ledger.append(
@@ -151,7 +151,7 @@ def correct_gift(
             "Card gifts are corrected by refunding them in Stripe; the refund reaches the "
             "ledger by itself."
         )
-    reason = _check_text(reason, "reason for the correction", 400)
+    reason = check_text(reason, "reason for the correction", 400)
     if not isinstance(correct_amount_cents, int) or not 0 <= correct_amount_cents:
         raise InvalidInput("The correct amount must be zero (to void the gift) or more.")
     if correct_amount_cents > money.MAX_CENTS:

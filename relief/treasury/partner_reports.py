@@ -1,7 +1,7 @@
 """What the relief partner reports it abolished with a drive's money, beside the projection.
 
 Everyone (the public page, the API, the press PDF, the dashboard) reads a drive's reported
-relief through :func:`relief.drives.actual_relief`; it is None until the partner has reported.
+relief through :func:`relief.drive_pages.actual_relief`; it is None until the partner has reported.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from relief import money
-from relief.drives import _check_text
 from relief.errors import InvalidInput
 from relief.models import Chapter, Drive, PartnerReport, User
 from relief.treasury import scope
+from relief.validation import check_text
 
 
 def record_report(
@@ -46,7 +46,7 @@ def record_report(
         debt_abolished_cents=debt_abolished_cents,
         people_helped=people_helped,
         counts_households=counts_households,
-        region=_check_text(region, "region", 200, required=False),
+        region=check_text(region, "region", 200, required=False),
         reported_on=reported_on,
         recorded_by_id=recorded_by.id if recorded_by else None,
     )

@@ -9,10 +9,10 @@ from sqlmodel import Session, select
 
 from relief import ledger, money
 from relief.db import is_postgres
-from relief.drives import _check_text
 from relief.errors import Conflict, InvalidInput
 from relief.models import Chapter, Drive, Entry, EntryKind, Remittance, Total, User, utcnow
 from relief.treasury import scope
+from relief.validation import check_text
 
 
 def record_remittance(
@@ -33,7 +33,7 @@ def record_remittance(
     drive = scope.drive_of(session, chapter, drive_id)
     if not isinstance(amount_cents, int) or not 0 < amount_cents <= money.MAX_CENTS:
         raise InvalidInput("The amount must be more than zero and at most $10,000,000.")
-    reference = _check_text(reference, "reference (check number, wire or ACH id)", 200)
+    reference = check_text(reference, "reference (check number, wire or ACH id)", 200)
     if sent_on > utcnow().date():
         raise InvalidInput("The date sent cannot be in the future.")
     if is_postgres(session):
@@ -45,7 +45,7 @@ def record_remittance(
             .with_for_update()
         ).first()
     figures = ledger.totals(session, drive).by_chapter_id.get(chapter.id, ledger.Figures())
-    held = figures.net_cents - figures.remitted_cents
+    held = figures.held_cents
     if amount_cents > held:
         raise InvalidInput(
             f"{chapter.name} holds {money.format(held, drive.currency)} for “{drive.title}”; "
@@ -92,7 +92,7 @@ def reverse_remittance(
     """Undo a remittance recorded by mistake: a negative remittance entry pointing at it, with
     the reason; the original stays in the ledger. Once only; flushes."""
     remittance = scope.get_owned(session, Remittance, remittance_id, chapter, "remittance")
-    reason = _check_text(reason, "reason for reversing it", 400)
+    reason = check_text(reason, "reason for reversing it", 400)
     if _reversal(session, remittance) is not None:
         raise Conflict("This remittance is already reversed.")
     drive = session.get(Drive, remittance.drive_id)

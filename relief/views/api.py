@@ -2,14 +2,15 @@
 
 from flask import Blueprint
 
-from relief import db, drives, presenters
-from relief.views import cached
+from relief import db, drive_pages, pagecache, presenters
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 @bp.get("/drives/<slug>")
 def drive(slug):
-    return cached.json(
-        ("api", slug), slug, lambda: presenters.drive_json(drives.drive_view(db.session(), slug))
+    return pagecache.json(
+        ("api", slug),
+        slug,
+        lambda: presenters.drive_json(drive_pages.drive_view(db.session(), slug)),
     )

@@ -13,11 +13,10 @@ from flask import (
     url_for,
 )
 
-from relief import boundary, db, drives
+from relief import boundary, db, drive_pages, pagecache
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
-from relief.views import cached
 from relief.web import gateway, limiter
 
 bp = Blueprint("donate", __name__)
@@ -53,9 +52,9 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
     """The form for a page: empty, or filled again with ``values`` (the page's view read them
     with ``donations.form_values``) when the donor comes back from checkout. ``ref`` and
     ``utm_*`` of the link the donor came through ride along in hidden fields."""
-    if cached.building_shared_page():
+    if pagecache.building_shared_page():
         # A page shared by many visitors: slots where each visitor's own values go.
-        data = {name: cached.slot(name) for name in donations.ATTRIBUTION_KEYS}
+        data = {name: pagecache.slot(name) for name in donations.ATTRIBUTION_KEYS}
         return _new_form(view, data=data, meta={"csrf": False})
     data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
     if values:
@@ -76,7 +75,7 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
 
 @bp.app_template_global("csrf_slot")
 def csrf_slot() -> str:
-    return cached.slot("csrf_token")
+    return pagecache.slot("csrf_token")
 
 
 @bp.app_template_global("fee_example")
@@ -102,7 +101,7 @@ def _page_url(view, _external: bool = True, **params) -> str:
 @limiter.limit(CHECKOUT_LIMIT)
 def donate(slug, chapter):
     session = db.session()
-    view = drives.drive_view(session, slug, chapter)
+    view = drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400

@@ -1,20 +1,16 @@
 """Public pages: the list of active drives, a drive's page, one chapter's side of it."""
 
-from io import BytesIO
-
-import segno
 from flask import Blueprint, Response, render_template, request, url_for
 
-from relief import db, drives
+from relief import db, drive_pages, drives, pagecache, qr
 from relief.payments import donations
-from relief.views import cached
 
 bp = Blueprint("public", __name__)
 
 
 @bp.get("/")
 def index():
-    return render_template("drives/index.html", drives=drives.active_drives(db.session()))
+    return render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
 
 
 @bp.get("/drives/<slug>")
@@ -30,13 +26,13 @@ def chapter_page(slug, chapter):
 def _drive_page(slug: str, chapter: str | None = None) -> str:
     def build():
         session = db.session()
-        view = drives.drive_view(session, slug, chapter)
+        view = drive_pages.drive_view(session, slug, chapter)
         # A donor back from checkout (?resume=<gift>) finds the donate form as they left it.
         resumed = donations.form_values(session, request.args.get("resume"))
         return render_template("drives/page.html", view=view, resumed=resumed)
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
-    return cached.page(("page", slug, chapter, request.scheme, request.host), slug, build)
+    return pagecache.page(("page", slug, chapter, request.scheme, request.host), slug, build)
 
 
 @bp.get("/drives/<slug>/qr.svg")
@@ -54,8 +50,6 @@ def chapter_qr(slug, chapter):
 
 
 def _qr(url: str) -> Response:
-    buffer = BytesIO()
-    segno.make(url, error="m").save(buffer, kind="svg", scale=6, border=2, title=url)
-    response = Response(buffer.getvalue(), mimetype="image/svg+xml")
+    response = Response(qr.svg(url, scale=6), mimetype="image/svg+xml")
     response.cache_control.max_age = 3600
     return response

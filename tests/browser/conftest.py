@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -55,3 +57,12 @@ def live_app(sqlite_url):
 def live_server(live_app):
     with LiveServer(live_app) as server:
         yield server
+
+
+@pytest.fixture
+def screens(tmp_path) -> Path:
+    """Where screenshots go: $RELIEF_SCREENS_DIR to keep them for a person to look at, else
+    the test's own tmp dir (never a fixed path outside the run)."""
+    directory = Path(os.environ.get("RELIEF_SCREENS_DIR") or tmp_path / "screens")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

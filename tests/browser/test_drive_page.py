@@ -1,17 +1,12 @@
 """A visitor opens a drive's page on a phone and on a desktop."""
 
-import os
-from pathlib import Path
-
 import pytest
 from sqlmodel import Session
 
 from tests.factories import make_coalition, make_gift
+from tests.read_back import qr_codes_in_png
 
 pytestmark = pytest.mark.browser
-
-#: Set RELIEF_SCREENS_DIR=DIR to keep the screenshots for a person to look at.
-SCREENSHOTS = os.environ.get("RELIEF_SCREENS_DIR")
 
 
 def seed_missouri(app):
@@ -32,17 +27,15 @@ def seed_missouri(app):
         )
 
 
-def shoot(page, name):
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
+def shoot(page, screens, name):
+    page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.parametrize(
     ("width", "height", "label"), [(390, 844, "phone"), (1280, 900, "desktop")]
 )
 def test_drive_page_shows_raised_relief_and_each_chapter(
-    live_app, live_server, page, width, height, label
+    live_app, live_server, page, width, height, label, screens
 ):
     seed_missouri(live_app)
     page.set_viewport_size({"width": width, "height": height})
@@ -58,14 +51,15 @@ def test_drive_page_shows_raised_relief_and_each_chapter(
     supporters = page.locator(".supporters").inner_text()
     assert "Ana B." in supporters and "Anonymous" in supporters
     assert "Private Person" not in page.content() and "ana@example.org" not in page.content()
-    assert page.locator("img.qr").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    # The code on the screen, decoded from the browser's own pixels, leads to this page.
+    assert qr_codes_in_png(page.locator("img.qr").screenshot()) == [page.url]
     # No horizontal scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    shoot(page, f"drive-{label}")
+    shoot(page, screens, f"drive-{label}")
 
     page.get_by_role("link", name="St. Louis").first.click()
     assert "St. Louis's part" in page.locator(".chapter-focus").inner_text()
-    shoot(page, f"chapter-{label}")
+    shoot(page, screens, f"chapter-{label}")
 
 
 def test_test_mode_is_marked_on_every_page(live_app, live_server, page):

@@ -4,10 +4,8 @@ them (no emails) — and another chapter's organizer gets 404 on every one of th
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -17,14 +15,6 @@ from tests.treasury_helpers import PASSWORD, data, make_user
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def screens(tmp_path):
-    """Where screenshots go: $RELIEF_SCREENS_DIR (to keep them), else the test's tmp dir."""
-    directory = Path(os.environ.get("RELIEF_SCREENS_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def fits(page, width):

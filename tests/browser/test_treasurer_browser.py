@@ -3,9 +3,7 @@ count and total (first off, then right), post them, and see the dashboard change
 
 from __future__ import annotations
 
-import os
 from datetime import date
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -15,14 +13,6 @@ from tests.treasury_helpers import PASSWORD, data, make_user
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def screens(tmp_path):
-    """Where screenshots go: $RELIEF_SCREENS_DIR (to keep them), else the test's tmp dir."""
-    directory = Path(os.environ.get("RELIEF_SCREENS_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def shoot(browser, url, name, cookies, screens):

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from relief.treasury import months
 from tests.browser.conftest import LiveServer
-from tests.browser.test_treasurer_browser import PHONE, screens, shoot  # noqa: F401
+from tests.browser.test_treasurer_browser import PHONE, shoot
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.integration.test_payouts import card_gift, payout, txn
@@ -62,7 +62,7 @@ def test_a_st_louis_treasurer_closes_the_month_and_kansas_city_sees_none_of_it(
     stripe_live_server,
     fake_stripe,  # noqa: F811
     browser,
-    screens,  # noqa: F811
+    screens,
 ):
     app, base = stripe_live_server.app, stripe_live_server.url
     with data(app) as session:
@@ -200,7 +200,7 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
     stripe_live_server,
     fake_stripe,  # noqa: F811
     browser,
-    screens,  # noqa: F811
+    screens,
 ):
     app, base = stripe_live_server.app, stripe_live_server.url
     received = LAST_MONTH + timedelta(days=9)  # the event, last month

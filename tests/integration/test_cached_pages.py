@@ -16,7 +16,7 @@ from tests.factories import make_coalition, make_gift
 @pytest.fixture(params=["state read each time", "change counter"])
 def app(request, database_url, tmp_path):
     """Each test twice: every request reading the drive's state, and with the change counter
-    on (relief/changes.py), where a request reads it only after a commit."""
+    on (relief/pagecache/counter.py), where a request reads it only after a commit."""
     config = {}
     if request.param == "change counter":
         config["CHANGE_COUNTER"] = str(tmp_path / "relief.changes")

@@ -1,6 +1,6 @@
-"""The change counter (relief/changes.py) across processes: gunicorn's workers serve a drive's
-state again only while no process of the app on this machine has committed a write since;
-anything that writes around the app shows within TRUST_SECONDS."""
+"""The change counter (relief/pagecache/counter.py) across processes: gunicorn's workers serve
+a drive's state again only while no process of the app on this machine has committed a write
+since; anything that writes around the app shows within TRUST_SECONDS."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import requests
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
-from relief import changes, config, drives
+from relief import config, drives
 from relief.config import ConfigError
+from relief.pagecache import counter
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.processes.gunicorn import Gunicorn
@@ -50,17 +51,17 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
     ).wait_ready()
     try:
         assert raised(server) == {10_000}
-        counter = changes.of(app)
+        change_counter = counter.of(app)
 
         # A read-only unit of work says nothing; a commit that writes moves the count on.
-        count = counter.read()
+        count = change_counter.read()
         with Session(engine) as reader:
             drives.get_drive(reader, "mo-2026")
             reader.commit()
-        assert counter.read() == count
+        assert change_counter.read() == count
         with Session(engine, expire_on_commit=False) as books:
             make_gift(books, drive, 2_500)
-        assert counter.read() == count + 1
+        assert change_counter.read() == count + 1
         assert raised(server) == {12_500}  # at once, in both workers
 
         # psql, a script, another machine: the counter is not told. Within a second.
@@ -68,8 +69,8 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
         with Session(around, expire_on_commit=False) as books:
             make_gift(books, drive, 1_000)
         around.dispose()
-        assert counter.read() == count + 1
-        deadline = time.monotonic() + changes.TRUST_SECONDS + 2
+        assert change_counter.read() == count + 1
+        deadline = time.monotonic() + counter.TRUST_SECONDS + 2
         while raised(server) != {13_500}:
             assert time.monotonic() < deadline, "a write around the app never showed"
             time.sleep(0.1)

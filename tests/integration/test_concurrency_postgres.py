@@ -4,7 +4,6 @@ every event counts once, every total is exact, and no lock or deadlock is left b
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +61,7 @@ def test_two_instances_receiving_every_event_twice_at_once_count_each_once(
         chapter = CHAPTERS[number % len(CHAPTERS)]
         metadata = {"drive": "mo-2026", **({"chapter": chapter} if chapter else {})}
         obj = so.checkout_session(amount_cents=amount, metadata=metadata)
-        payloads.append(json.dumps(so.event("checkout.session.completed", obj)).encode())
+        payloads.append(so.body(so.event("checkout.session.completed", obj)))
         expected_cents += amount
     try:
         for server in servers:
@@ -72,12 +71,7 @@ def test_two_instances_receiving_every_event_twice_at_once_count_each_once(
         def deliver(job):
             index, payload = job
             server = servers[index % 2]
-            response = sessions[index % len(sessions)].post(
-                server.url + "/stripe/webhook",
-                data=payload,
-                headers={"Stripe-Signature": so.sign(payload), "Content-Type": "application/json"},
-                timeout=60,
-            )
+            response = so.post_live(server.url, payload, sessions[index % len(sessions)])
             return response.status_code, response.json().get("duplicate")
 
         # Both deliveries of an event are next to each other in the queue, so 16 threads send

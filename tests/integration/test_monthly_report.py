@@ -19,18 +19,11 @@ from relief.reports import monthly
 from relief.treasury import batches, dashboard, gifts, partner_reports, payouts, remittances
 from tests.factories import make_coalition, make_gift
 from tests.integration.test_payouts import card_gift, payout, txn
+from tests.read_back import pdf_text
 from tests.stripe_fixtures import *  # noqa: F403
 from tests.treasury_helpers import SignedIn, data, make_user
 
 PRIVATE = ("bea.private@example.org", "PRIVATE NOTE: call me about matching", "unassigned@x.org")
-
-
-def pdf_text(data: bytes, tmp_path, name="monthly.pdf") -> str:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
 
 
 def figures_on(text: str, label: str) -> list[str]:
@@ -161,7 +154,7 @@ def dashboard_month(session, chapter, key):
     return view, next(row for row in view.months if row.key == key)
 
 
-def test_every_figure_matches_the_dashboard_to_the_cent(app, tmp_path):
+def test_every_figure_matches_the_dashboard_to_the_cent(app):
     with data(app) as session:
         drive, st_louis = a_month_of_st_louis(session)
         view, month = dashboard_month(session, st_louis, this_month())
@@ -170,7 +163,7 @@ def test_every_figure_matches_the_dashboard_to_the_cent(app, tmp_path):
     response = SignedIn(app, "t@stl.org").get(f"/treasurer/st-louis/reports/{this_month()}.pdf")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
-    text = pdf_text(response.data, tmp_path)
+    text = pdf_text(response.data)
     cur = drive.currency
     f = month.figures
     expected = {
@@ -205,7 +198,7 @@ def test_every_figure_matches_the_dashboard_to_the_cent(app, tmp_path):
     assert "No Stripe payout carrying St. Louis's gifts arrived in" in flat
 
 
-def test_a_gift_of_the_previous_month_is_not_this_months_activity(session, tmp_path):
+def test_a_gift_of_the_previous_month_is_not_this_months_activity(session):
     _, st_louis = a_month_of_st_louis(session)
     now = utcnow()
     this = monthly.build(session, st_louis, this_month(), now=now)
@@ -218,19 +211,19 @@ def test_a_gift_of_the_previous_month_is_not_this_months_activity(session, tmp_p
     assert not last.corrections and not last.remittances and not last.batches
     from relief.reports import render
 
-    text = pdf_text(render.monthly_pdf(last), tmp_path, "last.pdf")
+    text = pdf_text(render.monthly_pdf(last))
     assert figures_on(text, "Gross gifts") == ["$123.45"]
     assert "Ana Lastmonth" not in text and "Bea Current" not in text
     assert "No remittance was sent" in text and "No gift was corrected" in text
 
 
-def test_the_pdf_has_donor_names_but_no_email_or_message(app, tmp_path):
+def test_the_pdf_has_donor_names_but_no_email_or_message(app):
     with data(app) as session:
         a_month_of_st_louis(session)
         make_user(session, "t@stl.org", "st-louis")
     client = SignedIn(app, "t@stl.org")
     pdf = client.get(f"/treasurer/st-louis/reports/{this_month()}.pdf").data
-    text = pdf_text(pdf, tmp_path)
+    text = pdf_text(pdf)
     for private in PRIVATE:
         assert private not in text
         assert private.encode() not in pdf  # nor in the file's metadata or tags
@@ -308,7 +301,7 @@ def test_cli_writes_the_monthly_report(app, runner, tmp_path):
     result = runner.invoke(args=["report", "month", "st-louis", this_month(), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "not for publication" in result.output
-    text = pdf_text(out.read_bytes(), tmp_path, "cli.pdf")
+    text = pdf_text(out.read_bytes())
     assert "St. Louis" in text and "CHK 1042" in text
     bad = runner.invoke(args=["report", "month", "nowhere", this_month(), "-o", str(out)])
     assert bad.exit_code != 0 and "There is no chapter “nowhere”" in bad.output
@@ -334,13 +327,13 @@ def test_letter_or_a4_tagged_with_embedded_fonts_and_page_numbers(app, tmp_path)
         rows = fonts.stdout.splitlines()[2:]
         assert rows and all("DejaVu" in row and row.split()[-5] == "yes" for row in rows)
         pages = int(re.search(r"Pages:\s+(\d+)", info.stdout)[1])
-        assert f"Page {pages} of {pages}" in pdf_text(pdf, tmp_path)
+        assert f"Page {pages} of {pages}" in pdf_text(pdf)
     bad = client.get(url + "?paper=tabloid")
     assert bad.status_code == 400 and "letter or a4" in bad.get_data(as_text=True)
 
 
 def test_the_months_payouts_carry_the_payouts_screens_reconciliation(
-    stripe_app, stripe_session, fake_stripe, tmp_path
+    stripe_app, stripe_session, fake_stripe
 ):
     """Synced from the fake Stripe over real HTTP: a payout arriving this month that differs
     (a charge nobody's gift explains), a manual one, and last month's, which is not listed."""
@@ -374,7 +367,7 @@ def test_the_months_payouts_carry_the_payouts_screens_reconciliation(
         f"/treasurer/st-louis/reports/{this_month()}.pdf"
     )
     assert response.status_code == 200
-    flat = re.sub(r"\s+", " ", pdf_text(response.data, tmp_path))
+    flat = re.sub(r"\s+", " ", pdf_text(response.data))
     cur = drive.currency
     expected, actual = (
         money.format(month_view.expected_cents, cur),

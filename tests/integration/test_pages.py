@@ -2,8 +2,11 @@
 
 import re
 
+import pytest
+
 from relief import ledger
 from tests.factories import make_coalition, make_gift
+from tests.read_back import qr_codes_in_svg
 
 
 def text_of(response):
@@ -109,11 +112,17 @@ def test_index_lists_active_drives_only(session, client):
     assert "Missouri Medical Debt Jubilee" in page and "Last Year's Drive" not in page
 
 
-def test_qr_code_links_to_the_page(session, client):
+@pytest.mark.parametrize(
+    "page_url", ["http://localhost/drives/mo-2026", "http://localhost/drives/mo-2026/st-louis"]
+)
+def test_the_qr_code_a_page_shows_leads_to_that_page(session, client, page_url):
+    """The code is decoded from the picture the page's <img> shows, as a phone would."""
     make_coalition(session)
-    response = client.get("/drives/mo-2026/qr.svg")
-    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
-    assert b"http://localhost/drives/mo-2026" in response.data
+    html = client.get(page_url).get_data(as_text=True)
+    (source,) = re.findall(r'<img class="qr" src="([^"]+)"', html)
+    picture = client.get(source)
+    assert picture.status_code == 200 and picture.mimetype == "image/svg+xml"
+    assert qr_codes_in_svg(picture.data) == [page_url]
 
 
 def test_health_and_readiness(client):

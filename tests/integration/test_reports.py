@@ -16,6 +16,7 @@ from relief.models import EntryKind, Gift, GiftMethod, GiftStatus
 from relief.reports import render
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
+from tests.read_back import pdf_info, pdf_text, qr_codes_in_pdf
 
 CHAPTER_GOALS = {"mid-missouri": 60_000, "st-louis": 60_000, "kansas-city": 40_000}
 PRIVATE = (
@@ -24,24 +25,6 @@ PRIVATE = (
     "PRIVATE NOTE: call me about matching",
     "Zebulon Hiddenname",
 )
-
-
-def pdf_text(data: bytes, tmp_path, name="report.pdf") -> str:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def pdf_info(data: bytes, tmp_path, name="info.pdf") -> dict[str, str]:
-    path = tmp_path / name
-    path.write_bytes(data)
-    out = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True, text=True).stdout
-    return {
-        key.strip(): value.strip()
-        for key, value in (line.split(":", 1) for line in out.splitlines() if ":" in line)
-    }
 
 
 def squeeze(text: str) -> str:
@@ -106,12 +89,12 @@ def chapter_row(text: str, name: str) -> list[str]:
     raise AssertionError(f"no table row for {name}")
 
 
-def test_missouri_example_reads_as_the_issue_promises(session, client, tmp_path):
+def test_missouri_example_reads_as_the_issue_promises(session, client):
     missouri_example(session)
     response = client.get("/drives/mo-2026/report.pdf")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
-    text = pdf_text(response.data, tmp_path)
+    text = pdf_text(response.data)
     flat = squeeze(text)
     assert headline(text) == {
         "raised": "$1,600.00",
@@ -130,7 +113,7 @@ def test_missouri_example_reads_as_the_issue_promises(session, client, tmp_path)
     assert "face value" in flat
 
 
-def test_every_figure_matches_the_api_to_the_cent(session, client, tmp_path):
+def test_every_figure_matches_the_api_to_the_cent(session, client):
     drive = missouri_example(session)
     st_louis = drives.get_chapter(session, "st-louis")
     # A processing fee and a partial refund, so raised, net and projected all differ.
@@ -145,7 +128,7 @@ def test_every_figure_matches_the_api_to_the_cent(session, client, tmp_path):
     session.commit()
 
     api = client.get("/api/drives/mo-2026").get_json()
-    text = pdf_text(client.get("/drives/mo-2026/report.pdf").data, tmp_path)
+    text = pdf_text(client.get("/drives/mo-2026/report.pdf").data)
     flat = squeeze(text)
     cur = api["currency"]
     assert api["raised_cents"] == 157_499 and api["net_cents"] == 156_366
@@ -176,33 +159,33 @@ def test_every_figure_matches_the_api_to_the_cent(session, client, tmp_path):
     assert f"{api['entry_count']} ledger entries" in flat
 
 
-def test_report_shows_no_donor_email_message_or_name(session, client, tmp_path):
+def test_report_shows_no_donor_email_message_or_name(session, client):
     missouri_example(session)
     data = client.get("/drives/mo-2026/report.pdf").data
-    text = pdf_text(data, tmp_path)
-    metadata = " ".join(pdf_info(data, tmp_path).values())
+    text = pdf_text(data)
+    metadata = " ".join(pdf_info(data).values())
     for private in (*PRIVATE, "Ana B."):
         assert private not in text and private not in metadata
 
 
-def test_report_stays_short_with_2000_gifts(app, session, tmp_path):
+def test_report_stays_short_with_2000_gifts(app, session):
     drive = make_coalition(session)
     with app.app_context():
         assert demo.add_gifts(app, drive.slug, 2_000) == 2_000
     client = app.test_client()
     api = client.get("/api/drives/mo-2026").get_json()
     data = client.get("/drives/mo-2026/report.pdf").data
-    info = pdf_info(data, tmp_path)
+    info = pdf_info(data)
     assert 1 <= int(info["Pages"]) <= 3
-    figures = headline(pdf_text(data, tmp_path))
+    figures = headline(pdf_text(data))
     assert figures["gifts"] == "2,000"
     assert figures["raised"] == money.format(api["raised_cents"])
 
 
-def test_letter_by_default_and_a4_on_request(session, client, tmp_path):
+def test_letter_by_default_and_a4_on_request(session, client):
     missouri_example(session)
-    letter = pdf_info(client.get("/drives/mo-2026/report.pdf").data, tmp_path)
-    a4 = pdf_info(client.get("/drives/mo-2026/report.pdf?paper=a4").data, tmp_path)
+    letter = pdf_info(client.get("/drives/mo-2026/report.pdf").data)
+    a4 = pdf_info(client.get("/drives/mo-2026/report.pdf?paper=a4").data)
     assert letter["Page size"].startswith("612 x 792 pts")
     assert a4["Page size"].startswith("595.276 x 841.89 pts")
     response = client.get("/drives/mo-2026/report.pdf?paper=tabloid")
@@ -213,7 +196,7 @@ def test_letter_by_default_and_a4_on_request(session, client, tmp_path):
 def test_report_is_tagged_with_embedded_fonts_and_page_numbers(session, client, tmp_path):
     missouri_example(session)
     data = client.get("/drives/mo-2026/report.pdf").data
-    info = pdf_info(data, tmp_path)
+    info = pdf_info(data)
     assert info["Tagged"] == "yes"
     assert info["Title"] == "Missouri Medical Debt Jubilee — press impact report"
     path = tmp_path / "fonts.pdf"
@@ -225,7 +208,7 @@ def test_report_is_tagged_with_embedded_fonts_and_page_numbers(session, client, 
     # pdffonts' "emb" column: every font is embedded.
     assert all(line.split()[-5] == "yes" for line in fonts)
     pages = int(info["Pages"])
-    assert f"Page {pages} of {pages}" in pdf_text(data, tmp_path)
+    assert f"Page {pages} of {pages}" in pdf_text(data)
 
 
 def test_report_response_is_inline_with_a_good_filename(session, client):
@@ -243,22 +226,22 @@ def test_drive_page_links_to_the_report(session, client):
     assert 'href="/drives/mo-2026/report.pdf"' in html and "Press report (PDF)" in html
 
 
-def test_qr_code_points_to_the_public_drive_page(database_url, session, tmp_path):
+def test_qr_code_points_to_the_public_drive_page(database_url, session):
     missouri_example(session)
     app = make_app(database_url, RELIEF_PUBLIC_URL="https://relief.example.org")
     try:
         data = app.test_client().get("/drives/mo-2026/report.pdf").data
     finally:
         app.extensions["relief.engine"].dispose()
-    assert "Drive page: https://relief.example.org/drives/mo-2026" in squeeze(
-        pdf_text(data, tmp_path)
-    )
+    assert "Drive page: https://relief.example.org/drives/mo-2026" in squeeze(pdf_text(data))
+    # What a phone held up to the printed page reads: the code itself, decoded from pixels.
+    assert qr_codes_in_pdf(data) == ["https://relief.example.org/drives/mo-2026"]
 
 
 # Receipts -------------------------------------------------------------------------------------
 
 
-def test_receipt_shows_the_gift_and_the_configured_statement(database_url, session, tmp_path):
+def test_receipt_shows_the_gift_and_the_configured_statement(database_url, session):
     drive = missouri_example(session)
     gift = make_gift(
         session, drive, 12_345, chapter="kansas-city", donor_name="Rosa Q.", show_name=False
@@ -272,7 +255,7 @@ def test_receipt_shows_the_gift_and_the_configured_statement(database_url, sessi
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert "no-store" in response.headers["Cache-Control"]
     assert response.headers["Content-Disposition"].startswith('inline; filename="receipt-')
-    flat = squeeze(pdf_text(response.data, tmp_path))
+    flat = squeeze(pdf_text(response.data))
     assert "$123.45" in flat
     assert statement in flat
     assert "Example Fund" in flat
@@ -283,10 +266,10 @@ def test_receipt_shows_the_gift_and_the_configured_statement(database_url, sessi
         assert private not in flat
 
 
-def test_receipt_default_statement_is_neutral(session, client, tmp_path):
+def test_receipt_default_statement_is_neutral(session, client):
     drive = missouri_example(session)
     gift = make_gift(session, drive, 2_500)
-    flat = squeeze(pdf_text(client.get(f"/gifts/{gift.public_id}/receipt.pdf").data, tmp_path))
+    flat = squeeze(pdf_text(client.get(f"/gifts/{gift.public_id}/receipt.pdf").data))
     assert "depends on the organization that receives the money" in flat
 
 
@@ -319,8 +302,8 @@ def test_cli_writes_the_report(session, runner, tmp_path):
     assert "Wrote" in result.output
     data = out.read_bytes()
     assert data.startswith(b"%PDF-")
-    assert pdf_info(data, tmp_path)["Page size"].startswith("595.276 x 841.89")
-    assert headline(pdf_text(data, tmp_path))["raised"] == "$1,600.00"
+    assert pdf_info(data)["Page size"].startswith("595.276 x 841.89")
+    assert headline(pdf_text(data))["raised"] == "$1,600.00"
 
 
 def test_cli_fails_clearly_for_an_unknown_drive(session, runner, tmp_path):
@@ -377,11 +360,11 @@ def test_snapshot_holds_plain_data_only(session):
     assert render.pdf(snapshot).startswith(b"%PDF-")
 
 
-def test_report_of_a_drive_with_no_gifts_yet(session, client, tmp_path):
+def test_report_of_a_drive_with_no_gifts_yet(session, client):
     make_coalition(session)
     response = client.get("/drives/mo-2026/report.pdf")
     assert response.status_code == 200
-    text = pdf_text(response.data, tmp_path)
+    text = pdf_text(response.data)
     assert headline(text) == {
         "raised": "$0.00",
         "projected debt relieved": "about $0",

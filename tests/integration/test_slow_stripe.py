@@ -4,11 +4,9 @@ under gunicorn with two sync workers, as in production."""
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 from sqlmodel import Session
 
 from relief import drives, ledger
@@ -33,7 +31,7 @@ def test_a_burst_of_gifts_is_answered_at_once_though_stripe_is_slow_and_every_fe
     fake_stripe.while_answering = lambda method, path: time.sleep(STRIPE_SECONDS)
     fake_stripe.fees.update({f"ch_of_pi_slow{n}": 30 + n for n in range(EVENTS)})
     payloads = [
-        json.dumps(
+        so.body(
             so.event(
                 "checkout.session.completed",
                 so.checkout_session(
@@ -42,7 +40,7 @@ def test_a_burst_of_gifts_is_answered_at_once_though_stripe_is_slow_and_every_fe
                     payment_intent=f"pi_slow{n}",
                 ),
             )
-        ).encode()
+        )
         for n in range(EVENTS)
     ]
     server = Gunicorn(
@@ -58,12 +56,7 @@ def test_a_burst_of_gifts_is_answered_at_once_though_stripe_is_slow_and_every_fe
     try:
 
         def deliver(payload: bytes) -> int:
-            return requests.post(
-                server.url + "/stripe/webhook",
-                data=payload,
-                headers={"Stripe-Signature": so.sign(payload), "Content-Type": "application/json"},
-                timeout=60,
-            ).status_code
+            return so.post_live(server.url, payload).status_code
 
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:

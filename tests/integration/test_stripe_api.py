@@ -27,22 +27,17 @@ from relief.payments.stripe_gateway import StripeGateway
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition
+from tests.loopback import free_port
 
 PICKLE = Path("/tmp/localstripe.pickle")
 SECRET_KEY = "sk_test_relief_localstripe"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def localstripe():
     binary = shutil.which("localstripe") or str(Path(os.sys.executable).parent / "localstripe")
     PICKLE.unlink(missing_ok=True)  # it keeps state there even with --from-scratch
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ event: exactly one gift, every total exact — on a SQLite file and on PostgreSQ
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -22,15 +21,6 @@ from tests.processes.gunicorn import Gunicorn
 from tests.stripe_fixtures import fake_stripe  # noqa: F401
 
 
-def post_event(url: str, payload: bytes):
-    return requests.post(
-        url + "/stripe/webhook",
-        data=payload,
-        headers={"Stripe-Signature": so.sign(payload), "Content-Type": "application/json"},
-        timeout=60,
-    )
-
-
 def test_a_worker_killed_mid_webhook_then_stripes_retry_counts_the_gift_once(
     database_url,
     fake_stripe,  # noqa: F811
@@ -43,7 +33,7 @@ def test_a_worker_killed_mid_webhook_then_stripes_retry_counts_the_gift_once(
     obj = so.checkout_session(
         amount_cents=4_200, metadata={"drive": "mo-2026", "chapter": "st-louis"}
     )
-    payload = json.dumps(so.event("checkout.session.completed", obj)).encode()
+    payload = so.body(so.event("checkout.session.completed", obj))
     server = Gunicorn(
         {
             "DATABASE_URL": database_url,
@@ -60,7 +50,7 @@ def test_a_worker_killed_mid_webhook_then_stripes_retry_counts_the_gift_once(
 
         def deliver_first():
             try:
-                first["response"] = post_event(server.url, payload)
+                first["response"] = so.post_live(server.url, payload)
             except requests.ConnectionError as error:  # the worker died under it
                 first["error"] = error
 
@@ -82,13 +72,13 @@ def test_a_worker_killed_mid_webhook_then_stripes_retry_counts_the_gift_once(
         deadline = time.monotonic() + 30
         while True:
             try:
-                retry = post_event(server.url, payload)
+                retry = so.post_live(server.url, payload)
                 break
             except requests.ConnectionError:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert retry.status_code == 200 and retry.json()["duplicate"] is False
-        again = post_event(server.url, payload)
+        again = so.post_live(server.url, payload)
         assert again.status_code == 200 and again.json()["duplicate"] is True
     finally:
         server.stop()

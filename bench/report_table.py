@@ -1,0 +1,175 @@
+"""What one database's run measured, and the table printed at the end, each figure marked
+✓ or ✗ against its target."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.load import Load
+from bench.webhooks import Webhooks
+
+TARGET_RATIO = 0.70
+TARGET_FLAT = 0.90
+TARGET_P99_MS = 50.0
+TARGET_WEBHOOKS = 500
+
+
+@dataclass
+class Round:
+    """/healthz, a drive's page and its API, loaded one after the other."""
+
+    healthz: Load
+    page: Load
+    api: Load
+
+
+@dataclass
+class Result:
+    backend: str
+    version: str
+    seeding: dict[int, float | None]
+    rounds: dict[int, list[Round]] = field(default_factory=dict)
+    webhooks: Webhooks | None = None
+    webhooks_with_fees: Webhooks | None = None
+    pdf: str = ""
+    csv: str = ""
+
+    def median(self, size: int, figure) -> float:
+        return statistics.median(figure(r) for r in self.rounds[size])
+
+    def page_ratio(self, size: int) -> float:
+        return self.median(size, lambda r: r.page.per_second / max(r.healthz.per_second, 1e-9))
+
+    def api_ratio(self, size: int) -> float:
+        return self.median(size, lambda r: r.api.per_second / max(r.healthz.per_second, 1e-9))
+
+
+def mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def _machine(args, results: list[Result], load_before: tuple) -> list[str]:
+    memory_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    gunicorn = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    wrk_version = (wrk_version.stdout or wrk_version.stderr).split(" [")[0]
+    versions = " · ".join(f"{r.backend} {r.version}" for r in results)
+    return [
+        f"Machine: {os.cpu_count()} CPUs, {memory_kib / 1024 / 1024:.1f} GiB, "
+        f"{platform.platform()}; Python {platform.python_version()}; {gunicorn} "
+        f"({args.workers} sync workers); {wrk_version}; {versions}",
+        f"Change counter (RELIEF_CHANGE_COUNTER): {args.change_counter}"
+        + (
+            " (one machine: a cached answer reads the drive's state only after a commit)"
+            if args.change_counter == "on"
+            else " (every cached answer reads the drive's state from the database)"
+        ),
+        f"Load: wrk -t2 -c{args.connections} -d{args.duration:g}s per run, from a second "
+        f"process on 127.0.0.1; load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after",
+    ]
+
+
+def report(args, results: list[Result], load_before: tuple) -> str:
+    lines = ["", "Relief benchmark", "================"]
+    lines += _machine(args, results, load_before)
+    lines += ["", "Seeding: flask demo --gifts N (bulk, through the ledger)"]
+    lines.append(f"{'database':<11}{'gifts':>11}{'seconds':>10}{'gifts/s':>11}")
+    for result in results:
+        for size, seconds in result.seeding.items():
+            if seconds is None:
+                lines.append(f"{result.backend:<11}{size:>11,}{'(reused)':>10}")
+            else:
+                lines.append(
+                    f"{result.backend:<11}{size:>11,}{seconds:>10.1f}{size / seconds:>11,.0f}"
+                )
+
+    lines += [
+        "",
+        f"Read paths at {args.connections} connections, median of {args.rounds} rounds of "
+        f"/healthz, page, API back to back: requests/s, and ÷ /healthz requests/s of the same "
+        f"round (target ≥ {TARGET_RATIO}); drive page latency (target p99 < {TARGET_P99_MS:g} ms)",
+    ]
+    header = (
+        f"{'database':<11}{'gifts':>11}{'healthz/s':>11}{'page/s':>9}{'page÷hz':>10}"
+        f"{'API/s':>9}{'API÷hz':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}"
+    )
+    lines.append(header)
+    for result in results:
+        for size in args.sizes:
+            page_ratio, api_ratio = result.page_ratio(size), result.api_ratio(size)
+            p99 = result.median(size, lambda r: r.page.p99_ms)
+            failed = sum(r.page.failed + r.api.failed for r in result.rounds[size])
+            lines.append(
+                f"{result.backend:<11}{size:>11,}"
+                f"{result.median(size, lambda r: r.healthz.per_second):>11,.0f}"
+                f"{result.median(size, lambda r: r.page.per_second):>9,.0f}"
+                f"{page_ratio:>8.2f} {mark(page_ratio >= TARGET_RATIO)}"
+                f"{result.median(size, lambda r: r.api.per_second):>9,.0f}"
+                f"{api_ratio:>7.2f} {mark(api_ratio >= TARGET_RATIO)}"
+                f"{result.median(size, lambda r: r.page.p50_ms):>9.2f}"
+                f"{p99:>7.1f} {mark(p99 < TARGET_P99_MS)}{failed:>8}"
+            )
+    lines.append("")
+    for result in results:
+        healthz = [r.healthz.per_second for rounds in result.rounds.values() for r in rounds]
+        note = (
+            f"{result.backend}: /healthz {min(healthz):,.0f}–{max(healthz):,.0f} r/s over the "
+            f"run (noise ±{(max(healthz) - min(healthz)) / (max(healthz) + min(healthz)):.0%})"
+        )
+        if len(args.sizes) > 1:
+            small, large = min(args.sizes), max(args.sizes)
+            page_flat = result.page_ratio(large) / result.page_ratio(small)
+            api_flat = result.api_ratio(large) / result.api_ratio(small)
+            note += (
+                f"; ratio at {large:,} ÷ at {small:,} gifts: page {page_flat:.2f} "
+                f"{mark(page_flat >= TARGET_FLAT)}, API {api_flat:.2f} "
+                f"{mark(api_flat >= TARGET_FLAT)} (target ≥ {TARGET_FLAT})"
+            )
+        lines.append(note)
+
+    lines += [
+        "",
+        f"Signed Stripe webhooks (distinct checkout.session.completed events, {args.connections} "
+        f"connections; target ≥ {TARGET_WEBHOOKS}/s)",
+    ]
+    for result in results:
+        hooks = result.webhooks
+        if hooks is None or not hooks.available:
+            lines.append(f"{result.backend:<11}{hooks.note if hooks else 'not measured'}")
+            continue
+        lines.append(
+            f"{result.backend:<11}{hooks.per_second:,.0f} events/s "
+            f"{mark(hooks.per_second >= TARGET_WEBHOOKS)} ({hooks.processed:,} gifts recorded "
+            f"from {hooks.load.requests:,} requests in {hooks.load.seconds:.1f} s, "
+            f"{hooks.load.failed} failed; ledger "
+            f"{'exact' if not hooks.exact else '; '.join(hooks.exact)})"
+        )
+        keyed = result.webhooks_with_fees
+        if keyed is not None and keyed.available:
+            fees = (
+                f"every fee read {keyed.fees_seconds:.1f} s after the last answer"
+                if not keyed.fees_unread
+                else f"{keyed.fees_unread:,} fees still unread after {keyed.fees_seconds:.0f} s"
+            )
+            lines.append(
+                f"{'':<11}with Stripe keys, fees read by the workers' fee readers from a local "
+                f"stand-in for Stripe: {keyed.per_second:,.0f} events/s "
+                f"{mark(keyed.per_second >= TARGET_WEBHOOKS)} ({keyed.processed:,} gifts, "
+                f"{keyed.load.failed} failed; {fees}; ledger "
+                f"{'exact' if not keyed.exact else '; '.join(keyed.exact)})"
+            )
+    lines += ["", "Press PDF render time (target < 1 s; at 100,000 gifts ≤ 1.2 × at 1,000)"]
+    lines += [f"{result.backend:<11}{result.pdf}" for result in results]
+    lines += ["", "CSV export (rows/s; worker memory growth < 50 MB at 100,000 rows)"]
+    lines += [f"{result.backend:<11}{result.csv}" for result in results]
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""The benchmark's database: one drive per size, seeded in bulk through the ledger; one number
+read by SQL; the ledger's own proof of its sums."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+
+def drive_slug(size: int) -> str:
+    return f"bench-{size}"
+
+
+def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], list[str]]:
+    """One drive per size, seeded in bulk through the ledger; seconds per size (None when
+    the drive was there already, e.g. a reused SQLite file). Also the app's URL rules."""
+    from sqlmodel import select
+
+    from relief import create_app, db, demo, drives, ledger
+    from relief.models import Drive, utcnow
+
+    db.upgrade(database_url)
+    app = create_app({"DATABASE_URL": database_url})
+    seconds: dict[int, float | None] = {}
+    try:
+        with app.app_context():
+            today = utcnow().date()
+            for size in sizes:
+                slug = drive_slug(size)
+                with db.unit_of_work() as session:
+                    demo.ensure_demo_drive(session)
+                    drive = session.exec(select(Drive).where(Drive.slug == slug)).first()
+                    if drive is None:
+                        drive = drives.create_drive(
+                            session,
+                            slug=slug,
+                            title=f"Benchmark drive with {size:,} gifts",
+                            story=demo.STORY,
+                            goal_cents=1_000_000_000,
+                            chapter_slugs=[chapter[0] for chapter in demo.CHAPTERS],
+                            starts_on=today - timedelta(days=28),
+                            ends_on=today + timedelta(days=21),
+                            target_region="Missouri",
+                        )
+                    have = ledger.totals(session, drive).figures.gift_count
+                if have >= size:
+                    seconds[size] = None
+                    continue
+                started = time.perf_counter()
+                demo.add_gifts(app, slug, size - have, seed=size)
+                seconds[size] = time.perf_counter() - started
+        rules = [rule.rule for rule in app.url_map.iter_rules()]
+    finally:
+        app.extensions["relief.engine"].dispose()
+    return seconds, rules
+
+
+def scalar(database_url: str, sql: str, **params) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), params).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def verify(database_url: str, slug: str) -> list[str]:
+    from relief import create_app, db, drives, ledger
+
+    app = create_app({"DATABASE_URL": database_url})
+    try:
+        with app.app_context(), db.unit_of_work(write=False) as session:
+            return ledger.verify(session, drives.get_drive(session, slug))
+    finally:
+        app.extensions["relief.engine"].dispose()

@@ -1,0 +1,126 @@
+"""The webhook leg: distinct signed ``checkout.session.completed`` events sent by wrk
+(webhooks.lua sends each pre-signed event once), the gifts they recorded counted in the
+database, the ledger proved; again with Stripe keys, waiting for every fee to be read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.load import Load, wrk
+from bench.seed import scalar, verify
+from bench.serve import WEBHOOK_SECRET, Server
+from tests import stripe_objects as so
+
+
+def checkout_completed(number: int, run: str, slug: str) -> bytes:
+    """A distinct $25.00 ``checkout.session.completed`` event in Stripe's shape (the tests'
+    own builder, from Stripe's fixtures), for drive ``slug``."""
+    session = so.checkout_session(
+        amount_cents=2_500,
+        metadata={"drive": slug},
+        session_id=f"cs_bench_{run}_{number}",
+        payment_intent=f"pi_bench_{run}_{number}",
+    )
+    event = so.event("checkout.session.completed", session, event_id=f"evt_bench_{run}_{number}")
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+@dataclass
+class Webhooks:
+    available: bool
+    note: str = ""
+    load: Load | None = None
+    processed: int = 0
+    per_second: float = 0.0
+    exact: list[str] | None = None
+    #: With Stripe keys: seconds from the last answer until every fee was read, and how many
+    #: were still unread when the wait gave up.
+    fees_seconds: float | None = None
+    fees_unread: int = 0
+
+
+def measure_webhooks(
+    server: Server,
+    database_url: str,
+    slug: str,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    with_fees: bool = False,
+) -> Webhooks:
+    run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
+    probe = checkout_completed(0, run, slug)
+    status, body = server.post(
+        "/stripe/webhook",
+        probe,
+        {"Content-Type": "application/json", "Stripe-Signature": so.sign(probe, WEBHOOK_SECRET)},
+    )
+    if status == 404:
+        return Webhooks(False, "not available (POST /stripe/webhook answers 404)")
+    if status >= 300:
+        return Webhooks(False, f"not measured: a signed event was answered {status} {body[:200]!r}")
+    # Enough distinct events for ~4,000/s; wrk stops a thread that runs out.
+    count = int(max(2_000, 4_000 * seconds))
+    events = workdir / f"webhooks-{run}.tsv"
+    with events.open("w") as out:
+        for number in range(1, count + 1):
+            payload = checkout_completed(number, run, slug)
+            out.write(f"{so.sign(payload, WEBHOOK_SECRET)}\t{payload.decode()}\n")
+    pattern = f"cs_bench_{run}_%"
+    before = scalar(
+        database_url, "SELECT count(*) FROM gift WHERE stripe_session_id LIKE :p", p=pattern
+    )
+    load = wrk(server.base + "/stripe/webhook", seconds, connections, [str(events), "2"])
+    after = scalar(
+        database_url, "SELECT count(*) FROM gift WHERE stripe_session_id LIKE :p", p=pattern
+    )
+    events.unlink()
+    processed = after - before
+    hooks = Webhooks(
+        True,
+        load=load,
+        processed=processed,
+        per_second=processed / load.seconds if load.seconds else 0.0,
+    )
+    if with_fees:
+        # The fee reader's threads read each fee after the answer: wait for the last one.
+        waited = time.monotonic()
+        while True:
+            hooks.fees_unread = scalar(
+                database_url,
+                "SELECT count(*) FROM gift WHERE stripe_session_id LIKE :p AND fee_pending",
+                p=pattern,
+            )
+            if not hooks.fees_unread or time.monotonic() - waited > 120:
+                break
+            time.sleep(0.2)
+        hooks.fees_seconds = time.monotonic() - waited
+    hooks.exact = verify(database_url, slug)
+    return hooks
+
+
+def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path) -> Webhooks:
+    """The webhook leg again with Stripe keys, as in production: each worker's fee reader asks
+    a local stand-in for Stripe (tests/fake_stripe.py, in this process) for every fee."""
+    from tests.fake_stripe import FakeStripe
+
+    stripe = FakeStripe().start()
+    stripe.default_fee = 59
+    server = Server(
+        database_url,
+        workers=args.workers,
+        wsgi_app=args.wsgi_app,
+        extra_env={"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url},
+    )
+    try:
+        return measure_webhooks(
+            server, database_url, slug, args.duration, args.connections, workdir, with_fees=True
+        )
+    finally:
+        server.stop()
+        stripe.stop()

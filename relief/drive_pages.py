@@ -1,0 +1,190 @@
+"""What a drive page shows: the drive (or one chapter's side of it) with its totals, pace,
+recent supporters and the relief its partner reported; the list of active drives.
+
+The same :class:`DriveView` feeds the page, the JSON API and the press report, so they cannot
+disagree. A cached page is keyed on the rows read here (relief.pagecache.state): a change to
+what a page shows without a ledger entry calls :func:`public_pages_changed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from relief import ledger, money, projection
+from relief.drives import chapter_in_drive, get_drive
+from relief.models import Chapter, Drive, Entry, Gift, GiftStatus, PartnerReport, utcnow
+
+
+def active_drives(session: Session, today: date | None = None) -> list[Drive]:
+    """Drives that have started and not ended, soonest ending first."""
+    today = today or utcnow().date()
+    statement = (
+        select(Drive)
+        .where(Drive.starts_on <= today)
+        .where((Drive.ends_on.is_(None)) | (Drive.ends_on >= today))
+        .order_by(Drive.ends_on.is_(None), Drive.ends_on, Drive.title)
+    )
+    return list(session.exec(statement))
+
+
+@dataclass(frozen=True)
+class Supporter:
+    """A public line of the supporter list: a name only where the donor allowed it."""
+
+    display_name: str
+    amount_cents: int
+    chapter_name: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class DriveView:
+    """Everything a drive page, its API and its reports show, computed once."""
+
+    drive: Drive
+    totals: ledger.DriveTotals
+    pace: projection.Pace
+    supporters: tuple[Supporter, ...]
+    #: The chapter whose side of the page this is, if any.
+    chapter: Chapter | None
+    #: What the relief partner reported it actually relieved; None until it reports.
+    actual: ActualRelief | None = None
+
+    @property
+    def chapter_part(self) -> ledger.ChapterPart | None:
+        if self.chapter is None:
+            return None
+        return next(part for part in self.totals.chapters if part.slug == self.chapter.slug)
+
+
+@dataclass(frozen=True)
+class ActualRelief:
+    """The sum of the partner's reports for a drive."""
+
+    debt_abolished_cents: int
+    people_helped: int
+    #: True if any report counted households rather than people.
+    counts_households: bool
+    regions: tuple[str, ...]
+    #: The latest report's date.
+    reported_on: date
+    report_count: int
+    #: Debt abolished per dollar that reached the partner, in hundredths (10000 = 100:1);
+    #: None while nothing has been remitted.
+    actual_ratio_hundredths: int | None
+
+    @property
+    def people_label(self) -> str:
+        return "households" if self.counts_households else "people"
+
+
+def actual_relief(
+    session: Session, drive: Drive, totals: ledger.DriveTotals | None = None
+) -> ActualRelief | None:
+    """The relief the partner reported for ``drive`` (all its reports summed), or None.
+
+    The actual ratio divides the debt abolished by the money the partner received for the
+    drive — remittances plus gifts sent directly to it — from ``ledger.totals``.
+    """
+    reports = list(
+        session.exec(
+            select(PartnerReport)
+            .where(PartnerReport.drive_id == drive.id)
+            .order_by(PartnerReport.reported_on, PartnerReport.id)
+        )
+    )
+    if not reports:
+        return None
+    debt = sum(report.debt_abolished_cents for report in reports)
+    received = (totals or ledger.totals(session, drive)).figures.remitted_cents
+    regions = tuple(dict.fromkeys(r.region for r in reports if r.region))
+    return ActualRelief(
+        debt_abolished_cents=debt,
+        people_helped=sum(report.people_helped for report in reports),
+        counts_households=any(report.counts_households for report in reports),
+        regions=regions,
+        reported_on=max(report.reported_on for report in reports),
+        report_count=len(reports),
+        actual_ratio_hundredths=(
+            money.divide_half_up(debt * 100, received) if received > 0 else None
+        ),
+    )
+
+
+def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[Supporter, ...]:
+    """The latest paid gifts, each at what it now counts for: a gift corrected, voided or
+    partly refunded shows its amount after those entries, and one brought to zero drops out.
+    Two indexed queries over ``limit`` gifts, whatever the drive's size."""
+    rows = session.exec(
+        select(Gift, Chapter.name)
+        .outerjoin(Chapter, Chapter.id == Gift.chapter_id)
+        .where(Gift.drive_id == drive.id, Gift.status == GiftStatus.PAID)
+        .order_by(Gift.received_at.desc(), Gift.id.desc())
+        .limit(limit)
+    ).all()
+    counted = dict(
+        session.exec(
+            select(Entry.gift_id, func.sum(Entry.amount_cents))
+            .where(
+                Entry.gift_id.in_([gift.id for gift, _ in rows]),
+                Entry.drive_id == drive.id,
+                Entry.kind.in_(tuple(ledger.RAISED_KINDS)),
+            )
+            .group_by(Entry.gift_id)
+        ).all()
+    )
+    return tuple(
+        Supporter(
+            display_name=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
+            amount_cents=int(counted[gift.id]),
+            chapter_name=chapter_name,
+            received_at=gift.received_at,
+        )
+        for gift, chapter_name in rows
+        if counted.get(gift.id, 0) > 0
+    )
+
+
+def drive_view(
+    session: Session, drive_slug: str, chapter_slug: str | None = None, today: date | None = None
+) -> DriveView:
+    """The drive (or one chapter's side of it) with totals, pace and recent supporters."""
+    drive = get_drive(session, drive_slug)
+    chapter = chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+    totals = ledger.totals(session, drive)
+    today = today or utcnow().date()
+    since = today - timedelta(days=projection.PACE_DAYS - 1)
+    recent = ledger.raised_since(session, drive.id, since)
+    pace = projection.pace(
+        raised_cents=totals.raised_cents,
+        goal_cents=drive.goal_cents,
+        raised_last_days_cents=int(recent),
+        today=today,
+        ends_on=drive.ends_on,
+    )
+    return DriveView(
+        drive=drive,
+        totals=totals,
+        pace=pace,
+        supporters=recent_supporters(session, drive),
+        chapter=chapter,
+        actual=actual_relief(session, drive, totals),
+    )
+
+
+def public_pages_changed(session: Session, drive_ids) -> None:
+    """Say that these drives' public pages must change though no ledger entry was written
+    (a donor's name erased): their state (relief.pagecache.state) moves on, so no worker
+    serves what it cached."""
+    ids = sorted({drive_id for drive_id in drive_ids if drive_id is not None})
+    if ids:
+        session.execute(
+            update(Drive)
+            .where(Drive.id.in_(ids))
+            .values(public_revision=Drive.public_revision + 1)
+            .execution_options(synchronize_session=False)
+        )

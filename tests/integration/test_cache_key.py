@@ -1,0 +1,184 @@
+"""A cached drive page is keyed on what the page reads: the pages read no table the key does
+not cover, and a change to any column of the rows they read shows on the next request, even
+written around the app (no change counter, no ledger entry)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import Boolean, Date, DateTime, Integer, String, event, select, update
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.util import find_tables
+from sqlalchemy.types import TypeDecorator
+
+from relief import drive_pages, drives
+from relief.models import Chapter, Drive, DriveChapter, PartnerReport
+from relief.pagecache import state
+from relief.treasury import partner_reports
+from tests.conftest import make_app
+from tests.factories import make_coalition, make_gift
+
+#: The answers a drive's state keys: the drive page, a chapter's side of it, the API answer.
+ANSWERS = ("/drives/mo-2026", "/drives/mo-2026/st-louis", "/api/drives/mo-2026")
+
+#: Which of each table's rows the test changes: the drive's, St. Louis's, its report.
+THE_ROW = {
+    Drive: lambda ids: Drive.id == ids["drive"],
+    Chapter: lambda ids: Chapter.id == ids["chapter"],
+    DriveChapter: lambda ids: (
+        (DriveChapter.drive_id == ids["drive"]) & (DriveChapter.chapter_id == ids["chapter"])
+    ),
+    PartnerReport: lambda ids: PartnerReport.id == ids["report"],
+}
+
+#: Columns no answer shows (they are in the key all the same: it holds whole rows).
+NOT_SHOWN = {
+    "drive.public_revision",  # only moves the key on (a donor's name erased)
+    "drive.created_at",
+    "chapter.created_at",
+    "partner_report.created_at",
+    "partner_report.region",  # the treasurer's list of reports shows it, not the drive page
+}
+
+
+@pytest.fixture
+def drive_with_everything(session):
+    """The coalition's drive with a gift, a chapter sub-goal and a partner's report, so every
+    part of the page is on it."""
+    drive = make_coalition(session, ends_on=date.today() + timedelta(days=60))
+    make_gift(session, drive, 10_000, chapter="st-louis", donor_name="Ana B.", show_name=True)
+    st_louis = drives.get_chapter(session, "st-louis")
+    drives.set_chapter_goal(session, drive, st_louis, 50_000)
+    report = partner_reports.record_report(
+        session,
+        st_louis,
+        drive_id=drive.id,
+        debt_abolished_cents=900_000,
+        people_helped=12,
+        counts_households=False,
+        region="St. Louis County",
+        reported_on=date.today(),
+    )
+    session.commit()
+    return {"drive": drive.id, "chapter": st_louis.id, "report": report.id}
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="[^"]*"')
+
+
+def answers(client) -> dict[str, tuple[int, str]]:
+    """Each answer's status and body, bar the visitor's own CSRF token."""
+    found = {}
+    for path in ANSWERS:
+        response = client.get(path)
+        found[path] = (response.status_code, _CSRF.sub("", response.get_data(as_text=True)))
+    return found
+
+
+def built_afresh(database_url) -> dict[str, tuple[int, str]]:
+    """The answers as a worker that has cached nothing builds them."""
+    fresh = make_app(database_url)
+    try:
+        return answers(fresh.test_client())
+    finally:
+        fresh.extensions["relief.engine"].dispose()
+
+
+def another_value(column, value):
+    """A value the column does not hold, of its type, that a page showing it would show."""
+    if column.name == "currency":
+        return "EUR"  # a currency code, or the money on the page cannot be written
+    kind = column.type
+    if isinstance(kind, TypeDecorator):  # SQLModel's AutoString
+        kind = kind.impl_instance
+    if isinstance(kind, Boolean):
+        return not value
+    if isinstance(kind, Integer):
+        return 1_000 if value is None else value + 1_000
+    if isinstance(kind, String):
+        return f"{value or ''} changed"[-kind.length :]
+    if isinstance(kind, Date):
+        return date.today() + timedelta(days=30) if value is None else value - timedelta(days=1)
+    if isinstance(kind, DateTime):
+        return datetime(2026, 1, 1) if value is None else value - timedelta(days=1)
+    raise AssertionError(f"no other value for {column} of type {kind!r}")
+
+
+def test_every_column_of_the_rows_a_drive_page_reads_is_in_its_key(
+    app, client, session, database_url, drive_with_everything
+):
+    """For each column of each row the pages read whole: written around the app, the warm
+    page, chapter page and API answer are what a fresh build gives — and they change where
+    the column shows. Leave any column out of the key and this fails."""
+    ids = drive_with_everything
+    changed = set()
+    for table in state.WHOLE_ROWS:
+        the_row = THE_ROW[table](ids)
+        for column in table.__table__.columns:
+            if column.primary_key or column.foreign_keys:
+                continue  # which rows are the drive's, not what they say
+            name = f"{table.__tablename__}.{column.name}"
+            answers(client)
+            before = answers(client)  # served from the cache
+            value = session.execute(select(column).where(the_row)).scalar_one()
+            new_value = another_value(column, value)
+            session.execute(update(table).where(the_row).values({column.name: new_value}))
+            session.commit()
+
+            after = answers(client)
+            assert after == built_afresh(database_url), f"a stale page after {name} changed"
+            if after != before:
+                changed.add(name)
+
+            session.execute(update(table).where(the_row).values({column.name: value}))
+            session.commit()
+
+    shown = {
+        f"{table.__tablename__}.{column.name}"
+        for table in state.WHOLE_ROWS
+        for column in table.__table__.columns
+        if not (column.primary_key or column.foreign_keys)
+    } - NOT_SHOWN
+    assert changed == shown  # the test changed what it meant to, where the pages show it
+
+
+def test_a_drive_page_reads_no_table_its_key_does_not_cover(
+    app, session, database_url, drive_with_everything
+):
+    """Every table the pages read is read whole into the key or moves it on through the
+    ledger. A page that starts reading another table fails here until the key covers it."""
+    keyed = {table.__tablename__ for table in (*state.WHOLE_ROWS, *state.THROUGH_THE_LEDGER)}
+    fresh = make_app(database_url)
+    read = set()
+
+    def note_tables(_connection, statement, *_args):
+        assert not isinstance(statement, TextClause), f"a textual query: {statement}"
+        tables = find_tables(statement, check_columns=True, include_aliases=True)
+        read.update(table.name for table in tables if table is not None)
+
+    engine = fresh.extensions["relief.engine"]
+    event.listen(engine, "before_execute", note_tables)
+    try:
+        assert all(status == 200 for status, _ in answers(fresh.test_client()).values())
+    finally:
+        engine.dispose()
+    assert "drive" in read and "partner_report" in read
+    assert read <= keyed, f"read but not keyed: {read - keyed}"
+
+
+def test_a_gifts_public_fields_show_at_once_when_public_pages_changed_is_called(
+    app, client, session, database_url, drive_with_everything
+):
+    """A gift's name changes without a ledger entry only through a service that says so
+    (privacy's erasure): the page shows it on the next request."""
+    from relief.models import Gift
+
+    assert "Ana B." in answers(client)["/drives/mo-2026"][1]
+    session.execute(update(Gift).values(donor_name="Erased"))
+    drive_pages.public_pages_changed(session, [drive_with_everything["drive"]])
+    session.commit()
+    page = answers(client)["/drives/mo-2026"][1]
+    assert "Ana B." not in page and "Erased" in page
+    assert answers(client) == built_afresh(database_url)
