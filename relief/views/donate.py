@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from relief import boundary, db, drive_pages, pagecache
+from relief import boundary, db, drive_pages, money, pagecache
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
@@ -61,7 +61,7 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
         cents = values["amount_cents"]
         data.update(
             amount_choice=str(cents) if cents in PRESET_CENTS else OTHER,
-            custom_amount="" if cents in PRESET_CENTS else f"{cents // 100}.{cents % 100:02d}",
+            custom_amount="" if cents in PRESET_CENTS else money.to_decimal_text(cents),
             frequency="monthly" if values["monthly"] else "once",
             cover_fee=values["cover_fee"],
             chapter=values["chapter"],
