@@ -11,6 +11,10 @@ the guard decorators at the bottom are the web's one way into a chapter's treasu
 - :func:`chapter_organizer_required` does the same for the chapter's organizers (/organize):
   drives and pages, never the treasury; a treasurer gets 404 there, an organizer 404 here.
 - :func:`admin_required` guards /admin.
+
+A page any signed-in user may see (the chapter lists) takes Flask-Login's own
+``flask_login.login_required``; every guard sends a visitor who is not signed in the same way,
+through ``login_manager.unauthorized()``: to /login?next=<the page asked for>.
 """
 
 from __future__ import annotations
@@ -36,8 +40,6 @@ _DUMMY_HASH = generate_password_hash("relief-dummy-password", method="scrypt")
 
 login_manager = LoginManager()
 login_manager.login_view = "account.login"
-login_manager.login_message = "Please sign in to see that page."
-login_manager.login_message_category = "info"
 # Drop the session if the client's address or browser changes under it.
 login_manager.session_protection = "strong"
 
@@ -249,17 +251,22 @@ def init_app(app: Flask) -> None:
     def load_user(token: str):
         return user_by_session_token(db.session(), token)
 
+    @login_manager.unauthorized_handler
+    def to_sign_in():
+        # Flask-Login's own redirect would flash a message and write ?next= with %2F for
+        # each slash; this keeps the sign-in link as it always was: /login?next=/treasurer/….
+        return redirect(url_for(login_manager.login_view, next=request.full_path.rstrip("?")))
+
 
 def _chapter_guard(view, chapter_for):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         from relief import db
 
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            # The request will write: take the write lock before the first read (SQLite).
-            db.begin_write(db.session())
+        # A state-changing request is already a writer unit (boundary): its first read here
+        # takes the write lock.
         if not current_user.is_authenticated:
-            return redirect(url_for(login_manager.login_view, next=_here()))
+            return login_manager.unauthorized()
         chapter = chapter_for(db.session(), current_user, kwargs.get("chapter", ""))
         if chapter is None:
             abort(404)
@@ -286,30 +293,10 @@ def admin_required(view):
 
     @functools.wraps(view)
     def guarded(*args, **kwargs):
-        from relief import db
-
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            db.begin_write(db.session())
         if not current_user.is_authenticated:
-            return redirect(url_for(login_manager.login_view, next=_here()))
+            return login_manager.unauthorized()
         if not current_user.is_admin:
             abort(404)
         return view(*args, **kwargs)
 
     return guarded
-
-
-def login_required(view):
-    """Sign-in required (for pages every signed-in user has, like the chapter list)."""
-
-    @functools.wraps(view)
-    def guarded(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for(login_manager.login_view, next=_here()))
-        return view(*args, **kwargs)
-
-    return guarded
-
-
-def _here() -> str:
-    return request.full_path.rstrip("?")

@@ -1,24 +1,43 @@
-"""What every page shares: CSRF, rate limits, the |money filter, error pages, security headers."""
+"""What every page shares: CSRF, rate limits, the |money filter, error pages, security headers,
+and the app's payment gateway."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import DataError, OperationalError
 
 from relief import money, projection
-from relief.errors import DomainError
+from relief.errors import DomainError, NotFound
+from relief.payments.gateway import Gateway, for_app
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+#: Rendering a PDF costs a few hundred milliseconds of CPU: enough for readers, not for floods.
+PDF_RATE = "20 per minute"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; "
     "frame-ancestors 'none'; base-uri 'self'"
 )
+
+
+def gateway() -> Gateway:
+    """This app's payment gateway (Stripe, or test mode when no key is set)."""
+    return for_app(current_app)
+
+
+def refusal_status(error: DomainError) -> int:
+    """The status a view answers a refused form with, the service's sentence shown beside it
+    (the answer, 400 or more, rolls the unit back). A 404 is not shown beside a form but raised:
+    the error page, the same as for anything that does not exist."""
+    if isinstance(error, NotFound):
+        raise error
+    return error.status_code
 
 
 def _wants_json() -> bool:

@@ -5,6 +5,7 @@ through the same code) do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -199,9 +200,19 @@ def receipt(session: Session, public_id: str) -> Receipt:
     )
 
 
-def manage_url(session: Session, gateway: Gateway, public_id: str, return_url: str) -> str:
-    """The customer-portal link of a monthly gift (change amount, card, or cancel)."""
+def manage_url(
+    session: Session,
+    gateway: Gateway,
+    public_id: str,
+    return_url: str,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> str:
+    """The customer-portal link of a monthly gift (change amount, card, or cancel).
+    ``checkpoint`` (the caller's commit) ends the transaction before Stripe is asked, so no
+    lock is held while it answers."""
     gift = pending_gift(session, public_id)
     if not (gift.monthly and gift.stripe_customer_id) or gift.test_mode:
         raise NotFound("This gift has nothing to manage.")
-    return gateway.manage_url(gift.stripe_customer_id, return_url)
+    customer_id = gift.stripe_customer_id
+    checkpoint()
+    return gateway.manage_url(customer_id, return_url)

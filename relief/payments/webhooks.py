@@ -1,8 +1,8 @@
 """Stripe events, processed exactly once: claim the event id, dispatch by type, park what
 refers to a gift we do not know yet and replay it when the gift arrives.
 
-Real webhooks (verified first, see :func:`stripe_gateway.verify_event`) and the test-mode
-checkout both come through :func:`process`.
+Real webhooks (verified first, see :func:`stripe_gateway.verify_event`, re-exported here for
+the webhook view) and the test-mode checkout both come through :func:`process`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from sqlmodel import Session, select
 from relief.models import ParkedEvent, StripeEvent, utcnow
 from relief.payments import fulfilment, reversals
 from relief.payments.fulfilment import Handled
+
+# Re-exported: the webhook view verifies through this module, never the Stripe implementation.
+from relief.payments.stripe_gateway import BadSignature as BadSignature
+from relief.payments.stripe_gateway import verify_event as verify_event
 
 log = logging.getLogger(__name__)
 

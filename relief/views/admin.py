@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from wtforms import SelectChoice
 
-from relief import auth, db, money
-from relief.errors import DomainError, NotFound
+from relief import auth, boundary, db, money
+from relief.errors import DomainError
 from relief.treasury import audit, gifts
 from relief.treasury.forms import AdminAssignForm
+from relief.web import refusal_status
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -57,26 +57,21 @@ def unassigned():
 @bp.post("/unassigned/<int:gift_id>")
 @auth.admin_required
 def assign(gift_id):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     gifts.unclaimed_gift(session, gift_id)  # 404 unless it is waiting
     form = _assign_form(session, request.form)
     if not form.validate():
         return _render_unclaimed(session, "Choose a drive and chapter.", 400)
     drive_id, chapter_id = (int(part) for part in form.target.data.split(":"))
     try:
-        gift, chapter = gifts.assign_unclaimed(session, gift_id, drive_id, chapter_id)
-        audit.record(
-            session,
-            audit.Actor.of(current_user, request.remote_addr),
-            "gift.assign",
-            f"gift #{gift.id} ({money.format(gift.amount_cents)}) assigned to drive "
-            f"#{gift.drive_id}",
-            chapter=chapter,
-        )
-        db.commit()
-    except NotFound:
-        raise
+        with boundary.attempt():
+            gift, chapter = gifts.assign_unclaimed(session, gift_id, drive_id, chapter_id)
     except DomainError as failure:
-        return _render_unclaimed(session, failure.message, failure.status_code)
+        return _render_unclaimed(session, failure.message, refusal_status(failure))
+    boundary.audit(
+        "gift.assign",
+        f"gift #{gift.id} ({money.format(gift.amount_cents)}) assigned to drive #{gift.drive_id}",
+        chapter=chapter,
+    )
     flash(f"Gift #{gift.id} is now counted in its drive and chapter.", "success")
     return redirect(url_for(".unassigned"))

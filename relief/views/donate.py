@@ -13,20 +13,16 @@ from flask import (
     url_for,
 )
 
-from relief import db, drive_pages, pagecache
+from relief import boundary, db, drive_pages, money, pagecache
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
-from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError, for_app
-from relief.web import limiter
+from relief.payments.gateway import CheckoutUrls, GatewayError
+from relief.web import gateway, limiter
 
 bp = Blueprint("donate", __name__)
 
 #: Card testers try many small charges from one client; a donor needs a handful of tries.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
-
-
-def gateway() -> Gateway:
-    return for_app(current_app)
 
 
 def _rate() -> donations.FeeRate:
@@ -52,20 +48,20 @@ def _new_form(view, formdata=None, data=None, meta=None) -> DonateForm:
 
 
 @bp.app_template_global("donate_form")
-def donate_form(view) -> DonateForm:
-    """The form for a page: empty, or filled again when the donor comes back from checkout.
-    ``ref`` and ``utm_*`` of the link the donor came through ride along in hidden fields."""
+def donate_form(view, values: dict | None = None) -> DonateForm:
+    """The form for a page: empty, or filled again with ``values`` (the page's view read them
+    with ``donations.form_values``) when the donor comes back from checkout. ``ref`` and
+    ``utm_*`` of the link the donor came through ride along in hidden fields."""
     if pagecache.building_shared_page():
         # A page shared by many visitors: slots where each visitor's own values go.
         data = {name: pagecache.slot(name) for name in donations.ATTRIBUTION_KEYS}
         return _new_form(view, data=data, meta={"csrf": False})
     data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
-    values = donations.form_values(db.session(), request.args.get("resume"))
     if values:
         cents = values["amount_cents"]
         data.update(
             amount_choice=str(cents) if cents in PRESET_CENTS else OTHER,
-            custom_amount="" if cents in PRESET_CENTS else f"{cents // 100}.{cents % 100:02d}",
+            custom_amount="" if cents in PRESET_CENTS else money.to_decimal_text(cents),
             frequency="monthly" if values["monthly"] else "once",
             cover_fee=values["cover_fee"],
             chapter=values["chapter"],
@@ -110,8 +106,6 @@ def donate(slug, chapter):
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400
     chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
-    session.rollback()  # end the read; the write starts with the lock taken
-    db.begin_write(session)
     gift = donations.create_pending(
         session,
         donations.DonationRequest(
@@ -132,7 +126,8 @@ def donate(slug, chapter):
         test_mode=gateway().test_mode,
     )
     details = donations.checkout_details(session, gift, current_app.config["RELIEF_ORG_NAME"])
-    db.commit()
+    # The pending gift is kept now, so no lock is held while the processor answers.
+    boundary.checkpoint()
     urls = CheckoutUrls(
         success=url_for("donate.gift_page", public_id=gift.public_id, _external=True),
         cancel=_page_url(view, resume=gift.public_id, _anchor="donate"),
@@ -143,7 +138,6 @@ def donate(slug, chapter):
         ),
     )
     try:
-        # The processor is called outside any transaction: no lock is held while it answers.
         checkout_url = donations.start_checkout(gateway(), gift, details, urls)
     except GatewayError:
         current_app.logger.exception("checkout for gift %s failed", gift.public_id)
@@ -151,9 +145,7 @@ def donate(slug, chapter):
             "We could not reach our payment processor. Nothing was charged; please try again."
         )
         return render_template("drives/page.html", view=view, form=form), 503
-    db.begin_write(session)
-    db.commit()
-    return redirect(checkout_url, code=303)
+    return redirect(checkout_url, code=303)  # the boundary saves the gift's checkout id
 
 
 @bp.get("/gifts/<public_id>")
@@ -168,7 +160,9 @@ def manage_monthly(public_id):
     """To Stripe's customer portal; the unguessable gift link is the donor's key to it."""
     return_url = url_for("donate.gift_page", public_id=public_id, _external=True)
     try:
-        url = donations.manage_url(db.session(), gateway(), public_id, return_url)
+        url = donations.manage_url(
+            db.session(), gateway(), public_id, return_url, checkpoint=boundary.checkpoint
+        )
     except GatewayError:
         current_app.logger.exception("customer portal for gift %s failed", public_id)
         abort(503)
@@ -202,12 +196,9 @@ def test_checkout(public_id):
 @limiter.limit(CHECKOUT_LIMIT)
 def test_checkout_pay(public_id):
     _test_mode_only()
-    session = db.session()
-    db.begin_write(session)
     testmode.pay(
-        session,
+        db.session(),
         public_id,
         success_url=url_for("donate.gift_page", public_id=public_id, _external=True),
     )
-    db.commit()
     return redirect(url_for("donate.gift_page", public_id=public_id), code=303)

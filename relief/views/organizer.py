@@ -12,20 +12,21 @@ Who may do what (also said on the screens and in docs/roles.md):
 - they add another chapter to a drive their chapter takes part in;
 - a coalition admin may do all of this as any chapter.
 
-Each POST: parse the form, call one service of :mod:`relief.drives` (shared with the CLI),
-write the audit line, commit — or show the service's sentence beside the form, with what was
-typed kept and nothing written.
+Each POST: parse the form, call one service of :mod:`relief.drives` (shared with the CLI)
+inside ``boundary.attempt()``, write the audit line (``boundary.audit``) and redirect — the
+boundary commits the unit — or show the service's sentence beside the form, with what was typed
+kept and nothing written.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice
 
-from relief import auth, db, drives, money
-from relief.errors import DomainError, NotFound
+from relief import auth, boundary, db, drives, money
+from relief.errors import DomainError
 from relief.models import utcnow
 from relief.organize import workspace
 from relief.organize.forms import (
@@ -36,7 +37,7 @@ from relief.organize.forms import (
     NewDriveForm,
     SupporterFilterForm,
 )
-from relief.treasury import audit
+from relief.web import refusal_status
 
 bp = Blueprint("organizer", __name__, url_prefix="/organize")
 
@@ -46,19 +47,6 @@ def no_store(response):
     # Donor names and private messages: no browser or proxy cache keeps these pages.
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _audit(session, action: str, detail: str) -> None:
-    audit.record(
-        session, audit.Actor.of(current_user, request.remote_addr), action, detail, g.chapter
-    )
-
-
-def _failed(error: DomainError) -> int:
-    """The status to answer a refused POST with; a 404 is not shown inline but raised."""
-    if isinstance(error, NotFound):
-        raise error
-    return error.status_code
 
 
 @bp.app_context_processor
@@ -87,7 +75,7 @@ def workspace_links():
 
 
 @bp.get("/")
-@auth.login_required
+@login_required
 def index():
     chapters = auth.chapters_organized(db.session(), current_user)
     return render_template("organizer/index.html", chapters=chapters)
@@ -115,38 +103,39 @@ def drive_new(chapter):
         # The ratio's source is left blank on purpose: the organizer cites the one they use.
     if form.validate_on_submit():
         try:
-            drive = drives.create_drive(
-                session,
-                slug=form.slug.data,
-                title=form.title.data,
-                story=form.story.data or "",
-                goal_cents=form.goal.cents,
-                currency=form.currency.data,
-                starts_on=form.starts_on.data,
-                ends_on=form.ends_on.data,
-                partner_name=form.partner_name.data,
-                target_region=form.target_region.data,
-                ratio_hundredths=form.ratio.hundredths,
-                ratio_source=form.ratio_source.data,
-                ratio_as_of=form.ratio_as_of.data,
-                chapter_slugs=[g.chapter.slug],
-                chapter_goals=(
-                    {g.chapter.slug: form.chapter_goal.cents} if form.chapter_goal.cents else None
-                ),
-            )
-            _audit(
-                session,
+            with boundary.attempt():
+                drive = drives.create_drive(
+                    session,
+                    slug=form.slug.data,
+                    title=form.title.data,
+                    story=form.story.data or "",
+                    goal_cents=form.goal.cents,
+                    currency=form.currency.data,
+                    starts_on=form.starts_on.data,
+                    ends_on=form.ends_on.data,
+                    partner_name=form.partner_name.data,
+                    target_region=form.target_region.data,
+                    ratio_hundredths=form.ratio.hundredths,
+                    ratio_source=form.ratio_source.data,
+                    ratio_as_of=form.ratio_as_of.data,
+                    chapter_slugs=[g.chapter.slug],
+                    chapter_goals=(
+                        {g.chapter.slug: form.chapter_goal.cents}
+                        if form.chapter_goal.cents
+                        else None
+                    ),
+                )
+        except DomainError as failure:
+            error, status = failure.message, refusal_status(failure)
+        else:
+            boundary.audit(
                 "drive.create",
                 f"drive {drive.slug} “{drive.title}”: goal "
                 f"{money.format(drive.goal_cents, drive.currency)}, ratio "
                 f"{workspace.ratio_text(drive.ratio_hundredths)}:1",
             )
-            db.commit()
             flash(f"“{drive.title}” is created and its page is live.", "success")
             return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
-        except DomainError as failure:
-            session.rollback()
-            error, status = failure.message, _failed(failure)
     elif request.method == "POST":
         status = 400
     return render_template("organizer/drive_new.html", form=form, error=error), status
@@ -211,46 +200,44 @@ def drive_page(chapter, slug):
 @bp.post("/<chapter>/drives/<slug>/")
 @auth.chapter_organizer_required
 def drive_edit(chapter, slug):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     drive = workspace.drive_of(session, g.chapter, slug)
     form = _edit_form(drive, request.form)
     if not form.validate():
         return _render_drive(session, slug, 400, edit_form=form, error_at="edit")
     before = {name: getattr(drive, name) for name in drives.EDITABLE_DRIVE_FIELDS}
     try:
-        changed = drives.update_drive(
-            session,
-            drive,
-            title=form.title.data,
-            story=form.story.data or "",
-            goal_cents=form.goal.cents,
-            # Once locked, the form shows the currency as text and sends none: keep it.
-            currency=form.currency.data if "currency" in request.form else None,
-            ends_on=form.ends_on.data,
-            partner_name=form.partner_name.data,
-            target_region=form.target_region.data,
-            ratio_hundredths=form.ratio.hundredths,
-            ratio_source=form.ratio_source.data,
-            ratio_as_of=form.ratio_as_of.data,
-        )
+        with boundary.attempt():
+            changed = drives.update_drive(
+                session,
+                drive,
+                title=form.title.data,
+                story=form.story.data or "",
+                goal_cents=form.goal.cents,
+                # Once locked, the form shows the currency as text and sends none: keep it.
+                currency=form.currency.data if "currency" in request.form else None,
+                ends_on=form.ends_on.data,
+                partner_name=form.partner_name.data,
+                target_region=form.target_region.data,
+                ratio_hundredths=form.ratio.hundredths,
+                ratio_source=form.ratio_source.data,
+                ratio_as_of=form.ratio_as_of.data,
+            )
     except DomainError as failure:
-        session.rollback()
         return _render_drive(
-            db.session(),
+            session,
             slug,
-            _failed(failure),
+            refusal_status(failure),
             edit_form=form,
             error=failure.message,
             error_at="edit",
         )
     if changed:
-        _audit(
-            session,
+        boundary.audit(
             "drive.edit",
             f"drive {drive.slug}: "
             + workspace.describe_changes(before, drive, changed, drive.currency),
         )
-        db.commit()
         message = "Saved. The drive's page shows the change now."
         if "ratio_hundredths" in changed:
             message += " Every projection (page, API, press PDF) now uses the new ratio."
@@ -263,26 +250,25 @@ def drive_edit(chapter, slug):
 @bp.post("/<chapter>/drives/<slug>/goal")
 @auth.chapter_organizer_required
 def chapter_goal(chapter, slug):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     drive = workspace.drive_of(session, g.chapter, slug)
     form = ChapterGoalForm()
     if not form.validate():
         return _render_drive(session, slug, 400, goal_form=form, error_at="goal")
     try:
-        drives.set_chapter_goal(session, drive, g.chapter, form.sub_goal.cents)
+        with boundary.attempt():
+            drives.set_chapter_goal(session, drive, g.chapter, form.sub_goal.cents)
     except DomainError as failure:
-        session.rollback()
         return _render_drive(
-            db.session(),
+            session,
             slug,
-            _failed(failure),
+            refusal_status(failure),
             goal_form=form,
             error=failure.message,
             error_at="goal",
         )
     shown = money.format(form.sub_goal.cents, drive.currency) if form.sub_goal.cents else "none"
-    _audit(session, "drive.chapter_goal", f"drive {drive.slug}: {g.chapter.slug} sub-goal {shown}")
-    db.commit()
+    boundary.audit("drive.chapter_goal", f"drive {drive.slug}: {g.chapter.slug} sub-goal {shown}")
     flash(f"{g.chapter.name}'s sub-goal is now {shown}.", "success")
     return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
 
@@ -290,7 +276,7 @@ def chapter_goal(chapter, slug):
 @bp.post("/<chapter>/drives/<slug>/chapters")
 @auth.chapter_organizer_required
 def drive_add_chapter(chapter, slug):
-    session = db.session()  # a POST: the guard took the write lock
+    session = db.session()
     drive = workspace.drive_of(session, g.chapter, slug)
     form = AddChapterForm()
     form.chapter.choices = [
@@ -301,19 +287,18 @@ def drive_add_chapter(chapter, slug):
         form.chapter.errors = ["Choose a chapter that does not take part yet."]
         return _render_drive(session, slug, 400, add_form=form, error_at="add")
     try:
-        added = drives.add_chapter_to_drive(session, drive, form.chapter.data)
+        with boundary.attempt():
+            added = drives.add_chapter_to_drive(session, drive, form.chapter.data)
     except DomainError as failure:
-        session.rollback()
         return _render_drive(
-            db.session(),
+            session,
             slug,
-            _failed(failure),
+            refusal_status(failure),
             add_form=form,
             error=failure.message,
             error_at="add",
         )
-    _audit(session, "drive.chapter_add", f"drive {drive.slug}: {added.slug} takes part")
-    db.commit()
+    boundary.audit("drive.chapter_add", f"drive {drive.slug}: {added.slug} takes part")
     flash(
         f"{added.name} now takes part in “{drive.title}”, with its own page; its organizers "
         "can set its sub-goal.",
@@ -338,35 +323,34 @@ def chapter_page(chapter):
     if form.validate_on_submit():
         before = {name: getattr(g.chapter, name) for name in ("name", "region", "blurb")}
         try:
-            changed = drives.update_chapter(
-                session,
-                g.chapter,
-                name=form.name.data,
-                region=form.region.data,
-                blurb=form.blurb.data or "",
-            )
-            if changed:
-                _audit(
+            with boundary.attempt():
+                changed = drives.update_chapter(
                     session,
+                    g.chapter,
+                    name=form.name.data,
+                    region=form.region.data,
+                    blurb=form.blurb.data or "",
+                )
+        except DomainError as failure:
+            error, status = failure.message, refusal_status(failure)
+        else:
+            if changed:
+                boundary.audit(
                     "chapter.edit",
                     f"chapter {g.chapter.slug}: "
                     + workspace.describe_changes(before, g.chapter, changed),
                 )
-                db.commit()
                 flash("Saved. Every drive page of the chapter shows it now.", "success")
             else:
                 flash("Nothing changed.", "info")
             return redirect(url_for(".chapter_page", chapter=g.chapter.slug))
-        except DomainError as failure:
-            session.rollback()
-            error, status = failure.message, _failed(failure)
     elif request.method == "POST":
         status = 400
     return render_template(
         "organizer/chapter_page.html",
         form=form,
         error=error,
-        rows=workspace.chapter_drives(db.session(), g.chapter),
+        rows=workspace.chapter_drives(session, g.chapter),
     ), status
 
 

@@ -3,6 +3,7 @@
 from flask import Blueprint, Response, render_template, request, url_for
 
 from relief import db, drive_pages, drives, pagecache, qr
+from relief.payments import donations
 
 bp = Blueprint("public", __name__)
 
@@ -24,8 +25,11 @@ def chapter_page(slug, chapter):
 
 def _drive_page(slug: str, chapter: str | None = None) -> str:
     def build():
-        view = drive_pages.drive_view(db.session(), slug, chapter)
-        return render_template("drives/page.html", view=view)
+        session = db.session()
+        view = drive_pages.drive_view(session, slug, chapter)
+        # A donor back from checkout (?resume=<gift>) finds the donate form as they left it.
+        resumed = donations.form_values(session, request.args.get("resume"))
+        return render_template("drives/page.html", view=view, resumed=resumed)
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
     return pagecache.page(("page", slug, chapter, request.scheme, request.host), slug, build)

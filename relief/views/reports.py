@@ -5,12 +5,9 @@ from flask import Blueprint, Response, current_app, request, url_for
 from relief import db
 from relief.models import utcnow
 from relief.reports import press, receipt, render
-from relief.web import limiter
+from relief.web import PDF_RATE, limiter
 
 bp = Blueprint("reports", __name__)
-
-#: Rendering a PDF costs a few hundred milliseconds of CPU: enough for readers, not for floods.
-PDF_RATE = "20 per minute"
 
 
 def _pdf_response(data: bytes, filename: str) -> Response:

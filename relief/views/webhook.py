@@ -1,20 +1,20 @@
-"""POST /stripe/webhook: raw bytes → verify → claim the event id → dispatch → commit.
+"""POST /stripe/webhook: raw bytes → verify → claim the event id → dispatch. The boundary
+commits the event's unit when the answer is below 400.
 
 The fee of a gift just paid is read from Stripe by the worker's fee reader, a thread of its
-own (payments/fee_reader.py), best effort: the gift is already safe, neither Stripe nor the
-next request waits on Stripe's API, and `flask stripe sync-fees` fills in what this could not.
+own (payments/fee_reader.py), best effort and only once the unit has committed: the gift is
+already safe, neither Stripe nor the next request waits on Stripe's API, and
+`flask stripe sync-fees` fills in what this could not.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError
 
-from relief import db
+from relief import boundary, db
 from relief.payments import fee_reader, webhooks
-from relief.payments.stripe_gateway import BadSignature, verify_event
-from relief.views.donate import gateway
-from relief.web import csrf
+from relief.web import csrf, gateway
 
 bp = Blueprint("webhook", __name__)
 
@@ -29,21 +29,22 @@ _MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError, DataE
 @bp.post("/stripe/webhook")
 def stripe_webhook():
     try:
-        event = verify_event(
+        event = webhooks.verify_event(
             request.get_data(),
             request.headers.get("Stripe-Signature"),
             current_app.config["STRIPE_WEBHOOK_SECRET"],
         )
-    except BadSignature as error:
+    except webhooks.BadSignature as error:
         current_app.logger.warning("refused a webhook: %s", error)
         return jsonify(error="Invalid signature."), 400
     try:
-        outcome = _process_once(event)
+        # Two events about one new gift can race to insert it; the loser runs once more and
+        # then finds the winner's row. A second failure is a 500, and Stripe retries later.
+        outcome = boundary.retry_on_conflict(lambda: webhooks.process(db.session(), event))
     except _MALFORMED as error:
-        # Signed with our secret yet not the shape of Stripe's objects: nothing was written
-        # (the unit of work rolled back). Say so, so it shows in Stripe's dashboard; a 500
-        # would read as an outage. Only the id and type are logged, never the body.
-        db.session().rollback()
+        # Signed with our secret yet not the shape of Stripe's objects: the 400 keeps nothing.
+        # Say so, so it shows in Stripe's dashboard; a 500 would read as an outage. Only the
+        # id and type are logged, never the body.
         current_app.logger.warning(
             "refused a malformed %s event %s: %s",
             str(event.get("type"))[:100],
@@ -51,24 +52,7 @@ def stripe_webhook():
             type(error).__name__,
         )
         return jsonify(error="The event is not in the shape of a Stripe object."), 400
-    response = jsonify(outcome.as_json())
     if outcome.fee_pending and not gateway().test_mode:
-        fee_reader.of(current_app._get_current_object()).submit(outcome.fee_pending)
-    return response
-
-
-def _process_once(event: dict) -> webhooks.Outcome:
-    # Two events about one new gift can race to insert it; the loser retries once and then
-    # finds the winner's row. A second failure is a 500, and Stripe retries later.
-    for attempt in (1, 2):
-        session = db.session()
-        db.begin_write(session)
-        try:
-            outcome = webhooks.process(session, event)
-            db.commit()
-            return outcome
-        except IntegrityError:
-            session.rollback()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+        app = current_app._get_current_object()
+        boundary.after_commit(lambda: fee_reader.of(app).submit(outcome.fee_pending))
+    return jsonify(outcome.as_json())

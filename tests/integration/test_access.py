@@ -8,8 +8,18 @@ the test."""
 from datetime import date
 
 import pytest
+from sqlmodel import func, select
 
-from relief.models import Gift, GiftMethod, GiftStatus, Payout, PayoutTransaction, utcnow
+from relief.models import (
+    AuditEvent,
+    Entry,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    Payout,
+    PayoutTransaction,
+    utcnow,
+)
 from relief.treasury import batches, gifts, remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
@@ -330,3 +340,52 @@ def test_a_missing_chapter_or_object_looks_like_anothers(app, path):
         make_coalition(session)
         make_user(session, "t@kc.org", "kansas-city")
     assert SignedIn(app, "t@kc.org").get(path).status_code == 404
+
+
+def _written(app) -> tuple[int, int]:
+    with data(app) as session:
+        return (
+            session.exec(select(func.count()).select_from(AuditEvent)).one(),
+            session.exec(select(func.count()).select_from(Entry)).one(),
+        )
+
+
+def test_a_refused_post_keeps_nothing(app):
+    """Every POST the tables expect refused — another chapter's 404, an empty form's 400, the
+    service's 409 — is rolled back whole: no audit line and no ledger entry stays behind (the
+    unit of work commits only answers below 400; no view or guard commits on its own)."""
+    with data(app) as session:
+        drive = make_coalition(session)
+        own = objects_of(session, drive, "st-louis")
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "t@kc.org", "kansas-city")
+        make_user(session, "o@kc.org", "kansas-city", role="organizer")
+        make_user(session, "admin@mo.org", admin=True)
+    treasurer, other = SignedIn(app, "t@stl.org"), SignedIn(app, "t@kc.org")
+    other_organizer, admin = SignedIn(app, "o@kc.org"), SignedIn(app, "admin@mo.org")
+    before = _written(app)
+    refused = 0
+    for rule, method in guarded_routes(app):
+        key = (rule.endpoint, method)
+        if method != "POST":
+            continue
+        if key in ROUTES:
+            arguments, own_status = ROUTES[key]
+            url = rule.build({"chapter": "st-louis", **arguments(own)})[1]
+            assert other.post(url).status_code == 404, url
+            refused += 1
+            if own_status >= 400:
+                assert treasurer.post(url).status_code == own_status, url
+                refused += 1
+        elif key in ORGANIZE_ROUTES:
+            url = rule.build({"chapter": "st-louis", **ORGANIZE_ROUTES[key][0]({"drive": "x"})})[1]
+            assert other_organizer.post(url).status_code == 404, url
+            refused += 1
+        else:
+            arguments, expectations = OUTSIDE[key]
+            url = rule.build(arguments(own))[1]
+            assert treasurer.post(url).status_code == 404, url
+            assert admin.post(url).status_code == expectations["admin"] >= 400, url
+            refused += 2
+    assert refused > 20
+    assert _written(app) == before
