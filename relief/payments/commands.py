@@ -9,7 +9,8 @@ from flask.cli import AppGroup, with_appcontext
 from relief import db, drives, money
 from relief.errors import DomainError
 from relief.payments import fees, fulfilment, testmode
-from relief.payments.gateway import GatewayError, for_app
+from relief.payments.choice import for_app
+from relief.payments.gateway import GatewayError
 
 stripe_cli = AppGroup("stripe", help="Stripe: fees and other follow-ups of webhooks.")
 

@@ -18,7 +18,8 @@ import time
 from flask import Flask
 
 from relief.payments import fees
-from relief.payments.gateway import GatewayError, for_app
+from relief.payments.choice import for_app
+from relief.payments.gateway import GatewayError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """Stripe events, processed exactly once: claim the event id, dispatch by type, park what
 refers to a gift we do not know yet and replay it when the gift arrives.
 
-Real webhooks (verified first, see :func:`stripe_gateway.verify_event`) and the test-mode
-checkout both come through :func:`process`.
+Real webhooks (verified first with :func:`verify_event`, the Stripe implementation's check,
+re-exported here so the webhook view needs nothing else) and the test-mode checkout both come
+through :func:`process`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from sqlmodel import Session, select
 from relief.models import ParkedEvent, StripeEvent, utcnow
 from relief.payments import fulfilment, reversals
 from relief.payments.fulfilment import Handled
+from relief.payments.stripe_gateway import BadSignature, verify_event
+
+__all__ = ["BadSignature", "Outcome", "claim", "dispatch", "process", "replay", "verify_event"]
 
 log = logging.getLogger(__name__)
 

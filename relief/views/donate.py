@@ -16,7 +16,8 @@ from flask import (
 from relief import db, drives
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
-from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError, for_app
+from relief.payments.choice import for_app
+from relief.payments.gateway import CheckoutUrls, Gateway, GatewayError
 from relief.views import cached
 from relief.web import limiter
 

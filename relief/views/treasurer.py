@@ -28,7 +28,8 @@ from wtforms import SelectChoice
 from relief import auth, db, money
 from relief.errors import DomainError, InvalidInput, NotFound
 from relief.models import GiftMethod, Remittance, utcnow
-from relief.payments.gateway import GatewayError, for_app
+from relief.payments.choice import for_app
+from relief.payments.gateway import GatewayError
 from relief.reports import monthly, render
 from relief.treasury import (
     audit,
