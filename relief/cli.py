@@ -311,8 +311,10 @@ def init_app(app: Flask) -> None:
     from relief.cli_accounts import user_cli
     from relief.payments import commands as payment_commands
     from relief.reports.cli import report_cli
+    from relief.treasury import commands as treasury_commands
 
     gift_cli.add_command(payment_commands.purge_test)
+    payment_commands.stripe_cli.add_command(treasury_commands.stripe_sync)
     app.cli.add_command(payment_commands.stripe_cli)
     groups = (
         db_cli,

@@ -47,39 +47,6 @@ def sync_fees():
         raise click.ClickException(f"{failed} fees are still pending; run this again later.")
 
 
-@stripe_cli.command("sync")
-def sync():
-    """Fetch Stripe payouts and their balance transactions and match them to the ledger.
-    Safe to run again at any time; a run cut off halfway resumes where it stopped."""
-    from relief.treasury import audit, payouts
-
-    gateway = for_app(current_app)
-    with db.unit_of_work() as session:
-
-        def checkpoint():
-            session.commit()
-            db.begin_write(session)
-
-        audit.record(session, audit.CLI, "stripe.sync", "sync with Stripe started")
-        checkpoint()
-        with click.progressbar(length=1, label="Payouts' transactions") as bar:
-            state = {"done": 0}
-
-            def progress(done, total):
-                bar.length = total
-                bar.update(done - state["done"])
-                state["done"] = done
-
-            try:
-                result = payouts.sync(session, gateway, checkpoint=checkpoint, progress=progress)
-            except GatewayError as error:
-                session.rollback()
-                raise click.ClickException(
-                    f"{error} What was fetched is kept; run this again to resume."
-                ) from None
-    click.echo(result.sentence())
-
-
 @stripe_cli.command("unmatched")
 def unmatched():
     """List online gifts whose drive was not recognised (they count nowhere until assigned)."""

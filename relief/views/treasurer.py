@@ -60,6 +60,7 @@ from relief.treasury.forms import (
     RemittanceForm,
     ReverseForm,
 )
+from relief.treasury.payout_sync import sync as sync_payouts
 from relief.views.reports import PDF_RATE
 from relief.web import limiter
 
@@ -200,17 +201,20 @@ def payout_sync(chapter):
     if not ActionForm().validate():
         flash("The form expired; try again.", "error")
         return back
-    _audit(session, "stripe.sync", "sync with Stripe started")
-    db.commit()
 
     def checkpoint():
         # Each page is kept: a sync cut off halfway resumes where it stopped.
         session.commit()
         db.begin_write(session)
 
-    db.begin_write(session)
     try:
-        result = payouts.sync(session, for_app(current_app), checkpoint=checkpoint)
+        result = sync_payouts(
+            session,
+            for_app(current_app),
+            actor=audit.Actor.of(current_user, request.remote_addr),
+            chapter=g.chapter,
+            checkpoint=checkpoint,
+        )
     except GatewayError as error:
         session.rollback()
         flash(f"Stripe could not be reached; what was fetched is kept. {error}", "error")
