@@ -314,7 +314,12 @@ def init_app(app: Flask) -> None:
     from relief.treasury import commands as treasury_commands
 
     gift_cli.add_command(payment_commands.purge_test)
-    payment_commands.stripe_cli.add_command(treasury_commands.stripe_sync)
+    for command in (
+        treasury_commands.stripe_sync,
+        treasury_commands.stripe_unassigned,
+        treasury_commands.stripe_assign,
+    ):
+        payment_commands.stripe_cli.add_command(command)
     app.cli.add_command(payment_commands.stripe_cli)
     groups = (
         db_cli,

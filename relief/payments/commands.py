@@ -6,13 +6,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from relief import db, drives, money
-from relief.errors import DomainError
-from relief.payments import fees, fulfilment, testmode
+from relief import db
+from relief.payments import fees, testmode
 from relief.payments.choice import for_app
 from relief.payments.gateway import GatewayError
 
-stripe_cli = AppGroup("stripe", help="Stripe: fees and other follow-ups of webhooks.")
+stripe_cli = AppGroup(
+    "stripe", help="Stripe: fees, payouts, and gifts whose drive was unknown (unassigned)."
+)
 
 
 @click.command("purge-test")
@@ -45,36 +46,3 @@ def sync_fees():
     click.echo(f"{len(gift_ids) - failed} of {len(gift_ids)} pending fees filled.")
     if failed:
         raise click.ClickException(f"{failed} fees are still pending; run this again later.")
-
-
-@stripe_cli.command("unmatched")
-def unmatched():
-    """List online gifts whose drive was not recognised (they count nowhere until assigned)."""
-    with db.unit_of_work(write=False) as session:
-        gifts = fulfilment.unmatched_gifts(session)
-        for gift in gifts:
-            click.echo(
-                f"{gift.public_id}  {money.format(gift.amount_cents, gift.currency)}  "
-                f"{gift.status.value}  named drive “{gift.unmatched_drive}”  "
-                f"session {gift.stripe_session_id or '-'}"
-            )
-    if not gifts:
-        click.echo("No unmatched gifts.")
-
-
-@stripe_cli.command("assign")
-@click.argument("public_id", metavar="GIFT")
-@click.argument("drive_slug", metavar="DRIVE")
-@click.option("--chapter", "chapter_slug", default=None, help="The chapter credited.")
-def assign(public_id, drive_slug, chapter_slug):
-    """Count an unmatched gift toward a drive (and chapter)."""
-    try:
-        with db.unit_of_work() as session:
-            drive = drives.get_drive(session, drive_slug)
-            chapter = (
-                drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
-            )
-            gift = fulfilment.assign_unmatched(session, public_id, drive, chapter)
-    except DomainError as error:
-        raise click.ClickException(error.message) from None
-    click.echo(f"Gift {gift.public_id} now counts toward {drive.slug}.")
