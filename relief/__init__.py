@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """The app factory: settings from the environment (or ``config`` in tests), then extensions,
     blueprints and CLI commands. Importing the package does nothing."""
-    from relief import auth, cli, db, web
+    from relief import auth, boundary, cli, db, web
     from relief import config as settings
     from relief.views import register_blueprints
 
@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
+    boundary.init_app(app)
     web.init_app(app)
     auth.init_app(app)
     register_blueprints(app)

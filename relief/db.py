@@ -1,10 +1,9 @@
-"""The database: one engine per app, one session per request, migrations.
+"""The database: one engine per app, one session per unit of work, migrations.
 
-Units of work: services only ``flush``; the boundary (a view, the webhook, a CLI command)
-calls :func:`commit` or lets teardown roll back. A unit of work that will write starts with
-:func:`begin_write`, which on SQLite takes the write lock up front (``BEGIN IMMEDIATE``):
-a deferred transaction that reads and then writes fails with "database is locked" under
-concurrency, and SQLite's busy timeout cannot save it.
+Which unit a session belongs to, and when it commits, is ``boundary``'s business. A writer
+unit's session is bound to the writer engine, whose transactions start ``BEGIN IMMEDIATE`` on
+SQLite: a deferred transaction that reads and then writes fails with "database is locked"
+under concurrency, and SQLite's busy timeout cannot save it.
 """
 
 from __future__ import annotations
@@ -63,12 +62,21 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={"relief_write": True})
 
 
+def _writer_engine(app: Flask) -> Engine:
+    """The engine a writer unit's session is bound to: the same pool, but each transaction
+    it begins takes the write lock at once (SQLite; PostgreSQL ignores the option)."""
+    return app.extensions["relief.writer_engine"]
+
+
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def init_app(app: Flask) -> None:
     app.extensions["relief.engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions["relief.writer_engine"] = app.extensions["relief.engine"].execution_options(
+        relief_write=True
+    )
     changes.init_app(app, app.extensions["relief.engine"])
     # Also at the end of each request: an app context can outlive one (tests, CLI calling
     # views), and a request must never inherit another's transaction.
@@ -85,10 +93,32 @@ def engine_of(app: Flask) -> Engine:
 
 
 def session() -> Session:
-    """The session of this request or CLI command (rolled back at teardown unless committed)."""
+    """The session of this unit of work: the request's, or the CLI command's (see
+    ``boundary``). Rolled back at teardown unless the boundary committed it."""
     if "db_session" not in g:
-        g.db_session = Session(engine(), expire_on_commit=False)
+        g.db_session = new_session(g.get("relief_writer", False))
     return g.db_session
+
+
+def new_session(write: bool) -> Session:
+    """A session whose transactions are writers (``BEGIN IMMEDIATE`` on SQLite) or readers."""
+    bind = _writer_engine(current_app) if write else engine()
+    return Session(bind, expire_on_commit=False)
+
+
+def has_session() -> bool:
+    return "db_session" in g
+
+
+def open_writer() -> None:
+    """Make this request's unit a writer, before its first statement (the boundary calls it)."""
+    g.relief_writer = True
+    existing = g.get("db_session")
+    if existing is not None and existing.get_bind() is not _writer_engine(current_app):
+        # Something read before the unit began (a before-request hook): end that read and
+        # take the lock from the next statement on.
+        existing.close()
+        existing.bind = _writer_engine(current_app)
 
 
 class _Reader(threading.local):
@@ -184,6 +214,9 @@ def commit() -> None:
 
 
 def _close_session(_exc):
+    # g can outlive a request (an app context pushed around several): forget the unit.
+    g.pop("relief_writer", None)
+    g.pop("relief_after_commit", None)
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.rollback()
@@ -201,13 +234,13 @@ def unit_of_work(write: bool = True):
             db_session.commit()
         except OperationalError as error:
             db_session.rollback()
-            raise DatabaseUnavailable(_explain(error)) from error
+            raise DatabaseUnavailable(explain(error)) from error
         except BaseException:
             db_session.rollback()
             raise
 
 
-def _explain(error: OperationalError) -> str:
+def explain(error: OperationalError) -> str:
     text = str(error.orig)
     if "no such table" in text or "does not exist" in text:
         return "The database has no schema yet: run  flask --app app db upgrade"
