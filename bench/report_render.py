@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from relief import create_app, db, demo
+from relief import boundary, create_app, db, demo
 from relief.models import utcnow
 from relief.reports import press, render
 
@@ -32,7 +32,8 @@ def measure(gift_count: int) -> dict:
                 drive = demo.ensure_demo_drive(session)
                 slug = drive.slug
             started = time.perf_counter()
-            demo.add_gifts(app, slug, gift_count)
+            with boundary.command() as session:
+                demo.add_gifts(session, slug, gift_count, checkpoint=boundary.checkpoint)
             seeding = time.perf_counter() - started
             build_times, render_times = [], []
             for _ in range(RUNS):

@@ -234,7 +234,7 @@ def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], 
     the drive was there already, e.g. a reused SQLite file). Also the app's URL rules."""
     from sqlmodel import select
 
-    from relief import create_app, db, demo, drives, ledger
+    from relief import boundary, create_app, db, demo, drives, ledger
     from relief.models import Drive, utcnow
 
     db.upgrade(database_url)
@@ -265,7 +265,10 @@ def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], 
                     seconds[size] = None
                     continue
                 started = time.perf_counter()
-                demo.add_gifts(app, slug, size - have, seed=size)
+                with boundary.command() as session:
+                    demo.add_gifts(
+                        session, slug, size - have, seed=size, checkpoint=boundary.checkpoint
+                    )
                 seconds[size] = time.perf_counter() - started
         rules = [rule.rule for rule in app.url_map.iter_rules()]
     finally:

@@ -6,8 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from relief import db
-from relief.payments import fees, testmode
+from relief import boundary
+from relief.payments import fee_reader, fees, testmode
 from relief.payments.choice import for_app
 from relief.payments.gateway import GatewayError
 
@@ -21,7 +21,7 @@ stripe_cli = AppGroup(
 def purge_test():
     """Take test-mode gifts back out of every figure (by reversing entries; the ledger keeps
     its history)."""
-    with db.unit_of_work() as session:
+    with boundary.command() as session:
         purged = testmode.purge(session)
     click.echo(
         f"Purged {purged.gifts} test-mode gift{'s' if purged.gifts != 1 else ''}: "
@@ -33,13 +33,13 @@ def purge_test():
 def sync_fees():
     """Read the fee of every gift still waiting for one from its Stripe balance transaction."""
     gateway = for_app(current_app)
-    with db.unit_of_work(write=False) as session:
+    with boundary.command(write=False) as session:
         gift_ids = fees.pending_gift_ids(session)
     failed = 0
     for gift_id in gift_ids:
         # One unit of work per gift: one Stripe failure does not undo the others.
         try:
-            click.echo(fees.fill_one(gateway, gift_id))
+            click.echo(fee_reader.read_fee(gateway, gift_id))
         except GatewayError as error:
             failed += 1
             click.echo(f"gift {gift_id}: still pending ({error})", err=True)

@@ -103,8 +103,8 @@ def dispatch(session: Session, event: dict) -> Handled:
 
 
 def process(session: Session, event: dict) -> Outcome:
-    """Process a verified event once. Call inside a write unit of work (``db.begin_write``);
-    the caller commits. Idempotent per Stripe event id."""
+    """Process a verified event once, inside the caller's writer unit of work (the webhook's
+    request, or the test checkout's), which commits. Idempotent per Stripe event id."""
     outcome = Outcome(event_id=str(event["id"]), type=str(event["type"]))
     if not claim(session, outcome.event_id, outcome.type):
         outcome.duplicate = True

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from relief import db, money
+from relief import boundary, money
 from relief.errors import DomainError
 from relief.payments.choice import for_app
 from relief.payments.gateway import GatewayError
@@ -23,12 +23,7 @@ def stripe_sync():
     Safe to run again at any time; a run cut off halfway resumes where it stopped."""
     gateway = for_app(current_app)
     try:
-        with db.unit_of_work() as session:
-
-            def checkpoint():
-                session.commit()
-                db.begin_write(session)
-
+        with boundary.command() as session:
             with click.progressbar(length=1, label="Payouts' transactions") as bar:
                 state = {"done": 0}
 
@@ -38,7 +33,11 @@ def stripe_sync():
                     state["done"] = done
 
                 result = payout_sync.sync(
-                    session, gateway, actor=audit.CLI, checkpoint=checkpoint, progress=progress
+                    session,
+                    gateway,
+                    actor=audit.CLI,
+                    checkpoint=boundary.checkpoint,
+                    progress=progress,
                 )
     except GatewayError as error:
         raise click.ClickException(
@@ -52,7 +51,7 @@ def stripe_sync():
 def stripe_unassigned():
     """List unassigned gifts: paid through Stripe for a drive we did not know, they count
     nowhere until assigned (`stripe assign`)."""
-    with db.unit_of_work(write=False) as session:
+    with boundary.command(write=False) as session:
         waiting = gifts.every_unassigned(session)
         for gift in waiting:
             click.echo(
@@ -75,7 +74,7 @@ def stripe_assign(public_id, drive_slug, chapter_slug):
     """Count an unassigned gift toward a drive (and chapter), with its fee, refunds and
     disputes — as the treasurer's and admin's Unassigned screens do."""
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             gift = gifts.assign_by_public_id(session, public_id, drive_slug, chapter_slug)
             audit.record(
                 session,
