@@ -507,15 +507,11 @@ def drive_view(
     totals = ledger.totals(session, drive)
     today = today or utcnow().date()
     since = today - timedelta(days=projection.PACE_DAYS - 1)
-    recent = session.exec(
-        select(func.coalesce(func.sum(ledger.DailyTotal.raised_cents), 0)).where(
-            ledger.DailyTotal.drive_id == drive.id, ledger.DailyTotal.day >= since
-        )
-    ).one()
+    recent = ledger.raised_since(session, drive.id, since)
     pace = projection.pace(
         raised_cents=totals.raised_cents,
         goal_cents=drive.goal_cents,
-        raised_last_days_cents=int(recent),
+        raised_last_days_cents=recent,
         today=today,
         ends_on=drive.ends_on,
     )

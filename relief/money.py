@@ -46,6 +46,17 @@ def format(cents: int, currency: str = "USD", locale: str = "en_US") -> str:  # 
     return format_currency(Decimal(cents).scaleb(-2), currency, locale=locale)
 
 
+def to_decimal_text(cents: int) -> str:
+    """Cents as a plain decimal, sign kept, no currency symbol, no grouping: -1250 →
+    ``"-12.50"``, 160050 → ``"1600.50"``. For what a program or a form field reads back as a
+    number (CSV cells, the donate form's amount input); people read :func:`format`."""
+    if not isinstance(cents, int) or isinstance(cents, bool):
+        raise TypeError(f"money is int cents, got {type(cents).__name__}")
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
 def format_whole(cents: int, currency: str = "USD", locale: str = "en_US") -> str:
     """Rounded to whole units for headlines: 16000000 → ``"$160,000"`` (half away from zero)."""
     units = divide_half_up(cents, 100)
@@ -106,8 +117,15 @@ def fee_for(charge_cents: int, percent_bps: int, fixed_cents: int) -> int:
 
 
 def percent_of(cents: int, goal_cents: int | None) -> int:
-    """Whole percent of a goal reached, for progress bars: rounded down, 0 to 100 (0
-    without a goal)."""
+    """The true whole percent of a goal reached, as text shows it: rounded half up (7.98% →
+    8, 102.5% → 103), never capped (a goal passed eighteen-hundred-fold is 184783%); 0
+    without a goal. A progress bar's width is :func:`bar_percent`."""
     if not goal_cents or goal_cents <= 0:
         return 0
-    return max(0, min(100, cents * 100 // goal_cents))
+    return divide_half_up(cents * 100, goal_cents)
+
+
+def bar_percent(cents: int, goal_cents: int | None) -> int:
+    """How full a goal's progress bar is: :func:`percent_of` held to 0..100, as a bar
+    cannot run past its end (nor below empty, while refunds outweigh gifts)."""
+    return max(0, min(100, percent_of(cents, goal_cents)))

@@ -1,4 +1,7 @@
-"""Plain data for the API (and the press report): figures from ``ledger.totals``, no private data.
+"""Plain data for the JSON API: a drive as ``drives.drive_view`` sees it (figures from
+``ledger.totals``, pace, the partner's reported relief), with no private data — no donor, no
+email, no message. The press report takes its figures from the same ``drive_view`` but builds
+its own snapshot (``reports/press.py``).
 
 Nothing here computes money; it names what the ledger computed.
 """

@@ -1,10 +1,11 @@
 """The treasurer's monthly report of one chapter: a frozen snapshot of plain data.
 
 Every figure comes from the services the treasurer's dashboard uses: the month's money from
-``dashboard.by_month_and_drive`` (the dashboard's own per-month GROUP BY, split by drive, so
-the month's total is the dashboard's row for that month), the balance carried in from the same
-rows of earlier months, the lists from ``treasury.batches``, ``remittances``,
-``partner_reports`` and ``gifts``, and what needs attention from ``dashboard.attention``.
+``dashboard.by_month_and_drive`` (the dashboard's own month totals, split by drive, so the
+month's total is the dashboard's row for that month), the balance carried in (held: net −
+remitted) from the same rows of earlier months, the lists from ``treasury.batches``,
+``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from
+``dashboard.attention``.
 
 The report holds donor names (treasurers may see them) but never a donor's email or message:
 it gets forwarded. Its size grows with the month's batches, remittances and corrections, not
@@ -20,7 +21,7 @@ from datetime import UTC, date, datetime, time
 from sqlmodel import Session
 
 from relief.errors import InvalidInput, NotFound
-from relief.ledger import Figures
+from relief.ledger import Figures, month_label, next_month
 from relief.models import BatchStatus, Chapter
 from relief.treasury import (
     batches,
@@ -55,12 +56,8 @@ def parse_month(text: str, today: date) -> date:
         )
     first = date(int(match[1]), int(match[2]), 1)
     if first > today:
-        raise NotFound(f"{first:%B %Y} has not begun: there is no report for it yet.")
+        raise NotFound(f"{month_label(first)} has not begun: there is no report for it yet.")
     return first
-
-
-def _next_month(first: date) -> date:
-    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def _midnight(day: date) -> datetime:
@@ -81,7 +78,7 @@ class DriveMonth:
 
     @property
     def change_in_held_cents(self) -> int:
-        return self.month.net_cents - self.month.remitted_cents
+        return self.month.held_cents
 
 
 @dataclass(frozen=True)
@@ -222,35 +219,30 @@ class MonthlySnapshot:
         return f"{self.chapter_name} — treasurer's report for {self.month_name}"
 
 
-def _held(figures: Figures) -> int:
-    return figures.net_cents - figures.remitted_cents
-
-
 def _money_by_drive(session: Session, chapter: Chapter, first: date):
     """Per drive: (drive, the month's figures, everything before it)."""
-    grouped = dashboard.by_month_and_drive(session, chapter, before=_next_month(first))
-    key = f"{first:%Y-%m}"
+    grouped = dashboard.by_month_and_drive(session, chapter, before=next_month(first))
     rows = []
     for drive in scope.drives_of(session, chapter):
-        month = dashboard.sum_figures(
+        month = Figures.sum(
             figures
-            for (label, drive_id), figures in grouped.items()
-            if drive_id == drive.id and label == key
+            for (month_of, drive_id), figures in grouped.items()
+            if drive_id == drive.id and month_of == first
         )
-        before = dashboard.sum_figures(
+        before = Figures.sum(
             figures
-            for (label, drive_id), figures in grouped.items()
-            if drive_id == drive.id and label < key
+            for (month_of, drive_id), figures in grouped.items()
+            if drive_id == drive.id and month_of < first
         )
-        if month == Figures() and _held(before) == 0:
+        if month == Figures() and before.held_cents == 0:
             continue  # nothing moved and nothing held: not this month's business
         rows.append(
             DriveMonth(
                 title=drive.title,
                 currency=drive.currency,
                 month=month,
-                held_at_start_cents=_held(before),
-                held_at_end_cents=_held(before) + _held(month),
+                held_at_start_cents=before.held_cents,
+                held_at_end_cents=(before + month).held_cents,
             )
         )
     return tuple(rows)
@@ -382,25 +374,25 @@ def build(
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
     first = month if isinstance(month, date) else parse_month(month, now.date())
-    end_day = _next_month(first)
+    end_day = next_month(first)
     start, end = _midnight(first), _midnight(end_day)
     drive_months = _money_by_drive(session, chapter, first)
     currency = drive_months[0].currency if drive_months else "USD"
-    total_month = dashboard.sum_figures(row.month for row in drive_months)
+    total_month = Figures.sum(row.month for row in drive_months)
     held_at_start = sum(row.held_at_start_cents for row in drive_months)
     total = DriveMonth(
         title="All drives",
         currency=currency,
         month=total_month,
         held_at_start_cents=held_at_start,
-        held_at_end_cents=held_at_start + _held(total_month),
+        held_at_end_cents=held_at_start + total_month.held_cents,
     )
     return MonthlySnapshot(
         chapter_slug=chapter.slug,
         chapter_name=chapter.name,
         month=first,
         month_key=f"{first:%Y-%m}",
-        month_name=f"{first:%B %Y}",
+        month_name=month_label(first),
         month_complete=now >= end,
         currency=currency,
         drives=drive_months,

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session
 
 from relief import drives, ledger, money
+from relief.models import DailyTotal
 from relief.projection import format_ratio
 
 
@@ -31,7 +32,8 @@ class ChapterLine:
 
     @property
     def percent_of_goal(self) -> int | None:
-        """Whole percent of the sub-goal raised (0 to 100); None without a sub-goal."""
+        """Whole percent of the sub-goal raised, as the report's text shows it (may pass
+        100); None without a sub-goal."""
         if not self.goal_cents:
             return None
         return money.percent_of(self.raised_cents, self.goal_cents)
@@ -77,6 +79,7 @@ class PressSnapshot:
     net_cents: int
     #: Net × ratio: an estimate until the partner reports.
     projected_relief_cents: int
+    #: Whole percent of the goal raised, the true value (may pass 100).
     percent_of_goal: int
     gift_count: int
     ratio_hundredths: int
@@ -111,7 +114,7 @@ class PressSnapshot:
 
 
 def _cumulative_days(
-    rows: list[ledger.DailyTotal], starts_on: date, last_day: date
+    rows: list[DailyTotal], starts_on: date, last_day: date
 ) -> tuple[DayPoint, ...]:
     """Every day from the first to the last, carrying the running sum over quiet days.
 

@@ -2,12 +2,10 @@
 attention. Every figure comes from the ledger.
 
 Per drive, the figures are the chapter's running totals from ``ledger.totals`` (one indexed
-read per drive). Per month they come from one ``GROUP BY`` over the chapter's entries, an
-index-only scan of ``ix_entry_chapter_month``: its cost grows with the chapter's entries.
-Measured (300,000 demo gifts, 75,000 entries for the chapter; 2 shared cores): the GROUP BY
-53 ms on SQLite and 41 ms on PostgreSQL, the whole dashboard about 60 ms on either (without the
-covering index, 410 ms on SQLite). A chapter far beyond that would want monthly running totals
-kept by ``ledger.append``, like the daily ones.
+read per drive). Per month they come from the chapter's month totals (``MonthTotal``), which
+``ledger.append`` keeps in the same transaction as each entry: a few rows per month and
+drive (one per kind of entry), however many gifts, so the dashboard's cost does not grow with
+the chapter's gifts.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from datetime import date
 from sqlmodel import Session, select
 
 from relief import drives, ledger
-from relief.ledger import Figures
+from relief.ledger import Figures, first_of_month, month_short_label
 from relief.models import Chapter, DepositBatch, Drive, MonthTotal
 from relief.treasury import batches, gifts, months, payouts, scope
 
@@ -34,9 +32,8 @@ class MoneyRow:
 
     @property
     def held_cents(self) -> int:
-        """Money the chapter holds and still owes the partner: net − remitted (gifts sent
-        directly to the partner carry their own remittance, so they are never held)."""
-        return self.figures.net_cents - self.figures.remitted_cents
+        """The figures' held (net − remitted), for the row's template."""
+        return self.figures.held_cents
 
 
 @dataclass(frozen=True)
@@ -80,13 +77,6 @@ class Dashboard:
     checklist: months.Checklist | None = None
 
 
-def sum_figures(many) -> Figures:
-    """Several ``Figures`` added up, field by field."""
-    many = list(many)
-    names = tuple(Figures.__dataclass_fields__)
-    return Figures(**{name: sum(getattr(figures, name) for figures in many) for name in names})
-
-
 def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
     rows = []
     for drive in scope.drives_of(session, chapter):
@@ -105,8 +95,8 @@ def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
 
 def _grouped(
     session: Session, chapter: Chapter, *, before: date | None = None, per_drive: bool = False
-) -> dict[tuple[str, int | None], Figures]:
-    """The chapter's figures keyed by (month "YYYY-MM", drive id — or None unless
+) -> dict[tuple[date, int | None], Figures]:
+    """The chapter's figures keyed by (month's first day, drive id — or None unless
     ``per_drive``), for every month (or every month before ``before``, a month's first day),
     from the month totals the ledger keeps with each entry: a few rows per month, however
     many gifts. Entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
@@ -116,9 +106,9 @@ def _grouped(
     ).where(MonthTotal.chapter_id == chapter.id)  # fmt: skip
     if before is not None:
         statement = statement.where(MonthTotal.month < before)
-    grouped: dict[tuple[str, int | None], Figures] = {}
+    grouped: dict[tuple[date, int | None], Figures] = {}
     for month, drive_id, kind, amount, gift_count in session.exec(statement):
-        key = (month.strftime("%Y-%m"), drive_id if per_drive else None)
+        key = (month, drive_id if per_drive else None)
         figures = grouped.get(key, Figures()).plus(kind, amount)
         # plus() counts a gift entry as one gift; the row holds the month's own count.
         grouped[key] = replace(
@@ -131,26 +121,20 @@ def _grouped(
 def by_month(session: Session, chapter: Chapter) -> tuple[MoneyRow, ...]:
     """The chapter's figures per calendar month (UTC) of the money's effective date, newest
     first; entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
-    per_month = {label: figures for (label, _), figures in _grouped(session, chapter).items()}
+    per_month = {month: figures for (month, _), figures in _grouped(session, chapter).items()}
     return tuple(
-        MoneyRow(label=_month_name(key), figures=per_month[key], key=key)
-        for key in sorted(per_month, reverse=True)
+        MoneyRow(label=month_short_label(month), figures=per_month[month], key=f"{month:%Y-%m}")
+        for month in sorted(per_month, reverse=True)
     )
 
 
 def by_month_and_drive(
     session: Session, chapter: Chapter, before: date
-) -> dict[tuple[str, int], Figures]:
+) -> dict[tuple[date, int], Figures]:
     """The same figures as :func:`by_month`, split by drive, for every month before
     ``before`` (a month's first day): what the monthly report needs for the month and the
-    balance carried into it, from the same query."""
+    balance carried into it, from the same query. Keyed by (month's first day, drive id)."""
     return _grouped(session, chapter, before=before, per_drive=True)
-
-
-def _month_name(key: str) -> str:
-    """A month key such as 2026-03 as people read it: Mar 2026."""
-    year, month = (int(part) for part in key.split("-"))
-    return date(year, month, 1).strftime("%b %Y")
 
 
 def dashboard(session: Session, chapter: Chapter, checklist_month: date | None = None) -> Dashboard:
@@ -159,14 +143,14 @@ def dashboard(session: Session, chapter: Chapter, checklist_month: date | None =
     drive_rows = by_drive(session, chapter)
     closable = tuple(months.closable_months(session, chapter))
     if checklist_month is not None:
-        checklist_month = months.first_of_month(checklist_month)
+        checklist_month = first_of_month(checklist_month)
     if checklist_month not in closable:
         checklist_month = closable[0] if closable else None
     return Dashboard(
         chapter=chapter,
         drives=drive_rows,
         months=by_month(session, chapter),
-        total=MoneyRow(label="All drives", figures=sum_figures(row.figures for row in drive_rows)),
+        total=MoneyRow(label="All drives", figures=Figures.sum(row.figures for row in drive_rows)),
         attention=attention(session, chapter),
         closed_months=tuple(months.closed_months(session, chapter)),
         closable_months=closable,

@@ -1,8 +1,8 @@
 """CSV exports of a chapter's ledger and gifts, streamed row by row so size does not matter.
 
 Text a donor or a treasurer typed can start with = + - @ (or a tab or carriage return), which a
-spreadsheet would run as a formula; such cells get a leading apostrophe. Amounts are written by
-this module as plain decimals (e.g. -12.50), so they stay numbers.
+spreadsheet would run as a formula; such cells get a leading apostrophe. Amounts are written as
+plain decimals (e.g. -12.50, by ``money.to_decimal_text``), so they stay numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import case, func
 from sqlmodel import Session, select
 
+from relief import money
 from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
 from relief.treasury import scope
 
@@ -67,13 +68,6 @@ def neutralise(value) -> str:
     return text
 
 
-def decimal(cents: int) -> str:
-    """Cents as a plain decimal a spreadsheet reads as a number: -1250 → "-12.50"."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{part:02d}"
-
-
 def _lines(header, rows) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -117,7 +111,7 @@ def ledger_csv(
                 entry.effective_at.date().isoformat(),
                 entry.recorded_at.isoformat(timespec="seconds"),
                 entry.kind.value,
-                decimal(entry.amount_cents),
+                money.to_decimal_text(entry.amount_cents),
                 entry.currency,
                 drive_slug,
                 entry.gift_id or "",
@@ -187,10 +181,10 @@ def donor_csv(
                 neutralise(gift.donor_name),
                 neutralise(gift.donor_email),
                 "yes" if gift.show_name else "no",
-                decimal(gift.amount_cents),
-                decimal(int(adjustments)),
-                decimal(int(fee)),
-                decimal(gift.amount_cents + int(adjustments) - int(fee)),
+                money.to_decimal_text(gift.amount_cents),
+                money.to_decimal_text(int(adjustments)),
+                money.to_decimal_text(int(fee)),
+                money.to_decimal_text(gift.amount_cents + int(adjustments) - int(fee)),
                 gift.currency,
                 gift.method.value,
                 "yes" if direct else "no",

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from relief import money
 from relief.errors import Conflict, InvalidInput
-from relief.ledger import first_of_month, month_label, next_month
+from relief.ledger import first_of_month, month_label, next_month, previous_month
 from relief.models import (
     CARD_PAYMENT,
     BankLine,
@@ -59,7 +59,7 @@ def closable_months(session: Session, chapter: Chapter, today: date | None = Non
     closed = set(closed_months(session, chapter))
     month, found = first_of_month(today), []
     for _ in range(12):
-        month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+        month = previous_month(month)
         if month not in closed:
             found.append(month)
     return found

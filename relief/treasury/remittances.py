@@ -45,7 +45,7 @@ def record_remittance(
             .with_for_update()
         ).first()
     figures = ledger.totals(session, drive).by_chapter_id.get(chapter.id, ledger.Figures())
-    held = figures.net_cents - figures.remitted_cents
+    held = figures.held_cents
     if amount_cents > held:
         raise InvalidInput(
             f"{chapter.name} holds {money.format(held, drive.currency)} for “{drive.title}”; "

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from relief import ledger
+from relief import drives, ledger
 from relief.errors import InvalidInput
 from relief.models import EntryKind
+from relief.reports import press
 from tests.factories import make_coalition, make_gift
 
 
@@ -235,3 +236,30 @@ def test_the_month_totals_migration_fills_them_from_the_entries_already_there(se
         assert filled == kept and kept
         assert ledger.verify(fresh, drive) == []
         assert fresh.execute(text("SELECT count(*) FROM month_total")).scalar() == len(kept)
+
+
+def test_percent_of_goal_says_the_true_value_and_only_the_bar_stops_at_full(session, client):
+    drive = make_coalition(session, goal_cents=100_000)
+    st_louis = drives.chapter_in_drive(session, drive, "st-louis")
+    drives.set_chapter_goal(session, drive, st_louis, 1_00)
+    kansas_city = drives.chapter_in_drive(session, drive, "kansas-city")
+    drives.set_chapter_goal(session, drive, kansas_city, 100_000)
+    make_gift(session, drive, 1_847_83, chapter="st-louis")  # 184,783% of its $1 sub-goal
+    make_gift(session, drive, 7_980, chapter="kansas-city")  # 7.98% of its $1,000 sub-goal
+
+    totals = ledger.totals(session, drive)
+    parts = {part.slug: part for part in totals.chapters}
+    assert (totals.percent_of_goal, totals.bar_percent) == (193, 100)  # 192.763%
+    assert (parts["st-louis"].percent_of_goal, parts["st-louis"].bar_percent) == (184_783, 100)
+    assert (parts["kansas-city"].percent_of_goal, parts["kansas-city"].bar_percent) == (8, 8)
+
+    page = client.get("/drives/mo-2026").get_data(as_text=True)
+    whole = '<progress value="100" max="100" aria-label="Whole drive: 193% of the goal">193%<'
+    assert whole in page
+    assert '<progress value="100" max="100" aria-label="St. Louis: 184783% of its' in page
+    assert '<progress value="8" max="100" aria-label="Kansas City: 8% of its' in page
+
+    snapshot = press.build(session, drive.slug, datetime.now(UTC))
+    assert snapshot.percent_of_goal == 193
+    lines = {line.slug: line.percent_of_goal for line in snapshot.chapters}
+    assert lines == {"mid-missouri": None, "st-louis": 184_783, "kansas-city": 8}

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -114,8 +116,49 @@ def test_apply_ratio_rounds_half_away_from_zero(cents, ratio):
 
 @pytest.mark.parametrize(
     ("cents", "goal", "percent"),
-    [(0, 100_00, 0), (99_99, 100_00, 99), (100_00, 100_00, 100), (250_00, 100_00, 100),
-     (-5_00, 100_00, 0), (5_00, None, 0), (5_00, 0, 0)],
+    [(0, 100_00, 0), (99_49, 100_00, 99), (99_50, 100_00, 100), (100_00, 100_00, 100),
+     (102_50, 100_00, 103),  # 102.5%: half rounds up, and past the goal is not capped
+     (7_98, 100_00, 8),  # 7.98%: rounded, not cut down to 7
+     (1_847_83, 1_00, 184_783),  # a goal passed eighteen-hundred-fold says so
+     (250_00, 100_00, 250), (-5_00, 100_00, -5), (5_00, None, 0), (5_00, 0, 0)],
 )  # fmt: skip
-def test_percent_of_a_goal_is_whole_rounded_down_and_bounded(cents, goal, percent):
+def test_percent_of_a_goal_is_the_true_whole_percent_rounded_half_up(cents, goal, percent):
     assert money.percent_of(cents, goal) == percent
+
+
+@pytest.mark.parametrize(
+    ("cents", "goal", "bar"),
+    [(0, 100_00, 0), (7_98, 100_00, 8), (99_49, 100_00, 99), (102_50, 100_00, 100),
+     (1_847_83, 1_00, 100), (-5_00, 100_00, 0), (5_00, None, 0)],
+)  # fmt: skip
+def test_a_progress_bar_is_the_percent_held_between_empty_and_full(cents, goal, bar):
+    assert money.bar_percent(cents, goal) == bar
+
+
+@given(st.integers(-(10**12), 10**12), st.integers(1, 10**12))
+def test_percent_of_is_within_half_a_percent_of_the_exact_ratio(cents, goal):
+    percent = money.percent_of(cents, goal)
+    assert abs(percent * goal - cents * 100) * 2 <= goal
+    assert money.bar_percent(cents, goal) == max(0, min(100, percent))
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(1205, "12.05"), (-1205, "-12.05"), (5, "0.05"), (-5, "-0.05"), (0, "0.00"),
+     (160050, "1600.50"), (1_000_000_000, "10000000.00")],
+)  # fmt: skip
+def test_decimal_text_keeps_the_sign_and_has_no_symbol_or_grouping(cents, text):
+    assert money.to_decimal_text(cents) == text
+
+
+@given(st.integers(-(10**15), 10**15))
+def test_decimal_text_reads_back_as_the_same_cents(cents):
+    text = money.to_decimal_text(cents)
+    assert Decimal(text) * 100 == cents
+    if cents > 0:
+        assert money.parse(text, max_cents=10**15) == cents
+
+
+def test_decimal_text_refuses_floats():
+    with pytest.raises(TypeError):
+        money.to_decimal_text(12.05)

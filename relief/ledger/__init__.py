@@ -1,0 +1,64 @@
+"""The ledger: append entries; read a drive's totals; prove those totals.
+
+Every figure anywhere (page, API, CSV, PDF, dashboard) comes from :func:`totals`, which reads
+the running sums that :func:`append` maintains in the same transaction as each entry. The
+sums are a cache of the entries and :func:`recompute` proves it: it replays the entries and
+must give the same figures and the same fingerprint.
+
+A chapter's closed month never changes: an entry dated in one lands at the first moment of
+the chapter's next open month, its memo saying from where (:func:`append`, whoever posts).
+
+The fingerprint is a hash chained over a drive's entries in order (each link hashes the one
+before and the entry), so any change to the history changes it, and it is kept in O(1) per
+entry. The chain is extended while holding the drive's totals row, which serializes a drive's
+appends, so entry ids and chain order agree.
+
+By concern: ``figures`` (what the sums are), ``months`` (calendar months), ``append`` (the
+write path), ``sums`` (the running sums' statements), ``fingerprint``, ``totals`` (reading
+the sums), ``verify`` (replaying the entries), ``bulk`` (demo and benchmark loads). Callers
+use the names below: ``from relief import ledger; ledger.totals(session, drive)``.
+"""
+
+from relief.ledger.append import append
+from relief.ledger.bulk import append_gifts_in_bulk
+from relief.ledger.figures import (
+    RAISED_KINDS,
+    WHOLE_DRIVE,
+    ChapterPart,
+    DriveTotals,
+    Figures,
+    Posted,
+    gift_count_delta,
+)
+from relief.ledger.months import (
+    first_of_month,
+    month_label,
+    month_short_label,
+    next_month,
+    previous_month,
+)
+from relief.ledger.totals import daily_raised, raised_since, totals
+from relief.ledger.verify import Recomputed, recompute, verify
+
+__all__ = [
+    "RAISED_KINDS",
+    "WHOLE_DRIVE",
+    "ChapterPart",
+    "DriveTotals",
+    "Figures",
+    "Posted",
+    "Recomputed",
+    "append",
+    "append_gifts_in_bulk",
+    "daily_raised",
+    "first_of_month",
+    "gift_count_delta",
+    "month_label",
+    "month_short_label",
+    "next_month",
+    "previous_month",
+    "raised_since",
+    "recompute",
+    "totals",
+    "verify",
+]

@@ -1,0 +1,152 @@
+"""The ledger's write path: append one entry and keep the running sums in the same transaction.
+
+A chapter's closed month never changes: an entry dated in one lands at the first moment of
+the chapter's next open month, its memo saying from where (whoever posts).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from relief.errors import InvalidInput
+from relief.ledger import fingerprint, sums
+from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
+from relief.ledger.months import first_of_month, month_label, next_month
+from relief.models import EntryKind, utcnow
+
+
+def _out_of_closed_months(
+    connection,
+    statements: sums.Writes,
+    chapter_id: int,
+    effective_at: datetime,
+    memo: str,
+    now: datetime,
+) -> tuple[datetime, str]:
+    """Where an entry of this chapter dated ``effective_at`` lands: there, or — in a month
+    the chapter has closed — at the first moment (UTC) of its next open month, the memo
+    saying so. A closed month's figures never change, whoever posts (a treasurer, a late
+    Stripe event)."""
+    month = first_of_month(effective_at)
+    if month >= first_of_month(now):
+        return effective_at, memo  # only ended months close: no query on the usual path
+    closed = set(
+        connection.execute(
+            statements.closed_from, {"chapter_id": chapter_id, "month": month}
+        ).scalars()
+    )
+    if month not in closed:
+        return effective_at, memo
+    target = month
+    while target in closed:
+        target = next_month(target)
+    note = (
+        f" (dated {effective_at.date().isoformat()}, in closed {month_label(month)}: "
+        f"moved to {month_label(target)})"
+    )
+    # The note goes last but must survive the memo's 500 characters.
+    return datetime(target.year, target.month, 1, tzinfo=UTC), memo[: 500 - len(note)] + note
+
+
+def append(
+    session: Session,
+    *,
+    kind: EntryKind,
+    amount_cents: int,
+    drive_id: int | None,
+    chapter_id: int | None = None,
+    gift_id: int | None = None,
+    currency: str = "USD",
+    effective_at: datetime | None = None,
+    external_id: str | None = None,
+    reverses_id: int | None = None,
+    memo: str = "",
+) -> Posted | None:
+    """Append one entry and update the drive's running totals, in a handful of statements;
+    does not commit.
+
+    Idempotent per ``external_id``: an entry whose external id is already in the ledger is
+    not posted again, and None is returned.
+    """
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
+        raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
+    session.flush()  # the gift this entry names, if new, goes in first
+    connection = session.connection()
+    statements = sums.writes(connection.dialect.name)
+    now = utcnow()
+    effective_at = effective_at or now
+    if chapter_id is not None:
+        effective_at, memo = _out_of_closed_months(
+            connection, statements, chapter_id, effective_at, memo, now
+        )
+    chain = None
+    if drive_id is not None:
+        # Hold the drive's row first: it orders this drive's entries and their chain.
+        chain = sums.hold_drive_total(connection, statements, drive_id)
+    values = {
+        "kind": kind,
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "drive_id": drive_id,
+        "chapter_id": chapter_id,
+        "gift_id": gift_id,
+        "effective_at": effective_at,
+        "recorded_at": now,
+        "external_id": external_id,
+        "reverses_id": reverses_id,
+        "memo": memo,
+    }
+    entry_id = connection.execute(
+        statements.entry if external_id is None else statements.entry_once, values
+    ).scalar()
+    if entry_id is None:
+        return None  # posted before
+    entry = Posted(id=entry_id, **values)
+    if drive_id is None:
+        return entry
+
+    delta = Figures().plus(kind, amount_cents)
+    sums.add_to_total(
+        connection,
+        statements,
+        drive_id,
+        WHOLE_DRIVE,
+        delta,
+        entries=1,
+        last_entry_id=entry_id,
+        at=now,
+        chain_hash=fingerprint.chain(chain, entry),
+    )
+    if chapter_id is not None:
+        sums.add_to_total(
+            connection,
+            statements,
+            drive_id,
+            chapter_id,
+            delta,
+            entries=1,
+            last_entry_id=entry_id,
+            at=now,
+        )
+        sums.add_to_month(
+            connection,
+            statements,
+            chapter_id,
+            drive_id,
+            first_of_month(effective_at),
+            kind,
+            amount_cents,
+            gift_count_delta(kind, amount_cents),
+        )
+    if kind in RAISED_KINDS:
+        sums.add_to_day(
+            connection,
+            statements,
+            drive_id,
+            effective_at.date(),
+            amount_cents,
+            gift_count_delta(kind, amount_cents),
+        )
+    return entry

@@ -1,0 +1,160 @@
+"""The running sums' write statements: what :func:`~relief.ledger.append` and the bulk loader
+add to a drive's totals row, its chapters' rows, its day and its chapters' months.
+
+Each statement is one upsert: the database adds under its row lock, so concurrent appends to
+the same sums never lose an update. Internal to the ledger package.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import select
+
+from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, Figures
+from relief.models import DailyTotal, Entry, EntryKind, MonthClose, MonthTotal, Total, utcnow
+
+_ENTRY = Entry.__table__
+_TOTAL = Total.__table__
+_DAILY = DailyTotal.__table__
+_MONTH = MonthTotal.__table__
+_SUMMED = (*FIGURE_FIELDS, "entry_count")
+
+
+@dataclass(frozen=True)
+class Writes:
+    """The ledger's write statements for one SQL dialect, built once: building a statement
+    costs more than running it. Each runs with a dict of column values."""
+
+    entry: object  # INSERT entry RETURNING id
+    entry_once: object  # … ON CONFLICT (external_id) DO NOTHING RETURNING id
+    hold_drive_total: object  # upsert that changes nothing RETURNING chain_hash
+    add_to_total: object  # upsert adding the sums; keeps the chain
+    add_to_drive_total: object  # … and moves the chain on
+    add_to_day: object
+    add_to_month: object  # a chapter's month, per drive and kind
+    closed_from: object  # a chapter's closed months from :month on, oldest first
+
+
+@functools.cache
+def writes(dialect: str) -> Writes:
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    key = ["drive_id", "chapter_id"]
+    total = upsert(_TOTAL)
+    added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
+    moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
+    day = upsert(_DAILY)
+    month = upsert(_MONTH)
+    return Writes(
+        entry=upsert(_ENTRY).returning(_ENTRY.c.id),
+        entry_once=upsert(_ENTRY)
+        .on_conflict_do_nothing(index_elements=["external_id"])
+        .returning(_ENTRY.c.id),
+        # A write that changes nothing: PostgreSQL locks the row, and RETURNING reads it.
+        hold_drive_total=total.on_conflict_do_update(
+            index_elements=key, set_={"drive_id": total.excluded.drive_id}
+        ).returning(_TOTAL.c.chain_hash),
+        add_to_total=total.on_conflict_do_update(index_elements=key, set_={**added, **moved}),
+        add_to_drive_total=total.on_conflict_do_update(
+            index_elements=key,
+            set_={**added, **moved, "chain_hash": total.excluded.chain_hash},
+        ),
+        closed_from=select(MonthClose.month)
+        .where(MonthClose.chapter_id == bindparam("chapter_id"))
+        .where(MonthClose.month >= bindparam("month"))
+        .order_by(MonthClose.month),
+        add_to_month=month.on_conflict_do_update(
+            index_elements=["chapter_id", "drive_id", "month", "kind"],
+            set_={
+                name: _MONTH.c[name] + month.excluded[name]
+                for name in ("amount_cents", "gift_count")
+            },
+        ),
+        add_to_day=day.on_conflict_do_update(
+            index_elements=["drive_id", "day"],
+            set_={
+                name: _DAILY.c[name] + day.excluded[name] for name in ("raised_cents", "gift_count")
+            },
+        ),
+    )
+
+
+def _total_row(drive_id: int, chapter_id: int, delta: Figures, **rest) -> dict:
+    return {
+        "drive_id": drive_id,
+        "chapter_id": chapter_id,
+        **{name: getattr(delta, name) for name in FIGURE_FIELDS},
+        "chain_hash": "",
+        **rest,
+    }
+
+
+def hold_drive_total(connection, statements: Writes, drive_id: int) -> str:
+    """Hold the drive's whole-drive totals row for this transaction (created if missing) and
+    return the fingerprint chain so far. Holding it serializes the drive's appends, so entry
+    ids and chain order agree. On SQLite the whole database is already write-locked."""
+    row = _total_row(
+        drive_id, WHOLE_DRIVE, Figures(), entry_count=0, last_entry_id=0, updated_at=utcnow()
+    )
+    return connection.execute(statements.hold_drive_total, row).scalar_one()
+
+
+def add_to_total(
+    connection,
+    statements: Writes,
+    drive_id: int,
+    chapter_id: int,
+    delta: Figures,
+    *,
+    entries: int,
+    last_entry_id: int,
+    at: datetime,
+    chain_hash: str | None = None,
+) -> None:
+    """Add ``delta`` (one entry's, or a bulk batch's) to a running-totals row, creating it
+    when missing: one statement, the sums added by the database under its row lock. The
+    whole-drive row also takes the chain's new link."""
+    row = _total_row(
+        drive_id, chapter_id, delta, entry_count=entries, last_entry_id=last_entry_id, updated_at=at
+    )
+    if chain_hash is None:
+        connection.execute(statements.add_to_total, row)
+    else:
+        connection.execute(statements.add_to_drive_total, {**row, "chain_hash": chain_hash})
+
+
+def add_to_day(
+    connection, statements: Writes, drive_id: int, day: date, raised_cents: int, gifts: int
+) -> None:
+    connection.execute(
+        statements.add_to_day,
+        {"drive_id": drive_id, "day": day, "raised_cents": raised_cents, "gift_count": gifts},
+    )
+
+
+def add_to_month(
+    connection,
+    statements: Writes,
+    chapter_id: int,
+    drive_id: int,
+    month: date,
+    kind: EntryKind,
+    amount_cents: int,
+    gifts: int,
+) -> None:
+    connection.execute(
+        statements.add_to_month,
+        {
+            "chapter_id": chapter_id,
+            "drive_id": drive_id,
+            "month": month,
+            "kind": kind,
+            "amount_cents": amount_cents,
+            "gift_count": gifts,
+        },
+    )

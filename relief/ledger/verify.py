@@ -1,0 +1,133 @@
+"""Proving the running sums: replay a drive's entries and compare.
+
+The sums are a cache of the entries: :func:`recompute` replays the entries in order and must
+give the same figures, day and month rows and fingerprint that :func:`verify` reads back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from relief.db import is_postgres
+from relief.ledger import fingerprint
+from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
+from relief.ledger.months import first_of_month
+from relief.ledger.totals import totals
+from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    figures: Figures
+    by_chapter_id: dict[int, Figures]
+    daily: dict[date, tuple[int, int]]
+    #: (chapter id, month, kind) → (cents, gifts), as MonthTotal keeps them.
+    months: dict[tuple[int, date, EntryKind], tuple[int, int]]
+    entry_count: int
+    fingerprint: str
+
+
+def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recomputed:
+    """Replay every entry of the drive in order: the figures the running totals must equal."""
+    figures = Figures()
+    by_chapter: dict[int, Figures] = defaultdict(Figures)
+    daily: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    months: dict[tuple[int, date, EntryKind], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    chain = ""
+    count = 0
+    last_id = 0
+    while True:
+        batch = session.exec(
+            select(Entry)
+            .where(Entry.drive_id == drive.id, Entry.id > last_id)
+            .order_by(Entry.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            break
+        for entry in batch:
+            figures = figures.plus(entry.kind, entry.amount_cents)
+            if entry.chapter_id is not None:
+                by_chapter[entry.chapter_id] = by_chapter[entry.chapter_id].plus(
+                    entry.kind, entry.amount_cents
+                )
+                key = (entry.chapter_id, first_of_month(entry.effective_at), entry.kind)
+                cents, gifts = months[key]
+                months[key] = (
+                    cents + entry.amount_cents,
+                    gifts + gift_count_delta(entry.kind, entry.amount_cents),
+                )
+            if entry.kind in RAISED_KINDS:
+                raised, gifts = daily[entry.effective_at.date()]
+                daily[entry.effective_at.date()] = (
+                    raised + entry.amount_cents,
+                    gifts + gift_count_delta(entry.kind, entry.amount_cents),
+                )
+            chain = fingerprint.chain(chain, entry)
+            count += 1
+        last_id = batch[-1].id
+        session.expunge_all()
+    return Recomputed(
+        figures=figures,
+        by_chapter_id=dict(by_chapter),
+        daily=dict(daily),
+        months=dict(months),
+        entry_count=count,
+        fingerprint=chain or fingerprint.EMPTY,
+    )
+
+
+def verify(session: Session, drive: Drive) -> list[str]:
+    """Differences between the running totals and a replay of the entries; [] when exact.
+
+    Safe while gifts arrive: it reads one snapshot. On PostgreSQL that is a REPEATABLE READ
+    transaction of its own (under READ COMMITTED, entries committed during the replay would
+    differ from the totals read before it), so there it sees committed entries only; on
+    SQLite the session's read transaction is already a snapshot.
+    """
+    if is_postgres(session):
+        with Session(session.get_bind(), expire_on_commit=False) as snapshot:
+            snapshot.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            return _verify(snapshot, drive)
+    return _verify(session, drive)
+
+
+def _verify(session: Session, drive: Drive) -> list[str]:
+    kept = totals(session, drive)
+    replay = recompute(session, drive)
+    problems = []
+    if kept.figures != replay.figures:
+        problems.append(f"drive totals {kept.figures} != ledger {replay.figures}")
+    for chapter_id in set(kept.by_chapter_id) | set(replay.by_chapter_id):
+        ours = kept.by_chapter_id.get(chapter_id, Figures())
+        theirs = replay.by_chapter_id.get(chapter_id, Figures())
+        if ours != theirs:
+            problems.append(f"chapter {chapter_id} totals {ours} != ledger {theirs}")
+    days = _kept_rows(session, DailyTotal, drive, lambda r: r.day, "raised_cents")
+    if days != _without_zeros(replay.daily):
+        problems.append("daily totals differ from the ledger")
+    months = _kept_rows(
+        session, MonthTotal, drive, lambda r: (r.chapter_id, r.month, r.kind), "amount_cents"
+    )
+    if months != _without_zeros(replay.months):
+        problems.append("chapters' month totals differ from the ledger")
+    if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
+        problems.append("fingerprint differs from the ledger's")
+    return problems
+
+
+def _kept_rows(session: Session, model, drive: Drive, key, cents: str) -> dict:
+    """A drive's rows of a kept-sums table as {key: (cents, gift count)}, zero rows left out
+    (a gift and its reversal leave one behind)."""
+    rows = session.exec(
+        select(model).where(model.drive_id == drive.id).execution_options(populate_existing=True)
+    )
+    return _without_zeros({key(row): (getattr(row, cents), row.gift_count) for row in rows})
+
+
+def _without_zeros(sums: dict) -> dict:
+    return {key: value for key, value in sums.items() if value != (0, 0)}
