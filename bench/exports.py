@@ -52,10 +52,10 @@ def _admin_opener(server: Server, database_url: str):
     """A urllib opener signed in as a coalition admin (created in the benchmark's database)."""
     import http.cookiejar
 
-    from relief import auth, create_app, db
+    from relief import auth, boundary, create_app
 
     app = create_app({"DATABASE_URL": database_url})
-    with app.app_context(), db.unit_of_work() as session:
+    with app.app_context(), boundary.command() as session:
         if auth.find_user(session, BENCH_ADMIN[0]) is None:
             auth.add_user(session, BENCH_ADMIN[0], BENCH_ADMIN[1], admin=True)
     app.extensions["relief.engine"].dispose()

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from relief import create_app, db, demo
+from relief import boundary, create_app, db, demo
 from relief.models import utcnow
 from relief.reports import press, render
 
@@ -28,16 +28,17 @@ def measure(gift_count: int) -> dict:
         db.upgrade(url)
         app = create_app({"DATABASE_URL": url})
         with app.app_context():
-            with db.unit_of_work() as session:
+            with boundary.command() as session:
                 drive = demo.ensure_demo_drive(session)
                 slug = drive.slug
             started = time.perf_counter()
-            demo.add_gifts(app, slug, gift_count)
+            with boundary.command() as session:
+                demo.add_gifts(session, slug, gift_count, checkpoint=boundary.checkpoint)
             seeding = time.perf_counter() - started
             build_times, render_times = [], []
             for _ in range(RUNS):
                 started = time.perf_counter()
-                with db.unit_of_work(write=False) as session:
+                with boundary.command(write=False) as session:
                     snapshot = press.build(session, slug, utcnow(), drive_url="https://x/d")
                 built = time.perf_counter()
                 data = render.pdf(snapshot)

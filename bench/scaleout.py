@@ -37,14 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def _writer(database_url: str, slug: str, count: int, seed: int) -> int:
     import random
 
-    from relief import create_app, db, drives
+    from relief import boundary, create_app, drives
     from relief.models import GiftMethod
 
     rng = random.Random(seed)
     app = create_app({"DATABASE_URL": database_url})
     with app.app_context():
         for number in range(count):
-            with db.unit_of_work() as session:
+            with boundary.command() as session:
                 drive = drives.get_drive(session, slug)
                 chapter = drives.chapter_in_drive(
                     session, drive, rng.choice(("mid-missouri", "st-louis", "kansas-city"))
@@ -70,11 +70,11 @@ def _api(server: Server, slug: str) -> dict:
 
 
 def _ledger(database_url: str, slug: str):
-    from relief import create_app, db, drives, ledger
+    from relief import boundary, create_app, drives, ledger
 
     app = create_app({"DATABASE_URL": database_url})
     try:
-        with app.app_context(), db.unit_of_work(write=False) as session:
+        with app.app_context(), boundary.command(write=False) as session:
             drive = drives.get_drive(session, slug)
             return ledger.totals(session, drive), ledger.verify(session, drive)
     finally:

@@ -16,7 +16,7 @@ def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], 
     the drive was there already, e.g. a reused SQLite file). Also the app's URL rules."""
     from sqlmodel import select
 
-    from relief import create_app, db, demo, drives, ledger
+    from relief import boundary, create_app, db, demo, drives, ledger
     from relief.models import Drive, utcnow
 
     db.upgrade(database_url)
@@ -27,7 +27,7 @@ def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], 
             today = utcnow().date()
             for size in sizes:
                 slug = drive_slug(size)
-                with db.unit_of_work() as session:
+                with boundary.command() as session:
                     demo.ensure_demo_drive(session)
                     drive = session.exec(select(Drive).where(Drive.slug == slug)).first()
                     if drive is None:
@@ -47,7 +47,10 @@ def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], 
                     seconds[size] = None
                     continue
                 started = time.perf_counter()
-                demo.add_gifts(app, slug, size - have, seed=size)
+                with boundary.command() as session:
+                    demo.add_gifts(
+                        session, slug, size - have, seed=size, checkpoint=boundary.checkpoint
+                    )
                 seconds[size] = time.perf_counter() - started
         rules = [rule.rule for rule in app.url_map.iter_rules()]
     finally:
@@ -67,11 +70,11 @@ def scalar(database_url: str, sql: str, **params) -> int:
 
 
 def verify(database_url: str, slug: str) -> list[str]:
-    from relief import create_app, db, drives, ledger
+    from relief import boundary, create_app, drives, ledger
 
     app = create_app({"DATABASE_URL": database_url})
     try:
-        with app.app_context(), db.unit_of_work(write=False) as session:
+        with app.app_context(), boundary.command(write=False) as session:
             return ledger.verify(session, drives.get_drive(session, slug))
     finally:
         app.extensions["relief.engine"].dispose()

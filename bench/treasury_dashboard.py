@@ -32,7 +32,7 @@ def timed(function, runs=5) -> float:
 def run(url: str, gifts: int) -> None:
     from sqlmodel import func, select
 
-    from relief import create_app, db, demo, drives
+    from relief import boundary, create_app, demo, drives
     from relief.db import upgrade
     from relief.models import Entry
     from relief.treasury import dashboard
@@ -40,10 +40,11 @@ def run(url: str, gifts: int) -> None:
     upgrade(url)
     app = create_app({"DATABASE_URL": url})
     with app.app_context():
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             drive = demo.ensure_demo_drive(session, None)
-        demo.add_gifts(app, drive.slug, gifts, seed=1)
-        with db.unit_of_work(write=False) as session:
+        with boundary.command() as session:
+            demo.add_gifts(session, drive.slug, gifts, seed=1, checkpoint=boundary.checkpoint)
+        with boundary.command(write=False) as session:
             chapter = drives.get_chapter(session, "st-louis")
             entries = session.exec(
                 select(func.count()).select_from(Entry).where(Entry.chapter_id == chapter.id)

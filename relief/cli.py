@@ -1,4 +1,5 @@
-"""Flask CLI commands. Each runs one unit of work: all of it is written, or none."""
+"""Flask CLI commands. Each runs one unit of work (``boundary.command``): all of it is written,
+or none."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from relief import db, demo, drives, ledger, money
+from relief import boundary, db, demo, drives, ledger, money
 from relief.errors import DomainError
 from relief.models import GiftMethod
 
@@ -67,7 +68,7 @@ def db_upgrade():
 def chapter_add(slug, name, region):
     """Add a chapter."""
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             chapter = drives.create_chapter(session, slug, name, region)
     except DomainError as error:
         _fail(error)
@@ -118,7 +119,7 @@ def drive_add(
     """Add a drive that the named chapters run together."""
     chapter_slugs = [part.strip() for part in chapters.split(",") if part.strip()]
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             drive = drives.create_drive(
                 session,
                 slug=slug,
@@ -156,7 +157,7 @@ def gift_add(
 ):
     """Record a cash or check gift to a drive."""
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             drive = drives.get_drive(session, drive_slug)
             chapter = (
                 drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
@@ -189,7 +190,7 @@ def ledger_verify(drive_slug):
 
     from relief.models import Drive
 
-    with db.unit_of_work(write=False) as session:
+    with boundary.command(write=False) as session:
         if drive_slug:
             try:
                 targets = [drives.get_drive(session, drive_slug)]
@@ -221,18 +222,25 @@ def ledger_verify(drive_slug):
 def demo_command(gift_count, drive_slug, seed, if_empty):
     """A realistic demo coalition with a few weeks of gifts, for a first look."""
     try:
-        if if_empty and demo.has_drives():
-            return
+        if if_empty:
+            with boundary.command(write=False) as session:
+                if demo.has_drives(session):
+                    return
         if gift_count is None:
-            with db.unit_of_work() as session:
+            with boundary.command() as session:
                 drive = demo.seed_coalition(session, seed=seed)
             click.echo(f"Demo drive ready: /drives/{drive.slug}")
         else:
-            with db.unit_of_work() as session:
+            with boundary.command() as session:
                 drive = demo.ensure_demo_drive(session, drive_slug)
-            added = demo.add_gifts(
-                current_app, drive.slug, gift_count, seed=seed, progress=click.progressbar
-            )
+                added = demo.add_gifts(
+                    session,
+                    drive.slug,
+                    gift_count,
+                    seed=seed,
+                    checkpoint=boundary.checkpoint,
+                    progress=click.progressbar,
+                )
             click.echo(f"Added {added} gifts to {drive.slug}.")
     except DomainError as error:
         _fail(error)
@@ -283,7 +291,7 @@ def donor_export(email):
     from relief import privacy
 
     try:
-        with db.unit_of_work(write=False) as session:
+        with boundary.command(write=False) as session:
             data = privacy.export(session, email)
     except DomainError as error:
         _fail(error)
@@ -300,7 +308,7 @@ def donor_erase(email, yes):
     if not yes:
         click.confirm(f"Erase the personal data of {email}? This cannot be undone.", abort=True)
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             count = privacy.erase(session, email)
     except DomainError as error:
         _fail(error)
@@ -311,8 +319,15 @@ def init_app(app: Flask) -> None:
     from relief.cli_accounts import user_cli
     from relief.payments import commands as payment_commands
     from relief.reports.cli import report_cli
+    from relief.treasury import commands as treasury_commands
 
     gift_cli.add_command(payment_commands.purge_test)
+    for command in (
+        treasury_commands.stripe_sync,
+        treasury_commands.stripe_unassigned,
+        treasury_commands.stripe_assign,
+    ):
+        payment_commands.stripe_cli.add_command(command)
     app.cli.add_command(payment_commands.stripe_cli)
     groups = (
         db_cli,

@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from relief import auth, db
+from relief import auth, boundary
 from relief.errors import DomainError
 from relief.models import Role
 from relief.treasury import audit
@@ -42,7 +42,7 @@ def user_add(email, chapter_slug, role, admin, password_stdin):
     existing account keeps its password.
     """
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             existing = auth.find_user(session, email)
             needs_password = existing is None or existing.removed_at is not None
             password = _password(password_stdin) if needs_password else None
@@ -68,7 +68,7 @@ def user_add(email, chapter_slug, role, admin, password_stdin):
 def user_reset_password(email, password_stdin):
     """Set a new password; the account is signed out everywhere."""
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             if auth.find_user(session, email) is None:
                 raise click.ClickException(f"There is no account for {email}.")
             user = auth.reset_password(session, email, _password(password_stdin))
@@ -83,7 +83,7 @@ def user_reset_password(email, password_stdin):
 def user_remove(email):
     """Remove an account: it can no longer sign in and loses its roles (its history stays)."""
     try:
-        with db.unit_of_work() as session:
+        with boundary.command() as session:
             user = auth.remove_user(session, email)
             audit.record(session, audit.CLI, "user.remove", user.email)
     except DomainError as error:
@@ -94,7 +94,7 @@ def user_remove(email):
 @user_cli.command("list")
 def user_list():
     """Every account and its roles."""
-    with db.unit_of_work(write=False) as session:
+    with boundary.command(write=False) as session:
         for user, roles in auth.accounts(session):
             parts = [f"{role} of {slug}" for slug, role in roles]
             if user.is_admin:

@@ -8,7 +8,6 @@ under concurrency, and SQLite's busy timeout cannot save it.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -16,8 +15,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
-
-from relief.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -53,11 +50,6 @@ def _sqlite_transactions(engine: Engine) -> None:
     def on_begin(connection):
         write = connection.get_execution_options().get("relief_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def begin_write(session: Session) -> None:
-    """Start the session's transaction as a writer (call before the first query)."""
-    session.connection(execution_options={"relief_write": True})
 
 
 def _writer_engine(app: Flask) -> Engine:
@@ -118,10 +110,6 @@ def open_writer() -> None:
         existing.bind = _writer_engine(current_app)
 
 
-def commit() -> None:
-    session().commit()
-
-
 def _close_session(_exc):
     # g can outlive a request (an app context pushed around several): forget the unit.
     g.pop("relief_writer", None)
@@ -130,23 +118,6 @@ def _close_session(_exc):
     if db_session is not None:
         db_session.rollback()
         db_session.close()
-
-
-@contextmanager
-def unit_of_work(write: bool = True):
-    """A session for work outside a request (CLI, scripts): commit on success, else roll back."""
-    with Session(engine(), expire_on_commit=False) as db_session:
-        if write:
-            begin_write(db_session)
-        try:
-            yield db_session
-            db_session.commit()
-        except OperationalError as error:
-            db_session.rollback()
-            raise DatabaseUnavailable(explain(error)) from error
-        except BaseException:
-            db_session.rollback()
-            raise
 
 
 def explain(error: OperationalError) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from relief import db, drives, ledger
+from relief import drives, ledger
 from relief.models import Chapter, Drive, DriveChapter, GiftMethod, GiftStatus, utcnow
 
 DEMO_DRIVE = "missouri-medical-debt"
@@ -80,9 +81,8 @@ def ensure_demo_drive(session: Session, slug: str | None = None) -> Drive:
     )
 
 
-def has_drives() -> bool:
-    with db.unit_of_work(write=False) as session:
-        return session.exec(select(Drive.id).limit(1)).first() is not None
+def has_drives(session: Session) -> bool:
+    return session.exec(select(Drive.id).limit(1)).first() is not None
 
 
 def seed_coalition(session: Session, seed: int = 1) -> Drive:
@@ -108,18 +108,25 @@ def seed_coalition(session: Session, seed: int = 1) -> Drive:
 
 
 def add_gifts(
-    app, drive_slug: str, count: int, *, seed: int = 1, batch_size: int = 20_000, progress=None
+    session: Session,
+    drive_slug: str,
+    count: int,
+    *,
+    checkpoint: Callable[[], None],
+    seed: int = 1,
+    batch_size: int = 20_000,
+    progress=None,
 ) -> int:
     """Add ``count`` synthetic paid gifts over the last four weeks, through the ledger in bulk.
 
-    Commits per batch so a large run shows progress and holds no lock for long.
+    ``checkpoint`` (the caller's commit, e.g. ``boundary.checkpoint``) runs after each batch,
+    so a large run shows progress and holds no lock for long.
     """
     rng = random.Random(seed)
-    with db.unit_of_work(write=False) as session:
-        drive = drives.get_drive(session, drive_slug)
-        chapter_ids = list(
-            session.exec(select(DriveChapter.chapter_id).where(DriveChapter.drive_id == drive.id))
-        )
+    drive = drives.get_drive(session, drive_slug)
+    chapter_ids = list(
+        session.exec(select(DriveChapter.chapter_id).where(DriveChapter.drive_id == drive.id))
+    )
     now = utcnow()
     added = 0
     batches = range(0, count, batch_size)
@@ -142,7 +149,6 @@ def add_gifts(
                 }
                 for _ in range(min(batch_size, count - start))
             ]
-            with db.unit_of_work() as session:
-                drive = drives.get_drive(session, drive_slug)
-                added += ledger.append_gifts_in_bulk(session, drive, rows)
+            added += ledger.append_gifts_in_bulk(session, drive, rows)
+            checkpoint()
     return added

@@ -11,7 +11,8 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from relief import money, projection
 from relief.errors import DomainError, NotFound
-from relief.payments.gateway import Gateway, for_app
+from relief.payments.choice import for_app
+from relief.payments.gateway import Gateway
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

@@ -2,7 +2,8 @@
 the Stripe webhook's event processing, and the handlers that bring our gifts and ledger up to
 the state of Stripe's objects.
 
-Only :mod:`relief.payments.stripe_gateway` imports ``stripe``; everything else here works on
-the plain JSON of Stripe's objects, so a real webhook and the test-mode checkout run the same
-code.
+The interface is :mod:`.gateway`; :mod:`.choice` picks :mod:`.stripe_gateway`'s or
+:mod:`.testmode`'s implementation. Only :mod:`.stripe_gateway` imports ``stripe``; everything
+else here works on the plain JSON of Stripe's objects, so a real webhook and the test-mode
+checkout run the same code.
 """

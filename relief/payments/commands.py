@@ -6,12 +6,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from relief import db, drives, money
-from relief.errors import DomainError
-from relief.payments import fees, fulfilment, testmode
-from relief.payments.gateway import GatewayError, for_app
+from relief import boundary
+from relief.payments import fee_reader, fees, testmode
+from relief.payments.choice import for_app
+from relief.payments.gateway import GatewayError
 
-stripe_cli = AppGroup("stripe", help="Stripe: fees and other follow-ups of webhooks.")
+stripe_cli = AppGroup(
+    "stripe", help="Stripe: fees, payouts, and gifts whose drive was unknown (unassigned)."
+)
 
 
 @click.command("purge-test")
@@ -19,7 +21,7 @@ stripe_cli = AppGroup("stripe", help="Stripe: fees and other follow-ups of webho
 def purge_test():
     """Take test-mode gifts back out of every figure (by reversing entries; the ledger keeps
     its history)."""
-    with db.unit_of_work() as session:
+    with boundary.command() as session:
         purged = testmode.purge(session)
     click.echo(
         f"Purged {purged.gifts} test-mode gift{'s' if purged.gifts != 1 else ''}: "
@@ -31,82 +33,16 @@ def purge_test():
 def sync_fees():
     """Read the fee of every gift still waiting for one from its Stripe balance transaction."""
     gateway = for_app(current_app)
-    with db.unit_of_work(write=False) as session:
+    with boundary.command(write=False) as session:
         gift_ids = fees.pending_gift_ids(session)
     failed = 0
     for gift_id in gift_ids:
         # One unit of work per gift: one Stripe failure does not undo the others.
         try:
-            click.echo(fees.fill_one(gateway, gift_id))
+            click.echo(fee_reader.read_fee(gateway, gift_id))
         except GatewayError as error:
             failed += 1
             click.echo(f"gift {gift_id}: still pending ({error})", err=True)
     click.echo(f"{len(gift_ids) - failed} of {len(gift_ids)} pending fees filled.")
     if failed:
         raise click.ClickException(f"{failed} fees are still pending; run this again later.")
-
-
-@stripe_cli.command("sync")
-def sync():
-    """Fetch Stripe payouts and their balance transactions and match them to the ledger.
-    Safe to run again at any time; a run cut off halfway resumes where it stopped."""
-    from relief.treasury import audit, payouts
-
-    gateway = for_app(current_app)
-    with db.unit_of_work() as session:
-
-        def checkpoint():
-            session.commit()
-            db.begin_write(session)
-
-        audit.record(session, audit.CLI, "stripe.sync", "sync with Stripe started")
-        checkpoint()
-        with click.progressbar(length=1, label="Payouts' transactions") as bar:
-            state = {"done": 0}
-
-            def progress(done, total):
-                bar.length = total
-                bar.update(done - state["done"])
-                state["done"] = done
-
-            try:
-                result = payouts.sync(session, gateway, checkpoint=checkpoint, progress=progress)
-            except GatewayError as error:
-                session.rollback()
-                raise click.ClickException(
-                    f"{error} What was fetched is kept; run this again to resume."
-                ) from None
-    click.echo(result.sentence())
-
-
-@stripe_cli.command("unmatched")
-def unmatched():
-    """List online gifts whose drive was not recognised (they count nowhere until assigned)."""
-    with db.unit_of_work(write=False) as session:
-        gifts = fulfilment.unmatched_gifts(session)
-        for gift in gifts:
-            click.echo(
-                f"{gift.public_id}  {money.format(gift.amount_cents, gift.currency)}  "
-                f"{gift.status.value}  named drive “{gift.unmatched_drive}”  "
-                f"session {gift.stripe_session_id or '-'}"
-            )
-    if not gifts:
-        click.echo("No unmatched gifts.")
-
-
-@stripe_cli.command("assign")
-@click.argument("public_id", metavar="GIFT")
-@click.argument("drive_slug", metavar="DRIVE")
-@click.option("--chapter", "chapter_slug", default=None, help="The chapter credited.")
-def assign(public_id, drive_slug, chapter_slug):
-    """Count an unmatched gift toward a drive (and chapter)."""
-    try:
-        with db.unit_of_work() as session:
-            drive = drives.get_drive(session, drive_slug)
-            chapter = (
-                drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
-            )
-            gift = fulfilment.assign_unmatched(session, public_id, drive, chapter)
-    except DomainError as error:
-        raise click.ClickException(error.message) from None
-    click.echo(f"Gift {gift.public_id} now counts toward {drive.slug}.")

@@ -5,6 +5,9 @@ nothing else until Stripe answered (a few hundred milliseconds), so a burst of g
 queue behind fee lookups. The webhook hands the gift ids to this worker's reader instead and
 is free at once. The gift is already committed; what the reader has not done when the process
 stops stays ``fee_pending``, and ``flask stripe sync-fees`` (run it from cron) reads it.
+
+Each fee read (:func:`read_fee`, also what sync-fees runs per gift) is a job with units of
+work of its own: read what to ask, ask Stripe with no lock held, post the answer.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import time
 
 from flask import Flask
 
+from relief import boundary
 from relief.payments import fees
-from relief.payments.gateway import GatewayError, for_app
+from relief.payments.choice import for_app
+from relief.payments.gateway import Gateway, GatewayError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,26 @@ log = logging.getLogger(__name__)
 CAPACITY = 10_000
 #: Stripe answers in a few hundred milliseconds: several lookups at once keep up with a burst.
 THREADS = 4
+
+
+def read_fee(gateway: Gateway, gift_id: int) -> str:
+    """Read one gift's fee from Stripe and post it; a sentence for logs and the CLI. Raises
+    GatewayError (the gift stays ``fee_pending``). Needs an app context."""
+    with boundary.command(write=False) as session:
+        wanted = fees.to_read(session, gift_id)
+    if wanted is None:
+        return f"gift {gift_id}: nothing to do"
+    try:
+        fee = gateway.payment_fee(
+            payment_intent_id=wanted.payment_intent_id,
+            charge_id=wanted.charge_id,
+            invoice_id=wanted.invoice_id,
+        )
+    except GatewayError as error:
+        log.warning("fee for gift %s still pending: %s", wanted.public_id, error)
+        raise
+    with boundary.command() as session:
+        return fees.post_read_fee(session, wanted, fee)
 
 
 class FeeReader:
@@ -75,9 +100,9 @@ class FeeReader:
             gift_id = waiting.get()
             try:
                 with self.app.app_context():
-                    fees.fill_one(for_app(self.app), gift_id)
+                    read_fee(for_app(self.app), gift_id)
             except GatewayError:
-                pass  # stays fee_pending (fill_one logged it); sync-fees retries
+                pass  # stays fee_pending (read_fee logged it); sync-fees retries
             except Exception:  # noqa: BLE001 — the gift is committed; log and read the next
                 log.exception("reading the fee of gift %s failed", gift_id)
             finally:

@@ -3,21 +3,19 @@
 A gift is recorded the moment Stripe says it was paid, with ``fee_pending``; its fee is filled
 in afterwards (by the worker's fee reader once the webhook has answered, and by
 ``flask stripe sync-fees``), so a slow or failing Stripe API never loses or delays a gift.
-Stripe is asked between two short units of work: no database lock is held while it answers.
+The reader (:func:`fee_reader.read_fee`) asks Stripe between two short units of work of its
+own, :func:`to_read` and :func:`post_read_fee`: no database lock is held while Stripe answers.
 """
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from relief import db
 from relief.models import EntryKind, Gift
 from relief.payments import records, webhooks
-from relief.payments.gateway import Gateway, GatewayError, PaymentFee
-
-log = logging.getLogger(__name__)
+from relief.payments.gateway import PaymentFee
 
 
 def record(session: Session, gift: Gift, fee: PaymentFee) -> int:
@@ -51,31 +49,40 @@ def pending_gift_ids(session: Session) -> list[int]:
     )
 
 
-def fill_one(gateway: Gateway, gift_id: int) -> str:
-    """Read one gift's fee from Stripe and post it, each step in its own unit of work; a
-    sentence for logs and the CLI. Raises GatewayError (the gift stays ``fee_pending``)."""
-    with db.unit_of_work(write=False) as session:
-        gift = session.get(Gift, gift_id)
-        if gift is None or not gift.fee_pending:
-            return f"gift {gift_id}: nothing to do"
-        public_id = gift.public_id
-        payment = {
-            "payment_intent_id": gift.stripe_payment_intent_id,
-            "charge_id": gift.stripe_charge_id,
-            "invoice_id": gift.stripe_invoice_id,
-        }
-    try:
-        fee = gateway.payment_fee(**payment)
-    except GatewayError as error:
-        log.warning("fee for gift %s still pending: %s", public_id, error)
-        raise
-    with db.unit_of_work() as session:
-        gift = session.get(Gift, gift_id)
-        if not gift.fee_pending:  # another worker filled it meanwhile
-            return f"gift {public_id}: fee already filled"
-        cents = record(session, gift, fee)
-        # An event about this payment may have been parked until its ids were known.
-        replayed = webhooks.replay(session, records.known_ids(gift))
-    return f"gift {public_id}: fee {cents} cents" + (
+@dataclass(frozen=True)
+class FeeToRead:
+    """What to ask the processor for one gift's fee."""
+
+    gift_id: int
+    public_id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    invoice_id: str | None
+
+
+def to_read(session: Session, gift_id: int) -> FeeToRead | None:
+    """The payment whose fee this gift still waits for; None when it waits for none."""
+    gift = session.get(Gift, gift_id)
+    if gift is None or not gift.fee_pending:
+        return None
+    return FeeToRead(
+        gift_id=gift.id,
+        public_id=gift.public_id,
+        payment_intent_id=gift.stripe_payment_intent_id,
+        charge_id=gift.stripe_charge_id,
+        invoice_id=gift.stripe_invoice_id,
+    )
+
+
+def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
+    """Post the fee the processor stated, unless another worker did meanwhile, and apply the
+    events parked until the payment's ids were known; flushes. A sentence for logs and the
+    CLI."""
+    gift = session.get(Gift, wanted.gift_id)
+    if not gift.fee_pending:
+        return f"gift {wanted.public_id}: fee already filled"
+    cents = record(session, gift, fee)
+    replayed = webhooks.replay(session, records.known_ids(gift))
+    return f"gift {wanted.public_id}: fee {cents} cents" + (
         f"; {replayed} parked event{'s' if replayed != 1 else ''} applied" if replayed else ""
     )

@@ -3,7 +3,7 @@ the Stripe object it is given, so repeats and any order end the same.
 
 * A session names its drive, chapter and our pending gift in ``metadata``. A session we did not
   create (a Payment Link with drive metadata, say) still records a gift; an unknown drive
-  records one with no drive, kept for a treasurer to assign, counted nowhere until then.
+  records one with no drive, counted nowhere until it is assigned (treasury.gifts.assign).
 * A monthly gift is a Stripe subscription; every paid invoice is one Gift row. The first
   invoice is also announced by the session: both find the same row through the invoice id.
 """
@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, bindparam
 from sqlmodel import Session, select
 
-from relief import ledger
-from relief.errors import Conflict, NotFound
 from relief.models import (
     Chapter,
     Drive,
     DriveChapter,
-    Entry,
     Gift,
     GiftMethod,
     GiftStatus,
@@ -272,59 +269,3 @@ def subscription_deleted(session: Session, obj: dict) -> Handled:
     plan.canceled_at = records.at(obj.get("canceled_at") or obj.get("ended_at"))
     plan.updated_at = utcnow()
     return Handled(f"monthly gift {obj['id']} cancelled; past months stay counted")
-
-
-def assign_unmatched(
-    session: Session, public_id: str, drive: Drive, chapter: Chapter | None
-) -> Gift:
-    """Give a gift whose session named an unknown drive to a drive (and chapter).
-
-    Its entries so far sit in the ledger under no drive; each is reversed there and posted
-    again under the drive, so both histories stay whole and the drive counts it from now on.
-    """
-    gift = records.by_public_id(session, public_id)
-    if gift is None:
-        raise NotFound("There is no such gift.")
-    if gift.drive_id is not None:
-        raise Conflict("This gift already counts toward a drive.")
-    entries = session.exec(
-        select(Entry).where(Entry.gift_id == gift.id, Entry.drive_id.is_(None)).order_by(Entry.id)
-    ).all()
-    gift.drive_id = drive.id
-    gift.chapter_id = chapter.id if chapter else None
-    gift.unmatched_drive = None
-    session.flush()
-    for entry in entries:
-        records.post(
-            session,
-            gift,
-            entry.kind,
-            entry.amount_cents,
-            f"assign:{entry.id}",
-            effective_at=entry.effective_at,
-            memo=f"assigned to {drive.slug}: {entry.memo}"[:500],
-        )
-        ledger.append(
-            session,
-            kind=entry.kind,
-            amount_cents=-entry.amount_cents,
-            currency=entry.currency,
-            drive_id=None,
-            gift_id=gift.id,
-            effective_at=entry.effective_at,
-            external_id=f"unassigned:{entry.id}",
-            reverses_id=entry.id,
-            memo=f"moved to {drive.slug}",
-        )
-    return gift
-
-
-def unmatched_gifts(session: Session) -> list[Gift]:
-    """Gifts waiting for a treasurer to name their drive, oldest first."""
-    return list(
-        session.exec(
-            select(Gift)
-            .where(Gift.drive_id.is_(None), Gift.unmatched_drive.is_not(None))
-            .order_by(Gift.id)
-        )
-    )

@@ -1,7 +1,8 @@
-"""The payment boundary: one interface, a Stripe implementation and a test-mode one.
+"""The payment boundary: the Gateway interface and the plain values it returns.
 
-The app picks the implementation from its configuration (:func:`for_config`); no view asks
-which one it has.
+Two implementations: :class:`stripe_gateway.StripeGateway` and :class:`testmode.TestGateway`;
+:mod:`relief.payments.choice` picks one from the configuration, so no view asks which one it
+has. This module imports neither.
 """
 
 from __future__ import annotations
@@ -123,61 +124,3 @@ class Gateway(Protocol):
         """The balance transactions a payout paid out (after ``starting_after``, to resume),
         page by page, without the payout's own; raises GatewayError."""
         ...
-
-
-class TestGateway:
-    """Test mode (no STRIPE_SECRET_KEY): our own checkout page, where no money moves.
-
-    Its "Pay (test)" button builds a ``checkout.session.completed`` event in Stripe's shape and
-    runs it through the same event processing as a signed webhook.
-    """
-
-    test_mode = True
-
-    def start_checkout(self, gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> str:
-        return urls.test_checkout
-
-    def payment_fee(
-        self,
-        *,
-        payment_intent_id: str | None,
-        charge_id: str | None,
-        invoice_id: str | None = None,
-    ) -> PaymentFee:
-        # Test-mode gifts are never fee_pending; nothing to fetch.
-        raise GatewayError("Test mode has no processor to ask for fees.")
-
-    def manage_url(self, customer_id: str, return_url: str) -> str:
-        raise GatewayError("Test-mode monthly gifts have no customer portal.")
-
-    def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
-        raise GatewayError("Test-mode gifts are removed with `flask gift purge-test`.")
-
-    def list_payouts(self, since: datetime | None) -> Iterator[PayoutInfo]:
-        # No Stripe account, no payouts: nothing to sync.
-        return iter(())
-
-    def payout_transactions(
-        self, payout_id: str, starting_after: str | None = None
-    ) -> Iterator[BalanceTransactionInfo]:
-        return iter(())
-
-
-def for_config(config) -> Gateway:
-    """The gateway this configuration asks for: Stripe when a secret key is set."""
-    if config.get("STRIPE_SECRET_KEY"):
-        from relief.payments.stripe_gateway import StripeGateway
-
-        return StripeGateway(
-            secret_key=config["STRIPE_SECRET_KEY"],
-            webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
-            api_base=config.get("STRIPE_API_BASE") or None,
-        )
-    return TestGateway()
-
-
-def for_app(app) -> Gateway:
-    """The app's gateway, made once from its configuration (tests may put their own)."""
-    if "relief.gateway" not in app.extensions:
-        app.extensions["relief.gateway"] = for_config(app.config)
-    return app.extensions["relief.gateway"]

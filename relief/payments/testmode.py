@@ -2,6 +2,7 @@
 ``checkout.session.completed`` event Stripe would send, in Stripe's own shape, and running it
 through the same :func:`webhooks.process` as a signed webhook (Warehouse's pattern). No money
 moves; the gifts are marked ``test_mode`` and ``flask gift purge-test`` takes them back out.
+:class:`TestGateway` is the Gateway of this mode.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -18,8 +21,54 @@ from sqlmodel import Session, select
 from relief.errors import Conflict, NotFound
 from relief.models import Chapter, Drive, Entry, Gift, GiftStatus, utcnow
 from relief.payments import records, webhooks
+from relief.payments.gateway import (
+    BalanceTransactionInfo,
+    CheckoutDetails,
+    CheckoutUrls,
+    GatewayError,
+    PaymentFee,
+    PayoutInfo,
+)
 
 SHAPES = Path(__file__).parent / "shapes" / "checkout_completed.json"
+
+
+class TestGateway:
+    """Test mode (no STRIPE_SECRET_KEY): our own checkout page, where no money moves.
+
+    Its "Pay (test)" button builds a ``checkout.session.completed`` event in Stripe's shape and
+    runs it through the same event processing as a signed webhook (:func:`pay`).
+    """
+
+    test_mode = True
+
+    def start_checkout(self, gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> str:
+        return urls.test_checkout
+
+    def payment_fee(
+        self,
+        *,
+        payment_intent_id: str | None,
+        charge_id: str | None,
+        invoice_id: str | None = None,
+    ) -> PaymentFee:
+        # Test-mode gifts are never fee_pending; nothing to fetch.
+        raise GatewayError("Test mode has no processor to ask for fees.")
+
+    def manage_url(self, customer_id: str, return_url: str) -> str:
+        raise GatewayError("Test-mode monthly gifts have no customer portal.")
+
+    def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
+        raise GatewayError("Test-mode gifts are removed with `flask gift purge-test`.")
+
+    def list_payouts(self, since: datetime | None) -> Iterator[PayoutInfo]:
+        # No Stripe account, no payouts: nothing to sync.
+        return iter(())
+
+    def payout_transactions(
+        self, payout_id: str, starting_after: str | None = None
+    ) -> Iterator[BalanceTransactionInfo]:
+        return iter(())
 
 
 @cache

@@ -1,8 +1,9 @@
 """Stripe events, processed exactly once: claim the event id, dispatch by type, park what
 refers to a gift we do not know yet and replay it when the gift arrives.
 
-Real webhooks (verified first, see :func:`stripe_gateway.verify_event`, re-exported here for
-the webhook view) and the test-mode checkout both come through :func:`process`.
+Real webhooks (verified first with :func:`verify_event`, the Stripe implementation's check,
+re-exported here so the webhook view needs nothing else) and the test-mode checkout both come
+through :func:`process`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from sqlmodel import Session, select
 from relief.models import ParkedEvent, StripeEvent, utcnow
 from relief.payments import fulfilment, reversals
 from relief.payments.fulfilment import Handled
+from relief.payments.stripe_gateway import BadSignature, verify_event
 
-# Re-exported: the webhook view verifies through this module, never the Stripe implementation.
-from relief.payments.stripe_gateway import BadSignature as BadSignature
-from relief.payments.stripe_gateway import verify_event as verify_event
+__all__ = ["BadSignature", "Outcome", "claim", "dispatch", "process", "replay", "verify_event"]
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,8 @@ def dispatch(session: Session, event: dict) -> Handled:
 
 
 def process(session: Session, event: dict) -> Outcome:
-    """Process a verified event once. Call inside a write unit of work (``db.begin_write``);
-    the caller commits. Idempotent per Stripe event id."""
+    """Process a verified event once, inside the caller's writer unit of work (the webhook's
+    request, or the test checkout's), which commits. Idempotent per Stripe event id."""
     outcome = Outcome(event_id=str(event["id"]), type=str(event["type"]))
     if not claim(session, outcome.event_id, outcome.type):
         outcome.duplicate = True

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from relief import db, drives
+from relief import boundary, drives
 from relief.errors import DomainError
 from relief.models import utcnow
 from relief.reports import monthly, press, render
@@ -39,7 +39,7 @@ def report_drive(drive_slug, output, paper):
             f"Note: RELIEF_PUBLIC_URL is not set; the QR code points to {LOCAL_URL}.", err=True
         )
     try:
-        with db.unit_of_work(write=False) as session:
+        with boundary.command(write=False) as session:
             snapshot = press.build(
                 session,
                 drive_slug,
@@ -76,7 +76,7 @@ def report_month(chapter_slug, month, output, paper):
     """
     now = utcnow()
     try:
-        with db.unit_of_work(write=False) as session:
+        with boundary.command(write=False) as session:
             chapter = drives.get_chapter(session, chapter_slug)
             snapshot = monthly.build(
                 session, chapter, month, now=now, org_name=current_app.config["RELIEF_ORG_NAME"]

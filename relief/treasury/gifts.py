@@ -1,12 +1,13 @@
 """A chapter's gifts as its treasurer handles them: gifts sent straight to the partner,
-corrections (new entries, never edits), and gifts waiting to be assigned to a drive."""
+corrections (new entries, never edits), and unassigned gifts (whose drive was unknown), with
+the one service that gives them a drive."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import func
+from sqlalchemy import func, literal, or_
 from sqlmodel import Session, select
 
 from relief import drives, ledger, money
@@ -20,10 +21,12 @@ from relief.models import (
     EntryKind,
     Gift,
     GiftMethod,
-    GiftStatus,
+    PayoutTransaction,
     utcnow,
 )
+from relief.payments import records
 from relief.treasury import scope
+from relief.treasury.payouts import DISPUTE_FEE
 from relief.validation import check_text
 
 #: Kinds of entry that change how much of a gift counts (a gift's "current amount").
@@ -201,16 +204,34 @@ def recent_gifts(
     return list(session.exec(statement.order_by(Gift.id.desc()).limit(limit)).all())
 
 
+# --- Unassigned gifts: money arrived for a drive we did not know ------------------------------
+#
+# A Stripe session that names a drive we do not have (a Payment Link, say) still records its
+# gift, with its entries under no drive: counted nowhere until someone gives it a drive. A
+# treasurer does that for the chapter's gifts, a coalition admin for gifts of no chapter, and
+# `flask stripe assign` for any; all three call :func:`assign`.
+
+
+def _unassigned(statement):
+    """Gifts whose money arrived and whose drive is not known."""
+    return statement.where(
+        Gift.drive_id.is_(None), Gift.status.in_(tuple(records.MONEY_RECEIVED))
+    ).order_by(Gift.id)
+
+
 def unassigned(session: Session, chapter: Chapter) -> list[Gift]:
-    """Paid gifts credited to the chapter that name no drive yet (e.g. a Payment Link whose
-    drive we did not recognise), oldest first."""
-    return list(
-        session.exec(
-            scope.rows_of(Gift, chapter)
-            .where(Gift.drive_id.is_(None), Gift.status == GiftStatus.PAID)
-            .order_by(Gift.id)
-        )
-    )
+    """The chapter's unassigned gifts, oldest first."""
+    return list(session.exec(_unassigned(scope.rows_of(Gift, chapter))))
+
+
+def unassigned_of_no_chapter(session: Session) -> list[Gift]:
+    """Unassigned gifts credited to no chapter either, oldest first (admins only)."""
+    return list(session.exec(_unassigned(select(Gift).where(Gift.chapter_id.is_(None)))))
+
+
+def every_unassigned(session: Session) -> list[Gift]:
+    """Every unassigned gift, of any chapter or none, oldest first (the command line)."""
+    return list(session.exec(_unassigned(select(Gift))))
 
 
 def _count(session: Session, statement) -> int:
@@ -218,10 +239,7 @@ def _count(session: Session, statement) -> int:
 
 
 def count_unassigned(session: Session, chapter: Chapter) -> int:
-    return _count(
-        session,
-        scope.rows_of(Gift, chapter).where(Gift.drive_id.is_(None), Gift.status == GiftStatus.PAID),
-    )
+    return _count(session, _unassigned(scope.rows_of(Gift, chapter)).order_by(None))
 
 
 def count_fee_pending(session: Session, chapter: Chapter) -> int:
@@ -237,81 +255,16 @@ def unassigned_gift(session: Session, chapter: Chapter, gift_id: int) -> Gift:
     return gift
 
 
-def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int | str) -> Gift:
-    """Assign an unassigned gift of the chapter to one of its drives; flushes.
-
-    Posts the gift's entry to the drive, and for every entry already kept for the gift outside
-    any drive (a fee Stripe reported, say) the same entry on the drive, each once
-    (external ids ``assign:…``). Then the gift names its drive.
-    """
-    gift = scope.get_owned(session, Gift, gift_id, chapter, "gift")
-    if gift.drive_id is not None:
-        raise Conflict("This gift is already assigned to a drive.")
-    if gift.status != GiftStatus.PAID:
-        raise InvalidInput(f"Only paid gifts can be assigned; this one is {gift.status.value}.")
-    drive = scope.drive_of(session, chapter, drive_id)
-    if gift.currency != drive.currency:
-        raise InvalidInput(
-            f"The gift is in {gift.currency}; “{drive.title}” is in {drive.currency}."
-        )
-    kept = list(
-        session.exec(
-            select(Entry)
-            .where(Entry.gift_id == gift.id, Entry.drive_id.is_(None))
-            .order_by(Entry.id)
-        )
-    )
-    if not any(entry.kind is EntryKind.GIFT for entry in kept):
-        ledger.append(
-            session,
-            kind=EntryKind.GIFT,
-            amount_cents=gift.amount_cents,
-            currency=gift.currency,
-            drive_id=drive.id,
-            chapter_id=chapter.id,
-            gift_id=gift.id,
-            effective_at=gift.received_at or gift.created_at,
-            external_id=f"assign:gift:{gift.id}",
-            memo=f"{gift.method.value} gift, assigned to the drive",
-        )
-    for entry in kept:
-        ledger.append(
-            session,
-            kind=entry.kind,
-            amount_cents=entry.amount_cents,
-            currency=entry.currency,
-            drive_id=drive.id,
-            chapter_id=chapter.id,
-            gift_id=gift.id,
-            effective_at=entry.effective_at,
-            external_id=f"assign:entry:{entry.id}",
-            memo=f"{entry.memo} (assigned to the drive)"[:500],
-        )
-    gift.drive_id = drive.id
-    session.flush()
+def unassigned_gift_of_no_chapter(session: Session, gift_id: int) -> Gift:
+    """A gift of no chapter waiting for a drive; NotFound otherwise."""
+    gift = session.get(Gift, gift_id)
+    if gift is None or gift.drive_id is not None or gift.chapter_id is not None:
+        raise NotFound(f"Gift #{gift_id} is not waiting for a drive and chapter.")
     return gift
 
 
-# --- Gifts credited to no chapter: only a coalition admin sees and assigns them. ---------------
-
-
-def unclaimed(session: Session) -> list[Gift]:
-    """Paid gifts that name neither a drive nor a chapter, oldest first (admins only)."""
-    return list(
-        session.exec(
-            select(Gift)
-            .where(
-                Gift.drive_id.is_(None),
-                Gift.chapter_id.is_(None),
-                Gift.status == GiftStatus.PAID,
-            )
-            .order_by(Gift.id)
-        )
-    )
-
-
 def drive_chapter_pairs(session: Session) -> list[tuple[Drive, Chapter]]:
-    """Every (drive, chapter taking part) an unclaimed gift can go to."""
+    """Every (drive, chapter taking part) a gift of no chapter can go to."""
     return list(
         session.exec(
             select(Drive, Chapter)
@@ -322,25 +275,122 @@ def drive_chapter_pairs(session: Session) -> list[tuple[Drive, Chapter]]:
     )
 
 
-def unclaimed_gift(session: Session, gift_id: int) -> Gift:
-    gift = session.get(Gift, gift_id)
-    if gift is None or gift.drive_id is not None or gift.chapter_id is not None:
-        raise NotFound(f"Gift #{gift_id} is not waiting for a drive and chapter.")
+def _entries_outside_drives(session: Session, gift: Gift) -> list[Entry]:
+    """What the ledger kept for the gift under no drive: its own entries, and Stripe's fees on
+    its disputes (posted beside the gift, not on it; see payout_sync.post_dispute_fees)."""
+    dispute_fee_ids = select(literal(DISPUTE_FEE) + PayoutTransaction.stripe_id).where(
+        PayoutTransaction.gift_id == gift.id
+    )
+    return list(
+        session.exec(
+            select(Entry)
+            .where(
+                Entry.drive_id.is_(None),
+                or_(Entry.gift_id == gift.id, Entry.external_id.in_(dispute_fee_ids)),
+            )
+            .order_by(Entry.id)
+        )
+    )
+
+
+def assign(session: Session, gift: Gift, drive: Drive, chapter: Chapter | None) -> Gift:
+    """Give an unassigned gift its drive, credited to ``chapter`` (None: the drive only);
+    flushes. The one way a gift gets a drive after the fact.
+
+    Each entry kept for the gift under no drive (its gift entry, fee, refunds, disputes,
+    Stripe's dispute fees) is posted again under the drive and chapter, on its own date (in
+    the next open month if that month is closed), and reversed where it was, each once
+    (external ids ``assign:entry:<id>`` and ``unassigned:<id>``). So the drive counts the gift
+    exactly once, with everything that happened to it, and the gift's own entries still add
+    up to what it is: a refund or dispute arriving later is measured against the right sums.
+    Later entries go straight to the drive.
+    """
+    if gift.drive_id is not None:
+        raise Conflict("This gift already counts toward a drive.")
+    if gift.status not in records.MONEY_RECEIVED:
+        raise InvalidInput(
+            f"Only gifts whose money arrived can be assigned; this one is {gift.status.value}."
+        )
+    if gift.currency != drive.currency:
+        raise InvalidInput(
+            f"The gift is in {gift.currency}; “{drive.title}” is in {drive.currency}."
+        )
+    if chapter is not None and session.get(DriveChapter, (drive.id, chapter.id)) is None:
+        raise InvalidInput("Choose a drive and one of the chapters taking part in it.")
+    kept = _entries_outside_drives(session, gift)
+    gift.drive_id = drive.id
+    gift.chapter_id = chapter.id if chapter else None
+    session.flush()
+    if not any(entry.kind is EntryKind.GIFT and entry.gift_id == gift.id for entry in kept):
+        # Not left by the webhook (it always posts the gift entry); a gift recorded without
+        # one still counts once.
+        records.post(
+            session,
+            gift,
+            EntryKind.GIFT,
+            gift.amount_cents,
+            f"assign:gift:{gift.id}",
+            effective_at=gift.received_at or gift.created_at,
+            memo=f"{gift.method.value} gift, assigned to the drive",
+        )
+    for entry in kept:
+        ledger.append(
+            session,
+            kind=entry.kind,
+            amount_cents=entry.amount_cents,
+            currency=entry.currency,
+            drive_id=drive.id,
+            chapter_id=gift.chapter_id,
+            gift_id=entry.gift_id,
+            effective_at=entry.effective_at,
+            external_id=f"assign:entry:{entry.id}",
+            memo=f"{entry.memo} (assigned to the drive)"[:500],
+        )
+        ledger.append(
+            session,
+            kind=entry.kind,
+            amount_cents=-entry.amount_cents,
+            currency=entry.currency,
+            drive_id=None,
+            chapter_id=entry.chapter_id,
+            gift_id=entry.gift_id,
+            effective_at=entry.effective_at,
+            external_id=f"unassigned:{entry.id}",
+            reverses_id=entry.id,
+            memo=f"moved to {drive.slug}",
+        )
+    session.flush()
     return gift
 
 
-def assign_unclaimed(
+def assign_gift(session: Session, chapter: Chapter, gift_id: int, drive_id: int | str) -> Gift:
+    """The treasurer's Unassigned screen: one of the chapter's gifts to one of its drives."""
+    gift = scope.get_owned(session, Gift, gift_id, chapter, "gift")
+    return assign(session, gift, scope.drive_of(session, chapter, drive_id), chapter)
+
+
+def assign_of_no_chapter(
     session: Session, gift_id: int, drive_id: int, chapter_id: int
 ) -> tuple[Gift, Chapter]:
-    """Credit a gift of no chapter to a chapter taking part in a drive, then assign it to that
-    drive exactly as its treasurer would (:func:`assign_gift`); flushes."""
-    gift = unclaimed_gift(session, gift_id)
+    """The admin's screen: a gift of no chapter to a drive and a chapter taking part in it."""
+    gift = unassigned_gift_of_no_chapter(session, gift_id)
+    drive = session.get(Drive, drive_id)
     chapter = session.get(Chapter, chapter_id)
-    if chapter is None or session.get(DriveChapter, (drive_id, chapter_id)) is None:
+    if drive is None or chapter is None:
         raise InvalidInput("Choose a drive and one of the chapters taking part in it.")
-    gift.chapter_id = chapter.id
-    session.flush()
-    return assign_gift(session, chapter, gift.id, drive_id), chapter
+    return assign(session, gift, drive, chapter), chapter
+
+
+def assign_by_public_id(
+    session: Session, public_id: str, drive_slug: str, chapter_slug: str | None
+) -> Gift:
+    """The command line: a gift by its public id to a drive (and chapter) by slug."""
+    gift = records.by_public_id(session, public_id)
+    if gift is None:
+        raise NotFound("There is no such gift.")
+    drive = drives.get_drive(session, drive_slug)
+    chapter = drives.chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
+    return assign(session, gift, drive, chapter)
 
 
 # --- A month's corrections and gifts sent directly to the partner (the monthly report) ---------

@@ -39,10 +39,10 @@ def _assign_form(session, formdata=None):
     return form
 
 
-def _render_unclaimed(session, error=None, status=200):
+def _render_unassigned(session, error=None, status=200):
     return render_template(
         "admin/unassigned.html",
-        gifts=gifts.unclaimed(session),
+        gifts=gifts.unassigned_of_no_chapter(session),
         form=_assign_form(session),
         error=error,
     ), status
@@ -51,23 +51,23 @@ def _render_unclaimed(session, error=None, status=200):
 @bp.get("/unassigned")
 @auth.admin_required
 def unassigned():
-    return _render_unclaimed(db.session())
+    return _render_unassigned(db.session())
 
 
 @bp.post("/unassigned/<int:gift_id>")
 @auth.admin_required
 def assign(gift_id):
     session = db.session()
-    gifts.unclaimed_gift(session, gift_id)  # 404 unless it is waiting
+    gifts.unassigned_gift_of_no_chapter(session, gift_id)  # 404 unless it is waiting
     form = _assign_form(session, request.form)
     if not form.validate():
-        return _render_unclaimed(session, "Choose a drive and chapter.", 400)
+        return _render_unassigned(session, "Choose a drive and chapter.", 400)
     drive_id, chapter_id = (int(part) for part in form.target.data.split(":"))
     try:
         with boundary.attempt():
-            gift, chapter = gifts.assign_unclaimed(session, gift_id, drive_id, chapter_id)
+            gift, chapter = gifts.assign_of_no_chapter(session, gift_id, drive_id, chapter_id)
     except DomainError as failure:
-        return _render_unclaimed(session, failure.message, refusal_status(failure))
+        return _render_unassigned(session, failure.message, refusal_status(failure))
     boundary.audit(
         "gift.assign",
         f"gift #{gift.id} ({money.format(gift.amount_cents)}) assigned to drive #{gift.drive_id}",

@@ -600,3 +600,67 @@ def test_a_lost_dispute_costs_the_chapter_stripes_fee_and_the_payout_still_recon
         select(Entry.amount_cents).where(Entry.gift_id == gift.id, Entry.kind == EntryKind.FEE)
     ).all()
     assert gift_fees == [117]
+
+
+def test_a_disputed_gift_whose_drive_was_unknown_brings_stripes_dispute_fee_when_assigned(
+    stripe_app, stripe_session, fake_stripe, drive
+):
+    # Paid for a drive we do not know, then disputed: the webhook keeps the gift, its fee and
+    # the withdrawal under no drive, and the sync posts Stripe's dispute fee there too.
+    gift = Gift(
+        drive_id=None,
+        unmatched_drive="no-such-drive",
+        amount_cents=3_000,
+        method=GiftMethod.CARD,
+        status=GiftStatus.PAID,
+        stripe_charge_id="ch_lost",
+        stripe_payment_intent_id="pi_ch_lost",
+        received_at=datetime.now(UTC),
+    )
+    stripe_session.add(gift)
+    stripe_session.flush()
+    for kind, cents, external_id in ((EntryKind.GIFT, 3_000, None), (EntryKind.FEE, 117, "fee:x")):
+        ledger.append(
+            stripe_session,
+            kind=kind,
+            amount_cents=cents,
+            drive_id=None,
+            gift_id=gift.id,
+            external_id=external_id,
+        )
+    stripe_session.commit()
+    disputed = so.dispute(
+        dispute_id="dp_lost",
+        charge_id="ch_lost",
+        payment_intent="pi_ch_lost",
+        amount_cents=3_000,
+        status="needs_response",
+    )
+    deliver_webhook(stripe_app, so.event("charge.dispute.funds_withdrawn", disputed))
+    fake_stripe.sources["dp_lost"] = disputed
+    lines = [
+        txn("txn_lost", 3_000, 117, "ch_lost"),
+        adjustment("txn_lost_dp", -3_000, 1_500, "dp_lost", "dispute"),
+    ]
+    fake_stripe.payout_transactions["po_lost_drive"] = lines
+    fake_stripe.payouts = [payout("po_lost_drive", sum(t["net"] for t in lines))]
+    runner = stripe_app.test_cli_runner()
+    assert runner.invoke(args=["stripe", "sync"]).exit_code == 0
+    assert ledger.totals(stripe_session, drive).figures.fees_cents == 0
+
+    result = runner.invoke(
+        args=["stripe", "assign", gift.public_id, "mo-2026", "--chapter", "st-louis"]
+    )
+    assert result.exit_code == 0, result.output
+
+    stripe_session.rollback()
+    with stripe_app.app_context():
+        figures = ledger.totals(stripe_session, drive).by_chapter_id[
+            drives.get_chapter(stripe_session, "st-louis").id
+        ]
+        assert (figures.gifts_cents, figures.disputes_cents, figures.fees_cents) == (
+            3_000,
+            3_000,
+            117 + 1_500,
+        )
+        assert ledger.verify(stripe_session, drive) == []

@@ -8,8 +8,9 @@ from flask_login import current_user
 from relief import auth, boundary, db
 from relief.errors import DomainError
 from relief.payments.gateway import GatewayError
-from relief.treasury import bank, payouts
+from relief.treasury import audit, bank, payouts
 from relief.treasury.forms import ActionForm, BankImportForm
+from relief.treasury.payout_sync import sync as sync_payouts
 from relief.views.treasurer.blueprint import bp
 from relief.web import gateway, refusal_status
 
@@ -39,11 +40,15 @@ def payout_sync(chapter):
     if not ActionForm().validate():
         flash("The form expired; try again.", "error")
         return back
-    boundary.audit("stripe.sync", "sync with Stripe started")
-    boundary.checkpoint()  # the line is kept whatever Stripe does
     try:
         # Each page is kept as it is fetched: a sync cut off halfway resumes where it stopped.
-        result = payouts.sync(db.session(), gateway(), checkpoint=boundary.checkpoint)
+        result = sync_payouts(
+            db.session(),
+            gateway(),
+            actor=audit.Actor.of(current_user, request.remote_addr),
+            chapter=g.chapter,
+            checkpoint=boundary.checkpoint,
+        )
     except GatewayError as error:
         # The redirect commits the unit: what was fetched is kept.
         flash(f"Stripe could not be reached; what was fetched is kept. {error}", "error")
