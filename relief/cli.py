@@ -48,7 +48,9 @@ def _ratio(_ctx, _param, value: str) -> int:
 db_cli = AppGroup("db", help="The database schema.")
 chapter_cli = AppGroup("chapter", help="Chapters of the coalition.")
 drive_cli = AppGroup("drive", help="Fundraising drives.")
-gift_cli = AppGroup("gift", help="Gifts received offline (cash, checks).")
+gift_cli = AppGroup(
+    "gift", help="Gifts: add one received offline (cash, check); purge test-mode gifts."
+)
 ledger_cli = AppGroup("ledger", help="The ledger every figure comes from.")
 backup_cli = AppGroup("backup", help="Back up and restore the database.")
 donor_cli = AppGroup("donor", help="A donor's own data, on their request.")
