@@ -1,4 +1,4 @@
-"""Plain data for the JSON API: a drive as ``drives.drive_view`` sees it (figures from
+"""Plain data for the JSON API: a drive as ``drive_pages.drive_view`` sees it (figures from
 ``ledger.totals``, pace, the partner's reported relief), with no private data — no donor, no
 email, no message. The press report takes its figures from the same ``drive_view`` but builds
 its own snapshot (``reports/press.py``).
