@@ -154,8 +154,10 @@ def test_erasure_reaches_parked_events_and_the_export_lists_them(
 ):
     """A refund parked until its charge is known carries the donor's billing details: the
     export shows them, erasure removes them, the refund itself still waits to be applied."""
-    refund = so.charge(charge_id="ch_waiting", payment_intent="pi_waiting", amount_cents=2500)
-    refund = with_donor(dict(refund, amount_refunded=500), "billing_details")
+    refund = so.charge(
+        charge_id="ch_waiting", payment_intent="pi_waiting", amount_cents=2500, amount_refunded=500
+    )
+    refund = with_donor(refund, "billing_details")
     answer = so.deliver(stripe_client, so.event("charge.refunded", refund, "evt_parked_donor"))
     assert answer.get_json()["parked"] is True
     runner = stripe_app.test_cli_runner()
@@ -179,6 +181,13 @@ def test_erasure_reaches_parked_events_and_the_export_lists_them(
     assert (payload["id"], payload["amount_refunded"]) == ("ch_waiting", 500)
     again = runner.invoke(args=["donor", "export", "erase.me.7731@example.org"])
     assert again.exit_code != 0 and "No gift" in again.output
+
+    # The refund is still applied once its payment arrives.
+    obj = so.checkout_session(amount_cents=2500, metadata=STRIPE_META, payment_intent="pi_waiting")
+    assert so.deliver(stripe_client, so.event("checkout.session.completed", obj)).status_code == 200
+    figures = api(stripe_client)
+    assert (figures["refunds_cents"], figures["raised_cents"]) == (500, 2000)
+    assert held_anywhere(stripe_session, database_url) == []
 
 
 def test_erase_then_async_payment_succeeded_leaves_no_trace(
