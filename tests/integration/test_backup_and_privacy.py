@@ -342,3 +342,18 @@ def test_the_sqlite_file_keeps_no_freed_copy_where_sqlite_does_not_zero_deleted_
             assert held_anywhere(session, sqlite_url) == []
     finally:
         engine.dispose()
+
+
+def test_an_erasure_list_that_cannot_be_written_erases_nothing(session, runner, tmp_path):
+    drive = make_coalition(session)
+    make_gift(session, drive, 2_500, donor_name="Rosa Diaz", donor_email="rosa@x.org")
+    session.close()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    erased = runner.invoke(
+        args=["donor", "erase", "rosa@x.org", "--yes", "--erasure-list", str(blocker / "list")]
+    )
+    assert erased.exit_code != 0 and "cannot be written" in erased.output
+    assert "nothing was erased" in erased.output
+    exported = runner.invoke(args=["donor", "export", "rosa@x.org"])
+    assert json.loads(exported.output)["gifts"][0]["donor_name"] == "Rosa Diaz"
