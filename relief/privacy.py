@@ -175,7 +175,7 @@ def _stored_events(session: Session) -> Iterator[_StoredEvent]:
 def _walk(document: Any) -> Iterator[tuple[Any, Any, Any, str]]:
     """Every (container, key, value, path) of a JSON document, without recursion (a stored
     payload may be nested deeper than Python's stack)."""
-    stack = [(document, "")]
+    stack = [(document, "")] if isinstance(document, dict | list) else []
     while stack:
         node, path = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -221,18 +221,25 @@ def _events_of(session: Session, key: str, gifts: list[Gift]) -> list[_StoredEve
     stripe_ids = {
         value for gift in gifts for name in STRIPE_ID_FIELDS if (value := getattr(gift, name))
     }
-    return [stored for stored in _stored_events(session) if _mentions(stored, key, stripe_ids)]
+    return [
+        stored
+        for stored in _stored_events(session)
+        if _mentions(stored, key, stripe_ids)
+        and (stored.document is None or _personal_data(stored.document, key))
+    ]
 
 
 def _describe(stored: _StoredEvent, key: str) -> dict:
     document = stored.document
-    if not isinstance(document, dict):
+    if document is None:
         return {
             "table": stored.table.name,
             "event_id": None,
             "type": None,
             "personal_data": "an unreadable payload that names the address",
         }
+    if not isinstance(document, dict):
+        document = {"payload": document}
     return {
         "table": stored.table.name,
         "event_id": document.get("id"),

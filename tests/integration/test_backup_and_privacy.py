@@ -357,3 +357,24 @@ def test_an_erasure_list_that_cannot_be_written_erases_nothing(session, runner, 
     assert "nothing was erased" in erased.output
     exported = runner.invoke(args=["donor", "export", "rosa@x.org"])
     assert json.loads(exported.output)["gifts"][0]["donor_name"] == "Rosa Diaz"
+
+
+def test_a_stored_payload_too_deep_to_read_is_still_found_and_erased(session, runner):
+    """A payload nested deeper than Python's parser goes (10,000 levels) cannot be read as
+    JSON, but if its text names the address it is listed and erased whole."""
+    deep = '{"id": "evt_deep", "data": ' + "[" * 10_000 + '"erase.me.7731@example.org"'
+    deep += "]" * 10_000 + "}"
+    session.add(ParkedEvent(event_id="evt_deep", waits_for="ch_never", payload=deep))
+    session.add(ParkedEvent(event_id="evt_other", waits_for="ch_never", payload='{"id": "x"}'))
+    session.commit()
+    session.close()
+    exported = runner.invoke(args=["donor", "export", DONOR["email"]])
+    assert exported.exit_code == 0, exported.output
+    [event] = json.loads(exported.output)["stripe_events"]
+    assert event["personal_data"] == "an unreadable payload that names the address"
+    erased = runner.invoke(args=["donor", "erase", DONOR["email"], "--yes"])
+    assert erased.exit_code == 0 and "1 stored Stripe event" in erased.output, erased.output
+    payloads = [parked.payload for parked in session.exec(select(ParkedEvent))]
+    assert sorted(payloads) == sorted(
+        ['{"erased": "an unreadable payload that named an erased donor"}', '{"id": "x"}']
+    )
