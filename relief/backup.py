@@ -11,23 +11,29 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from relief.errors import InvalidInput
 
 
-def _sqlite_path(url) -> Path:
-    return Path(url.database)
+def _database(url: URL) -> str:
+    if not url.database:
+        raise InvalidInput("DATABASE_URL names no database.")
+    return url.database
 
 
-def _pg_args(url) -> list[str]:
+def _sqlite_path(url: URL) -> Path:
+    return Path(_database(url))
+
+
+def _pg_args(url: URL) -> list[str]:
     args = ["--host", url.host or "127.0.0.1", "--port", str(url.port or 5432)]
     if url.username:
         args += ["--username", url.username]
     return args
 
 
-def _pg_env(url) -> dict:
+def _pg_env(url: URL) -> dict[str, str]:
     import os
 
     env = dict(os.environ)
@@ -73,7 +79,7 @@ def create(database_url: str, target: Path) -> Path:
             "--no-owner",
             "--file",
             str(target),
-            url.database,
+            _database(url),
         ],
         capture_output=True,
         text=True,
@@ -117,7 +123,7 @@ def restore(database_url: str, source: Path) -> None:
             "--no-owner",
             "--single-transaction",
             "--dbname",
-            url.database,
+            _database(url),
             str(source),
         ],
         capture_output=True,

@@ -4,6 +4,7 @@ or none."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -268,26 +269,70 @@ def backup_create(target):
     click.echo(f"Backup written to {path}.")
 
 
+def _erasure_list(path: str | None) -> Path:
+    return Path(path) if path else Path(current_app.instance_path) / "erased-donors"
+
+
+#: The erasure list: the keyed hashes of erased addresses, outside the database, so that a
+#: restore of an older backup erases those donors again. Holds no address.
+erasure_list_option = click.option(
+    "--erasure-list",
+    "erasure_list",
+    type=click.Path(dir_okay=False),
+    envvar="RELIEF_ERASURE_LIST",
+    default=None,
+    help="The erasure list (default: instance/erased-donors; or RELIEF_ERASURE_LIST).",
+)
+
+
+def _clear_old_copies() -> None:
+    from relief import privacy
+
+    left = privacy.clear_old_copies(current_app.config["DATABASE_URL"])
+    if left:
+        click.echo(left)
+
+
 @backup_cli.command("restore")
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Do not ask before replacing the database.")
-def backup_restore(source, yes):
-    """Replace the database with a backup (stop the app first)."""
-    from relief import backup
+@erasure_list_option
+def backup_restore(source, yes, erasure_list):
+    """Replace the database with a backup (stop the app first), then erase again every donor
+    on the erasure list."""
+    from relief import backup, privacy
 
+    path = _erasure_list(erasure_list)
     if not yes:
         click.confirm("This replaces every row of the database with the backup. Go on?", abort=True)
     try:
+        hashes = privacy.read_list(path)  # a bad list refuses before anything is replaced
         backup.restore(current_app.config["DATABASE_URL"], source)
+        with boundary.command() as session:
+            erasure = privacy.reapply(session, hashes or ())
     except DomainError as error:
         _fail(error)
-    click.echo(f"Restored from {source}. Check the books with: flask --app app ledger verify")
+    click.echo(f"Restored from {source}.")
+    if hashes is None:
+        click.echo(
+            f"There is no erasure list at {path}: a donor erased after this backup was made "
+            "is in the database again. Run the restore again with --erasure-list FILE, or "
+            "erase each such donor again: flask --app app donor erase EMAIL"
+        )
+    else:
+        click.echo(
+            f"Erasures on {path} re-applied: {erasure.gifts} gift(s) and {erasure.events} "
+            "stored Stripe event(s) erased again."
+        )
+    _clear_old_copies()
+    click.echo("Check the books with: flask --app app ledger verify")
 
 
 @donor_cli.command("export")
 @click.argument("email")
 def donor_export(email):
-    """Print, as JSON, everything held about the donor with this email."""
+    """Print, as JSON, everything held about the donor with this email: gifts and the
+    personal data in stored Stripe events."""
     import json
 
     from relief import privacy
@@ -303,18 +348,33 @@ def donor_export(email):
 @donor_cli.command("erase")
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def donor_erase(email, yes):
-    """Erase the donor's name, email and messages; gift amounts stay in the books."""
+@erasure_list_option
+def donor_erase(email, yes, erasure_list):
+    """Erase the donor's name, email, messages and what stored Stripe events hold about them;
+    gift amounts stay in the books. Later events naming the address record no donor."""
     from relief import privacy
+    from relief.treasury import audit
 
     if not yes:
         click.confirm(f"Erase the personal data of {email}? This cannot be undone.", abort=True)
     try:
         with boundary.command() as session:
-            count = privacy.erase(session, email)
+            erasure = privacy.erase(session, email)
+            audit.record(
+                session,
+                audit.CLI,
+                "donor.erase",
+                f"{erasure.gifts} gift(s), {erasure.events} stored event(s)",
+            )
+            # On disk before the commit: the list never misses an erasure the database has.
+            privacy.remember_in_list(_erasure_list(erasure_list), [erasure.address_hash])
     except DomainError as error:
         _fail(error)
-    click.echo(f"Erased the personal data of {count} gift(s); amounts are kept.")
+    click.echo(
+        f"Erased the personal data of {erasure.gifts} gift(s) and {erasure.events} stored "
+        "Stripe event(s); amounts are kept."
+    )
+    _clear_old_copies()
 
 
 def init_app(app: Flask) -> None:

@@ -13,6 +13,7 @@ from relief.models.base import metadata, new_public_id, utcnow
 from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
+from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import ParkedEvent, Payout, PayoutTransaction, StripeEvent
 from relief.models.treasury import (
     BankLine,
@@ -38,6 +39,7 @@ __all__ = [
     "DriveChapter",
     "Entry",
     "EntryKind",
+    "ErasedDonor",
     "Gift",
     "GiftMethod",
     "GiftStatus",
@@ -55,7 +57,9 @@ __all__ = [
     "StripeEvent",
     "Total",
     "User",
+    "email_key",
     "metadata",
     "new_public_id",
+    "normalise_email",
     "utcnow",
 ]

@@ -50,6 +50,9 @@ class Gift(SQLModel, table=True):
     status: GiftStatus = Field(sa_column=_enum(GiftStatus))
     donor_name: str = Field(default="", max_length=200)
     donor_email: str | None = Field(default=None, max_length=320)
+    #: donor_email normalised (models/privacy.normalise_email), set on every flush: lookups
+    #: compare this, never SQL lower(), which folds only ASCII.
+    donor_email_key: str | None = Field(default=None, max_length=320, index=True)
     #: The donor allowed their name on the public supporter list.
     show_name: bool = False
     #: A private message to the organizers: never on a public page, API or press PDF.

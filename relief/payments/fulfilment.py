@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, bindparam
 from sqlmodel import Session, select
 
+from relief import privacy
 from relief.models import (
     Chapter,
     Drive,
@@ -126,6 +127,7 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
         gift.stripe_subscription_id = records.stripe_id(obj.get("subscription"))
         gift.stripe_invoice_id = gift.stripe_invoice_id or invoice_id
     _donor_from_session(gift, obj)
+    privacy.scrub_if_erased(session, gift, obj)  # an erased donor is never written back
     if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED) and amount:
         # What Stripe collected is what was given (money that moved counts, whatever the
         # form's bounds); nothing is in the ledger for this gift yet.
