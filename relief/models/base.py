@@ -6,7 +6,7 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, MetaData
+from sqlalchemy import Column, MetaData, Table
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import SQLModel
 
@@ -33,6 +33,12 @@ def new_public_id() -> str:
         value = secrets.token_urlsafe(16)
         if value[0] != "-":
             return value
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements that bypass the ORM."""
+    # SQLModel declares no ``__table__`` for type checkers; every table=True class has one.
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def _enum(cls: type[enum.Enum], **column) -> Column:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
 from relief import auth, boundary, db, drives, money
 from relief.errors import DomainError
