@@ -99,7 +99,7 @@ def reverse_remittance(
         raise Conflict("This remittance is already reversed.")
     drive = session.get(Drive, remittance.drive_id)
     assert drive is not None, "a remittance's drive is kept (foreign key)"
-    return ledger.append(
+    entry = ledger.append(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=-remittance.amount_cents,
@@ -110,6 +110,9 @@ def reverse_remittance(
         external_id=f"remittance-reversal:{remittance.id}",
         memo=f"reversal of remittance ref {remittance.reference}: {reason}"[:500],
     )
+    if entry is None:  # a reversal sent at the same moment got there first
+        raise Conflict("This remittance is already reversed.")
+    return entry
 
 
 @dataclass(frozen=True)
