@@ -9,7 +9,7 @@ app see every table once this package is imported.
 """
 
 from relief.models.accounts import AuditEvent, Membership, RateLimitCounter, Role, User
-from relief.models.base import metadata, new_public_id, table_of, utcnow
+from relief.models.base import metadata, new_public_id, present, table_of, utcnow
 from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
@@ -57,6 +57,7 @@ __all__ = [
     "User",
     "metadata",
     "new_public_id",
+    "present",
     "table_of",
     "utcnow",
 ]

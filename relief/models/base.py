@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy import Enum as SAEnum
@@ -33,6 +34,16 @@ def new_public_id() -> str:
         value = secrets.token_urlsafe(16)
         if value[0] != "-":
             return value
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """``value``, known to be set: the id of a row read from the database (SQLModel types ids
+    Optional for rows not yet inserted), or a column the query required to be set."""
+    assert value is not None, "read from the database, where it is set"
+    return value
 
 
 def table_of(model: type[SQLModel]) -> Table:
