@@ -17,7 +17,7 @@ from relief.ledger import fingerprint
 from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
 from relief.ledger.months import first_of_month
 from relief.ledger.totals import totals
-from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal
+from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal, present
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 )
             chain = fingerprint.chain(chain, entry)
             count += 1
-        last = batch[-1].id
-        assert last is not None, "read from the table"
-        last_id = last
+        last_id = present(batch[-1].id)
         session.expunge_all()
     return Recomputed(
         figures=figures,

@@ -36,7 +36,7 @@ def rows_of(
 @overload
 def rows_of(model: type[T], chapter: Chapter, /, *also: Any) -> Select[T, *tuple[Any, ...]]: ...
 def rows_of(model, chapter, *also):
-    """``SELECT model [, also] WHERE model.chapter_id = chapter`` — extend it (joins, more
+    """``SELECT model [, also…] WHERE model.chapter_id = chapter`` — extend it (joins, more
     conditions, order); the chapter condition stays."""
     return select(model, *also).where(model.chapter_id == chapter.id)
 
