@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import ledger, money, projection
 from relief.drives import chapter_in_drive, get_drive
@@ -25,8 +25,8 @@ def active_drives(session: Session, today: date | None = None) -> list[Drive]:
     statement = (
         select(Drive)
         .where(Drive.starts_on <= today)
-        .where((Drive.ends_on.is_(None)) | (Drive.ends_on >= today))
-        .order_by(Drive.ends_on.is_(None), Drive.ends_on, Drive.title)
+        .where((col(Drive.ends_on).is_(None)) | (col(Drive.ends_on) >= today))
+        .order_by(col(Drive.ends_on).is_(None), col(Drive.ends_on), Drive.title)
     )
     return list(session.exec(statement))
 
@@ -94,7 +94,7 @@ def actual_relief(
         session.exec(
             select(PartnerReport)
             .where(PartnerReport.drive_id == drive.id)
-            .order_by(PartnerReport.reported_on, PartnerReport.id)
+            .order_by(col(PartnerReport.reported_on), col(PartnerReport.id))
         )
     )
     if not reports:
@@ -121,20 +121,20 @@ def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[
     Two indexed queries over ``limit`` gifts, whatever the drive's size."""
     rows = session.exec(
         select(Gift, Chapter.name)
-        .outerjoin(Chapter, Chapter.id == Gift.chapter_id)
+        .outerjoin(Chapter, col(Chapter.id) == Gift.chapter_id)
         .where(Gift.drive_id == drive.id, Gift.status == GiftStatus.PAID)
-        .order_by(Gift.received_at.desc(), Gift.id.desc())
+        .order_by(col(Gift.received_at).desc(), col(Gift.id).desc())
         .limit(limit)
     ).all()
     counted = dict(
         session.exec(
             select(Entry.gift_id, func.sum(Entry.amount_cents))
             .where(
-                Entry.gift_id.in_([gift.id for gift, _ in rows]),
+                col(Entry.gift_id).in_([gift.id for gift, _ in rows]),
                 Entry.drive_id == drive.id,
-                Entry.kind.in_(tuple(ledger.RAISED_KINDS)),
+                col(Entry.kind).in_(tuple(ledger.RAISED_KINDS)),
             )
-            .group_by(Entry.gift_id)
+            .group_by(col(Entry.gift_id))
         ).all()
     )
     return tuple(
@@ -142,7 +142,7 @@ def recent_supporters(session: Session, drive: Drive, limit: int = 10) -> tuple[
             display_name=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
             amount_cents=int(counted[gift.id]),
             chapter_name=chapter_name,
-            received_at=gift.received_at,
+            received_at=gift.received_at or gift.created_at,  # set when paid
         )
         for gift, chapter_name in rows
         if counted.get(gift.id, 0) > 0
@@ -154,6 +154,7 @@ def drive_view(
 ) -> DriveView:
     """The drive (or one chapter's side of it) with totals, pace and recent supporters."""
     drive = get_drive(session, drive_slug)
+    assert drive.id is not None, "a stored drive"
     chapter = chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
     totals = ledger.totals(session, drive)
     today = today or utcnow().date()
@@ -184,7 +185,7 @@ def public_pages_changed(session: Session, drive_ids) -> None:
     if ids:
         session.execute(
             update(Drive)
-            .where(Drive.id.in_(ids))
+            .where(col(Drive.id).in_(ids))
             .values(public_revision=Drive.public_revision + 1)
             .execution_options(synchronize_session=False)
         )

@@ -158,6 +158,7 @@ def create_drive(
     session.add(drive)
     session.flush()
     for chapter in chapters:
+        assert drive.id is not None and chapter.id is not None, "both are stored rows"
         session.add(
             DriveChapter(
                 drive_id=drive.id, chapter_id=chapter.id, goal_cents=chapter_goals.get(chapter.slug)
@@ -250,6 +251,7 @@ def add_chapter_to_drive(
     """Another chapter takes part in the drive from now on (its own page, its own part of
     the leaderboard); flushes. A chapter already in the drive is a Conflict."""
     chapter = get_chapter(session, chapter_slug)
+    assert drive.id is not None and chapter.id is not None, "both are stored rows"
     if session.get(DriveChapter, (drive.id, chapter.id)) is not None:
         raise Conflict(f"{chapter.name} already takes part in “{drive.title}”.")
     if goal_cents is not None:

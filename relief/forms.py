@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -14,11 +15,21 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relief import money
 from relief.errors import InvalidAmount
+
+T = TypeVar("T")
+
+
+def required(value: T | None) -> T:
+    """A required field's data once its form has validated: its validators (DataRequired,
+    InputRequired, a MoneyField's parse) let no None through."""
+    assert value is not None, "the form validated this field as required"
+    return value
+
 
 #: Preset amounts on the donate form, in cents.
 PRESET_CENTS = (1_000, 2_500, 5_000, 10_000)

@@ -54,7 +54,7 @@ def pace(
         if days_to_goal <= MAX_FORECAST_DAYS:
             reached_on = today + timedelta(days=days_to_goal)
     projected_at_end = None
-    if ends_on is not None:
+    if days_left is not None:
         projected_at_end = raised_cents + per_day * max(0, days_left)
     return Pace(
         window_days=window_days,

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from relief.models import RateLimitCounter
+from relief.models import RateLimitCounter, table_of
 
 SCHEME = "relief-database"
 #: One counted request in this many also deletes expired counters, keeping the table small.
@@ -45,7 +45,7 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = int(time.time())
-        table = RateLimitCounter.__table__
+        table = table_of(RateLimitCounter)
         expired = table.c.expires_at <= now
         statement = self._insert()(table).values(key=key, count=amount, expires_at=now + expiry)
         statement = statement.on_conflict_do_update(
@@ -63,7 +63,7 @@ class DatabaseStorage(Storage):
         return int(count)
 
     def _row(self, key: str):
-        table = RateLimitCounter.__table__
+        table = table_of(RateLimitCounter)
         with self.engine.connect() as connection:
             return connection.execute(
                 select(table.c.count, table.c.expires_at).where(table.c.key == key)
@@ -91,9 +91,9 @@ class DatabaseStorage(Storage):
 
     def reset(self) -> int | None:
         with self._write() as connection, connection.begin():
-            return connection.execute(delete(RateLimitCounter.__table__)).rowcount
+            return connection.execute(delete(table_of(RateLimitCounter))).rowcount
 
     def clear(self, key: str) -> None:
-        table = RateLimitCounter.__table__
+        table = table_of(RateLimitCounter)
         with self._write() as connection, connection.begin():
             connection.execute(delete(table).where(table.c.key == key))

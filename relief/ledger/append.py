@@ -7,6 +7,7 @@ the chapter's next open month, its memo saying from where (whoever posts).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -85,7 +86,7 @@ def append(
     if drive_id is not None:
         # Hold the drive's row first: it orders this drive's entries and their chain.
         chain = sums.hold_drive_total(connection, statements, drive_id)
-    values = {
+    values: dict[str, Any] = {
         "kind": kind,
         "amount_cents": amount_cents,
         "currency": currency,
@@ -106,6 +107,7 @@ def append(
     entry = Posted(id=entry_id, **values)
     if drive_id is None:
         return entry
+    assert chain is not None, "held above, as the entry names a drive"
 
     delta = Figures().plus(kind, amount_cents)
     sums.add_to_total(

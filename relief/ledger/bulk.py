@@ -14,7 +14,7 @@ from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
 from relief.ledger.figures import WHOLE_DRIVE, Figures
 from relief.ledger.months import first_of_month
-from relief.models import Drive, Entry, EntryKind, Gift, utcnow
+from relief.models import Drive, Entry, EntryKind, Gift, table_of, utcnow
 
 
 def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> int:
@@ -29,6 +29,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     if not gifts:
         return 0
     session.flush()
+    assert drive.id is not None, "the drive is a stored row"
     connection = session.connection()
     statements = sums.writes(connection.dialect.name)
     chain = sums.hold_drive_total(connection, statements, drive.id)
@@ -84,8 +85,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         chain = fingerprint.link(
             chain, entry_id, kind, amount_cents, drive.currency, chapter_id, gift_id, received_at
         )
-    session.execute(insert(Gift.__table__), gift_rows)
-    session.execute(insert(Entry.__table__), entry_rows)
+    session.execute(insert(table_of(Gift)), gift_rows)
+    session.execute(insert(table_of(Entry)), entry_rows)
 
     last = entry_ids[-1]
     sums.add_to_total(

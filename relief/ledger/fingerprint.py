@@ -18,6 +18,7 @@ EMPTY = "0" * 64
 
 def chain(previous: str, entry: Entry | Posted) -> str:
     """The chain extended by one entry."""
+    assert entry.id is not None, "only stored entries are chained"
     return link(
         previous,
         entry.id,

@@ -14,15 +14,25 @@ from datetime import date, datetime
 from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlalchemy.sql.expression import Executable
+from sqlmodel import col, select
 
 from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, Figures
-from relief.models import DailyTotal, Entry, EntryKind, MonthClose, MonthTotal, Total, utcnow
+from relief.models import (
+    DailyTotal,
+    Entry,
+    EntryKind,
+    MonthClose,
+    MonthTotal,
+    Total,
+    table_of,
+    utcnow,
+)
 
-_ENTRY = Entry.__table__
-_TOTAL = Total.__table__
-_DAILY = DailyTotal.__table__
-_MONTH = MonthTotal.__table__
+_ENTRY = table_of(Entry)
+_TOTAL = table_of(Total)
+_DAILY = table_of(DailyTotal)
+_MONTH = table_of(MonthTotal)
 _SUMMED = (*FIGURE_FIELDS, "entry_count")
 
 
@@ -31,14 +41,14 @@ class Writes:
     """The ledger's write statements for one SQL dialect, built once: building a statement
     costs more than running it. Each runs with a dict of column values."""
 
-    entry: object  # INSERT entry RETURNING id
-    entry_once: object  # … ON CONFLICT (external_id) DO NOTHING RETURNING id
-    hold_drive_total: object  # upsert that changes nothing RETURNING chain_hash
-    add_to_total: object  # upsert adding the sums; keeps the chain
-    add_to_drive_total: object  # … and moves the chain on
-    add_to_day: object
-    add_to_month: object  # a chapter's month, per drive and kind
-    closed_from: object  # a chapter's closed months from :month on, oldest first
+    entry: Executable  # INSERT entry RETURNING id
+    entry_once: Executable  # … ON CONFLICT (external_id) DO NOTHING RETURNING id
+    hold_drive_total: Executable  # upsert that changes nothing RETURNING chain_hash
+    add_to_total: Executable  # upsert adding the sums; keeps the chain
+    add_to_drive_total: Executable  # … and moves the chain on
+    add_to_day: Executable
+    add_to_month: Executable  # a chapter's month, per drive and kind
+    closed_from: Executable  # a chapter's closed months from :month on, oldest first
 
 
 @functools.cache
@@ -64,10 +74,10 @@ def writes(dialect: str) -> Writes:
             index_elements=key,
             set_={**added, **moved, "chain_hash": total.excluded.chain_hash},
         ),
-        closed_from=select(MonthClose.month)
+        closed_from=select(col(MonthClose.month))
         .where(MonthClose.chapter_id == bindparam("chapter_id"))
         .where(MonthClose.month >= bindparam("month"))
-        .order_by(MonthClose.month),
+        .order_by(col(MonthClose.month)),
         add_to_month=month.on_conflict_do_update(
             index_elements=["chapter_id", "drive_id", "month", "kind"],
             set_={

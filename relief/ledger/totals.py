@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.ledger import fingerprint
 from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, ChapterPart, DriveTotals, Figures
@@ -32,7 +32,7 @@ def totals(session: Session, drive: Drive) -> DriveTotals:
     }
     participants = session.exec(
         select(Chapter, DriveChapter.goal_cents)
-        .join(DriveChapter, DriveChapter.chapter_id == Chapter.id)
+        .join(DriveChapter, col(DriveChapter.chapter_id) == Chapter.id)
         .where(DriveChapter.drive_id == drive.id)
         .order_by(Chapter.name)
     ).all()
@@ -40,6 +40,7 @@ def totals(session: Session, drive: Drive) -> DriveTotals:
 
 
 def _assemble(drive: Drive, rows: dict[int, Total], participants) -> DriveTotals:
+    assert drive.id is not None, "totals are of a stored drive"
     whole = rows.get(WHOLE_DRIVE)
     by_chapter = {chapter_id: figures_of(row) for chapter_id, row in rows.items() if chapter_id}
     chapters = tuple(
@@ -77,7 +78,7 @@ def daily_raised(session: Session, drive_id: int, since: date | None = None) -> 
     )
     if since is not None:
         statement = statement.where(DailyTotal.day >= since)
-    return list(session.exec(statement.order_by(DailyTotal.day)))
+    return list(session.exec(statement.order_by(col(DailyTotal.day))))
 
 
 def raised_since(session: Session, drive_id: int, since: date) -> int:

@@ -10,14 +10,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.db import is_postgres
 from relief.ledger import fingerprint
 from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
 from relief.ledger.months import first_of_month
 from relief.ledger.totals import totals
-from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal
+from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal, present
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
     while True:
         batch = session.exec(
             select(Entry)
-            .where(Entry.drive_id == drive.id, Entry.id > last_id)
-            .order_by(Entry.id)
+            .where(Entry.drive_id == drive.id, col(Entry.id) > last_id)
+            .order_by(col(Entry.id))
             .limit(batch_size)
         ).all()
         if not batch:
@@ -69,7 +69,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 )
             chain = fingerprint.chain(chain, entry)
             count += 1
-        last_id = batch[-1].id
+        last_id = present(batch[-1].id)
         session.expunge_all()
     return Recomputed(
         figures=figures,

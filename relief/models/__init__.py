@@ -9,7 +9,7 @@ app see every table once this package is imported.
 """
 
 from relief.models.accounts import AuditEvent, Membership, RateLimitCounter, Role, User
-from relief.models.base import metadata, new_public_id, utcnow
+from relief.models.base import metadata, new_public_id, present, table_of, utcnow
 from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
@@ -61,5 +61,7 @@ __all__ = [
     "metadata",
     "new_public_id",
     "normalise_email",
+    "present",
+    "table_of",
     "utcnow",
 ]

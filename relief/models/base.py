@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import Column, MetaData
+from sqlalchemy import Column, MetaData, Table
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import SQLModel
 
@@ -33,6 +34,22 @@ def new_public_id() -> str:
         value = secrets.token_urlsafe(16)
         if value[0] != "-":
             return value
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """``value``, known to be set: the id of a row read from the database (SQLModel types ids
+    Optional for rows not yet inserted), or a column the query required to be set."""
+    assert value is not None, "read from the database, where it is set"
+    return value
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements that bypass the ORM."""
+    # SQLModel declares no ``__table__`` for type checkers; every table=True class has one.
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def _enum(cls: type[enum.Enum], **column) -> Column:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import CheckConstraint, Index, or_
+from sqlmodel import Field, SQLModel, col
 
 from relief.models.base import _enum, new_public_id, utcnow
 
@@ -84,16 +84,18 @@ class Gift(SQLModel, table=True):
 
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
-Index("ix_gift_chapter_drive_status", Gift.chapter_id, Gift.drive_id, Gift.status)
+Index("ix_gift_chapter_drive_status", col(Gift.chapter_id), col(Gift.drive_id), col(Gift.status))
 #: "Has the chapter card gifts?" (the month-end checklist) without reading its cash and checks.
-CARD_PAYMENT = Gift.stripe_charge_id.is_not(None) | Gift.stripe_payment_intent_id.is_not(None)
+CARD_PAYMENT = or_(
+    col(Gift.stripe_charge_id).is_not(None), col(Gift.stripe_payment_intent_id).is_not(None)
+)
 Index(
     "ix_gift_chapter_card",
-    Gift.chapter_id,
+    col(Gift.chapter_id),
     sqlite_where=CARD_PAYMENT,
     postgresql_where=CARD_PAYMENT,
 )
-Index("ix_gift_chapter_fee_pending", Gift.chapter_id, Gift.fee_pending)
+Index("ix_gift_chapter_fee_pending", col(Gift.chapter_id), col(Gift.fee_pending))
 
 
 class MonthlyGift(SQLModel, table=True):

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from relief.models.base import _enum, utcnow
 
@@ -99,9 +99,9 @@ class MonthTotal(SQLModel, table=True):
 #: for the month figures' GROUP BY, which now reads month_total instead.)
 Index(
     "ix_entry_chapter_month",
-    Entry.chapter_id,
-    Entry.effective_at,
-    Entry.drive_id,
-    Entry.kind,
-    Entry.amount_cents,
+    col(Entry.chapter_id),
+    col(Entry.effective_at),
+    col(Entry.drive_id),
+    col(Entry.kind),
+    col(Entry.amount_cents),
 )

@@ -4,7 +4,9 @@ number, a date, a length; :mod:`relief.drives` owns the rules and says what is w
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
+
+# SelectChoice: not in types-WTForms.
+from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relief import drives, money

@@ -87,7 +87,8 @@ def page(key: Hashable, drive_slug: str, build: Callable[[], str]) -> str:
     CSRF token, ?ref= and utm_*), filled in for each visitor. Visitors whose session holds
     more than a CSRF token (signed in, a flashed message) get a page built for them alone.
     """
-    app = current_app._get_current_object()
+    # Flask types the current_app proxy as the app itself, so its unwrapping is unknown.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     drive_state = state.committed(app, drive_slug)
     if drive_state is None:
         return build()  # raises the domain error (404) the page would
@@ -108,7 +109,8 @@ def page(key: Hashable, drive_slug: str, build: Callable[[], str]) -> str:
 
 def json(key: Hashable, drive_slug: str, build: Callable[[], dict]):
     """A JSON response of ``build()``, its bytes served from the cache while the state holds."""
-    app = current_app._get_current_object()
+    # Flask types the current_app proxy as the app itself, so its unwrapping is unknown.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     drive_state = state.committed(app, drive_slug)
     if drive_state is None:
         return app.json.response(build())

@@ -21,7 +21,8 @@ from flask import Flask, current_app
 from sqlalchemy import String, and_, bindparam, cast, func, literal_column, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlmodel import Session, col
 
 from relief import db, ledger
 from relief.models import (
@@ -33,6 +34,7 @@ from relief.models import (
     Gift,
     PartnerReport,
     Total,
+    table_of,
     utcnow,
 )
 from relief.pagecache import counter
@@ -62,7 +64,10 @@ def _rows_of(*tables, joined_on=None, belonging=None):
     """Every column of the drive's rows of ``tables`` (joined on ``joined_on``), one string."""
     columns = [column for table in tables for column in table.__table__.columns]
     row = functools.reduce(operator.add, map(_as_text, columns))
-    rows = select(func.aggregate_strings(row, literal_column("'|'", String)))
+    # A literal separator, not a bound one (see DRIVE_STATE); SQLAlchemy's annotation says
+    # str, but the function takes any SQL expression.
+    separator = literal_column("'|'", String)
+    rows = select(func.aggregate_strings(row, separator))  # type: ignore[arg-type]
     if joined_on is not None:
         rows = rows.select_from(tables[0]).join(tables[1], joined_on)
     return rows.where(belonging).scalar_subquery()
@@ -73,19 +78,21 @@ def _rows_of(*tables, joined_on=None, belonging=None):
 DRIVE_STATE = (
     select(
         # As text from the database, so the state reads the same raw and through a session.
-        *(cast(column, String) for column in Drive.__table__.columns),
-        Total.entry_count,
-        Total.last_entry_id,
+        *(cast(column, String) for column in table_of(Drive).columns),
+        col(Total.entry_count),
+        col(Total.last_entry_id),
         _rows_of(
             DriveChapter,
             Chapter,
-            joined_on=Chapter.id == DriveChapter.chapter_id,
+            joined_on=col(Chapter.id) == DriveChapter.chapter_id,
             belonging=DriveChapter.drive_id == Drive.id,
         ),
         _rows_of(PartnerReport, belonging=PartnerReport.drive_id == Drive.id),
     )
-    .outerjoin(Total, and_(Total.drive_id == Drive.id, Total.chapter_id == ledger.WHOLE_DRIVE))
-    .where(Drive.slug == bindparam("slug"))
+    .outerjoin(
+        Total, and_(col(Total.drive_id) == Drive.id, col(Total.chapter_id) == ledger.WHOLE_DRIVE)
+    )
+    .where(col(Drive.slug) == bindparam("slug"))
 )
 
 
@@ -131,7 +138,7 @@ class _Reader(threading.local):
     """Per thread: one raw connection kept for :func:`read_row`, and the engine it is from."""
 
     engine: Engine | None = None
-    connection = None  # the pool's connection record, checked out for good
+    connection: PoolProxiedConnection | None = None  # the pool's, checked out for good
 
 
 _reader = _Reader()
@@ -146,6 +153,7 @@ def _reading_connection(current: Engine):
     _drop_reading_connection()
     pooled = current.raw_connection()
     if current.dialect.name == "postgresql":
+        assert pooled.driver_connection is not None, "a checked-out connection has its driver's"
         pooled.driver_connection.autocommit = True  # a lone SELECT: no BEGIN, no ROLLBACK
     _reader.engine, _reader.connection = current, pooled
     return pooled
@@ -158,8 +166,10 @@ def _drop_reading_connection(error: Exception | None = None) -> None:
     if error is not None:
         pooled.invalidate(error)
     else:
-        if _reader.engine.dialect.name == "postgresql" and not pooled.driver_connection.closed:
-            pooled.driver_connection.autocommit = False  # as the pool hands it out
+        driver = pooled.driver_connection
+        assert _reader.engine is not None, "the connection is kept with its engine"
+        if _reader.engine.dialect.name == "postgresql" and driver and not driver.closed:
+            driver.autocommit = False  # as the pool hands it out
         pooled.close()
 
 

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from relief.errors import InvalidInput, NotFound
 from relief.ledger import Figures, month_label, next_month
-from relief.models import BatchStatus, Chapter
+from relief.models import BatchStatus, Chapter, present
 from relief.treasury import (
     batches,
     dashboard,
@@ -310,7 +310,7 @@ def _corrections(session, chapter, start, end) -> tuple[CorrectionRow, ...]:
     return tuple(
         CorrectionRow(
             on=entry.effective_at.astimezone(UTC).date(),
-            gift_number=gift.id,
+            gift_number=present(gift.id),
             donor_name=gift.donor_name,
             first_recorded_cents=gift.amount_cents,
             change_cents=entry.amount_cents,
@@ -349,7 +349,7 @@ def _open_items(session, chapter) -> OpenItems:
         unassigned_count=attention.unassigned_gifts,
         unassigned=tuple(
             UnassignedRow(
-                gift_number=gift.id,
+                gift_number=present(gift.id),
                 received_on=gift.received_at.astimezone(UTC).date() if gift.received_at else None,
                 donor_name=gift.donor_name,
                 method=gift.method.value,
@@ -401,7 +401,7 @@ def build(
         remittances=_remittances(session, chapter, start, end),
         direct_gifts=tuple(
             DirectGiftRow(
-                received_on=gift.received_at.astimezone(UTC).date(),
+                received_on=present(gift.received_at).astimezone(UTC).date(),
                 donor_name=gift.donor_name,
                 amount_cents=gift.amount_cents,
                 partner_reference=direct.partner_reference,

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session
 
 from relief import drive_pages, ledger, money
-from relief.models import DailyTotal
+from relief.models import DailyTotal, present
 from relief.projection import format_ratio
 
 
@@ -152,7 +152,9 @@ def build(
     view = drive_pages.drive_view(session, drive_slug, today=now.date())
     drive, totals = view.drive, view.totals
     last_day = min(now.date(), drive.ends_on) if drive.ends_on else now.date()
-    days = _cumulative_days(ledger.daily_raised(session, drive.id), drive.starts_on, last_day)
+    days = _cumulative_days(
+        ledger.daily_raised(session, present(drive.id)), drive.starts_on, last_day
+    )
     return PressSnapshot(
         slug=drive.slug,
         title=drive.title,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
 from relief.models import Chapter, Drive, Gift, GiftStatus
@@ -47,8 +47,8 @@ def build(
     """
     row = session.exec(
         select(Gift, Drive, Chapter)
-        .join(Drive, Drive.id == Gift.drive_id)
-        .outerjoin(Chapter, Chapter.id == Gift.chapter_id)
+        .join(Drive, col(Drive.id) == Gift.drive_id)
+        .outerjoin(Chapter, col(Chapter.id) == Gift.chapter_id)
         .where(Gift.public_id == public_id[:32])
     ).first()
     if row is None or row[0].status != GiftStatus.PAID:

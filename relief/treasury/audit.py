@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.models import AuditEvent, Chapter, User
 
@@ -60,9 +60,9 @@ class AuditLine:
 def recent(session: Session, limit: int = 200, before_id: int | None = None) -> list[AuditLine]:
     """The newest audit lines first, ``limit`` at a time (``before_id`` pages back)."""
     statement = select(AuditEvent, Chapter.name).outerjoin(
-        Chapter, Chapter.id == AuditEvent.chapter_id
+        Chapter, col(Chapter.id) == AuditEvent.chapter_id
     )
     if before_id is not None:
-        statement = statement.where(AuditEvent.id < before_id)
-    rows = session.exec(statement.order_by(AuditEvent.id.desc()).limit(limit)).all()
+        statement = statement.where(col(AuditEvent.id) < before_id)
+    rows = session.exec(statement.order_by(col(AuditEvent.id).desc()).limit(limit)).all()
     return [AuditLine(event, name) for event, name in rows]

@@ -19,6 +19,7 @@ from relief import drive_pages, ledger
 from relief.ledger import Figures, first_of_month, month_short_label
 from relief.models import Chapter, DepositBatch, Drive, MonthTotal
 from relief.treasury import batches, gifts, months, payouts, scope
+from relief.treasury.months import Checklist
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,11 @@ class Dashboard:
     closed_months: tuple[date, ...] = ()
     closable_months: tuple[date, ...] = ()
     #: What closing a month needs (the newest closable month, or the one asked for).
-    checklist: months.Checklist | None = None
+    checklist: Checklist | None = None
 
 
 def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
+    assert chapter.id is not None, "a stored chapter"
     rows = []
     for drive in scope.drives_of(session, chapter):
         totals = ledger.totals(session, drive)
@@ -100,7 +102,8 @@ def _grouped(
     ``per_drive``), for every month (or every month before ``before``, a month's first day),
     from the month totals the ledger keeps with each entry: a few rows per month, however
     many gifts. Entries outside any drive (unassigned gifts' fees) are left out, as in totals."""
-    statement = select(
+    # sqlmodel types select() for at most four columns; this one reads five.
+    statement = select(  # type: ignore[call-overload]
         MonthTotal.month, MonthTotal.drive_id, MonthTotal.kind, MonthTotal.amount_cents,
         MonthTotal.gift_count,
     ).where(MonthTotal.chapter_id == chapter.id)  # fmt: skip
@@ -130,7 +133,7 @@ def by_month(session: Session, chapter: Chapter) -> tuple[MoneyRow, ...]:
 
 def by_month_and_drive(
     session: Session, chapter: Chapter, before: date
-) -> dict[tuple[date, int], Figures]:
+) -> dict[tuple[date, int | None], Figures]:
     """The same figures as :func:`by_month`, split by drive, for every month before
     ``before`` (a month's first day): what the monthly report needs for the month and the
     balance carried into it, from the same query. Keyed by (month's first day, drive id)."""

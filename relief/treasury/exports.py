@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import case, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import money
 from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
@@ -98,7 +98,9 @@ def ledger_csv(
     until: date | None = None,
 ) -> Iterator[str]:
     """The chapter's ledger entries, oldest first, as CSV text chunks (dates inclusive, UTC)."""
-    statement = scope.rows_of(Entry, chapter, Drive.slug).join(Drive, Drive.id == Entry.drive_id)
+    statement = scope.rows_of(Entry, chapter, col(Drive.slug)).join(
+        Drive, col(Drive.id) == Entry.drive_id
+    )
     if drive_id is not None:
         statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
     statement = _range(statement, Entry.effective_at, since, until).order_by(Entry.id)
@@ -142,15 +144,17 @@ def donor_csv(
     )
     per_gift = (
         select(
-            Entry.gift_id.label("gift_id"),
-            func.sum(case((Entry.kind == EntryKind.FEE, Entry.amount_cents), else_=0)).label("fee"),
-            func.sum(case((Entry.kind.in_(adjustment_kinds), Entry.amount_cents), else_=0)).label(
-                "adjustments"
+            col(Entry.gift_id).label("gift_id"),
+            func.sum(case((col(Entry.kind) == EntryKind.FEE, Entry.amount_cents), else_=0)).label(
+                "fee"
             ),
+            func.sum(
+                case((col(Entry.kind).in_(adjustment_kinds), Entry.amount_cents), else_=0)
+            ).label("adjustments"),
         )
-        .where(Entry.chapter_id == chapter.id, Entry.gift_id.is_not(None))
-        .where(Entry.drive_id.is_not(None))
-        .group_by(Entry.gift_id)
+        .where(Entry.chapter_id == chapter.id, col(Entry.gift_id).is_not(None))
+        .where(col(Entry.drive_id).is_not(None))
+        .group_by(col(Entry.gift_id))
         .subquery()
     )
     statement = (
@@ -162,10 +166,10 @@ def donor_csv(
             func.coalesce(per_gift.c.adjustments, 0),
             DirectGift.gift_id,
         )
-        .outerjoin(Drive, Drive.id == Gift.drive_id)
+        .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
         .outerjoin(per_gift, per_gift.c.gift_id == Gift.id)
-        .outerjoin(DirectGift, DirectGift.gift_id == Gift.id)
-        .where(Gift.received_at.is_not(None))
+        .outerjoin(DirectGift, col(DirectGift.gift_id) == Gift.id)
+        .where(col(Gift.received_at).is_not(None))
     )
     if drive_id is not None:
         statement = statement.where(Gift.drive_id == scope.drive_of(session, chapter, drive_id).id)

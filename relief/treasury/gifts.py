@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, literal, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from relief import drives, ledger, money
 from relief.errors import Conflict, InvalidInput, NotFound
@@ -80,6 +81,7 @@ def record_direct_gift(
         check_number=check_text(check_number or "", "check number", 64, required=False) or None,
         received_at=_noon(received_on),
     )
+    assert gift.id is not None, "recorded and flushed"
     session.add(
         DirectGift(
             gift_id=gift.id,
@@ -117,8 +119,8 @@ def gift_detail(session: Session, chapter: Chapter, gift_id: int) -> GiftDetail:
     entries = tuple(
         session.exec(
             select(Entry)
-            .where(Entry.gift_id == gift.id, Entry.drive_id.is_not(None))
-            .order_by(Entry.id)
+            .where(Entry.gift_id == gift.id, col(Entry.drive_id).is_not(None))
+            .order_by(col(Entry.id))
         )
     )
     return GiftDetail(
@@ -191,6 +193,7 @@ def correct_gift(
             effective_at=now,
             memo=f"correction of a gift sent directly to the partner: {reason}"[:500],
         )
+    assert entry is not None, "an entry without an external id is always posted"
     return entry
 
 
@@ -198,10 +201,10 @@ def recent_gifts(
     session: Session, chapter: Chapter, limit: int = 100, before_id: int | None = None
 ) -> list[tuple[Gift, Drive | None]]:
     """The chapter's gifts, newest first, ``limit`` at a time."""
-    statement = scope.rows_of(Gift, chapter, Drive).outerjoin(Drive, Drive.id == Gift.drive_id)
+    statement = scope.rows_of(Gift, chapter, Drive).outerjoin(Drive, col(Drive.id) == Gift.drive_id)
     if before_id is not None:
-        statement = statement.where(Gift.id < before_id)
-    return list(session.exec(statement.order_by(Gift.id.desc()).limit(limit)).all())
+        statement = statement.where(col(Gift.id) < before_id)
+    return list(session.exec(statement.order_by(col(Gift.id).desc()).limit(limit)).all())
 
 
 # --- Unassigned gifts: money arrived for a drive we did not know ------------------------------
@@ -212,11 +215,11 @@ def recent_gifts(
 # `flask stripe assign` for any; all three call :func:`assign`.
 
 
-def _unassigned(statement):
+def _unassigned(statement: SelectOfScalar[Gift]) -> SelectOfScalar[Gift]:
     """Gifts whose money arrived and whose drive is not known."""
     return statement.where(
-        Gift.drive_id.is_(None), Gift.status.in_(tuple(records.MONEY_RECEIVED))
-    ).order_by(Gift.id)
+        col(Gift.drive_id).is_(None), col(Gift.status).in_(tuple(records.MONEY_RECEIVED))
+    ).order_by(col(Gift.id))
 
 
 def unassigned(session: Session, chapter: Chapter) -> list[Gift]:
@@ -226,7 +229,7 @@ def unassigned(session: Session, chapter: Chapter) -> list[Gift]:
 
 def unassigned_of_no_chapter(session: Session) -> list[Gift]:
     """Unassigned gifts credited to no chapter either, oldest first (admins only)."""
-    return list(session.exec(_unassigned(select(Gift).where(Gift.chapter_id.is_(None)))))
+    return list(session.exec(_unassigned(select(Gift).where(col(Gift.chapter_id).is_(None)))))
 
 
 def every_unassigned(session: Session) -> list[Gift]:
@@ -244,7 +247,7 @@ def count_unassigned(session: Session, chapter: Chapter) -> int:
 
 def count_fee_pending(session: Session, chapter: Chapter) -> int:
     """Card gifts whose processor fee is not known yet (net is provisional until it is)."""
-    return _count(session, scope.rows_of(Gift, chapter).where(Gift.fee_pending.is_(True)))
+    return _count(session, scope.rows_of(Gift, chapter).where(col(Gift.fee_pending).is_(True)))
 
 
 def unassigned_gift(session: Session, chapter: Chapter, gift_id: int) -> Gift:
@@ -268,9 +271,9 @@ def drive_chapter_pairs(session: Session) -> list[tuple[Drive, Chapter]]:
     return list(
         session.exec(
             select(Drive, Chapter)
-            .join(DriveChapter, DriveChapter.drive_id == Drive.id)
-            .join(Chapter, Chapter.id == DriveChapter.chapter_id)
-            .order_by(Drive.starts_on.desc(), Drive.title, Chapter.name)
+            .join(DriveChapter, col(DriveChapter.drive_id) == Drive.id)
+            .join(Chapter, col(Chapter.id) == DriveChapter.chapter_id)
+            .order_by(col(Drive.starts_on).desc(), Drive.title, Chapter.name)
         ).all()
     )
 
@@ -285,10 +288,10 @@ def _entries_outside_drives(session: Session, gift: Gift) -> list[Entry]:
         session.exec(
             select(Entry)
             .where(
-                Entry.drive_id.is_(None),
-                or_(Entry.gift_id == gift.id, Entry.external_id.in_(dispute_fee_ids)),
+                col(Entry.drive_id).is_(None),
+                or_(col(Entry.gift_id) == gift.id, col(Entry.external_id).in_(dispute_fee_ids)),
             )
-            .order_by(Entry.id)
+            .order_by(col(Entry.id))
         )
     )
 
@@ -404,14 +407,14 @@ def corrections_between(
     return list(
         session.exec(
             scope.rows_of(Entry, chapter, Gift)
-            .join(Gift, Gift.id == Entry.gift_id)
+            .join(Gift, col(Gift.id) == Entry.gift_id)
             .where(
                 Entry.kind == EntryKind.CORRECTION,
-                Entry.drive_id.is_not(None),
+                col(Entry.drive_id).is_not(None),
                 Entry.effective_at >= start,
                 Entry.effective_at < end,
             )
-            .order_by(Entry.effective_at, Entry.id)
+            .order_by(col(Entry.effective_at), col(Entry.id))
         ).all()
     )
 
@@ -423,8 +426,8 @@ def direct_gifts_between(
     return list(
         session.exec(
             scope.rows_of(Gift, chapter, DirectGift)
-            .join(DirectGift, DirectGift.gift_id == Gift.id)
-            .where(Gift.received_at >= start, Gift.received_at < end)
-            .order_by(Gift.received_at, Gift.id)
+            .join(DirectGift, col(DirectGift.gift_id) == Gift.id)
+            .where(col(Gift.received_at) >= start, col(Gift.received_at) < end)
+            .order_by(col(Gift.received_at), col(Gift.id))
         ).all()
     )

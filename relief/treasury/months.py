@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import money
 from relief.errors import Conflict, InvalidInput
@@ -46,9 +46,9 @@ def closed_months(session: Session, chapter: Chapter | int) -> list[date]:
     chapter_id = chapter if isinstance(chapter, int) else chapter.id
     return list(
         session.exec(
-            select(MonthClose.month)
+            select(col(MonthClose.month))
             .where(MonthClose.chapter_id == chapter_id)
-            .order_by(MonthClose.month.desc())
+            .order_by(col(MonthClose.month).desc())
         )
     )
 
@@ -142,7 +142,7 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
         select(Gift.id).where(
             Gift.chapter_id == chapter.id,
             CARD_PAYMENT,  # as ix_gift_chapter_card says it, so the index serves
-            Gift.test_mode.is_(False),
+            col(Gift.test_mode).is_(False),
             func.coalesce(Gift.received_at, Gift.created_at) < end,
         )
     ).first()
@@ -217,12 +217,12 @@ def _bank_check(session: Session, chapter: Chapter, month: date) -> Check:
     lines = session.exec(
         scope.rows_of(BankLine, chapter)
         .where(
-            BankLine.payout_id.is_(None),
-            BankLine.batch_id.is_(None),
+            col(BankLine.payout_id).is_(None),
+            col(BankLine.batch_id).is_(None),
             BankLine.posted_on >= month,
             BankLine.posted_on < next_month(month),
         )
-        .order_by(BankLine.posted_on, BankLine.id)
+        .order_by(col(BankLine.posted_on), col(BankLine.id))
     ).all()
     return Check(
         "Bank deposits of the month matched to a payout or a batch",
@@ -252,25 +252,25 @@ def _batch_check(session: Session, chapter: Chapter, month: date) -> Check:
             # Open or undeposited at the month's end: started (or holding a gift received)
             # by then, whenever it was posted.
             (
-                (DepositBatch.status == BatchStatus.OPEN)
-                & ((DepositBatch.created_at < end) | received_by_end)
+                (col(DepositBatch.status) == BatchStatus.OPEN)
+                & ((col(DepositBatch.created_at) < end) | received_by_end)
             )
             | (
-                (DepositBatch.status == BatchStatus.POSTED)
-                & DepositBatch.deposited_on.is_(None)
-                & ((DepositBatch.posted_at < end) | received_by_end)
+                (col(DepositBatch.status) == BatchStatus.POSTED)
+                & col(DepositBatch.deposited_on).is_(None)
+                & ((col(DepositBatch.posted_at) < end) | received_by_end)
             )
             # Deposited in the month: the bank statement must show it.
             | (
-                (DepositBatch.deposited_on >= start.date())
-                & (DepositBatch.deposited_on < end.date())
+                (col(DepositBatch.deposited_on) >= start.date())
+                & (col(DepositBatch.deposited_on) < end.date())
             )
         )
-        .order_by(DepositBatch.id)
+        .order_by(col(DepositBatch.id))
     ).all()
     matched = set(
         session.exec(
-            select(BankLine.batch_id).where(BankLine.batch_id.in_([b.id for b in rows]))
+            select(BankLine.batch_id).where(col(BankLine.batch_id).in_([b.id for b in rows]))
         ).all()
         if rows
         else ()
@@ -302,11 +302,11 @@ def _fee_check(session: Session, chapter: Chapter, month: date) -> Check:
         .select_from(Gift)
         .where(
             Gift.chapter_id == chapter.id,
-            Gift.fee_pending.is_(True),
+            col(Gift.fee_pending).is_(True),
             func.coalesce(Gift.received_at, Gift.created_at) < end,
         )
     ).one()
-    items = ()
+    items: tuple[Outstanding, ...] = ()
     if pending:
         items = (
             Outstanding(
@@ -381,6 +381,7 @@ def close_month(
             )
     else:
         reason = ""  # nothing to override
+    assert chapter.id is not None, "a stored chapter"
     closed = MonthClose(
         chapter_id=chapter.id, month=month, closed_by_id=closed_by.id if closed_by else None
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import money
 from relief.errors import InvalidInput
@@ -40,6 +40,7 @@ def record_report(
         raise InvalidInput("The number of people or households must be zero or more.")
     if reported_on < drive.starts_on:
         raise InvalidInput("The report's date is before the drive started.")
+    assert drive.id is not None and chapter.id is not None, "both are stored rows"
     report = PartnerReport(
         drive_id=drive.id,
         chapter_id=chapter.id,
@@ -63,9 +64,9 @@ def reports_for(session: Session, chapter: Chapter) -> list[tuple[PartnerReport,
     return list(
         session.exec(
             select(PartnerReport, Drive)
-            .join(Drive, Drive.id == PartnerReport.drive_id)
-            .where(PartnerReport.drive_id.in_(drive_ids))
-            .order_by(PartnerReport.reported_on.desc(), PartnerReport.id.desc())
+            .join(Drive, col(Drive.id) == PartnerReport.drive_id)
+            .where(col(PartnerReport.drive_id).in_(drive_ids))
+            .order_by(col(PartnerReport.reported_on).desc(), col(PartnerReport.id).desc())
         ).all()
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import literal, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import ledger
 from relief.models import (
@@ -62,24 +62,24 @@ def _since(session: Session) -> datetime | None:
         select(Payout.created)
         .where(
             or_(
-                Payout.status.not_in(FINAL),
-                (Payout.transactions_complete.is_(False))
-                & Payout.automatic.is_(True)
-                & Payout.status.not_in(NOT_PAID_OUT),
+                col(Payout.status).not_in(FINAL),
+                (col(Payout.transactions_complete).is_(False))
+                & col(Payout.automatic).is_(True)
+                & col(Payout.status).not_in(NOT_PAID_OUT),
             )
         )
-        .order_by(Payout.created)
+        .order_by(col(Payout.created))
     ).first()
     if open_payout is not None:
         return open_payout
-    return session.exec(select(Payout.created).order_by(Payout.created.desc())).first()
+    return session.exec(select(Payout.created).order_by(col(Payout.created).desc())).first()
 
 
 def _upsert_payout(session: Session, info: PayoutInfo) -> bool:
     """Bring our row up to Stripe's payout; True when it is new."""
     payout = session.exec(select(Payout).where(Payout.stripe_id == info.id)).first()
     new = payout is None
-    if new:
+    if payout is None:
         payout = Payout(
             stripe_id=info.id,
             created=info.created,
@@ -121,6 +121,7 @@ def _store(session: Session, payout: Payout, info: BalanceTransactionInfo) -> bo
     ).first():
         return False
     gift = _gift_for(session, info.charge_id, info.payment_intent_id)
+    assert payout.id is not None, "a stored payout"
     session.add(
         PayoutTransaction(
             stripe_id=info.id,
@@ -177,17 +178,19 @@ def sync(
         session.exec(
             select(Payout)
             .where(
-                Payout.transactions_complete.is_(False),
-                Payout.automatic.is_(True),
-                Payout.status.not_in(NOT_PAID_OUT),
+                col(Payout.transactions_complete).is_(False),
+                col(Payout.automatic).is_(True),
+                col(Payout.status).not_in(NOT_PAID_OUT),
             )
-            .order_by(Payout.created, Payout.id)
+            .order_by(col(Payout.created), col(Payout.id))
         )
     )
     for done, payout in enumerate(todo, start=1):
-        for info in gateway.payout_transactions(payout.stripe_id, payout.transactions_cursor):
-            result.transactions_new += _store(session, payout, info)
-            payout.transactions_cursor = info.id
+        for transaction in gateway.payout_transactions(
+            payout.stripe_id, payout.transactions_cursor
+        ):
+            result.transactions_new += _store(session, payout, transaction)
+            payout.transactions_cursor = transaction.id
             session.flush()
             # Each transaction is kept with the cursor after it (a commit costs about a
             # millisecond): an outage loses nothing already fetched.
@@ -203,7 +206,7 @@ def sync(
     checkpoint()
     result.transactions_matched = len(
         session.exec(
-            select(PayoutTransaction.id).where(PayoutTransaction.gift_id.is_not(None))
+            select(PayoutTransaction.id).where(col(PayoutTransaction.gift_id).is_not(None))
         ).all()
     )
     return result
@@ -215,7 +218,10 @@ def rematch(session: Session) -> int:
     changed = 0
     rows = session.exec(
         select(PayoutTransaction).where(
-            or_(PayoutTransaction.gift_id.is_(None), PayoutTransaction.chapter_id.is_(None))
+            or_(
+                col(PayoutTransaction.gift_id).is_(None),
+                col(PayoutTransaction.chapter_id).is_(None),
+            )
         )
     ).all()
     for txn in rows:
@@ -251,7 +257,7 @@ def post_dispute_fees(session: Session) -> int:
 
     rows = session.exec(
         select(PayoutTransaction, Gift)
-        .join(Gift, Gift.id == PayoutTransaction.gift_id)
+        .join(Gift, col(Gift.id) == PayoutTransaction.gift_id)
         .where(
             PayoutTransaction.type == "adjustment",
             PayoutTransaction.fee_cents != 0,
@@ -259,7 +265,7 @@ def post_dispute_fees(session: Session) -> int:
             .where(Entry.external_id == literal(DISPUTE_FEE) + PayoutTransaction.stripe_id)
             .exists(),
         )
-        .order_by(PayoutTransaction.created, PayoutTransaction.id)
+        .order_by(col(PayoutTransaction.created), col(PayoutTransaction.id))
     ).all()
     posted = 0
     for txn, gift in rows:

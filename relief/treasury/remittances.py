@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import ledger, money
 from relief.db import is_postgres
@@ -36,6 +36,7 @@ def record_remittance(
     reference = check_text(reference, "reference (check number, wire or ACH id)", 200)
     if sent_on > utcnow().date():
         raise InvalidInput("The date sent cannot be in the future.")
+    assert drive.id is not None and chapter.id is not None, "both are stored rows"
     if is_postgres(session):
         # Hold the drive's totals while checking what is held, so two remittances sent at
         # once cannot both pass the check (SQLite's write lock already serializes them).
@@ -73,6 +74,7 @@ def record_remittance(
         external_id=f"remittance:{remittance.id}",
         memo=f"sent to {drive.partner_name}, ref {reference}"[:500],
     )
+    assert entry is not None, "a new remittance's entry is new"
     remittance.entry_id = entry.id
     session.flush()
     return remittance
@@ -96,7 +98,8 @@ def reverse_remittance(
     if _reversal(session, remittance) is not None:
         raise Conflict("This remittance is already reversed.")
     drive = session.get(Drive, remittance.drive_id)
-    return ledger.append(
+    assert drive is not None, "a remittance's drive is kept (foreign key)"
+    entry = ledger.append(
         session,
         kind=EntryKind.REMITTANCE,
         amount_cents=-remittance.amount_cents,
@@ -107,6 +110,9 @@ def reverse_remittance(
         external_id=f"remittance-reversal:{remittance.id}",
         memo=f"reversal of remittance ref {remittance.reference}: {reason}"[:500],
     )
+    if entry is None:  # a reversal sent at the same moment got there first
+        raise Conflict("This remittance is already reversed.")
+    return entry
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,8 @@ class RemittanceLine:
 def remittances_of(session: Session, chapter: Chapter) -> list[RemittanceLine]:
     rows = session.exec(
         scope.rows_of(Remittance, chapter, Drive)
-        .join(Drive, Drive.id == Remittance.drive_id)
-        .order_by(Remittance.sent_on.desc(), Remittance.id.desc())
+        .join(Drive, col(Drive.id) == Remittance.drive_id)
+        .order_by(col(Remittance.sent_on).desc(), col(Remittance.id).desc())
     ).all()
     entry_ids = [remittance.entry_id for remittance, _ in rows]
     reversals = (
@@ -129,7 +135,7 @@ def remittances_of(session: Session, chapter: Chapter) -> list[RemittanceLine]:
             entry.reverses_id: entry
             for entry in session.exec(
                 select(Entry).where(
-                    Entry.reverses_id.in_(entry_ids), Entry.kind == EntryKind.REMITTANCE
+                    col(Entry.reverses_id).in_(entry_ids), Entry.kind == EntryKind.REMITTANCE
                 )
             )
         }

@@ -6,18 +6,36 @@ a 404), so ids reveal nothing.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
-from sqlmodel import Session, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy.sql.elements import SQLCoreOperations
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from relief.errors import NotFound
 from relief.models import Chapter, Drive, DriveChapter
 
-T = TypeVar("T")
+
+class ChapterRow(Protocol):
+    """A table whose rows each belong to one chapter."""
+
+    id: Any
+    chapter_id: Any
 
 
-def rows_of(model: type[T], chapter: Chapter, *also) -> SelectOfScalar[T]:
+T = TypeVar("T", bound=ChapterRow)
+U = TypeVar("U")
+
+
+@overload
+def rows_of(model: type[T], chapter: Chapter, /) -> SelectOfScalar[T]: ...
+@overload
+def rows_of(
+    model: type[T], chapter: Chapter, also: type[U] | SQLCoreOperations[U], /
+) -> Select[T, U]: ...
+@overload
+def rows_of(model: type[T], chapter: Chapter, /, *also: Any) -> Select[T, *tuple[Any, ...]]: ...
+def rows_of(model, chapter, *also):
     """``SELECT model [, also…] WHERE model.chapter_id = chapter`` — extend it (joins, more
     conditions, order); the chapter condition stays."""
     return select(model, *also).where(model.chapter_id == chapter.id)
@@ -36,22 +54,24 @@ def drives_of(session: Session, chapter: Chapter) -> list[Drive]:
     return list(
         session.exec(
             select(Drive)
-            .join(DriveChapter, DriveChapter.drive_id == Drive.id)
+            .join(DriveChapter, col(DriveChapter.drive_id) == Drive.id)
             .where(DriveChapter.chapter_id == chapter.id)
-            .order_by(Drive.starts_on.desc(), Drive.id.desc())
+            .order_by(col(Drive.starts_on).desc(), col(Drive.id).desc())
         )
     )
 
 
 def drive_of(session: Session, chapter: Chapter, drive_id: int | str | None) -> Drive:
     """One of the chapter's drives, by id; NotFound for a drive it does not take part in."""
+    if drive_id is None:
+        raise NotFound("Choose one of the chapter's drives.")
     try:
         wanted = int(drive_id)
     except (TypeError, ValueError):
         raise NotFound("Choose one of the chapter's drives.") from None
     drive = session.exec(
         select(Drive)
-        .join(DriveChapter, DriveChapter.drive_id == Drive.id)
+        .join(DriveChapter, col(DriveChapter.drive_id) == Drive.id)
         .where(DriveChapter.chapter_id == chapter.id, Drive.id == wanted)
     ).first()
     if drive is None:

@@ -23,10 +23,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
 from relief import auth, boundary, db, drives, money
 from relief.errors import DomainError
+from relief.forms import required
 from relief.models import utcnow
 from relief.organize import workspace
 from relief.organize.forms import (
@@ -106,16 +107,16 @@ def drive_new(chapter):
             with boundary.attempt():
                 drive = drives.create_drive(
                     session,
-                    slug=form.slug.data,
-                    title=form.title.data,
+                    slug=required(form.slug.data),
+                    title=required(form.title.data),
                     story=form.story.data or "",
-                    goal_cents=form.goal.cents,
+                    goal_cents=required(form.goal.cents),
                     currency=form.currency.data,
                     starts_on=form.starts_on.data,
                     ends_on=form.ends_on.data,
                     partner_name=form.partner_name.data,
                     target_region=form.target_region.data,
-                    ratio_hundredths=form.ratio.hundredths,
+                    ratio_hundredths=required(form.ratio.hundredths),
                     ratio_source=form.ratio_source.data,
                     ratio_as_of=form.ratio_as_of.data,
                     chapter_slugs=[g.chapter.slug],
@@ -327,7 +328,7 @@ def chapter_page(chapter):
                 changed = drives.update_chapter(
                     session,
                     g.chapter,
-                    name=form.name.data,
+                    name=required(form.name.data),
                     region=form.region.data,
                     blurb=form.blurb.data or "",
                 )

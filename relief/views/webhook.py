@@ -53,6 +53,7 @@ def stripe_webhook():
         )
         return jsonify(error="The event is not in the shape of a Stripe object."), 400
     if outcome.fee_pending and not gateway().test_mode:
-        app = current_app._get_current_object()
+        # Flask types the current_app proxy as the app itself, so its unwrapping is unknown.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         boundary.after_commit(lambda: fee_reader.of(app).submit(outcome.fee_pending))
     return jsonify(outcome.as_json())

@@ -1,12 +1,17 @@
 """The treasurer's money screens: gifts sent directly to the partner, corrections, assigning
 unassigned gifts, remittances, the partner's report, and the dashboard — all from the ledger."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import select
+import pytest
+from sqlmodel import Session, select
 
 from relief import drive_pages, drives, ledger
+from relief.errors import Conflict
 from relief.models import Entry, EntryKind, Gift, GiftMethod, GiftStatus
+from relief.treasury import remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
 
@@ -326,6 +331,47 @@ def test_a_mistaken_remittance_is_reversed_by_a_new_entry_once(app):
     ]
     page = treasurer.get("/treasurer/st-louis/remittances").get_data(as_text=True)
     assert "reversed: reversal of remittance ref ck 3001: check was voided" in page
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_remittance_reversed_twice_at_once_is_reversed_once_and_the_second_is_told(app):
+    """Both requests find no reversal yet; the second waits on the first's lock, then finds
+    the reversal's external id taken: a sentence, not a crash on a missing entry."""
+    setup(app)
+    with data(app) as session:
+        drive = drives.get_drive(session, "mo-2026")
+        make_gift(session, drive, 60_000, chapter="st-louis")
+        remittance = remittances.record_remittance(
+            session,
+            drives.get_chapter(session, "st-louis"),
+            drive_id=drive.id,
+            amount_cents=50_000,
+            sent_on=date.today(),
+            reference="ck 3001",
+        )
+        session.commit()
+    engine = app.extensions["relief.engine"]
+    with Session(engine) as first, Session(engine) as second, ThreadPoolExecutor(1) as pool:
+        remittances.reverse_remittance(
+            first, drives.get_chapter(first, "st-louis"), remittance.id, "check was voided"
+        )
+        late = pool.submit(
+            remittances.reverse_remittance,
+            second,
+            drives.get_chapter(second, "st-louis"),
+            remittance.id,
+            "check was voided, said twice",
+        )
+        time.sleep(0.5)
+        assert not late.done(), "the second reversal waits for the first"
+        first.commit()
+        with pytest.raises(Conflict, match="This remittance is already reversed."):
+            late.result(timeout=30)
+    with data(app) as session:
+        reversals = session.exec(
+            select(Entry).where(Entry.kind == EntryKind.REMITTANCE, Entry.amount_cents < 0)
+        ).all()
+    assert [e.memo for e in reversals] == ["reversal of remittance ref ck 3001: check was voided"]
 
 
 def test_an_admin_assigns_a_gift_of_no_chapter_to_a_drive_and_chapter(app):

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError
+from relief.forms import required
 from relief.treasury import batches
 from relief.treasury.forms import ActionForm, CustodyForm, ImportForm, LineForm, NewBatchForm
 from relief.views.treasurer.blueprint import bp, drive_choices
@@ -30,9 +31,9 @@ def batch_list(chapter):
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
-                    label=form.label.data,
-                    expected_count=form.expected_count.data,
-                    expected_total_cents=form.expected_total.cents,
+                    label=required(form.label.data),
+                    expected_count=required(form.expected_count.data),
+                    expected_total_cents=required(form.expected_total.cents),
                     held_by=form.held_by.data or "",
                     created_by=current_user,
                 )
@@ -99,7 +100,7 @@ def batch_add_line(chapter, batch_id):
                 g.chapter,
                 batch_id,
                 batches.LineInput(
-                    amount=form.amount.data,
+                    amount=required(form.amount.data),
                     name=form.name.data or "",
                     anonymous=form.anonymous.data,
                     method=form.method.data,

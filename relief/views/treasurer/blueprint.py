@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
 from relief.treasury import scope
 

@@ -9,6 +9,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError
+from relief.forms import required
 from relief.models import GiftMethod
 from relief.treasury import gifts
 from relief.treasury.forms import AssignForm, CorrectionForm, DirectGiftForm
@@ -53,8 +54,8 @@ def gift_correct(chapter, gift_id):
                 session,
                 g.chapter,
                 gift_id,
-                correct_amount_cents=gifts.parse_amount_or_zero(form.correct_amount.data),
-                reason=form.reason.data,
+                correct_amount_cents=gifts.parse_amount_or_zero(required(form.correct_amount.data)),
+                reason=required(form.reason.data),
             )
     except DomainError as failure:
         return _render_gift(session, gift_id, form, failure.message, refusal_status(failure))
@@ -82,12 +83,12 @@ def direct_gift(chapter):
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
-                    amount_cents=form.amount.cents,
+                    amount_cents=required(form.amount.cents),
                     method=GiftMethod(form.method.data),
                     donor_name=form.name.data or "",
                     show_name=not form.anonymous.data,
                     check_number=form.check_number.data,
-                    received_on=form.received.data,
+                    received_on=required(form.received.data),
                     partner_reference=form.partner_reference.data or "",
                 )
         except DomainError as failure:

@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError
+from relief.forms import required
 from relief.models import Remittance
 from relief.treasury import dashboard, partner_reports, remittances, scope
 from relief.treasury.forms import PartnerReportForm, RemittanceForm, ReverseForm
@@ -32,9 +33,9 @@ def remittance_list(chapter):
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
-                    amount_cents=form.amount.cents,
-                    sent_on=form.sent_on.data,
-                    reference=form.reference.data,
+                    amount_cents=required(form.amount.cents),
+                    sent_on=required(form.sent_on.data),
+                    reference=required(form.reference.data),
                     recorded_by=current_user,
                 )
         except DomainError as failure:
@@ -76,7 +77,7 @@ def remittance_reverse(chapter, remittance_id):
     try:
         with boundary.attempt():
             entry = remittances.reverse_remittance(
-                session, g.chapter, remittance_id, form.reason.data
+                session, g.chapter, remittance_id, required(form.reason.data)
             )
     except DomainError as failure:
         return _render_remittances(session, new_form, failure.message, refusal_status(failure))
@@ -104,11 +105,11 @@ def partner_report_list(chapter):
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
-                    debt_abolished_cents=form.debt_abolished.cents,
-                    people_helped=form.people_helped.data,
+                    debt_abolished_cents=required(form.debt_abolished.cents),
+                    people_helped=required(form.people_helped.data),
                     counts_households=form.unit.data == "households",
                     region=form.region.data or "",
-                    reported_on=form.reported_on.data,
+                    reported_on=required(form.reported_on.data),
                     recorded_by=current_user,
                 )
         except DomainError as failure:
