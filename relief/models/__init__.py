@@ -20,6 +20,8 @@ from relief.models.treasury import (
     BatchStatus,
     DepositBatch,
     DirectGift,
+    FormPurpose,
+    FormToken,
     MonthClose,
     Remittance,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "DailyTotal",
     "DepositBatch",
     "DirectGift",
+    "FormPurpose",
+    "FormToken",
     "Drive",
     "DriveChapter",
     "Entry",
