@@ -82,6 +82,7 @@ def claim(
             purpose,
             used.record_id,
         )
+    assert chapter.id is not None  # a stored chapter, as every treasurer screen has
     used = FormToken(
         token=token,
         chapter_id=chapter.id,
