@@ -5,6 +5,7 @@ real CSRF token, and a session for arranging or checking rows between its reques
 from __future__ import annotations
 
 import re
+import secrets
 from contextlib import contextmanager
 
 from sqlmodel import Session
@@ -37,7 +38,9 @@ def csrf_token(client, url="/login") -> str:
 
 
 class SignedIn:
-    """A test client signed in as one user; ``post`` adds the CSRF token like a browser."""
+    """A test client signed in as one user; ``post`` adds the CSRF token like a browser, and a
+    fresh one-time form token (``form_token``) as a freshly shown money form carries, unless
+    the test gives its own."""
 
     def __init__(self, app, email, password=PASSWORD):
         self.client = app.test_client()
@@ -52,7 +55,8 @@ class SignedIn:
         return self.client.get(url, **kwargs)
 
     def post(self, url, data=None, **kwargs):
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
+        fields = {"csrf_token": self.token, "form_token": secrets.token_urlsafe(24), **(data or {})}
+        return self.client.post(url, data=fields, **kwargs)
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from relief.models.treasury import (
     BatchStatus,
     DepositBatch,
     DirectGift,
+    FormPurpose,
+    FormToken,
     MonthClose,
     Remittance,
 )
@@ -35,6 +37,8 @@ __all__ = [
     "DailyTotal",
     "DepositBatch",
     "DirectGift",
+    "FormPurpose",
+    "FormToken",
     "Drive",
     "DriveChapter",
     "Entry",

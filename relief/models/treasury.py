@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint
+from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
 from relief.models.base import _enum, utcnow
@@ -25,11 +25,15 @@ class DepositBatch(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("expected_count > 0", name="count_positive"),
         CheckConstraint("expected_total_cents > 0", name="total_positive"),
+        # The paper's own key: one batch per printed slip.
+        Index("uq_deposit_batch_slip", "chapter_id", "slip_number", unique=True),
     )
     id: int | None = Field(default=None, primary_key=True)
     chapter_id: int = Field(foreign_key="chapter.id", index=True)
     drive_id: int = Field(foreign_key="drive.id")
     label: str = Field(max_length=200)
+    #: The number printed on the bank's deposit slip, if the treasurer gave it (optional).
+    slip_number: str | None = Field(default=None, max_length=64)
     expected_count: int
     expected_total_cents: int
     #: Who has the cash and checks until they are deposited.
@@ -62,15 +66,27 @@ class DirectGift(SQLModel, table=True):
     the drive, and its ledger pair (gift + remittance) keeps it out of the money held."""
 
     __tablename__ = "direct_gift"
+    __table_args__ = (
+        # The paper's key: the partner's reference and the donor's check number, per drive.
+        Index("uq_direct_gift_paper", "drive_id", "partner_reference", "check_number", unique=True),
+    )
     gift_id: int = Field(foreign_key="gift.id", primary_key=True)
     #: What the partner's acknowledgement says, e.g. their receipt number.
     partner_reference: str = Field(default="", max_length=200)
+    drive_id: int | None = Field(default=None, foreign_key="drive.id")
+    #: The donor's check number, kept here only when the partner's reference is given too:
+    #: the two make the gift's unique key in its drive. NULL (no key) otherwise, and on a
+    #: duplicate recorded before the key existed (the earlier one keeps it).
+    check_number: str | None = Field(default=None, max_length=64)
 
 
 class Remittance(SQLModel, table=True):
     """Money a chapter sent to the relief partner for a drive; posted as a remittance entry."""
 
-    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        Index("uq_remittance_reference", "chapter_id", "standing_reference", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
     drive_id: int = Field(foreign_key="drive.id")
     chapter_id: int = Field(foreign_key="chapter.id", index=True)
@@ -78,6 +94,10 @@ class Remittance(SQLModel, table=True):
     sent_on: date
     #: The check number, wire or ACH reference.
     reference: str = Field(max_length=200)
+    #: The reference while the remittance stands, unique in the chapter; cleared when it is
+    #: reversed, so the same check can be recorded again correctly (and NULL on a duplicate
+    #: recorded before the key existed; the earlier one keeps it).
+    standing_reference: str | None = Field(default=None, max_length=200)
     entry_id: int | None = Field(default=None, foreign_key="entry.id")
     recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow)
@@ -112,3 +132,29 @@ class MonthClose(SQLModel, table=True):
     month: date = Field(primary_key=True)
     closed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     closed_at: datetime = Field(default_factory=utcnow)
+
+
+class FormPurpose(enum.StrEnum):
+    """What a money form records; with the record's id, where its first record is."""
+
+    DIRECT_GIFT = "direct_gift"
+    CORRECTION = "correction"
+    REMITTANCE = "remittance"
+    BATCH = "batch"
+    BATCH_POST = "batch_post"
+    PARTNER_REPORT = "partner_report"
+
+
+class FormToken(SQLModel, table=True):
+    """A money form's one-time token, stored when the form is first used: a repeat of the
+    same token (a double click, the back button, a resend) finds this row and its record
+    instead of recording a second time."""
+
+    __tablename__ = "form_token"
+    token: str = Field(primary_key=True, max_length=64)
+    chapter_id: int = Field(foreign_key="chapter.id")
+    purpose: FormPurpose = Field(sa_column=_enum(FormPurpose))
+    #: The id of what the form recorded (a gift, remittance, batch, entry, report…).
+    record_id: int | None = None
+    used_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    used_at: datetime = Field(default_factory=utcnow)

@@ -25,11 +25,12 @@ from relief.models import (
     Chapter,
     DepositBatch,
     Drive,
+    FormPurpose,
     GiftMethod,
     User,
     utcnow,
 )
-from relief.treasury import scope
+from relief.treasury import once, scope
 from relief.validation import check_text
 
 MAX_LINES = 2_000
@@ -74,10 +75,27 @@ def open_batch(
     expected_total_cents: int,
     held_by: str = "",
     created_by: User | None = None,
+    slip_number: str = "",
+    form_token: str | None = None,
 ) -> DepositBatch:
-    """Start a batch by stating how many gifts and how much money the slip holds; flushes."""
+    """Start a batch by stating how many gifts and how much money the slip holds; flushes.
+    Once per form token (``once``), and once per deposit slip number in the chapter (when
+    given): the same slip again raises AlreadyRecorded with the first batch."""
+    used = once.claim(session, chapter, form_token, FormPurpose.BATCH, created_by)
     drive = scope.drive_of(session, chapter, drive_id)
     label = check_text(label, "batch's name (e.g. the event)", 200)
+    slip = check_text(slip_number, "deposit slip number", 64, required=False) or None
+    if slip is not None:
+        first = session.exec(
+            scope.rows_of(DepositBatch, chapter).where(DepositBatch.slip_number == slip)
+        ).first()
+        if first is not None:
+            raise once.AlreadyRecorded(
+                f"Already recorded: deposit slip {slip} is the batch “{first.label}”. Nothing "
+                "was recorded a second time.",
+                FormPurpose.BATCH,
+                first.id,
+            )
     if not isinstance(expected_count, int) or not 0 < expected_count <= MAX_LINES:
         raise InvalidInput(f"The number of gifts must be between 1 and {MAX_LINES}.")
     if not isinstance(expected_total_cents, int) or not 0 < expected_total_cents <= money.MAX_CENTS:
@@ -86,6 +104,7 @@ def open_batch(
         chapter_id=chapter.id,
         drive_id=drive.id,
         label=label,
+        slip_number=slip,
         expected_count=expected_count,
         expected_total_cents=expected_total_cents,
         held_by=check_text(held_by, "name of who holds the money", 200, required=False),
@@ -94,6 +113,7 @@ def open_batch(
     )
     session.add(batch)
     session.flush()
+    once.settle(used, batch.id)
     return batch
 
 
@@ -309,15 +329,28 @@ def set_custody(
     return batch
 
 
-def post_batch(session: Session, chapter: Chapter, batch_id: int) -> BatchView:
+def post_batch(
+    session: Session,
+    chapter: Chapter,
+    batch_id: int,
+    form_token: str | None = None,
+    posted_by: User | None = None,
+) -> BatchView:
     """Post every gift of a balanced batch to the ledger, once; flushes.
 
     Refused while the entered count or total differ from what was stated. Safe against a
-    double click: the batch row is locked and its status re-checked.
+    double click: the batch row is locked and its status re-checked, and a repeat of the
+    form (same token, or a batch posted already) raises AlreadyRecorded with the batch.
     """
+    used = once.claim(session, chapter, form_token, FormPurpose.BATCH_POST, posted_by)
     batch = _lock(session, chapter, batch_id)
     if batch.status is not BatchStatus.OPEN:
-        raise Conflict("This batch is already posted.")
+        raise once.AlreadyRecorded(
+            f"Already recorded: this batch was posted on {batch.posted_at:%b %-d, %Y}. "
+            "Nothing was recorded a second time.",
+            FormPurpose.BATCH_POST,
+            batch.id,
+        )
     view = batch_view(session, chapter, batch_id)
     if not view.balanced:
         problems = []
@@ -345,6 +378,7 @@ def post_batch(session: Session, chapter: Chapter, batch_id: int) -> BatchView:
     batch.status = BatchStatus.POSTED
     batch.posted_at = utcnow()
     session.flush()
+    once.settle(used, batch.id)
     return batch_view(session, chapter, batch_id)
 
 

@@ -33,6 +33,7 @@ from wtforms.validators import (
 from relief import money
 from relief.errors import DomainError
 from relief.forms import no_control_characters
+from relief.treasury import once
 
 
 def _money(form, field):
@@ -50,6 +51,22 @@ class MoneyField(StringField):
     def __init__(self, label=None, validators=None, **kwargs):
         super().__init__(label, [DataRequired(), *(validators or []), _money], **kwargs)
         self.render_kw = {"inputmode": "decimal", "autocomplete": "off", **(self.render_kw or {})}
+
+
+class FormTokenField(HiddenField):
+    """A money form's one-time token: a new one each time the form is shown, sent back as
+    typed when a refused form is shown again (``treasury.once`` keeps it to one record)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            default=once.new_token,
+            # InputRequired looks at what was sent: a missing token must not be replaced by
+            # the default, a fresh one that would record again.
+            validators=[
+                InputRequired("This form is out of date; reload the page and enter it again.")
+            ],
+            **kwargs,
+        )
 
 
 class LoginForm(FlaskForm):
@@ -75,12 +92,24 @@ class ActionForm(FlaskForm):
     """A button that only carries the CSRF token (post a batch, remove a line)."""
 
 
+class PostBatchForm(FlaskForm):
+    """The button that posts a batch to the ledger."""
+
+    form_token = FormTokenField()
+
+
 class NewBatchForm(FlaskForm):
+    form_token = FormTokenField()
     drive = SelectField("Drive", validators=[DataRequired()])
     label = StringField(
         "Event or slip name",
         validators=[DataRequired(), Length(max=200)],
         render_kw={"placeholder": "Potluck, March 3"},
+    )
+    slip_number = StringField(
+        "Deposit slip number (optional; a slip is entered once)",
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "off"},
     )
     expected_count = IntegerField(
         "Number of gifts on the slip",
@@ -120,6 +149,7 @@ class CustodyForm(FlaskForm):
 
 
 class DirectGiftForm(FlaskForm):
+    form_token = FormTokenField()
     drive = SelectField("Drive", validators=[DataRequired()])
     amount = MoneyField("Amount ($)")
     method = SelectField(
@@ -136,6 +166,7 @@ class DirectGiftForm(FlaskForm):
 
 
 class CorrectionForm(FlaskForm):
+    form_token = FormTokenField()
     correct_amount = StringField(
         "The amount the gift should count for ($; 0 voids it)",
         validators=[DataRequired()],
@@ -151,6 +182,7 @@ class AssignForm(FlaskForm):
 
 
 class RemittanceForm(FlaskForm):
+    form_token = FormTokenField()
     drive = SelectField("Drive", validators=[DataRequired()])
     amount = MoneyField("Amount sent ($)")
     sent_on = DateField("Date sent", validators=[DataRequired()])

@@ -20,13 +20,15 @@ from relief.models import (
     DriveChapter,
     Entry,
     EntryKind,
+    FormPurpose,
     Gift,
     GiftMethod,
     PayoutTransaction,
+    User,
     utcnow,
 )
 from relief.payments import records
-from relief.treasury import scope
+from relief.treasury import once, scope
 from relief.treasury.payouts import DISPUTE_FEE
 from relief.validation import check_text
 
@@ -58,18 +60,43 @@ def record_direct_gift(
     check_number: str | None,
     received_on: date,
     partner_reference: str = "",
+    form_token: str | None = None,
+    recorded_by: User | None = None,
 ) -> Gift:
     """A gift the donor sent straight to the relief partner (e.g. a check mailed to them with
-    the drive's name on it); flushes.
+    the drive's name on it); flushes. Once per form token (``once``), and once per partner's
+    reference and check number in the drive: the same paper again raises AlreadyRecorded
+    with the first gift.
 
     It is posted as two entries: the *gift* (it counts toward the drive's raised total and its
     projected relief, like any gift) and a *remittance* of the same amount on the same day
     (the money is already with the partner). So the chapter's held figure, net − remitted,
     never includes it, and the drive's remitted total equals what the partner received.
     """
+    used = once.claim(session, chapter, form_token, FormPurpose.DIRECT_GIFT, recorded_by)
     drive = scope.drive_of(session, chapter, drive_id)
     if received_on > utcnow().date():
         raise InvalidInput("The date received cannot be in the future.")
+    check_number = check_text(check_number or "", "check number", 64, required=False) or None
+    partner_reference = check_text(partner_reference, "partner's reference", 200, False)
+    # The paper's key needs both: check numbers alone repeat across donors' accounts.
+    paper_check_number = check_number if partner_reference else None
+    if paper_check_number is not None:
+        first = session.exec(
+            select(DirectGift).where(
+                DirectGift.drive_id == drive.id,
+                DirectGift.partner_reference == partner_reference,
+                DirectGift.check_number == paper_check_number,
+            )
+        ).first()
+        if first is not None:
+            raise once.AlreadyRecorded(
+                f"Already recorded: check #{paper_check_number} with the partner’s reference "
+                f"“{partner_reference}” is gift #{first.gift_id} in “{drive.title}”. Nothing "
+                "was recorded a second time.",
+                FormPurpose.DIRECT_GIFT,
+                first.gift_id,
+            )
     gift = drives.record_offline_gift(
         session,
         drive,
@@ -78,14 +105,16 @@ def record_direct_gift(
         chapter=chapter,
         donor_name=donor_name,
         show_name=show_name,
-        check_number=check_text(check_number or "", "check number", 64, required=False) or None,
+        check_number=check_number,
         received_at=_noon(received_on),
     )
     assert gift.id is not None, "recorded and flushed"
     session.add(
         DirectGift(
             gift_id=gift.id,
-            partner_reference=check_text(partner_reference, "partner's reference", 200, False),
+            partner_reference=partner_reference,
+            drive_id=drive.id,
+            check_number=paper_check_number,
         )
     )
     ledger.append(
@@ -101,6 +130,7 @@ def record_direct_gift(
         memo=f"sent by the donor directly to {drive.partner_name}"[:500],
     )
     session.flush()
+    once.settle(used, gift.id)
     return gift
 
 
@@ -139,14 +169,18 @@ def correct_gift(
     *,
     correct_amount_cents: int,
     reason: str,
+    form_token: str | None = None,
+    recorded_by: User | None = None,
 ) -> ledger.Posted:
     """Make a gift count for ``correct_amount_cents`` (0 voids it) with a correction entry of
-    the difference, pointing at the gift's entry and carrying the reason; flushes.
+    the difference, pointing at the gift's entry and carrying the reason; flushes. Once per
+    form token (``once``).
 
     Nothing is edited: the gift row keeps what was first recorded and the history shows both.
     A gift sent directly to the partner gets the same correction on its remittance entry,
     so the chapter's held figure stays out of it.
     """
+    used = once.claim(session, chapter, form_token, FormPurpose.CORRECTION, recorded_by)
     detail = gift_detail(session, chapter, gift_id)
     gift = detail.gift
     if detail.drive is None:
@@ -194,6 +228,7 @@ def correct_gift(
             memo=f"correction of a gift sent directly to the partner: {reason}"[:500],
         )
     assert entry is not None, "an entry without an external id is always posted"
+    once.settle(used, gift.id)
     return entry
 
 

@@ -10,8 +10,18 @@ from sqlmodel import Session, col, select
 from relief import ledger, money
 from relief.db import is_postgres
 from relief.errors import Conflict, InvalidInput
-from relief.models import Chapter, Drive, Entry, EntryKind, Remittance, Total, User, utcnow
-from relief.treasury import scope
+from relief.models import (
+    Chapter,
+    Drive,
+    Entry,
+    EntryKind,
+    FormPurpose,
+    Remittance,
+    Total,
+    User,
+    utcnow,
+)
+from relief.treasury import once, scope
 from relief.validation import check_text
 
 
@@ -24,16 +34,32 @@ def record_remittance(
     sent_on: date,
     reference: str,
     recorded_by: User | None = None,
+    form_token: str | None = None,
 ) -> Remittance:
     """Record money sent to the partner for a drive and post its remittance entry; flushes.
 
     Refused when it is more than the chapter holds for that drive (net − remitted): the
     gifts behind it must be in the ledger first, or the held figure would go negative.
+    Once per form token (``once``), and once per reference in the chapter while it stands:
+    the same check again raises AlreadyRecorded with the first remittance.
     """
+    used = once.claim(session, chapter, form_token, FormPurpose.REMITTANCE, recorded_by)
     drive = scope.drive_of(session, chapter, drive_id)
     if not isinstance(amount_cents, int) or not 0 < amount_cents <= money.MAX_CENTS:
         raise InvalidInput("The amount must be more than zero and at most $10,000,000.")
     reference = check_text(reference, "reference (check number, wire or ACH id)", 200)
+    first = session.exec(
+        scope.rows_of(Remittance, chapter).where(Remittance.standing_reference == reference)
+    ).first()
+    if first is not None:
+        raise once.AlreadyRecorded(
+            f"Already recorded: the remittance with reference “{reference}” is remittance "
+            f"#{first.id}, {money.format(first.amount_cents, drive.currency)} sent "
+            f"{first.sent_on.isoformat()}. Nothing was recorded a second time; if that one is "
+            "wrong, reverse it first.",
+            FormPurpose.REMITTANCE,
+            first.id,
+        )
     if sent_on > utcnow().date():
         raise InvalidInput("The date sent cannot be in the future.")
     assert drive.id is not None and chapter.id is not None, "both are stored rows"
@@ -59,6 +85,7 @@ def record_remittance(
         amount_cents=amount_cents,
         sent_on=sent_on,
         reference=reference,
+        standing_reference=reference,
         recorded_by_id=recorded_by.id if recorded_by else None,
     )
     session.add(remittance)
@@ -77,6 +104,7 @@ def record_remittance(
     assert entry is not None, "a new remittance's entry is new"
     remittance.entry_id = entry.id
     session.flush()
+    once.settle(used, remittance.id)
     return remittance
 
 
@@ -97,6 +125,8 @@ def reverse_remittance(
     reason = check_text(reason, "reason for reversing it", 400)
     if _reversal(session, remittance) is not None:
         raise Conflict("This remittance is already reversed.")
+    # Its reference is free again: the check may be recorded anew, correctly.
+    remittance.standing_reference = None
     drive = session.get(Drive, remittance.drive_id)
     assert drive is not None, "a remittance's drive is kept (foreign key)"
     entry = ledger.append(

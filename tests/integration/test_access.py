@@ -118,7 +118,12 @@ def objects_of(session, drive, chapter_slug):
     )
     gift = make_gift(session, drive, 1000, chapter=chapter_slug)
     remittance = remittances.record_remittance(
-        session, chapter, drive_id=drive.id, amount_cents=100, sent_on=date.today(), reference="1"
+        session,
+        chapter,
+        drive_id=drive.id,
+        amount_cents=100,
+        sent_on=date.today(),
+        reference=f"check {batch.id}",
     )
     # As the Stripe webhook leaves a paid gift whose drive it could not tell.
     unassigned = Gift(

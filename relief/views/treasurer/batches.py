@@ -12,8 +12,15 @@ from relief import auth, boundary, db, money
 from relief.errors import DomainError
 from relief.forms import required
 from relief.treasury import batches
-from relief.treasury.forms import ActionForm, CustodyForm, ImportForm, LineForm, NewBatchForm
-from relief.views.treasurer.blueprint import bp, drive_choices
+from relief.treasury.forms import (
+    ActionForm,
+    CustodyForm,
+    ImportForm,
+    LineForm,
+    NewBatchForm,
+    PostBatchForm,
+)
+from relief.views.treasurer.blueprint import bp, drive_choices, first_record
 from relief.web import refusal_status
 
 
@@ -23,11 +30,11 @@ def batch_list(chapter):
     session = db.session()
     form = NewBatchForm()
     form.drive.choices = drive_choices(session)
-    error, status = None, 200
+    error, first, status = None, None, 200
     if form.validate_on_submit():
         try:
-            with boundary.attempt():
-                batch = batches.open_batch(
+            batch = boundary.retry_on_conflict(
+                lambda: batches.open_batch(
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
@@ -36,9 +43,12 @@ def batch_list(chapter):
                     expected_total_cents=required(form.expected_total.cents),
                     held_by=form.held_by.data or "",
                     created_by=current_user,
+                    slip_number=form.slip_number.data or "",
+                    form_token=form.form_token.data,
                 )
+            )
         except DomainError as failure:
-            error, status = failure.message, refusal_status(failure)
+            error, first, status = failure.message, first_record(failure), refusal_status(failure)
         else:
             boundary.audit(
                 "batch.open",
@@ -52,6 +62,7 @@ def batch_list(chapter):
         "treasurer/batches.html",
         form=form,
         error=error,
+        first=first,
         rows=batches.batches_of(session, g.chapter),
     ), status
 
@@ -71,7 +82,9 @@ def _render_batch(session, batch_id, status=200, **forms):
         import_form=forms.pop("import_form", None) or ImportForm(formdata=None),
         custody_form=custody_form,
         action_form=ActionForm(),
+        post_form=forms.pop("post_form", None) or PostBatchForm(formdata=None),
         error=forms.pop("error", None),
+        first=forms.pop("first", None),
         import_errors=forms.pop("import_errors", None),
     ), status
 
@@ -195,13 +208,26 @@ def batch_custody(chapter, batch_id):
 @auth.chapter_treasurer_required
 def batch_post(chapter, batch_id):
     session = db.session()
-    if not ActionForm().validate():
-        return _render_batch(session, batch_id, 400, error="The form expired; try again.")
+    form = PostBatchForm()
+    if not form.validate():
+        return _render_batch(
+            session, batch_id, 400, error="This form is out of date; reload the page and try again."
+        )
     try:
-        with boundary.attempt():
-            view = batches.post_batch(session, g.chapter, batch_id)
+        view = boundary.retry_on_conflict(
+            lambda: batches.post_batch(
+                session, g.chapter, batch_id, form.form_token.data, current_user
+            )
+        )
     except DomainError as failure:
-        return _render_batch(session, batch_id, refusal_status(failure), error=failure.message)
+        return _render_batch(
+            session,
+            batch_id,
+            refusal_status(failure),
+            post_form=form,
+            error=failure.message,
+            first=first_record(failure),
+        )
     boundary.audit(
         "batch.post",
         f"batch #{batch_id}: {view.entered_count} gifts, "

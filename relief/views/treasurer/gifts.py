@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError
@@ -13,7 +14,7 @@ from relief.forms import required
 from relief.models import GiftMethod
 from relief.treasury import gifts
 from relief.treasury.forms import AssignForm, CorrectionForm, DirectGiftForm
-from relief.views.treasurer.blueprint import bp, drive_choices
+from relief.views.treasurer.blueprint import bp, drive_choices, first_record
 from relief.web import refusal_status
 
 
@@ -25,13 +26,14 @@ def gift_list(chapter):
     return render_template("treasurer/gifts.html", rows=rows, page_size=100)
 
 
-def _render_gift(session, gift_id, form=None, error=None, status=200):
+def _render_gift(session, gift_id, form=None, failure=None, status=200):
     detail = gifts.gift_detail(session, g.chapter, gift_id)
     return render_template(
         "treasurer/gift.html",
         detail=detail,
         form=form or CorrectionForm(formdata=None),
-        error=error,
+        error=failure.message if failure else None,
+        first=first_record(failure),
     ), status
 
 
@@ -49,16 +51,19 @@ def gift_correct(chapter, gift_id):
     if not form.validate():
         return _render_gift(session, gift_id, form, status=400)
     try:
-        with boundary.attempt():
-            entry = gifts.correct_gift(
+        entry = boundary.retry_on_conflict(
+            lambda: gifts.correct_gift(
                 session,
                 g.chapter,
                 gift_id,
                 correct_amount_cents=gifts.parse_amount_or_zero(required(form.correct_amount.data)),
                 reason=required(form.reason.data),
+                form_token=form.form_token.data,
+                recorded_by=current_user,
             )
+        )
     except DomainError as failure:
-        return _render_gift(session, gift_id, form, failure.message, refusal_status(failure))
+        return _render_gift(session, gift_id, form, failure, refusal_status(failure))
     boundary.audit(
         "gift.correct",
         f"gift #{gift_id}: correction {money.format(entry.amount_cents)} — {form.reason.data}",
@@ -73,13 +78,13 @@ def direct_gift(chapter):
     session = db.session()
     form = DirectGiftForm()
     form.drive.choices = drive_choices(session)
-    error, status = None, 200
+    error, first, status = None, None, 200
     if request.method == "GET":
         form.received.data = date.today()
     if form.validate_on_submit():
         try:
-            with boundary.attempt():
-                gift = gifts.record_direct_gift(
+            gift = boundary.retry_on_conflict(
+                lambda: gifts.record_direct_gift(
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
@@ -90,9 +95,12 @@ def direct_gift(chapter):
                     check_number=form.check_number.data,
                     received_on=required(form.received.data),
                     partner_reference=form.partner_reference.data or "",
+                    form_token=form.form_token.data,
+                    recorded_by=current_user,
                 )
+            )
         except DomainError as failure:
-            error, status = failure.message, refusal_status(failure)
+            error, first, status = failure.message, first_record(failure), refusal_status(failure)
         else:
             boundary.audit(
                 "gift.direct",
@@ -105,7 +113,7 @@ def direct_gift(chapter):
             return redirect(url_for(".gift_page", chapter=g.chapter.slug, gift_id=gift.id))
     elif request.method == "POST":
         status = 400
-    return render_template("treasurer/direct.html", form=form, error=error), status
+    return render_template("treasurer/direct.html", form=form, error=error, first=first), status
 
 
 @bp.get("/<chapter>/unassigned")

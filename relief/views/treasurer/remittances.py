@@ -13,7 +13,7 @@ from relief.forms import required
 from relief.models import Remittance
 from relief.treasury import dashboard, partner_reports, remittances, scope
 from relief.treasury.forms import PartnerReportForm, RemittanceForm, ReverseForm
-from relief.views.treasurer.blueprint import bp, drive_choices
+from relief.views.treasurer.blueprint import bp, drive_choices, first_record
 from relief.web import refusal_status
 
 
@@ -23,13 +23,13 @@ def remittance_list(chapter):
     session = db.session()
     form = RemittanceForm()
     form.drive.choices = drive_choices(session)
-    error, status = None, 200
+    error, first, status = None, None, 200
     if request.method == "GET":
         form.sent_on.data = date.today()
     if form.validate_on_submit():
         try:
-            with boundary.attempt():
-                remittance = remittances.record_remittance(
+            remittance = boundary.retry_on_conflict(
+                lambda: remittances.record_remittance(
                     session,
                     g.chapter,
                     drive_id=form.drive.data,
@@ -37,9 +37,11 @@ def remittance_list(chapter):
                     sent_on=required(form.sent_on.data),
                     reference=required(form.reference.data),
                     recorded_by=current_user,
+                    form_token=form.form_token.data,
                 )
+            )
         except DomainError as failure:
-            error, status = failure.message, refusal_status(failure)
+            error, first, status = failure.message, first_record(failure), refusal_status(failure)
         else:
             boundary.audit(
                 "remittance.record",
@@ -50,15 +52,16 @@ def remittance_list(chapter):
             return redirect(url_for(".remittance_list", chapter=g.chapter.slug))
     elif request.method == "POST":
         status = 400
-    return _render_remittances(session, form, error, status)
+    return _render_remittances(session, form, error, status, first)
 
 
-def _render_remittances(session, form, error=None, status=200):
+def _render_remittances(session, form, error=None, status=200, first=None):
     return render_template(
         "treasurer/remittances.html",
         form=form,
         reverse_form=ReverseForm(formdata=None),
         error=error,
+        first=first,
         rows=remittances.remittances_of(session, g.chapter),
         drive_rows=dashboard.by_drive(session, g.chapter),
     ), status
