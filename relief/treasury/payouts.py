@@ -74,10 +74,12 @@ class PayoutView:
     share_cents: int
     share_expected_cents: int
     share_count: int
-    #: Lines of other chapters, summed (their details are theirs).
+    #: Lines of other chapters, summed (their details are theirs), and how many of them do
+    #: not agree with the ledger (their chapters' treasurers see which).
     others_cents: int
     others_count: int
-    #: Lines nothing in the ledger explains.
+    others_off_count: int
+    #: Lines no chapter's gift explains: they concern everyone, so every chapter sees them.
     unmatched: tuple[Line, ...] = field(default=())
 
     @property
@@ -106,7 +108,7 @@ class PayoutView:
         return (
             self.payout.automatic
             and self.payout.transactions_complete
-            and not self.unmatched
+            and all(line.matched for line in self.lines)
             and not self.problems
             and self.difference_cents == 0
         )
@@ -278,7 +280,9 @@ def _views(session: Session, rows: list[Payout], chapter: Chapter | None) -> lis
 
 def _view(payout: Payout, lines: list[Line]) -> PayoutView:
     mine = [line for line in lines if line.mine]
+    # Another chapter's line, even one the ledger does not explain yet, is only summed.
     others = [line for line in lines if not line.mine and line.txn.chapter_id is not None]
+    nobodys = [line for line in lines if line.txn.chapter_id is None]
     return PayoutView(
         payout=payout,
         lines=tuple(lines),
@@ -288,7 +292,8 @@ def _view(payout: Payout, lines: list[Line]) -> PayoutView:
         share_count=len(mine),
         others_cents=sum(line.txn.net_cents for line in others),
         others_count=len(others),
-        unmatched=tuple(line for line in lines if not line.matched),
+        others_off_count=sum(1 for line in others if not line.matched or line.problem),
+        unmatched=tuple(line for line in nobodys if not line.matched),
     )
 
 
