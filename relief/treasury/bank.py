@@ -19,6 +19,7 @@ from relief import money
 from relief.errors import DomainError, InvalidInput
 from relief.models import BankLine, BatchStatus, DepositBatch, Payout, User
 from relief.treasury import payouts, scope
+from relief.treasury.batches import unreadable_csv
 
 #: How far a deposit's date may be from the payout's arrival or the batch's deposit date.
 DAYS_APART = 3
@@ -108,7 +109,11 @@ def parse_statement(data: bytes) -> Parsed:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise unreadable_csv(error, reader.line_num) from None
     # Some banks put account details above the header: take the first row naming a date.
     start = next((i for i, row in enumerate(rows[:15]) if _find(row, DATE_NAMES) is not None), None)
     if start is None:

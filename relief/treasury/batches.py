@@ -212,6 +212,17 @@ def remove_line(session: Session, chapter: Chapter, batch_id: int, line_id: int)
     session.flush()
 
 
+def unreadable_csv(error: csv.Error, line: int) -> InvalidInput:
+    """The refusal of a file Python's csv module cannot read (a cell over its 128 KiB limit,
+    say): a sentence naming the line, never a 500."""
+    if "field limit" in str(error):
+        return InvalidInput(
+            f"Line {line} of the file has a cell longer than {csv.field_size_limit() // 1024} "
+            "KiB, more than any real CSV export holds: check that this is the right file."
+        )
+    return InvalidInput(f"The file cannot be read as CSV (line {line}: {error}).")
+
+
 @dataclass
 class ImportResult:
     added: int = 0
@@ -231,15 +242,18 @@ def import_csv(session: Session, chapter: Chapter, batch_id: int, data: bytes) -
             "The file is not UTF-8 text; save it from the spreadsheet as CSV UTF-8."
         ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-    missing = [name for name in ("amount", "received") if name not in header]
-    if missing:
-        raise InvalidInput(
-            f"The CSV needs a header row with at least: amount, received (missing: "
-            f"{', '.join(missing)}). Columns: {', '.join(CSV_COLUMNS)}."
-        )
-    reader.fieldnames = header
-    rows = list(reader)
+    try:
+        header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+        missing = [name for name in ("amount", "received") if name not in header]
+        if missing:
+            raise InvalidInput(
+                f"The CSV needs a header row with at least: amount, received (missing: "
+                f"{', '.join(missing)}). Columns: {', '.join(CSV_COLUMNS)}."
+            )
+        reader.fieldnames = header
+        rows = list(reader)
+    except csv.Error as error:
+        raise unreadable_csv(error, reader.reader.line_num) from None
     if not rows:
         raise InvalidInput("The CSV has a header but no gifts.")
     batch = _open_for_lines(session, chapter, batch_id, len(rows))
