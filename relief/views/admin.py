@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError

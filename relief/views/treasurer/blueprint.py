@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
 from relief.treasury import scope
 

@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
 from relief import auth, boundary, db
 from relief.errors import DomainError

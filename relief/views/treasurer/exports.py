@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, g, render_template, request
 from sqlmodel import Session
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
 from relief import auth, boundary, db
 from relief.errors import InvalidInput
