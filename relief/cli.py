@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import ProgrammingError
 
 from relief import boundary, db, demo, drives, ledger, money
 from relief.errors import DomainError
@@ -193,19 +194,21 @@ def ledger_verify(drive_slug):
 
     from relief.models import Drive
 
-    with boundary.command(write=False) as session:
-        if drive_slug:
-            try:
+    failed = False
+    try:
+        with boundary.command(write=False) as session:
+            if drive_slug:
                 targets = [drives.get_drive(session, drive_slug)]
-            except DomainError as error:
-                _fail(error)
-        else:
-            targets = list(session.exec(select(Drive)))
-        failed = False
-        for drive in targets:
-            problems = ledger.verify(session, drive)
-            failed |= bool(problems)
-            click.echo(f"{drive.slug}: " + ("exact" if not problems else "; ".join(problems)))
+            else:
+                targets = list(session.exec(select(Drive)))
+            for drive in targets:
+                problems = ledger.verify(session, drive)
+                failed |= bool(problems)
+                click.echo(f"{drive.slug}: " + ("exact" if not problems else "; ".join(problems)))
+    except DomainError as error:  # an unknown drive; SQLite without a schema
+        _fail(error)
+    except ProgrammingError as error:  # PostgreSQL without a schema: a relation does not exist
+        raise click.ClickException(db.explain(error)) from None
     if failed:
         raise click.ClickException("The running totals differ from the ledger.")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -120,7 +120,7 @@ def _close_session(_exc):
         db_session.close()
 
 
-def explain(error: OperationalError) -> str:
+def explain(error: DBAPIError) -> str:
     text = str(error.orig)
     if "no such table" in text or "does not exist" in text:
         return "The database has no schema yet: run  flask --app app db upgrade"

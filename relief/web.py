@@ -3,14 +3,19 @@ and the app's payment gateway."""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
+
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import DataError, OperationalError
+from werkzeug.routing import IntegerConverter, Map
 
 from relief import money, projection
-from relief.errors import DomainError, NotFound
+from relief.errors import DomainError, InvalidInput, NotFound
 from relief.payments.choice import for_app
 from relief.payments.gateway import Gateway
 
@@ -24,6 +29,18 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; "
     "frame-ancestors 'none'; base-uri 'self'"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+
+#: The largest id a database column holds (a BIGINT): a larger number in a URL names nothing,
+#: and SQLite cannot even be asked about it (OverflowError).
+MAX_ID = 2**63 - 1
+#: The last page any paged list offers; (page - 1) × page size stays far within a BIGINT.
+MAX_PAGE = 1_000_000
+
+FAILED = (
+    "Something went wrong on our side and this request was not completed. Try again in a "
+    "moment; if it keeps happening, tell the coalition's admin."
 )
 
 
@@ -41,6 +58,101 @@ def refusal_status(error: DomainError) -> int:
     return error.status_code
 
 
+def whole_number_arg(name: str, *, most: int = MAX_ID) -> int | None:
+    """A query parameter that pages a list (``?before=`` an id, ``?page=``): None when absent;
+    a 400 with a sentence when it is not a whole number from 1 to ``most``."""
+    text = request.args.get(name, "")
+    if not text:
+        return None
+    digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+    # (Counted before int(): Python refuses to convert more than 4,300 digits.)
+    if not digits or len(digits) > len(str(most)) or int(digits) > most:
+        raise InvalidInput(f"“?{name}=” in the address must be a whole number from 1 to {most:,}.")
+    return int(digits)
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None: never an open redirect, never a
+    header a newline could split. Browsers drop tabs and newlines from a URL and read a
+    backslash as a slash, so ``/<TAB>/evil.example`` and ``/\\evil.example`` lead to
+    ``//evil.example``: any control character, space or backslash refuses the path, also
+    percent-encoded."""
+    if not target:
+        return None
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        if any(c == "\\" or c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in form):
+            return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+class DatabaseInteger(IntegerConverter):
+    """``<int:…>`` in a route, up to what a BIGINT holds: a larger number is a 404 like any id
+    that names nothing (the database cannot be asked about it)."""
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min=None, max=MAX_ID, signed=False):
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+class SecurityHeaders:
+    """WSGI middleware: every answer carries the security headers, also those Flask's handlers
+    never finish (an error while closing the unit of work, in teardown or in an error page),
+    which it answers itself with a plain 500 page rather than the server's bare one. The app's
+    status and headers are held until it returns, so that page can still replace them."""
+
+    PAGE = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Something went wrong</title>"
+        f"<h1>Something went wrong</h1><p>{FAILED}</p></html>"
+    ).encode()
+
+    def __init__(self, app: Flask, wsgi_app, headers: list[tuple[str, str]]):
+        self.app, self.wsgi_app, self.headers = app, wsgi_app, headers
+
+    def __call__(self, environ, start_response) -> Iterable[bytes]:
+        started: list = []
+
+        def start(status, headers, exc_info=None):
+            started[:] = [status, headers, exc_info]
+            return self._no_write
+
+        try:
+            body = self.wsgi_app(environ, start)
+        except Exception:
+            if self.app.testing or self.app.config.get("PROPAGATE_EXCEPTIONS"):
+                raise  # a test sees the exception itself
+            self.app.logger.exception("request failed outside the error pages")
+            start_response(
+                "500 INTERNAL SERVER ERROR",
+                [("Content-Type", "text/html; charset=utf-8"), *self.headers],
+            )
+            return [self.PAGE]
+        status, headers, exc_info = started
+        present = {name.lower() for name, _ in headers}
+        headers.extend((k, v) for k, v in self.headers if k.lower() not in present)
+        start_response(status, headers, exc_info)
+        return body
+
+    @staticmethod
+    def _no_write(_data: bytes) -> None:
+        raise RuntimeError("Relief's answers are bodies, never write() calls.")
+
+
+def _security_headers(app: Flask) -> list[tuple[str, str]]:
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ]
+    if app.config["RELIEF_ENV"] == "production":
+        headers.append(("Strict-Transport-Security", HSTS))
+    return headers
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/stripe/")
 
@@ -53,6 +165,11 @@ def _answer_error(message: str, status: int):
 
 
 def init_app(app: Flask) -> None:
+    """Before the blueprints: their routes' ``<int:…>`` take the converter set here."""
+    app.url_map.converters["int"] = DatabaseInteger
+    app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
+        app, app.wsgi_app, _security_headers(app)
+    )
     csrf.init_app(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         # Limits must be shared by all workers; the database is what they all share.
@@ -97,17 +214,10 @@ def init_app(app: Flask) -> None:
             "We cannot reach our database right now. Nothing was lost; try again shortly.", 503
         )
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        if app.config["RELIEF_ENV"] == "production":
-            response.headers.setdefault(
-                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-            )
-        return response
+    @app.errorhandler(500)
+    def server_error(_error):
+        # The unit is rolled back at teardown; the exception is already logged by Flask.
+        return _answer_error(FAILED, 500)
 
 
 def _money_filter(cents: int, currency: str = "USD") -> str:

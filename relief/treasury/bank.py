@@ -13,12 +13,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import money
 from relief.errors import DomainError, InvalidInput
 from relief.models import BankLine, BatchStatus, DepositBatch, Payout, User
 from relief.treasury import payouts, scope
+from relief.treasury.batches import unreadable_csv
 
 #: How far a deposit's date may be from the payout's arrival or the batch's deposit date.
 DAYS_APART = 3
@@ -108,7 +109,11 @@ def parse_statement(data: bytes) -> Parsed:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise unreadable_csv(error, reader.line_num) from None
     # Some banks put account details above the header: take the first row naming a date.
     start = next((i for i, row in enumerate(rows[:15]) if _find(row, DATE_NAMES) is not None), None)
     if start is None:
@@ -129,6 +134,7 @@ def parse_statement(data: bytes) -> Parsed:
             "No amount column was found: name it Amount (deposits positive), or give Credit "
             f"and Debit columns. The header row has: {', '.join(header)[:300]}"
         )
+    assert at_date is not None  # the header row is the first naming a date
     deposits, errors, withdrawals = [], [], 0
     for number, row in enumerate(rows[start + 1 :], start=start + 2):
         if not any(cell.strip() for cell in row):
@@ -139,6 +145,7 @@ def parse_statement(data: bytes) -> Parsed:
             if at_amount is not None:
                 cents = _signed_cents(row[at_amount] if at_amount < len(row) else "")
             else:
+                assert at_credit is not None  # (refused above when neither is there)
                 credit = row[at_credit].strip() if at_credit < len(row) else ""
                 debit = (
                     row[at_debit].strip() if at_debit is not None and at_debit < len(row) else ""
@@ -212,20 +219,20 @@ def match_lines(session: Session, chapter) -> int:
     lines = list(
         session.exec(
             scope.rows_of(BankLine, chapter).where(
-                BankLine.payout_id.is_(None), BankLine.batch_id.is_(None)
+                col(BankLine.payout_id).is_(None), col(BankLine.batch_id).is_(None)
             )
         )
     )
     taken_payouts = {
         line.payout_id
         for line in session.exec(
-            scope.rows_of(BankLine, chapter).where(BankLine.payout_id.is_not(None))
+            scope.rows_of(BankLine, chapter).where(col(BankLine.payout_id).is_not(None))
         )
     }
     taken_batches = {
         line.batch_id
         for line in session.exec(
-            scope.rows_of(BankLine, chapter).where(BankLine.batch_id.is_not(None))
+            scope.rows_of(BankLine, chapter).where(col(BankLine.batch_id).is_not(None))
         )
     }
     open_payouts: list[Payout] = [
@@ -237,28 +244,31 @@ def match_lines(session: Session, chapter) -> int:
         b
         for b in session.exec(
             scope.rows_of(DepositBatch, chapter).where(
-                DepositBatch.status == BatchStatus.POSTED, DepositBatch.deposited_on.is_not(None)
+                DepositBatch.status == BatchStatus.POSTED,
+                col(DepositBatch.deposited_on).is_not(None),
             )
         )
         if b.id not in taken_batches
     ]
     matched = 0
     for line in sorted(lines, key=lambda x: (x.posted_on, x.id)):
-        candidates = [
+        candidates: list[tuple[int, int, int | None, Payout | DepositBatch]] = [
             (abs((p.arrival_date - line.posted_on).days), 0, p.id, p)
             for p in open_payouts
             if p.amount_cents == line.amount_cents
             and abs((p.arrival_date - line.posted_on).days) <= DAYS_APART
-        ] + [
+        ]
+        candidates += [
             (abs((b.deposited_on - line.posted_on).days), 1, b.id, b)
             for b in open_batches
-            if b.expected_total_cents == line.amount_cents
+            if b.deposited_on is not None
+            and b.expected_total_cents == line.amount_cents
             and abs((b.deposited_on - line.posted_on).days) <= DAYS_APART
         ]
         if not candidates:
             continue
-        _, is_batch, _, best = min(candidates, key=lambda c: c[:3])
-        if is_batch:
+        *_, best = min(candidates, key=lambda c: c[:3])
+        if isinstance(best, DepositBatch):
             line.batch_id = best.id
             open_batches.remove(best)
         else:
@@ -280,21 +290,24 @@ def bank_view(session: Session, chapter, limit: int = 200) -> BankView:
     lines = list(
         session.exec(
             scope.rows_of(BankLine, chapter)
-            .order_by(BankLine.posted_on.desc(), BankLine.id.desc())
+            .order_by(col(BankLine.posted_on).desc(), col(BankLine.id).desc())
             .limit(limit)
         )
     )
     payout_ids = {line.payout_id for line in lines if line.payout_id}
     batch_ids = {line.batch_id for line in lines if line.batch_id}
     payout_names = (
-        {p.id: p.stripe_id for p in session.exec(select(Payout).where(Payout.id.in_(payout_ids)))}
+        {
+            p.id: p.stripe_id
+            for p in session.exec(select(Payout).where(col(Payout.id).in_(payout_ids)))
+        }
         if payout_ids
         else {}
     )
     batch_names = (
         {
             b.id: b.label
-            for b in session.exec(select(DepositBatch).where(DepositBatch.id.in_(batch_ids)))
+            for b in session.exec(select(DepositBatch).where(col(DepositBatch.id).in_(batch_ids)))
         }
         if batch_ids
         else {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import drives, money
 from relief.db import is_postgres
@@ -100,6 +100,7 @@ def open_batch(
         raise InvalidInput(f"The number of gifts must be between 1 and {MAX_LINES}.")
     if not isinstance(expected_total_cents, int) or not 0 < expected_total_cents <= money.MAX_CENTS:
         raise InvalidInput("The expected total must be more than zero and at most $10,000,000.")
+    assert chapter.id is not None and drive.id is not None  # rows read from the database
     batch = DepositBatch(
         chapter_id=chapter.id,
         drive_id=drive.id,
@@ -128,13 +129,18 @@ def _lock(session: Session, chapter: Chapter, batch_id: int) -> DepositBatch:
 
 
 def batch_view(session: Session, chapter: Chapter, batch_id: int) -> BatchView:
-    batch = scope.get_owned(session, DepositBatch, batch_id, chapter, "batch")
+    return _view_of(session, scope.get_owned(session, DepositBatch, batch_id, chapter, "batch"))
+
+
+def _view_of(session: Session, batch: DepositBatch) -> BatchView:
     lines = tuple(
-        session.exec(select(BatchLine).where(BatchLine.batch_id == batch.id).order_by(BatchLine.id))
+        session.exec(
+            select(BatchLine).where(BatchLine.batch_id == batch.id).order_by(col(BatchLine.id))
+        )
     )
     return BatchView(
         batch=batch,
-        drive=session.get(Drive, batch.drive_id),
+        drive=session.get_one(Drive, batch.drive_id),
         lines=lines,
         entered_count=len(lines),
         entered_total_cents=sum(line.amount_cents for line in lines),
@@ -143,10 +149,10 @@ def batch_view(session: Session, chapter: Chapter, batch_id: int) -> BatchView:
 
 def batches_of(session: Session, chapter: Chapter) -> list[tuple[DepositBatch, Drive]]:
     return list(
-        session.exec(
+        session.exec(  # type: ignore[arg-type]  # (rows_of is typed for one entity)
             scope.rows_of(DepositBatch, chapter, Drive)
-            .join(Drive, Drive.id == DepositBatch.drive_id)
-            .order_by(DepositBatch.id.desc())
+            .join(Drive, col(Drive.id) == col(DepositBatch.drive_id))
+            .order_by(col(DepositBatch.id).desc())
         ).all()
     )
 
@@ -178,10 +184,11 @@ def _line(batch: DepositBatch, raw: LineInput, today: date) -> BatchLine:
         raise InvalidInput("Method: a deposit slip holds cash or checks.")
     received = raw.received
     if isinstance(received, str):
+        text = received.strip()
         try:
-            received = date.fromisoformat(received.strip())
+            received = date.fromisoformat(text)
         except ValueError:
-            raise InvalidInput(f"Date received: “{received[:20]}” is not YYYY-MM-DD.") from None
+            raise InvalidInput(f"Date received: “{text[:20]}” is not YYYY-MM-DD.") from None
     if received is None:
         raise InvalidInput("Date received: required (YYYY-MM-DD).")
     if received > today:
@@ -190,6 +197,7 @@ def _line(batch: DepositBatch, raw: LineInput, today: date) -> BatchLine:
     if method is GiftMethod.CASH and check_number:
         raise InvalidInput("Check number: cash has none; choose check or clear the number.")
     name = check_text(raw.name, "donor's name", 200, required=False)
+    assert batch.id is not None  # a row read from the database
     return BatchLine(
         batch_id=batch.id,
         amount_cents=amount_cents,
@@ -232,6 +240,17 @@ def remove_line(session: Session, chapter: Chapter, batch_id: int, line_id: int)
     session.flush()
 
 
+def unreadable_csv(error: csv.Error, line: int) -> InvalidInput:
+    """The refusal of a file Python's csv module cannot read (a cell over its 128 KiB limit,
+    say): a sentence naming the line, never a 500."""
+    if "field limit" in str(error):
+        return InvalidInput(
+            f"Line {line} of the file has a cell longer than {csv.field_size_limit() // 1024} "
+            "KiB, more than any real CSV export holds: check that this is the right file."
+        )
+    return InvalidInput(f"The file cannot be read as CSV (line {line}: {error}).")
+
+
 @dataclass
 class ImportResult:
     added: int = 0
@@ -251,15 +270,18 @@ def import_csv(session: Session, chapter: Chapter, batch_id: int, data: bytes) -
             "The file is not UTF-8 text; save it from the spreadsheet as CSV UTF-8."
         ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-    missing = [name for name in ("amount", "received") if name not in header]
-    if missing:
-        raise InvalidInput(
-            f"The CSV needs a header row with at least: amount, received (missing: "
-            f"{', '.join(missing)}). Columns: {', '.join(CSV_COLUMNS)}."
-        )
-    reader.fieldnames = header
-    rows = list(reader)
+    try:
+        header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+        missing = [name for name in ("amount", "received") if name not in header]
+        if missing:
+            raise InvalidInput(
+                f"The CSV needs a header row with at least: amount, received (missing: "
+                f"{', '.join(missing)}). Columns: {', '.join(CSV_COLUMNS)}."
+            )
+        reader.fieldnames = header
+        rows = list(reader)
+    except csv.Error as error:
+        raise unreadable_csv(error, reader.reader.line_num) from None
     if not rows:
         raise InvalidInput("The CSV has a header but no gifts.")
     batch = _open_for_lines(session, chapter, batch_id, len(rows))
@@ -387,8 +409,10 @@ def undeposited(session: Session, chapter: Chapter) -> list[DepositBatch]:
     return list(
         session.exec(
             scope.rows_of(DepositBatch, chapter)
-            .where(DepositBatch.status == BatchStatus.POSTED, DepositBatch.deposited_on.is_(None))
-            .order_by(DepositBatch.id)
+            .where(
+                DepositBatch.status == BatchStatus.POSTED, col(DepositBatch.deposited_on).is_(None)
+            )
+            .order_by(col(DepositBatch.id))
         )
     )
 
@@ -398,7 +422,7 @@ def open_batches(session: Session, chapter: Chapter) -> list[DepositBatch]:
         session.exec(
             scope.rows_of(DepositBatch, chapter)
             .where(DepositBatch.status == BatchStatus.OPEN)
-            .order_by(DepositBatch.id)
+            .order_by(col(DepositBatch.id))
         )
     )
 
@@ -411,13 +435,13 @@ def batches_between(
     rows = session.exec(
         scope.rows_of(DepositBatch, chapter)
         .where(
-            ((DepositBatch.created_at >= start) & (DepositBatch.created_at < end))
-            | ((DepositBatch.posted_at >= start) & (DepositBatch.posted_at < end))
+            ((col(DepositBatch.created_at) >= start) & (col(DepositBatch.created_at) < end))
+            | ((col(DepositBatch.posted_at) >= start) & (col(DepositBatch.posted_at) < end))
             | (
-                (DepositBatch.deposited_on >= start.date())
-                & (DepositBatch.deposited_on < end.date())
+                (col(DepositBatch.deposited_on) >= start.date())
+                & (col(DepositBatch.deposited_on) < end.date())
             )
         )
-        .order_by(DepositBatch.id)
+        .order_by(col(DepositBatch.id))
     ).all()
-    return [batch_view(session, chapter, batch.id) for batch in rows]
+    return [_view_of(session, batch) for batch in rows]

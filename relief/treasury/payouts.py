@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
 from relief.models import (
@@ -74,10 +74,12 @@ class PayoutView:
     share_cents: int
     share_expected_cents: int
     share_count: int
-    #: Lines of other chapters, summed (their details are theirs).
+    #: Lines of other chapters, summed (their details are theirs), and how many of them do
+    #: not agree with the ledger (their chapters' treasurers see which).
     others_cents: int
     others_count: int
-    #: Lines nothing in the ledger explains.
+    others_off_count: int
+    #: Lines no chapter's gift explains: they concern everyone, so every chapter sees them.
     unmatched: tuple[Line, ...] = field(default=())
 
     @property
@@ -106,7 +108,7 @@ class PayoutView:
         return (
             self.payout.automatic
             and self.payout.transactions_complete
-            and not self.unmatched
+            and all(line.matched for line in self.lines)
             and not self.problems
             and self.difference_cents == 0
         )
@@ -126,13 +128,13 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
     """Match each transaction to the ledger, in three queries whatever the count."""
     gift_ids = {t.gift_id for t in txns if t.gift_id}
     gifts = (
-        {g.id: g for g in session.exec(select(Gift).where(Gift.id.in_(gift_ids)))}
+        {g.id: g for g in session.exec(select(Gift).where(col(Gift.id).in_(gift_ids)))}
         if gift_ids
         else {}
     )
-    by_gift: dict[int, list[Entry]] = defaultdict(list)
+    by_gift: dict[int | None, list[Entry]] = defaultdict(list)
     if gift_ids:
-        for entry in session.exec(select(Entry).where(Entry.gift_id.in_(gift_ids))):
+        for entry in session.exec(select(Entry).where(col(Entry.gift_id).in_(gift_ids))):
             # A gift's entries in its drive (a gift assigned later also has its first,
             # driveless copies: count each once).
             gift = gifts[entry.gift_id]
@@ -149,7 +151,10 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
                 f"{DISPUTE_FEE}{t.stripe_id}",
             }
     by_external = (
-        {e.external_id: e for e in session.exec(select(Entry).where(Entry.external_id.in_(wanted)))}
+        {
+            e.external_id: e
+            for e in session.exec(select(Entry).where(col(Entry.external_id).in_(wanted)))
+        }
         if wanted
         else {}
     )
@@ -169,16 +174,16 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
     # list a charge's refunds): Stripe's refunds of each gift, oldest first, are matched while
     # their running sum stays within what the ledger says was refunded.
     refund_gifts = {t.gift_id for t in txns if t.type in REFUND_TYPES and t.gift_id}
-    refunded_through: dict[int, int] = {}
+    refunded_through: dict[int | None, int] = {}
     if refund_gifts:
-        running: dict[int, int] = defaultdict(int)
+        running: dict[int | None, int] = defaultdict(int)
         for other in session.exec(
             select(PayoutTransaction)
             .where(
-                PayoutTransaction.gift_id.in_(refund_gifts),
-                PayoutTransaction.type.in_(REFUND_TYPES),
+                col(PayoutTransaction.gift_id).in_(refund_gifts),
+                col(PayoutTransaction.type).in_(REFUND_TYPES),
             )
-            .order_by(PayoutTransaction.created, PayoutTransaction.id)
+            .order_by(col(PayoutTransaction.created), col(PayoutTransaction.id))
         ):
             running[other.gift_id] += -other.amount_cents
             refunded_through[other.id] = running[other.gift_id]
@@ -203,8 +208,8 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
             lines.append(Line(t, "gift", gross, fee, mine, "; ".join(problems)))
             continue
         if t.type in REFUND_TYPES:
-            entry = by_external.get(f"refund:{t.source_id}")
-            gross = entry.amount_cents if entry else None
+            refund = by_external.get(f"refund:{t.source_id}")
+            gross = refund.amount_cents if refund else None
             if (
                 gross is None
                 and t.gift_id
@@ -222,12 +227,12 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
                 continue
         if t.type == "adjustment" and t.source_id:
             kind = "dispute-withdrawn" if t.amount_cents < 0 else "dispute-reinstated"
-            entry = by_external.get(f"{kind}:{t.source_id}")
-            if entry is not None:
+            dispute = by_external.get(f"{kind}:{t.source_id}")
+            if dispute is not None:
                 problems = []
-                if entry.amount_cents != t.amount_cents:
+                if dispute.amount_cents != t.amount_cents:
                     problems.append(
-                        f"the ledger's dispute is {entry.amount_cents} cents, Stripe's "
+                        f"the ledger's dispute is {dispute.amount_cents} cents, Stripe's "
                         f"{t.amount_cents}"
                     )
                 fee_entry = by_external.get(f"{DISPUTE_FEE}{t.stripe_id}")
@@ -238,7 +243,9 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
                         if fee == 0
                         else f"the ledger's dispute fee is {fee} cents, Stripe's {t.fee_cents}"
                     )
-                lines.append(Line(t, "dispute", entry.amount_cents, fee, mine, "; ".join(problems)))
+                lines.append(
+                    Line(t, "dispute", dispute.amount_cents, fee, mine, "; ".join(problems))
+                )
                 continue
         lines.append(Line(t, "", mine=mine))
     return lines
@@ -251,15 +258,15 @@ MATCH_CHUNK = 5_000
 def _views(session: Session, rows: list[Payout], chapter: Chapter | None) -> list[PayoutView]:
     """Each payout with its lines matched to the ledger: the transactions of all of them in
     one query, matched a few thousand at a time (not a handful of queries per payout)."""
-    by_payout: dict[int, list[PayoutTransaction]] = {payout.id: [] for payout in rows}
+    by_payout: dict[int | None, list[PayoutTransaction]] = {payout.id: [] for payout in rows}
     if rows:
         for txn in session.exec(
             select(PayoutTransaction)
-            .where(PayoutTransaction.payout_id.in_(list(by_payout)))
-            .order_by(PayoutTransaction.created, PayoutTransaction.id)
+            .where(col(PayoutTransaction.payout_id).in_(list(by_payout)))
+            .order_by(col(PayoutTransaction.created), col(PayoutTransaction.id))
         ):
             by_payout[txn.payout_id].append(txn)
-    lines_of: dict[int, list[Line]] = {}
+    lines_of: dict[int | None, list[Line]] = {}
     chunk: list[PayoutTransaction] = []
 
     def match(chunk):
@@ -278,17 +285,20 @@ def _views(session: Session, rows: list[Payout], chapter: Chapter | None) -> lis
 
 def _view(payout: Payout, lines: list[Line]) -> PayoutView:
     mine = [line for line in lines if line.mine]
+    # Another chapter's line, even one the ledger does not explain yet, is only summed.
     others = [line for line in lines if not line.mine and line.txn.chapter_id is not None]
+    nobodys = [line for line in lines if line.txn.chapter_id is None]
     return PayoutView(
         payout=payout,
         lines=tuple(lines),
-        expected_cents=sum(line.expected_net_cents for line in lines if line.matched),
+        expected_cents=sum(line.expected_net_cents or 0 for line in lines if line.matched),
         share_cents=sum(line.txn.net_cents for line in mine),
         share_expected_cents=sum(line.expected_net_cents or 0 for line in mine),
         share_count=len(mine),
         others_cents=sum(line.txn.net_cents for line in others),
         others_count=len(others),
-        unmatched=tuple(line for line in lines if not line.matched),
+        others_off_count=sum(1 for line in others if not line.matched or line.problem),
+        unmatched=tuple(line for line in nobodys if not line.matched),
     )
 
 
@@ -301,7 +311,9 @@ def _visible_to(chapter: Chapter):
     )
     anyones = (
         select(PayoutTransaction.id)
-        .where(PayoutTransaction.payout_id == Payout.id, PayoutTransaction.chapter_id.is_not(None))
+        .where(
+            PayoutTransaction.payout_id == Payout.id, col(PayoutTransaction.chapter_id).is_not(None)
+        )
         .exists()
     )
     return or_(mine, ~anyones)
@@ -322,7 +334,7 @@ def payouts_of(
         query = query.where(Payout.arrival_date >= arriving_from)
     if arriving_before is not None:
         query = query.where(Payout.arrival_date < arriving_before)
-    query = query.order_by(Payout.created.desc(), Payout.id.desc())
+    query = query.order_by(col(Payout.created).desc(), col(Payout.id).desc())
     if limit is not None:
         query = query.limit(limit)
     rows = session.exec(query).all()

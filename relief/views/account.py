@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from relief import auth, boundary, db
 from relief.treasury import audit
 from relief.treasury.forms import LoginForm, LogoutForm
-from relief.web import limiter
+from relief.web import limiter, local_path
 
 bp = Blueprint("account", __name__)
 
@@ -28,19 +26,7 @@ def _safe_next(target: str | None, user) -> str:
     """Only a path on this site: never another host (an open redirect). Without one, the
     user's own workspace (an organizer's, if they only organize)."""
     landing = url_for(auth.landing_endpoint(db.session(), user))
-    if not target:
-        return landing
-    parts = urlsplit(target)
-    # Browsers read a backslash as a slash ("/\\evil.example" is "//evil.example").
-    if (
-        parts.scheme
-        or parts.netloc
-        or not target.startswith("/")
-        or target.startswith("//")
-        or "\\" in target
-    ):
-        return landing
-    return target
+    return local_path(target) or landing
 
 
 @bp.route("/login", methods=["GET", "POST"])

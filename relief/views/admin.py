@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError
 from relief.treasury import audit, gifts
 from relief.treasury.forms import AdminAssignForm
-from relief.web import refusal_status
+from relief.web import refusal_status, whole_number_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -25,7 +25,7 @@ def no_store(response):
 @bp.get("/audit")
 @auth.admin_required
 def audit_log():
-    before = request.args.get("before", type=int)
+    before = whole_number_arg("before")
     lines = audit.recent(db.session(), limit=PAGE, before_id=before)
     return render_template("admin/audit.html", lines=lines, page_size=PAGE)
 

@@ -17,7 +17,7 @@ from relief import boundary, db, drive_pages, money, pagecache
 from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
-from relief.web import gateway, limiter
+from relief.web import gateway, limiter, local_path
 
 bp = Blueprint("donate", __name__)
 
@@ -175,18 +175,11 @@ def _test_mode_only() -> None:
         abort(404)
 
 
-def _local_path(url: str | None) -> str | None:
-    """``url`` if it is a path on this site (never an open redirect)."""
-    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
-        return url
-    return None
-
-
 @bp.get("/test-checkout/<public_id>")
 def test_checkout(public_id):
     _test_mode_only()
     found = testmode.checkout(db.session(), public_id)
-    cancel_url = _local_path(request.args.get("back")) or url_for(
+    cancel_url = local_path(request.args.get("back")) or url_for(
         "public.drive_page", slug=found.drive.slug, resume=public_id, _anchor="donate"
     )
     return render_template("donate/test_checkout.html", checkout=found, cancel_url=cancel_url)

@@ -38,7 +38,7 @@ from relief.organize.forms import (
     NewDriveForm,
     SupporterFilterForm,
 )
-from relief.web import refusal_status
+from relief.web import MAX_PAGE, refusal_status, whole_number_arg
 
 bp = Blueprint("organizer", __name__, url_prefix="/organize")
 
@@ -359,7 +359,7 @@ def chapter_page(chapter):
 @auth.chapter_organizer_required
 def supporters(chapter):
     session = db.session()
-    page = request.args.get("page", 1, type=int)
+    page = whole_number_arg("page", most=MAX_PAGE) or 1
     form = SupporterFilterForm(request.args)
     form.drive.choices = [SelectChoice("", "All drives")] + [
         SelectChoice(row.drive.slug, row.drive.title)

@@ -664,3 +664,64 @@ def test_a_disputed_gift_whose_drive_was_unknown_brings_stripes_dispute_fee_when
             117 + 1_500,
         )
         assert ledger.verify(stripe_session, drive) == []
+
+
+def test_a_shared_payout_shows_another_chapters_refund_and_dispute_only_as_a_sum(
+    stripe_app, fake_stripe
+):
+    # One payout: a St. Louis gift, then a Kansas City refund and dispute the ledger does not
+    # hold yet (their webhooks are late), and Stripe's own fee line nobody's gift explains.
+    # (No app context held open: two treasurers sign in, each in their own requests.)
+    with data(stripe_app) as session:
+        drive = make_coalition(session)
+        card_gift(session, drive, 5_000, 175, "ch_stl")
+        card_gift(session, drive, 4_000, 146, "ch_kcr", chapter="kansas-city")
+        card_gift(session, drive, 3_000, 117, "ch_kcd", chapter="kansas-city")
+    fake_stripe.sources["re_kc"] = so.refund(
+        refund_id="re_kc", charge_id="ch_kcr", payment_intent="pi_ch_kcr", amount_cents=1_000
+    )
+    fake_stripe.sources["dp_kc"] = so.dispute(
+        dispute_id="dp_kc",
+        charge_id="ch_kcd",
+        payment_intent="pi_ch_kcd",
+        amount_cents=3_000,
+        status="needs_response",
+    )
+    lines = [
+        txn("txn_stl", 5_000, 175, "ch_stl"),
+        txn("txn_kc_refund", -1_000, 0, "re_kc", type_="refund"),
+        adjustment("txn_kc_dispute", -3_000, 1_500, "dp_kc", "dispute"),
+        txn("txn_stripe_fee", -200, 0, None, type_="stripe_fee"),
+    ]
+    fake_stripe.payout_transactions["po_shared"] = lines
+    fake_stripe.payouts = [payout("po_shared", sum(t["net"] for t in lines))]
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "t@kc.org", "kansas-city")
+        payout_id = session.exec(select(Payout.id)).one()
+
+    page = SignedIn(stripe_app, "t@stl.org").get(f"/treasurer/st-louis/payouts/{payout_id}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    # Kansas City's lines: not one of their ids or amounts, only their sum and count.
+    for theirs in ("txn_kc_refund", "re_kc", "txn_kc_dispute", "dp_kc", "-$10.00", "-$45.00"):
+        assert theirs not in text, theirs
+    assert (
+        "Other chapters' gifts: 2 transactions, -$55.00 net; 2 of them do not agree with the "
+        "ledger yet" in text
+    )
+    # St. Louis's own line in full, and the line nobody's gift explains, which concerns everyone.
+    assert 'data-txn="txn_stl"' in text and "✓ matches" in text
+    assert "Not in the ledger (1)" in text and 'data-unmatched="txn_stripe_fee"' in text
+    # The payout as a whole still does not reconcile: Kansas City's lines are unexplained.
+    assert "-$57.00 unexplained, 1 unmatched" in text
+
+    # Kansas City's treasurer sees the same lines in full, as Kansas City's.
+    theirs = SignedIn(stripe_app, "t@kc.org").get(f"/treasurer/kansas-city/payouts/{payout_id}")
+    text = theirs.get_data(as_text=True)
+    assert "Kansas City's transactions (2)" in text
+    for stripe_id in ("txn_kc_refund", "txn_kc_dispute"):
+        row = text[text.index(f'data-txn="{stripe_id}"') :].split("</tr>", 1)[0]
+        assert "not in the ledger" in row, row
+    assert "Other chapters' gifts: 1 transaction, $48.25 net." in text

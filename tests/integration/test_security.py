@@ -9,7 +9,9 @@ test_faults.py. docs/security.md maps each threat to its test.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import re
 
 import pytest
@@ -355,3 +357,203 @@ def test_no_secret_password_or_donor_email_reaches_the_logs(database_url, caplog
     for value in forbidden:
         assert value not in logged, f"{value!r} was logged"
         assert value.replace("@", "%40") not in logged
+
+
+# --- small 500s (issue 14, item 8) ------------------------------------------------------------
+
+TOO_BIG = str(10**23)
+
+
+def test_a_csv_cell_over_128_kib_is_refused_with_a_sentence_in_bank_and_batch_imports(app):
+    """Python's csv module refuses a cell over 131,072 characters (csv.Error): a sentence."""
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    treasurer = SignedIn(app, "t@stl.org")
+    opened = treasurer.post(
+        "/treasurer/st-louis/batches",
+        {"drive": "1", "label": "Potluck", "expected_count": "1", "expected_total": "5"},
+    )
+    assert opened.status_code == 302
+    huge = "x" * (128 * 1024 + 1)
+    uploads = {
+        "/treasurer/st-louis/bank": f"Date,Description,Amount\n2026-01-02,{huge},5.00\n",
+        opened.headers["Location"] + "/import": (
+            f"amount,name,anonymous,method,check_number,received\n5,{huge},no,check,,2026-01-02\n"
+        ),
+    }
+    before = everything_stored(app)
+    for url, text in uploads.items():
+        response = treasurer.post(
+            url,
+            {"file": (io.BytesIO(text.encode()), "huge.csv")},
+            content_type="multipart/form-data",
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400, url
+        assert "Line 2 of the file has a cell longer than 128 KiB" in page, url
+    assert everything_stored(app) == before
+
+
+def test_huge_or_malformed_numbers_in_the_address_are_a_sentence_or_a_404_never_a_500(app):
+    """SQLite cannot be asked about an integer over 2^63 - 1 (OverflowError: a 500); PostgreSQL
+    refused it as data. Every paging parameter and every ``<int:…>`` in a route."""
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "admin@coalition.org", admin=True)
+    admin = SignedIn(app, "admin@coalition.org")
+    paged = ("/treasurer/st-louis/gifts?before=", "/admin/audit?before=")
+    for url in (*paged, "/organize/st-louis/supporters?page="):
+        for value in (TOO_BIG, "-" + TOO_BIG, "0", "abc", "1.5", "9" * 5_000, "２"):
+            response = admin.get(url + value)
+            assert response.status_code == 400, (url, value[:30])
+            assert "in the address must be a whole number from 1 to" in response.get_data(
+                as_text=True
+            )
+        assert admin.get(url + "1").status_code == 200
+    assert admin.get("/organize/st-louis/supporters?page=2000000").status_code == 400
+    routes = [rule for rule in app.url_map.iter_rules() if "<int:" in rule.rule]
+    assert len(routes) > 5
+    for rule in routes:
+        url = re.sub(r"<int:\w+>", TOO_BIG, rule.rule).replace("<chapter>", "st-louis")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = admin.get(url) if method == "GET" else admin.post(url)
+            assert response.status_code == 404, (method, url)
+
+
+#: Values of ?back= and ?next= that must never lead off the site; the attack's first. Browsers
+#: drop tabs and newlines from a URL and read a backslash as a slash.
+HOSTILE_TARGETS = [
+    "/\t/evil.example/phish",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "/a\r\nb",
+    "/a\r\nSet-Cookie: x=1",
+    "\t//evil.example",
+    " //evil.example",
+    "//evil.example",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/%09/evil.example",
+    "/%0d%0a/evil.example",
+    "/%2F/evil.example",
+    "/%5Cevil.example",
+    "/%2f%2fevil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "evil.example",
+    "/\x00/evil.example",
+    "/\u3000/evil.example",
+    "/\u200b/evil.example",
+]
+
+
+def test_the_test_checkout_back_link_and_sign_in_next_are_only_ever_a_local_path(app):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = app.test_client()
+    started = client.post(
+        "/drives/mo-2026/donate",
+        data={
+            "csrf_token": csrf_token(client, "/drives/mo-2026"),
+            "amount_choice": "2500",
+            "email": "back@example.org",
+        },
+    )
+    checkout = started.headers["Location"].split("?")[0]
+    signed_in = SignedIn(app, "t@stl.org").client
+    # The attack's own address, exactly as sent.
+    attack = client.get(checkout + "?back=/%09/evil.example/phish").get_data(as_text=True)
+    assert "evil.example" not in attack and 'href="/drives/mo-2026?resume=' in attack
+    for target in HOSTILE_TARGETS:
+        page = client.get(checkout, query_string={"back": target})
+        assert page.status_code == 200, repr(target)
+        text = page.get_data(as_text=True)
+        assert "evil.example" not in text and "Set-Cookie" not in text, repr(target)
+        assert 'href="/drives/mo-2026?resume=' in text, repr(target)
+        again = signed_in.get("/login", query_string={"next": target})
+        assert (again.status_code, again.headers["Location"]) == (302, "/treasurer/"), target
+    # A path on the site is still followed.
+    fine = client.get(checkout, query_string={"back": "/drives/mo-2026/st-louis?ref=x#donate"})
+    assert 'href="/drives/mo-2026/st-louis?ref=x#donate"' in fine.get_data(as_text=True)
+    kept = signed_in.get("/login", query_string={"next": "/treasurer/st-louis/gifts?before=3"})
+    assert kept.headers["Location"] == "/treasurer/st-louis/gifts?before=3"
+
+
+def _protected(response, name):
+    _strict(response.headers["Content-Security-Policy"])
+    assert response.headers["X-Frame-Options"] == "DENY", name
+    assert response.headers["X-Content-Type-Options"] == "nosniff", name
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000"), name
+
+
+def test_a_500_and_other_error_pages_carry_the_security_headers(production_app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from relief import boundary
+
+    def broken_view():
+        raise RuntimeError("a bug")
+
+    teardown_fails = {"now": False}
+
+    def broken_teardown(_error):
+        if teardown_fails["now"]:
+            raise RuntimeError("a bug while closing the request")
+
+    production_app.add_url_rule("/broken", view_func=broken_view)
+    production_app.teardown_request(broken_teardown)
+    client = production_app.test_client()
+
+    # A bug in a view: our error page, with a sentence.
+    failed = client.get(HTTPS + "/broken")
+    assert failed.status_code == 500
+    assert "Something went wrong on our side" in failed.get_data(as_text=True)
+    _protected(failed, "500")
+    # The commit failing after the view answered: the database error page.
+    with monkeypatch.context() as patch:
+
+        def commit_fails():
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+        patch.setattr(boundary, "_commit", commit_fails)
+        unavailable = client.get(HTTPS + "/healthz")
+    assert unavailable.status_code == 503
+    assert "We cannot reach our database" in unavailable.get_data(as_text=True)
+    _protected(unavailable, "503 from the commit")
+    # A bug after the answer was made (in teardown), which Flask's error pages never see.
+    teardown_fails["now"] = True
+    late = client.get(HTTPS + "/healthz")
+    assert late.status_code == 500
+    assert "Something went wrong on our side" in late.get_data(as_text=True)
+    _protected(late, "500 from teardown")
+    teardown_fails["now"] = False
+    for name, response in (
+        ("404", client.get(HTTPS + "/no-such-page")),
+        ("405", client.put(HTTPS + "/login")),
+        ("400", client.get(HTTPS + "/admin/audit?before=x")),
+    ):
+        _protected(response, name)
+
+
+def test_ledger_verify_on_a_database_without_a_schema_is_a_sentence(database_url):
+    from sqlalchemy import create_engine, text
+
+    if database_url.startswith("sqlite"):
+        os.remove(database_url.removeprefix("sqlite:///"))
+    else:
+        engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = make_app(database_url)
+    try:
+        result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    finally:
+        app.extensions["relief.engine"].dispose()
+    assert result.exit_code == 1
+    assert "The database has no schema yet: run  flask --app app db upgrade" in result.output
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit

@@ -15,13 +15,13 @@ from relief.models import GiftMethod
 from relief.treasury import gifts
 from relief.treasury.forms import AssignForm, CorrectionForm, DirectGiftForm
 from relief.views.treasurer.blueprint import bp, drive_choices, first_record
-from relief.web import refusal_status
+from relief.web import refusal_status, whole_number_arg
 
 
 @bp.get("/<chapter>/gifts")
 @auth.chapter_treasurer_required
 def gift_list(chapter):
-    before = request.args.get("before", type=int)
+    before = whole_number_arg("before")
     rows = gifts.recent_gifts(db.session(), g.chapter, limit=100, before_id=before)
     return render_template("treasurer/gifts.html", rows=rows, page_size=100)
 
