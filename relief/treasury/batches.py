@@ -149,7 +149,7 @@ def _view_of(session: Session, batch: DepositBatch) -> BatchView:
 
 def batches_of(session: Session, chapter: Chapter) -> list[tuple[DepositBatch, Drive]]:
     return list(
-        session.exec(  # type: ignore[arg-type]  # (rows_of is typed for one entity)
+        session.exec(
             scope.rows_of(DepositBatch, chapter, Drive)
             .join(Drive, col(Drive.id) == col(DepositBatch.drive_id))
             .order_by(col(DepositBatch.id).desc())

@@ -14,7 +14,7 @@ from flask import (
 )
 
 from relief import boundary, db, drive_pages, money, pagecache
-from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices
+from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices, required
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
 from relief.web import gateway, limiter, local_path
@@ -111,7 +111,7 @@ def donate(slug, chapter):
         donations.DonationRequest(
             drive_slug=slug,
             chapter_slug=chapter_slug,
-            amount_cents=form.amount_cents,
+            amount_cents=required(form.amount_cents),  # set by the form's validation
             cover_fee=form.cover_fee.data,
             monthly=form.frequency.data == "monthly",
             donor_name=form.donor_name.data or "",
