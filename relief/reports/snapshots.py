@@ -60,7 +60,7 @@ def _typed(kind: Any, value: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_typed(args[0], item) for item in value)
         return tuple(_typed(arg, item) for arg, item in zip(args, value, strict=True))
-    if is_dataclass(kind):
+    if isinstance(kind, type) and is_dataclass(kind):
         hints = get_type_hints(kind)
         values = {part.name: _typed(hints[part.name], value[part.name]) for part in fields(kind)}
         return kind(**values)

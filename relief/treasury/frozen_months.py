@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from relief.ledger import WHOLE_DRIVE, fingerprint, first_of_month
@@ -35,7 +36,9 @@ def books(session: Session, chapter: Chapter, *, up_to: int | None = None) -> Bo
     """The chapter's books as they are now, or as they were when entry ``up_to`` was the
     newest (entries are append-only, so that is the same set forever). Reads every entry of
     the chapter, as plain rows: once per closing, or to check one."""
-    statement = select(
+    # Plain rows on the session's connection: no ORM object per entry (a chapter may have
+    # hundreds of thousands).
+    statement = core_select(
         col(Entry.id),
         col(Entry.kind),
         col(Entry.amount_cents),
@@ -43,7 +46,7 @@ def books(session: Session, chapter: Chapter, *, up_to: int | None = None) -> Bo
         col(Entry.chapter_id),
         col(Entry.gift_id),
         col(Entry.effective_at),
-    ).where(Entry.chapter_id == chapter.id)
+    ).where(col(Entry.chapter_id) == chapter.id)
     if up_to is not None:
         statement = statement.where(col(Entry.id) <= up_to)
     else:
@@ -61,9 +64,13 @@ def books(session: Session, chapter: Chapter, *, up_to: int | None = None) -> Bo
             .with_for_update()
         ).all()
     chain, count, last = "", 0, 0
-    for row in session.exec(statement.order_by(col(Entry.id))):
-        chain = fingerprint.link(chain, *row)
-        count, last = count + 1, row[0]
+    rows = session.connection().execute(statement.order_by(col(Entry.id)))
+    for entry_id, kind, cents, currency, chapter_id, gift_id, effective_at in rows:
+        assert entry_id is not None  # a stored entry
+        chain = fingerprint.link(
+            chain, entry_id, kind, cents, currency, chapter_id, gift_id, effective_at
+        )
+        count, last = count + 1, entry_id
     return Books(chain or fingerprint.EMPTY, count, last)
 
 

@@ -150,7 +150,7 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
         select(Gift.id).where(
             Gift.chapter_id == chapter.id,
             CARD_PAYMENT,  # as ix_gift_chapter_card says it, so the index serves
-            Gift.test_mode.is_(False),
+            col(Gift.test_mode).is_(False),
             func.coalesce(Gift.received_at, Gift.created_at) < end,
         )
     ).first()
@@ -225,12 +225,12 @@ def _bank_check(session: Session, chapter: Chapter, month: date) -> Check:
     lines = session.exec(
         scope.rows_of(BankLine, chapter)
         .where(
-            BankLine.payout_id.is_(None),
-            BankLine.batch_id.is_(None),
+            col(BankLine.payout_id).is_(None),
+            col(BankLine.batch_id).is_(None),
             BankLine.posted_on >= month,
             BankLine.posted_on < next_month(month),
         )
-        .order_by(BankLine.posted_on, BankLine.id)
+        .order_by(col(BankLine.posted_on), col(BankLine.id))
     ).all()
     return Check(
         "Bank deposits of the month matched to a payout or a batch",
@@ -251,7 +251,7 @@ def _batch_check(session: Session, chapter: Chapter, month: date) -> Check:
     start, end = month_bounds(month)
     received_by_end = (
         select(BatchLine.id)
-        .where(BatchLine.batch_id == DepositBatch.id, BatchLine.received_on < end.date())
+        .where(col(BatchLine.batch_id) == col(DepositBatch.id), BatchLine.received_on < end.date())
         .exists()
     )
     rows = session.exec(
@@ -260,25 +260,25 @@ def _batch_check(session: Session, chapter: Chapter, month: date) -> Check:
             # Open or undeposited at the month's end: started (or holding a gift received)
             # by then, whenever it was posted.
             (
-                (DepositBatch.status == BatchStatus.OPEN)
-                & ((DepositBatch.created_at < end) | received_by_end)
+                (col(DepositBatch.status) == BatchStatus.OPEN)
+                & ((col(DepositBatch.created_at) < end) | received_by_end)
             )
             | (
-                (DepositBatch.status == BatchStatus.POSTED)
-                & DepositBatch.deposited_on.is_(None)
-                & ((DepositBatch.posted_at < end) | received_by_end)
+                (col(DepositBatch.status) == BatchStatus.POSTED)
+                & col(DepositBatch.deposited_on).is_(None)
+                & ((col(DepositBatch.posted_at) < end) | received_by_end)
             )
             # Deposited in the month: the bank statement must show it.
             | (
-                (DepositBatch.deposited_on >= start.date())
-                & (DepositBatch.deposited_on < end.date())
+                (col(DepositBatch.deposited_on) >= start.date())
+                & (col(DepositBatch.deposited_on) < end.date())
             )
         )
-        .order_by(DepositBatch.id)
+        .order_by(col(DepositBatch.id))
     ).all()
     matched = set(
         session.exec(
-            select(BankLine.batch_id).where(BankLine.batch_id.in_([b.id for b in rows]))
+            select(BankLine.batch_id).where(col(BankLine.batch_id).in_([b.id for b in rows]))
         ).all()
         if rows
         else ()
@@ -310,11 +310,11 @@ def _fee_check(session: Session, chapter: Chapter, month: date) -> Check:
         .select_from(Gift)
         .where(
             Gift.chapter_id == chapter.id,
-            Gift.fee_pending.is_(True),
+            col(Gift.fee_pending).is_(True),
             func.coalesce(Gift.received_at, Gift.created_at) < end,
         )
     ).one()
-    items = ()
+    items: tuple[Outstanding, ...] = ()
     if pending:
         items = (
             Outstanding(
