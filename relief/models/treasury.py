@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Index
+from sqlalchemy import CheckConstraint, Index, Text
 from sqlmodel import Field, SQLModel
 
 from relief.models.base import _enum, utcnow
@@ -132,6 +132,13 @@ class MonthClose(SQLModel, table=True):
     month: date = Field(primary_key=True)
     closed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     closed_at: datetime = Field(default_factory=utcnow)
+    #: The month's treasurer's report as it stood at closing (JSON of plain values): what its
+    #: PDF shows forever after. None for a month closed before snapshots were kept.
+    snapshot: str | None = Field(default=None, sa_type=Text)
+    #: The fingerprint of the chapter's books at closing: the ledger's hash chained over the
+    #: chapter's entries (all drives) in id order, up to and including ``last_entry_id``.
+    fingerprint: str | None = Field(default=None, max_length=64)
+    last_entry_id: int | None = None
 
 
 class FormPurpose(enum.StrEnum):

@@ -7,12 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from relief import drives, money, projection
 from relief.errors import InvalidAmount, NotFound
-from relief.models import Chapter, Drive, EntryKind, Gift, GiftMethod, GiftStatus, MonthlyGift
+from relief.ledger import RAISED_KINDS
+from relief.models import (
+    Chapter,
+    Drive,
+    Entry,
+    EntryKind,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    MonthlyGift,
+)
 from relief.payments import records
 from relief.payments.gateway import CheckoutDetails, CheckoutUrls, Gateway
 
@@ -140,6 +151,107 @@ def form_values(session: Session, public_id: str | None) -> dict | None:
 
 
 @dataclass(frozen=True)
+class GiftChange:
+    """Something that changed what a gift is worth after it was received."""
+
+    on: datetime
+    #: refunded, refund_failed (the money came back), disputed, dispute_won, corrected or
+    #: reversed (a gift entry taken back out, e.g. a purged test gift).
+    what: str
+    #: Signed: what it did to the gift (a refund is negative).
+    amount_cents: int
+
+    @property
+    def label(self) -> str:
+        """The change as the donor reads it (their page and their receipt)."""
+        return CHANGE_LABELS[self.what]
+
+
+CHANGE_LABELS = {
+    "refunded": "Refunded to you",
+    "refund_failed": "Refund failed: the money came back",
+    "disputed": "Withdrawn by a card dispute",
+    "dispute_won": "Dispute won: the money came back",
+    "corrected": "Corrected by the chapter's treasurer",
+    "reversed": "Reversed",
+    "received": "Received again",
+}
+
+
+@dataclass(frozen=True)
+class GiftHistory:
+    """What a gift is worth now: what was received, and each change since, from its ledger
+    entries in the drive's books (a receipt and the donor's page say the same)."""
+
+    received_cents: int
+    received_at: datetime | None
+    changes: tuple[GiftChange, ...]
+
+    @property
+    def net_cents(self) -> int:
+        """What the gift is now: received, net of refunds, disputes and corrections."""
+        return self.received_cents + sum(change.amount_cents for change in self.changes)
+
+    @property
+    def refunded_cents(self) -> int:
+        """What went back to the donor (failed refunds count nothing)."""
+        return -sum(c.amount_cents for c in self.changes if c.what in _REFUND_CHANGES)
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.received_cents > 0 and self.refunded_cents >= self.received_cents
+
+    @property
+    def last_refund_at(self) -> datetime | None:
+        refunds = [c.on for c in self.changes if c.what == "refunded"]
+        return refunds[-1] if refunds else None
+
+
+_REFUND_CHANGES = ("refunded", "refund_failed")
+
+
+def _change_of(kind: EntryKind, amount_cents: int) -> str:
+    match kind:
+        case EntryKind.REFUND:
+            return "refunded" if amount_cents < 0 else "refund_failed"
+        case EntryKind.DISPUTE_WITHDRAWN:
+            return "disputed"
+        case EntryKind.DISPUTE_REINSTATED:
+            return "dispute_won"
+        case EntryKind.CORRECTION:
+            return "corrected"
+    return "reversed" if amount_cents < 0 else "received"
+
+
+def gift_history(session: Session, gift: Gift) -> GiftHistory:
+    """The gift's money as its drive's books hold it (entries moved to the drive when the
+    gift was assigned to one count once: only those under the gift's drive are read)."""
+    drive_is = (
+        col(Entry.drive_id).is_(None)
+        if gift.drive_id is None
+        else col(Entry.drive_id) == gift.drive_id
+    )
+    entries = session.exec(
+        select(col(Entry.kind), col(Entry.amount_cents), col(Entry.effective_at))
+        .where(Entry.gift_id == gift.id, drive_is, col(Entry.kind).in_(tuple(RAISED_KINDS)))
+        .order_by(col(Entry.effective_at), col(Entry.id))
+    ).all()
+    first = next(
+        (n for n, (kind, cents, _) in enumerate(entries) if kind is EntryKind.GIFT and cents > 0),
+        None,
+    )
+    return GiftHistory(
+        received_cents=entries[first][1] if first is not None else 0,
+        received_at=entries[first][2] if first is not None else None,
+        changes=tuple(
+            GiftChange(on=on, what=_change_of(kind, cents), amount_cents=cents)
+            for n, (kind, cents, on) in enumerate(entries)
+            if n != first
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What the donor's own page shows about their gift (never shown to anyone else)."""
 
@@ -160,6 +272,8 @@ class Receipt:
     donor_email: str | None
     #: The donor can open the processor's portal for this monthly gift.
     can_manage: bool
+    #: What the gift is now, and each refund, dispute or correction since it was received.
+    history: GiftHistory
 
     @property
     def ratio_hundredths(self) -> int:
@@ -172,15 +286,18 @@ def receipt(session: Session, public_id: str) -> Receipt:
     chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
     fee_cents = records.sum_for(session, gift, EntryKind.FEE)
     plan = session.get(MonthlyGift, gift.stripe_subscription_id) if gift.monthly else None
+    history = gift_history(session, gift)
+    # Before the money arrives the gift is what the donor chose; after, what the books hold.
+    amount_cents = history.net_cents if history.received_cents else gift.amount_cents
     return Receipt(
         public_id=gift.public_id,
         status=gift.status,
-        amount_cents=gift.amount_cents,
+        amount_cents=amount_cents,
         currency=gift.currency,
         covered_fee_cents=gift.covered_fee_cents,
         # Until Stripe reports the fee, what the donor added to cover it stands in for it.
         relief_cents=projection.relief_for(
-            gift.amount_cents - (fee_cents or gift.covered_fee_cents),
+            max(0, amount_cents - (fee_cents or gift.covered_fee_cents)),
             drive.ratio_hundredths if drive else 0,
         ),
         fee_cents=fee_cents,
@@ -197,6 +314,7 @@ def receipt(session: Session, public_id: str) -> Receipt:
             and not gift.test_mode
             and not (plan and plan.canceled_at)
         ),
+        history=history,
     )
 
 

@@ -7,6 +7,11 @@ remitted) from the same rows of earlier months, the lists from ``treasury.batche
 ``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from
 ``dashboard.attention``.
 
+A closed month's report is the snapshot taken when it closed (:func:`close`; kept as JSON on
+the month's ``MonthClose`` row with the fingerprint of the chapter's books): it reads the
+same forever. Entries dated in a closed month that arrive later are booked in the next open
+month, and that month's report lists them with the day they were dated.
+
 The report holds donor names (treasurers may see them) but never a donor's email or message:
 it gets forwarded. Its size grows with the month's batches, remittances and corrections, not
 with its gifts.
@@ -15,18 +20,35 @@ with its gifts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
 from relief.errors import InvalidInput, NotFound
 from relief.ledger import Figures, month_label, next_month
-from relief.models import BatchStatus, Chapter, present
+from relief.models import BatchStatus, Chapter, EntryKind, MonthClose, User
+from relief.reports import snapshots
+from relief.reports.monthly_snapshot import (
+    BatchRow,
+    Closing,
+    CorrectionRow,
+    DirectGiftRow,
+    DriveMonth,
+    LateEntryRow,
+    MonthlySnapshot,
+    OpenItems,
+    PartnerReportRow,
+    PayoutRow,
+    RemittanceRow,
+    UnassignedRow,
+)
 from relief.treasury import (
     batches,
     dashboard,
+    frozen_months,
     gifts,
+    months,
     partner_reports,
     payouts,
     remittances,
@@ -64,159 +86,16 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), UTC)
 
 
-@dataclass(frozen=True)
-class DriveMonth:
-    """One drive's money for the chapter in the month, and the money held around it."""
-
-    title: str
-    currency: str
-    #: What moved in the month (gross, fees, refunds, disputes, corrections, remitted).
-    month: Figures
-    #: Net − remitted of everything before the month / up to its end.
-    held_at_start_cents: int
-    held_at_end_cents: int
-
-    @property
-    def change_in_held_cents(self) -> int:
-        return self.month.held_cents
-
-
-@dataclass(frozen=True)
-class BatchRow:
-    label: str
-    drive_title: str
-    posted: bool
-    posted_on: date | None
-    expected_count: int
-    expected_total_cents: int
-    entered_count: int
-    entered_total_cents: int
-    held_by: str
-    deposited_on: date | None
-
-    @property
-    def balanced(self) -> bool:
-        return (
-            self.expected_count == self.entered_count
-            and self.expected_total_cents == self.entered_total_cents
-        )
-
-
-@dataclass(frozen=True)
-class RemittanceRow:
-    sent_on: date
-    drive_title: str
-    amount_cents: int
-    reference: str
-    #: The day it was reversed and why, when it was recorded by mistake.
-    reversed_on: date | None
-    reversal_reason: str
-
-
-@dataclass(frozen=True)
-class PayoutRow:
-    """One Stripe payout as the payouts service reconciles it (copied, not recomputed)."""
-
-    stripe_id: str
-    arrival_date: date
-    currency: str
-    #: reconciled, differs, manual, syncing, failed or canceled (PayoutView.state).
-    state: str
-    actual_cents: int
-    #: None for a manual payout: Stripe does not itemise it, so the ledger expects nothing.
-    expected_cents: int | None
-    difference_cents: int
-    unmatched_count: int
-    share_cents: int
-    share_count: int
-
-
-@dataclass(frozen=True)
-class DirectGiftRow:
-    received_on: date
-    donor_name: str
-    amount_cents: int
-    partner_reference: str
-
-
-@dataclass(frozen=True)
-class PartnerReportRow:
-    reported_on: date
-    drive_title: str
-    debt_abolished_cents: int
-    people_helped: int
-    people_label: str
-    region: str
-
-
-@dataclass(frozen=True)
-class CorrectionRow:
-    on: date
-    gift_number: int
-    donor_name: str
-    first_recorded_cents: int
-    #: Signed: what the correction added to (or, negative, took from) the gift.
-    change_cents: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class UnassignedRow:
-    gift_number: int
-    received_on: date | None
-    donor_name: str
-    method: str
-    amount_cents: int
-
-
-@dataclass(frozen=True)
-class OpenItems:
-    """What needs the treasurer as of the report's time (not the month's end)."""
-
-    unassigned_count: int
-    unassigned: tuple[UnassignedRow, ...]
-    fee_pending_count: int
-    open_batches: tuple[str, ...]
-    #: (batch label, who holds the money) for posted batches not yet deposited.
-    undeposited_batches: tuple[tuple[str, str], ...]
-
-    @property
-    def anything(self) -> bool:
-        return bool(
-            self.unassigned_count
-            or self.fee_pending_count
-            or self.open_batches
-            or self.undeposited_batches
-        )
-
-
-@dataclass(frozen=True)
-class MonthlySnapshot:
-    chapter_slug: str
-    chapter_name: str
-    #: The month's first day, its key ("2026-03") and its name ("March 2026").
-    month: date
-    month_key: str
-    month_name: str
-    #: False while the month is still running (figures are month to date).
-    month_complete: bool
-    currency: str
-    drives: tuple[DriveMonth, ...]
-    total: DriveMonth
-    batches: tuple[BatchRow, ...]
-    remittances: tuple[RemittanceRow, ...]
-    direct_gifts: tuple[DirectGiftRow, ...]
-    partner_reports: tuple[PartnerReportRow, ...]
-    corrections: tuple[CorrectionRow, ...]
-    open_items: OpenItems
-    payouts: tuple[PayoutRow, ...]
-    payouts_note: str
-    as_of: datetime
-    org_name: str
-
-    @property
-    def title(self) -> str:
-        return f"{self.chapter_name} — treasurer's report for {self.month_name}"
+#: What a late entry was, in the report's words.
+LATE_KIND_LABELS = {
+    EntryKind.GIFT: "Gift",
+    EntryKind.FEE: "Processing fee",
+    EntryKind.REFUND: "Refund",
+    EntryKind.DISPUTE_WITHDRAWN: "Dispute: money withdrawn",
+    EntryKind.DISPUTE_REINSTATED: "Dispute won: money back",
+    EntryKind.REMITTANCE: "Remittance to the partner",
+    EntryKind.CORRECTION: "Correction",
+}
 
 
 def _money_by_drive(session: Session, chapter: Chapter, first: date):
@@ -310,7 +189,7 @@ def _corrections(session, chapter, start, end) -> tuple[CorrectionRow, ...]:
     return tuple(
         CorrectionRow(
             on=entry.effective_at.astimezone(UTC).date(),
-            gift_number=present(gift.id),
+            gift_number=_number(gift.id),
             donor_name=gift.donor_name,
             first_recorded_cents=gift.amount_cents,
             change_cents=entry.amount_cents,
@@ -318,6 +197,32 @@ def _corrections(session, chapter, start, end) -> tuple[CorrectionRow, ...]:
         )
         for entry, gift in gifts.corrections_between(session, chapter, start, end)
     )
+
+
+def _late_entries(session, chapter, first) -> tuple[LateEntryRow, ...]:
+    drive_titles = {drive.id: drive.title for drive in scope.drives_of(session, chapter)}
+    return tuple(
+        LateEntryRow(
+            dated_on=late.dated,
+            closed_month_name=month_label(late.closed_month),
+            what=LATE_KIND_LABELS[late.entry.kind],
+            gift_number=late.gift.id if late.gift else None,
+            donor_name=late.gift.donor_name if late.gift else "",
+            drive_title=drive_titles.get(late.entry.drive_id, ""),
+            amount_cents=late.entry.amount_cents,
+        )
+        for late in frozen_months.late_entries(session, chapter, first)
+    )
+
+
+def _day(moment: datetime | None) -> date:
+    assert moment is not None, "a gift sent directly to the partner has its date received"
+    return moment.astimezone(UTC).date()
+
+
+def _number(row_id: int | None) -> int:
+    assert row_id is not None, "rows read from the database have their id"
+    return row_id
 
 
 def _payouts(session, chapter, first, end_day) -> tuple[PayoutRow, ...]:
@@ -349,7 +254,7 @@ def _open_items(session, chapter) -> OpenItems:
         unassigned_count=attention.unassigned_gifts,
         unassigned=tuple(
             UnassignedRow(
-                gift_number=present(gift.id),
+                gift_number=_number(gift.id),
                 received_on=gift.received_at.astimezone(UTC).date() if gift.received_at else None,
                 donor_name=gift.donor_name,
                 method=gift.method.value,
@@ -369,11 +274,52 @@ def build(
     session: Session, chapter: Chapter, month: str | date, *, now: datetime, org_name: str = ""
 ) -> MonthlySnapshot:
     """The chapter's report for ``month`` ("YYYY-MM" or its first day) as of ``now`` (aware
-    UTC). Months are calendar months in UTC, like the dashboard's."""
+    UTC): for a closed month, the snapshot taken when it closed. Months are calendar months
+    in UTC, like the dashboard's."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
     first = month if isinstance(month, date) else parse_month(month, now.date())
+    closed = frozen_months.closed_month(session, chapter, first)
+    if closed is not None and closed.snapshot:
+        return snapshots.from_json(MonthlySnapshot, closed.snapshot)
+    # A month closed before snapshots were kept is read from the ledger, like an open one.
+    return _from_the_ledger(session, chapter, first, now=now, org_name=org_name)
+
+
+def close(
+    session: Session,
+    chapter: Chapter,
+    month: date,
+    closed_by: User | None = None,
+    *,
+    override_reason: str | None = None,
+    org_name: str = "",
+) -> months.Closed:
+    """Close the chapter's ``month`` (``treasury.months.close_month``: refused until it is
+    reconciled) and keep its report as it stands, with the fingerprint of the chapter's
+    books, so it reads the same forever; flushes."""
+
+    def freeze(row: MonthClose, books: frozen_months.Books) -> str:
+        snapshot = _from_the_ledger(
+            session, chapter, row.month, now=row.closed_at, org_name=org_name
+        )
+        closing = Closing(
+            closed_at=row.closed_at,
+            fingerprint=books.fingerprint,
+            entry_count=books.entry_count,
+            last_entry_id=books.last_entry_id,
+        )
+        return snapshots.to_json(replace(snapshot, closing=closing))
+
+    return months.close_month(
+        session, chapter, month, closed_by, freeze=freeze, override_reason=override_reason
+    )
+
+
+def _from_the_ledger(
+    session: Session, chapter: Chapter, first: date, *, now: datetime, org_name: str
+) -> MonthlySnapshot:
     end_day = next_month(first)
     start, end = _midnight(first), _midnight(end_day)
     drive_months = _money_by_drive(session, chapter, first)
@@ -401,7 +347,7 @@ def build(
         remittances=_remittances(session, chapter, start, end),
         direct_gifts=tuple(
             DirectGiftRow(
-                received_on=present(gift.received_at).astimezone(UTC).date(),
+                received_on=_day(gift.received_at),
                 donor_name=gift.donor_name,
                 amount_cents=gift.amount_cents,
                 partner_reference=direct.partner_reference,
@@ -415,4 +361,5 @@ def build(
         payouts_note=PAYOUTS_NOTE,
         as_of=now,
         org_name=org_name,
+        late_entries=_late_entries(session, chapter, first),
     )

@@ -1,7 +1,9 @@
-"""A donor's receipt for one paid gift: plain data for the receipt PDF.
+"""A donor's receipt for one gift: plain data for the receipt PDF.
 
 The receipt is reached through the gift's unguessable ``public_id`` (the donor's own link);
-it shows that donor's name, never anyone else's data.
+it shows that donor's name, never anyone else's data. It follows the gift: the amount is what
+the gift is now (net of refunds, disputes and corrections, from the drive's books), with each
+change listed and dated; a refunded gift's receipt says so.
 """
 
 from __future__ import annotations
@@ -12,15 +14,33 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
-from relief.models import Chapter, Drive, Gift, GiftStatus
+from relief.models import Chapter, Drive, Gift
+from relief.payments import donations, records
+
+
+@dataclass(frozen=True)
+class ReceiptChange:
+    """A refund, dispute or correction after the gift was received."""
+
+    on: datetime
+    label: str
+    #: Signed: a refund is negative.
+    amount_cents: int
 
 
 @dataclass(frozen=True)
 class Receipt:
     number: str
+    #: What the gift is now: received, net of every change below.
     amount_cents: int
+    #: What was first received, and when.
+    received_cents: int
     currency: str
     received_at: datetime
+    changes: tuple[ReceiptChange, ...]
+    #: What went back to the donor; the whole gift when ``refunded``.
+    refunded_cents: int
+    refunded: bool
     method: str
     monthly: bool
     donor_name: str
@@ -40,26 +60,34 @@ NO_RECEIPT = "There is no receipt here: the gift is unknown or its payment has n
 def build(
     session: Session, public_id: str, *, org_name: str, statement: str, now: datetime
 ) -> Receipt:
-    """The receipt of the paid gift with this public id; NotFound for any other gift.
-
-    Refunded, disputed, pending and failed gifts have no receipt (the money is not, or no
-    longer, a gift), and the message does not say which case it was.
-    """
+    """The receipt of the gift with this public id, once its money arrived (paid, and later
+    refunded or disputed too: the receipt then says what the gift is now); NotFound for any
+    other gift, without saying which case it was."""
     row = session.exec(
         select(Gift, Drive, Chapter)
-        .join(Drive, col(Drive.id) == Gift.drive_id)
-        .outerjoin(Chapter, col(Chapter.id) == Gift.chapter_id)
+        .join(Drive, col(Drive.id) == col(Gift.drive_id))
+        .outerjoin(Chapter, col(Chapter.id) == col(Gift.chapter_id))
         .where(Gift.public_id == public_id[:32])
     ).first()
-    if row is None or row[0].status != GiftStatus.PAID:
+    if row is None or row[0].status not in records.MONEY_RECEIVED:
         raise NotFound(NO_RECEIPT)
     gift, drive, chapter = row
-    received_at = gift.received_at or gift.created_at
+    history = donations.gift_history(session, gift)
+    if not history.received_cents:
+        raise NotFound(NO_RECEIPT)  # nothing in the drive's books
+    assert gift.id is not None
     return Receipt(
         number=f"{drive.slug.upper()}-{gift.id:06d}",
-        amount_cents=gift.amount_cents,
+        amount_cents=history.net_cents,
+        received_cents=history.received_cents,
         currency=gift.currency,
-        received_at=received_at.astimezone(UTC),
+        received_at=_utc(gift.received_at or history.received_at or gift.created_at),
+        changes=tuple(
+            ReceiptChange(on=_utc(change.on), label=change.label, amount_cents=change.amount_cents)
+            for change in history.changes
+        ),
+        refunded_cents=history.refunded_cents,
+        refunded=history.fully_refunded,
         method=gift.method.value,
         monthly=gift.monthly,
         donor_name=gift.donor_name,
@@ -71,3 +99,8 @@ def build(
         test_mode=gift.test_mode,
         issued_at=now.astimezone(UTC),
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they are UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -8,11 +8,18 @@ for its Stripe fee. A coalition admin may close a month that is not reconciled w
 reason (the view writes it, with what was outstanding, to the audit log); a treasurer may not.
 After that, nothing new is dated in it: the ledger itself (``ledger.append``, whoever posts —
 a treasurer's action or a late Stripe event) moves an entry that would fall in a closed month
-to the first moment of the next open month, and says so in its memo.
+to the first moment of the next open month, and says so in its memo
+(``frozen_months.late_entries`` finds them there, with the day they were dated).
+
+Closing also freezes the month: the row keeps the month's treasurer's report as it stood
+(``freeze``, given by ``reports.monthly``, which treasury may not import) and the fingerprint
+of the chapter's books at that moment (``frozen_months.books``), so the closed month reads
+the same forever and anyone can check the books it came from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -36,6 +43,7 @@ from relief.models import (
     utcnow,
 )
 from relief.treasury import payouts, scope
+from relief.treasury.frozen_months import Books, books
 
 #: The shortest reason an admin may give for closing a month that is not reconciled.
 MIN_REASON_CHARS = 15
@@ -243,7 +251,7 @@ def _batch_check(session: Session, chapter: Chapter, month: date) -> Check:
     start, end = month_bounds(month)
     received_by_end = (
         select(BatchLine.id)
-        .where(BatchLine.batch_id == DepositBatch.id, BatchLine.received_on < end.date())
+        .where(col(BatchLine.batch_id) == col(DepositBatch.id), BatchLine.received_on < end.date())
         .exists()
     )
     rows = session.exec(
@@ -352,9 +360,12 @@ def close_month(
     month: date,
     closed_by: User | None = None,
     *,
+    freeze: Callable[[MonthClose, Books], str],
     override_reason: str | None = None,
 ) -> Closed:
-    """Close one of the chapter's ended months (once); flushes.
+    """Close one of the chapter's ended months (once), keeping the fingerprint of the
+    chapter's books and ``freeze(row, books)``: the month's report as JSON (reports.monthly's
+    ``close`` passes it); flushes.
 
     Refused (NotReconciled, with the checklist) while anything of the month is outstanding,
     unless a coalition admin gives a reason of at least MIN_REASON_CHARS characters; the
@@ -381,10 +392,17 @@ def close_month(
             )
     else:
         reason = ""  # nothing to override
-    assert chapter.id is not None, "a stored chapter"
+    assert chapter.id is not None  # a chapter from the database
+    kept = books(session, chapter)
     closed = MonthClose(
-        chapter_id=chapter.id, month=month, closed_by_id=closed_by.id if closed_by else None
+        chapter_id=chapter.id,
+        month=month,
+        closed_by_id=closed_by.id if closed_by else None,
+        fingerprint=kept.fingerprint,
+        last_entry_id=kept.last_entry_id,
     )
+    # Frozen before the row is added: the report is built from the ledger, as it stands.
+    closed.snapshot = freeze(closed, kept)
     session.add(closed)
     session.flush()
     return Closed(closed, checked, reason[:1000])

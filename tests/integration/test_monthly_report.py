@@ -16,7 +16,15 @@ import pytest
 from relief import drives, ledger, money
 from relief.models import EntryKind, Gift, GiftMethod, GiftStatus, utcnow
 from relief.reports import monthly
-from relief.treasury import batches, dashboard, gifts, partner_reports, payouts, remittances
+from relief.treasury import (
+    batches,
+    dashboard,
+    frozen_months,
+    gifts,
+    partner_reports,
+    payouts,
+    remittances,
+)
 from tests.factories import make_coalition, make_gift
 from tests.integration.test_payouts import card_gift, payout, txn
 from tests.read_back import pdf_text
@@ -380,3 +388,141 @@ def test_the_months_payouts_carry_the_payouts_screens_reconciliation(
     assert f"po_manual — {money.format(manual_view.actual_cents, cur)}" in flat
     assert "manual, not itemised" in flat
     assert "po_last" not in flat  # arrived last month
+
+
+# --- A closed month is frozen ------------------------------------------------------------------
+
+
+def _last_month_day(day: int):
+    """A day of the previous month (the 28th at most, so every month has it)."""
+    return (month_start() - timedelta(days=1)).date().replace(day=day)
+
+
+def test_a_closed_month_reads_the_same_forever_and_late_gifts_are_listed_where_they_landed(app):
+    """Close last month ("November"), then record gifts dated in it: November's report does not
+    change by a character, and this month ("December") counts them and lists them with their
+    own date."""
+    november, december = previous_month(), this_month()
+    with data(app) as session:
+        drive = make_coalition(session)
+        st_louis = drives.get_chapter(session, "st-louis")
+        make_gift(
+            session,
+            drive,
+            10_000,
+            chapter="st-louis",
+            donor_name="Ana November",
+            received_at=datetime.combine(_last_month_day(10), time(15), UTC),
+        )
+        gifts.record_direct_gift(
+            session,
+            st_louis,
+            drive_id=drive.id,
+            amount_cents=5_000,
+            method=GiftMethod.CHECK,
+            donor_name="Dee Direct",
+            show_name=False,
+            check_number="101",
+            received_on=_last_month_day(12),
+            partner_reference="UMD-1",
+        )
+        session.commit()
+        make_user(session, "t@stl.org", "st-louis")
+    treasurer = SignedIn(app, "t@stl.org")
+    closing = treasurer.post(
+        "/treasurer/st-louis/months/close",
+        {"month": f"{november}-01", "reconciled": "y"},
+    )
+    assert closing.status_code == 302
+    url = "/treasurer/st-louis/reports/{}.pdf"
+    at_closing = pdf_text(treasurer.get(url.format(november)).data)
+    with data(app) as session:
+        st_louis = drives.get_chapter(session, "st-louis")
+        _, november_row = dashboard_month(session, st_louis, november)
+
+    late_day = _last_month_day(28)
+    with data(app) as session:
+        drive = drives.get_drive(session, "mo-2026")
+        st_louis = drives.get_chapter(session, "st-louis")
+        gifts.record_direct_gift(
+            session,
+            st_louis,
+            drive_id=drive.id,
+            amount_cents=50_000,
+            method=GiftMethod.CHECK,
+            donor_name="Lee Late",
+            show_name=False,
+            check_number="102",
+            received_on=late_day,
+            partner_reference="UMD-2",
+        )
+        make_gift(
+            session,
+            drive,
+            2_500,
+            chapter="st-louis",
+            donor_name="Mo Late",
+            received_at=datetime.combine(late_day, time(15), UTC),
+        )
+        session.commit()
+
+    # November's report is the one taken at closing, to the character.
+    later = pdf_text(treasurer.get(url.format(november)).data)
+    assert later == at_closing
+    assert "Lee Late" not in later and "Dee Direct" in later
+    assert figures_on(later, "Gross gifts") == ["$150.00"]
+    flat = re.sub(r"\s+", " ", later)
+    assert "Closed on" in flat and "frozen" in flat
+    with data(app) as session:
+        st_louis = drives.get_chapter(session, "st-louis")
+        closed = frozen_months.closed_month(session, st_louis, _last_month_day(1))
+        assert closed.fingerprint[:16] in flat
+        # The fingerprint still proves the books as they were: later entries do not touch it.
+        assert frozen_months.books(session, st_louis, up_to=closed.last_entry_id).fingerprint == (
+            closed.fingerprint
+        )
+        assert frozen_months.books(session, st_louis).fingerprint != closed.fingerprint
+        # The dashboard's November row is the report's, before and after.
+        _, november_now = dashboard_month(session, st_louis, november)
+        _, december_row = dashboard_month(session, st_louis, december)
+    assert november_now.figures == november_row.figures
+    assert november_row.figures.gifts_cents == 15_000
+
+    # December counts them, and lists them with the day they were dated.
+    this = pdf_text(treasurer.get(url.format(december)).data)
+    assert figures_on(this, "Gross gifts") == ["$525.00"]
+    assert december_row.figures.gifts_cents == 52_500
+    assert december_row.figures.gift_count == 2
+    flat = re.sub(r"\s+", " ", this)
+    dated = f"dated {late_day:%b} {late_day.day}, {late_day.year}"
+    label = month_start().date().replace(day=1) - timedelta(days=1)
+    booked = f"booked after {label:%B %Y} closed"
+    for name, amount in (("Lee Late", "$500.00"), ("Mo Late", "$25.00")):
+        row = next(line for line in this.splitlines() if name in line)
+        assert amount in row, row
+    assert flat.count(dated) >= 2 and booked in flat
+
+
+def test_a_snapshot_comes_back_from_its_json_unchanged(session):
+    """What a closed month keeps is the whole report: every figure, list and date."""
+    from relief.reports import snapshots
+    from relief.reports.monthly_snapshot import MonthlySnapshot
+
+    _, st_louis = a_month_of_st_louis(session)
+    built = monthly.build(session, st_louis, this_month(), now=utcnow())
+    assert built.batches and built.corrections and built.open_items.unassigned
+    text = snapshots.to_json(built)
+    assert snapshots.from_json(MonthlySnapshot, text) == built
+    assert snapshots.to_json(snapshots.from_json(MonthlySnapshot, text)) == text
+    assert "bea.private@example.org" not in text and "PRIVATE NOTE" not in text
+
+
+def test_a_month_closed_before_snapshots_were_kept_is_read_from_the_ledger(session):
+    from relief.models import MonthClose
+
+    _, st_louis = a_month_of_st_louis(session)
+    last = (month_start() - timedelta(days=1)).date().replace(day=1)
+    session.add(MonthClose(chapter_id=st_louis.id, month=last))
+    session.commit()
+    report = monthly.build(session, st_louis, previous_month(), now=utcnow())
+    assert report.closing is None and report.total.month.gifts_cents == 12_345

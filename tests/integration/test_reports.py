@@ -5,18 +5,23 @@ Figures are compared with the JSON API to the cent; private donor data must not 
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from relief import boundary, demo, drives, ledger, money
 from relief.models import EntryKind, Gift, GiftMethod, GiftStatus
 from relief.reports import render
+from relief.treasury import gifts
+from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.read_back import pdf_info, pdf_text, qr_codes_in_pdf
+from tests.stripe_fixtures import *  # noqa: F403
 
 CHAPTER_GOALS = {"mid-missouri": 60_000, "st-louis": 60_000, "kansas-city": 40_000}
 PRIVATE = (
@@ -277,7 +282,7 @@ def test_receipt_default_statement_is_neutral(session, client):
 
 def test_no_receipt_for_unknown_or_unpaid_gifts(session, client):
     drive = missouri_example(session)
-    for status in (GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.REFUNDED):
+    for status in (GiftStatus.PENDING, GiftStatus.FAILED):
         gift = Gift(
             drive_id=drive.id,
             amount_cents=2_500,
@@ -291,6 +296,114 @@ def test_no_receipt_for_unknown_or_unpaid_gifts(session, client):
         assert response.status_code == 404, status
         assert "no receipt here" in response.get_data(as_text=True)
     assert client.get("/gifts/not-a-real-id/receipt.pdf").status_code == 404
+
+
+def _receipt_text(client, gift) -> str:
+    response = client.get(f"/gifts/{gift.public_id}/receipt.pdf")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return squeeze(pdf_text(response.data))
+
+
+def _gift_page(client, gift) -> str:
+    """The donor's own page, as text."""
+    page = client.get(f"/gifts/{gift.public_id}").get_data(as_text=True)
+    return squeeze(html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment:%B} {moment.day}, {moment.year}"
+
+
+def test_a_corrected_gift_gets_a_receipt_for_what_it_is_now_with_the_correction(session, client):
+    drive = missouri_example(session)
+    st_louis = drives.get_chapter(session, "st-louis")
+    gift = make_gift(
+        session, drive, 2_500, chapter="st-louis", donor_name="Cy Cash", method=GiftMethod.CASH
+    )
+    gifts.correct_gift(
+        session, st_louis, gift.id, correct_amount_cents=2_000, reason="a $5 bill counted twice"
+    )
+    session.commit()
+    text = _receipt_text(client, gift)
+    assert "Amount $20.00 (USD)" in text
+    today = _day(datetime.now(UTC))
+    assert f"Received {today} $25.00" in text
+    assert f"Corrected by the chapter's treasurer {today} -$5.00" in text
+    assert "Amount now $20.00" in text
+    assert "a $5 bill counted twice" not in text  # the treasurer's note, not the donor's
+    page = _gift_page(client, gift)
+    assert "Your $20.00 relieves about" in page
+    assert "Corrected by the chapter's treasurer" in page and "Your gift now $20.00" in page
+
+
+def _card_gift_refunded(stripe_client, amount_cents, refunded_cents, intent):
+    """A card gift paid through Stripe's webhook, then refunded (in part or in full) today."""
+    evt = so.event(
+        "checkout.session.completed",
+        so.checkout_session(
+            amount_cents=amount_cents,
+            metadata={"drive": "mo-2026", "chapter": "st-louis"},
+            payment_intent=intent,
+            name="Rae Refund",
+        ),
+    )
+    assert so.deliver(stripe_client, evt).status_code == 200
+    charge_id = f"ch_{intent}"
+    refund = so.refund(
+        refund_id=f"re_{intent}",
+        charge_id=charge_id,
+        payment_intent=intent,
+        amount_cents=refunded_cents,
+    )
+    charge = so.charge(
+        charge_id=charge_id,
+        payment_intent=intent,
+        amount_cents=amount_cents,
+        amount_refunded=refunded_cents,
+        refunds=[refund],
+    )
+    assert so.deliver(stripe_client, so.event("charge.refunded", charge)).status_code == 200
+
+
+def _gift_by_intent(stripe_session, intent):
+    stripe_session.expire_all()
+    return stripe_session.exec(select(Gift).where(Gift.stripe_payment_intent_id == intent)).one()
+
+
+def test_a_partly_refunded_gift_gets_a_receipt_for_what_it_kept(
+    stripe_session, stripe_client, fake_stripe
+):
+    make_coalition(stripe_session)
+    _card_gift_refunded(stripe_client, 5_000, 2_000, "pi_part")
+    gift = _gift_by_intent(stripe_session, "pi_part")
+    assert gift.status is GiftStatus.PAID
+    text = _receipt_text(stripe_client, gift)
+    today = _day(datetime.now(UTC))
+    assert "Amount $30.00 (USD)" in text
+    assert "$50.00" in text and f"Refunded to you {today} -$20.00" in text
+    assert "Amount now $30.00" in text and "was refunded" not in text
+    page = _gift_page(stripe_client, gift)
+    assert "Your $30.00 relieves about" in page
+    assert "$20.00 of your $50.00 gift was refunded" in page
+
+
+def test_a_fully_refunded_gift_gets_a_receipt_that_says_it_was_refunded(
+    stripe_session, stripe_client, fake_stripe
+):
+    make_coalition(stripe_session)
+    _card_gift_refunded(stripe_client, 5_000, 5_000, "pi_full")
+    gift = _gift_by_intent(stripe_session, "pi_full")
+    assert gift.status is GiftStatus.REFUNDED
+    text = _receipt_text(stripe_client, gift)
+    today = _day(datetime.now(UTC))
+    assert "This gift was refunded: $50.00 went back to you" in text
+    assert "Amount $0.00 (USD)" in text and f"Refunded to you {today} -$50.00" in text
+    page = _gift_page(stripe_client, gift)
+    assert "This gift was refunded: $50.00 went back to you" in page
+    assert "Your $0.00" not in page and "It counts toward" not in page
+    assert "Refunded to you, " in page and "Your gift now $0.00" in page
+    raw = stripe_client.get(f"/gifts/{gift.public_id}").get_data(as_text=True)
+    assert f'href="/gifts/{gift.public_id}/receipt.pdf"' in raw
 
 
 # Command line ---------------------------------------------------------------------------------

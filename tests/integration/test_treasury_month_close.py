@@ -22,7 +22,7 @@ from relief.models import (
     Payout,
     PayoutTransaction,
 )
-from relief.treasury import bank, batches, months
+from relief.treasury import bank, batches, frozen_months, months
 from tests.factories import make_coalition
 from tests.treasury_helpers import SignedIn, data, make_user
 
@@ -344,3 +344,32 @@ def test_a_month_with_card_gifts_waits_for_a_stripe_sync_after_its_end(app):
         stored_payout(session, "po_synced", DAY, [("txn_synced", gift, 5_000, 175)])
         session.commit()
     assert close(treasurer).status_code == 302
+
+
+def test_closing_keeps_the_months_report_and_the_fingerprint_of_the_books(app):
+    """Even a month an admin closes unreconciled keeps its report and the fingerprint of the
+    chapter's books as they were; entries booked later leave both alone."""
+    with data(app) as session:
+        drive = make_coalition(session)
+        card_gift(session, drive, 5_000, 175, "ch_kept")  # never synced: not reconciled
+        session.commit()
+    users(app)
+    admin = SignedIn(app, "admin@relief.example.org")
+    reason = "Stripe's dashboard shows the payout; the sync is broken this week."
+    assert close(admin, reason=reason).status_code == 302
+    with data(app) as session:
+        chapter = drives.get_chapter(session, "st-louis")
+        row = frozen_months.closed_month(session, chapter, LAST_MONTH)
+        assert row.snapshot and f'"month_key": "{LAST_MONTH:%Y-%m}"' in row.snapshot
+        kept = frozen_months.books(session, chapter, up_to=row.last_entry_id)
+        assert (kept.fingerprint, kept.entry_count) == (row.fingerprint, 2)  # gift and fee
+        drive = drives.get_drive(session, "mo-2026")
+        card_gift(session, drive, 2_500, 85, "ch_late")  # dated in the closed month
+        session.commit()
+        assert frozen_months.books(session, chapter, up_to=row.last_entry_id) == kept
+        assert frozen_months.books(session, chapter).entry_count == 4
+        late = frozen_months.late_entries(session, chapter, THIS_MONTH)
+        assert [(e.entry.kind, e.dated) for e in late] == [
+            (EntryKind.GIFT, DAY),
+            (EntryKind.FEE, DAY),
+        ]

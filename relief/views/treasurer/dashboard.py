@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
 from relief import auth, boundary, db
 from relief.errors import DomainError
+from relief.reports import monthly
 from relief.treasury import dashboard, months
 from relief.treasury.forms import ActionForm, MonthCloseForm
 from relief.views.treasurer.blueprint import bp
@@ -68,12 +69,13 @@ def month_close(chapter):
         return _render_dashboard(session, form, status=400, month=asked)
     try:
         with boundary.attempt():
-            closed = months.close_month(
+            closed = monthly.close(
                 session,
                 g.chapter,
                 date.fromisoformat(form.month.data),
                 current_user,
                 override_reason=form.override_reason.data,
+                org_name=current_app.config["RELIEF_ORG_NAME"],
             )
     except DomainError as failure:
         return _render_dashboard(
