@@ -257,7 +257,8 @@ def test_the_wait_doubles_from_the_fourth_failure_up_to_an_hour():
         16,
         32,
     ]
-    assert sign_in_throttle.wait_after(14) == timedelta(hours=1)
+    assert sign_in_throttle.wait_after(14) == timedelta(seconds=2048)
+    assert sign_in_throttle.wait_after(15) == timedelta(hours=1)
     assert sign_in_throttle.wait_after(10**6) == timedelta(hours=1)
 
 
