@@ -15,11 +15,16 @@ the guard decorators at the bottom are the web's one way into a chapter's treasu
 A page any signed-in user may see (the chapter lists) takes Flask-Login's own
 ``flask_login.login_required``; every guard sends a visitor who is not signed in the same way,
 through ``login_manager.unauthorized()``: to /login?next=<the page asked for>.
+
+Who is signed in comes from a server-side sign-in session (:mod:`relief.sign_in_sessions`):
+the cookie names it, signing out ends it. Passwords are checked through :func:`sign_in`, slowed
+per account and address (:mod:`relief.sign_in_throttle`).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 
@@ -28,8 +33,8 @@ from flask_login import LoginManager, current_user
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from relief import drives
-from relief.errors import Conflict, InvalidInput, NotFound
+from relief import drives, sign_in_sessions, sign_in_throttle
+from relief.errors import Conflict, DomainError, InvalidInput, NotFound
 from relief.models import Chapter, Membership, Role, User, utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -40,8 +45,10 @@ _DUMMY_HASH = generate_password_hash("relief-dummy-password", method="scrypt")
 
 login_manager = LoginManager()
 login_manager.login_view = "account.login"
-# Drop the session if the client's address or browser changes under it.
-login_manager.session_protection = "strong"
+# Flask-Login's "strong" protection hashes the raw X-Forwarded-For header, which any client
+# can send. A sign-in session is bound instead to the address the app sees (the socket's, or a
+# trusted proxy's view with RELIEF_TRUSTED_PROXIES) and the browser: sign_in_sessions.load.
+login_manager.session_protection = None
 
 
 def _normal_email(email: str) -> str:
@@ -110,23 +117,38 @@ def add_user(
     return user
 
 
-def reset_password(session: Session, email: str, password: str) -> User:
-    """A new password; every session of the account is signed out (its token changes)."""
-    import secrets
-
+def reset_password(session: Session, email: str, password: str) -> tuple[User, int]:
+    """A new password; every sign-in session of the account ends. Returns the account and how
+    many sessions ended."""
     user = find_user(session, email)
     if user is None:
         raise NotFound(f"There is no account for {email[:80]}.")
     user.password_hash = hash_password(password)
-    user.session_token = secrets.token_urlsafe(24)
+    ended = sign_in_sessions.end_all(session, user)
     session.flush()
-    return user
+    return user, ended
+
+
+def change_password(session: Session, user: User, current_password: str, new_password: str) -> int:
+    """The signed-in user's new password, if ``current_password`` is theirs; every other
+    sign-in session of the account ends (how many is returned), this one stays."""
+    if not check_password_hash(user.password_hash, current_password or ""):
+        raise InvalidInput("Your current password is not right.")
+    user.password_hash = hash_password(new_password)
+    keep = sign_in_sessions.current(session, user)
+    return sign_in_sessions.end_all(session, user, keep=keep.id if keep else None)
+
+
+def sign_out_everywhere(session: Session, email: str) -> tuple[User, int]:
+    """An admin ends every sign-in session of the account (``flask user sign-out``)."""
+    user = find_user(session, email)
+    if user is None:
+        raise NotFound(f"There is no account for {email[:80]}.")
+    return user, sign_in_sessions.end_all(session, user)
 
 
 def remove_user(session: Session, email: str) -> User:
     """The account can no longer sign in and loses its roles; what it recorded stays."""
-    import secrets
-
     user = find_user(session, email)
     if user is None or user.removed_at is not None:
         raise NotFound(f"There is no account for {email[:80]}.")
@@ -134,7 +156,7 @@ def remove_user(session: Session, email: str) -> User:
         session.delete(membership)
     user.removed_at = utcnow()
     user.is_admin = False
-    user.session_token = secrets.token_urlsafe(24)
+    sign_in_sessions.end_all(session, user)
     user.password_hash = "!"  # matches no password
     session.flush()
     return user
@@ -165,10 +187,53 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
-def user_by_session_token(session: Session, token: str) -> User | None:
-    return session.exec(
-        select(User).where(User.session_token == token, User.removed_at.is_(None))
-    ).first()
+class WrongPassword(DomainError):
+    """The email and password do not match an account; the failure is counted."""
+
+    status_code = 401
+
+    def __init__(self, seconds_to_wait: int):
+        message = "That email and password do not match an account."
+        if seconds_to_wait:
+            message += f" Wait {_in_words(seconds_to_wait)} before trying again from here."
+        super().__init__(message)
+        self.seconds_to_wait = seconds_to_wait
+
+
+class SignInThrottled(DomainError):
+    """This address has been failing for this account: its password was not even checked."""
+
+    status_code = 429
+
+    def __init__(self, seconds_to_wait: int):
+        super().__init__(
+            "Too many wrong passwords for this account from here. "
+            f"Try again in {_in_words(seconds_to_wait)}."
+        )
+        self.seconds_to_wait = seconds_to_wait
+
+
+def _in_words(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def sign_in(session: Session, email: str, password: str, address: str, user_agent: str) -> User:
+    """The account for this email and password, with a new sign-in session for this browser
+    (``user.sign_in_token`` is its token). An address that has been failing for the account
+    is refused before the password is checked (:class:`SignInThrottled`, so a refusal tells
+    nothing about the password); a wrong password is counted and raises
+    :class:`WrongPassword` — the caller keeps the count although the answer is a refusal."""
+    wait = sign_in_throttle.seconds_to_wait(session, email, address)
+    if wait:
+        raise SignInThrottled(wait)
+    user = authenticate(session, email, password)
+    if user is None:
+        raise WrongPassword(sign_in_throttle.record_failure(session, email, address))
+    sign_in_throttle.forget(session, email, address)
+    sign_in_sessions.begin(session, user, address, user_agent)
+    return user
 
 
 @dataclass(frozen=True)
@@ -240,7 +305,7 @@ def landing_endpoint(session: Session, user: User) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from relief import db
+    from relief import boundary, db
 
     # No "remember me" is offered; if it ever is, its cookie gets the session cookie's flags.
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
@@ -249,7 +314,16 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return user_by_session_token(db.session(), token)
+        found = sign_in_sessions.load(
+            db.session(), token, request.remote_addr or "", request.headers.get("User-Agent", "")
+        )
+        if found is None:
+            return None
+        user, sign_in_session = found
+        if sign_in_sessions.needs_touch(sign_in_session):
+            engine, session_id = db.engine(), sign_in_session.id
+            boundary.after_commit(lambda: sign_in_sessions.touch(engine, session_id))
+        return user
 
     @login_manager.unauthorized_handler
     def to_sign_in():

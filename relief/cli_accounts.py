@@ -71,11 +71,35 @@ def user_reset_password(email, password_stdin):
         with boundary.command() as session:
             if auth.find_user(session, email) is None:
                 raise click.ClickException(f"There is no account for {email}.")
-            user = auth.reset_password(session, email, _password(password_stdin))
-            audit.record(session, audit.CLI, "user.reset_password", user.email)
+            user, ended = auth.reset_password(session, email, _password(password_stdin))
+            audit.record(
+                session,
+                audit.CLI,
+                "user.reset_password",
+                f"{user.email}: {ended} sign-in sessions ended",
+            )
     except DomainError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"New password set for {user.email}; their sessions are signed out.")
+    click.echo(f"New password set for {user.email}; {_sessions(ended)} signed out.")
+
+
+@user_cli.command("sign-out")
+@click.argument("email")
+def user_sign_out(email):
+    """End every sign-in session of the account (a lost laptop, a stolen cookie)."""
+    try:
+        with boundary.command() as session:
+            user, ended = auth.sign_out_everywhere(session, email)
+            audit.record(
+                session, audit.CLI, "user.sign_out", f"{user.email}: {ended} sign-in sessions ended"
+            )
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"{user.email}: {_sessions(ended)} signed out.")
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session{'' if count == 1 else 's'}"
 
 
 @user_cli.command("remove")

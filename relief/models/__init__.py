@@ -8,7 +8,15 @@ the entries. Import tables from here (``from relief.models import Gift``): Alemb
 app see every table once this package is imported.
 """
 
-from relief.models.accounts import AuditEvent, Membership, RateLimitCounter, Role, User
+from relief.models.accounts import (
+    AuditEvent,
+    Membership,
+    RateLimitCounter,
+    Role,
+    SignInFailure,
+    SignInSession,
+    User,
+)
 from relief.models.base import metadata, new_public_id, present, table_of, utcnow
 from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
@@ -58,6 +66,8 @@ __all__ = [
     "RateLimitCounter",
     "Remittance",
     "Role",
+    "SignInFailure",
+    "SignInSession",
     "StripeEvent",
     "Total",
     "User",

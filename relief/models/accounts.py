@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import datetime
 from typing import ClassVar
 
@@ -27,11 +26,6 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     #: werkzeug's scrypt hash (salted, memory-hard); never the password.
     password_hash: str = Field(max_length=255)
-    #: What the session cookie names instead of the id; replaced on a password reset, which
-    #: signs the person out everywhere.
-    session_token: str = Field(
-        default_factory=lambda: secrets.token_urlsafe(24), max_length=64, unique=True
-    )
     #: A coalition admin sees every chapter and the audit log.
     is_admin: bool = False
     created_at: datetime = Field(default_factory=utcnow)
@@ -47,8 +41,53 @@ class User(SQLModel, table=True):
     def is_active(self) -> bool:
         return self.removed_at is None
 
-    def get_id(self) -> str:
-        return self.session_token
+    @property
+    def sign_in_token(self) -> str | None:
+        """The token of the sign-in session this account was signed in or loaded with (kept on
+        the object, never in this row): what Flask-Login puts in the session cookie."""
+        return self.__dict__.get("_sign_in_token")
+
+    @sign_in_token.setter
+    def sign_in_token(self, token: str) -> None:
+        self.__dict__["_sign_in_token"] = token
+
+    def get_id(self) -> str | None:
+        return self.sign_in_token
+
+
+class SignInSession(SQLModel, table=True):
+    """One signed-in browser. The session cookie carries only a random token; this row holds
+    its hash, so a copied cookie works only while the row is live (not ended)."""
+
+    __tablename__ = "sign_in_session"
+    id: int | None = Field(default=None, primary_key=True)
+    #: SHA-256 of the cookie's token (the token itself is never stored).
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    #: Updated at most once a minute, so reading a page rarely writes.
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    #: The browser's User-Agent, cut short: shown to the user as the device.
+    user_agent: str = Field(default="", max_length=200)
+    #: The client's address at sign-in (the proxy's view only with RELIEF_TRUSTED_PROXIES).
+    address: str = Field(default="", max_length=64)
+    #: SHA-256 of the address and full User-Agent at sign-in: a request from another address
+    #: or browser is not signed in by this session.
+    binding_hash: str = Field(max_length=64)
+    #: Signed out, ended from another session, by a password change or reset, or by an admin.
+    ended_at: datetime | None = None
+
+
+class SignInFailure(SQLModel, table=True):
+    """Wrong passwords for one account from one address (see relief/sign_in_throttle.py)."""
+
+    __tablename__ = "sign_in_failure"
+    #: SHA-256 of the email as typed (lowercased): unknown emails are counted alike, and no
+    #: email is kept here.
+    account_key: str = Field(primary_key=True, max_length=64)
+    address: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    last_failed_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class Membership(SQLModel, table=True):

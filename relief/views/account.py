@@ -1,25 +1,25 @@
-"""Signing in and out. Sign-in is throttled per address and per account."""
+"""Signing in and out, and the account's own page: its sign-in sessions and password.
+
+Sign-in is limited per client address (all accounts together) by Flask-Limiter, and per
+account and address by relief/sign_in_throttle.py, which never holds back the owner's own
+address.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
 
-from relief import auth, boundary, db
+from relief import auth, boundary, db, sign_in_sessions
+from relief.errors import DomainError
 from relief.treasury import audit
-from relief.treasury.forms import LoginForm, LogoutForm
+from relief.treasury.forms import ActionForm, LoginForm, LogoutForm, PasswordChangeForm
 from relief.web import limiter, local_path
 
 bp = Blueprint("account", __name__)
 
 #: Per client address: enough for a household behind one router, not for guessing.
 LOGIN_LIMIT_PER_ADDRESS = "20 per minute;100 per hour"
-#: Per account named: a slow guesser gets 10 tries an hour, whatever address they use.
-LOGIN_LIMIT_PER_ACCOUNT = "5 per minute;10 per hour"
-
-
-def _account_key() -> str:
-    return "login-account:" + (request.form.get("email") or "").strip().lower()[:320]
 
 
 def _safe_next(target: str | None, user) -> str:
@@ -31,39 +31,45 @@ def _safe_next(target: str | None, user) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"])
-@limiter.limit(LOGIN_LIMIT_PER_ACCOUNT, methods=["POST"], key_func=_account_key)
 def login():
     form = LoginForm()
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(_safe_next(request.args.get("next"), current_user))
         form.next.data = request.args.get("next", "")
-    error = None
-    if form.validate_on_submit():
-        session_db = db.session()
-        user = auth.authenticate(session_db, form.email.data, form.password.data)
-        if user is not None:
-            target = _safe_next(form.next.data, user)
-            session.clear()  # nothing from before sign-in survives it
-            login_user(user)
-            boundary.audit("login", "signed in")  # current_user is the account now
-            return redirect(target)
+    if not form.validate_on_submit():
+        error = "Enter your email and password." if request.method == "POST" else None
+        status = 401 if error else 200
+        return render_template("treasurer/login.html", form=form, error=error), status
+    session_db = db.session()
+    address = request.remote_addr or ""
+    try:
+        user = auth.sign_in(
+            session_db,
+            form.email.data,
+            form.password.data,
+            address,
+            request.headers.get("User-Agent", ""),
+        )
+    except auth.SignInThrottled as refusal:
+        page = render_template("treasurer/login.html", form=form, error=refusal.message)
+        return page, 429, {"Retry-After": str(refusal.seconds_to_wait)}
+    except auth.WrongPassword as refusal:
         # No one is signed in to name: the line names the email tried.
         audit.record(
             session_db,
-            audit.Actor(
-                email=(form.email.data or "")[:320], user_id=None, ip=request.remote_addr or ""
-            ),
+            audit.Actor(email=(form.email.data or "")[:320], user_id=None, ip=address[:64]),
             "login.failed",
             "wrong email or password",
         )
-        # The 401 below rolls the unit back; a refused sign-in is still recorded: keep it now.
+        # The 401 below rolls the unit back; the refusal and its count are kept now.
         boundary.checkpoint()
-        error = "That email and password do not match an account."
-    elif request.method == "POST":
-        error = "Enter your email and password."
-    status = 401 if error else 200
-    return render_template("treasurer/login.html", form=form, error=error), status
+        return render_template("treasurer/login.html", form=form, error=refusal.message), 401
+    target = _safe_next(form.next.data, user)
+    session.clear()  # nothing from before sign-in survives it
+    login_user(user)  # the cookie names the new sign-in session, not the account
+    boundary.audit("login", "signed in")  # current_user is the account now
+    return redirect(target)
 
 
 @bp.post("/logout")
@@ -72,11 +78,76 @@ def logout():
     if not form.validate_on_submit():
         return redirect(url_for("account.login"))
     if current_user.is_authenticated:
-        boundary.audit("logout", "signed out")
+        sign_in_sessions.end_current(db.session(), current_user)
+        boundary.audit("logout", "signed out; the session ended")
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("account.login"))
+
+
+@bp.get("/account/sessions")
+@login_required
+def sessions():
+    return render_template(
+        "account/sessions.html",
+        lines=sign_in_sessions.sessions_page(db.session(), current_user),
+        action_form=ActionForm(formdata=None),
+    )
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id):
+    if not ActionForm().validate():
+        abort(400)
+    here = sign_in_sessions.current(db.session(), current_user)
+    if not sign_in_sessions.end(db.session(), current_user, session_id):
+        abort(404)  # not this account's, or already ended: the same answer
+    if here is not None and here.id == session_id:
+        boundary.audit("session.end", "ended this session (signed out)")
+        logout_user()
+        session.clear()
+        flash("You are signed out.", "info")
+        return redirect(url_for("account.login"))
+    boundary.audit("session.end", f"ended sign-in session {session_id}")
+    flash("That session is ended: it is signed out.", "info")
+    return redirect(url_for("account.sessions"))
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions():
+    if not ActionForm().validate():
+        abort(400)
+    here = sign_in_sessions.current(db.session(), current_user)
+    ended = sign_in_sessions.end_all(
+        db.session(), current_user, keep=here.id if here is not None else None
+    )
+    boundary.audit("session.end_others", f"{ended} other sign-in sessions ended")
+    flash(f"Every other session is signed out ({ended}).", "info")
+    return redirect(url_for("account.sessions"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = PasswordChangeForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            with boundary.attempt():
+                ended = auth.change_password(
+                    db.session(), current_user, form.current_password.data, form.new_password.data
+                )
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            boundary.audit("user.change_password", f"{ended} other sign-in sessions ended")
+            flash(f"Your password is changed; every other session is signed out ({ended}).", "info")
+            return redirect(url_for("account.sessions"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("account/password.html", form=form, error=error), status
 
 
 @bp.app_errorhandler(429)

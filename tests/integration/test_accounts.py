@@ -1,11 +1,13 @@
 """Accounts as a coalition admin creates them on the command line, and signing in and out."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
 
-from relief.models import AuditEvent, Membership, User
+from relief import sign_in_throttle
+from relief.models import AuditEvent, Membership, SignInFailure, User
 from tests.factories import make_coalition
 from tests.treasury_helpers import PASSWORD, SignedIn, csrf_token, data, make_user
 
@@ -175,27 +177,104 @@ def test_sign_in_never_redirects_off_site(app, target):
     assert response.headers["Location"] == "/treasurer/"
 
 
-def test_guessing_one_account_is_throttled_from_any_address(app):
+def sign_in_from(client, address, password, email="t@stl.org"):
+    return client.post(
+        "/login",
+        data={"csrf_token": csrf_token(client), "email": email, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_an_attacker_rotating_addresses_cannot_lock_the_owner_out(app):
+    """50 wrong guesses from 50 addresses: the owner, from an address that has not been
+    failing, signs in with the right password; every address that guessed waits (its next
+    password, even the right one, is not checked), and still does after the owner signs in."""
     with data(app) as session:
         make_coalition(session)
         make_user(session, "t@stl.org", "st-louis")
+    attacker = app.test_client()
+    attackers = [f"10.0.{n}.1" for n in range(50)]
+    guesses = [sign_in_from(attacker, address, f"guess {n}") for n, address in enumerate(attackers)]
+    assert [guess.status_code for guess in guesses] == [401] * 50
+    assert "Wait 60 minutes before trying again from here" in guesses[-1].get_data(as_text=True)
+
+    owner = app.test_client()
+    signed_in = sign_in_from(owner, "192.0.2.10", PASSWORD)
+    assert signed_in.status_code == 302
+    treasury = owner.get("/treasurer/st-louis/", environ_base={"REMOTE_ADDR": "192.0.2.10"})
+    assert treasury.status_code == 200
+
+    for address in (attackers[0], attackers[-1]):
+        again = sign_in_from(attacker, address, PASSWORD)  # even the right password
+        assert again.status_code == 429
+        assert "Try again in 60 minutes" in again.get_data(as_text=True)
+        assert 3540 <= int(again.headers["Retry-After"]) <= 3600
+    # Each failure is in the audit log; a refused attempt tested no password and adds nothing.
+    failed = [e for e in rows(app, AuditEvent) if e.action == "login.failed"]
+    assert len(failed) == 50 and {e.ip for e in failed} == set(attackers)
+
+
+def test_one_address_guessing_waits_longer_after_each_wrong_password(app):
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = app.test_client()
+    typos = [sign_in_from(client, "10.9.9.9", f"typo {n}") for n in range(4)]
+    assert [typo.status_code for typo in typos] == [401] * 4
+    # Three typos are free; the fourth makes this address wait 2 seconds.
+    assert "Wait" not in typos[2].get_data(as_text=True)
+    assert "Wait 2 seconds before trying again" in typos[3].get_data(as_text=True)
+    refused = sign_in_from(client, "10.9.9.9", PASSWORD)
+    assert refused.status_code == 429
+    assert re.search(r"Try again in [12] seconds?\.", refused.get_data(as_text=True))
+    # Two seconds later the address may try again; the right password signs in and its
+    # failures are forgotten.
+    with data(app) as session:
+        for failure in session.exec(select(SignInFailure)):
+            failure.last_failed_at -= timedelta(seconds=3)
+            session.add(failure)
+        session.commit()
+    assert sign_in_from(client, "10.9.9.9", PASSWORD).status_code == 302
+    assert rows(app, SignInFailure) == []
+
+
+def test_an_unknown_email_is_throttled_like_a_real_one(app):
+    with data(app) as session:
+        make_coalition(session)
+    client = app.test_client()
+    answers = [sign_in_from(client, "10.1.1.1", "x" * 12, email="nobody@x.org") for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [401, 401, 401, 401, 429]
+
+
+def test_the_wait_doubles_from_the_fourth_failure_up_to_an_hour():
+    assert [sign_in_throttle.wait_after(n).total_seconds() for n in range(1, 9)] == [
+        0,
+        0,
+        0,
+        2,
+        4,
+        8,
+        16,
+        32,
+    ]
+    assert sign_in_throttle.wait_after(14) == timedelta(seconds=2048)
+    assert sign_in_throttle.wait_after(15) == timedelta(hours=1)
+    assert sign_in_throttle.wait_after(10**6) == timedelta(hours=1)
+
+
+def test_one_address_is_still_limited_across_accounts(app):
+    """The per-address limit stays: 20 sign-ins a minute from one address, whichever emails."""
     client = app.test_client()
     token = csrf_token(client)
     statuses = [
         client.post(
             "/login",
-            data={"csrf_token": token, "email": "t@stl.org", "password": f"guess number {n}"},
-            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
+            data={"csrf_token": token, "email": f"n{n}@x.org", "password": "guess guess guess"},
+            environ_base={"REMOTE_ADDR": "10.2.2.2"},
         ).status_code
-        for n in range(7)
+        for n in range(21)
     ]
-    assert statuses == [401] * 5 + [429] * 2
-    # Even the right password waits out the limit; another account is not affected.
-    blocked = client.post(
-        "/login", data={"csrf_token": token, "email": "t@stl.org", "password": PASSWORD}
-    )
-    assert blocked.status_code == 429
-    assert "Too many attempts" in blocked.get_data(as_text=True)
+    assert statuses == [401] * 20 + [429]
 
 
 def test_reset_password_signs_the_account_out_everywhere(app, runner):

@@ -3,7 +3,8 @@ route, production cookies and headers on every kind of page, password hashing, a
 never carry a secret or a donor's email.
 
 The role × route access table is in test_access.py; login throttling in test_accounts.py
-(test_guessing_one_account_is_throttled_from_any_address); the database outage in
+(test_an_attacker_rotating_addresses_cannot_lock_the_owner_out); sign-in sessions in
+test_sessions.py; the database outage in
 test_faults.py. docs/security.md maps each threat to its test.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from relief import auth
-from relief.models import User
+from relief.models import SignInSession, User
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
@@ -55,6 +56,7 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "gift_id": objects["gift"],
         "remittance_id": objects["remittance"],
         "public_id": public_id,
+        "session_id": objects["sign_in_session"],
     }
 
 
@@ -76,6 +78,8 @@ def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
         public_id = make_gift(session, drive, 2_500, chapter="st-louis").public_id
         make_user(session, "admin@mo.org", admin=True)
     admin = SignedIn(app, "admin@mo.org")
+    with data(app) as session:
+        objects["sign_in_session"] = session.execute(select(SignInSession.id)).scalar_one()
     arguments = url_arguments(objects, public_id)
     before = everything_stored(app)
     form = {
@@ -113,6 +117,9 @@ def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
         "admin.assign",
         "organizer.drive_edit",
         "organizer.chapter_goal",
+        "account.end_session",
+        "account.end_other_sessions",
+        "account.change_password",
     } <= set(checked)
 
 
