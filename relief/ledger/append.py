@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from relief import money
 from relief.errors import InvalidInput
 from relief.ledger import fingerprint, sums
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
@@ -70,9 +71,21 @@ def append(
 
     Idempotent per ``external_id``: an entry whose external id is already in the ledger is
     not posted again, and None is returned.
+
+    An entry is at most ``money.MAX_CENTS`` either way: the amount column is a 32-bit INTEGER
+    on PostgreSQL, and it keeps the running sums (64-bit) from ever overflowing — SQLite
+    would turn them into floating point (REAL) past 2^63.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
         raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
+    if abs(amount_cents) > money.MAX_CENTS:
+        raise InvalidInput(
+            f"A ledger entry is at most {money.format(money.MAX_CENTS)} either way; "
+            f"{amount_cents:,} cents is not an amount Relief can post."
+        )
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
+        raise InvalidInput("A ledger entry's currency is a three-letter code such as USD.")
+    memo = memo[:500]
     session.flush()  # the gift this entry names, if new, goes in first
     connection = session.connection()
     statements = sums.writes(connection.dialect.name)

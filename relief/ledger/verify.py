@@ -7,7 +7,7 @@ give the same figures, day and month rows and fingerprint that :func:`verify` re
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 from sqlmodel import Session, col, select
@@ -29,6 +29,8 @@ class Recomputed:
     months: dict[tuple[int, date, EntryKind], tuple[int, int]]
     entry_count: int
     fingerprint: str
+    #: Entries per currency other than the drive's ({"EUR": 1}); empty when all match.
+    foreign_currencies: dict[str, int] = field(default_factory=dict)
 
 
 def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recomputed:
@@ -37,6 +39,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
     by_chapter: dict[int, Figures] = defaultdict(Figures)
     daily: dict[date, tuple[int, int]] = defaultdict(lambda: (0, 0))
     months: dict[tuple[int, date, EntryKind], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    foreign: dict[str, int] = defaultdict(int)
     chain = ""
     count = 0
     last_id = 0
@@ -50,6 +53,8 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
         if not batch:
             break
         for entry in batch:
+            if entry.currency != drive.currency:
+                foreign[entry.currency] += 1
             figures = figures.plus(entry.kind, entry.amount_cents)
             if entry.chapter_id is not None:
                 by_chapter[entry.chapter_id] = by_chapter[entry.chapter_id].plus(
@@ -78,6 +83,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
         months=dict(months),
         entry_count=count,
         fingerprint=chain or fingerprint.EMPTY,
+        foreign_currencies=dict(foreign),
     )
 
 
@@ -100,6 +106,16 @@ def _verify(session: Session, drive: Drive) -> list[str]:
     kept = totals(session, drive)
     replay = recompute(session, drive)
     problems = []
+    for currency, entries in sorted(replay.foreign_currencies.items()):
+        problems.append(
+            f"{entries} entr{'y' if entries == 1 else 'ies'} in {currency} in a drive counted "
+            f"in {drive.currency}"
+        )
+    # A sum that is no longer an int (SQLite turns an overflowing INTEGER into REAL) can
+    # still compare equal to the replay's int: only its type tells.
+    problems.extend(_not_whole("drive totals", kept.figures))
+    for chapter_id, figures in sorted(kept.by_chapter_id.items()):
+        problems.extend(_not_whole(f"chapter {chapter_id} totals", figures))
     if kept.figures != replay.figures:
         problems.append(f"drive totals {kept.figures} != ledger {replay.figures}")
     for chapter_id in set(kept.by_chapter_id) | set(replay.by_chapter_id):
@@ -120,13 +136,28 @@ def _verify(session: Session, drive: Drive) -> list[str]:
     return problems
 
 
+def _not_whole(what: str, figures: Figures) -> list[str]:
+    return [
+        f"{what}: {name} is not a whole number of cents"
+        for name in (item.name for item in fields(figures))
+        if type(getattr(figures, name)) is not int
+    ]
+
+
 def _kept_rows(session: Session, model, drive: Drive, key, cents: str) -> dict:
     """A drive's rows of a kept-sums table as {key: (cents, gift count)}, zero rows left out
-    (a gift and its reversal leave one behind)."""
+    (a gift and its reversal leave one behind). A sum that is not an int is kept as its
+    repr, so it differs from the replay's."""
     rows = session.exec(
         select(model).where(model.drive_id == drive.id).execution_options(populate_existing=True)
     )
-    return _without_zeros({key(row): (getattr(row, cents), row.gift_count) for row in rows})
+    return _without_zeros(
+        {key(row): (_whole_or_repr(getattr(row, cents)), row.gift_count) for row in rows}
+    )
+
+
+def _whole_or_repr(value):
+    return value if type(value) is int else repr(value)
 
 
 def _without_zeros(sums: dict) -> dict:

@@ -13,19 +13,30 @@ class StripeEvent(SQLModel, table=True):
     """Every Stripe event id we accepted; the primary key makes each process once."""
 
     __tablename__ = "stripe_event"
+    #: Stripe's event id; for a signed body without a usable one, "body:" and the body's
+    #: SHA-256 (Stripe redelivers the same bytes, so a redelivery is still a duplicate).
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(max_length=100)
     received_at: datetime = Field(default_factory=utcnow)
+    #: The event as Stripe signed it, kept only when a value was cut to fit one of our
+    #: columns (a 500-character ``metadata.ref``, say): the full value stays on record.
+    payload: str | None = None
 
 
 class ParkedEvent(SQLModel, table=True):
-    """A verified event about a gift we do not know yet; replayed when the gift arrives."""
+    """A verified event that did not post: either it is about a gift we do not know yet
+    (``waits_for``; replayed when the gift arrives) or it is held for a person (``reason``:
+    an amount beyond what it refers to, a field of the wrong type, ...), listed for the
+    coalition admin and never replayed by itself."""
 
     __tablename__ = "parked_event"
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=255, unique=True)
-    #: The Stripe id it waits for (payment intent or charge).
-    waits_for: str = Field(max_length=255, index=True)
+    #: The Stripe id it waits for (payment intent, charge, subscription); None when held.
+    waits_for: str | None = Field(default=None, max_length=255, index=True)
+    #: Why it is held, in a sentence for a treasurer; None while it only waits for its gift.
+    reason: str | None = Field(default=None, max_length=500)
+    #: The event as Stripe signed it (the raw body when it could not be read).
     payload: str
     parked_at: datetime = Field(default_factory=utcnow)
 

@@ -96,8 +96,9 @@ def create_pending(
         message=(request.message or "").strip()[:2000] or None,
         monthly=request.monthly,
         test_mode=test_mode,
-        **{key: (request.attribution.get(key) or None) for key in ATTRIBUTION_KEYS},
     )
+    for key in ATTRIBUTION_KEYS:
+        setattr(gift, key, request.attribution.get(key) or None)
     session.add(gift)
     session.flush()
     return gift
@@ -105,6 +106,8 @@ def create_pending(
 
 def checkout_details(session: Session, gift: Gift, org_name: str) -> CheckoutDetails:
     drive = session.get(Drive, gift.drive_id)
+    if drive is None:
+        raise NotFound("This gift belongs to no drive.")
     chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
     return CheckoutDetails(
         drive_slug=drive.slug,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.models import EntryKind, Gift
 from relief.payments import records, webhooks
@@ -40,13 +40,12 @@ def record(session: Session, gift: Gift, fee: PaymentFee) -> int:
 
 def pending_gift_ids(session: Session) -> list[int]:
     """Gifts whose money arrived and whose fee is not known yet, oldest first."""
-    return list(
-        session.exec(
-            select(Gift.id)
-            .where(Gift.fee_pending, Gift.status.in_(tuple(records.MONEY_RECEIVED)))
-            .order_by(Gift.id)
-        )
+    ids = session.exec(
+        select(col(Gift.id))
+        .where(col(Gift.fee_pending), col(Gift.status).in_(tuple(records.MONEY_RECEIVED)))
+        .order_by(col(Gift.id))
     )
+    return [gift_id for gift_id in ids if gift_id is not None]
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def to_read(session: Session, gift_id: int) -> FeeToRead | None:
     if gift is None or not gift.fee_pending:
         return None
     return FeeToRead(
-        gift_id=gift.id,
+        gift_id=records.saved_id(gift),
         public_id=gift.public_id,
         payment_intent_id=gift.stripe_payment_intent_id,
         charge_id=gift.stripe_charge_id,
@@ -79,7 +78,7 @@ def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
     events parked until the payment's ids were known; flushes. A sentence for logs and the
     CLI."""
     gift = session.get(Gift, wanted.gift_id)
-    if not gift.fee_pending:
+    if gift is None or not gift.fee_pending:
         return f"gift {wanted.public_id}: fee already filled"
     cents = record(session, gift, fee)
     replayed = webhooks.replay(session, records.known_ids(gift))

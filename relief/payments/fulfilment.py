@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import privacy
 from relief.models import (
@@ -28,6 +28,7 @@ from relief.models import (
     utcnow,
 )
 from relief.payments import records
+from relief.payments.screening import Hold
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +46,30 @@ class Handled:
     fee_pending: list[int] = field(default_factory=list)
 
 
-#: A session's drive (by slug) and, if it takes part in that drive, its chapter (by slug).
+#: A session's drive (by slug) and its currency, and, if it takes part in that drive, its
+#: chapter (by slug).
 _DRIVE_AND_CHAPTER = (
-    select(Drive.id, Chapter.id)
+    select(Drive.id, Chapter.id, Drive.currency)
     .select_from(Drive)
-    .outerjoin(DriveChapter, DriveChapter.drive_id == Drive.id)
+    .outerjoin(DriveChapter, col(DriveChapter.drive_id) == col(Drive.id))
     .outerjoin(
         Chapter,
-        and_(Chapter.id == DriveChapter.chapter_id, Chapter.slug == bindparam("chapter")),
+        and_(
+            col(Chapter.id) == col(DriveChapter.chapter_id),
+            col(Chapter.slug) == bindparam("chapter"),
+        ),
     )
     .where(Drive.slug == bindparam("drive"))
-    .order_by(Chapter.id.is_(None))  # the named chapter's row first, if it takes part
+    .order_by(col(Chapter.id).is_(None))  # the named chapter's row first, if it takes part
     .limit(1)
 )
 
 
-def _drive_and_chapter(session: Session, metadata: dict) -> tuple[int | None, int | None]:
-    """The ids of the drive and chapter the session's metadata names (None when unknown)."""
+def _drive_and_chapter(
+    session: Session, metadata: dict, currency: str
+) -> tuple[int | None, int | None]:
+    """The ids of the drive and chapter the metadata names (None when unknown). Money in
+    another currency than the drive's is held: it would mix currencies in one total."""
     drive_slug = metadata.get("drive")
     if not drive_slug:
         return None, None
@@ -70,17 +78,32 @@ def _drive_and_chapter(session: Session, metadata: dict) -> tuple[int | None, in
         .execute(_DRIVE_AND_CHAPTER, {"drive": drive_slug, "chapter": metadata.get("chapter")})
         .first()
     )
-    return (row[0], row[1]) if row else (None, None)
+    if row is None:
+        return None, None
+    _same_currency(currency, row[2], f"drive {drive_slug} counts")
+    return row[0], row[1]
+
+
+def _currency(obj: dict) -> str:
+    return (obj.get("currency") or "usd").upper()
+
+
+def _same_currency(currency: str, expected: str, whose: str) -> None:
+    if currency != expected:
+        raise Hold(
+            f"The payment is in {currency}, but {whose} {expected}: Relief does not mix "
+            "currencies in one total."
+        )
 
 
 def _new_gift(session: Session, metadata: dict, amount_cents: int, currency: str) -> Gift:
     """A gift for money we did not see coming (no pending gift of ours)."""
-    drive_id, chapter_id = _drive_and_chapter(session, metadata)
+    drive_id, chapter_id = _drive_and_chapter(session, metadata, currency)
     gift = Gift(
         drive_id=drive_id,
         chapter_id=chapter_id,
         amount_cents=amount_cents,
-        currency=(currency or "usd").upper(),
+        currency=currency,
         method=GiftMethod.CARD,
         status=GiftStatus.PENDING,
         unmatched_drive=None if drive_id else (metadata.get("drive") or "(none)")[:200],
@@ -116,8 +139,10 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
     if gift is None:
         if amount <= 0:
             return Handled(f"session {obj['id']} has no amount; nothing to record")
-        gift = _new_gift(session, metadata, amount, obj.get("currency") or "usd")
+        gift = _new_gift(session, metadata, amount, _currency(obj))
         gift.monthly = subscription_mode
+    elif obj.get("currency"):
+        _same_currency(_currency(obj), gift.currency, f"gift #{gift.id} is in")
     gift.stripe_session_id = obj["id"]
     gift.stripe_payment_intent_id = (
         records.stripe_id(obj.get("payment_intent")) or gift.stripe_payment_intent_id
@@ -150,7 +175,7 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
             f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
             gift,
             became_known=records.known_ids(gift),
-            fee_pending=[gift.id] if gift.fee_pending else [],
+            fee_pending=[records.saved_id(gift)] if gift.fee_pending else [],
         )
     if payment_status == "unpaid" and gift.status == GiftStatus.PENDING:
         # A delayed method (bank debit): money not there yet; async_payment_* will say.
@@ -184,7 +209,7 @@ def _invoice_subscription(obj: dict) -> tuple[str | None, dict]:
     parent = (obj.get("parent") or {}).get("subscription_details") or {}
     subscription = records.stripe_id(parent.get("subscription") or obj.get("subscription"))
     metadata = dict(
-        parent.get("metadata") or obj.get("subscription_details", {}).get("metadata") or {}
+        parent.get("metadata") or (obj.get("subscription_details") or {}).get("metadata") or {}
     )
     for line in (obj.get("lines") or {}).get("data") or []:
         for key, value in (line.get("metadata") or {}).items():
@@ -225,23 +250,26 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
             )
         gift = Gift(
             amount_cents=amount,
-            currency=(obj.get("currency") or "usd").upper(),
+            currency=_currency(obj),
             method=GiftMethod.CARD,
             status=GiftStatus.PENDING,
             monthly=True,
         )
         if earlier is not None:
+            _same_currency(gift.currency, earlier.currency, "the monthly gift is in")
             for name in (
                 "drive_id", "chapter_id", "unmatched_drive", "donor_name", "donor_email",
                 "show_name", "ref", "utm_source", "utm_medium", "utm_campaign", "test_mode",
             ):  # fmt: skip
                 setattr(gift, name, getattr(earlier, name))
         else:
-            gift.drive_id, gift.chapter_id = _drive_and_chapter(session, metadata)
+            gift.drive_id, gift.chapter_id = _drive_and_chapter(session, metadata, gift.currency)
             gift.unmatched_drive = None if gift.drive_id else metadata.get("drive")
             gift.donor_email = obj.get("customer_email")
             gift.donor_name = (obj.get("customer_name") or "")[:200]
         session.add(gift)
+    elif obj.get("currency"):
+        _same_currency(_currency(obj), gift.currency, f"gift #{gift.id} is in")
     gift.stripe_invoice_id = obj["id"]
     gift.stripe_subscription_id = subscription_id or gift.stripe_subscription_id
     gift.stripe_customer_id = records.stripe_id(obj.get("customer")) or gift.stripe_customer_id
@@ -260,7 +288,7 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
         + ("paid" if recorded else f"already {gift.status.value}"),
         gift,
         became_known=records.known_ids(gift),
-        fee_pending=[gift.id] if gift.fee_pending else [],
+        fee_pending=[records.saved_id(gift)] if gift.fee_pending else [],
     )
 
 

@@ -11,7 +11,7 @@ import functools
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import ledger
 from relief.db import is_postgres
@@ -44,7 +44,7 @@ def _gift_id_by(column: str):
     return (
         select(Gift.id)
         .where(getattr(Gift, column) == bindparam("value"))
-        .order_by(Gift.id)
+        .order_by(col(Gift.id))
         .limit(1)
     )
 
@@ -94,7 +94,7 @@ def first_of_subscription(session: Session, subscription_id: str | None) -> Gift
     if not subscription_id:
         return None
     return session.exec(
-        select(Gift).where(Gift.stripe_subscription_id == subscription_id).order_by(Gift.id)
+        select(Gift).where(Gift.stripe_subscription_id == subscription_id).order_by(col(Gift.id))
     ).first()
 
 
@@ -136,7 +136,7 @@ def sum_for(session: Session, gift: Gift, *kinds: EntryKind) -> int:
     return int(
         session.exec(
             select(func.coalesce(func.sum(Entry.amount_cents), 0)).where(
-                Entry.gift_id == gift.id, Entry.kind.in_(kinds)
+                Entry.gift_id == gift.id, col(Entry.kind).in_(kinds)
             )
         ).one()
     )
@@ -179,6 +179,13 @@ def mark_paid(session: Session, gift: Gift, *, received_at: datetime) -> bool:
         + ("monthly gift" if gift.monthly else "gift"),
     )
     return True
+
+
+def saved_id(gift: Gift) -> int:
+    """The id of a gift that is in the database (flushed)."""
+    if gift.id is None:
+        raise ValueError("the gift is not flushed yet")
+    return gift.id
 
 
 def known_ids(gift: Gift) -> tuple[str, ...]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from relief.models import EntryKind
+from relief import money
+from relief.models import EntryKind, Gift
 from relief.payments import records
 from relief.payments.fulfilment import Handled
+from relief.payments.screening import Hold
 
 REFUND_COUNTS = ("succeeded", "pending", "requires_action")
 REFUND_UNDONE = ("failed", "canceled")
@@ -27,13 +29,18 @@ def charge_refunded(session: Session, charge: dict) -> Handled:
     """charge.refunded: ``amount_refunded`` is cumulative. Post the difference between it and
     what the ledger holds for this gift; per refund id when the charge lists its refunds and
     they explain the difference, else under the cumulative figure (so a redelivery, or a stale
-    copy after a failed refund, posts nothing)."""
+    copy after a failed refund, posts nothing). Refunds beyond the gift are held."""
     gift, waits_for = _gift_for(session, charge, charge["id"])
     if gift is None:
         return Handled(f"charge {charge['id']}: gift not known yet", waits_for=waits_for)
     if gift.stripe_charge_id is None:
         gift.stripe_charge_id = charge["id"]
     target = int(charge.get("amount_refunded") or 0)
+    if target > gift.amount_cents:
+        raise Hold(
+            f"Stripe says {_money(target, gift)} was refunded on charge {charge['id']}, more "
+            f"than its gift #{gift.id} of {_money(gift.amount_cents, gift)}. Nothing was posted."
+        )
     posted = -records.sum_for(session, gift, EntryKind.REFUND)
     difference = target - posted
     if difference <= 0:
@@ -81,6 +88,11 @@ def refund_changed(session: Session, refund: dict) -> Handled:
     if gift is None:
         return Handled(f"refund {refund['id']}: gift not known yet", waits_for=waits_for)
     amount = int(refund["amount"])
+    if amount > gift.amount_cents:
+        raise Hold(
+            f"Refund {refund['id']} of {_money(amount, gift)} is more than its gift "
+            f"#{gift.id} of {_money(gift.amount_cents, gift)}. Nothing was posted."
+        )
     refunded = -records.sum_for(session, gift, EntryKind.REFUND)
     if refunded < amount:
         return Handled(f"refund {refund['id']} failed before it was recorded; nothing to undo")
@@ -109,6 +121,8 @@ def dispute(session: Session, obj: dict, event_type: str) -> Handled:
         # An inquiry: the card network asks questions, no money moves.
         return Handled(f"dispute {obj['id']} is an inquiry ({status}); no money moved", gift)
     amount = int(obj["amount"])
+    if not records.has_entry(session, f"dispute-withdrawn:{obj['id']}"):
+        _within_gift(session, gift, obj["id"], amount)
     at = records.at(obj.get("created"))
     records.post(
         session,
@@ -130,3 +144,21 @@ def dispute(session: Session, obj: dict, event_type: str) -> Handled:
         )
     records.settle_status(session, gift)
     return Handled(f"dispute {obj['id']} ({status}): gift {gift.status.value}", gift)
+
+
+def _within_gift(session: Session, gift: Gift, dispute_id: str, amount: int) -> None:
+    """A new dispute withholds at most what the gift has left after other disputes (a charge
+    is disputed once; a second dispute would take the same money out twice)."""
+    withheld = -records.sum_for(
+        session, gift, EntryKind.DISPUTE_WITHDRAWN, EntryKind.DISPUTE_REINSTATED
+    )
+    if amount > gift.amount_cents - withheld:
+        others = f", of which disputes withhold {_money(withheld, gift)}" if withheld else ""
+        raise Hold(
+            f"Dispute {dispute_id} is for {_money(amount, gift)}, more than its gift "
+            f"#{gift.id} of {_money(gift.amount_cents, gift)}{others}. Nothing was posted."
+        )
+
+
+def _money(cents: int, gift: Gift) -> str:
+    return money.format(cents, gift.currency)

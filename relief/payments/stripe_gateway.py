@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import stripe
 
@@ -23,6 +24,17 @@ from relief.payments.gateway import (
     PayoutInfo,
 )
 
+if TYPE_CHECKING:  # Stripe's own request types: a wrong parameter fails mypy
+    from stripe.params import (
+        BalanceTransactionListParams,
+        PayoutListParams,
+        RefundCreateParams,
+    )
+    from stripe.params.checkout import (
+        SessionCreateParams,
+        SessionCreateParamsLineItemPriceData,
+    )
+
 #: Stripe's largest page; the client's auto-pagination follows ``has_more``.
 PAGE_SIZE = 100
 
@@ -34,6 +46,10 @@ def _id(value) -> str:
 
 class BadSignature(ValueError):
     """The body is not a Stripe event signed with our webhook secret (or is too old)."""
+
+
+class Unreadable(ValueError):
+    """The body is signed with our secret but nested too deeply for Python's JSON reader."""
 
 
 def verify_event(payload: bytes, signature: str | None, secret: str) -> dict:
@@ -60,12 +76,19 @@ def verify_event(payload: bytes, signature: str | None, secret: str) -> dict:
         event = json.loads(payload)
     except ValueError:
         raise BadSignature("The body is not JSON.") from None
+    except RecursionError:
+        # Signed, so kept (held) rather than refused: no Stripe object nests like this.
+        raise Unreadable(
+            "The event is nested deeper than Relief can read; Stripe's objects never are."
+        ) from None
     if not isinstance(event, dict) or "id" not in event or "type" not in event:
         raise BadSignature("The body is not a Stripe event.")
     return event
 
 
-def checkout_session_params(gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> dict:
+def checkout_session_params(
+    gift: Gift, details: CheckoutDetails, urls: CheckoutUrls
+) -> SessionCreateParams:
     """The Checkout Session for a pending gift: a donation (payment mode), or a monthly
     subscription with an inline price. Metadata names the drive, chapter and gift, on the
     session and (monthly) on the subscription, so every later invoice carries it too."""
@@ -73,27 +96,23 @@ def checkout_session_params(gift: Gift, details: CheckoutDetails, urls: Checkout
     if details.chapter_slug:
         metadata["chapter"] = details.chapter_slug
     product_name = f"Gift to {details.drive_title}"
-    params: dict = {
+    price: SessionCreateParamsLineItemPriceData = {
+        "currency": gift.currency.lower(),
+        "unit_amount": gift.amount_cents,
+        "product_data": {"name": product_name},
+    }
+    params: SessionCreateParams = {
         "success_url": urls.success,
         "cancel_url": urls.cancel,
         "client_reference_id": gift.public_id,
         "metadata": metadata,
-        "line_items": [
-            {
-                "quantity": 1,
-                "price_data": {
-                    "currency": gift.currency.lower(),
-                    "unit_amount": gift.amount_cents,
-                    "product_data": {"name": product_name},
-                },
-            }
-        ],
+        "line_items": [{"quantity": 1, "price_data": price}],
     }
     if gift.donor_email:
         params["customer_email"] = gift.donor_email
     if gift.monthly:
         params["mode"] = "subscription"
-        params["line_items"][0]["price_data"]["recurring"] = {"interval": "month"}
+        price["recurring"] = {"interval": "month"}
         params["subscription_data"] = {"metadata": metadata}
     else:
         params["mode"] = "payment"
@@ -129,6 +148,8 @@ class StripeGateway:
             )
         except stripe.StripeError as error:
             raise GatewayError(f"Stripe refused or could not be reached: {error}") from error
+        if session.url is None:  # only embedded and custom UI modes have none
+            raise GatewayError("Stripe gave the checkout session no URL.")
         gift.stripe_session_id = session.id
         return session.url
 
@@ -194,7 +215,7 @@ class StripeGateway:
         return portal.url
 
     def refund(self, gift: Gift, amount_cents: int | None = None, *, request_id: str) -> str:
-        params: dict = {}
+        params: RefundCreateParams = {}
         if gift.stripe_charge_id:
             params["charge"] = gift.stripe_charge_id
         elif gift.stripe_payment_intent_id:
@@ -211,7 +232,7 @@ class StripeGateway:
         return refund.id
 
     def list_payouts(self, since: datetime | None) -> Iterator[PayoutInfo]:
-        params: dict = {"limit": PAGE_SIZE}
+        params: PayoutListParams = {"limit": PAGE_SIZE}
         if since is not None:
             params["created"] = {"gte": int(since.timestamp())}
         try:
@@ -224,7 +245,11 @@ class StripeGateway:
         self, payout_id: str, starting_after: str | None = None
     ) -> Iterator[BalanceTransactionInfo]:
         # The source expanded: a refund or dispute names its charge, which finds the gift.
-        params: dict = {"payout": payout_id, "limit": PAGE_SIZE, "expand": ["data.source"]}
+        params: BalanceTransactionListParams = {
+            "payout": payout_id,
+            "limit": PAGE_SIZE,
+            "expand": ["data.source"],
+        }
         if starting_after:
             params["starting_after"] = starting_after
         try:

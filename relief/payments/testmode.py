@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.errors import Conflict, NotFound
 from relief.models import Chapter, Drive, Entry, Gift, GiftStatus, utcnow
@@ -149,6 +149,8 @@ def checkout(session: Session, public_id: str) -> TestCheckout:
     if gift is None or not gift.test_mode:
         raise NotFound("There is no such test checkout.")
     drive = session.get(Drive, gift.drive_id)
+    if drive is None:
+        raise NotFound("There is no such test checkout.")
     chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
     return TestCheckout(gift, drive, chapter)
 
@@ -179,13 +181,15 @@ def purge(session: Session) -> Purged:
     """
     gifts = list(
         session.exec(
-            select(Gift).where(Gift.test_mode, Gift.status != GiftStatus.FAILED).order_by(Gift.id)
+            select(Gift)
+            .where(col(Gift.test_mode), Gift.status != GiftStatus.FAILED)
+            .order_by(col(Gift.id))
         )
     )
     reversed_count = 0
     for gift in gifts:
         entries = session.exec(
-            select(Entry).where(Entry.gift_id == gift.id, Entry.reverses_id.is_(None))
+            select(Entry).where(Entry.gift_id == gift.id, col(Entry.reverses_id).is_(None))
         ).all()
         for entry in entries:
             posted = records.post(

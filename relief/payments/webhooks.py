@@ -1,31 +1,69 @@
-"""Stripe events, processed exactly once: claim the event id, dispatch by type, park what
-refers to a gift we do not know yet and replay it when the gift arrives.
+"""Stripe events, processed exactly once: claim the event id, screen it, dispatch by type, park
+what refers to a gift we do not know yet and replay it when the gift arrives.
 
-Real webhooks (verified first with :func:`verify_event`, the Stripe implementation's check,
-re-exported here so the webhook view needs nothing else) and the test-mode checkout both come
-through :func:`process`.
+Real webhooks come through :func:`receive` (the signature checked first, by the Stripe
+implementation's :func:`verify_event`), the test-mode checkout through :func:`process`.
+
+A signed event is never refused for our own limits, and never a 500 (Stripe would retry it for
+days): one that is not in the shape of Stripe's objects or goes beyond what it refers to is
+*held*, parked with a reason (:class:`~relief.models.ParkedEvent`) for the coalition admin,
+and answered 200. Only bodies that are not signed, not JSON or not an event are refused (400).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import String, bindparam, func
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, select
+from sqlalchemy.exc import DataError
+from sqlmodel import Session, SQLModel, col, select
 
+from relief.errors import DomainError
 from relief.models import ParkedEvent, StripeEvent, utcnow
-from relief.payments import fulfilment, reversals
+from relief.payments import fulfilment, reversals, screening
 from relief.payments.fulfilment import Handled
-from relief.payments.stripe_gateway import BadSignature, verify_event
+from relief.payments.screening import Hold
+from relief.payments.stripe_gateway import BadSignature, Unreadable, verify_event
 
-__all__ = ["BadSignature", "Outcome", "claim", "dispatch", "process", "replay", "verify_event"]
+__all__ = [
+    "BadSignature",
+    "Outcome",
+    "Parked",
+    "claim",
+    "dispatch",
+    "held_count",
+    "parked_events",
+    "process",
+    "receive",
+    "replay",
+    "verify_event",
+]
 
 log = logging.getLogger(__name__)
+
+#: What a handler raises on a signed event that screening let through yet is not what it
+#: reads after all (DataError: a value the database refuses; DomainError: the ledger's own
+#: refusal). The event is held rather than answered 500. Not IntegrityError (a lost race,
+#: retried) nor OperationalError (the database is down: 503, and Stripe retries).
+_UNREADABLE = (
+    KeyError,
+    TypeError,
+    AttributeError,
+    ValueError,
+    IndexError,
+    OverflowError,
+    DataError,
+    DomainError,
+)
 
 
 @dataclass
@@ -53,7 +91,7 @@ class Outcome:
 @functools.cache
 def _claim_statement(dialect: str):
     upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = StripeEvent.__table__
+    table = SQLModel.metadata.tables[StripeEvent.__tablename__]
     return upsert(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
 
 
@@ -73,23 +111,23 @@ def claim(session: Session, event_id: str, event_type: str) -> bool:
 
 
 def dispatch(session: Session, event: dict) -> Handled:
-    """One small handler per event type; each brings our rows up to the object's state."""
-    obj = event["data"]["object"]
+    """One small handler per event type; each brings our rows up to the object's state.
+    The event has been screened (:func:`screening.screen`)."""
     match event["type"]:
         case "checkout.session.completed" | "checkout.session.async_payment_succeeded":
-            return fulfilment.checkout_session(session, obj)
+            return fulfilment.checkout_session(session, _object(event))
         case "checkout.session.async_payment_failed":
-            return fulfilment.checkout_session(session, obj, payment_failed=True)
+            return fulfilment.checkout_session(session, _object(event), payment_failed=True)
         case "checkout.session.expired":
-            return fulfilment.checkout_expired(session, obj)
+            return fulfilment.checkout_expired(session, _object(event))
         case "invoice.paid":
-            return fulfilment.invoice_paid(session, obj)
+            return fulfilment.invoice_paid(session, _object(event))
         case "customer.subscription.deleted":
-            return fulfilment.subscription_deleted(session, obj)
+            return fulfilment.subscription_deleted(session, _object(event))
         case "charge.refunded":
-            return reversals.charge_refunded(session, obj)
+            return reversals.charge_refunded(session, _object(event))
         case "refund.updated" | "refund.failed":
-            return reversals.refund_changed(session, obj)
+            return reversals.refund_changed(session, _object(event))
         case (
             "charge.dispute.created"
             | "charge.dispute.funds_withdrawn"
@@ -97,30 +135,89 @@ def dispatch(session: Session, event: dict) -> Handled:
             | "charge.dispute.closed"
             | "charge.dispute.updated"
         ):
-            return reversals.dispute(session, obj, event["type"])
+            return reversals.dispute(session, _object(event), event["type"])
         case _:
-            return Handled(f"{event['type']} ignored")
+            return Handled(f"{event['type'][:100]} ignored")
 
 
-def process(session: Session, event: dict) -> Outcome:
+def _object(event: dict) -> dict:
+    return event["data"]["object"]
+
+
+def receive(session: Session, payload: bytes, signature: str | None, secret: str) -> Outcome:
+    """The webhook's work: check the signature on the raw bytes, then process the event once,
+    inside the caller's writer unit of work. Raises BadSignature (nothing kept) when the body
+    is not a Stripe event signed with ``secret``; a signed body too deeply nested to read is
+    held as it came."""
+    try:
+        event = verify_event(payload, signature, secret)
+    except Unreadable as error:
+        key = _body_key(payload)
+        outcome = Outcome(event_id=key, type="(unreadable)")
+        if not claim(session, key, outcome.type):
+            outcome.duplicate = True
+            outcome.messages.append("already processed")
+            return outcome
+        _hold(session, key, None, str(error), outcome, payload.decode("utf-8"))
+        return outcome
+    return process(session, event, payload)
+
+
+def process(session: Session, event: dict, payload: bytes | None = None) -> Outcome:
     """Process a verified event once, inside the caller's writer unit of work (the webhook's
-    request, or the test checkout's), which commits. Idempotent per Stripe event id."""
-    outcome = Outcome(event_id=str(event["id"]), type=str(event["type"]))
+    request, or the test checkout's), which commits. Idempotent per Stripe event id (or, for
+    an event without a usable id, per signed body). ``payload`` is the body as signed, kept
+    as it is when the event is parked."""
+    event_id = event.get("id")
+    if isinstance(event_id, str) and screening.is_id(event_id):
+        key = event_id
+    else:
+        key = _body_key(payload if payload is not None else json.dumps(event).encode())
+    event_type = event.get("type")
+    outcome = Outcome(
+        event_id=key, type=event_type[:100] if isinstance(event_type, str) else "(no type)"
+    )
     if not claim(session, outcome.event_id, outcome.type):
         outcome.duplicate = True
         outcome.messages.append("already processed")
         return outcome
-    _run(session, event, outcome)
+    _run(session, key, event, outcome, None if payload is None else payload.decode("utf-8"))
     return outcome
 
 
-def _run(session: Session, event: dict, outcome: Outcome) -> None:
-    handled = dispatch(session, event)
+def _body_key(payload: bytes) -> str:
+    """The claim of a signed body without a usable event id: Stripe redelivers the same bytes."""
+    return "body:" + hashlib.sha256(payload).hexdigest()
+
+
+def _run(
+    session: Session, key: str, event: dict, outcome: Outcome, payload: str | None = None
+) -> None:
+    # A savepoint per event: a held event leaves nothing half-done (a replayed one held
+    # while its gift arrives undoes only itself).
+    try:
+        with session.begin_nested():
+            screened = screening.screen(event)
+            handled = dispatch(session, screened.event)
+    except Hold as hold:
+        _hold(session, key, event, hold.reason, outcome, payload)
+        return
+    except _UNREADABLE as error:
+        # Only the id, type and error's name are logged: never a value of the body.
+        log.warning("could not read %s (%s): %s", key, outcome.type, type(error).__name__)
+        reason = (
+            f"Relief could not read this event ({type(error).__name__}): it is not in the "
+            "shape of a Stripe object."
+        )
+        _hold(session, key, event, reason, outcome, payload)
+        return
+    if screened.shortened:
+        _keep_whole(session, key, event, payload, screened.shortened, outcome)
     outcome.messages.append(handled.message)
     outcome.fee_pending.extend(handled.fee_pending)
     if handled.waits_for:
-        _park(session, event, handled.waits_for)
-        if event["id"] == outcome.event_id:
+        _park(session, key, event, payload, waits_for=handled.waits_for)
+        if key == outcome.event_id:
             outcome.parked = True
         return
     _replay(session, handled.became_known, outcome)
@@ -130,14 +227,14 @@ def _run(session: Session, event: dict, outcome: Outcome) -> None:
 def _any_parked_for(count: int):
     """Is any event parked for one of ``count`` ids? Built once per count (an expanding IN
     would be compiled again on every call)."""
-    ids = [bindparam(f"id{number}") for number in range(count)]
-    return select(ParkedEvent.id).where(ParkedEvent.waits_for.in_(ids)).limit(1)
+    ids = [bindparam(f"id{number}", type_=String()) for number in range(count)]
+    return select(ParkedEvent.id).where(col(ParkedEvent.waits_for).in_(ids)).limit(1)
 
 
-def _replay(session: Session, ids, outcome: Outcome) -> None:
+def _replay(session: Session, known: Iterable[str], outcome: Outcome) -> None:
+    ids = tuple(known)
     if not ids:
         return
-    ids = tuple(ids)
     waiting = (
         session.connection()
         .execute(_any_parked_for(len(ids)), {f"id{n}": value for n, value in enumerate(ids)})
@@ -146,16 +243,16 @@ def _replay(session: Session, ids, outcome: Outcome) -> None:
     if waiting is None:
         return  # the usual answer, in one small query
     for parked in session.exec(
-        select(ParkedEvent).where(ParkedEvent.waits_for.in_(ids)).order_by(ParkedEvent.id)
+        select(ParkedEvent).where(col(ParkedEvent.waits_for).in_(ids)).order_by(col(ParkedEvent.id))
     ).all():
         # Its id is claimed already; the parked row is only a queue, not history.
         session.delete(parked)
         session.flush()
         outcome.messages.append(f"replaying {parked.event_id}")
-        _run(session, json.loads(parked.payload), outcome)
+        _run(session, parked.event_id, json.loads(parked.payload), outcome, parked.payload)
 
 
-def replay(session: Session, ids) -> int:
+def replay(session: Session, ids: Iterable[str]) -> int:
     """Apply the parked events waiting for any of these Stripe ids (now known); returns how
     many ran. For callers that learn ids outside an event (fee sync)."""
     outcome = Outcome(event_id="", type="replay")
@@ -163,11 +260,101 @@ def replay(session: Session, ids) -> int:
     return sum(message.startswith("replaying ") for message in outcome.messages)
 
 
-def _park(session: Session, event: dict, waits_for: str) -> None:
-    existing = session.exec(select(ParkedEvent).where(ParkedEvent.event_id == event["id"])).first()
+def _park(
+    session: Session,
+    key: str,
+    event: dict | None,
+    payload: str | None,
+    *,
+    waits_for: str | None = None,
+    reason: str | None = None,
+) -> None:
+    existing = session.exec(select(ParkedEvent).where(ParkedEvent.event_id == key)).first()
     if existing is None:
         session.add(
-            ParkedEvent(event_id=event["id"], waits_for=waits_for, payload=json.dumps(event))
+            ParkedEvent(
+                event_id=key,
+                waits_for=waits_for,
+                reason=reason,
+                payload=payload if payload is not None else json.dumps(event),
+            )
         )
         session.flush()
-    log.info("parked %s (%s) until %s is known", event["id"], event["type"], waits_for)
+    if waits_for:
+        log.info("parked %s (%s) until %s is known", key, _type_of(event), waits_for)
+
+
+def _hold(
+    session: Session,
+    key: str,
+    event: dict | None,
+    reason: str,
+    outcome: Outcome,
+    payload: str | None,
+) -> None:
+    """Keep the event for a person, with the reason; nothing of it is posted."""
+    _park(session, key, event, payload, reason=reason)
+    if key == outcome.event_id:
+        outcome.parked = True
+    outcome.messages.append(f"held: {reason}")
+    # The reason names fields, ids and amounts, never a donor's data.
+    log.warning("held %s (%s): %s", key, _type_of(event), reason)
+
+
+def _keep_whole(
+    session: Session,
+    key: str,
+    event: dict,
+    payload: str | None,
+    shortened: tuple[str, ...],
+    outcome: Outcome,
+) -> None:
+    """A value was cut to fit its column: the event as signed stays on its claim's row."""
+    stored = session.get(StripeEvent, key)
+    if stored is not None and stored.payload is None:
+        stored.payload = payload if payload is not None else json.dumps(event)
+    outcome.messages.append(f"shortened to fit: {', '.join(shortened)}; the full event is kept")
+
+
+def _type_of(event: dict | None) -> str:
+    kind = event.get("type") if event is not None else None
+    return kind[:100] if isinstance(kind, str) else "(no type)"
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A parked event as the coalition admin's list shows it (without its payload)."""
+
+    event_id: str
+    event_type: str
+    reason: str | None
+    waits_for: str | None
+    parked_at: datetime
+
+
+def parked_events(session: Session, limit: int = 200) -> list[Parked]:
+    """Parked events for the coalition admin, newest first: those held with a reason, and
+    those still waiting for their gift."""
+    parked = SQLModel.metadata.tables[ParkedEvent.__tablename__]
+    events = SQLModel.metadata.tables[StripeEvent.__tablename__]
+    rows = session.connection().execute(
+        # Not the payloads: up to a megabyte each, and not shown.
+        sql_select(
+            parked.c.event_id,
+            events.c.type,
+            parked.c.reason,
+            parked.c.waits_for,
+            parked.c.parked_at,
+        )
+        .join_from(parked, events, events.c.id == parked.c.event_id)
+        .order_by(parked.c.id.desc())
+        .limit(limit)
+    )
+    return [Parked(*row) for row in rows]
+
+
+def held_count(session: Session) -> int:
+    """How many events are held for a person (not merely waiting for their gift)."""
+    return session.exec(
+        select(func.count()).select_from(ParkedEvent).where(col(ParkedEvent.reason).is_not(None))
+    ).one()

@@ -1,4 +1,4 @@
-"""Coalition admin screens: the audit log."""
+"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms
 
 from relief import auth, boundary, db, money
 from relief.errors import DomainError
+from relief.payments import webhooks
 from relief.treasury import audit, gifts
 from relief.treasury.forms import AdminAssignForm
 from relief.web import refusal_status, whole_number_arg
@@ -43,6 +44,7 @@ def _render_unassigned(session, error=None, status=200):
     return render_template(
         "admin/unassigned.html",
         gifts=gifts.unassigned_of_no_chapter(session),
+        parked=webhooks.parked_events(session),
         form=_assign_form(session),
         error=error,
     ), status

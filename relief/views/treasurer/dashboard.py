@@ -10,6 +10,7 @@ from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-W
 
 from relief import auth, boundary, db
 from relief.errors import DomainError
+from relief.payments import webhooks
 from relief.reports import monthly
 from relief.treasury import dashboard, months
 from relief.treasury.forms import ActionForm, MonthCloseForm
@@ -20,8 +21,10 @@ from relief.web import refusal_status
 @bp.get("/")
 @login_required
 def index():
-    chapters = auth.chapters_of(db.session(), current_user)
-    return render_template("treasurer/index.html", chapters=chapters)
+    session = db.session()
+    chapters = auth.chapters_of(session, current_user)
+    held = webhooks.held_count(session) if current_user.is_admin else 0
+    return render_template("treasurer/index.html", chapters=chapters, held_events=held)
 
 
 @bp.get("/<chapter>/")
