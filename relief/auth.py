@@ -30,12 +30,12 @@ from dataclasses import dataclass
 
 from flask import Flask, abort, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from relief import drives, sign_in_sessions, sign_in_throttle
 from relief.errors import Conflict, DomainError, InvalidInput, NotFound
-from relief.models import Chapter, Membership, Role, User, utcnow
+from relief.models import Chapter, Membership, Role, User, present, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -106,11 +106,14 @@ def add_user(
     user.is_admin = user.is_admin or admin
     session.flush()
     if chapter is not None:
+        assert role is not None, "checked above: a chapter comes with a role"
         membership = session.get(Membership, (user.id, chapter.id))
         if membership is not None and membership.role == role:
             raise Conflict(f"{email} is already {role.value} of {chapter.slug}.")
         if membership is None:
-            session.add(Membership(user_id=user.id, chapter_id=chapter.id, role=role))
+            session.add(
+                Membership(user_id=present(user.id), chapter_id=present(chapter.id), role=role)
+            )
         else:
             membership.role = role
         session.flush()
@@ -167,12 +170,13 @@ def accounts(session: Session) -> list[tuple[User, list[tuple[str, str]]]]:
     roles: dict[int, list[tuple[str, str]]] = {}
     for membership, slug in session.exec(
         select(Membership, Chapter.slug)
-        .join(Chapter, Chapter.id == Membership.chapter_id)
+        .join(Chapter, col(Chapter.id) == Membership.chapter_id)
         .order_by(Chapter.slug)
     ):
         roles.setdefault(membership.user_id, []).append((slug, membership.role.value))
     return [
-        (user, roles.get(user.id, [])) for user in session.exec(select(User).order_by(User.email))
+        (user, roles.get(present(user.id), []))
+        for user in session.exec(select(User).order_by(User.email))
     ]
 
 
@@ -250,11 +254,11 @@ def _chapters_with_role(session: Session, user: User, role: Role) -> list[Chapte
         ]
     rows = session.exec(
         select(Chapter, Membership.role)
-        .join(Membership, Membership.chapter_id == Chapter.id)
+        .join(Membership, col(Membership.chapter_id) == Chapter.id)
         .where(Membership.user_id == user.id, Membership.role == role)
         .order_by(Chapter.name)
     ).all()
-    return [ChapterAccess(chapter, role.value) for chapter, role in rows]
+    return [ChapterAccess(chapter, Role(found).value) for chapter, found in rows]
 
 
 def chapters_of(session: Session, user: User) -> list[ChapterAccess]:
@@ -321,7 +325,7 @@ def init_app(app: Flask) -> None:
             return None
         user, sign_in_session = found
         if sign_in_sessions.needs_touch(sign_in_session):
-            engine, session_id = db.engine(), sign_in_session.id
+            engine, session_id = db.engine(), present(sign_in_session.id)
             boundary.after_commit(lambda: sign_in_sessions.touch(engine, session_id))
         return user
 

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from relief.models import SignInSession, User, utcnow
+from relief.models import SignInSession, User, present, utcnow
 
 #: As long as Flask's own cookie lives (PERMANENT_SESSION_LIFETIME): after it, sign in again.
 LIFETIME = timedelta(days=31)
@@ -48,7 +48,7 @@ def begin(session: Session, user: User, address: str, user_agent: str) -> str:
     session.add(
         SignInSession(
             token_hash=_hash(token),
-            user_id=user.id,
+            user_id=present(user.id),
             user_agent=user_agent[:USER_AGENT_SHOWN],
             address=address[:64],
             binding_hash=binding_of(address, user_agent),
@@ -159,7 +159,7 @@ def end_current(session: Session, user: User) -> bool:
     sign_in = current(session, user)
     if sign_in is None:
         return False
-    return end(session, user, sign_in.id)
+    return end(session, user, present(sign_in.id))
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def sessions_page(session: Session, user: User) -> list[SessionLine]:
     here = current(session, user)
     lines = [
         SessionLine(
-            id=row.id,
+            id=present(row.id),
             device=row.user_agent or "unknown browser",
             address=row.address or "unknown address",
             signed_in_at=row.created_at,

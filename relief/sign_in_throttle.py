@@ -21,7 +21,7 @@ from sqlalchemy import case, delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from relief.models import SignInFailure, utcnow
+from relief.models import SignInFailure, table_of, utcnow
 
 #: Wrong passwords an account may get (from every address) before failing addresses wait.
 FREE_FAILURES = 3
@@ -72,7 +72,7 @@ def record_failure(session: Session, email: str, address: str) -> int:
     """Count a wrong password from ``address`` for ``email``; returns the seconds the address
     must now wait. Flushes (the caller keeps it even when the answer is a refusal)."""
     now = utcnow()
-    table = SignInFailure.__table__
+    table = table_of(SignInFailure)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     forgotten = table.c.last_failed_at <= now - MEMORY
     first = {"account_key": account_key(email), "address": address[:64], "failures": 1}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (
+from wtforms import (  # type: ignore[attr-defined]  # SelectChoice: not in types-WTForms
     BooleanField,
     DateField,
     EmailField,

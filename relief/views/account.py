@@ -12,6 +12,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from relief import auth, boundary, db, sign_in_sessions
 from relief.errors import DomainError
+from relief.forms import required
 from relief.treasury import audit
 from relief.treasury.forms import ActionForm, LoginForm, LogoutForm, PasswordChangeForm
 from relief.web import limiter, local_path
@@ -46,8 +47,8 @@ def login():
     try:
         user = auth.sign_in(
             session_db,
-            form.email.data,
-            form.password.data,
+            required(form.email.data),
+            required(form.password.data),
             address,
             request.headers.get("User-Agent", ""),
         )
@@ -138,7 +139,10 @@ def change_password():
         try:
             with boundary.attempt():
                 ended = auth.change_password(
-                    db.session(), current_user, form.current_password.data, form.new_password.data
+                    db.session(),
+                    current_user,
+                    required(form.current_password.data),
+                    required(form.new_password.data),
                 )
         except DomainError as refusal:
             error = refusal.message
