@@ -161,8 +161,10 @@ class _StoredEvent:
 def _stored_events(session: Session) -> Iterator[_StoredEvent]:
     connection = session.connection()
     for table, primary_key, payload in _payload_tables():
+        # A stored event keeps its payload only when it had to be cut to fit (stripe_event).
         rows = connection.execute(
-            select(primary_key, payload), execution_options={"yield_per": 500}
+            select(primary_key, payload).where(payload.is_not(None)),
+            execution_options={"yield_per": 500},
         )
         for row_id, text in rows:
             try:

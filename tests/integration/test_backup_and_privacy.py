@@ -272,7 +272,7 @@ def test_the_migration_stores_the_normalised_email_of_existing_gifts(database_ur
     from relief.db import alembic_config
 
     config = alembic_config(database_url)
-    command.downgrade(config, "-1")
+    command.downgrade(config, "0011")  # the revision before 0014_erasure
     engine = app.extensions["relief.engine"]
     with engine.begin() as connection:
         connection.execute(
