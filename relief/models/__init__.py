@@ -10,7 +10,13 @@ app see every table once this package is imported.
 
 from relief.models.accounts import AuditEvent, Membership, RateLimitCounter, Role, User
 from relief.models.base import metadata, new_public_id, utcnow
-from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
+from relief.models.drives import (
+    Chapter,
+    Drive,
+    DriveChapter,
+    PartnerReport,
+    PartnerReportRemittance,
+)
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
 from relief.models.stripe import ParkedEvent, Payout, PayoutTransaction, StripeEvent
@@ -47,6 +53,7 @@ __all__ = [
     "MonthlyGift",
     "ParkedEvent",
     "PartnerReport",
+    "PartnerReportRemittance",
     "Payout",
     "PayoutTransaction",
     "RateLimitCounter",
