@@ -83,7 +83,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("partner_report_remittance")
     with op.batch_alter_table("partner_report", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_partner_report_revision_positive", type_="check")
+        batch_op.drop_constraint("revision_positive", type_="check")
         batch_op.drop_constraint(batch_op.f("uq_partner_report_drive_id"), type_="unique")
         batch_op.drop_constraint(
             batch_op.f("fk_partner_report_supersedes_id_partner_report"), type_="foreignkey"
