@@ -16,7 +16,18 @@ from sqlmodel import Session, col, select
 
 from relief import ledger, money, projection
 from relief.drives import chapter_in_drive, get_drive
-from relief.models import Chapter, Drive, Entry, Gift, GiftStatus, PartnerReport, utcnow
+from relief.models import (
+    Chapter,
+    Drive,
+    Entry,
+    EntryKind,
+    Gift,
+    GiftStatus,
+    PartnerReport,
+    PartnerReportRemittance,
+    Remittance,
+    utcnow,
+)
 
 
 def active_drives(session: Session, today: date | None = None) -> list[Drive]:
@@ -63,7 +74,7 @@ class DriveView:
 
 @dataclass(frozen=True)
 class ActualRelief:
-    """The sum of the partner's reports for a drive."""
+    """The purchases the partner reported for a drive (their live records), summed."""
 
     debt_abolished_cents: int
     people_helped: int
@@ -73,8 +84,11 @@ class ActualRelief:
     #: The latest report's date.
     reported_on: date
     report_count: int
-    #: Debt abolished per dollar that reached the partner, in hundredths (10000 = 100:1);
-    #: None while nothing has been remitted.
+    #: The money behind the reported purchases: the remittances they used, each once, net of
+    #: any reversal.
+    remitted_cents: int
+    #: Debt abolished per dollar of that money, in hundredths (10000 = 100:1); None while it
+    #: is nothing.
     actual_ratio_hundredths: int | None
 
     @property
@@ -82,35 +96,68 @@ class ActualRelief:
         return "households" if self.counts_households else "people"
 
 
-def actual_relief(
-    session: Session, drive: Drive, totals: ledger.DriveTotals | None = None
-) -> ActualRelief | None:
-    """The relief the partner reported for ``drive`` (all its reports summed), or None.
+def live_reports(drive_id: int):
+    """``SELECT`` the drive's live partner reports: for each purchase its newest record,
+    unless that record withdraws it."""
+    superseded = (
+        select(PartnerReport.supersedes_id)
+        .where(
+            col(PartnerReport.drive_id) == drive_id,
+            col(PartnerReport.supersedes_id).is_not(None),
+        )
+        .correlate(None)  # the drive's records, not a row of the outer query
+    )
+    return select(PartnerReport).where(
+        col(PartnerReport.drive_id) == drive_id,
+        col(PartnerReport.withdrawn).is_(False),
+        col(PartnerReport.id).not_in(superseded),
+    )
 
-    The actual ratio divides the debt abolished by the money the partner received for the
-    drive — remittances plus gifts sent directly to it — from ``ledger.totals``.
+
+def money_behind(session: Session, report_ids: list[int]) -> int:
+    """What the remittances these reports used came to, each remittance once, net of its
+    reversal if it was reversed: read from the ledger."""
+    if not report_ids:
+        return 0
+    used = select(PartnerReportRemittance.remittance_id).where(
+        col(PartnerReportRemittance.report_id).in_(report_ids)
+    )
+    entries = select(Remittance.entry_id).where(col(Remittance.id).in_(used))
+    total = session.exec(
+        select(func.coalesce(func.sum(Entry.amount_cents), 0)).where(
+            col(Entry.kind) == EntryKind.REMITTANCE,
+            col(Entry.id).in_(entries) | col(Entry.reverses_id).in_(entries),
+        )
+    ).one()
+    return int(total)
+
+
+def actual_relief(session: Session, drive: Drive) -> ActualRelief | None:
+    """The relief the partner reported for ``drive`` (its live reports summed), or None.
+
+    The actual ratio divides the debt abolished by the money of the reported purchases alone
+    (:func:`money_behind`), never by other remittances of the drive.
     """
+    assert drive.id is not None
     reports = list(
         session.exec(
-            select(PartnerReport)
-            .where(PartnerReport.drive_id == drive.id)
-            .order_by(col(PartnerReport.reported_on), col(PartnerReport.id))
+            live_reports(drive.id).order_by(col(PartnerReport.reported_on), col(PartnerReport.id))
         )
     )
     if not reports:
         return None
     debt = sum(report.debt_abolished_cents for report in reports)
-    received = (totals or ledger.totals(session, drive)).figures.remitted_cents
-    regions = tuple(dict.fromkeys(r.region for r in reports if r.region))
+    remitted = money_behind(session, [report.id for report in reports if report.id])
     return ActualRelief(
         debt_abolished_cents=debt,
         people_helped=sum(report.people_helped for report in reports),
         counts_households=any(report.counts_households for report in reports),
-        regions=regions,
+        regions=tuple(dict.fromkeys(r.region for r in reports if r.region)),
         reported_on=max(report.reported_on for report in reports),
         report_count=len(reports),
+        remitted_cents=remitted,
         actual_ratio_hundredths=(
-            money.divide_half_up(debt * 100, received) if received > 0 else None
+            money.divide_half_up(debt * 100, remitted) if remitted > 0 else None
         ),
     )
 
@@ -173,7 +220,7 @@ def drive_view(
         pace=pace,
         supporters=recent_supporters(session, drive),
         chapter=chapter,
-        actual=actual_relief(session, drive, totals),
+        actual=actual_relief(session, drive),
     )
 
 

@@ -71,6 +71,7 @@ def _actual_json(view: DriveView) -> dict | None:
         "counts_households": actual.counts_households,
         "reported_on": actual.reported_on.isoformat(),
         "report_count": actual.report_count,
+        "remitted_cents": actual.remitted_cents,
         "actual_ratio": (
             format_ratio(actual.actual_ratio_hundredths)
             if actual.actual_ratio_hundredths is not None

@@ -18,7 +18,13 @@ from relief.models.accounts import (
     User,
 )
 from relief.models.base import metadata, new_public_id, present, table_of, utcnow
-from relief.models.drives import Chapter, Drive, DriveChapter, PartnerReport
+from relief.models.drives import (
+    Chapter,
+    Drive,
+    DriveChapter,
+    PartnerReport,
+    PartnerReportRemittance,
+)
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
@@ -61,6 +67,7 @@ __all__ = [
     "MonthlyGift",
     "ParkedEvent",
     "PartnerReport",
+    "PartnerReportRemittance",
     "Payout",
     "PayoutTransaction",
     "RateLimitCounter",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint
+from sqlalchemy import CheckConstraint, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from relief.models.base import utcnow
@@ -65,17 +65,35 @@ class DriveChapter(SQLModel, table=True):
 
 
 class PartnerReport(SQLModel, table=True):
-    """What the relief partner reported it abolished with a drive's money."""
+    """One record of a purchase the relief partner reported for a drive: its first record, a
+    correction or a withdrawal. Records are never edited: a correction or withdrawal is a new
+    record that supersedes the one before it, with the reason. A purchase counts with its
+    newest record, unless that one withdraws it."""
 
     __tablename__ = "partner_report"
     __table_args__ = (
         CheckConstraint("debt_abolished_cents > 0", name="debt_positive"),
         CheckConstraint("people_helped >= 0", name="people_not_negative"),
+        CheckConstraint("revision >= 1", name="revision_positive"),
+        # One purchase, one reference per drive: the same letter entered twice is refused,
+        # and two corrections of the same record at once cannot both be written.
+        UniqueConstraint("drive_id", "partner_reference", "revision"),
     )
     id: int | None = Field(default=None, primary_key=True)
     drive_id: int = Field(foreign_key="drive.id", index=True)
-    #: The chapter whose treasurer entered it.
+    #: The chapter whose treasury it was entered from.
     chapter_id: int = Field(foreign_key="chapter.id")
+    #: The partner's own reference for the purchase (its letter's or invoice's number).
+    partner_reference: str = Field(max_length=200)
+    #: 1 for a purchase's first record, 2 for the record that corrects or withdraws it, …
+    revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    #: The record this one corrects or withdraws.
+    supersedes_id: int | None = Field(default=None, foreign_key="partner_report.id")
+    #: This record withdraws the purchase: it no longer counts anywhere (its figures are
+    #: those of the record it withdraws).
+    withdrawn: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    #: Why it was corrected or withdrawn; empty on a first record.
+    reason: str = Field(default="", max_length=400, sa_column_kwargs={"server_default": ""})
     debt_abolished_cents: int
     people_helped: int
     #: The partner counted households rather than people.
@@ -84,3 +102,11 @@ class PartnerReport(SQLModel, table=True):
     reported_on: date
     recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PartnerReportRemittance(SQLModel, table=True):
+    """A remittance whose money paid for the purchase one report records."""
+
+    __tablename__ = "partner_report_remittance"
+    report_id: int = Field(foreign_key="partner_report.id", primary_key=True)
+    remittance_id: int = Field(foreign_key="remittance.id", primary_key=True)

@@ -33,6 +33,8 @@ from relief.models import (
     Entry,
     Gift,
     PartnerReport,
+    PartnerReportRemittance,
+    Remittance,
     Total,
     table_of,
     utcnow,
@@ -42,14 +44,15 @@ from relief.pagecache import counter
 #: The tables a drive page, its chapter pages and its API answer read whole rows of. The key
 #: holds every column of the drive's rows in each, taken from the table itself: a column added
 #: to one of them — a new field on the page — is in the key the day it is added.
-WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport)
+WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport, PartnerReportRemittance)
 
 #: The tables the pages read whose changes reach the key through the ledger: every entry
 #: advances the whole-drive total's entry count and last entry id in the transaction that
 #: writes it, and a gift's public fields (its name, whether it is shown) change only with an
 #: entry or with :func:`relief.drive_pages.public_pages_changed`, which advances the drive's
-#: ``public_revision``.
-THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift)
+#: ``public_revision``. A remittance row is written with its entry and never changed (its
+#: reversal is an entry).
+THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift, Remittance)
 
 
 def _as_text(column):
@@ -88,6 +91,12 @@ DRIVE_STATE = (
             belonging=DriveChapter.drive_id == Drive.id,
         ),
         _rows_of(PartnerReport, belonging=PartnerReport.drive_id == Drive.id),
+        _rows_of(
+            PartnerReportRemittance,
+            belonging=col(PartnerReportRemittance.report_id).in_(
+                select(col(PartnerReport.id)).where(col(PartnerReport.drive_id) == Drive.id)
+            ),
+        ),
     )
     .outerjoin(
         Total, and_(col(Total.drive_id) == Drive.id, col(Total.chapter_id) == ledger.WHOLE_DRIVE)

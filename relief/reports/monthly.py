@@ -170,12 +170,14 @@ def _remittances(session, chapter, start, end) -> tuple[RemittanceRow, ...]:
 
 def _partner_reports(session, chapter, first, end_day) -> tuple[PartnerReportRow, ...]:
     rows = []
-    for report, drive in reversed(partner_reports.reports_for(session, chapter)):
-        if first <= report.reported_on < end_day:
+    # Each purchase as it stands (its newest record; a withdrawn one is left out).
+    for purchase in reversed(partner_reports.purchases_for(session, chapter)):
+        report = purchase.newest
+        if purchase.live and first <= report.reported_on < end_day:
             rows.append(
                 PartnerReportRow(
                     reported_on=report.reported_on,
-                    drive_title=drive.title,
+                    drive_title=purchase.drive.title,
                     debt_abolished_cents=report.debt_abolished_cents,
                     people_helped=report.people_helped,
                     people_label="households" if report.counts_households else "people",

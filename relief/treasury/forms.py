@@ -17,6 +17,7 @@ from wtforms import (  # type: ignore[attr-defined]  # SelectChoice: not in type
     PasswordField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
@@ -30,6 +31,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from relief import money
 from relief.errors import DomainError
@@ -214,8 +216,9 @@ class RemittanceForm(FlaskForm):
     submit = SubmitField("Record the remittance")
 
 
-class PartnerReportForm(FlaskForm):
-    drive = SelectField("Drive", validators=[DataRequired()])
+class PartnerReportFiguresForm(FlaskForm):
+    """What a record says about a purchase; a correction posts these with its reason."""
+
     debt_abolished = MoneyField("Medical debt abolished ($)")
     people_helped = IntegerField(
         "Number helped",
@@ -228,7 +231,29 @@ class PartnerReportForm(FlaskForm):
     )
     region = StringField("Region", validators=[Optional(), Length(max=200)])
     reported_on = DateField("Date of the report", validators=[DataRequired()])
+    #: The service checks each is one of the drive's remittances, not reversed.
+    remittances = SelectMultipleField(
+        "Remittances that paid for it",
+        coerce=int,
+        validate_choice=False,
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+    )
+
+
+class PartnerReportForm(PartnerReportFiguresForm):
+    #: Which drives the user may record for is the service's rule, with its sentence.
+    drive = SelectField("Drive", validators=[DataRequired()], validate_choice=False)
+    partner_reference = StringField(
+        "The partner's reference for the purchase (letter or invoice number)",
+        validators=[DataRequired(), Length(max=200)],
+    )
     submit = SubmitField("Record the report")
+
+
+class PartnerReportCorrectionForm(PartnerReportFiguresForm):
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=400)])
+    submit = SubmitField("Record the correction")
 
 
 class ExportForm(FlaskForm):

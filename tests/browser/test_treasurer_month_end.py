@@ -2,8 +2,8 @@
 
 The first flow: a St. Louis treasurer signs in, enters an event's two checks and posts them,
 syncs Stripe (a local server answering with Stripe's shapes) and sees the payout reconciled to
-the cent, records a remittance and the partner's report, downloads the ledger CSV — and a Kansas
-City treasurer gets 404 for every St. Louis URL.
+the cent, records a remittance (on which the host chapter's treasurer records the partner's
+report), downloads the ledger CSV — and a Kansas City treasurer gets 404 for every St. Louis URL.
 
 The second: month end. Last month's checks are entered now (as treasurers do, days late), Stripe
 is synced, the bank statement imported and matched to the payout and the deposited batch, the
@@ -30,6 +30,7 @@ from tests.treasury_helpers import PASSWORD, data, make_user
 
 STL = "treasurer@stl.example.org"
 KC = "treasurer@kc.example.org"
+HOST = "treasurer@mid-mo.example.org"  # the drive's host chapter records the partner's reports
 
 
 @pytest.fixture
@@ -72,6 +73,7 @@ def test_a_st_louis_treasurer_closes_the_month_and_kansas_city_sees_none_of_it(
         make_gift(session, drive, 77_700, chapter="kansas-city", donor_name="Kay Kansas")
         make_user(session, STL, "st-louis")
         make_user(session, KC, "kansas-city")
+        make_user(session, HOST, "mid-missouri")
     lines = [
         txn("txn_walk_stl", 5_000, 175, "ch_walk_stl"),
         txn("txn_walk_kc", 2_000, 88, "ch_walk_kc"),
@@ -133,14 +135,21 @@ def test_a_st_louis_treasurer_closes_the_month_and_kansas_city_sees_none_of_it(
     expect(page.get_by_text("Recorded the remittance of $150.00.")).to_be_visible()
     expect(page.locator('[data-figure="held-mo-2026"]')).to_have_text("$58.25")
 
+    # The host chapter's treasurer records the partner's report, naming St. Louis's check;
+    # St. Louis's treasurer sees it beside the projection.
+    host_context, host_page = sign_in(browser, base, HOST)
+    host_page.goto(f"{base}/treasurer/mid-missouri/partner-reports")
+    host_page.get_by_label("The partner's reference").fill("UMD-STL-7")
+    host_page.get_by_label("Medical debt abolished ($)").fill("15000")
+    host_page.get_by_label("Number helped").fill("12")
+    host_page.get_by_label("Counted as").select_option("households")
+    host_page.get_by_label("Region").fill("St. Louis City")
+    host_page.get_by_label("Date of the report").fill(today)
+    host_page.get_by_label("ref CHK 3001").check()
+    host_page.get_by_role("button", name="Record the report").click()
+    expect(host_page.get_by_text("Recorded the partner's report UMD-STL-7.")).to_be_visible()
+    host_context.close()
     go(page, "Partner reports")
-    page.get_by_label("Medical debt abolished ($)").fill("15000")
-    page.get_by_label("Number helped").fill("12")
-    page.get_by_label("Counted as").select_option("households")
-    page.get_by_label("Region").fill("St. Louis City")
-    page.get_by_label("Date of the report").fill(today)
-    page.get_by_role("button", name="Record the report").click()
-    expect(page.get_by_text("Recorded the partner's report.")).to_be_visible()
     expect(page.locator('[data-figure="actual-mo-2026"]')).to_have_text("$15,000")
     expect(page.get_by_role("cell", name="12 households")).to_be_visible()
 

@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlmodel import func, select
 
+from relief import auth
 from relief.models import (
     AuditEvent,
     Entry,
@@ -20,7 +21,7 @@ from relief.models import (
     PayoutTransaction,
     utcnow,
 )
-from relief.treasury import batches, gifts, remittances
+from relief.treasury import batches, gifts, partner_reports, remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
 
@@ -54,6 +55,9 @@ ROUTES = {
     ("treasurer.remittance_reverse", "POST"): (lambda o: {"remittance_id": o["remittance"]}, 400),
     ("treasurer.partner_report_list", "GET"): (lambda o: {}, 200),
     ("treasurer.partner_report_list", "POST"): (lambda o: {}, 400),
+    ("treasurer.partner_report_correct", "GET"): (lambda o: {"report_id": o["report"]}, 200),
+    ("treasurer.partner_report_correct", "POST"): (lambda o: {"report_id": o["report"]}, 400),
+    ("treasurer.partner_report_withdraw", "POST"): (lambda o: {"report_id": o["report"]}, 400),
     ("treasurer.export_page", "GET"): (lambda o: {}, 200),
     ("treasurer.ledger_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.donors_csv", "GET"): (lambda o: {}, 200),
@@ -125,6 +129,40 @@ def objects_of(session, drive, chapter_slug):
         sent_on=date.today(),
         reference=f"check {batch.id}",
     )
+    # A partner's report on a drive of the chapter alone (the host of its drive's reports).
+    own_drive = drives.create_drive(
+        session,
+        slug=f"{chapter_slug}-{batch.id}",
+        title="Its own drive",
+        goal_cents=10_000,
+        chapter_slugs=[chapter_slug],
+    )
+    make_gift(session, own_drive, 1000, chapter=chapter_slug)
+    paid = remittances.record_remittance(
+        session,
+        chapter,
+        drive_id=own_drive.id,
+        amount_cents=100,
+        sent_on=date.today(),
+        reference="2",
+    )
+    report = partner_reports.record_report(
+        session,
+        chapter,
+        auth.add_user(
+            session, f"host-{batch.id}@example.org", "correct horse battery staple", admin=True
+        ),
+        drive_id=own_drive.id,
+        partner_reference="UMD-1",
+        figures=partner_reports.Figures(
+            debt_abolished_cents=10_000,
+            people_helped=1,
+            counts_households=False,
+            region="",
+            reported_on=date.today(),
+            remittance_ids=(paid.id,),
+        ),
+    )
     # As the Stripe webhook leaves a paid gift whose drive it could not tell.
     unassigned = Gift(
         drive_id=None,
@@ -181,6 +219,7 @@ def objects_of(session, drive, chapter_slug):
         "unclaimed": unclaimed.id,
         "remittance": remittance.id,
         "payout": payout.id,
+        "report": report.id,
     }
 
 

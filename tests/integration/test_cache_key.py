@@ -14,11 +14,12 @@ from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 from relief import drive_pages, drives
-from relief.models import Chapter, Drive, DriveChapter, PartnerReport
+from relief.models import Chapter, Drive, DriveChapter, PartnerReport, PartnerReportRemittance
 from relief.pagecache import state
-from relief.treasury import partner_reports
+from relief.treasury import partner_reports, remittances
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
+from tests.treasury_helpers import make_user
 
 #: The answers a drive's state keys: the drive page, a chapter's side of it, the API answer.
 ANSWERS = ("/drives/mo-2026", "/drives/mo-2026/st-louis", "/api/drives/mo-2026")
@@ -31,6 +32,7 @@ THE_ROW = {
         (DriveChapter.drive_id == ids["drive"]) & (DriveChapter.chapter_id == ids["chapter"])
     ),
     PartnerReport: lambda ids: PartnerReport.id == ids["report"],
+    PartnerReportRemittance: lambda ids: PartnerReportRemittance.report_id == ids["report"],
 }
 
 #: Columns no answer shows (they are in the key all the same: it holds whole rows).
@@ -40,6 +42,9 @@ NOT_SHOWN = {
     "chapter.created_at",
     "partner_report.created_at",
     "partner_report.region",  # the treasurer's list of reports shows it, not the drive page
+    "partner_report.partner_reference",  # likewise
+    "partner_report.revision",
+    "partner_report.reason",
 }
 
 
@@ -51,15 +56,28 @@ def drive_with_everything(session):
     make_gift(session, drive, 10_000, chapter="st-louis", donor_name="Ana B.", show_name=True)
     st_louis = drives.get_chapter(session, "st-louis")
     drives.set_chapter_goal(session, drive, st_louis, 50_000)
-    report = partner_reports.record_report(
+    remittance = remittances.record_remittance(
         session,
         st_louis,
         drive_id=drive.id,
-        debt_abolished_cents=900_000,
-        people_helped=12,
-        counts_households=False,
-        region="St. Louis County",
-        reported_on=date.today(),
+        amount_cents=5_000,
+        sent_on=date.today(),
+        reference="1",
+    )
+    report = partner_reports.record_report(
+        session,
+        st_louis,
+        make_user(session, "admin@mo.org", admin=True),
+        drive_id=drive.id,
+        partner_reference="UMD-1",
+        figures=partner_reports.Figures(
+            debt_abolished_cents=900_000,
+            people_helped=12,
+            counts_households=False,
+            region="St. Louis County",
+            reported_on=date.today(),
+            remittance_ids=(remittance.id,),
+        ),
     )
     session.commit()
     return {"drive": drive.id, "chapter": st_louis.id, "report": report.id}

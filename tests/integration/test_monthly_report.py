@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from relief import drives, ledger, money
+from relief import auth, drives, ledger, money
 from relief.models import EntryKind, Gift, GiftMethod, GiftStatus, utcnow
 from relief.reports import monthly
 from relief.treasury import (
@@ -121,7 +121,7 @@ def a_month_of_st_louis(session):
             batches.LineInput(amount=amount, name=name, received=now.date()),
         )
     batches.post_batch(session, st_louis, batch.id)
-    remittances.record_remittance(
+    remittance = remittances.record_remittance(
         session,
         st_louis,
         drive_id=drive.id,
@@ -129,15 +129,20 @@ def a_month_of_st_louis(session):
         sent_on=now.date(),
         reference="CHK 1042",
     )
-    partner_reports.record_report(
+    partner_reports.record_report(  # by an admin: St. Louis is not the drive's host chapter
         session,
         st_louis,
+        auth.add_user(session, "reports@mo.org", "correct horse battery staple", admin=True),
         drive_id=drive.id,
-        debt_abolished_cents=3_000_000,
-        people_helped=42,
-        counts_households=False,
-        region="St. Louis County",
-        reported_on=now.date(),
+        partner_reference="UMD-42",
+        figures=partner_reports.Figures(
+            debt_abolished_cents=3_000_000,
+            people_helped=42,
+            counts_households=False,
+            region="St. Louis County",
+            reported_on=now.date(),
+            remittance_ids=(remittance.id,),
+        ),
     )
     session.add(
         Gift(

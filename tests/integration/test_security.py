@@ -55,6 +55,7 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "line_id": objects["line"],
         "gift_id": objects["gift"],
         "remittance_id": objects["remittance"],
+        "report_id": objects["report"],
         "public_id": public_id,
         "session_id": objects["sign_in_session"],
     }

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from relief import drive_pages, drives, ledger
 from relief.errors import Conflict
-from relief.models import Entry, EntryKind, Gift, GiftMethod, GiftStatus
+from relief.models import Entry, EntryKind, Gift, GiftMethod, GiftStatus, Remittance
 from relief.treasury import remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
@@ -211,6 +211,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
         drive = drives.get_drive(session, "mo-2026")
         make_gift(session, drive, 100_000, chapter="st-louis")
         assert drive_pages.actual_relief(session, drive) is None
+        make_user(session, "host@mm.org", "mid-missouri")  # the drive's host chapter
     public = app.test_client()
     assert public.get("/api/drives/mo-2026").get_json()["actual_relief"] is None
     public.get("/drives/mo-2026")  # warm the cached page: the report must still show at once
@@ -218,15 +219,20 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
         "/treasurer/st-louis/remittances",
         {"drive": "1", "amount": "1000", "sent_on": TODAY, "reference": "wire 88"},
     )
-    response = treasurer.post(
-        "/treasurer/st-louis/partner-reports",
+    with data(app) as session:
+        (remittance,) = session.exec(select(Remittance.id)).all()
+    # The host's treasurer records it, naming the money St. Louis sent.
+    response = SignedIn(app, "host@mm.org").post(
+        "/treasurer/mid-missouri/partner-reports",
         {
             "drive": "1",
+            "partner_reference": "UMD-2026-031",
             "debt_abolished": "125,000",
             "people_helped": "212",
             "unit": "people",
             "region": "Missouri",
             "reported_on": TODAY,
+            "remittances": [str(remittance)],
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -234,10 +240,11 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
         actual = drive_pages.actual_relief(session, drives.get_drive(session, "mo-2026"))
     assert actual.debt_abolished_cents == 12_500_000
     assert actual.people_helped == 212 and actual.regions == ("Missouri",)
-    assert actual.actual_ratio_hundredths == 12_500  # 125:1 on the $1,000 the partner got
+    assert actual.actual_ratio_hundredths == 12_500  # 125:1 on the $1,000 that paid for it
     page = treasurer.get("/treasurer/st-louis/partner-reports").get_data(as_text=True)
     assert figure(page, "actual-mo-2026") == "$125,000"
     assert figure(page, "actual-ratio-mo-2026") == "125:1"
+    assert figure(page, "actual-remitted-mo-2026") == "$1,000.00"
     assert "$100,000" in page and "100:1" in page  # projected, beside it
     dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
     assert figure(dashboard, "actual-relief") == "$125,000"
@@ -249,6 +256,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
         "counts_households": False,
         "reported_on": TODAY,
         "report_count": 1,
+        "remitted_cents": 100_000,
         "actual_ratio": "125:1",
     }
     page_text = " ".join(public.get("/drives/mo-2026").get_data(as_text=True).split())
@@ -256,6 +264,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
         "<strong>$125,000</strong> of medical debt actually relieved for "
         "<strong>212</strong> people" in page_text
     )
+    assert "125:1 on the $1,000.00 that paid for these purchases" in page_text
     import subprocess
 
     pdf = public.get("/drives/mo-2026/report.pdf").data
@@ -266,11 +275,14 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
 
 
 def test_a_report_dated_before_the_drive_is_refused(app):
-    treasurer = setup(app)
-    response = treasurer.post(
-        "/treasurer/st-louis/partner-reports",
+    setup(app)
+    with data(app) as session:
+        make_user(session, "host@mm.org", "mid-missouri")
+    response = SignedIn(app, "host@mm.org").post(
+        "/treasurer/mid-missouri/partner-reports",
         {
             "drive": "1",
+            "partner_reference": "UMD-1",
             "debt_abolished": "100",
             "people_helped": "1",
             "unit": "households",
