@@ -144,7 +144,7 @@ def objects_of(session, drive, chapter_slug):
         drive_id=own_drive.id,
         amount_cents=100,
         sent_on=date.today(),
-        reference="2",
+        reference=f"partner check {batch.id}",
     )
     report = partner_reports.record_report(
         session,
