@@ -21,7 +21,7 @@ from sqlalchemy import case, delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from relief.models import SignInFailure, table_of, utcnow
+from relief.models import SignInFailure, email_key, table_of, utcnow
 
 #: Wrong passwords an account may get (from every address) before failing addresses wait.
 FREE_FAILURES = 3
@@ -32,8 +32,9 @@ MEMORY = timedelta(days=1)
 
 
 def account_key(email: str) -> str:
-    """The email as typed, lowercased, hashed: unknown emails are counted like real ones."""
-    return hashlib.sha256((email or "").strip().lower()[:320].encode()).hexdigest()
+    """The email as compared everywhere (``models.email_key``: NFKC and Unicode case folding, so
+    ``ÉCHO@x`` and ``écho@x`` are one account), hashed: unknown emails count like real ones."""
+    return hashlib.sha256(email_key(email).encode()).hexdigest()
 
 
 def wait_after(failures: int) -> timedelta:
