@@ -71,6 +71,7 @@ def screen(event: dict) -> Screened:
     shape = _SHAPES.get(event["type"])
     if shape is None:
         return Screened(event)  # a type we ignore: nothing of it is read
+    _time(event, "created")
     check, fitted = shape
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
@@ -163,6 +164,7 @@ def _refund(obj: dict) -> None:
     _id(obj, "payment_intent")
     _id(obj, "charge")
     _cents(obj, "amount", required=True, positive=True)
+    _time(obj, "created")
 
 
 def _dispute(obj: dict) -> None:
@@ -173,6 +175,12 @@ def _dispute(obj: dict) -> None:
     _text(obj, "reason")
     _cents(obj, "amount", required=True, positive=True)
     _time(obj, "created")
+    for number, txn in enumerate(_objects(obj, "balance_transactions", "balance_transactions")):
+        path = f"balance_transactions[{number}]"
+        amount = txn.get("amount")
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
+            raise Hold(f"{path}.amount is {_kind(amount)} where Stripe sends whole cents.")
+        _time(txn, "created", f"{path}.created")
 
 
 # --- free text cut to its column ----------------------------------------------------------------
@@ -248,8 +256,10 @@ _SHAPES = {
     "invoice.paid": (_invoice, _invoice_texts),
     "customer.subscription.deleted": (_subscription, _subscription_texts),
     "charge.refunded": (_charge, _no_texts),
+    "refund.created": (_refund, _refund_texts),
     "refund.updated": (_refund, _refund_texts),
     "refund.failed": (_refund, _refund_texts),
+    "charge.refund.updated": (_refund, _refund_texts),
     "charge.dispute.created": (_dispute, _dispute_texts),
     "charge.dispute.funds_withdrawn": (_dispute, _dispute_texts),
     "charge.dispute.funds_reinstated": (_dispute, _dispute_texts),
