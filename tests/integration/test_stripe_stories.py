@@ -305,3 +305,103 @@ def test_a_won_dispute_is_dated_at_its_own_times(stripe_session, stripe_client, 
         EntryKind.DISPUTE_REINSTATED: "2026-04-02",
     }
     exact(stripe_session, drive)
+
+
+# --- null where an object is expected -----------------------------------------------------------
+
+
+def _renewal(invoice_id, **changes):
+    obj = so.invoice(
+        invoice_id=invoice_id,
+        subscription="sub_null",
+        amount_cents=1000,
+        billing_reason="subscription_create",
+        metadata={"drive": "mo-2026", "chapter": "st-louis"},
+    )
+    obj.update(changes)
+    return obj
+
+
+def _legacy_invoice(invoice_id, **changes):
+    """An invoice as API versions before 2025-03-31 send it: subscription and its details
+    at the top, ``parent`` absent."""
+    obj = _renewal(invoice_id, subscription="sub_null", parent=None)
+    obj["subscription_details"] = {"metadata": {"drive": "mo-2026", "chapter": "st-louis"}}
+    obj.update(changes)
+    return obj
+
+
+NULL_INVOICES = {
+    "subscription_details": lambda: _renewal("in_n1", subscription_details=None),
+    "parent.subscription_details": lambda: _legacy_invoice(
+        "in_n2", parent={"subscription_details": None, "quote_details": None, "type": None}
+    ),
+    "parent": lambda: _legacy_invoice("in_n3", parent=None),
+    "lines": lambda: _renewal("in_n4", lines=None),
+    "payments": lambda: _renewal("in_n5", payments=None),
+    "status_transitions": lambda: _renewal("in_n6", status_transitions=None),
+    "lines.data[].metadata": lambda: _renewal(
+        "in_n7", lines={"data": [{"metadata": None}], "has_more": False, "object": "list"}
+    ),
+    "parent.subscription_details.metadata": lambda: _legacy_invoice(
+        "in_n8",
+        parent={"subscription_details": {"metadata": None, "subscription": "sub_null"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("field", sorted(NULL_INVOICES))
+def test_an_invoice_with_null_where_an_object_is_expected_answers_200_and_records(
+    stripe_session, stripe_client, drive, field
+):
+    response = so.deliver(stripe_client, so.event("invoice.paid", NULL_INVOICES[field]()))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["parked"] is False, response.get_json()
+    assert api(stripe_client)["raised_cents"] == 1000
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.monthly and gift.stripe_subscription_id == "sub_null"
+    exact(stripe_session, drive)
+
+
+def test_a_charge_with_null_refunds_and_payment_intent_still_refunds_its_gift(
+    stripe_session, stripe_client, drive
+):
+    _pay(stripe_client, "nul", 3000)
+    # The fee reader learnt the charge id; a charge.refunded naming only it, refunds: null.
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.stripe_charge_id == "ch_of_pi_nul"
+    charge = so.charge(
+        charge_id="ch_of_pi_nul", payment_intent="pi_nul", amount_cents=3000, amount_refunded=500
+    )
+    charge.update(payment_intent=None, refunds=None, balance_transaction=None)
+    response = so.deliver(stripe_client, so.event("charge.refunded", charge))
+    assert response.status_code == 200 and not response.get_json()["parked"]
+    assert _figures(stripe_client) == (2500, 500, 0)
+    exact(stripe_session, drive)
+
+
+def test_a_refund_and_a_dispute_naming_neither_charge_nor_payment_intent_are_held(
+    stripe_session, stripe_client, drive
+):
+    _pay(stripe_client, "none", 3000)
+    refund = _refund("none", "re_none", 1000)
+    refund.update(charge=None, payment_intent=None)
+    dispute = _dispute("none", "needs_response", charge=None, payment_intent=None)
+    for evt in (so.event("refund.created", refund), so.event("charge.dispute.created", dispute)):
+        response = so.deliver(stripe_client, evt)
+        assert response.status_code == 200 and response.get_json()["parked"] is True
+    reasons = [p.reason for p in fresh(stripe_session).exec(select(ParkedEvent))]
+    assert all("names neither a charge nor a payment intent" in r for r in reasons), reasons
+    assert len(reasons) == 2
+    assert _figures(stripe_client) == (3000, 0, 0)
+
+
+def test_a_dispute_with_null_balance_transactions_and_created_still_posts(
+    stripe_session, stripe_client, drive
+):
+    _pay(stripe_client, "dn", 2500)
+    obj = _dispute("dn", "lost", balance_transactions=None, created=None, reason=None)
+    response = so.deliver(stripe_client, so.event("charge.dispute.closed", obj))
+    assert response.status_code == 200 and not response.get_json()["parked"]
+    assert _figures(stripe_client) == (0, 0, 2500)
+    exact(stripe_session, drive)
