@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from relief import money
 from relief.models import Entry, Gift, MonthlyGift
+from relief.payments.gateway import STRIPE_API_VERSION, STRIPE_OLDER_VERSIONS_READ
 
 #: Stripe's objects nest a handful of levels (an expanded object in an expanded object); the
 #: JSON reader gives up near a thousand, and some code recurses: far below both.
@@ -72,6 +73,7 @@ def screen(event: dict) -> Screened:
     if shape is None:
         return Screened(event)  # a type we ignore: nothing of it is read
     _time(event, "created")
+    _version(event.get("api_version"))
     check, fitted = shape
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
@@ -79,6 +81,19 @@ def screen(event: dict) -> Screened:
         raise Hold(f"data.object is {_kind(obj)} where Stripe sends an object.")
     check(obj)
     return _fit(event, obj, fitted(obj))
+
+
+def _version(version: object) -> None:
+    """Events in the pinned API version, or an older one the tests cover; Relief's own
+    test-mode events carry none. Another version may move or rename what the handlers read."""
+    if version is None or version == STRIPE_API_VERSION or version in STRIPE_OLDER_VERSIONS_READ:
+        return
+    shown = version if isinstance(version, str) else _kind(version)
+    raise Hold(
+        f"The event is in Stripe API version {str(shown)[:40]}; Relief reads "
+        f"{STRIPE_API_VERSION}. Nothing was posted: set the webhook endpoint's API version to "
+        f"{STRIPE_API_VERSION} in Stripe (README, Stripe)."
+    )
 
 
 # --- the fields each handler reads ------------------------------------------------------------

@@ -16,6 +16,7 @@ import stripe
 
 from relief.models import Gift
 from relief.payments.gateway import (
+    STRIPE_API_VERSION,
     BalanceTransactionInfo,
     CheckoutDetails,
     CheckoutUrls,
@@ -131,6 +132,8 @@ class StripeGateway:
         # Short timeouts: a webhook reads fees while Stripe waits for its answer, and a donor
         # waits for the checkout. Retries reuse our own idempotency keys.
         options: dict = {
+            # Pinned, not the SDK's default: responses and events keep the shapes we read.
+            "stripe_version": STRIPE_API_VERSION,
             "max_network_retries": 2,
             "http_client": stripe.new_default_http_client(timeout=15),
         }
