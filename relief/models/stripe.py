@@ -110,6 +110,9 @@ class PayoutTransaction(SQLModel, table=True):
     net_cents: int
     currency: str = Field(default="USD", max_length=3)
     created: datetime
+    #: Stripe's description ("Billing - Usage Fee (2026-11-01)"), shown for the account's
+    #: own lines (a Stripe fee, a failed payout's money back).
+    description: str = Field(default="", max_length=500)
     #: The gift it was matched to (None while unmatched) and that gift's chapter.
     gift_id: int | None = Field(default=None, foreign_key="gift.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id", index=True)

@@ -90,6 +90,9 @@ class BalanceTransactionInfo:
     #: The charge behind the money (a refund's or dispute's charge; the charge itself).
     charge_id: str | None
     payment_intent_id: str | None
+    #: Stripe's words for it ("Billing - Usage Fee (2026-11-01)"), shown for the account's
+    #: own lines.
+    description: str = ""
 
 
 class Gateway(Protocol):

@@ -258,8 +258,10 @@ class StripeGateway:
         try:
             pages = self.client.v1.balance_transactions.list(params)
             for txn in pages.auto_paging_iter():
-                if txn["type"] in ("payout", "payout_cancel", "payout_failure"):
-                    continue  # the payout's own movement, not money it carries
+                if txn["type"] == "payout":
+                    # The payout's own movement, not money it carries. A canceled or failed
+                    # payout's money coming back (payout_cancel, payout_failure) is carried.
+                    continue
                 yield _transaction_info(txn)
         except stripe.StripeError as error:
             raise GatewayError(
@@ -311,4 +313,5 @@ def _transaction_info(txn) -> BalanceTransactionInfo:
         source_id=source_id,
         charge_id=charge_id,
         payment_intent_id=payment_intent_id,
+        description=(_field(txn, "description") or "")[:500],
     )

@@ -1,5 +1,6 @@
 """stripe refunds: each Stripe refund object of a gift with its status (the ledger's refunds
-follow them), and the highest cumulative refund a charge stated
+follow them), the highest cumulative refund a charge stated, and a balance transaction's
+description
 
 Revision ID: 0020_stripe_refunds
 Revises: 0015_partner_reports
@@ -41,6 +42,15 @@ def upgrade() -> None:
                 "stripe_refunded_cents", sa.Integer(), nullable=False, server_default=sa.text("0")
             )
         )
+    with op.batch_alter_table("payout_transaction", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "description",
+                sqlmodel.sql.sqltypes.AutoString(length=500),
+                nullable=False,
+                server_default="",
+            )
+        )
     # Refunds posted before this revision came from charges' cumulative figures: that figure
     # is what each gift's refunds reached, so a later refund event settles against it.
     op.execute(
@@ -52,6 +62,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("payout_transaction", schema=None) as batch_op:
+        batch_op.drop_column("description")
     with op.batch_alter_table("gift", schema=None) as batch_op:
         batch_op.drop_column("stripe_refunded_cents")
     with op.batch_alter_table("stripe_refund", schema=None) as batch_op:
