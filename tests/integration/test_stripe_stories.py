@@ -460,3 +460,61 @@ def test_an_event_in_an_api_version_relief_does_not_read_is_held_with_a_sentence
         "Stripe (README, Stripe)."
     )
     assert api(stripe_client)["raised_cents"] == 0
+
+
+# --- fees a donor covers ------------------------------------------------------------------------
+
+
+def _stripe_fee(charge_cents: int, percent: str, fixed_cents: int = 0) -> int:
+    """Stripe's fee as its pricing page states it, worked out apart from relief.money."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    cents = (Decimal(charge_cents) * Decimal(percent) / 100).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP
+    )
+    return int(cents) + fixed_cents
+
+
+AMOUNTS = [500, 501, 999, 1000, 1234, 2500, 3333, 5000, 9999, 10_000, 25_000, 99_999, 5_000_000]
+
+
+def test_the_fee_a_donor_covers_is_the_fee_the_ledger_records_from_stripe(
+    stripe_app, stripe_session, stripe_client, fake_stripe, drive
+):
+    """Default pricing is Stripe's standard US card pricing (2.9% + 30¢): what the form
+    promises the drive is what remains after the fee Stripe's balance transaction states."""
+    from relief.payments import donations
+
+    config = stripe_app.config
+    rate = donations.FeeRate(
+        config["FEE_PERCENT_BPS"], config["FEE_FIXED_CENTS"], config["FEE_MONTHLY_BPS"]
+    )
+    for n, chosen in enumerate(AMOUNTS):
+        charged = donations.charge_for(chosen, True, rate)
+        fake_stripe.fees[f"ch_of_pi_cover{n}"] = _stripe_fee(charged, "2.9", 30)
+        _, evt = paid_session(charged, payment_intent=f"pi_cover{n}")
+        assert so.deliver(stripe_client, evt).status_code == 200
+        gift = fresh(stripe_session).exec(select(Gift).where(Gift.amount_cents == charged)).one()
+        fee = -sum(
+            -e.amount_cents
+            for e in stripe_session.exec(
+                select(Entry).where(Entry.gift_id == gift.id, Entry.kind == EntryKind.FEE)
+            )
+        )
+        # The drive keeps what the donor chose (a cent more at most: charges are whole cents).
+        assert chosen <= charged - fee <= chosen + 1, (chosen, charged, fee)
+    exact(stripe_session, drive)
+
+
+@pytest.mark.parametrize("chosen", AMOUNTS)
+def test_a_monthly_gift_covers_stripe_billings_fee_too(chosen, tmp_path):
+    from relief.config import from_environment
+    from relief.payments import donations
+
+    config = from_environment(str(tmp_path), {"RELIEF_ENV": "test"})
+    rate = donations.FeeRate(
+        config["FEE_PERCENT_BPS"], config["FEE_FIXED_CENTS"], config["FEE_MONTHLY_BPS"]
+    )
+    charged = donations.charge_for(chosen, True, rate, monthly=True)
+    card, billing = _stripe_fee(charged, "2.9", 30), _stripe_fee(charged, "0.7")
+    assert chosen <= charged - card - billing <= chosen + 1, (chosen, charged, card, billing)
