@@ -96,17 +96,22 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     return [sign * p for p in parts]
 
 
-def gross_up(net_cents: int, percent_bps: int, fixed_cents: int) -> int:
-    """The charge that leaves at least ``net_cents`` after a fee of percent + fixed.
+def gross_up(net_cents: int, percent_bps: int, fixed_cents: int, *, billing_bps: int = 0) -> int:
+    """The charge that leaves at least ``net_cents`` after a fee of percent + fixed (and, for
+    a monthly gift, Stripe Billing's ``billing_bps`` of the charge, billed apart).
 
     Starts from the algebraic answer and steps up, so the result is the smallest charge whose
-    fee (as :func:`fee_for` computes it) leaves the donor's intended amount.
+    fees (as :func:`fee_for` and :func:`billing_fee_for` compute them, each rounded to the cent
+    as Stripe rounds it) leave the donor's intended amount.
     """
     if net_cents <= 0:
         raise InvalidAmount("The amount must be more than zero.")
-    denominator = 10_000 - percent_bps
+    denominator = 10_000 - percent_bps - billing_bps
     charge = (net_cents + fixed_cents) * 10_000 // denominator
-    while charge - fee_for(charge, percent_bps, fixed_cents) < net_cents:
+    while (
+        charge - fee_for(charge, percent_bps, fixed_cents) - billing_fee_for(charge, billing_bps)
+        < net_cents
+    ):
         charge += 1
     return charge
 
@@ -114,6 +119,11 @@ def gross_up(net_cents: int, percent_bps: int, fixed_cents: int) -> int:
 def fee_for(charge_cents: int, percent_bps: int, fixed_cents: int) -> int:
     """A processor fee of percent (basis points, rounded half up to the cent) + fixed."""
     return divide_half_up(charge_cents * percent_bps, 10_000) + fixed_cents
+
+
+def billing_fee_for(charge_cents: int, billing_bps: int) -> int:
+    """Stripe Billing's fee on a subscription payment (basis points, rounded half up)."""
+    return divide_half_up(charge_cents * billing_bps, 10_000)
 
 
 def percent_of(cents: int, goal_cents: int | None) -> int:

@@ -171,7 +171,13 @@ class FakeStripe:
                 params = {k: v[0] for k, v in parse_qs(body or query).items()}
                 key = self.headers.get("Idempotency-Key")
                 fake.requests.append(
-                    {"method": method, "path": path, "params": params, "idempotency_key": key}
+                    {
+                        "method": method,
+                        "path": path,
+                        "params": params,
+                        "idempotency_key": key,
+                        "stripe_version": self.headers.get("Stripe-Version"),
+                    }
                 )
                 status, obj = fake._answer(method, path, params, key)
                 data = json.dumps(obj).encode()

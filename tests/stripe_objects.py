@@ -16,6 +16,8 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
 WEBHOOK_SECRET = "whsec_relief_tests"
+#: The version the webhook endpoint is created with (relief/payments/gateway.py).
+API_VERSION = "2026-10-28.endive"
 _ids = itertools.count(1)
 
 
@@ -163,14 +165,17 @@ def subscription(*, subscription_id: str, status: str = "canceled") -> dict:
     return shape("subscription", id=subscription_id, status=status, canceled_at=int(time.time()))
 
 
-def event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
+def event(
+    event_type: str, obj: dict, event_id: str | None = None, api_version: str = API_VERSION
+) -> dict:
+    """A signed event's body in the API version Relief pins (the webhook endpoint's)."""
     return shape(
         "event",
         id=event_id or new_id("evt"),
         type=event_type,
         created=int(time.time()),
         data={"object": obj},
-        api_version="2025-06-30.basil",
+        api_version=api_version,
     )
 
 

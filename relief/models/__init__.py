@@ -28,7 +28,13 @@ from relief.models.drives import (
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
-from relief.models.stripe import ParkedEvent, Payout, PayoutTransaction, StripeEvent
+from relief.models.stripe import (
+    ParkedEvent,
+    Payout,
+    PayoutTransaction,
+    StripeEvent,
+    StripeRefund,
+)
 from relief.models.treasury import (
     BankLine,
     BatchLine,
@@ -76,6 +82,7 @@ __all__ = [
     "SignInFailure",
     "SignInSession",
     "StripeEvent",
+    "StripeRefund",
     "Total",
     "User",
     "email_key",

@@ -81,6 +81,9 @@ class Gift(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     #: Part of amount_cents the donor added to cover the processing fee (donate form).
     covered_fee_cents: int = 0
+    #: The highest ``amount_refunded`` a charge.refunded event stated for this gift's charge:
+    #: refunds it counts that no refund object explains yet are posted provisionally.
+    stripe_refunded_cents: int = 0
 
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.

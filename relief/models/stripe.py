@@ -1,9 +1,11 @@
-"""What Stripe told us: event ids seen once, events parked until their gift arrives, payouts."""
+"""What Stripe told us: event ids seen once, events parked until their gift arrives, refunds,
+payouts."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.models.base import utcnow
@@ -39,6 +41,27 @@ class ParkedEvent(SQLModel, table=True):
     #: The event as Stripe signed it (the raw body when it could not be read).
     payload: str
     parked_at: datetime = Field(default_factory=utcnow)
+
+
+class StripeRefund(SQLModel, table=True):
+    """One Stripe refund object of a gift, in the latest state we were told. The ledger's
+    refunds of a gift follow these rows (payments/reversals.py): each refund whose status
+    counts is posted once, dated at its own ``created``; one that fails puts its money back."""
+
+    __tablename__ = "stripe_refund"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(max_length=255, unique=True)
+    gift_id: int = Field(foreign_key="gift.id", index=True)
+    amount_cents: int
+    currency: str = Field(default="USD", max_length=3)
+    #: pending, requires_action, succeeded, failed or canceled (Stripe's word). Failed and
+    #: canceled are final: a stale "succeeded" arriving later does not undo them.
+    status: str = Field(max_length=32)
+    #: When Stripe made the refund: the date its ledger entry carries.
+    created: datetime
+    #: The time of the latest event that told us about it.
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Payout(SQLModel, table=True):
@@ -87,6 +110,9 @@ class PayoutTransaction(SQLModel, table=True):
     net_cents: int
     currency: str = Field(default="USD", max_length=3)
     created: datetime
+    #: Stripe's description ("Billing - Usage Fee (2026-11-01)"), shown for the account's
+    #: own lines (a Stripe fee, a failed payout's money back).
+    description: str = Field(default="", max_length=500)
     #: The gift it was matched to (None while unmatched) and that gift's chapter.
     gift_id: int | None = Field(default=None, foreign_key="gift.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id", index=True)

@@ -32,8 +32,12 @@ ATTRIBUTION_KEYS = ("ref", "utm_source", "utm_medium", "utm_campaign")
 
 @dataclass(frozen=True)
 class FeeRate:
+    """What Stripe charges on a card payment (percent in basis points + fixed cents), and
+    what Stripe Billing adds on a monthly gift's payment (basis points)."""
+
     percent_bps: int
     fixed_cents: int
+    monthly_bps: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,17 @@ class DonationRequest:
     attribution: dict[str, str] = field(default_factory=dict)
 
 
-def charge_for(amount_cents: int, cover_fee: bool, rate: FeeRate) -> int:
-    """What the donor is charged: the amount, or grossed up so the drive receives it."""
+def charge_for(amount_cents: int, cover_fee: bool, rate: FeeRate, *, monthly: bool = False) -> int:
+    """What the donor is charged: the amount, or grossed up so the drive receives it (a
+    monthly gift's also covers Stripe Billing's fee)."""
     if not cover_fee:
         return amount_cents
-    return money.gross_up(amount_cents, rate.percent_bps, rate.fixed_cents)
+    return money.gross_up(
+        amount_cents,
+        rate.percent_bps,
+        rate.fixed_cents,
+        billing_bps=rate.monthly_bps if monthly else 0,
+    )
 
 
 def create_pending(
@@ -81,7 +91,7 @@ def create_pending(
             f"Gifts are from {money.format(min_cents, drive.currency)} "
             f"to {money.format(max_cents, drive.currency)}."
         )
-    charged = charge_for(request.amount_cents, request.cover_fee, rate)
+    charged = charge_for(request.amount_cents, request.cover_fee, rate, monthly=request.monthly)
     gift = Gift(
         drive_id=drive.id,
         chapter_id=chapter.id if chapter else None,

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from relief import money
 from relief.models import Entry, Gift, MonthlyGift
+from relief.payments.gateway import STRIPE_API_VERSION, STRIPE_OLDER_VERSIONS_READ
 
 #: Stripe's objects nest a handful of levels (an expanded object in an expanded object); the
 #: JSON reader gives up near a thousand, and some code recurses: far below both.
@@ -71,6 +72,8 @@ def screen(event: dict) -> Screened:
     shape = _SHAPES.get(event["type"])
     if shape is None:
         return Screened(event)  # a type we ignore: nothing of it is read
+    _time(event, "created")
+    _version(event.get("api_version"))
     check, fitted = shape
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
@@ -78,6 +81,19 @@ def screen(event: dict) -> Screened:
         raise Hold(f"data.object is {_kind(obj)} where Stripe sends an object.")
     check(obj)
     return _fit(event, obj, fitted(obj))
+
+
+def _version(version: object) -> None:
+    """Events in the pinned API version, or an older one the tests cover; Relief's own
+    test-mode events carry none. Another version may move or rename what the handlers read."""
+    if version is None or version == STRIPE_API_VERSION or version in STRIPE_OLDER_VERSIONS_READ:
+        return
+    shown = version if isinstance(version, str) else _kind(version)
+    raise Hold(
+        f"The event is in Stripe API version {str(shown)[:40]}; Relief reads "
+        f"{STRIPE_API_VERSION}. Nothing was posted: set the webhook endpoint's API version to "
+        f"{STRIPE_API_VERSION} in Stripe (README, Stripe)."
+    )
 
 
 # --- the fields each handler reads ------------------------------------------------------------
@@ -163,6 +179,7 @@ def _refund(obj: dict) -> None:
     _id(obj, "payment_intent")
     _id(obj, "charge")
     _cents(obj, "amount", required=True, positive=True)
+    _time(obj, "created")
 
 
 def _dispute(obj: dict) -> None:
@@ -173,6 +190,12 @@ def _dispute(obj: dict) -> None:
     _text(obj, "reason")
     _cents(obj, "amount", required=True, positive=True)
     _time(obj, "created")
+    for number, txn in enumerate(_objects(obj, "balance_transactions", "balance_transactions")):
+        path = f"balance_transactions[{number}]"
+        amount = txn.get("amount")
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
+            raise Hold(f"{path}.amount is {_kind(amount)} where Stripe sends whole cents.")
+        _time(txn, "created", f"{path}.created")
 
 
 # --- free text cut to its column ----------------------------------------------------------------
@@ -248,8 +271,10 @@ _SHAPES = {
     "invoice.paid": (_invoice, _invoice_texts),
     "customer.subscription.deleted": (_subscription, _subscription_texts),
     "charge.refunded": (_charge, _no_texts),
+    "refund.created": (_refund, _refund_texts),
     "refund.updated": (_refund, _refund_texts),
     "refund.failed": (_refund, _refund_texts),
+    "charge.refund.updated": (_refund, _refund_texts),
     "charge.dispute.created": (_dispute, _dispute_texts),
     "charge.dispute.funds_withdrawn": (_dispute, _dispute_texts),
     "charge.dispute.funds_reinstated": (_dispute, _dispute_texts),

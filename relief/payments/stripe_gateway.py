@@ -16,6 +16,7 @@ import stripe
 
 from relief.models import Gift
 from relief.payments.gateway import (
+    STRIPE_API_VERSION,
     BalanceTransactionInfo,
     CheckoutDetails,
     CheckoutUrls,
@@ -131,6 +132,8 @@ class StripeGateway:
         # Short timeouts: a webhook reads fees while Stripe waits for its answer, and a donor
         # waits for the checkout. Retries reuse our own idempotency keys.
         options: dict = {
+            # Pinned, not the SDK's default: responses and events keep the shapes we read.
+            "stripe_version": STRIPE_API_VERSION,
             "max_network_retries": 2,
             "http_client": stripe.new_default_http_client(timeout=15),
         }
@@ -255,8 +258,10 @@ class StripeGateway:
         try:
             pages = self.client.v1.balance_transactions.list(params)
             for txn in pages.auto_paging_iter():
-                if txn["type"] in ("payout", "payout_cancel", "payout_failure"):
-                    continue  # the payout's own movement, not money it carries
+                if txn["type"] == "payout":
+                    # The payout's own movement, not money it carries. A canceled or failed
+                    # payout's money coming back (payout_cancel, payout_failure) is carried.
+                    continue
                 yield _transaction_info(txn)
         except stripe.StripeError as error:
             raise GatewayError(
@@ -308,4 +313,5 @@ def _transaction_info(txn) -> BalanceTransactionInfo:
         source_id=source_id,
         charge_id=charge_id,
         payment_intent_id=payment_intent_id,
+        description=(_field(txn, "description") or "")[:500],
     )

@@ -29,7 +29,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from relief.errors import DomainError
 from relief.models import ParkedEvent, StripeEvent, utcnow
-from relief.payments import fulfilment, reversals, screening
+from relief.payments import fulfilment, records, reversals, screening
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
 from relief.payments.stripe_gateway import BadSignature, Unreadable, verify_event
@@ -125,9 +125,9 @@ def dispatch(session: Session, event: dict) -> Handled:
         case "customer.subscription.deleted":
             return fulfilment.subscription_deleted(session, _object(event))
         case "charge.refunded":
-            return reversals.charge_refunded(session, _object(event))
-        case "refund.updated" | "refund.failed":
-            return reversals.refund_changed(session, _object(event))
+            return reversals.charge_refunded(session, _object(event), _time(event))
+        case "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated":
+            return reversals.refund_changed(session, _object(event), _time(event))
         case (
             "charge.dispute.created"
             | "charge.dispute.funds_withdrawn"
@@ -135,13 +135,19 @@ def dispatch(session: Session, event: dict) -> Handled:
             | "charge.dispute.closed"
             | "charge.dispute.updated"
         ):
-            return reversals.dispute(session, _object(event), event["type"])
+            return reversals.dispute(session, _object(event), event["type"], _time(event))
         case _:
             return Handled(f"{event['type'][:100]} ignored")
 
 
 def _object(event: dict) -> dict:
     return event["data"]["object"]
+
+
+def _time(event: dict) -> datetime | None:
+    """When Stripe created the event (the time of what it reports), if it says."""
+    created = event.get("created")
+    return records.at(created) if created else None
 
 
 def receive(session: Session, payload: bytes, signature: str | None, secret: str) -> Outcome:

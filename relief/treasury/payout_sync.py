@@ -136,6 +136,7 @@ def _store(session: Session, payout: Payout, info: BalanceTransactionInfo) -> bo
             net_cents=info.net_cents,
             currency=info.currency,
             created=info.created,
+            description=info.description,
             gift_id=gift.id if gift else None,
             chapter_id=gift.chapter_id if gift else None,
         )

@@ -27,13 +27,32 @@ from relief.models import (
     Gift,
     Payout,
     PayoutTransaction,
+    StripeRefund,
 )
+from relief.payments.reversals import REFUND_UNDONE
 
 #: Payouts whose money never left (their transactions return to the balance).
 NOT_PAID_OUT = ("failed", "canceled")
 
 CHARGE_TYPES = ("charge", "payment")
 REFUND_TYPES = ("refund", "payment_refund")
+#: A refund that failed: its money back in the balance (source: the refund).
+REFUND_FAILURE_TYPES = ("refund_failure", "payment_failure_refund")
+#: Balance transactions of the coalition's Stripe account itself, no gift's: shown as what
+#: they are and counted as explained (they are Stripe's figures, in no chapter's books).
+ACCOUNT_LINES = {
+    "stripe_fee": "Stripe's fee (Billing, Radar, …)",
+    "stripe_fx_fee": "Stripe's currency conversion fee",
+    "tax_fee": "Stripe Tax's fee",
+    "payout_cancel": "a canceled payout's money back",
+    "payout_failure": "a failed payout's money back",
+    "payout_minimum_balance_hold": "held back as the minimum balance",
+    "payout_minimum_balance_release": "minimum balance released",
+    "reserve_hold": "held in Stripe's reserve",
+    "reserve_release": "released from Stripe's reserve",
+    "reserved_funds": "held in Stripe's reserve",
+    "contribution": "Stripe Climate contribution",
+}
 #: External id of the ledger's entry for Stripe's fee on a dispute's balance transaction.
 DISPUTE_FEE = "dispute-fee:"
 
@@ -43,7 +62,8 @@ class Line:
     """One balance transaction beside what the ledger says about it."""
 
     txn: PayoutTransaction
-    #: "gift", "fee", "refund", "dispute" or "" when nothing in the ledger explains it.
+    #: "gift", "refund", "refund failed", "dispute", "stripe" (the account's own line, see
+    #: ACCOUNT_LINES) or "" when nothing explains it.
     matched_as: str
     #: What the ledger has for it: gross, fee and net (None when unmatched).
     expected_gross_cents: int | None = None
@@ -56,6 +76,17 @@ class Line:
     @property
     def matched(self) -> bool:
         return bool(self.matched_as)
+
+    @property
+    def label(self) -> str:
+        """What the line is, in words."""
+        if self.matched_as == "stripe":
+            description = (self.txn.description or "").strip()
+            what = ACCOUNT_LINES.get(self.txn.type, self.txn.type.replace("_", " "))
+            return f"{what}: {description}" if description else what
+        if self.matched_as == "refund failed":
+            return "refund that failed: money back"
+        return self.matched_as or self.txn.type.replace("_", " ")
 
     @property
     def expected_net_cents(self) -> int | None:
@@ -93,6 +124,11 @@ class PayoutView:
     @property
     def mine(self) -> tuple[Line, ...]:
         return tuple(line for line in self.lines if line.mine)
+
+    @property
+    def account_lines(self) -> tuple[Line, ...]:
+        """The Stripe account's own lines (a Stripe fee, a failed payout's money back)."""
+        return tuple(line for line in self.lines if line.matched_as == "stripe")
 
     @property
     def problems(self) -> tuple[Line, ...]:
@@ -141,9 +177,11 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
             if entry.drive_id == gift.drive_id:
                 by_gift[entry.gift_id].append(entry)
     wanted = set()
+    refund_ids = set()
     for t in txns:
-        if t.source_id and t.type in REFUND_TYPES:
-            wanted.add(f"refund:{t.source_id}")
+        if t.source_id and t.type in REFUND_TYPES + REFUND_FAILURE_TYPES:
+            wanted |= {f"refund:{t.source_id}", f"refund-failed:{t.source_id}"}
+            refund_ids.add(t.source_id)
         elif t.source_id and t.type == "adjustment":
             wanted |= {
                 f"dispute-withdrawn:{t.source_id}",
@@ -157,6 +195,21 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
         }
         if wanted
         else {}
+    )
+
+    #: Refund objects that failed or were canceled: their refund and its failure cancel out
+    #: in Stripe's balance, as in the ledger (where a refund that failed first is never posted).
+    undone = (
+        set(
+            session.exec(
+                select(StripeRefund.stripe_id).where(
+                    col(StripeRefund.stripe_id).in_(refund_ids),
+                    col(StripeRefund.status).in_(REFUND_UNDONE),
+                )
+            )
+        )
+        if refund_ids
+        else set()
     )
 
     def total(gift_id, *kinds):
@@ -207,9 +260,32 @@ def _lines(session: Session, txns: list[PayoutTransaction], chapter: Chapter | N
                 )
             lines.append(Line(t, "gift", gross, fee, mine, "; ".join(problems)))
             continue
+        if t.type in ACCOUNT_LINES:
+            lines.append(Line(t, "stripe", t.amount_cents, t.fee_cents, mine))
+            continue
+        if t.type in REFUND_FAILURE_TYPES and t.gift_id:
+            back = by_external.get(f"refund-failed:{t.source_id}")
+            if (
+                back is None
+                and t.source_id in undone
+                and not by_external.get(f"refund:{t.source_id}")
+            ):
+                # Failed before the ledger counted it: neither it nor its failure is posted.
+                lines.append(Line(t, "refund failed", t.amount_cents, 0, mine))
+                continue
+            if back is not None:
+                problem = (
+                    ""
+                    if back.amount_cents == t.amount_cents
+                    else f"the ledger put back {back.amount_cents} cents, Stripe {t.amount_cents}"
+                )
+                lines.append(Line(t, "refund failed", back.amount_cents, 0, mine, problem))
+                continue
         if t.type in REFUND_TYPES:
             refund = by_external.get(f"refund:{t.source_id}")
             gross = refund.amount_cents if refund else None
+            if gross is None and t.source_id in undone:
+                gross = t.amount_cents  # never counted; its failure's line cancels it
             if (
                 gross is None
                 and t.gift_id

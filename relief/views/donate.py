@@ -26,8 +26,9 @@ CHECKOUT_LIMIT = "10 per minute; 40 per hour"
 
 
 def _rate() -> donations.FeeRate:
+    config = current_app.config
     return donations.FeeRate(
-        current_app.config["FEE_PERCENT_BPS"], current_app.config["FEE_FIXED_CENTS"]
+        config["FEE_PERCENT_BPS"], config["FEE_FIXED_CENTS"], config["FEE_MONTHLY_BPS"]
     )
 
 

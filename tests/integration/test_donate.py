@@ -54,8 +54,8 @@ def test_the_form_is_on_the_drive_page_and_each_chapter_page(session, client):
     assert 'action="/drives/mo-2026/st-louis/donate#donate"' in chapter_page
     assert 'name="chapter"' not in chapter_page
     assert "Your gift is credited to St. Louis" in text_of(client.get("/drives/mo-2026/st-louis"))
-    assert "$25.00 becomes $25.87" in text_of(client.get("/drives/mo-2026"))
-    assert money.gross_up(2500, 220, 30) == 2587
+    assert "$25.00 becomes $26.06" in text_of(client.get("/drives/mo-2026"))
+    assert money.gross_up(2500, 290, 30) == 2606
 
 
 def test_a_test_mode_gift_from_form_to_success_page_counts_once(session, client):
@@ -109,10 +109,10 @@ def test_covering_the_fee_charges_the_grossed_up_amount(session, client):
     make_coalition(session)
     give(client, amount_choice="other", custom_amount="40", cover_fee="y")
     gift = session.exec(select(Gift)).one()
-    # $41.21 − (2.2% of $41.21 = 90.66¢ → 91¢, + 30¢) = $40.00 for the drive.
-    assert gift.amount_cents == money.gross_up(4000, 220, 30) == 4121
-    assert gift.amount_cents - money.fee_for(4121, 220, 30) == 4000
-    assert gift.covered_fee_cents == 121
+    # $41.50 − (2.9% of $41.50 = 120.35¢ → 120¢, + 30¢) = $40.00 for the drive.
+    assert gift.amount_cents == money.gross_up(4000, 290, 30) == 4150
+    assert gift.amount_cents - money.fee_for(4150, 290, 30) == 4000
+    assert gift.covered_fee_cents == 150
 
 
 def test_bad_input_is_refused_clearly_and_nothing_is_created(session, client):

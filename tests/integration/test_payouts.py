@@ -180,9 +180,10 @@ def test_a_payout_with_a_transaction_the_ledger_does_not_know_shows_it_unmatched
     lines = [
         txn("txn_known", 2500, 85, "ch_known"),
         txn("txn_stranger", 4000, 118, "ch_stranger"),
-        # A refund whose ledger entry exists, and Stripe's own fee line nobody's gift explains.
+        # Stripe's own fee line: no gift's, shown as what it is.
         txn("txn_fee", -1500, 0, None, type_="stripe_fee"),
     ]
+    lines[2]["description"] = "Billing - Usage Fee (2026-11-01)"
     fake_stripe.payout_transactions["po_mixed"] = lines
     fake_stripe.payouts = [payout("po_mixed", sum(t["net"] for t in lines))]
     assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
@@ -190,16 +191,19 @@ def test_a_payout_with_a_transaction_the_ledger_does_not_know_shows_it_unmatched
         chapter = drives.get_chapter(stripe_session, "st-louis")
         (view,) = payouts.payouts_of(stripe_session, chapter)
     assert view.state == "differs" and not view.reconciled
-    assert view.expected_cents == 2500 - 85
-    assert view.difference_cents == (4000 - 118) - 1500
-    assert {line.txn.stripe_id for line in view.unmatched} == {"txn_stranger", "txn_fee"}
+    assert view.expected_cents == 2500 - 85 - 1500
+    assert view.difference_cents == 4000 - 118
+    assert {line.txn.stripe_id for line in view.unmatched} == {"txn_stranger"}
+    (fee,) = view.account_lines
+    assert fee.label == "Stripe's fee (Billing, Radar, …): Billing - Usage Fee (2026-11-01)"
 
     with data(stripe_app) as session:
         make_user(session, "t@stl.org", "st-louis")
     page = SignedIn(stripe_app, "t@stl.org").get(f"/treasurer/st-louis/payouts/{view.payout.id}")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Not in the ledger (2)" in text and "txn_stranger" in text and "$23.82" in text
+    assert "Not in the ledger (1)" in text and "txn_stranger" in text and "$38.82" in text
+    assert "Stripe's own lines (1)" in text and "Billing - Usage Fee (2026-11-01)" in text
 
 
 def test_a_manual_payout_is_not_itemised_and_says_why(
@@ -711,11 +715,12 @@ def test_a_shared_payout_shows_another_chapters_refund_and_dispute_only_as_a_sum
         "Other chapters' gifts: 2 transactions, -$55.00 net; 2 of them do not agree with the "
         "ledger yet" in text
     )
-    # St. Louis's own line in full, and the line nobody's gift explains, which concerns everyone.
+    # St. Louis's own line in full, and the Stripe account's own line, which concerns everyone.
     assert 'data-txn="txn_stl"' in text and "✓ matches" in text
-    assert "Not in the ledger (1)" in text and 'data-unmatched="txn_stripe_fee"' in text
+    assert "Stripe's own lines (1)" in text and 'data-account="txn_stripe_fee"' in text
+    assert "Not in the ledger" not in text
     # The payout as a whole still does not reconcile: Kansas City's lines are unexplained.
-    assert "-$57.00 unexplained, 1 unmatched" in text
+    assert "-$55.00 unexplained" in text
 
     # Kansas City's treasurer sees the same lines in full, as Kansas City's.
     theirs = SignedIn(stripe_app, "t@kc.org").get(f"/treasurer/kansas-city/payouts/{payout_id}")
@@ -725,3 +730,49 @@ def test_a_shared_payout_shows_another_chapters_refund_and_dispute_only_as_a_sum
         row = text[text.index(f'data-txn="{stripe_id}"') :].split("</tr>", 1)[0]
         assert "not in the ledger" in row, row
     assert "Other chapters' gifts: 1 transaction, $48.25 net." in text
+
+
+@pytest.mark.parametrize("failed_first", [False, True], ids=["failed-later", "failed-at-once"])
+def test_a_payout_with_a_refund_that_failed_reconciles(
+    stripe_app, stripe_session, fake_stripe, drive, failed_first
+):
+    """A refund and its refund_failure in one payout: money out and back in Stripe's balance,
+    as in the ledger (or neither in the ledger, when it failed before it counted)."""
+    gift = card_gift(stripe_session, drive, 3_000, 117, "ch_rf")
+    refund = so.refund(
+        refund_id="re_rf", charge_id="ch_rf", payment_intent="pi_ch_rf", amount_cents=3_000
+    )
+    failed = {**refund, "status": "failed"}
+    if not failed_first:
+        deliver_webhook(stripe_app, so.event("refund.created", refund))
+    deliver_webhook(stripe_app, so.event("refund.failed", failed))
+    fake_stripe.sources["re_rf"] = refund
+    lines = [
+        txn("txn_rf_c", 3_000, 117, "ch_rf"),
+        txn("txn_rf_out", -3_000, 0, "re_rf", type_="refund"),
+        txn("txn_rf_back", 3_000, 0, "re_rf", type_="refund_failure"),
+        txn("txn_po_back", 5_000, 0, "po_earlier", type_="payout_failure"),
+    ]
+    lines[3]["description"] = "Payout po_earlier failed"
+    fake_stripe.payout_transactions["po_rf"] = lines
+    fake_stripe.payouts = [payout("po_rf", sum(t["net"] for t in lines))]
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    with stripe_app.app_context():
+        chapter = drives.get_chapter(stripe_session, "st-louis")
+        (view,) = payouts.payouts_of(stripe_session, chapter)
+    by_id = {line.txn.stripe_id: line for line in view.lines}
+    assert by_id["txn_rf_back"].label == "refund that failed: money back"
+    assert by_id["txn_rf_back"].txn.gift_id == by_id["txn_rf_out"].txn.gift_id == gift.id
+    assert by_id["txn_po_back"].label == "a failed payout's money back: Payout po_earlier failed"
+    assert view.unmatched == () and view.problems == ()
+    assert view.reconciled and view.expected_cents == view.actual_cents == 3_000 - 117 + 5_000
+
+    with data(stripe_app) as session:
+        make_user(session, "t@stl.org", "st-louis")
+    text = (
+        SignedIn(stripe_app, "t@stl.org")
+        .get(f"/treasurer/st-louis/payouts/{view.payout.id}")
+        .get_data(as_text=True)
+    )
+    assert "Refund that failed: money back · gift #" in text
+    assert "Reconciled to the cent" in text
