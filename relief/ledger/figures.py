@@ -160,6 +160,11 @@ class DriveTotals:
     #: Per chapter, what was credited to it (its totals row); :meth:`books` adds the rule.
     by_chapter_id: dict[int, Figures] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def host(self) -> ChapterPart | None:
+        """The host chapter's part (None only for a drive read without its chapters)."""
+        return next((part for part in self.chapters if part.host), None)
+
     def books(self, chapter_id: int | None) -> Figures:
         """The chapter's books in this drive: what it was credited and, for the host, what
         no chapter claims (``ledger.owner``). What its treasurer accounts for and remits."""
