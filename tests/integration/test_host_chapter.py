@@ -11,7 +11,7 @@ import io
 import re
 from datetime import date
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from relief import demo, drives, ledger
 from relief.models import AuditEvent, Gift
@@ -240,3 +240,37 @@ def test_a_whole_drive_gift_of_a_closed_month_lands_in_the_hosts_next_open_month
     assert posted.effective_at.replace(tzinfo=None) == datetime(2026, 2, 1)
     assert "in closed January 2026: moved to February 2026" in posted.memo
     assert ledger.verify(session, drive) == []
+
+
+def test_the_migration_makes_the_lowest_chapter_host_and_keeps_every_fingerprint(session):
+    """Drives made before hosts existed get the participating chapter with the lowest id (the
+    one partner reports already treated as host); the month totals are rebuilt, the entries
+    untouched, so each drive's fingerprint stays the same."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from relief.db import alembic_config
+    from relief.models import Drive, MonthTotal
+
+    drive = make_coalition(session, host_slug="st-louis")
+    for amount, chapter in ((1_500, None), (2_500, "kansas-city"), (700, None)):
+        make_gift(session, drive, amount, chapter=chapter)
+    before = ledger.totals(session, drive)
+    session.close()
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    command.downgrade(alembic_config(url), "0015_partner_reports")
+    with session.get_bind().connect() as connection:  # the old rule: no month for them
+        assert connection.execute(text("SELECT sum(amount_cents) FROM month_total")).scalar() == (
+            2_500
+        )
+    command.upgrade(alembic_config(url), "head")
+    with Session(session.get_bind()) as fresh:
+        drive = fresh.get(Drive, drive.id)
+        mid_missouri = drives.get_chapter(fresh, "mid-missouri")
+        assert drive.host_chapter_id == mid_missouri.id  # the lowest id, not the old choice
+        after = ledger.totals(fresh, drive)
+        assert (after.fingerprint, after.entry_count) == (before.fingerprint, 3)
+        assert after.books(mid_missouri.id).raised_cents == 2_200
+        months = {row.chapter_id: row.amount_cents for row in fresh.exec(select(MonthTotal))}
+        assert months[mid_missouri.id] == 2_200
+        assert ledger.verify(fresh, drive) == []
