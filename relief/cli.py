@@ -14,6 +14,7 @@ from sqlalchemy.exc import ProgrammingError
 from relief import boundary, db, demo, drives, ledger, money
 from relief.errors import DomainError
 from relief.models import GiftMethod
+from relief.treasury import audit
 
 
 def _fail(error: DomainError):
@@ -92,6 +93,13 @@ def chapter_add(slug, name, region):
     help="Estimated debt relieved per dollar given.",
 )
 @click.option("--chapters", required=True, help="Comma-separated chapter slugs taking part.")
+@click.option(
+    "--host",
+    "host_slug",
+    default=None,
+    help="The host chapter, one of --chapters (default: the first): its books hold the gifts "
+    "to the whole drive. An admin may change it until the first gift.",
+)
 @click.option("--story", default="", help="Why this drive; shown on its page.")
 @click.option("--starts", "starts_on", callback=_date, help="YYYY-MM-DD (default today).")
 @click.option("--ends", "ends_on", callback=_date, help="YYYY-MM-DD.")
@@ -112,6 +120,7 @@ def drive_add(
     goal_cents,
     ratio_hundredths,
     chapters,
+    host_slug,
     story,
     starts_on,
     ends_on,
@@ -130,6 +139,7 @@ def drive_add(
                 title=title,
                 goal_cents=goal_cents,
                 chapter_slugs=chapter_slugs,
+                host_slug=host_slug,
                 story=story,
                 ratio_hundredths=ratio_hundredths,
                 starts_on=starts_on,
@@ -143,8 +153,32 @@ def drive_add(
         _fail(error)
     click.echo(
         f"Added drive {drive.slug}: goal {money.format(drive.goal_cents)}, "
-        f"chapters {', '.join(chapter_slugs)}."
+        f"chapters {', '.join(chapter_slugs)}; host {host_slug or chapter_slugs[0]}."
     )
+
+
+@drive_cli.command("host")
+@click.argument("slug")
+@click.argument("chapter_slug")
+def drive_host(slug, chapter_slug):
+    """Make CHAPTER_SLUG (one of the drive's chapters) host the drive: its books hold the
+    gifts to the whole drive. Only until the drive's first gift."""
+    try:
+        with boundary.command() as session:
+            drive = drives.get_drive(session, slug)
+            host = drives.set_host(session, drive, chapter_slug)
+            if host is not None:
+                audit.record(
+                    session,
+                    audit.CLI,
+                    "drive.host",
+                    f"drive {drive.slug}: host chapter is now {host.slug} (it holds the gifts "
+                    "to the whole drive)",
+                    host,
+                )
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"{chapter_slug} hosts {slug}.")
 
 
 @gift_cli.command("add")

@@ -13,6 +13,8 @@ from relief import drives, ledger
 from relief.models import Chapter, Drive, DriveChapter, GiftMethod, GiftStatus, utcnow
 
 DEMO_DRIVE = "missouri-medical-debt"
+#: The demo drive's host: its books hold the demo's gifts to the whole drive.
+DEMO_HOST = "mid-missouri"
 CHAPTERS = (
     ("mid-missouri", "Mid-Missouri", "MO", 60_000),
     ("st-louis", "St. Louis", "MO", 60_000),
@@ -75,6 +77,7 @@ def ensure_demo_drive(session: Session, slug: str | None = None) -> Drive:
         goal_cents=160_000,
         chapter_slugs=[slug for slug, *_ in CHAPTERS],
         chapter_goals={slug: goal for slug, _name, _region, goal in CHAPTERS},
+        host_slug=DEMO_HOST,
         starts_on=today - timedelta(days=28),
         ends_on=today + timedelta(days=21),
         target_region="Missouri",

@@ -6,9 +6,10 @@ What a drive page shows is read in :mod:`relief.drive_pages`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief import ledger, money
 from relief.errors import Conflict, InvalidInput, UnknownChapter, UnknownDrive
@@ -109,10 +110,13 @@ def create_drive(
     ratio_source: str | None = None,
     ratio_as_of: date | None = None,
     chapter_goals: dict[str, int] | None = None,
+    host_slug: str | None = None,
 ) -> Drive:
-    """Create a drive with the chapters taking part (each with an optional sub-goal); the
-    one way a drive is made, from the CLI (`drive add`) and the organizer's screens alike.
-    Checks everything before writing anything; flushes."""
+    """Create a drive with the chapters taking part (each with an optional sub-goal) and its
+    host chapter (``host_slug``, one of them; the first by default), whose books hold the
+    gifts no chapter claims; the one way a drive is made, from the CLI (`drive add`), the
+    organizer's screens and the demo alike. Checks everything before writing anything;
+    flushes."""
     slug = _check_slug(slug, "drive")
     title = check_text(title, "title", 200)
     story = check_text(story, "story", 10_000, required=False)
@@ -131,7 +135,15 @@ def create_drive(
         raise InvalidInput("A chapter is named twice in the drive's chapters.")
     if session.exec(select(Drive.id).where(Drive.slug == slug)).first() is not None:
         raise Conflict(f"A drive “{slug}” exists already.")
+    host_slug = (host_slug or "").strip() or chapter_slugs[0]
+    if host_slug not in chapter_slugs:
+        raise InvalidInput(
+            f"The host chapter “{host_slug[:64]}” must be one of the drive's chapters "
+            f"({', '.join(chapter_slugs)})."
+        )
     chapters = [get_chapter(session, chapter_slug) for chapter_slug in chapter_slugs]
+    host = chapters[chapter_slugs.index(host_slug)]
+    assert host.id is not None, "a stored chapter"
     chapter_goals = chapter_goals or {}
     for chapter_slug, chapter_goal in chapter_goals.items():
         if chapter_slug not in chapter_slugs:
@@ -143,6 +155,7 @@ def create_drive(
         title=title,
         story=story,
         goal_cents=goal_cents,
+        host_chapter_id=host.id,
         currency=currency,
         starts_on=starts_on,
         ends_on=ends_on,
@@ -243,6 +256,67 @@ def update_drive(
         setattr(drive, name, wanted[name])
     session.flush()
     return changed
+
+
+def host_locked(session: Session, drive: Drive) -> bool:
+    """True once the drive has a gift in its ledger: from then on the host's books hold the
+    gifts no chapter claims, and moving them would rewrite closed months and remittances."""
+    return ledger.totals(session, drive).entry_count > 0
+
+
+def set_host(session: Session, drive: Drive, chapter_slug: str) -> Chapter | None:
+    """Make one of the drive's chapters its host (the chapter whose books hold the gifts no
+    chapter claims); a coalition admin's decision, until the drive's first gift. Returns the
+    new host, or None when it was the host already; flushes."""
+    chapter = chapter_in_drive(session, drive, chapter_slug)
+    if chapter.id == drive.host_chapter_id:
+        return None
+    if host_locked(session, drive):
+        current = session.get(Chapter, drive.host_chapter_id)
+        raise Conflict(
+            f"The host of “{drive.title}” can no longer change: the drive has gifts, and those "
+            f"given to the whole drive are in {current.name if current else 'its host'}'s books "
+            "(its months, reports and remittances). A host changes only before the first gift."
+        )
+    assert chapter.id is not None, "a stored chapter"
+    drive.host_chapter_id = chapter.id
+    session.flush()
+    return chapter
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """A drive, its host and the chapters that could host it: the admin's host screen."""
+
+    drive: Drive
+    host: Chapter
+    chapters: tuple[Chapter, ...]
+    #: The host can no longer change (the drive has a gift).
+    locked: bool
+
+
+def hosting(session: Session, drive: Drive) -> Hosting:
+    """The drive with its host and its chapters (by name)."""
+    chapters = tuple(
+        session.exec(
+            select(Chapter)
+            .join(DriveChapter, col(DriveChapter.chapter_id) == Chapter.id)
+            .where(DriveChapter.drive_id == drive.id)
+            .order_by(col(Chapter.name))
+        )
+    )
+    host = next(chapter for chapter in chapters if chapter.id == drive.host_chapter_id)
+    return Hosting(drive, host, chapters, host_locked(session, drive))
+
+
+def hostings(session: Session) -> list[Hosting]:
+    """Every drive with its host and its chapters, newest first."""
+    return [
+        hosting(session, drive)
+        for drive in session.exec(
+            select(Drive).order_by(col(Drive.starts_on).desc(), col(Drive.id).desc())
+        )
+    ]
 
 
 def add_chapter_to_drive(

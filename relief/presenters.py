@@ -46,14 +46,19 @@ def drive_json(view: DriveView) -> dict:
         "fingerprint": totals.fingerprint,
         "entry_count": totals.entry_count,
         "updated_at": totals.updated_at.isoformat() if totals.updated_at else None,
+        # Each chapter's books (ledger.owner): the host's also hold the gifts to the whole
+        # drive, named apart, so the chapters add up to raised_cents and donation_count.
         "chapters": [
             {
                 "slug": part.slug,
                 "name": part.name,
                 "region": part.region,
                 "goal_cents": part.goal_cents,
-                "raised_cents": part.figures.raised_cents,
-                "donation_count": part.figures.gift_count,
+                "raised_cents": part.books.raised_cents,
+                "donation_count": part.books.gift_count,
+                "host": part.host,
+                "whole_drive_raised_cents": part.whole_drive.raised_cents,
+                "whole_drive_donation_count": part.whole_drive.gift_count,
             }
             for part in totals.chapters
         ],

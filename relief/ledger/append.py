@@ -13,10 +13,10 @@ from sqlmodel import Session
 
 from relief import money
 from relief.errors import InvalidInput
-from relief.ledger import fingerprint, sums
+from relief.ledger import fingerprint, owner, sums
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
 from relief.ledger.months import first_of_month, month_label, next_month
-from relief.models import EntryKind, utcnow
+from relief.models import Drive, EntryKind, utcnow
 
 
 def _out_of_closed_months(
@@ -91,9 +91,14 @@ def append(
     statements = sums.writes(connection.dialect.name)
     now = utcnow()
     effective_at = effective_at or now
-    if chapter_id is not None:
+    # The chapter whose books hold it (ledger.owner): its closed months and month totals.
+    books = chapter_id
+    if books is None and drive_id is not None:
+        drive = session.get(Drive, drive_id)
+        books = owner.owner(None, drive.host_chapter_id) if drive is not None else None
+    if books is not None:
         effective_at, memo = _out_of_closed_months(
-            connection, statements, chapter_id, effective_at, memo, now
+            connection, statements, books, effective_at, memo, now
         )
     chain = None
     if drive_id is not None:
@@ -145,10 +150,11 @@ def append(
             last_entry_id=entry_id,
             at=now,
         )
+    if books is not None:
         sums.add_to_month(
             connection,
             statements,
-            chapter_id,
+            books,
             drive_id,
             first_of_month(effective_at),
             kind,

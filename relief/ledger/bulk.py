@@ -14,6 +14,7 @@ from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
 from relief.ledger.figures import WHOLE_DRIVE, Figures
 from relief.ledger.months import first_of_month
+from relief.ledger.owner import owner
 from relief.models import Drive, Entry, EntryKind, Gift, table_of, utcnow
 
 
@@ -76,9 +77,9 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
             chapter_sum = chapter_sums[chapter_id]
             chapter_sum[0] += amount_cents
             chapter_sum[1] += 1
-            month = month_sums[(chapter_id, first_of_month(received_at))]
-            month[0] += amount_cents
-            month[1] += 1
+        month = month_sums[(owner(chapter_id, drive.host_chapter_id), first_of_month(received_at))]
+        month[0] += amount_cents
+        month[1] += 1
         day = daily_sums[received_at.date()]
         day[0] += amount_cents
         day[1] += 1

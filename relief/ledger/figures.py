@@ -114,7 +114,19 @@ class ChapterPart:
     name: str
     region: str | None
     goal_cents: int | None
+    #: Raised by gifts credited to the chapter (its sub-goal and the leaderboard count these).
     figures: Figures
+    #: The drive's host chapter: its books also hold what no chapter claims.
+    host: bool = False
+    #: What no chapter claims (gifts to the whole drive): non-zero on the host's part only.
+    whole_drive: Figures = Figures()
+
+    @property
+    def books(self) -> Figures:
+        """Everything in the chapter's books for the drive (``ledger.owner``): what it was
+        credited and, for the host, what came to the whole drive. The chapters' books add up
+        to the drive's figures exactly."""
+        return self.figures + self.whole_drive
 
     @property
     def percent_of_goal(self) -> int:
@@ -138,12 +150,26 @@ class DriveTotals:
     ratio_hundredths: int
     figures: Figures
     chapters: tuple[ChapterPart, ...]
-    #: Raised by gifts credited to no chapter.
+    #: Raised by gifts credited to no chapter (gifts to the whole drive): in the host's books.
     unattributed: Figures
     entry_count: int
     fingerprint: str
     updated_at: datetime | None
+    #: The chapter whose books hold ``unattributed`` (``ledger.owner``).
+    host_chapter_id: int
+    #: Per chapter, what was credited to it (its totals row); :meth:`books` adds the rule.
     by_chapter_id: dict[int, Figures] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def host(self) -> ChapterPart | None:
+        """The host chapter's part (None only for a drive read without its chapters)."""
+        return next((part for part in self.chapters if part.host), None)
+
+    def books(self, chapter_id: int | None) -> Figures:
+        """The chapter's books in this drive: what it was credited and, for the host, what
+        no chapter claims (``ledger.owner``). What its treasurer accounts for and remits."""
+        credited = self.by_chapter_id.get(chapter_id, Figures()) if chapter_id else Figures()
+        return credited + self.unattributed if chapter_id == self.host_chapter_id else credited
 
     @property
     def raised_cents(self) -> int:

@@ -43,6 +43,8 @@ def _assemble(drive: Drive, rows: dict[int, Total], participants) -> DriveTotals
     assert drive.id is not None, "totals are of a stored drive"
     whole = rows.get(WHOLE_DRIVE)
     by_chapter = {chapter_id: figures_of(row) for chapter_id, row in rows.items() if chapter_id}
+    figures = figures_of(whole)
+    unattributed = figures - Figures.sum(by_chapter.values())
     chapters = tuple(
         ChapterPart(
             slug=chapter.slug,
@@ -50,10 +52,11 @@ def _assemble(drive: Drive, rows: dict[int, Total], participants) -> DriveTotals
             region=chapter.region,
             goal_cents=goal_cents,
             figures=by_chapter.get(chapter.id, Figures()),
+            host=chapter.id == drive.host_chapter_id,
+            whole_drive=unattributed if chapter.id == drive.host_chapter_id else Figures(),
         )
         for chapter, goal_cents in participants
     )
-    figures = figures_of(whole)
     return DriveTotals(
         drive_id=drive.id,
         currency=drive.currency,
@@ -61,10 +64,11 @@ def _assemble(drive: Drive, rows: dict[int, Total], participants) -> DriveTotals
         ratio_hundredths=drive.ratio_hundredths,
         figures=figures,
         chapters=chapters,
-        unattributed=figures - Figures.sum(by_chapter.values()),
+        unattributed=unattributed,
         entry_count=whole.entry_count if whole else 0,
         fingerprint=(whole.chain_hash if whole and whole.chain_hash else fingerprint.EMPTY),
         updated_at=whole.updated_at if whole else None,
+        host_chapter_id=drive.host_chapter_id,
         by_chapter_id=by_chapter,
     )
 

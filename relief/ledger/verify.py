@@ -16,6 +16,7 @@ from relief.db import is_postgres
 from relief.ledger import fingerprint
 from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
 from relief.ledger.months import first_of_month
+from relief.ledger.owner import owner
 from relief.ledger.totals import totals
 from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal, present
 
@@ -23,9 +24,12 @@ from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal, prese
 @dataclass(frozen=True)
 class Recomputed:
     figures: Figures
+    #: Per chapter the entry names (a whole-drive entry is in ``figures`` only), as the
+    #: chapters' totals rows keep them.
     by_chapter_id: dict[int, Figures]
     daily: dict[date, tuple[int, int]]
-    #: (chapter id, month, kind) → (cents, gifts), as MonthTotal keeps them.
+    #: (chapter id, month, kind) → (cents, gifts), as MonthTotal keeps them: by the chapter
+    #: whose books hold the entry (``ledger.owner``).
     months: dict[tuple[int, date, EntryKind], tuple[int, int]]
     entry_count: int
     fingerprint: str
@@ -60,12 +64,13 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 by_chapter[entry.chapter_id] = by_chapter[entry.chapter_id].plus(
                     entry.kind, entry.amount_cents
                 )
-                key = (entry.chapter_id, first_of_month(entry.effective_at), entry.kind)
-                cents, gifts = months[key]
-                months[key] = (
-                    cents + entry.amount_cents,
-                    gifts + gift_count_delta(entry.kind, entry.amount_cents),
-                )
+            books = owner(entry.chapter_id, drive.host_chapter_id)
+            key = (books, first_of_month(entry.effective_at), entry.kind)
+            cents, gifts = months[key]
+            months[key] = (
+                cents + entry.amount_cents,
+                gifts + gift_count_delta(entry.kind, entry.amount_cents),
+            )
             if entry.kind in RAISED_KINDS:
                 raised, gifts = daily[entry.effective_at.date()]
                 daily[entry.effective_at.date()] = (

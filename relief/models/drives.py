@@ -32,6 +32,10 @@ class Drive(SQLModel, table=True):
     title: str = Field(max_length=200)
     story: str = Field(default="", max_length=10_000)
     goal_cents: int
+    #: The chapter whose books hold what no chapter claims: gifts to the whole drive, Payment
+    #: Link gifts without a chapter (``ledger.owner``). One of the drive's chapters; fixed
+    #: once the drive has a gift.
+    host_chapter_id: int = Field(foreign_key="chapter.id")
     currency: str = Field(default="USD", max_length=3)
     starts_on: date
     ends_on: date | None = None

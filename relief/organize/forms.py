@@ -124,3 +124,9 @@ class SupporterFilterForm(FlaskForm):
         csrf = False  # a GET that only reads; the link can be bookmarked
 
     drive = SelectField("Drive", validators=[Optional()])
+
+
+class HostForm(FlaskForm):
+    """A coalition admin's choice of a drive's host chapter (its slug)."""
+
+    chapter = SelectField("Host chapter", validators=[DataRequired()])

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
+from relief import ledger
 from relief.errors import InvalidInput, NotFound
 from relief.ledger import Figures, month_label, next_month
 from relief.models import BatchStatus, Chapter, EntryKind, MonthClose, User
@@ -99,7 +100,8 @@ LATE_KIND_LABELS = {
 
 
 def _money_by_drive(session: Session, chapter: Chapter, first: date):
-    """Per drive: (drive, the month's figures, everything before it)."""
+    """Per drive: (drive, the month's figures, everything before it): the chapter's books,
+    which for a drive it hosts hold the gifts to the whole drive too (marked so)."""
     grouped = dashboard.by_month_and_drive(session, chapter, before=next_month(first))
     rows = []
     for drive in scope.drives_of(session, chapter):
@@ -115,6 +117,8 @@ def _money_by_drive(session: Session, chapter: Chapter, first: date):
         )
         if month == Figures() and before.held_cents == 0:
             continue  # nothing moved and nothing held: not this month's business
+        hosted = drive.host_chapter_id == chapter.id
+        whole_drive = ledger.totals(session, drive).unattributed if hosted else Figures()
         rows.append(
             DriveMonth(
                 title=drive.title,
@@ -122,6 +126,9 @@ def _money_by_drive(session: Session, chapter: Chapter, first: date):
                 month=month,
                 held_at_start_cents=before.held_cents,
                 held_at_end_cents=(before + month).held_cents,
+                hosted=hosted,
+                whole_drive_raised_cents=whole_drive.raised_cents,
+                whole_drive_gift_count=whole_drive.gift_count,
             )
         )
     return tuple(rows)

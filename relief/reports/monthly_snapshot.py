@@ -22,6 +22,11 @@ class DriveMonth:
     #: Net − remitted of everything before the month / up to its end.
     held_at_start_cents: int
     held_at_end_cents: int
+    #: The chapter hosts the drive: its figures include the gifts to the whole drive
+    #: (``ledger.owner``), of which these so far (as of the report).
+    hosted: bool = False
+    whole_drive_raised_cents: int = 0
+    whole_drive_gift_count: int = 0
 
     @property
     def change_in_held_cents(self) -> int:

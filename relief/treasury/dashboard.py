@@ -1,11 +1,12 @@
 """The treasurer's dashboard: a chapter's money per drive and per month, and what needs
 attention. Every figure comes from the ledger.
 
-Per drive, the figures are the chapter's running totals from ``ledger.totals`` (one indexed
-read per drive). Per month they come from the chapter's month totals (``MonthTotal``), which
-``ledger.append`` keeps in the same transaction as each entry: a few rows per month and
-drive (one per kind of entry), however many gifts, so the dashboard's cost does not grow with
-the chapter's gifts.
+Everything is the chapter's books (``ledger.owner``): what it was credited and, in a drive
+it hosts, the gifts to the whole drive. Per drive, the figures are the chapter's ``books``
+from ``ledger.totals`` (one indexed read per drive). Per month they come from the chapter's
+month totals (``MonthTotal``), which ``ledger.append`` keeps in the same transaction as each
+entry: a few rows per month and drive (one per kind of entry), however many gifts, so the
+dashboard's cost does not grow with the chapter's gifts.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def by_drive(session: Session, chapter: Chapter) -> tuple[DriveRow, ...]:
         rows.append(
             DriveRow(
                 label=drive.title,
-                figures=totals.by_chapter_id.get(chapter.id, Figures()),
+                figures=totals.books(chapter.id),
                 drive=drive,
                 drive_totals=totals,
                 actual=drive_pages.actual_relief(session, drive),

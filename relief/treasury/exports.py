@@ -16,10 +16,13 @@ from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from relief import money
+from relief.ledger import owner
 from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
 from relief.treasury import scope
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The chapter column of a gift or entry to the whole drive, in its host's books.
+WHOLE_DRIVE = "(whole drive)"
 BATCH = 1000
 
 LEDGER_COLUMNS = (
@@ -30,6 +33,7 @@ LEDGER_COLUMNS = (
     "amount",
     "currency",
     "drive",
+    "chapter",
     "gift_id",
     "reverses_entry",
     "external_id",
@@ -97,8 +101,10 @@ def ledger_csv(
     since: date | None = None,
     until: date | None = None,
 ) -> Iterator[str]:
-    """The chapter's ledger entries, oldest first, as CSV text chunks (dates inclusive, UTC)."""
-    statement = scope.rows_of(Entry, chapter, col(Drive.slug)).join(
+    """The entries in the chapter's books, oldest first, as CSV text chunks (dates
+    inclusive, UTC): its own, and in a drive it hosts those to the whole drive (chapter
+    "(whole drive)")."""
+    statement = scope.books_of(Entry, chapter, col(Drive.slug)).join(
         Drive, col(Drive.id) == Entry.drive_id
     )
     if drive_id is not None:
@@ -116,6 +122,7 @@ def ledger_csv(
                 money.to_decimal_text(entry.amount_cents),
                 entry.currency,
                 drive_slug,
+                chapter.slug if entry.chapter_id else WHOLE_DRIVE,
                 entry.gift_id or "",
                 entry.reverses_id or "",
                 neutralise(entry.external_id),
@@ -133,9 +140,10 @@ def donor_csv(
     since: date | None = None,
     until: date | None = None,
 ) -> Iterator[str]:
-    """The chapter's gifts, oldest first, one row each, with the fee and adjustments (refunds,
-    disputes, corrections) the ledger holds for it; dates inclusive, by date received (UTC).
-    Includes donors' emails: for the treasurer's records, never published."""
+    """The gifts in the chapter's books (its own, and in a drive it hosts those to the whole
+    drive: chapter "(whole drive)"), oldest first, one row each, with the fee and adjustments
+    (refunds, disputes, corrections) the ledger holds for it; dates inclusive, by date
+    received (UTC). Includes donors' emails: for the treasurer's records, never published."""
     adjustment_kinds = (
         EntryKind.REFUND,
         EntryKind.DISPUTE_WITHDRAWN,
@@ -152,13 +160,13 @@ def donor_csv(
                 case((col(Entry.kind).in_(adjustment_kinds), Entry.amount_cents), else_=0)
             ).label("adjustments"),
         )
-        .where(Entry.chapter_id == chapter.id, col(Entry.gift_id).is_not(None))
+        .where(owner.owned_by(Entry, chapter.id), col(Entry.gift_id).is_not(None))
         .where(col(Entry.drive_id).is_not(None))
         .group_by(col(Entry.gift_id))
         .subquery()
     )
     statement = (
-        scope.rows_of(
+        scope.books_of(
             Gift,
             chapter,
             Drive.slug,
@@ -194,7 +202,7 @@ def donor_csv(
                 "yes" if direct else "no",
                 neutralise(gift.check_number),
                 gift.status.value,
-                chapter.slug,
+                chapter.slug if gift.chapter_id else WHOLE_DRIVE,
                 drive_slug or "(unassigned)",
                 gift.id,
                 neutralise(gift.stripe_payment_intent_id),

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from relief.ledger import WHOLE_DRIVE, fingerprint, first_of_month
+from relief.ledger import WHOLE_DRIVE, fingerprint, first_of_month, owner
 from relief.models import Chapter, DriveChapter, Entry, Gift, MonthClose, Total
 
 
@@ -23,8 +23,10 @@ def closed_month(session: Session, chapter: Chapter, month: date) -> MonthClose 
 
 @dataclass(frozen=True)
 class Books:
-    """The fingerprint of a chapter's books: the ledger's chained hash over the chapter's
-    entries (every drive, and gifts not yet assigned to one) in id order."""
+    """The fingerprint of a chapter's books: the ledger's chained hash over the entries in
+    them (``ledger.owner``: its own in every drive, gifts not yet assigned to one, and those
+    to the whole drive in drives it hosts) in id order. Months closed before drives had a
+    host (migration 0018) keep the hash of the entries naming the chapter only."""
 
     fingerprint: str
     entry_count: int
@@ -46,7 +48,7 @@ def books(session: Session, chapter: Chapter, *, up_to: int | None = None) -> Bo
         col(Entry.chapter_id),
         col(Entry.gift_id),
         col(Entry.effective_at),
-    ).where(col(Entry.chapter_id) == chapter.id)
+    ).where(owner.owned_by(Entry, chapter.id))
     if up_to is not None:
         statement = statement.where(col(Entry.id) <= up_to)
     else:
@@ -93,16 +95,17 @@ class LateEntry:
 
 
 def late_entries(session: Session, chapter: Chapter, month: date) -> list[LateEntry]:
-    """The chapter's entries booked in ``month`` because the month they were dated in was
-    closed, oldest first: the ledger puts them at the month's first moment and notes in the
-    memo the day they were dated. Entries of no drive count nowhere and are left out."""
+    """The entries in the chapter's books (``ledger.owner``) booked in ``month`` because the
+    month they were dated in was closed, oldest first: the ledger puts them at the month's
+    first moment and notes in the memo the day they were dated. Entries of no drive count
+    nowhere and are left out."""
     first = first_of_month(month)
     start = datetime(first.year, first.month, 1, tzinfo=UTC)
     rows = session.exec(
         select(Entry, Gift)
         .outerjoin(Gift, col(Gift.id) == col(Entry.gift_id))
         .where(
-            Entry.chapter_id == chapter.id,
+            owner.owned_by(Entry, chapter.id),
             col(Entry.drive_id).is_not(None),
             # Exactly the first moment: the index on (chapter, effective_at) finds them.
             col(Entry.effective_at) >= start,

@@ -281,8 +281,9 @@ def count_unassigned(session: Session, chapter: Chapter) -> int:
 
 
 def count_fee_pending(session: Session, chapter: Chapter) -> int:
-    """Card gifts whose processor fee is not known yet (net is provisional until it is)."""
-    return _count(session, scope.rows_of(Gift, chapter).where(col(Gift.fee_pending).is_(True)))
+    """Card gifts in the chapter's books whose processor fee is not known yet (net is
+    provisional until it is)."""
+    return _count(session, scope.books_of(Gift, chapter).where(col(Gift.fee_pending).is_(True)))
 
 
 def unassigned_gift(session: Session, chapter: Chapter, gift_id: int) -> Gift:
@@ -437,11 +438,11 @@ def assign_by_public_id(
 def corrections_between(
     session: Session, chapter: Chapter, start: datetime, end: datetime
 ) -> list[tuple[Entry, Gift]]:
-    """The chapter's correction entries effective in [start, end) with their gifts, oldest
-    first; the reason is the entry's memo."""
+    """The correction entries in the chapter's books effective in [start, end) with their
+    gifts, oldest first; the reason is the entry's memo."""
     return list(
         session.exec(
-            scope.rows_of(Entry, chapter, Gift)
+            scope.books_of(Entry, chapter, Gift)
             .join(Gift, col(Gift.id) == Entry.gift_id)
             .where(
                 Entry.kind == EntryKind.CORRECTION,

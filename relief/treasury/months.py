@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from relief import money
 from relief.errors import Conflict, InvalidInput
-from relief.ledger import first_of_month, month_label, next_month, previous_month
+from relief.ledger import first_of_month, month_label, next_month, owner, previous_month
 from relief.models import (
     CARD_PAYMENT,
     BankLine,
@@ -148,7 +148,7 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
     _, end = month_bounds(month)
     card_gifts = session.exec(
         select(Gift.id).where(
-            Gift.chapter_id == chapter.id,
+            owner.owned_by(Gift, chapter.id),
             CARD_PAYMENT,  # as ix_gift_chapter_card says it, so the index serves
             col(Gift.test_mode).is_(False),
             func.coalesce(Gift.received_at, Gift.created_at) < end,
@@ -309,7 +309,7 @@ def _fee_check(session: Session, chapter: Chapter, month: date) -> Check:
         select(func.count())
         .select_from(Gift)
         .where(
-            Gift.chapter_id == chapter.id,
+            owner.owned_by(Gift, chapter.id),
             col(Gift.fee_pending).is_(True),
             func.coalesce(Gift.received_at, Gift.created_at) < end,
         )

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
@@ -26,7 +25,6 @@ from relief.errors import Conflict, DomainError, InvalidInput, NotFound
 from relief.models import (
     Chapter,
     Drive,
-    DriveChapter,
     Entry,
     EntryKind,
     Membership,
@@ -66,16 +64,10 @@ class Figures:
     remittance_ids: tuple[int, ...]
 
 
-def host_chapter_id(drive: Drive) -> int | None:
-    """The drive's host chapter: the one whose treasurer records the drive-wide reports.
-
-    Until drives have a host chapter of their own (``Drive.host_chapter_id``), it is the
-    drive's first chapter (the lowest chapter id among its chapters)."""
-    session = object_session(drive)
-    assert session is not None, "a drive loaded through a session"
-    return session.execute(
-        select(func.min(DriveChapter.chapter_id)).where(DriveChapter.drive_id == drive.id)
-    ).scalar_one()
+def host_chapter_id(drive: Drive) -> int:
+    """The drive's host chapter: the one whose treasurer records the drive-wide reports (and
+    whose books hold the gifts to the whole drive)."""
+    return drive.host_chapter_id
 
 
 def may_record(user: User | None, chapter: Chapter, drive: Drive) -> bool:

@@ -71,8 +71,8 @@ def record_remittance(
             .where(Total.drive_id == drive.id, Total.chapter_id == ledger.WHOLE_DRIVE)
             .with_for_update()
         ).first()
-    figures = ledger.totals(session, drive).by_chapter_id.get(chapter.id, ledger.Figures())
-    held = figures.held_cents
+    # The chapter's books: for the host, the gifts to the whole drive too (ledger.owner).
+    held = ledger.totals(session, drive).books(chapter.id).held_cents
     if amount_cents > held:
         raise InvalidInput(
             f"{chapter.name} holds {money.format(held, drive.currency)} for “{drive.title}”; "

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from relief.errors import NotFound
+from relief.ledger import owner
 from relief.models import Chapter, Drive, DriveChapter
 
 
@@ -39,6 +40,13 @@ def rows_of(model, chapter, *also):
     """``SELECT model [, also…] WHERE model.chapter_id = chapter`` — extend it (joins, more
     conditions, order); the chapter condition stays."""
     return select(model, *also).where(model.chapter_id == chapter.id)
+
+
+def books_of(model, chapter: Chapter, *also):
+    """``SELECT model [, also…]`` of the rows in the chapter's books (Entry or Gift): those
+    naming it, and in a drive it hosts those naming no chapter (``ledger.owner``). For what
+    the chapter accounts for; :func:`rows_of` for what it was credited or entered."""
+    return select(model, *also).where(owner.owned_by(model, chapter.id))
 
 
 def get_owned(session: Session, model: type[T], object_id: int, chapter: Chapter, what: str) -> T:

@@ -1,12 +1,14 @@
-"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events."""
+"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events, and
+drives' host chapters."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
-from relief import auth, boundary, db, money
+from relief import auth, boundary, db, drives, money
 from relief.errors import DomainError
+from relief.organize.forms import HostForm
 from relief.payments import webhooks
 from relief.treasury import audit, gifts
 from relief.treasury.forms import AdminAssignForm
@@ -77,3 +79,50 @@ def assign(gift_id):
     )
     flash(f"Gift #{gift.id} is now counted in its drive and chapter.", "success")
     return redirect(url_for(".unassigned"))
+
+
+def _render_drives(session, error=None, status=200):
+    hostings = drives.hostings(session)
+    forms = {}
+    for hosting in hostings:
+        form = HostForm(prefix=hosting.drive.slug)
+        form.chapter.choices = [
+            SelectChoice(chapter.slug, chapter.name) for chapter in hosting.chapters
+        ]
+        form.chapter.data = hosting.host.slug
+        forms[hosting.drive.id] = form
+    return render_template("admin/drives.html", hostings=hostings, forms=forms, error=error), status
+
+
+@bp.get("/drives")
+@auth.admin_required
+def drive_list():
+    return _render_drives(db.session())
+
+
+@bp.post("/drives/<slug>/host")
+@auth.admin_required
+def drive_host(slug):
+    session = db.session()
+    drive = drives.get_drive(session, slug)
+    form = HostForm(request.form, prefix=drive.slug)
+    form.chapter.choices = [
+        SelectChoice(chapter.slug, chapter.name)
+        for chapter in drives.hosting(session, drive).chapters
+    ]
+    if not form.validate():
+        return _render_drives(session, "Choose one of the drive's chapters as its host.", 400)
+    try:
+        with boundary.attempt():
+            host = drives.set_host(session, drive, form.chapter.data)
+    except DomainError as failure:
+        return _render_drives(session, failure.message, refusal_status(failure))
+    if host is not None:
+        boundary.audit(
+            "drive.host",
+            f"drive {drive.slug}: host chapter is now {host.slug} (it holds the gifts to the "
+            "whole drive)",
+            chapter=host,
+        )
+        flash(f"{host.name} now hosts “{drive.title}”.", "success")
+    return redirect(url_for(".drive_list"))

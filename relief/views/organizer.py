@@ -120,6 +120,7 @@ def drive_new(chapter):
                     ratio_source=form.ratio_source.data,
                     ratio_as_of=form.ratio_as_of.data,
                     chapter_slugs=[g.chapter.slug],
+                    host_slug=g.chapter.slug,
                     chapter_goals=(
                         {g.chapter.slug: form.chapter_goal.cents}
                         if form.chapter_goal.cents
@@ -133,7 +134,7 @@ def drive_new(chapter):
                 "drive.create",
                 f"drive {drive.slug} “{drive.title}”: goal "
                 f"{money.format(drive.goal_cents, drive.currency)}, ratio "
-                f"{workspace.ratio_text(drive.ratio_hundredths)}:1",
+                f"{workspace.ratio_text(drive.ratio_hundredths)}:1; host {g.chapter.slug}",
             )
             flash(f"“{drive.title}” is created and its page is live.", "success")
             return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))

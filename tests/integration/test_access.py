@@ -78,6 +78,8 @@ OUTSIDE = {
     ("admin.audit_log", "GET"): (lambda o: {}, ADMINS),
     ("admin.unassigned", "GET"): (lambda o: {}, ADMINS),
     ("admin.assign", "POST"): (lambda o: {"gift_id": o["unclaimed"]}, {**ADMINS, "admin": 400}),
+    ("admin.drive_list", "GET"): (lambda o: {}, ADMINS),
+    ("admin.drive_host", "POST"): (lambda o: {"slug": "mo-2026"}, {**ADMINS, "admin": 400}),
     ("organizer.index", "GET"): (lambda o: {}, EVERYONE),
 }
 #: The organizer's routes, as ROUTES: (URL arguments, the status the chapter's own organizer

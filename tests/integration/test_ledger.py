@@ -174,13 +174,17 @@ def _random_activity(session, drive, seed=11, gifts=40):
 
 
 def _entries_by_month(session, chapter_id):
-    """The chapter's month figures summed straight from its entries, the slow way."""
-    from relief.models import Entry
+    """The month figures of the chapter's books summed straight from the entries, the slow
+    way: its own entries, and those of no chapter in a drive it hosts."""
+    from relief.models import Drive, Entry
 
+    hosted = set(session.exec(select(Drive.id).where(Drive.host_chapter_id == chapter_id)))
     grouped = {}
-    for entry in session.exec(
-        select(Entry).where(Entry.chapter_id == chapter_id, Entry.drive_id.is_not(None))
-    ):
+    for entry in session.exec(select(Entry).where(Entry.drive_id.is_not(None))):
+        if entry.chapter_id != chapter_id and not (
+            entry.chapter_id is None and entry.drive_id in hosted
+        ):
+            continue
         key = ledger.first_of_month(entry.effective_at).strftime("%Y-%m")
         grouped[key] = grouped.get(key, ledger.Figures()).plus(entry.kind, entry.amount_cents)
     return grouped

@@ -101,7 +101,7 @@ def test_an_organizer_starts_a_drive_their_chapter_takes_part_in(app, coalition)
     assert "120:1" in page and "letter to the coalition of March 2026" in page
     assert (
         "drive.create",
-        "drive stl-spring “St. Louis Spring Jubilee”: goal $5,000.00, ratio 120:1",
+        "drive stl-spring “St. Louis Spring Jubilee”: goal $5,000.00, ratio 120:1; host st-louis",
     ) in audit_actions(app)
     # The chapter's home lists it with its figures and links to the public pages.
     home = organizer.get("/organize/st-louis/").get_data(as_text=True)
