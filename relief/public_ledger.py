@@ -20,7 +20,8 @@ import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from relief import ledger
 from relief.drives import get_drive
@@ -78,22 +79,22 @@ class LedgerPage:
 def _statement(drive_id: int, after: int, limit: int):
     return (
         select(
-            Entry.id,
-            Entry.effective_at,
-            Entry.kind,
-            Entry.amount_cents,
-            Entry.currency,
-            Entry.chapter_id,
-            Entry.gift_id,
-            Entry.chain_hash,
-            Chapter.slug,
-            Gift.show_name,
-            Gift.donor_name,
-            Gift.status,
+            col(Entry.id),
+            col(Entry.effective_at),
+            col(Entry.kind),
+            col(Entry.amount_cents),
+            col(Entry.currency),
+            col(Entry.chapter_id),
+            col(Entry.gift_id),
+            col(Entry.chain_hash),
+            col(Chapter.slug),
+            col(Gift.show_name),
+            col(Gift.donor_name),
+            col(Gift.status),
         )
         .outerjoin(Chapter, col(Chapter.id) == Entry.chapter_id)
         .outerjoin(Gift, col(Gift.id) == Entry.gift_id)
-        .where(Entry.drive_id == drive_id, col(Entry.id) > after)
+        .where(col(Entry.drive_id) == drive_id, col(Entry.id) > after)
         .order_by(col(Entry.id))
         .limit(limit)
     )
@@ -120,7 +121,7 @@ def _public(row) -> PublicEntry:
 
 
 def _read(session: Session, drive_id: int, after: int, limit: int) -> list[PublicEntry]:
-    return [_public(row) for row in session.exec(_statement(drive_id, after, limit))]
+    return [_public(row) for row in session.execute(_statement(drive_id, after, limit))]
 
 
 def page(
@@ -145,7 +146,9 @@ def page(
     )
 
 
-def every_entry(session: Session, drive: Drive, batch: int = MOST_PER_PAGE) -> Iterator[PublicEntry]:
+def every_entry(
+    session: Session, drive: Drive, batch: int = MOST_PER_PAGE
+) -> Iterator[PublicEntry]:
     """All the drive's public entries in id order, read ``batch`` at a time."""
     drive_id = present(drive.id)
     after = 0

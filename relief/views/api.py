@@ -24,9 +24,7 @@ def entries(slug):
     page = public_ledger.page(db.session(), slug, after, limit)
     following = None
     if page.next_after is not None:
-        following = url_for(
-            "api.entries", slug=page.drive.slug, after=page.next_after, limit=limit
-        )
+        following = url_for("api.entries", slug=page.drive.slug, after=page.next_after, limit=limit)
     return jsonify(
         drive=page.drive.slug,
         currency=page.drive.currency,

@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from relief import drive_pages, ledger, verify
 from relief.ledger import fingerprint
-from relief.models import Entry, EntryKind, Gift
+from relief.models import Entry, EntryKind
 from tests.factories import make_coalition, make_gift
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,9 +159,7 @@ def test_the_verifier_run_as_a_program_says_ok_against_a_live_server(session, li
     assert module.returncode == 0, module.stdout + module.stderr
 
 
-def test_an_entry_changed_in_the_database_is_named_and_the_verifier_exits_1(
-    session, live, runner
-):
+def test_an_entry_changed_in_the_database_is_named_and_the_verifier_exits_1(session, live, runner):
     books(session)
     assert run_verifier(f"{live}/drives/mo-2026")[0] == 0
     entries = session.exec(select(Entry).order_by(Entry.id)).all()
@@ -305,7 +303,8 @@ def test_hostile_after_or_limit_gets_a_clear_400(session, client, query):
     answer = client.get(f"/api/drives/mo-2026/entries?{query}")
     assert answer.status_code == 400
     name = query.split("=")[0]
-    assert f"“?{name}=” in the address must be a whole number from 1 to" in answer.get_json()["error"]
+    sentence = f"“?{name}=” in the address must be a whole number from 1 to"
+    assert sentence in answer.get_json()["error"]
     page = client.get(f"/drives/mo-2026/ledger?{query}")
     if name == "after":
         assert page.status_code == 400
