@@ -23,6 +23,7 @@ from relief import drive_pages, ledger, verify
 from relief.ledger import fingerprint
 from relief.models import Entry, EntryKind
 from tests.factories import make_coalition, make_gift
+from tests.read_back import pdf_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -321,6 +322,11 @@ def test_the_drive_page_links_to_its_ledger_and_verify_py_is_the_file(session, c
     books(session)
     page = client.get("/drives/mo-2026").get_data(as_text=True)
     assert 'href="/drives/mo-2026/ledger#check">Check these figures yourself' in page
+    press = pdf_text(client.get("/drives/mo-2026/report.pdf").data, layout=False)
+    assert (
+        "Check these figures yourself, entry by entry: http://localhost/drives/mo-2026/ledger"
+        in (" ".join(press.split()))
+    )
     answer = client.get("/verify.py")
     assert answer.status_code == 200 and answer.mimetype == "text/x-python"
     assert answer.data == (ROOT / "relief" / "verify.py").read_bytes()
