@@ -345,3 +345,20 @@ def test_the_verifier_says_what_it_could_not_check(session, live):
     code, said = run_verifier(f"{live}/drives/no-such-drive")
     assert code == 2 and "answered 404" in said
     assert verify.main([f"{live}/nothing-here"]) == 2
+
+
+def test_the_migration_gives_entries_written_before_it_the_links_they_would_have_had(session):
+    from alembic import command
+
+    from relief.db import alembic_config
+
+    drive, _named, _hidden = books(session)
+    written = [(e.id, e.chain_hash) for e in session.exec(select(Entry).order_by(Entry.id))]
+    assert all(link for _id, link in written)
+    session.close()
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    command.downgrade(alembic_config(url), "0015_partner_reports")
+    command.upgrade(alembic_config(url), "head")
+    session.expire_all()
+    assert [(e.id, e.chain_hash) for e in session.exec(select(Entry).order_by(Entry.id))] == written
+    assert ledger.verify(session, drive) == []
