@@ -147,10 +147,9 @@ def page(
 
 
 def every_entry(
-    session: Session, drive: Drive, batch: int = MOST_PER_PAGE
+    session: Session, drive_id: int, batch: int = MOST_PER_PAGE
 ) -> Iterator[PublicEntry]:
     """All the drive's public entries in id order, read ``batch`` at a time."""
-    drive_id = present(drive.id)
     after = 0
     while True:
         entries = _read(session, drive_id, after, batch)
@@ -161,14 +160,14 @@ def every_entry(
         session.expunge_all()
 
 
-def csv_chunks(session: Session, drive: Drive) -> Iterator[str]:
+def csv_chunks(session: Session, drive_id: int) -> Iterator[str]:
     """The public ledger as CSV text, a line at a time (``COLUMNS``; empty cells for None).
     A donor's chosen name that starts like a spreadsheet formula gets a leading apostrophe."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    for entry in every_entry(session, drive):
+    for entry in every_entry(session, drive_id):
         buffer.seek(0)
         buffer.truncate()
         row = entry.as_dict()

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, render_template, request, url_for
 from sqlmodel import Session
 
 from relief import db, drive_pages, drives, pagecache, public_ledger, qr, web
+from relief.models import present
 from relief.payments import donations
 
 bp = Blueprint("public", __name__)
@@ -32,12 +33,12 @@ def ledger_page(slug):
 @bp.get("/drives/<slug>/ledger.csv")
 def ledger_csv(slug):
     drive = drives.get_drive(db.session(), slug)
-    engine = db.engine()
+    drive_id, engine = present(drive.id), db.engine()
 
     def chunks():
         # A session of its own, open while the body streams (the request's closes first).
         with Session(engine, expire_on_commit=False) as session:
-            yield from public_ledger.csv_chunks(session, drive)
+            yield from public_ledger.csv_chunks(session, drive_id)
 
     response = Response(chunks(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{drive.slug}-ledger.csv"'
