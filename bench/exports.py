@@ -73,7 +73,10 @@ def _admin_opener(server: Server, database_url: str):
 
 def measure_csv(server: Server, database_url: str, rules: list[str], sizes: list[int]) -> str:
     """The largest drive's ledger CSV of one chapter, streamed to a signed-in admin."""
-    rule = next((r for r in rules if r.endswith("ledger.csv")), None)
+    # The treasurer's export (the public ledger's /drives/<slug>/ledger.csv is another route).
+    rule = next(
+        (r for r in rules if r.startswith("/treasurer/") and r.endswith("ledger.csv")), None
+    )
     if rule is None:
         return "not available (no …/ledger.csv route)"
     size = max(sizes)

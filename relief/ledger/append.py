@@ -127,6 +127,8 @@ def append(
         return entry
     assert chain is not None, "held above, as the entry names a drive"
 
+    link = fingerprint.chain(chain, entry)
+    connection.execute(statements.entry_link, {"entry_id": entry_id, "link": link})
     delta = Figures().plus(kind, amount_cents)
     sums.add_to_total(
         connection,
@@ -137,7 +139,7 @@ def append(
         entries=1,
         last_entry_id=entry_id,
         at=now,
-        chain_hash=fingerprint.chain(chain, entry),
+        chain_hash=link,
     )
     if chapter_id is not None:
         sums.add_to_total(

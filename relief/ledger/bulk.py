@@ -48,6 +48,9 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         amount_cents = gift["amount_cents"]
         chapter_id = gift.get("chapter_id")
         received_at = gift["received_at"]
+        chain = fingerprint.link(
+            chain, entry_id, kind, amount_cents, drive.currency, chapter_id, gift_id, received_at
+        )
         gift_rows.append(
             {
                 "public_id": secrets.token_urlsafe(16),
@@ -70,6 +73,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
                 "memo": f"{gift['method'].value} gift",
                 "external_id": None,
                 "reverses_id": None,
+                "chain_hash": chain,
             }
         )
         whole_cents += amount_cents
@@ -83,9 +87,6 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         day = daily_sums[received_at.date()]
         day[0] += amount_cents
         day[1] += 1
-        chain = fingerprint.link(
-            chain, entry_id, kind, amount_cents, drive.currency, chapter_id, gift_id, received_at
-        )
     session.execute(insert(table_of(Gift)), gift_rows)
     session.execute(insert(table_of(Entry)), entry_rows)
 

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import Executable
@@ -43,6 +43,7 @@ class Writes:
 
     entry: Executable  # INSERT entry RETURNING id
     entry_once: Executable  # … ON CONFLICT (external_id) DO NOTHING RETURNING id
+    entry_link: Executable  # the entry's link of the chain, once its id is known
     hold_drive_total: Executable  # upsert that changes nothing RETURNING chain_hash
     add_to_total: Executable  # upsert adding the sums; keeps the chain
     add_to_drive_total: Executable  # … and moves the chain on
@@ -65,6 +66,9 @@ def writes(dialect: str) -> Writes:
         entry_once=upsert(_ENTRY)
         .on_conflict_do_nothing(index_elements=["external_id"])
         .returning(_ENTRY.c.id),
+        entry_link=update(_ENTRY)
+        .where(_ENTRY.c.id == bindparam("entry_id"))
+        .values(chain_hash=bindparam("link")),
         # A write that changes nothing: PostgreSQL locks the row, and RETURNING reads it.
         hold_drive_total=total.on_conflict_do_update(
             index_elements=key, set_={"drive_id": total.excluded.drive_id}

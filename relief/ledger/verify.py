@@ -35,6 +35,9 @@ class Recomputed:
     fingerprint: str
     #: Entries per currency other than the drive's ({"EUR": 1}); empty when all match.
     foreign_currencies: dict[str, int] = field(default_factory=dict)
+    #: The first entry whose link, recorded when it was written, differs from the replay's:
+    #: it, or the entry before it, changed since.
+    first_broken_link: int | None = None
 
 
 def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recomputed:
@@ -47,6 +50,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
     chain = ""
     count = 0
     last_id = 0
+    broken: int | None = None
     while True:
         batch = session.exec(
             select(Entry)
@@ -78,6 +82,8 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                     gifts + gift_count_delta(entry.kind, entry.amount_cents),
                 )
             chain = fingerprint.chain(chain, entry)
+            if broken is None and entry.chain_hash != chain:
+                broken = entry.id
             count += 1
         last_id = present(batch[-1].id)
         session.expunge_all()
@@ -89,6 +95,7 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
         entry_count=count,
         fingerprint=chain or fingerprint.EMPTY,
         foreign_currencies=dict(foreign),
+        first_broken_link=broken,
     )
 
 
@@ -138,6 +145,11 @@ def _verify(session: Session, drive: Drive) -> list[str]:
         problems.append("chapters' month totals differ from the ledger")
     if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
         problems.append("fingerprint differs from the ledger's")
+    if replay.first_broken_link is not None:
+        problems.append(
+            f"entry {replay.first_broken_link} no longer hashes to the link recorded when it "
+            "was written: it, or the entry before it, changed since"
+        )
     return problems
 
 

@@ -48,6 +48,10 @@ class Entry(SQLModel, table=True):
     #: When the money moved; decides the day and month it belongs to.
     effective_at: datetime = Field(default_factory=utcnow)
     recorded_at: datetime = Field(default_factory=utcnow)
+    #: The drive's fingerprint chain through this entry, written with it: published with the
+    #: entry, so a verifier names the first entry that no longer hashes to what was recorded.
+    #: None for an entry under no drive (an unassigned gift's), which no chain covers.
+    chain_hash: str | None = Field(default=None, max_length=64)
 
 
 class Total(SQLModel, table=True):

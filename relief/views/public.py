@@ -1,8 +1,13 @@
-"""Public pages: the list of active drives, a drive's page, one chapter's side of it."""
+"""Public pages: the list of active drives, a drive's page, one chapter's side of it, its
+public ledger, and the verifier anyone can download."""
+
+from importlib.resources import files
 
 from flask import Blueprint, Response, render_template, request, url_for
+from sqlmodel import Session
 
-from relief import db, drive_pages, drives, pagecache, qr
+from relief import db, drive_pages, drives, pagecache, public_ledger, qr, web
+from relief.models import present
 from relief.payments import donations
 
 bp = Blueprint("public", __name__)
@@ -16,6 +21,35 @@ def index():
 @bp.get("/drives/<slug>")
 def drive_page(slug):
     return _drive_page(slug)
+
+
+@bp.get("/drives/<slug>/ledger")
+def ledger_page(slug):
+    after = web.whole_number_arg("after")
+    page = public_ledger.page(db.session(), slug, after)
+    return render_template("drives/ledger.html", page=page, after=after)
+
+
+@bp.get("/drives/<slug>/ledger.csv")
+def ledger_csv(slug):
+    drive = drives.get_drive(db.session(), slug)
+    drive_id, engine = present(drive.id), db.engine()
+
+    def chunks():
+        # A session of its own, open while the body streams (the request's closes first).
+        with Session(engine, expire_on_commit=False) as session:
+            yield from public_ledger.csv_chunks(session, drive_id)
+
+    response = Response(chunks(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{drive.slug}-ledger.csv"'
+    return response
+
+
+@bp.get("/verify.py")
+def verifier():
+    """relief/verify.py itself: the file ``python -m relief.verify`` runs."""
+    source = files("relief").joinpath("verify.py").read_bytes()
+    return Response(source, mimetype="text/x-python")
 
 
 @bp.get("/drives/<slug>/<chapter>")

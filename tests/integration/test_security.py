@@ -211,7 +211,8 @@ def _strict(policy: str) -> None:
 
 def _every_kind_of_page(app, test_mode_app=None):
     """(name, client, url) for a public page, the API, the donate form refused, a gift page,
-    the press PDF, the receipt PDF, the treasurer's dashboard and CSV, a 404."""
+    the press PDF, the public ledger (page, CSV, API) and verify.py, the receipt PDF, the
+    treasurer's dashboard and CSV, a 404."""
     with data(app) as session:
         drive = make_coalition(session)
         gift = make_gift(session, drive, 2_500, chapter="st-louis")
@@ -222,6 +223,10 @@ def _every_kind_of_page(app, test_mode_app=None):
         ("api", "/api/drives/mo-2026"),
         ("gift page", f"/gifts/{gift.public_id}"),
         ("press pdf", "/drives/mo-2026/report.pdf"),
+        ("public ledger", "/drives/mo-2026/ledger"),
+        ("public ledger csv", "/drives/mo-2026/ledger.csv"),
+        ("public ledger api", "/api/drives/mo-2026/entries"),
+        ("verifier", "/verify.py"),
         ("receipt pdf", f"/gifts/{gift.public_id}/receipt.pdf"),
         ("treasurer", "/treasurer/st-louis/"),
         ("treasurer csv", "/treasurer/st-louis/donors.csv"),

@@ -15,11 +15,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "relief"
 
 #: From the bottom up. A module may import its own layer and those below it, never above.
 LAYERS: list[tuple[str, ...]] = [
-    ("relief.errors", "relief.config", "relief.money", "relief.validation", "relief.models"),
+    # relief.verify stands alone: the standard library only (test_verify_stands_alone).
+    (
+        "relief.errors",
+        "relief.config",
+        "relief.money",
+        "relief.validation",
+        "relief.models",
+        "relief.verify",
+    ),
     ("relief.db", "relief.ledger", "relief.projection", "relief.qr"),
     (
         "relief.drives",
         "relief.drive_pages",
+        "relief.public_ledger",
         "relief.payments",
         "relief.treasury",
         "relief.organize",
@@ -185,6 +194,25 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         if node not in state:
             visit(node)
     return found
+
+
+def test_verify_stands_alone():
+    """relief/verify.py is downloaded and run by anyone: it imports only the standard library."""
+    import sys
+
+    tree = ast.parse((PACKAGE / "verify.py").read_text())
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+    }
+    assert imported - {"__future__"} <= sys.stdlib_module_names, imported
 
 
 @pytest.mark.parametrize(
