@@ -80,8 +80,8 @@ def open_batch(
     received_on: date | None = None,
 ) -> DepositBatch:
     """Start a batch by stating how many gifts and how much money the slip holds, and the
-    day the money came in (the event's date; default today on the coalition's calendar): each
-    gift is dated on it unless its line says otherwise; flushes.
+    day the money came in (the event's date, on the coalition's calendar): each gift is dated
+    on it unless its line says otherwise (without it, each line must say); flushes.
     Once per form token (``once``), and once per deposit slip number in the chapter (when
     given): the same slip again raises AlreadyRecorded with the first batch."""
     used = once.claim(session, chapter, form_token, FormPurpose.BATCH, created_by)
@@ -99,8 +99,7 @@ def open_batch(
                 FormPurpose.BATCH,
                 first.id,
             )
-    received_on = received_on or ledger.today()
-    if received_on > ledger.today():
+    if received_on is not None and received_on > ledger.today():
         raise InvalidInput("Date received: cannot be in the future.")
     if not isinstance(expected_count, int) or not 0 < expected_count <= MAX_LINES:
         raise InvalidInput(f"The number of gifts must be between 1 and {MAX_LINES}.")
@@ -338,8 +337,9 @@ def set_custody(
     """Who holds the batch's money, and the day it went into the bank (paperwork, not money:
     the ledger is untouched); flushes.
 
-    The deposit date may be any day from when the money was received (the batch's date and
-    its latest gift's date received) up to today, on the coalition's calendar: a batch is
+    The deposit date may be any day from when the money was received (its latest gift's date
+    received, which is the slip's date unless the line says otherwise) up to today, on the
+    coalition's calendar: a batch is
     often entered days after the money was banked, so the day it was typed does not bound
     it."""
     batch = _lock(session, chapter, batch_id)
@@ -347,16 +347,16 @@ def set_custody(
     if deposited_on is not None:
         if deposited_on > ledger.today():
             raise InvalidInput("The deposit date cannot be in the future.")
-        latest_line = session.exec(
+        # Each gift's date received (the slip's date unless its line says otherwise).
+        latest = session.exec(
             select(func.max(BatchLine.received_on)).where(BatchLine.batch_id == batch.id)
         ).one()
-        received = [day for day in (batch.received_on, latest_line) if day is not None]
-        if received and deposited_on < max(received):
-            latest = max(received)
+        if latest is not None and deposited_on < latest:
             raise InvalidInput(
-                f"The deposit date ({deposited_on.isoformat()}) is before the money was "
-                f"received ({latest.isoformat()}): the deposit date may be "
-                f"{latest.isoformat()} or any day after it."
+                f"The deposit date ({deposited_on.isoformat()}) is before the latest gift in "
+                f"the batch was received ({latest.isoformat()}): money cannot be deposited "
+                f"before it came in. The deposit date may be {latest.isoformat()} or any day "
+                "after it."
             )
     batch.deposited_on = deposited_on
     session.flush()

@@ -143,7 +143,7 @@ class NewBatchForm(FlaskForm):
     expected_total = MoneyField("Total on the slip ($)")
     received = DateField(
         "Date the money came in (the event's date; each gift's unless it says otherwise)",
-        validators=[DataRequired()],
+        validators=[Optional()],
     )
     held_by = StringField(
         "Who holds the money until it is deposited", validators=[Optional(), Length(max=200)]

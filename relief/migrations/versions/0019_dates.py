@@ -1,5 +1,6 @@
 """dates: the day and month sums keyed in the coalition's time zone (RELIEF_TIMEZONE), the
-zone recorded; an entry moved out of a closed month keeps its original date in a column
+zone recorded; an entry moved out of a closed month keeps its original date in a column; a
+deposit batch has the date its money came in
 
 Revision ID: 0019_dates
 Revises: 0015_partner_reports
@@ -162,6 +163,13 @@ def upgrade() -> None:
                 .where(entry.c.id == entry_id)
                 .values(dated_at=datetime.combine(day, time(12), UTC))
             )
+    with op.batch_alter_table("deposit_batch", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("received_on", sa.Date(), nullable=True))
+    # A batch started before this: the earliest date received among its gifts.
+    op.execute(
+        "UPDATE deposit_batch SET received_on = (SELECT min(batch_line.received_on) "
+        "FROM batch_line WHERE batch_line.batch_id = deposit_batch.id)"
+    )
     op.create_table(
         "sums_zone",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -188,5 +196,7 @@ def downgrade() -> None:
     if zone_name not in (None, "UTC"):
         _rekey("UTC", guard=False)
     op.drop_table("sums_zone")
+    with op.batch_alter_table("deposit_batch", schema=None) as batch_op:
+        batch_op.drop_column("received_on")
     with op.batch_alter_table("entry", schema=None) as batch_op:
         batch_op.drop_column("dated_at")

@@ -43,7 +43,8 @@ def batch_list(chapter):
                     created_by=current_user,
                     slip_number=form.slip_number.data or "",
                     form_token=form.form_token.data,
-                    received_on=form.received.data,
+                    # Blank is today, as the form shows it before the treasurer changes it.
+                    received_on=form.received.data or ledger.today(),
                 )
             )
         except DomainError as failure:
