@@ -186,6 +186,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["ratio"] = projection.format_ratio
     # Dates as the coalition reads them (RELIEF_TIMEZONE); the PDFs use the same filters.
     app.jinja_env.filters.update(months.DATE_FILTERS)
+    app.jinja_env.globals["coalition_zone"] = months.zone_name
     app.jinja_env.globals["test_mode"] = lambda: not app.config.get("STRIPE_SECRET_KEY")
     app.jinja_env.globals["org_name"] = app.config["RELIEF_ORG_NAME"]
 

@@ -19,6 +19,7 @@ from relief.errors import NotFound
 from relief.ledger import months
 from relief.models import Chapter, Drive, Gift
 from relief.payments import donations, records
+from relief.treasury import gifts
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,10 @@ def build(
         amount_cents=history.net_cents,
         received_cents=history.received_cents,
         currency=gift.currency,
-        received_at=_utc(gift.received_at or history.received_at or gift.created_at),
+        # The day it counts on: a correction may have moved it to the day it was received.
+        received_at=_utc(
+            gifts.dated_at(session, gift) or history.received_at or gift.created_at
+        ),
         changes=tuple(
             ReceiptChange(on=_utc(change.on), label=change.label, amount_cents=change.amount_cents)
             for change in history.changes
