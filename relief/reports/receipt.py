@@ -88,9 +88,7 @@ def build(
         received_cents=history.received_cents,
         currency=gift.currency,
         # The day it counts on: a correction may have moved it to the day it was received.
-        received_at=_utc(
-            gifts.dated_at(session, gift) or history.received_at or gift.created_at
-        ),
+        received_at=_utc(gifts.dated_at(session, gift) or history.received_at or gift.created_at),
         changes=tuple(
             ReceiptChange(on=_utc(change.on), label=change.label, amount_cents=change.amount_cents)
             for change in history.changes
