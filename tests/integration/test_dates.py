@@ -3,6 +3,7 @@ month a person sees, and every day and month the ledger keeps, are the coalition
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,7 +17,7 @@ from relief.db import alembic_config, upgrade
 from relief.ledger import months
 from relief.models import DailyTotal, Entry, GiftMethod, MonthClose, MonthTotal
 from relief.reports import monthly, render
-from relief.treasury import frozen_months, gifts
+from relief.treasury import frozen_months
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.read_back import pdf_text
@@ -134,7 +135,7 @@ def test_a_sunday_batch_entered_on_tuesday_is_dated_sunday_and_deposited_from_su
     # A CSV row without a date is the slip's date too.
     imported = treasurer.post(
         batch + "/import",
-        {"file": (__import__("io").BytesIO(b"amount,received\n25,\n"), "gifts.csv")},
+        {"file": (io.BytesIO(b"amount,received\n25,\n"), "gifts.csv")},
         content_type="multipart/form-data",
     )
     assert imported.status_code == 302, imported.get_data(as_text=True)
