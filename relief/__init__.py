@@ -57,9 +57,16 @@ def _check_sums_zone(app: Flask) -> None:
     from relief.errors import DomainError
     from relief.ledger import rekey
 
+    zone = app.config["RELIEF_TIMEZONE"]
     try:
-        with app.app_context(), boundary.command() as session:
-            problem = rekey.zone_problem(session, app.config["RELIEF_TIMEZONE"])
+        with app.app_context():
+            # Read first: a writer unit would queue behind other processes' writes on SQLite.
+            with boundary.command(write=False) as session:
+                problem = rekey.zone_problem(session, zone)
+            if problem == rekey.ADOPT:
+                with boundary.command() as session:
+                    rekey.adopt(session, zone)
+                problem = None
     except (DBAPIError, DomainError):
         return
     if problem:

@@ -43,21 +43,31 @@ def has_entries(session: Session) -> bool:
     return session.exec(select(Entry.id).limit(1)).first() is not None
 
 
+#: What :func:`zone_problem` answers when the sums hold no entry yet: they can take the
+#: configured zone at once (:func:`adopt`), there is nothing to re-key.
+ADOPT = "adopt"
+
+
 def zone_problem(session: Session, configured: str) -> str | None:
-    """Why the app must not start with RELIEF_TIMEZONE ``configured``, or None. Sums without
-    any entry take the configured zone at once (there is nothing to re-key); flushes."""
+    """Why the app must not start with RELIEF_TIMEZONE ``configured``; None when the sums are
+    keyed in it; ADOPT when there is no entry yet to key. Only reads."""
     keyed = keyed_zone(session)
     if keyed == configured:
         return None
     if not has_entries(session):
-        _record(session, configured)
-        return None
+        return ADOPT
     return (
         f"The ledger's day and month sums are kept in the time zone {keyed or 'UTC'}, but "
         f"RELIEF_TIMEZONE is {configured}. Either set RELIEF_TIMEZONE={keyed or 'UTC'}, or "
         f"re-key the sums first: RELIEF_TIMEZONE={keyed or 'UTC'} flask --app app ledger "
         f"rekey --timezone {configured}"
     )
+
+
+def adopt(session: Session, zone: str) -> None:
+    """Key the sums of a ledger without entries in ``zone``; flushes."""
+    if not has_entries(session):
+        _record(session, zone)
 
 
 def _record(session: Session, zone: str) -> None:
