@@ -10,6 +10,7 @@ def create_app(config: dict | None = None) -> Flask:
     blueprints and CLI commands. Importing the package does nothing."""
     from relief import auth, boundary, cli, db, pagecache, web
     from relief import config as settings
+    from relief.ledger import months
     from relief.views import register_blueprints
 
     app = Flask(
@@ -25,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
             app.config["DATABASE_URL"] = settings.database_url_for(
                 config["DATABASE_URL"], app.instance_path
             )
+    # The coalition's calendar, for every date shown and every day and month the ledger keeps.
+    app.config["RELIEF_TIMEZONE"] = settings.timezone_setting(app.config.get("RELIEF_TIMEZONE"))
+    months.set_zone(app.config["RELIEF_TIMEZONE"])
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -38,4 +42,32 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     register_blueprints(app)
     cli.init_app(app)
+    _check_sums_zone(app)
     return app
+
+
+def _check_sums_zone(app: Flask) -> None:
+    """Refuse to start when the ledger's day and month sums are keyed in another time zone
+    than RELIEF_TIMEZONE (``ledger.rekey``). Without a database or schema yet there is
+    nothing to check: ``flask db upgrade`` keys the sums in the configured zone."""
+    from sqlalchemy.exc import DBAPIError
+
+    from relief import boundary
+    from relief import config as settings
+    from relief.errors import DomainError
+    from relief.ledger import rekey
+
+    zone = app.config["RELIEF_TIMEZONE"]
+    try:
+        with app.app_context():
+            # Read first: a writer unit would queue behind other processes' writes on SQLite.
+            with boundary.command(write=False) as session:
+                problem = rekey.zone_problem(session, zone)
+            if problem == rekey.ADOPT:
+                with boundary.command() as session:
+                    rekey.adopt(session, zone)
+                problem = None
+    except (DBAPIError, DomainError):
+        return
+    if problem:
+        raise settings.ConfigError(problem)

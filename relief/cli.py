@@ -62,7 +62,7 @@ donor_cli = AppGroup("donor", help="A donor's own data, on their request.")
 @db_cli.command("upgrade")
 def db_upgrade():
     """Bring the schema up to date (safe to run again)."""
-    db.upgrade(current_app.config["DATABASE_URL"])
+    db.upgrade(current_app.config["DATABASE_URL"], timezone=current_app.config["RELIEF_TIMEZONE"])
     click.echo("Database schema is up to date.")
 
 
@@ -217,6 +217,28 @@ def gift_add(
     click.echo(
         f"Recorded {money.format(gift.amount_cents, drive.currency)} {method} gift "
         f"#{gift.id}; {drive.slug} has raised {money.format(totals.raised_cents)}."
+    )
+
+
+@ledger_cli.command("rekey")
+@click.option("--timezone", "zone_name", required=True, help="The IANA zone to key the sums in.")
+def ledger_rekey(zone_name):
+    """Re-key the day and month sums in another time zone (before changing RELIEF_TIMEZONE);
+    refused while it would move money into or out of a closed month."""
+    from relief.config import ConfigError, timezone_setting
+    from relief.ledger import rekey
+
+    try:
+        zone_name = timezone_setting(zone_name)
+        with boundary.command() as session:
+            rekey.rekey(session, zone_name)
+    except ConfigError as error:
+        raise click.ClickException(str(error).replace("RELIEF_TIMEZONE", "--timezone")) from None
+    except DomainError as error:
+        _fail(error)
+    click.echo(
+        f"The day and month sums are now keyed in {zone_name}: set RELIEF_TIMEZONE={zone_name} "
+        "and restart the app."
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: The Jinja templates (beside the package, at the project's top): the web's and the PDFs'.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -22,6 +23,19 @@ def _int_setting(env: dict, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def timezone_setting(raw: str | None) -> str:
+    """RELIEF_TIMEZONE, checked: an IANA zone name (default UTC)."""
+    name = (raw or "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ConfigError(
+            f"RELIEF_TIMEZONE must be an IANA time zone name such as America/Chicago, "
+            f"Europe/Berlin or UTC, got {name[:60]!r}."
+        ) from None
+    return name
 
 
 def database_url_for(raw: str | None, instance_path: str) -> str:
@@ -92,6 +106,8 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "STRIPE_SECRET_KEY": stripe_key,
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
+        # The coalition's time zone: every date shown and every day and month boundary.
+        "RELIEF_TIMEZONE": timezone_setting(env.get("RELIEF_TIMEZONE")),
         "RELIEF_ORG_NAME": env.get("RELIEF_ORG_NAME", "Relief coalition"),
         "RELIEF_PUBLIC_URL": env.get("RELIEF_PUBLIC_URL", ""),
         "RELIEF_RECEIPT_STATEMENT": (

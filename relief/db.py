@@ -136,8 +136,12 @@ def alembic_config(url: str):
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema up to date; safe to run again."""
+def upgrade(url: str, revision: str = "head", timezone: str | None = None) -> None:
+    """Bring the schema up to date; safe to run again. ``timezone`` is the coalition's
+    (RELIEF_TIMEZONE), which revision 0019 keys the day and month sums in."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    if timezone:
+        config.attributes["timezone"] = timezone
+    command.upgrade(config, revision)

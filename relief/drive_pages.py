@@ -26,13 +26,12 @@ from relief.models import (
     PartnerReport,
     PartnerReportRemittance,
     Remittance,
-    utcnow,
 )
 
 
 def active_drives(session: Session, today: date | None = None) -> list[Drive]:
     """Drives that have started and not ended, soonest ending first."""
-    today = today or utcnow().date()
+    today = today or ledger.today()
     statement = (
         select(Drive)
         .where(Drive.starts_on <= today)
@@ -204,7 +203,7 @@ def drive_view(
     assert drive.id is not None, "a stored drive"
     chapter = chapter_in_drive(session, drive, chapter_slug) if chapter_slug else None
     totals = ledger.totals(session, drive)
-    today = today or utcnow().date()
+    today = today or ledger.today()
     since = today - timedelta(days=projection.PACE_DAYS - 1)
     recent = ledger.raised_since(session, drive.id, since)
     pace = projection.pace(

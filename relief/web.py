@@ -16,6 +16,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from relief import money, projection
 from relief.errors import DomainError, InvalidInput, NotFound
+from relief.ledger import months
 from relief.payments.choice import for_app
 from relief.payments.gateway import Gateway
 
@@ -183,6 +184,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = _money_filter
     app.jinja_env.filters["money_whole"] = _money_whole_filter
     app.jinja_env.filters["ratio"] = projection.format_ratio
+    # Dates as the coalition reads them (RELIEF_TIMEZONE); the PDFs use the same filters.
+    app.jinja_env.filters.update(months.DATE_FILTERS)
+    app.jinja_env.globals["coalition_zone"] = months.zone_name
     app.jinja_env.globals["test_mode"] = lambda: not app.config.get("STRIPE_SECRET_KEY")
     app.jinja_env.globals["org_name"] = app.config["RELIEF_ORG_NAME"]
 

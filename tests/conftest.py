@@ -23,6 +23,7 @@ for _name in (
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
     "RELIEF_ENV",
+    "RELIEF_TIMEZONE",
     "RATELIMIT_STORAGE_URI",
 ):
     os.environ.pop(_name, None)

@@ -1,12 +1,13 @@
 """The ledger's write path: append one entry and keep the running sums in the same transaction.
 
 A chapter's closed month never changes: an entry dated in one lands at the first moment of
-the chapter's next open month, its memo saying from where (whoever posts).
+the chapter's next open month, its ``dated_at`` keeping the date it had and its memo saying
+from where (whoever posts). Days and months are the coalition's (``months``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -15,7 +16,7 @@ from relief import money
 from relief.errors import InvalidInput
 from relief.ledger import fingerprint, owner, sums
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
-from relief.ledger.months import first_of_month, month_label, next_month
+from relief.ledger.months import first_of_month, local_day, month_label, month_start, next_month
 from relief.models import Drive, EntryKind, utcnow
 
 
@@ -26,30 +27,30 @@ def _out_of_closed_months(
     effective_at: datetime,
     memo: str,
     now: datetime,
-) -> tuple[datetime, str]:
-    """Where an entry of this chapter dated ``effective_at`` lands: there, or — in a month
-    the chapter has closed — at the first moment (UTC) of its next open month, the memo
-    saying so. A closed month's figures never change, whoever posts (a treasurer, a late
-    Stripe event)."""
+) -> tuple[datetime, datetime | None, str]:
+    """Where an entry of this chapter dated ``effective_at`` lands, and the date it was
+    dated when it was moved (None when not): there, or — in a month the chapter has closed —
+    at the first moment of its next open month (the coalition's months), the memo saying so.
+    A closed month's figures never change, whoever posts (a treasurer, a late Stripe event)."""
     month = first_of_month(effective_at)
     if month >= first_of_month(now):
-        return effective_at, memo  # only ended months close: no query on the usual path
+        return effective_at, None, memo  # only ended months close: no query on the usual path
     closed = set(
         connection.execute(
             statements.closed_from, {"chapter_id": chapter_id, "month": month}
         ).scalars()
     )
     if month not in closed:
-        return effective_at, memo
+        return effective_at, None, memo
     target = month
     while target in closed:
         target = next_month(target)
     note = (
-        f" (dated {effective_at.date().isoformat()}, in closed {month_label(month)}: "
+        f" (dated {local_day(effective_at).isoformat()}, in closed {month_label(month)}: "
         f"moved to {month_label(target)})"
     )
     # The note goes last but must survive the memo's 500 characters.
-    return datetime(target.year, target.month, 1, tzinfo=UTC), memo[: 500 - len(note)] + note
+    return month_start(target), effective_at, memo[: 500 - len(note)] + note
 
 
 def append(
@@ -96,8 +97,9 @@ def append(
     if books is None and drive_id is not None:
         drive = session.get(Drive, drive_id)
         books = owner.owner(None, drive.host_chapter_id) if drive is not None else None
+    dated_at = None
     if books is not None:
-        effective_at, memo = _out_of_closed_months(
+        effective_at, dated_at, memo = _out_of_closed_months(
             connection, statements, books, effective_at, memo, now
         )
     chain = None
@@ -116,6 +118,7 @@ def append(
         "external_id": external_id,
         "reverses_id": reverses_id,
         "memo": memo,
+        "dated_at": dated_at,
     }
     entry_id = connection.execute(
         statements.entry if external_id is None else statements.entry_once, values
@@ -168,7 +171,7 @@ def append(
             connection,
             statements,
             drive_id,
-            effective_at.date(),
+            local_day(effective_at),
             amount_cents,
             gift_count_delta(kind, amount_cents),
         )

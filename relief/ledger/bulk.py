@@ -13,7 +13,7 @@ from sqlmodel import Session
 from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
 from relief.ledger.figures import WHOLE_DRIVE, Figures
-from relief.ledger.months import first_of_month
+from relief.ledger.months import first_of_month, local_day
 from relief.ledger.owner import owner
 from relief.models import Drive, Entry, EntryKind, Gift, table_of, utcnow
 
@@ -84,7 +84,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         month = month_sums[(owner(chapter_id, drive.host_chapter_id), first_of_month(received_at))]
         month[0] += amount_cents
         month[1] += 1
-        day = daily_sums[received_at.date()]
+        day = daily_sums[local_day(received_at)]
         day[0] += amount_cents
         day[1] += 1
     session.execute(insert(table_of(Gift)), gift_rows)

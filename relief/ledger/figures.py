@@ -213,3 +213,4 @@ class Posted:
     external_id: str | None
     reverses_id: int | None
     memo: str
+    dated_at: datetime | None = None

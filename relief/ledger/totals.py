@@ -86,7 +86,8 @@ def daily_raised(session: Session, drive_id: int, since: date | None = None) -> 
 
 
 def raised_since(session: Session, drive_id: int, since: date) -> int:
-    """Cents raised on ``since`` (a UTC day) and after: one sum over the drive's day rows."""
+    """Cents raised on ``since`` (a day of the coalition's calendar) and after: one sum over
+    the drive's day rows."""
     return int(
         session.exec(
             select(func.coalesce(func.sum(DailyTotal.raised_cents), 0)).where(

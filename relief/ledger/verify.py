@@ -13,9 +13,9 @@ from datetime import date
 from sqlmodel import Session, col, select
 
 from relief.db import is_postgres
-from relief.ledger import fingerprint
+from relief.ledger import fingerprint, rekey
 from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
-from relief.ledger.months import first_of_month
+from relief.ledger.months import first_of_month, local_day, zone_name
 from relief.ledger.owner import owner
 from relief.ledger.totals import totals
 from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal, present
@@ -76,8 +76,9 @@ def recompute(session: Session, drive: Drive, batch_size: int = 5000) -> Recompu
                 gifts + gift_count_delta(entry.kind, entry.amount_cents),
             )
             if entry.kind in RAISED_KINDS:
-                raised, gifts = daily[entry.effective_at.date()]
-                daily[entry.effective_at.date()] = (
+                day = local_day(entry.effective_at)
+                raised, gifts = daily[day]
+                daily[day] = (
                     raised + entry.amount_cents,
                     gifts + gift_count_delta(entry.kind, entry.amount_cents),
                 )
@@ -118,6 +119,11 @@ def _verify(session: Session, drive: Drive) -> list[str]:
     kept = totals(session, drive)
     replay = recompute(session, drive)
     problems = []
+    keyed = rekey.keyed_zone(session)
+    if keyed is not None and keyed != zone_name():
+        problems.append(
+            f"day and month totals are keyed in {keyed}, not RELIEF_TIMEZONE {zone_name()}"
+        )
     for currency, entries in sorted(replay.foreign_currencies.items()):
         problems.append(
             f"{entries} entr{'y' if entries == 1 else 'ies'} in {currency} in a drive counted "

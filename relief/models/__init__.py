@@ -26,7 +26,7 @@ from relief.models.drives import (
     PartnerReportRemittance,
 )
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
-from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, Total
+from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
     ParkedEvent,
@@ -70,6 +70,7 @@ __all__ = [
     "Membership",
     "MonthClose",
     "MonthTotal",
+    "SumsZone",
     "MonthlyGift",
     "ParkedEvent",
     "PartnerReport",

@@ -52,6 +52,10 @@ class Entry(SQLModel, table=True):
     #: entry, so a verifier names the first entry that no longer hashes to what was recorded.
     #: None for an entry under no drive (an unassigned gift's), which no chain covers.
     chain_hash: str | None = Field(default=None, max_length=64)
+    #: When the entry was dated in a month its chapter had closed: that original date (the
+    #: ledger booked it at ``effective_at``, the next open month's first moment); NULL when
+    #: it was not moved. Not part of the fingerprint.
+    dated_at: datetime | None = Field(default=None)
 
 
 class Total(SQLModel, table=True):
@@ -76,7 +80,8 @@ class Total(SQLModel, table=True):
 
 
 class DailyTotal(SQLModel, table=True):
-    """Money raised per drive per day (UTC), for pace and the chart over time."""
+    """Money raised per drive per day (the coalition's days, RELIEF_TIMEZONE), for pace and
+    the chart over time."""
 
     __tablename__ = "daily_total"
     drive_id: int = Field(primary_key=True)
@@ -86,9 +91,9 @@ class DailyTotal(SQLModel, table=True):
 
 
 class MonthTotal(SQLModel, table=True):
-    """A chapter's money per drive, calendar month (UTC) and entry kind, kept with each entry:
-    what the treasurer's month figures and the monthly report read, so they cost the same at
-    any size of ledger."""
+    """A chapter's money per drive, calendar month (in the coalition's zone) and entry kind,
+    kept with each entry: what the treasurer's month figures and the monthly report read, so
+    they cost the same at any size of ledger."""
 
     __tablename__ = "month_total"
     chapter_id: int = Field(primary_key=True)
@@ -97,6 +102,16 @@ class MonthTotal(SQLModel, table=True):
     kind: EntryKind = Field(sa_column=_enum(EntryKind, primary_key=True))
     amount_cents: int = Field(default=0, sa_type=BigInteger)
     gift_count: int = 0
+
+
+class SumsZone(SQLModel, table=True):
+    """The time zone ``month_total`` and ``daily_total`` are keyed in (one row): the app
+    refuses to start when RELIEF_TIMEZONE says otherwise, until ``flask ledger rekey``."""
+
+    __tablename__ = "sums_zone"
+    id: int = Field(default=1, primary_key=True)
+    zone: str = Field(max_length=64)
+    keyed_at: datetime = Field(default_factory=utcnow)
 
 
 #: A chapter's entries by date: the ledger CSV export and a month's corrections. (It was made

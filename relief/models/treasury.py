@@ -38,6 +38,9 @@ class DepositBatch(SQLModel, table=True):
     expected_total_cents: int
     #: Who has the cash and checks until they are deposited.
     held_by: str = Field(default="", max_length=200)
+    #: The day the money came in (the event's date, on the slip): each gift's date received
+    #: unless it says otherwise. NULL only for batches started before batches had one.
+    received_on: date | None = None
     deposited_on: date | None = None
     status: BatchStatus = Field(sa_column=_enum(BatchStatus))
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")

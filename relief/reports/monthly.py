@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 
 from sqlmodel import Session
 
 from relief import ledger
 from relief.errors import InvalidInput, NotFound
-from relief.ledger import Figures, month_label, next_month
+from relief.ledger import Figures, local_day, month_bounds, month_label, next_month
 from relief.models import BatchStatus, Chapter, EntryKind, MonthClose, User
 from relief.reports import snapshots
 from relief.reports.monthly_snapshot import (
@@ -83,10 +83,6 @@ def parse_month(text: str, today: date) -> date:
     return first
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), UTC)
-
-
 #: What a late entry was, in the report's words.
 LATE_KIND_LABELS = {
     EntryKind.GIFT: "Gift",
@@ -140,7 +136,7 @@ def _batches(session, chapter, start, end) -> tuple[BatchRow, ...]:
             label=view.batch.label,
             drive_title=view.drive.title,
             posted=view.batch.status is BatchStatus.POSTED,
-            posted_on=view.batch.posted_at.date() if view.batch.posted_at else None,
+            posted_on=local_day(view.batch.posted_at) if view.batch.posted_at else None,
             expected_count=view.batch.expected_count,
             expected_total_cents=view.batch.expected_total_cents,
             entered_count=view.entered_count,
@@ -156,7 +152,7 @@ def _remittances(session, chapter, start, end) -> tuple[RemittanceRow, ...]:
     """Remittances sent in the month, and older ones reversed in it."""
     rows = []
     for line in reversed(remittances.remittances_of(session, chapter)):
-        sent_in_month = start.date() <= line.remittance.sent_on < end.date()
+        sent_in_month = local_day(start) <= line.remittance.sent_on < local_day(end)
         reversed_at = line.reversal.effective_at if line.reversal else None
         reversed_in_month = reversed_at is not None and start <= reversed_at < end
         if not (sent_in_month or reversed_in_month):
@@ -167,7 +163,7 @@ def _remittances(session, chapter, start, end) -> tuple[RemittanceRow, ...]:
                 drive_title=line.drive.title,
                 amount_cents=line.remittance.amount_cents,
                 reference=line.remittance.reference,
-                reversed_on=reversed_at.astimezone(UTC).date() if reversed_at else None,
+                reversed_on=local_day(reversed_at) if reversed_at else None,
                 # The reversal's memo is "reversal of remittance ref …: <reason>".
                 reversal_reason=line.reversal.memo.partition(": ")[2] if line.reversal else "",
             )
@@ -197,7 +193,7 @@ def _partner_reports(session, chapter, first, end_day) -> tuple[PartnerReportRow
 def _corrections(session, chapter, start, end) -> tuple[CorrectionRow, ...]:
     return tuple(
         CorrectionRow(
-            on=entry.effective_at.astimezone(UTC).date(),
+            on=local_day(entry.effective_at),
             gift_number=_number(gift.id),
             donor_name=gift.donor_name,
             first_recorded_cents=gift.amount_cents,
@@ -226,7 +222,7 @@ def _late_entries(session, chapter, first) -> tuple[LateEntryRow, ...]:
 
 def _day(moment: datetime | None) -> date:
     assert moment is not None, "a gift sent directly to the partner has its date received"
-    return moment.astimezone(UTC).date()
+    return local_day(moment)
 
 
 def _number(row_id: int | None) -> int:
@@ -264,7 +260,7 @@ def _open_items(session, chapter) -> OpenItems:
         unassigned=tuple(
             UnassignedRow(
                 gift_number=_number(gift.id),
-                received_on=gift.received_at.astimezone(UTC).date() if gift.received_at else None,
+                received_on=local_day(gift.received_at) if gift.received_at else None,
                 donor_name=gift.donor_name,
                 method=gift.method.value,
                 amount_cents=gift.amount_cents,
@@ -283,12 +279,12 @@ def build(
     session: Session, chapter: Chapter, month: str | date, *, now: datetime, org_name: str = ""
 ) -> MonthlySnapshot:
     """The chapter's report for ``month`` ("YYYY-MM" or its first day) as of ``now`` (aware
-    UTC): for a closed month, the snapshot taken when it closed. Months are calendar months
-    in UTC, like the dashboard's."""
+    UTC): for a closed month, the snapshot taken when it closed. Months are the coalition's
+    (RELIEF_TIMEZONE), like the dashboard's."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
-    first = month if isinstance(month, date) else parse_month(month, now.date())
+    first = month if isinstance(month, date) else parse_month(month, local_day(now))
     closed = frozen_months.closed_month(session, chapter, first)
     if closed is not None and closed.snapshot:
         return snapshots.from_json(MonthlySnapshot, closed.snapshot)
@@ -330,7 +326,7 @@ def _from_the_ledger(
     session: Session, chapter: Chapter, first: date, *, now: datetime, org_name: str
 ) -> MonthlySnapshot:
     end_day = next_month(first)
-    start, end = _midnight(first), _midnight(end_day)
+    start, end = month_bounds(first)
     drive_months = _money_by_drive(session, chapter, first)
     currency = drive_months[0].currency if drive_months else "USD"
     total_month = Figures.sum(row.month for row in drive_months)

@@ -41,7 +41,7 @@ class ChapterLine:
 
 @dataclass(frozen=True)
 class DayPoint:
-    """Money raised on one day (UTC) and in all up to the end of it."""
+    """Money raised on one day (the coalition's) and in all up to the end of it."""
 
     day: date
     raised_cents: int
@@ -149,9 +149,10 @@ def build(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
-    view = drive_pages.drive_view(session, drive_slug, today=now.date())
+    today = ledger.local_day(now)  # the coalition's day, as the day totals keep it
+    view = drive_pages.drive_view(session, drive_slug, today=today)
     drive, totals = view.drive, view.totals
-    last_day = min(now.date(), drive.ends_on) if drive.ends_on else now.date()
+    last_day = min(today, drive.ends_on) if drive.ends_on else today
     days = _cumulative_days(
         ledger.daily_raised(session, present(drive.id)), drive.starts_on, last_day
     )

@@ -3,7 +3,9 @@
 The receipt is reached through the gift's unguessable ``public_id`` (the donor's own link);
 it shows that donor's name, never anyone else's data. It follows the gift: the amount is what
 the gift is now (net of refunds, disputes and corrections, from the drive's books), with each
-change listed and dated; a refunded gift's receipt says so.
+change listed and dated; a refunded gift's receipt says so. Its dates are the coalition's
+(RELIEF_TIMEZONE), and it says which zone that is: a gift at 8:30 pm on December 31 in
+Chicago is a December 31 gift, in that tax year.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
+from relief.ledger import months
 from relief.models import Chapter, Drive, Gift
 from relief.payments import donations, records
+from relief.treasury import gifts
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Receipt:
     statement: str
     test_mode: bool
     issued_at: datetime
+    #: The coalition's time zone (RELIEF_TIMEZONE), which every date on the receipt is in.
+    zone: str
 
 
 NO_RECEIPT = "There is no receipt here: the gift is unknown or its payment has not completed."
@@ -81,7 +87,8 @@ def build(
         amount_cents=history.net_cents,
         received_cents=history.received_cents,
         currency=gift.currency,
-        received_at=_utc(gift.received_at or history.received_at or gift.created_at),
+        # The day it counts on: a correction may have moved it to the day it was received.
+        received_at=_utc(gifts.dated_at(session, gift) or history.received_at or gift.created_at),
         changes=tuple(
             ReceiptChange(on=_utc(change.on), label=change.label, amount_cents=change.amount_cents)
             for change in history.changes
@@ -98,6 +105,7 @@ def build(
         statement=statement,
         test_mode=gift.test_mode,
         issued_at=now.astimezone(UTC),
+        zone=months.zone_name(),
     )
 
 

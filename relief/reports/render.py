@@ -21,6 +21,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from relief import money
 from relief.config import TEMPLATES as ALL_TEMPLATES
 from relief.errors import InvalidInput
+from relief.ledger import months
 from relief.reports import charts
 from relief.reports.monthly import MonthlySnapshot
 from relief.reports.press import PressSnapshot
@@ -61,15 +62,6 @@ def _data_uri(svg: bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
-def _when(moment) -> str:
-    """2026-11-25 09:31 UTC → "November 25, 2026, 09:31 UTC"."""
-    return f"{moment.strftime('%B')} {moment.day}, {moment.year}, {moment.strftime('%H:%M')} UTC"
-
-
-def _day(day) -> str:
-    return f"{day.strftime('%B')} {day.day}, {day.year}"
-
-
 def _css_string(text: str) -> Markup:
     """``text`` as a quoted CSS string (for page margin boxes); escapes quotes and newlines."""
     escaped = "".join(
@@ -89,8 +81,9 @@ def _environment() -> Environment:
     )
     env.filters["money"] = money.format
     env.filters["money_whole"] = money.format_whole
-    env.filters["when"] = _when
-    env.filters["day"] = _day
+    # Dates in the coalition's zone (RELIEF_TIMEZONE), as on the pages.
+    env.filters.update(months.DATE_FILTERS)
+    env.globals["coalition_zone"] = months.zone_name
     env.filters["css_string"] = _css_string
     return env
 

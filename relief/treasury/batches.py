@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from relief import drives, money
+from relief import drives, ledger, money
 from relief.db import is_postgres
 from relief.errors import Conflict, DomainError, InvalidInput, NotFound
 from relief.models import (
@@ -77,8 +77,11 @@ def open_batch(
     created_by: User | None = None,
     slip_number: str = "",
     form_token: str | None = None,
+    received_on: date | None = None,
 ) -> DepositBatch:
-    """Start a batch by stating how many gifts and how much money the slip holds; flushes.
+    """Start a batch by stating how many gifts and how much money the slip holds, and the
+    day the money came in (the event's date, on the coalition's calendar): each gift is dated
+    on it unless its line says otherwise (without it, each line must say); flushes.
     Once per form token (``once``), and once per deposit slip number in the chapter (when
     given): the same slip again raises AlreadyRecorded with the first batch."""
     used = once.claim(session, chapter, form_token, FormPurpose.BATCH, created_by)
@@ -96,6 +99,8 @@ def open_batch(
                 FormPurpose.BATCH,
                 first.id,
             )
+    if received_on is not None and received_on > ledger.today():
+        raise InvalidInput("Date received: cannot be in the future.")
     if not isinstance(expected_count, int) or not 0 < expected_count <= MAX_LINES:
         raise InvalidInput(f"The number of gifts must be between 1 and {MAX_LINES}.")
     if not isinstance(expected_total_cents, int) or not 0 < expected_total_cents <= money.MAX_CENTS:
@@ -109,6 +114,7 @@ def open_batch(
         expected_count=expected_count,
         expected_total_cents=expected_total_cents,
         held_by=check_text(held_by, "name of who holds the money", 200, required=False),
+        received_on=received_on,
         status=BatchStatus.OPEN,
         created_by_id=created_by.id if created_by else None,
     )
@@ -190,6 +196,8 @@ def _line(batch: DepositBatch, raw: LineInput, today: date) -> BatchLine:
         except ValueError:
             raise InvalidInput(f"Date received: “{text[:20]}” is not YYYY-MM-DD.") from None
     if received is None:
+        received = batch.received_on  # the slip's date, unless the line says otherwise
+    if received is None:
         raise InvalidInput("Date received: required (YYYY-MM-DD).")
     if received > today:
         raise InvalidInput("Date received: cannot be in the future.")
@@ -222,7 +230,7 @@ def _open_for_lines(session: Session, chapter: Chapter, batch_id: int, adding: i
 def add_line(session: Session, chapter: Chapter, batch_id: int, raw: LineInput) -> BatchLine:
     """Add one gift to an open batch; flushes."""
     batch = _open_for_lines(session, chapter, batch_id, 1)
-    line = _line(batch, raw, utcnow().date())
+    line = _line(batch, raw, ledger.today())
     session.add(line)
     session.flush()
     return line
@@ -287,7 +295,7 @@ def import_csv(session: Session, chapter: Chapter, batch_id: int, data: bytes) -
     batch = _open_for_lines(session, chapter, batch_id, len(rows))
     result = ImportResult()
     lines = []
-    today = utcnow().date()
+    today = ledger.today()
     for number, row in enumerate(rows, start=2):
         anonymous = (row.get("anonymous") or "").strip().lower()
         if anonymous not in YES | NO:
@@ -329,14 +337,17 @@ def set_custody(
     """Who holds the batch's money, and the day it went into the bank (paperwork, not money:
     the ledger is untouched); flushes.
 
-    The deposit date may be any day from the latest gift's date received up to today: a
-    batch is often entered days after the money was banked, so the day it was started does
-    not bound it."""
+    The deposit date may be any day from when the money was received (its latest gift's date
+    received, which is the slip's date unless the line says otherwise) up to today, on the
+    coalition's calendar: a batch is
+    often entered days after the money was banked, so the day it was typed does not bound
+    it."""
     batch = _lock(session, chapter, batch_id)
     batch.held_by = check_text(held_by, "name of who holds the money", 200, required=False)
     if deposited_on is not None:
-        if deposited_on > utcnow().date():
+        if deposited_on > ledger.today():
             raise InvalidInput("The deposit date cannot be in the future.")
+        # Each gift's date received (the slip's date unless its line says otherwise).
         latest = session.exec(
             select(func.max(BatchLine.received_on)).where(BatchLine.batch_id == batch.id)
         ).one()
@@ -344,7 +355,8 @@ def set_custody(
             raise InvalidInput(
                 f"The deposit date ({deposited_on.isoformat()}) is before the latest gift in "
                 f"the batch was received ({latest.isoformat()}): money cannot be deposited "
-                "before it came in."
+                f"before it came in. The deposit date may be {latest.isoformat()} or any day "
+                "after it."
             )
     batch.deposited_on = deposited_on
     session.flush()
@@ -394,7 +406,8 @@ def post_batch(
             donor_name=line.donor_name,
             show_name=line.show_name,
             check_number=line.check_number,
-            received_at=datetime.combine(line.received_on, time(12), UTC),
+            # Dated on the day it was received (the coalition's), not the day it was typed.
+            received_at=ledger.noon(line.received_on),
         )
         line.gift_id = gift.id
     batch.status = BatchStatus.POSTED
@@ -438,8 +451,8 @@ def batches_between(
             ((col(DepositBatch.created_at) >= start) & (col(DepositBatch.created_at) < end))
             | ((col(DepositBatch.posted_at) >= start) & (col(DepositBatch.posted_at) < end))
             | (
-                (col(DepositBatch.deposited_on) >= start.date())
-                & (col(DepositBatch.deposited_on) < end.date())
+                (col(DepositBatch.deposited_on) >= ledger.local_day(start))
+                & (col(DepositBatch.deposited_on) < ledger.local_day(end))
             )
         )
         .order_by(col(DepositBatch.id))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
-from relief import money
+from relief import ledger, money
 from relief.ledger import owner
 from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
 from relief.treasury import scope
@@ -85,12 +85,11 @@ def _lines(header, rows) -> Iterator[str]:
 
 
 def _range(statement, column, since: date | None, until: date | None):
+    """Rows from the first moment of ``since`` to the last of ``until``, the coalition's days."""
     if since is not None:
-        statement = statement.where(column >= datetime.combine(since, time(0), UTC))
+        statement = statement.where(column >= ledger.day_start(since))
     if until is not None:
-        statement = statement.where(
-            column < datetime.combine(until + timedelta(days=1), time(0), UTC)
-        )
+        statement = statement.where(column < ledger.day_start(until + timedelta(days=1)))
     return statement
 
 
@@ -102,8 +101,8 @@ def ledger_csv(
     until: date | None = None,
 ) -> Iterator[str]:
     """The entries in the chapter's books, oldest first, as CSV text chunks (dates
-    inclusive, UTC): its own, and in a drive it hosts those to the whole drive (chapter
-    "(whole drive)")."""
+    inclusive, the coalition's days: RELIEF_TIMEZONE): its own, and in a drive it hosts those
+    to the whole drive (chapter "(whole drive)")."""
     statement = scope.books_of(Entry, chapter, col(Drive.slug)).join(
         Drive, col(Drive.id) == Entry.drive_id
     )
@@ -116,7 +115,7 @@ def ledger_csv(
         (
             (
                 entry.id,
-                entry.effective_at.date().isoformat(),
+                ledger.local_day(entry.effective_at).isoformat(),
                 entry.recorded_at.isoformat(timespec="seconds"),
                 entry.kind.value,
                 money.to_decimal_text(entry.amount_cents),
@@ -143,7 +142,8 @@ def donor_csv(
     """The gifts in the chapter's books (its own, and in a drive it hosts those to the whole
     drive: chapter "(whole drive)"), oldest first, one row each, with the fee and adjustments
     (refunds, disputes, corrections) the ledger holds for it; dates inclusive, by date
-    received (UTC). Includes donors' emails: for the treasurer's records, never published."""
+    received (the coalition's days). Includes donors' emails: for the treasurer's records,
+    never published."""
     adjustment_kinds = (
         EntryKind.REFUND,
         EntryKind.DISPUTE_WITHDRAWN,
@@ -189,7 +189,7 @@ def donor_csv(
         DONOR_COLUMNS,
         (
             (
-                gift.received_at.date().isoformat(),
+                ledger.local_day(gift.received_at).isoformat(),
                 neutralise(gift.donor_name),
                 neutralise(gift.donor_email),
                 "yes" if gift.show_name else "no",

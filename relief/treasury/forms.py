@@ -141,6 +141,10 @@ class NewBatchForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
     expected_total = MoneyField("Total on the slip ($)")
+    received = DateField(
+        "Date the money came in (the event's date; each gift's unless it says otherwise)",
+        validators=[Optional()],
+    )
     held_by = StringField(
         "Who holds the money until it is deposited", validators=[Optional(), Length(max=200)]
     )
@@ -195,6 +199,10 @@ class CorrectionForm(FlaskForm):
         "The amount the gift should count for ($; 0 voids it)",
         validators=[DataRequired()],
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+    received = DateField(
+        "The date it was received (change it to move the gift to another day)",
+        validators=[Optional()],
     )
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=400)])
     submit = SubmitField("Post the correction")

@@ -5,14 +5,13 @@ in was closed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from relief.ledger import WHOLE_DRIVE, fingerprint, first_of_month, owner
+from relief.ledger import WHOLE_DRIVE, fingerprint, first_of_month, local_day, month_start, owner
 from relief.models import Chapter, DriveChapter, Entry, Gift, MonthClose, Total
 
 
@@ -76,10 +75,6 @@ def books(session: Session, chapter: Chapter, *, up_to: int | None = None) -> Bo
     return Books(chain or fingerprint.EMPTY, count, last)
 
 
-#: The note ``ledger.append`` adds to an entry it moved out of a closed month.
-_MOVED = re.compile(r" \(dated (\d{4}-\d{2}-\d{2}), in closed [^()]*: moved to [^()]*\)$")
-
-
 @dataclass(frozen=True)
 class LateEntry:
     """An entry dated in a month the chapter had closed, booked in the next open month."""
@@ -97,10 +92,9 @@ class LateEntry:
 def late_entries(session: Session, chapter: Chapter, month: date) -> list[LateEntry]:
     """The entries in the chapter's books (``ledger.owner``) booked in ``month`` because the
     month they were dated in was closed, oldest first: the ledger puts them at the month's
-    first moment and notes in the memo the day they were dated. Entries of no drive count
+    first moment and keeps the date they had in ``dated_at``. Entries of no drive count
     nowhere and are left out."""
-    first = first_of_month(month)
-    start = datetime(first.year, first.month, 1, tzinfo=UTC)
+    start = month_start(month)
     rows = session.exec(
         select(Entry, Gift)
         .outerjoin(Gift, col(Gift.id) == col(Entry.gift_id))
@@ -110,13 +104,12 @@ def late_entries(session: Session, chapter: Chapter, month: date) -> list[LateEn
             # Exactly the first moment: the index on (chapter, effective_at) finds them.
             col(Entry.effective_at) >= start,
             col(Entry.effective_at) < start + timedelta(seconds=1),
-            col(Entry.memo).contains(", in closed "),
+            col(Entry.dated_at).is_not(None),
         )
         .order_by(col(Entry.id))
     ).all()
-    found = []
-    for entry, gift in rows:
-        moved = _MOVED.search(entry.memo)
-        if moved:
-            found.append(LateEntry(entry, gift, date.fromisoformat(moved[1])))
-    return found
+    return [
+        LateEntry(entry, gift, local_day(entry.dated_at))
+        for entry, gift in rows
+        if entry.dated_at is not None
+    ]

@@ -5,7 +5,7 @@ the one service that gives them a drive."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from sqlalchemy import func, literal, or_
 from sqlmodel import Session, col, select
@@ -44,8 +44,26 @@ def parse_amount_or_zero(text: str) -> int:
     return money.parse(raw)
 
 
+#: The external id of the entry that puts a gift on its corrected date (one per move).
+REDATED = "gift-date:{gift_id}:{reversal_id}"
+
+
 def _noon(day: date) -> datetime:
-    return datetime.combine(day, time(12), UTC)
+    """A day typed on a form, booked at its noon on the coalition's calendar."""
+    return ledger.noon(day)
+
+
+def dated_at(session: Session, gift: Gift) -> datetime | None:
+    """When the gift counts now: its date received, or the date a correction moved it to."""
+    moved = session.exec(
+        select(Entry.effective_at)
+        .where(
+            Entry.gift_id == gift.id,
+            col(Entry.external_id).startswith(f"gift-date:{gift.id}:"),
+        )
+        .order_by(col(Entry.id).desc())
+    ).first()
+    return moved or gift.received_at
 
 
 def record_direct_gift(
@@ -75,7 +93,7 @@ def record_direct_gift(
     """
     used = once.claim(session, chapter, form_token, FormPurpose.DIRECT_GIFT, recorded_by)
     drive = scope.drive_of(session, chapter, drive_id)
-    if received_on > utcnow().date():
+    if received_on > ledger.today():
         raise InvalidInput("The date received cannot be in the future.")
     check_number = check_text(check_number or "", "check number", 64, required=False) or None
     partner_reference = check_text(partner_reference, "partner's reference", 200, False)
@@ -142,6 +160,8 @@ class GiftDetail:
     #: Gift entries plus corrections: what the gift counts for now.
     current_cents: int
     direct: DirectGift | None
+    #: The day the gift counts on now (a correction may have moved it), the coalition's.
+    dated_on: date | None = None
 
 
 def gift_detail(session: Session, chapter: Chapter, gift_id: int) -> GiftDetail:
@@ -159,6 +179,7 @@ def gift_detail(session: Session, chapter: Chapter, gift_id: int) -> GiftDetail:
         entries=entries,
         current_cents=sum(e.amount_cents for e in entries if e.kind in AMOUNT_KINDS),
         direct=session.get(DirectGift, gift.id),
+        dated_on=ledger.local_day(moved) if (moved := dated_at(session, gift)) else None,
     )
 
 
@@ -171,10 +192,16 @@ def correct_gift(
     reason: str,
     form_token: str | None = None,
     recorded_by: User | None = None,
+    correct_received_on: date | None = None,
 ) -> ledger.Posted:
     """Make a gift count for ``correct_amount_cents`` (0 voids it) with a correction entry of
     the difference, pointing at the gift's entry and carrying the reason; flushes. Once per
     form token (``once``).
+
+    With ``correct_received_on`` another day than the gift's, the gift moves there: a
+    correction reverses what it counts for on its old date and a new one counts the correct
+    amount on the new date (the coalition's calendar), so each month and year keeps what was
+    really received in it.
 
     Nothing is edited: the gift row keeps what was first recorded and the history shows both.
     A gift sent directly to the partner gets the same correction on its remittance entry,
@@ -195,41 +222,100 @@ def correct_gift(
         raise InvalidInput("The correct amount must be zero (to void the gift) or more.")
     if correct_amount_cents > money.MAX_CENTS:
         raise InvalidInput("The correct amount must be at most $10,000,000.")
+    old_at = dated_at(session, gift) or gift.created_at
+    moving = correct_received_on is not None and correct_received_on != ledger.local_day(old_at)
+    if moving:
+        assert correct_received_on is not None
+        if correct_received_on > ledger.today():
+            raise InvalidInput("The date received cannot be in the future.")
+        if detail.current_cents == 0 or correct_amount_cents == 0:
+            raise InvalidInput(
+                "A voided gift has no date to move: correct its amount or its date, not both."
+            )
     delta = correct_amount_cents - detail.current_cents
-    if delta == 0:
+    if delta == 0 and not moving:
         raise Conflict(
             f"The gift already counts for {money.format(correct_amount_cents, gift.currency)}."
         )
     original = next(e for e in detail.entries if e.kind is EntryKind.GIFT)
-    now = utcnow()
+    if moving:
+        assert correct_received_on is not None
+        entry = _move_gift(
+            session, detail, original.id, old_at, correct_received_on, correct_amount_cents, reason
+        )
+    else:
+        entry = _post_correction(session, detail, original.id, delta, utcnow(), reason)
+    once.settle(used, gift.id)
+    return entry
+
+
+def _post_correction(
+    session: Session,
+    detail: GiftDetail,
+    original_id: int | None,
+    cents: int,
+    at: datetime,
+    reason: str,
+    external_id: str | None = None,
+    reverses_id: int | None = None,
+) -> ledger.Posted:
+    """One correction of ``cents`` at ``at`` (and its twin on the remittance of a gift sent
+    directly to the partner)."""
+    gift = detail.gift
     entry = ledger.append(
         session,
         kind=EntryKind.CORRECTION,
-        amount_cents=delta,
+        amount_cents=cents,
         currency=gift.currency,
         drive_id=gift.drive_id,
         chapter_id=gift.chapter_id,
         gift_id=gift.id,
-        reverses_id=original.id,
-        effective_at=now,
+        reverses_id=reverses_id or original_id,
+        effective_at=at,
+        external_id=external_id,
         memo=f"correction: {reason}"[:500],
     )
     if detail.direct is not None:
         ledger.append(
             session,
             kind=EntryKind.REMITTANCE,
-            amount_cents=delta,
+            amount_cents=cents,
             currency=gift.currency,
             drive_id=gift.drive_id,
             chapter_id=gift.chapter_id,
             gift_id=gift.id,
-            reverses_id=original.id,
-            effective_at=now,
+            reverses_id=original_id,
+            effective_at=at,
             memo=f"correction of a gift sent directly to the partner: {reason}"[:500],
         )
-    assert entry is not None, "an entry without an external id is always posted"
-    once.settle(used, gift.id)
+    assert entry is not None, "a correction is posted once: its external id is new"
     return entry
+
+
+def _move_gift(
+    session: Session,
+    detail: GiftDetail,
+    original_id: int | None,
+    old_at: datetime,
+    new_day: date,
+    new_cents: int,
+    reason: str,
+) -> ledger.Posted:
+    """Take the gift off its old date and put it, for ``new_cents``, on ``new_day``."""
+    old_day = ledger.local_day(old_at)
+    why = f"date received {old_day.isoformat()} → {new_day.isoformat()}: {reason}"
+    reversal = _post_correction(session, detail, original_id, -detail.current_cents, old_at, why)
+    external_id = REDATED.format(gift_id=detail.gift.id, reversal_id=reversal.id)
+    return _post_correction(
+        session,
+        detail,
+        original_id,
+        new_cents,
+        ledger.noon(new_day),
+        why,
+        external_id=external_id,
+        reverses_id=reversal.id,
+    )
 
 
 def recent_gifts(

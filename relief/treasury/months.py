@@ -29,6 +29,8 @@ from sqlmodel import Session, col, select
 from relief import money
 from relief.errors import Conflict, InvalidInput
 from relief.ledger import first_of_month, month_label, next_month, owner, previous_month
+from relief.ledger import month_bounds as ledger_month_bounds
+from relief.ledger import today as local_today
 from relief.models import (
     CARD_PAYMENT,
     BankLine,
@@ -63,7 +65,7 @@ def closed_months(session: Session, chapter: Chapter | int) -> list[date]:
 
 def closable_months(session: Session, chapter: Chapter, today: date | None = None) -> list[date]:
     """Ended months not closed yet, newest first: the last twelve."""
-    today = today or utcnow().date()
+    today = today or local_today()
     closed = set(closed_months(session, chapter))
     month, found = first_of_month(today), []
     for _ in range(12):
@@ -132,12 +134,8 @@ class NotReconciled(Conflict):
 
 
 def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """The month as [start, end) in aware UTC."""
-    end = next_month(month)
-    return (
-        datetime(month.year, month.month, 1, tzinfo=UTC),
-        datetime(end.year, end.month, 1, tzinfo=UTC),
-    )
+    """The coalition's month as [start, end) in aware UTC."""
+    return ledger_month_bounds(month)
 
 
 def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
@@ -248,10 +246,11 @@ def _bank_check(session: Session, chapter: Chapter, month: date) -> Check:
 
 
 def _batch_check(session: Session, chapter: Chapter, month: date) -> Check:
-    start, end = month_bounds(month)
+    _, end = month_bounds(month)
+    first, after = first_of_month(month), next_month(first_of_month(month))
     received_by_end = (
         select(BatchLine.id)
-        .where(col(BatchLine.batch_id) == col(DepositBatch.id), BatchLine.received_on < end.date())
+        .where(col(BatchLine.batch_id) == col(DepositBatch.id), BatchLine.received_on < after)
         .exists()
     )
     rows = session.exec(
@@ -269,10 +268,7 @@ def _batch_check(session: Session, chapter: Chapter, month: date) -> Check:
                 & ((col(DepositBatch.posted_at) < end) | received_by_end)
             )
             # Deposited in the month: the bank statement must show it.
-            | (
-                (col(DepositBatch.deposited_on) >= start.date())
-                & (col(DepositBatch.deposited_on) < end.date())
-            )
+            | ((col(DepositBatch.deposited_on) >= first) & (col(DepositBatch.deposited_on) < after))
         )
         .order_by(col(DepositBatch.id))
     ).all()
@@ -371,7 +367,7 @@ def close_month(
     unless a coalition admin gives a reason of at least MIN_REASON_CHARS characters; the
     caller audits the reason with what was outstanding."""
     month = first_of_month(month)
-    if month >= first_of_month(utcnow()):
+    if month >= first_of_month(utcnow()):  # the coalition's months
         raise InvalidInput(f"{month_label(month)} has not ended; only ended months close.")
     if session.get(MonthClose, (chapter.id, month)) is not None:
         raise Conflict(f"{month_label(month)} is already closed.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from sqlmodel import Session, col, select
 
@@ -19,7 +19,6 @@ from relief.models import (
     Remittance,
     Total,
     User,
-    utcnow,
 )
 from relief.treasury import once, scope
 from relief.validation import check_text
@@ -60,7 +59,7 @@ def record_remittance(
             FormPurpose.REMITTANCE,
             first.id,
         )
-    if sent_on > utcnow().date():
+    if sent_on > ledger.today():
         raise InvalidInput("The date sent cannot be in the future.")
     assert drive.id is not None and chapter.id is not None, "both are stored rows"
     if is_postgres(session):
@@ -97,7 +96,7 @@ def record_remittance(
         currency=drive.currency,
         drive_id=drive.id,
         chapter_id=chapter.id,
-        effective_at=datetime.combine(sent_on, time(12), UTC),
+        effective_at=ledger.noon(sent_on),
         external_id=f"remittance:{remittance.id}",
         memo=f"sent to {drive.partner_name}, ref {reference}"[:500],
     )

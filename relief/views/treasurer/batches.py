@@ -3,12 +3,10 @@ money, and posting it to the ledger."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from relief import auth, boundary, db, money
+from relief import auth, boundary, db, ledger, money
 from relief.errors import DomainError
 from relief.forms import required
 from relief.treasury import batches
@@ -45,6 +43,8 @@ def batch_list(chapter):
                     created_by=current_user,
                     slip_number=form.slip_number.data or "",
                     form_token=form.form_token.data,
+                    # Blank is today, as the form shows it before the treasurer changes it.
+                    received_on=form.received.data or ledger.today(),
                 )
             )
         except DomainError as failure:
@@ -58,6 +58,8 @@ def batch_list(chapter):
             return redirect(url_for(".batch_page", chapter=g.chapter.slug, batch_id=batch.id))
     elif request.method == "POST":
         status = 400
+    if form.received.data is None and request.method == "GET":
+        form.received.data = ledger.today()
     return render_template(
         "treasurer/batches.html",
         form=form,
@@ -71,7 +73,8 @@ def _render_batch(session, batch_id, status=200, **forms):
     view = batches.batch_view(session, g.chapter, batch_id)
     line_form = forms.pop("line_form", None) or LineForm(formdata=None)
     if line_form.received.data is None:
-        line_form.received.data = date.today()
+        # The slip's date: a Sunday event's checks typed on Tuesday are Sunday's.
+        line_form.received.data = view.batch.received_on or ledger.today()
     custody_form = forms.pop("custody_form", None) or CustodyForm(
         formdata=None, held_by=view.batch.held_by, deposited_on=view.batch.deposited_on
     )

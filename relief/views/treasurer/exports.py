@@ -9,7 +9,7 @@ from flask import Response, current_app, g, render_template, request
 from sqlmodel import Session
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
-from relief import auth, boundary, db
+from relief import auth, boundary, db, ledger
 from relief.errors import InvalidInput
 from relief.models import utcnow
 from relief.reports import monthly, render
@@ -93,7 +93,7 @@ def donors_csv(chapter):
 def monthly_report(chapter, month):
     paper = request.args.get("paper", "letter")
     render.paper_size(paper)  # a bad ?paper= or month is a 400 before any work
-    first = monthly.parse_month(month, utcnow().date())
+    first = monthly.parse_month(month, ledger.today())
     snapshot = monthly.build(
         db.session(),
         g.chapter,

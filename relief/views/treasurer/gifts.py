@@ -3,12 +3,10 @@ chapter's gifts that name no drive yet (unassigned)."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from relief import auth, boundary, db, money
+from relief import auth, boundary, db, ledger, money
 from relief.errors import DomainError
 from relief.forms import required
 from relief.models import GiftMethod
@@ -31,7 +29,7 @@ def _render_gift(session, gift_id, form=None, failure=None, status=200):
     return render_template(
         "treasurer/gift.html",
         detail=detail,
-        form=form or CorrectionForm(formdata=None),
+        form=form or CorrectionForm(formdata=None, received=detail.dated_on),
         error=failure.message if failure else None,
         first=first_record(failure),
     ), status
@@ -60,6 +58,7 @@ def gift_correct(chapter, gift_id):
                 reason=required(form.reason.data),
                 form_token=form.form_token.data,
                 recorded_by=current_user,
+                correct_received_on=form.received.data,
             )
         )
     except DomainError as failure:
@@ -80,7 +79,7 @@ def direct_gift(chapter):
     form.drive.choices = drive_choices(session)
     error, first, status = None, None, 200
     if request.method == "GET":
-        form.received.data = date.today()
+        form.received.data = ledger.today()
     if form.validate_on_submit():
         try:
             gift = boundary.retry_on_conflict(

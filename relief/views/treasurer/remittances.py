@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from relief import auth, boundary, db, money
+from relief import auth, boundary, db, ledger, money
 from relief.errors import DomainError
 from relief.forms import required
 from relief.models import Drive, Remittance
@@ -30,7 +28,7 @@ def remittance_list(chapter):
     form.drive.choices = drive_choices(session)
     error, first, status = None, None, 200
     if request.method == "GET":
-        form.sent_on.data = date.today()
+        form.sent_on.data = ledger.today()
     if form.validate_on_submit():
         try:
             remittance = boundary.retry_on_conflict(
@@ -104,7 +102,7 @@ def partner_report_list(chapter):
     form = PartnerReportForm()
     error, status, shown = None, 200, None
     if request.method == "GET":
-        form.reported_on.data = date.today()
+        form.reported_on.data = ledger.today()
     if form.validate_on_submit():
         try:
             report = boundary.retry_on_conflict(
