@@ -110,6 +110,8 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "RELIEF_TIMEZONE": timezone_setting(env.get("RELIEF_TIMEZONE")),
         "RELIEF_ORG_NAME": env.get("RELIEF_ORG_NAME", "Relief coalition"),
         "RELIEF_PUBLIC_URL": env.get("RELIEF_PUBLIC_URL", ""),
+        # Who journalists should write to; printed on the press report.
+        "RELIEF_PRESS_CONTACT": env.get("RELIEF_PRESS_CONTACT", "").strip()[:300],
         "RELIEF_RECEIPT_STATEMENT": (
             env.get("RELIEF_RECEIPT_STATEMENT", "").strip() or DEFAULT_RECEIPT_STATEMENT
         ),

@@ -139,3 +139,15 @@ def bar_percent(cents: int, goal_cents: int | None) -> int:
     """How full a goal's progress bar is: :func:`percent_of` held to 0..100, as a bar
     cannot run past its end (nor below empty, while refunds outweigh gifts)."""
     return max(0, min(100, percent_of(cents, goal_cents)))
+
+
+def percent_text(cents: int, goal_cents: int | None) -> str:
+    """The true percent of a goal reached, to one decimal rounded half up, as a reader sees
+    it: 102.5% → ``"102.5%"``, 7.98% → ``"8.0%"``, a goal passed 1,848-fold →
+    ``"184,782.6%"``; never capped (only :func:`bar_percent` is). ``"—"`` without a goal."""
+    if not goal_cents or goal_cents <= 0:
+        return "—"
+    tenths = divide_half_up(cents * 1000, goal_cents)
+    sign = "-" if tenths < 0 else ""
+    whole, tenth = divmod(abs(tenths), 10)
+    return f"{sign}{whole:,}.{tenth}%"

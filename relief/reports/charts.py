@@ -1,5 +1,6 @@
-"""The report's pictures as SVG: two charts drawn by pygal and the QR code
-(``relief.qr``, as on the drive page).
+"""The report's pictures as SVG: the chart over time drawn by pygal and the QR code
+(``relief.qr``, as on the drive page). Each chapter's part is drawn as a bar in its row of
+the chapters table (the template), so twelve chapters cost no more room than their table.
 
 Charts take int cents and label them through ``money``; pygal only places them. Its
 interactive JavaScript is switched off (``js=[]``), so the SVG references nothing outside.
@@ -61,24 +62,63 @@ def _short_day(day) -> str:
     return f"{day.strftime('%b')} {day.day}"
 
 
-def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 270) -> bytes:
-    """Cumulative money raised per day, with the goal as a dashed line."""
+#: Past this many times its goal, a linear axis would draw the goal on the axis itself: the
+#: chart over time switches to a logarithmic one.
+LOG_SCALE_FROM = 10
+
+
+def uses_log_scale(snapshot: PressSnapshot) -> bool:
+    """Whether the chart over time needs a logarithmic axis to keep the goal off the axis."""
+    top = max([0, *(point.cumulative_cents for point in snapshot.days)])
+    return snapshot.goal_cents > 0 and top >= LOG_SCALE_FROM * snapshot.goal_cents
+
+
+def is_first_day(snapshot: PressSnapshot) -> bool:
+    """A drive on its first day has one point: no line to draw over time yet."""
+    return len(snapshot.days) < 2
+
+
+def _log_ticks(low_cents: int, top_cents: int) -> list[int]:
+    """Powers of ten (whole dollars) from a decade below ``low_cents`` (so the goal stands a
+    decade clear of the axis) to at or above the top."""
+    tick = 100
+    while tick * 100 <= low_cents:
+        tick *= 10
+    ticks = [tick]
+    while ticks[-1] < top_cents:
+        ticks.append(ticks[-1] * 10)
+    return ticks
+
+
+def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 220) -> bytes:
+    """Cumulative money raised per day, with the goal as a dashed line; on the first day, a
+    bar of what it raised beside the goal (:func:`first_day`)."""
+    if is_first_day(snapshot):
+        return first_day(snapshot, width)
     cumulative = [point.cumulative_cents for point in snapshot.days]
     top = max([snapshot.goal_cents, *cumulative, 0])
+    logarithmic = uses_log_scale(snapshot)
+    if logarithmic:
+        # A log axis has no zero: days before the first gift are left out of the line.
+        ticks = _log_ticks(min(snapshot.goal_cents, *(c for c in cumulative if c > 0)), top)
+        shown: list[int | None] = [cents if cents > 0 else None for cents in cumulative]
+    else:
+        ticks = _money_ticks(top)
+        shown = list(cumulative)
     chart = pygal.Line(
         style=LINE_STYLE,
         show_x_guides=False,
         js=[],
         width=width,
         height=height,
-        fill=False,
-        show_dots=len(cumulative) == 1,
-        dots_size=4,
+        fill=not logarithmic,
+        logarithmic=logarithmic,
+        show_dots=False,
         stroke_style={"width": 3},
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
-        y_labels=_money_ticks(top),
-        range=(0, _money_ticks(top)[-1]),
+        y_labels=ticks,
+        range=(ticks[0] if logarithmic else 0, ticks[-1]),
         value_formatter=_axis_label(snapshot.currency),
         show_minor_x_labels=False,
         x_labels_major_count=min(7, len(cumulative)),
@@ -88,43 +128,43 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 27
         spacing=12,
     )
     chart.x_labels = [_short_day(point.day) for point in snapshot.days]
-    chart.add("Raised so far", cumulative, fill=True)
-    chart.add(
-        f"Goal {money.format_whole(snapshot.goal_cents, snapshot.currency)}",
-        [snapshot.goal_cents] * len(cumulative),
-        show_dots=False,
-        stroke_style={"width": 2.5, "dasharray": "9, 6"},
-    )
+    chart.add("Raised so far", shown, fill=not logarithmic)
+    if snapshot.goal_cents > 0:
+        chart.add(
+            f"Goal {money.format_whole(snapshot.goal_cents, snapshot.currency)}",
+            [snapshot.goal_cents] * len(cumulative),
+            show_dots=False,
+            fill=False,
+            stroke_style={"width": 2.5, "dasharray": "9, 6"},
+        )
     return chart.render()
 
 
-def chapter_parts(snapshot: PressSnapshot, width: int = 760) -> bytes:
-    """Each chapter's money raised (and gifts to the whole drive) as horizontal bars."""
-    rows = [(line.name, line.raised_cents) for line in snapshot.chapters]
-    rows.sort(key=lambda row: -row[1])
-    if snapshot.unattributed_raised_cents or snapshot.unattributed_gift_count:
-        rows.append(("Whole drive (no chapter)", snapshot.unattributed_raised_cents))
-    top = max([0, *(cents for _name, cents in rows)])
-    # Bars top to bottom in the order given: pygal draws the first label at the bottom.
-    rows.reverse()
+def first_day(snapshot: PressSnapshot, width: int = 760) -> bytes:
+    """The first day's view: what the drive raised as a bar beside its goal's bar."""
+    raised = snapshot.days[-1].cumulative_cents if snapshot.days else snapshot.raised_cents
+    top = max(raised, snapshot.goal_cents, 0)
+    label = _axis_label(snapshot.currency)
     chart = pygal.HorizontalBar(
         style=BAR_STYLE,
         js=[],
         width=width,
-        height=60 + 44 * max(1, len(rows)),
+        height=170,
         show_legend=False,
-        print_values=False,
         y_labels=_money_ticks(top),
         range=(0, _money_ticks(top)[-1]),
-        value_formatter=_axis_label(snapshot.currency),
+        value_formatter=label,
         truncate_label=-1,
         margin=8,
         margin_right=40,
         spacing=12,
     )
-    label = _axis_label(snapshot.currency)
-    chart.x_labels = [f"{name}: {label(cents)}" for name, cents in rows]
-    chart.add("Raised", [cents for _name, cents in rows])
+    # pygal draws the first label at the bottom: the goal under what was raised.
+    chart.x_labels = [f"Goal: {label(snapshot.goal_cents)}", f"Raised on day one: {label(raised)}"]
+    chart.add(
+        "First day",
+        [{"value": snapshot.goal_cents, "color": GOAL}, {"value": raised, "color": ACCENT}],
+    )
     return chart.render()
 
 

@@ -46,6 +46,7 @@ def report_drive(drive_slug, output, paper):
                 utcnow(),
                 drive_url=f"{base.rstrip('/')}/drives/{drive_slug}",
                 org_name=current_app.config["RELIEF_ORG_NAME"],
+                press_contact=current_app.config["RELIEF_PRESS_CONTACT"],
             )
     except DomainError as error:
         raise click.ClickException(error.message) from None

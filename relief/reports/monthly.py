@@ -23,26 +23,43 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from relief import ledger
 from relief.errors import InvalidInput, NotFound
 from relief.ledger import Figures, local_day, month_bounds, month_label, next_month
-from relief.models import BatchStatus, Chapter, EntryKind, MonthClose, User
+from relief.models import (
+    BankLine,
+    BatchStatus,
+    Chapter,
+    Drive,
+    EntryKind,
+    Gift,
+    GiftStatus,
+    MonthClose,
+    User,
+)
 from relief.reports import snapshots
 from relief.reports.monthly_snapshot import (
+    BankReconciliation,
     BatchRow,
+    CheckRow,
+    CloseStatus,
     Closing,
     CorrectionRow,
     DirectGiftRow,
     DriveMonth,
+    GiftRow,
     LateEntryRow,
     MonthlySnapshot,
     OpenItems,
     PartnerReportRow,
     PayoutRow,
     RemittanceRow,
+    Signatures,
     UnassignedRow,
+    UnmatchedDeposit,
 )
 from relief.treasury import (
     batches,
@@ -59,6 +76,11 @@ from relief.treasury import (
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: How many unassigned gifts the report lists by name (the count is always complete).
 UNASSIGNED_LISTED = 15
+#: How many of the month's gifts the report lists (the count is always complete; the ledger
+#: CSV has them all).
+MONTH_GIFTS_LISTED = 300
+#: Gifts whose money arrived (and perhaps went back): what the month's gift list shows.
+RECEIVED = (GiftStatus.PAID, GiftStatus.REFUNDED, GiftStatus.DISPUTED)
 #: Said under the payouts, whatever the month holds.
 PAYOUTS_NOTE = (
     "Payouts that reached the bank in the month (by Stripe's arrival date), as reconciled "
@@ -128,6 +150,107 @@ def _money_by_drive(session: Session, chapter: Chapter, first: date):
             )
         )
     return tuple(rows)
+
+
+def _year_to_date(session: Session, chapter: Chapter, first: date, currency: str) -> DriveMonth:
+    """January 1 to the end of ``first``'s month, every drive of the chapter: the same
+    month_total rows as the month's figures, added up."""
+    grouped = dashboard.by_month_and_drive(session, chapter, before=next_month(first))
+    january = first.replace(month=1)
+    year = Figures.sum(f for (month_of, _), f in grouped.items() if january <= month_of <= first)
+    before = Figures.sum(f for (month_of, _), f in grouped.items() if month_of < january)
+    return DriveMonth(
+        title=f"Year to date ({first.year})",
+        currency=currency,
+        month=year,
+        held_at_start_cents=before.held_cents,
+        held_at_end_cents=(before + year).held_cents,
+    )
+
+
+def _close_status(
+    session: Session, chapter: Chapter, first: date, *, override_reason: str = ""
+) -> CloseStatus:
+    """The month's close status: closed (by whom, when) or not, with its checklist as it
+    stands now (for a month being closed: as it stood at closing)."""
+    row = frozen_months.closed_month(session, chapter, first)
+    closer = session.get(User, row.closed_by_id) if row and row.closed_by_id else None
+    checked = months.checklist(session, chapter, first)
+    return CloseStatus(
+        closed=row is not None,
+        closed_at=_aware(row.closed_at) if row else None,
+        closed_by=closer.email if closer else "",
+        override_reason=override_reason,
+        checks=tuple(
+            CheckRow(check.label, tuple(item.line for item in check.outstanding))
+            for check in checked.checks
+        ),
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _bank(session, chapter, first, end_day, payouts_rows, batch_rows) -> BankReconciliation:
+    """The month's bank deposits against the payouts that arrived and the batches deposited
+    in it (the report's own rows of both)."""
+    lines = session.exec(
+        scope.rows_of(BankLine, chapter)
+        .where(BankLine.posted_on >= first, BankLine.posted_on < end_day)
+        .order_by(col(BankLine.posted_on), col(BankLine.id))
+    ).all()
+    deposited = [b for b in batch_rows if b.deposited_on and first <= b.deposited_on < end_day]
+    return BankReconciliation(
+        statement_lines=len(lines),
+        deposits_cents=sum(line.amount_cents for line in lines),
+        payouts_cents=sum(p.actual_cents for p in payouts_rows),
+        payout_count=len(payouts_rows),
+        batches_cents=sum(b.entered_total_cents for b in deposited),
+        batch_count=len(deposited),
+        unmatched=tuple(
+            UnmatchedDeposit(line.posted_on, line.amount_cents, line.description[:80])
+            for line in lines
+            if line.payout_id is None and line.batch_id is None
+        ),
+    )
+
+
+def _month_gifts(session, chapter, start, end) -> tuple[tuple[GiftRow, ...], int]:
+    """The gifts the chapter received in the month (the first MONTH_GIFTS_LISTED, oldest
+    first) and how many there are. A donor's name only where they chose to show it; never
+    their email or message."""
+    in_month = (
+        col(Gift.status).in_(RECEIVED),
+        col(Gift.received_at) >= start,
+        col(Gift.received_at) < end,
+    )
+    count = session.exec(
+        select(func.count()).select_from(scope.books_of(Gift, chapter).where(*in_month).subquery())
+    ).one()
+    rows = session.exec(
+        scope.books_of(Gift, chapter, col(Drive.title))
+        .where(*in_month)
+        .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
+        .order_by(col(Gift.received_at), col(Gift.id))
+        .limit(MONTH_GIFTS_LISTED)
+    ).all()
+    return (
+        tuple(
+            GiftRow(
+                gift_number=_number(gift.id),
+                received_on=_day(gift.received_at),
+                donor=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
+                method=gift.method.value,
+                status=gift.status.value,
+                drive_title=drive_title or "not assigned to a drive",
+                amount_cents=gift.amount_cents,
+            )
+            for gift, drive_title in rows
+        ),
+        int(count),
+    )
 
 
 def _batches(session, chapter, start, end) -> tuple[BatchRow, ...]:
@@ -315,7 +438,18 @@ def close(
             entry_count=books.entry_count,
             last_entry_id=books.last_entry_id,
         )
-        return snapshots.to_json(replace(snapshot, closing=closing))
+        # The row is not stored yet: the status is said here, with the checklist at closing.
+        status = replace(
+            _close_status(session, chapter, row.month),
+            closed=True,
+            closed_at=_aware(row.closed_at),
+            closed_by=closed_by.email if closed_by else "",
+            override_reason=(override_reason or "").strip()[:1000],
+        )
+        signatures = Signatures(prepared_by=closed_by.email if closed_by else "")
+        return snapshots.to_json(
+            replace(snapshot, closing=closing, close_status=status, signatures=signatures)
+        )
 
     return months.close_month(
         session, chapter, month, closed_by, freeze=freeze, override_reason=override_reason
@@ -338,6 +472,10 @@ def _from_the_ledger(
         held_at_start_cents=held_at_start,
         held_at_end_cents=held_at_start + total_month.held_cents,
     )
+    batch_rows = _batches(session, chapter, start, end)
+    payout_rows = _payouts(session, chapter, first, end_day)
+    month_gifts, gift_count = _month_gifts(session, chapter, start, end)
+    status = _close_status(session, chapter, first)
     return MonthlySnapshot(
         chapter_slug=chapter.slug,
         chapter_name=chapter.name,
@@ -348,7 +486,7 @@ def _from_the_ledger(
         currency=currency,
         drives=drive_months,
         total=total,
-        batches=_batches(session, chapter, start, end),
+        batches=batch_rows,
         remittances=_remittances(session, chapter, start, end),
         direct_gifts=tuple(
             DirectGiftRow(
@@ -362,9 +500,15 @@ def _from_the_ledger(
         partner_reports=_partner_reports(session, chapter, first, end_day),
         corrections=_corrections(session, chapter, start, end),
         open_items=_open_items(session, chapter),
-        payouts=_payouts(session, chapter, first, end_day),
+        payouts=payout_rows,
         payouts_note=PAYOUTS_NOTE,
         as_of=now,
         org_name=org_name,
         late_entries=_late_entries(session, chapter, first),
+        close_status=status,
+        bank=_bank(session, chapter, first, end_day, payout_rows, batch_rows),
+        year_to_date=_year_to_date(session, chapter, first, currency),
+        gifts=month_gifts,
+        gift_total_count=gift_count,
+        signatures=Signatures(prepared_by=status.closed_by),
     )

@@ -169,6 +169,89 @@ class OpenItems:
 
 
 @dataclass(frozen=True)
+class CheckRow:
+    """One check of the month's close checklist (treasury.months.checklist)."""
+
+    label: str
+    #: What keeps it from being done, one sentence each; empty when it is done.
+    outstanding: tuple[str, ...]
+
+    @property
+    def done(self) -> bool:
+        return not self.outstanding
+
+
+@dataclass(frozen=True)
+class CloseStatus:
+    """Whether the month is closed, and its checklist (as it stands, or as it stood at
+    closing) with the admin's reason when it was closed without being reconciled."""
+
+    closed: bool
+    closed_at: datetime | None
+    #: Who closed it (their sign-in email); "" when not known.
+    closed_by: str
+    #: Why a coalition admin closed it though it was not reconciled; "" otherwise.
+    override_reason: str
+    checks: tuple[CheckRow, ...]
+
+    @property
+    def reconciled(self) -> bool:
+        return all(check.done for check in self.checks)
+
+
+@dataclass(frozen=True)
+class UnmatchedDeposit:
+    posted_on: date
+    amount_cents: int
+    description: str
+
+
+@dataclass(frozen=True)
+class BankReconciliation:
+    """The month's deposits on the chapter's bank statement against the money it received:
+    Stripe payouts that arrived and deposit batches deposited in the month."""
+
+    #: Whether a statement covering the month was imported at all.
+    statement_lines: int
+    deposits_cents: int
+    payouts_cents: int
+    payout_count: int
+    batches_cents: int
+    batch_count: int
+    unmatched: tuple[UnmatchedDeposit, ...]
+
+    @property
+    def received_cents(self) -> int:
+        return self.payouts_cents + self.batches_cents
+
+    @property
+    def difference_cents(self) -> int:
+        """Deposits − money received: 0 when they agree."""
+        return self.deposits_cents - self.received_cents
+
+
+@dataclass(frozen=True)
+class GiftRow:
+    """One gift received in the month. The donor's name only if they chose to show it."""
+
+    gift_number: int
+    received_on: date
+    donor: str
+    method: str
+    status: str
+    drive_title: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class Signatures:
+    """Who prepared the report (who closed the month; "" for a line to sign) and a line for
+    whoever approves it."""
+
+    prepared_by: str
+
+
+@dataclass(frozen=True)
 class MonthlySnapshot:
     chapter_slug: str
     chapter_name: str
@@ -195,6 +278,16 @@ class MonthlySnapshot:
     late_entries: tuple[LateEntryRow, ...] = ()
     #: Set once the month is closed: the report is then this snapshot, frozen at closing.
     closing: Closing | None = None
+    # Kept by months closed after the report grew these parts; None in older snapshots, whose
+    # report shows them as it always did (without these parts).
+    close_status: CloseStatus | None = None
+    bank: BankReconciliation | None = None
+    #: January 1 to the month's end, every drive of the chapter.
+    year_to_date: DriveMonth | None = None
+    #: The month's gifts (the first MONTH_GIFTS_LISTED) and how many there are in all.
+    gifts: tuple[GiftRow, ...] | None = None
+    gift_total_count: int = 0
+    signatures: Signatures | None = None
 
     @property
     def title(self) -> str:

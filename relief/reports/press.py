@@ -1,21 +1,27 @@
 """The press impact report's data: a frozen snapshot of one drive, taken from the ledger.
 
-Every figure comes from :func:`relief.drive_pages.drive_view` (hence ``ledger.totals``), the
-same call the drive page and the JSON API make, so the PDF cannot disagree with them. The snapshot
-holds plain values only (no ORM objects), so rendering touches no database, and its size is
-bounded by the drive's chapters and days, never by its number of gifts.
+Every figure comes from ``ledger.totals`` and ``drive_pages.actual_relief``, the calls behind
+the drive page and the JSON API, so the PDF cannot disagree with them; it reads nothing the
+report does not print (not the page's recent supporters). The snapshot holds plain values
+only (no ORM objects), so rendering touches no database, and its size is bounded by the
+drive's chapters and days, never by its number of gifts.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from relief import drive_pages, ledger, money
-from relief.models import DailyTotal, present
+from relief import drive_pages, drives, ledger, money
+from relief.models import DailyTotal, Gift, present
 from relief.projection import format_ratio
+
+#: A ratio stated longer ago than this is flagged as old on the report.
+RATIO_STALE_AFTER = timedelta(days=365)
+_URL = re.compile(r"https?://[^\s<>\"')]+[^\s<>\"').,;:]", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -29,14 +35,13 @@ class ChapterLine:
     #: The chapter's sub-goal, if it set one.
     goal_cents: int | None
     gift_count: int
+    #: How long its bar is, in percent of the longest part's (the chapters table's chart).
+    bar_percent: int = 0
 
     @property
-    def percent_of_goal(self) -> int | None:
-        """Whole percent of the sub-goal raised, as the report's text shows it (may pass
-        100); None without a sub-goal."""
-        if not self.goal_cents:
-            return None
-        return money.percent_of(self.raised_cents, self.goal_cents)
+    def percent_text(self) -> str:
+        """The true percent of the sub-goal raised, one decimal ("102.5%"); "—" without one."""
+        return money.percent_text(self.raised_cents, self.goal_cents)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,17 @@ class PartnerReport:
     reported_on: date
     #: "people" or "households", as the partner counted.
     people_label: str = "people"
+    #: The money remitted for the reported purchases (each remittance once, net of reversals).
+    remitted_cents: int = 0
+    #: Debt relieved per dollar of that money, in hundredths; None while it is nothing.
+    actual_ratio_hundredths: int | None = None
+    report_count: int = 1
+
+    @property
+    def actual_ratio_text(self) -> str | None:
+        if self.actual_ratio_hundredths is None:
+            return None
+        return format_ratio(self.actual_ratio_hundredths)
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,8 @@ class PressSnapshot:
     projected_relief_cents: int
     #: Whole percent of the goal raised, the true value (may pass 100).
     percent_of_goal: int
+    #: Sent to the relief partner so far (net of reversals).
+    remitted_cents: int
     gift_count: int
     ratio_hundredths: int
     ratio_text: str
@@ -99,8 +117,37 @@ class PressSnapshot:
     as_of: datetime
     drive_url: str
     org_name: str
-    #: None until the partner has reported; the treasury's partner reports will fill it.
+    #: None until the partner has reported (its live reports summed).
     partner_report: PartnerReport | None = None
+    #: True when the figures count a test-mode gift, in which no money moved.
+    test_money: bool = False
+    #: A link found in the ratio's source, if it gives one.
+    ratio_source_url: str | None = None
+    #: True when the ratio was stated more than a year before the snapshot.
+    ratio_stale: bool = False
+    #: Who the press should write to (the RELIEF_PRESS_CONTACT setting).
+    press_contact: str = ""
+
+    @property
+    def percent_text(self) -> str:
+        """The true percent of the goal raised, one decimal: "102.5%", "8.0%"."""
+        return money.percent_text(self.raised_cents, self.goal_cents)
+
+    @property
+    def unattributed_bar_percent(self) -> int:
+        """The bar of gifts to the whole drive, on the chapters' scale."""
+        return money.bar_percent(self.unattributed_raised_cents, self.largest_part_cents)
+
+    @property
+    def largest_part_cents(self) -> int:
+        return max([0, self.unattributed_raised_cents, *(c.raised_cents for c in self.chapters)])
+
+    @property
+    def unreported_net_cents(self) -> int:
+        """Net money no reported purchase accounts for yet (not yet remitted, or remitted
+        for purchases the partner has not reported)."""
+        reported = self.partner_report.remitted_cents if self.partner_report else 0
+        return self.net_cents - reported
 
     @property
     def short_fingerprint(self) -> str:
@@ -134,6 +181,24 @@ def _cumulative_days(
     return tuple(points)
 
 
+def counts_test_money(session: Session, drive_id: int) -> bool:
+    """Whether any test-mode gift (no money moved) is in the drive's books: one lookup in
+    the partial index of test-mode gifts, whatever the number of real ones."""
+    found = session.exec(
+        select(Gift.id)
+        .where(Gift.drive_id == drive_id, col(Gift.test_mode) == True)  # noqa: E712 — as the index says
+        .where(col(Gift.received_at).is_not(None))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def source_url(source: str) -> str | None:
+    """The first web address written in the ratio's source, if any."""
+    found = _URL.search(source or "")
+    return found.group() if found else None
+
+
 def build(
     session: Session,
     drive_slug: str,
@@ -141,20 +206,25 @@ def build(
     *,
     drive_url: str = "",
     org_name: str = "",
+    press_contact: str = "",
 ) -> PressSnapshot:
     """The drive's report data as of ``now`` (aware UTC). Raises UnknownDrive.
 
-    Reads the running totals and one row per day: its cost does not grow with the gifts.
+    Reads the running totals, the partner's live reports and one row per day: its cost does
+    not grow with the gifts.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
     today = ledger.local_day(now)  # the coalition's day, as the day totals keep it
-    view = drive_pages.drive_view(session, drive_slug, today=today)
-    drive, totals = view.drive, view.totals
+    drive = drives.get_drive(session, drive_slug)
+    drive_id = present(drive.id)
+    totals = ledger.totals(session, drive)
+    actual = drive_pages.actual_relief(session, drive)
     last_day = min(today, drive.ends_on) if drive.ends_on else today
-    days = _cumulative_days(
-        ledger.daily_raised(session, present(drive.id)), drive.starts_on, last_day
+    days = _cumulative_days(ledger.daily_raised(session, drive_id), drive.starts_on, last_day)
+    largest = max(
+        [0, totals.unattributed.raised_cents, *(p.figures.raised_cents for p in totals.chapters)]
     )
     return PressSnapshot(
         slug=drive.slug,
@@ -173,6 +243,7 @@ def build(
         net_cents=totals.net_cents,
         projected_relief_cents=totals.projected_relief_cents,
         percent_of_goal=totals.percent_of_goal,
+        remitted_cents=totals.figures.remitted_cents,
         gift_count=totals.figures.gift_count,
         ratio_hundredths=drive.ratio_hundredths,
         ratio_text=format_ratio(drive.ratio_hundredths),
@@ -186,6 +257,7 @@ def build(
                 raised_cents=part.figures.raised_cents,
                 goal_cents=part.goal_cents,
                 gift_count=part.figures.gift_count,
+                bar_percent=money.bar_percent(part.figures.raised_cents, largest),
             )
             for part in totals.chapters
         ),
@@ -200,12 +272,19 @@ def build(
         org_name=org_name,
         partner_report=(
             PartnerReport(
-                relieved_cents=view.actual.debt_abolished_cents,
-                people_helped=view.actual.people_helped,
-                reported_on=view.actual.reported_on,
-                people_label="households" if view.actual.counts_households else "people",
+                relieved_cents=actual.debt_abolished_cents,
+                people_helped=actual.people_helped,
+                reported_on=actual.reported_on,
+                people_label=actual.people_label,
+                remitted_cents=actual.remitted_cents,
+                actual_ratio_hundredths=actual.actual_ratio_hundredths,
+                report_count=actual.report_count,
             )
-            if view.actual
+            if actual
             else None
         ),
+        test_money=counts_test_money(session, drive_id),
+        ratio_source_url=source_url(drive.ratio_source),
+        ratio_stale=today - drive.ratio_as_of > RATIO_STALE_AFTER,
+        press_contact=press_contact,
     )

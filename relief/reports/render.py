@@ -96,20 +96,40 @@ def paper_size(paper: str) -> str:
         raise InvalidInput("The paper size must be letter or a4.") from None
 
 
+#: A header cell's HTML scope as the PDF's structure attribute (ISO 32000 table attributes).
+_SCOPES = {"col": "/Column", "row": "/Row", "colgroup": "/Column", "rowgroup": "/Row"}
+
+
+def _keep_header_scope(document, pdf) -> None:
+    """Write each ``<th scope>`` into its tagged TH's attributes (``/Scope``): WeasyPrint 70
+    uses the scope to link cells to headers but leaves it out of the TH, and PDF/UA asks for
+    it. The tagging step leaves each table cell's structure element on its box."""
+    del pdf  # the structure elements are reached through the boxes
+    for page in document.pages:
+        for box in page._page_box.descendants():  # noqa: SLF001 — WeasyPrint's own tree
+            mark = getattr(box, "mark", None)
+            if box.element_tag != "th" or mark is None or "A" not in mark:
+                continue
+            scope = _SCOPES.get((box.element.get("scope") or "").lower())
+            if scope:
+                mark["A"]["Scope"] = scope
+
+
 def _pdf(template: str, paper: str, **context) -> bytes:
     html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
     document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=PackagedFilesOnly())
-    return document.write_pdf(pdf_variant=PDF_VARIANT)
+    return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_keep_header_scope)
 
 
 def pdf(snapshot: PressSnapshot, paper: str = "letter") -> bytes:
-    """The press impact report: one to three pages, whatever the number of gifts."""
+    """The press impact report: two pages, whatever the number of gifts."""
     return _pdf(
         "press.html",
         paper,
         s=snapshot,
+        first_day=charts.is_first_day(snapshot),
+        log_scale=charts.uses_log_scale(snapshot),
         raised_chart=_data_uri(charts.raised_over_time(snapshot)),
-        chapters_chart=_data_uri(charts.chapter_parts(snapshot)),
         qr=_data_uri(charts.qr_code(snapshot.drive_url)) if snapshot.drive_url else None,
     )
 

@@ -62,7 +62,12 @@ def _typed(kind: Any, value: Any) -> Any:
         return tuple(_typed(arg, item) for arg, item in zip(args, value, strict=True))
     if isinstance(kind, type) and is_dataclass(kind):
         hints = get_type_hints(kind)
-        values = {part.name: _typed(hints[part.name], value[part.name]) for part in fields(kind)}
+        # A field added after a snapshot was kept is missing from it: it takes its default.
+        values = {
+            part.name: _typed(hints[part.name], value[part.name])
+            for part in fields(kind)
+            if part.name in value
+        }
         return kind(**values)
     if kind is datetime:
         return datetime.fromisoformat(value)

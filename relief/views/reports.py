@@ -34,6 +34,7 @@ def press_report(slug):
         utcnow(),
         drive_url=_public_url("public.drive_page", slug=slug),
         org_name=current_app.config["RELIEF_ORG_NAME"],
+        press_contact=current_app.config["RELIEF_PRESS_CONTACT"],
     )
     filename = f"{snapshot.slug}-impact-report-{snapshot.as_of:%Y-%m-%d}.pdf"
     response = _pdf_response(render.pdf(snapshot, paper), filename)

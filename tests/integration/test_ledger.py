@@ -264,6 +264,6 @@ def test_percent_of_goal_says_the_true_value_and_only_the_bar_stops_at_full(sess
     assert '<progress value="8" max="100" aria-label="Kansas City: 8% of its' in page
 
     snapshot = press.build(session, drive.slug, datetime.now(UTC))
-    assert snapshot.percent_of_goal == 193
-    lines = {line.slug: line.percent_of_goal for line in snapshot.chapters}
-    assert lines == {"mid-missouri": None, "st-louis": 184_783, "kansas-city": 8}
+    assert (snapshot.percent_of_goal, snapshot.percent_text) == (193, "192.8%")
+    lines = {line.slug: line.percent_text for line in snapshot.chapters}
+    assert lines == {"mid-missouri": "—", "st-louis": "184,783.0%", "kansas-city": "8.0%"}

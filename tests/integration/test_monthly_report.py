@@ -192,8 +192,20 @@ def test_every_figure_matches_the_dashboard_to_the_cent(app):
         # This month is the newest: what is held at its end is what the dashboard holds now.
         "Held at the end of the month": view.total.held_cents,
     }
+    # Each line: the month, then the year to date (one drive, so no "All drives" column).
+    same_year = previous_month()[:4] == this_month()[:4]
+    carried = before.figures if same_year else ledger.Figures()
     for label, cents in expected.items():
-        assert figures_on(text, label) == [money.format(cents, cur)], label
+        assert figures_on(text, label)[0] == money.format(cents, cur), label
+    year = {
+        "Gross gifts": f.gifts_cents + carried.gifts_cents,
+        "Net": f.net_cents + carried.net_cents,
+        "Held at the start of the month": 0 if same_year else before.held_cents,
+        "Held at the end of the month": view.total.held_cents,
+    }
+    for label, cents in year.items():
+        assert figures_on(text, label)[1] == money.format(cents, cur), f"{label}, year to date"
+    assert f"Year to date ({this_month()[:4]})" in text
     # The figures are the scenario's, not just equal to each other.
     assert f.gifts_cents == 50_000 + 2_500 + 3_000
     assert (f.fees_cents, f.refunds_cents, f.corrections_cents) == (1_133, 2_501, -500)
@@ -225,7 +237,7 @@ def test_a_gift_of_the_previous_month_is_not_this_months_activity(session):
     from relief.reports import render
 
     text = pdf_text(render.monthly_pdf(last))
-    assert figures_on(text, "Gross gifts") == ["$123.45"]
+    assert figures_on(text, "Gross gifts")[0] == "$123.45"
     assert "Ana Lastmonth" not in text and "Bea Current" not in text
     assert "No remittance was sent" in text and "No gift was corrected" in text
 
@@ -475,7 +487,7 @@ def test_a_closed_month_reads_the_same_forever_and_late_gifts_are_listed_where_t
     later = pdf_text(treasurer.get(url.format(november)).data)
     assert later == at_closing
     assert "Lee Late" not in later and "Dee Direct" in later
-    assert figures_on(later, "Gross gifts") == ["$150.00"]
+    assert figures_on(later, "Gross gifts")[0] == "$150.00"
     flat = re.sub(r"\s+", " ", later)
     assert "Closed on" in flat and "frozen" in flat
     with data(app) as session:
@@ -495,7 +507,7 @@ def test_a_closed_month_reads_the_same_forever_and_late_gifts_are_listed_where_t
 
     # December counts them, and lists them with the day they were dated.
     this = pdf_text(treasurer.get(url.format(december)).data)
-    assert figures_on(this, "Gross gifts") == ["$525.00"]
+    assert figures_on(this, "Gross gifts")[0] == "$525.00"
     assert december_row.figures.gifts_cents == 52_500
     assert december_row.figures.gift_count == 2
     flat = re.sub(r"\s+", " ", this)
@@ -531,3 +543,75 @@ def test_a_month_closed_before_snapshots_were_kept_is_read_from_the_ledger(sessi
     session.commit()
     report = monthly.build(session, st_louis, previous_month(), now=utcnow())
     assert report.closing is None and report.total.month.gifts_cents == 12_345
+
+
+# Close status, bank reconciliation, year to date, the month's gifts, signatures ---------------
+
+
+def _bank_line(session, chapter, day, cents, description):
+    from relief.models import BankLine
+
+    session.add(
+        BankLine(
+            chapter_id=chapter.id,
+            posted_on=day,
+            amount_cents=cents,
+            description=description,
+            fingerprint=f"{chapter.id}-{day}-{cents}-{description}",
+        )
+    )
+
+
+def test_a_month_closed_over_its_checklist_says_so_with_the_reason_and_who_closed_it(session):
+    from relief.reports import render
+
+    _, st_louis = a_month_of_st_louis(session)
+    last = (month_start() - timedelta(days=1)).date().replace(day=1)
+    _bank_line(session, st_louis, last.replace(day=3), 4_200, "DEPOSIT BRANCH 12")
+    admin = auth.add_user(session, "admin@mo.org", "correct horse battery staple", admin=True)
+    session.commit()
+    reason = "The bank lost the slip; the deposit is being traced with the branch."
+    monthly.close(session, st_louis, last, admin, override_reason=reason)
+    session.commit()
+
+    text = pdf_text(render.monthly_pdf(monthly.build(session, st_louis, last, now=utcnow())))
+    flat = re.sub(r"\s+", " ", text)
+    assert "Close status" in flat
+    assert re.search(r"Closed on .+ by admin@mo\.org, not reconciled\.", flat)
+    assert f"The coalition admin's reason: “{reason}”" in flat
+    assert "✗ Bank deposits of the month matched to a payout or a batch:" in flat
+    assert "The bank deposit of $42.00 on" in flat and "matches no payout or batch" in flat
+    assert "✓ Every Stripe payout" in flat or "✓" in flat  # the other checks are done
+    assert "The checklist as it stood when the month was closed." in flat
+    assert re.search(r"Prepared by\s+admin@mo\.org", flat) and "Approved by" in flat
+
+
+def test_an_open_month_has_its_bank_reconciliation_year_to_date_gifts_and_lines_to_sign(session):
+    from relief.reports import render
+
+    drive, st_louis = a_month_of_st_louis(session)
+    make_gift(
+        session, drive, 4_000, chapter="st-louis", donor_name="Hal Shown", show_name=True,
+        received_at=utcnow(),
+    )  # fmt: skip
+    _bank_line(session, st_louis, utcnow().date(), 3_000, "CASH DEPOSIT")
+    session.commit()
+    report = monthly.build(session, st_louis, this_month(), now=utcnow())
+    text = pdf_text(render.monthly_pdf(report))
+    flat = re.sub(r"\s+", " ", text)
+    assert "Open: " in flat and "is not over" in flat
+    # Bank: the $30 deposit against no payout and no deposited batch (Dana still holds it).
+    assert figures_on(text, "Deposits on the bank statement") == ["$30.00"]
+    assert figures_on(text, "Money received") == ["$0.00"]
+    assert figures_on(text, "Difference") == ["$30.00"]
+    assert "“CASH DEPOSIT”" in flat
+    # The month's gifts: a name only where the donor chose to show it.
+    rows = {line.split()[0]: line for line in text.splitlines() if re.match(r"\s*#\d+ ", line)}
+    listed = " ".join(rows.values())
+    assert "Hal Shown" in listed and "$40.00" in listed
+    assert "Bea Current" not in listed and "Anonymous" in listed and "$500.00" in listed
+    # Bea, Cy, Hal, the batch's two and Gus's card gift that no drive has yet.
+    assert report.gift_total_count == len(rows) == 6
+    assert "bea.private@example.org" not in text and "PRIVATE NOTE" not in text
+    assert f"Year to date ({this_month()[:4]})" in text
+    assert re.search(r"Prepared by\s+Date", flat) and re.search(r"Approved by\s+Date", flat)

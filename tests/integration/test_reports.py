@@ -74,7 +74,12 @@ def headline(text: str) -> dict[str, str]:
     paired by column as a reader's eye pairs them."""
     # "about" is set smaller than the figure, so -layout may pad the space after it.
     lines = [re.sub(r"about +\$", "about $", line) for line in text.splitlines() if line.strip()]
-    at = next(i for i, line in enumerate(lines) if "about $" in line)
+    # The boxes' figure line, not the one-sentence summary above them (which also says "about").
+    at = next(
+        i
+        for i, line in enumerate(lines)
+        if "about $" in line and "projected debt relieved" in lines[i + 1]
+    )
 
     def cells(line):
         return [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", line)]
@@ -110,9 +115,10 @@ def test_missouri_example_reads_as_the_issue_promises(session, client):
     assert "Money raised over time" in flat and "Each chapter's part" in flat
     # The charts were drawn (their axis labels are text in the PDF), not left out.
     assert "Raised so far" in flat and "Goal $1,600" in flat
-    # Each bar's label carries its amount, so a $0 chapter (Kansas City) reads as such too.
-    assert "Mid-Missouri: $600" in flat and "Kansas City: $0" in flat
-    assert "Whole drive (no chapter): $500" in flat
+    # Each chapter's bar is in its table row, with the amount beside it; a $0 chapter too.
+    assert "$600.00" in chapter_row(text, "Mid-Missouri")
+    assert chapter_row(text, "Kansas City")[3] == "$0.00"  # Kansas City MO $0.00 $400.00 …
+    assert "$500.00" in chapter_row(text, "Whole drive (no chapter)")
     assert "How the estimate works" in flat and "50:1 to 260:1" in flat
     assert "not yet reported by Undue Medical Debt" in flat
     assert "face value" in flat
@@ -491,3 +497,101 @@ def test_report_of_a_drive_with_no_gifts_yet(session, client):
         "chapters": "3",
     }
     assert "0 ledger entries" in squeeze(text)
+
+
+# What the press report leads with, and what it reads ------------------------------------------
+
+
+def test_once_the_partner_reports_its_figure_leads_beside_the_projection_and_the_money(
+    session, client
+):
+    from relief.treasury import partner_reports, remittances
+    from tests.treasury_helpers import make_user
+
+    drive = missouri_example(session)
+    mid_missouri = drives.get_chapter(session, "mid-missouri")
+    wire = remittances.record_remittance(
+        session,
+        mid_missouri,
+        drive_id=drive.id,
+        amount_cents=50_000,
+        sent_on=datetime.now(UTC).date(),
+        reference="wire 88",
+    )
+    partner_reports.record_report(
+        session,
+        mid_missouri,
+        make_user(session, "host@mm.org", "mid-missouri"),
+        drive_id=drive.id,
+        partner_reference="UMD-2026-031",
+        figures=partner_reports.Figures(
+            debt_abolished_cents=15_000_000,
+            people_helped=212,
+            counts_households=False,
+            region="Missouri",
+            reported_on=datetime.now(UTC).date(),
+            remittance_ids=(wire.id,),
+        ),
+    )
+    session.commit()
+    text = pdf_text(client.get("/drives/mo-2026/report.pdf").data)
+    figures = next(line for line in text.splitlines() if "$150,000.00" in line and "about" in line)
+    # The partner's actual figure first, the money remitted for it, then the projection.
+    assert re.search(r"\$150,000\.00\s+\$500\.00\s+about\s+\$160,000", figures)
+    flat = squeeze(text)
+    assert "medical debt relieved" in flat and "for 212 people" in flat
+    assert "Why the figures differ." in flat
+    assert "The other $1,100.00 of net money is not yet in a reported purchase" in flat
+    assert "not yet reported" not in flat
+
+
+def test_test_money_is_marked_on_every_page_and_real_money_is_not(app, session):
+    drive = make_coalition(session)
+    client = app.test_client()
+    assert "TEST MODE" not in pdf_text(client.get("/drives/mo-2026/report.pdf").data)
+    make_gift(session, drive, 5_000, chapter="st-louis")
+    session.commit()
+    assert "TEST MODE" not in pdf_text(client.get("/drives/mo-2026/report.pdf").data)
+    with app.app_context():
+        with boundary.command() as writing:
+            demo.add_gifts(writing, drive.slug, 3, checkpoint=boundary.checkpoint)
+    data = client.get("/drives/mo-2026/report.pdf").data
+    pages = pdf_text(data).split("\f")[: int(pdf_info(data)["Pages"])]
+    assert all("TEST MODE: these figures count test gifts" in page for page in pages)
+
+
+def test_the_press_contact_setting_is_printed(database_url, session):
+    missouri_example(session)
+    app = make_app(database_url, RELIEF_PRESS_CONTACT="Dana Reyes, press@mo.org, 314-555-0100")
+    try:
+        data = app.test_client().get("/drives/mo-2026/report.pdf").data
+    finally:
+        app.extensions["relief.engine"].dispose()
+    assert "Press contact: Dana Reyes, press@mo.org, 314-555-0100" in squeeze(pdf_text(data))
+
+
+def test_the_report_reads_no_gift_but_the_test_mode_lookup(app, session):
+    """The drive page's recent supporters are not on the report: their query (which scans
+    every entry on SQLite) is not run for it. The one look at gifts is the indexed
+    "any test money?" lookup."""
+    from sqlalchemy import event
+
+    from relief.reports import press
+
+    missouri_example(session)
+    statements = []
+    engine = app.extensions["relief.engine"]
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with app.app_context(), boundary.command(write=False) as reading:
+            press.build(reading, "mo-2026", datetime.now(UTC))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    reading_gifts = [s for s in statements if re.search(r"\bFROM gift\b", s)]
+    assert len(reading_gifts) == 1
+    assert re.search(r"WHERE gift\.drive_id = \S+ AND gift\.test_mode = ", reading_gifts[0])
+    assert not [s for s in statements if re.search(r"\bFROM entry\b", s)]

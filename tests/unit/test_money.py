@@ -162,3 +162,15 @@ def test_decimal_text_reads_back_as_the_same_cents(cents):
 def test_decimal_text_refuses_floats():
     with pytest.raises(TypeError):
         money.to_decimal_text(12.05)
+
+
+@pytest.mark.parametrize(
+    ("cents", "goal", "text"),
+    [(102_50, 100_00, "102.5%"),  # past the goal: the true figure, not capped at 100%
+     (7_98, 100_00, "8.0%"),  # 7.98%: rounded half up, never cut down to 7%
+     (7_94, 100_00, "7.9%"), (7_95, 100_00, "8.0%"), (0, 100_00, "0.0%"),
+     (1_847_83, 1_00, "184,783.0%"), (1_847_826, 1_000, "184,782.6%"),
+     (-5_00, 100_00, "-5.0%"), (5_00, None, "—"), (5_00, 0, "—")],
+)  # fmt: skip
+def test_percent_text_is_the_true_percent_to_one_decimal(cents, goal, text):
+    assert money.percent_text(cents, goal) == text
