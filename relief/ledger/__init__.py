@@ -46,11 +46,13 @@ from relief.ledger.months import (
     noon,
     previous_month,
     today,
+    zone_name,
 )
 from relief.ledger.totals import daily_raised, raised_since, totals
 from relief.ledger.verify import Recomputed, recompute, verify
 
 __all__ = [
+    "zone_name",
     "RAISED_KINDS",
     "WHOLE_DRIVE",
     "ChapterPart",

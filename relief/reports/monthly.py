@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from relief import ledger
 from relief.errors import InvalidInput, NotFound
-from relief.ledger import Figures, local_day, month_bounds, month_label, next_month
+from relief.ledger import Figures, local_day, month_bounds, month_label, next_month, zone_name
 from relief.models import (
     BankLine,
     BatchStatus,
@@ -503,6 +503,7 @@ def _from_the_ledger(
         payouts=payout_rows,
         payouts_note=PAYOUTS_NOTE,
         as_of=now,
+        time_zone=zone_name(),
         org_name=org_name,
         late_entries=_late_entries(session, chapter, first),
         close_status=status,

@@ -288,6 +288,9 @@ class MonthlySnapshot:
     gifts: tuple[GiftRow, ...] | None = None
     gift_total_count: int = 0
     signatures: Signatures | None = None
+    #: The time zone its days and months are counted in (RELIEF_TIMEZONE when it was made);
+    #: snapshots kept before the setting existed were counted in UTC.
+    time_zone: str = "UTC"
 
     @property
     def title(self) -> str:
