@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from relief import money
 from relief.models import EntryKind, Gift
+from relief.outbox import due
 from relief.payments import records
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
@@ -73,6 +74,7 @@ def charge_refunded(session: Session, charge: dict) -> Handled:
             effective_at=at,
             memo=f"refunds on {charge['id']} reach {target} cents",
         )
+    due.refund_notice(session, gift, target)
     records.settle_status(session, gift)
     return Handled(f"gift {gift.public_id}: {difference} cents refunded", gift)
 
@@ -133,6 +135,7 @@ def dispute(session: Session, obj: dict, event_type: str) -> Handled:
         effective_at=at,
         memo=f"dispute {obj['id']} ({obj.get('reason') or 'no reason given'})",
     )
+    due.dispute_notice(session, gift, obj["id"])
     if status == "won" or event_type == "charge.dispute.funds_reinstated":
         records.post(
             session,

@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "relief"
 #: From the bottom up. A module may import its own layer and those below it, never above.
 LAYERS: list[tuple[str, ...]] = [
     ("relief.errors", "relief.config", "relief.money", "relief.validation", "relief.models"),
-    ("relief.db", "relief.ledger", "relief.projection", "relief.qr"),
+    # The core; the outbox (relief/outbox: enqueue, claim, finish) is written to by services.
+    ("relief.db", "relief.ledger", "relief.projection", "relief.qr", "relief.outbox"),
     (
         "relief.drives",
         "relief.drive_pages",
@@ -32,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.presenters",
         "relief.ratelimit",
         "relief.forms",
+        "relief.mail",
     ),
     # The shared edge of every request: the unit of work, the page cache, what views share,
     # and the sign-in machinery with the per-chapter guards (auth).
@@ -43,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.cli_accounts",
         "relief.payments.commands",
         "relief.payments.fee_reader",
+        "relief.outbox.worker",
         "relief.treasury.commands",
         "relief.reports.cli",
     ),
