@@ -68,10 +68,17 @@ def _erased(session: Session, email: str) -> bool:
 
 
 def compose(
-    session: Session, key: str, payload: dict, config: Mapping, now: datetime
+    session: Session,
+    key: str,
+    payload: dict,
+    config: Mapping,
+    now: datetime,
+    *,
+    attach: bool = True,
 ) -> EmailMessage | None:
     """The message a mail job sends, built from the gift as it is now; None when there is
-    nobody to send it to (no address, or the donor was erased)."""
+    nobody to send it to (no address, or the donor was erased). ``attach=False`` leaves out
+    the receipt's PDF (a preview)."""
     template = payload.get("template")
     if template not in TEMPLATE_NAMES:
         raise PermanentFailure(f"Relief has no email called {template!r}.")
@@ -93,7 +100,7 @@ def compose(
         **payload,
     }
     attachment = None
-    if template == "receipt":
+    if template == "receipt" and attach:
         try:
             receipt = receipts.build(
                 session,
@@ -106,6 +113,7 @@ def compose(
             receipt = None  # not in a drive's books yet: the link shows it once it is
         if receipt is not None:
             attachment = (f"receipt-{receipt.number}.pdf", render.receipt_pdf(receipt))
+    if template == "receipt":
         amount = money.format(gift.amount_cents, gift.currency)
         subject = f"Your receipt: {amount} to {values['drive_title']}"
     elif template == "refund":

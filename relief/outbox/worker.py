@@ -44,11 +44,15 @@ def _read_fee(app: Flask, claimed: outbox.Claimed) -> str:
 
 
 def _send_mail(app: Flask, claimed: outbox.Claimed) -> str:
+    sending = app.config.get("SMTP") is not None
     with boundary.command(write=False) as session:
-        message = mail.compose(session, claimed.key, claimed.payload, app.config, utcnow())
+        # A kept email needs no PDF: the admin reads its text; the retry attaches it.
+        message = mail.compose(
+            session, claimed.key, claimed.payload, app.config, utcnow(), attach=sending
+        )
     if message is None:
         return "not sent: no address (none was given, or the donor was erased)"
-    if app.config.get("SMTP") is None:
+    if not sending:
         if app.config["RELIEF_ENV"] == "development":
             log.warning(
                 "email kept, not sent (RELIEF_SMTP_URL is not set): %s to %s\n%s",
@@ -180,11 +184,19 @@ def summary(ended: Counter) -> str:
     show_default=True,
     help="Seconds to wait before looking again when no job is due.",
 )
+@click.option(
+    "--only",
+    type=click.Choice(sorted(HANDLERS)),
+    multiple=True,
+    help="Run only jobs of this kind (repeatable): e.g. a worker of its own for fee reads.",
+)
 @with_appcontext
-def worker_command(burst, lease, poll):
+def worker_command(burst, lease, poll, only):
     """Run the outbox's jobs: fee reads and emails."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = Worker(app, lease=timedelta(seconds=lease), poll_seconds=poll)
+    worker = Worker(
+        app, lease=timedelta(seconds=lease), poll_seconds=poll, kinds=tuple(only) or None
+    )
     if burst:
         try:
             ended = worker.burst(echo=click.echo)
