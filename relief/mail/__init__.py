@@ -12,9 +12,11 @@ the donor's own money: they cannot be unsubscribed from).
 from __future__ import annotations
 
 import hashlib
+import json
 import smtplib
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,10 +26,10 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import money
+from relief import money, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
-from relief.models import Drive, ErasedDonor, Gift, email_key
+from relief.models import Drive, ErasedDonor, Gift, Job, JobStatus, email_key
 from relief.outbox import PermanentFailure
 from relief.payments import donations
 from relief.privacy import address_hash
@@ -226,3 +228,41 @@ def _refused(code: int, reply: bytes | str, address: str, what: str) -> None:
             f"The mail server refused {what} for good ({code} {said}); not retried."
         )
     raise MailError(f"The mail server deferred {what} ({code} {said}); Relief tries again later.")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a kept email says, for the admin: no attachment is built."""
+
+    to: str
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    """The admin's outbox: how many jobs in each status, and the jobs, what needs a person
+    first; kept emails with what they say."""
+
+    counts: dict[JobStatus, int]
+    jobs: dict[JobStatus, list[Job]]
+    previews: dict[int, Preview]
+
+
+#: Jobs shown per status (done jobs: the latest few).
+SHOWN = {JobStatus.DONE: 50}
+
+
+def outbox_view(session: Session, config: Mapping, now: datetime) -> OutboxView:
+    jobs = {
+        status: outbox.listing(session, status, limit=SHOWN.get(status, 200))
+        for status in outbox.LISTING_ORDER
+    }
+    previews: dict[int, Preview] = {}
+    for job in jobs[JobStatus.KEPT]:
+        message = compose(session, job.key, json.loads(job.payload), config, now, attach=False)
+        if message is not None and job.id is not None:
+            previews[job.id] = Preview(
+                str(message["To"]), str(message["Subject"]), text_of(message)
+            )
+    return OutboxView(outbox.counts(session), jobs, previews)

@@ -1,12 +1,14 @@
-"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events."""
+"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events, the
+outbox (jobs and emails, with a retry button)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
-from relief import auth, boundary, db, money
+from relief import auth, boundary, db, mail, money, outbox
 from relief.errors import DomainError
+from relief.models import utcnow
 from relief.payments import webhooks
 from relief.treasury import audit, gifts
 from relief.treasury.forms import AdminAssignForm
@@ -77,3 +79,24 @@ def assign(gift_id):
     )
     flash(f"Gift #{gift.id} is now counted in its drive and chapter.", "success")
     return redirect(url_for(".unassigned"))
+
+
+@bp.get("/outbox")
+@auth.admin_required
+def outbox_page():
+    view = mail.outbox_view(db.session(), current_app.config, utcnow())
+    return render_template(
+        "admin/outbox.html",
+        view=view,
+        sending=current_app.config.get("SMTP") is not None,
+        max_attempts=outbox.MAX_ATTEMPTS,
+    )
+
+
+@bp.post("/outbox/<int:job_id>/retry")
+@auth.admin_required
+def outbox_retry(job_id):
+    job = outbox.retry(db.session(), job_id)  # 404 unless it failed or was kept
+    boundary.audit("outbox.retry", f"job #{job.id} ({job.key}) queued again")
+    flash(f"{job.key} is queued again: the worker runs it next.", "success")
+    return redirect(url_for(".outbox_page"))
