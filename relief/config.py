@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from email.headerregistry import Address
-from email.utils import parseaddr
+from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -104,13 +104,14 @@ def mail_from(raw: str, smtp: dict | None) -> str:
                 'e.g. "Relief coalition <receipts@relief.example.org>".'
             )
         return DEFAULT_MAIL_FROM
-    name, address = parseaddr(raw)
+    found = getaddresses([raw])
+    name, address = found[0] if len(found) == 1 else ("", "")
     local, _, domain = address.rpartition("@")
     try:
         Address(display_name=name, addr_spec=address)
     except (ValueError, IndexError):
         local = ""
-    if not local or "." not in domain and domain != "localhost" or "\n" in raw:
+    if not local or ("." not in domain and domain != "localhost") or "\n" in raw:
         raise ConfigError(
             f"RELIEF_MAIL_FROM must be one email address, e.g. "
             f'"Relief coalition <receipts@relief.example.org>", got {raw[:100]!r}.'

@@ -4,9 +4,9 @@ A mail job (relief/outbox/due.py) names a gift and a template; the message is bu
 sent, from what the gift is then, so an erased donor gets nothing and a receipt says what the
 books hold. Every message has a plain-text and an HTML part, no images and nothing fetched
 from elsewhere (no tracking pixel), ``Auto-Submitted`` (RFC 3834: autoresponders stay quiet),
-a ``Message-ID`` made from the job's key (a resent copy is recognisably the same message), and
-``List-Unsubscribe`` when the mail is one a person can stop (receipts and notices are about
-the donor's own money: they cannot be unsubscribed from).
+and a ``Message-ID`` made from the job's key (a resent copy is recognisably the same message).
+No ``List-Unsubscribe``: receipts and notices are about the donor's own money, not a mailing
+list one can leave (RFC 2369/8058 headers belong on the opt-in mail to come, e.g. a digest).
 """
 
 from __future__ import annotations
@@ -146,7 +146,6 @@ def _message(
     html: str,
     now: datetime,
     attachment: tuple[str, bytes] | None = None,
-    unsubscribe: str | None = None,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
@@ -156,10 +155,6 @@ def _message(
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    if unsubscribe:
-        # RFC 8058: one click in the mail client stops this kind of mail.
-        message["List-Unsubscribe"] = f"<{unsubscribe}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     if attachment is not None:
