@@ -52,6 +52,7 @@ def measure_webhooks(
     connections: int,
     workdir: Path,
     with_fees: bool = False,
+    start_fee_workers=None,
 ) -> Webhooks:
     run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
     probe = checkout_completed(0, run, slug)
@@ -88,8 +89,11 @@ def measure_webhooks(
         per_second=processed / load.seconds if load.seconds else 0.0,
     )
     if with_fees:
-        # The fee reader's threads read each fee after the answer: wait for the last one.
+        # The outbox's workers read each fee after the answer (started now, so that they do
+        # not share the machine with the measured answers): wait for the last one.
         waited = time.monotonic()
+        if start_fee_workers is not None:
+            start_fee_workers()
         while True:
             hooks.fees_unread = scalar(
                 database_url,
@@ -105,9 +109,12 @@ def measure_webhooks(
 
 
 def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path) -> Webhooks:
-    """The webhook leg again with Stripe keys, as in production: each worker's fee reader asks
-    a local stand-in for Stripe (tests/fake_stripe.py, in this process) for every fee."""
+    """The webhook leg again with Stripe keys, as in production: each gift's fee job is read
+    by outbox workers (``flask worker --only fee``, one per gunicorn worker) from a local
+    stand-in for Stripe (tests/fake_stripe.py, in this process)."""
+    from bench.serve import _environment
     from tests.fake_stripe import FakeStripe
+    from tests.processes.worker import WorkerProcess
 
     stripe = FakeStripe().start()
     stripe.default_fee = 59
@@ -117,10 +124,26 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
         wsgi_app=args.wsgi_app,
         extra_env={"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url},
     )
+    keys = {"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url}
+    workers: list = []
+
+    def start_fee_workers():
+        env = {**_environment(database_url), **keys, "RELIEF_ENV": "test"}
+        workers.extend(WorkerProcess(env, "--only", "fee") for _ in range(args.workers))
+
     try:
         return measure_webhooks(
-            server, database_url, slug, args.duration, args.connections, workdir, with_fees=True
+            server,
+            database_url,
+            slug,
+            args.duration,
+            args.connections,
+            workdir,
+            with_fees=True,
+            start_fee_workers=start_fee_workers,
         )
     finally:
         server.stop()
+        for worker in workers:
+            worker.stop()
         stripe.stop()
