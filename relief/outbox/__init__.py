@@ -32,11 +32,11 @@ from relief.errors import NotFound
 from relief.models import Job, JobStatus, table_of, utcnow
 
 #: Runs of one job before it is failed and shown to the admin.
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 20
 #: The first retry waits this long; each next one twice as long, up to :data:`LONGEST_WAIT`
-#: (twelve attempts span about a day: an outage of hours delays mail and loses none).
+#: (twenty attempts span about a day: an outage of hours delays mail and loses none).
 FIRST_WAIT = timedelta(seconds=30)
-LONGEST_WAIT = timedelta(hours=1)
+LONGEST_WAIT = timedelta(hours=2)
 #: How long a claim holds before another worker may take the job over (its worker died).
 DEFAULT_LEASE = timedelta(minutes=5)
 
@@ -197,13 +197,6 @@ def requeue(job: Job, now: datetime | None = None) -> None:
 
 def by_key(session: Session, key: str) -> Job | None:
     return session.exec(select(Job).where(Job.key == key)).first()
-
-
-def due_count(session: Session, *, now: datetime | None = None, kinds=None) -> int:
-    """How many jobs a worker would claim now."""
-    return session.exec(
-        select(func.count()).select_from(Job).where(_claimable(now or utcnow(), kinds))
-    ).one()
 
 
 #: The admin's list: what needs a person first.
