@@ -52,7 +52,6 @@ def measure_webhooks(
     connections: int,
     workdir: Path,
     with_fees: bool = False,
-    start_fee_workers=None,
 ) -> Webhooks:
     run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
     probe = checkout_completed(0, run, slug)
@@ -89,11 +88,8 @@ def measure_webhooks(
         per_second=processed / load.seconds if load.seconds else 0.0,
     )
     if with_fees:
-        # The outbox's workers read each fee after the answer (started now, so that they do
-        # not share the machine with the measured answers): wait for the last one.
+        # The outbox's workers read each fee after the answer: wait for the last one.
         waited = time.monotonic()
-        if start_fee_workers is not None:
-            start_fee_workers()
         while True:
             hooks.fees_unread = scalar(
                 database_url,
@@ -118,20 +114,14 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
 
     stripe = FakeStripe().start()
     stripe.default_fee = 59
-    server = Server(
-        database_url,
-        workers=args.workers,
-        wsgi_app=args.wsgi_app,
-        extra_env={"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url},
-    )
     keys = {"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url}
-    workers: list = []
-
-    def start_fee_workers():
-        env = {**_environment(database_url), **keys, "RELIEF_ENV": "test"}
-        workers.extend(WorkerProcess(env, "--only", "fee") for _ in range(args.workers))
-
+    # Beside the server, as in production (they start while gunicorn does; idle, each asks
+    # the database once a second whether a job is due).
+    env = {**_environment(database_url), **keys, "RELIEF_ENV": "test"}
+    workers = [WorkerProcess(env, "--only", "fee", "--poll", "1") for _ in range(args.workers)]
+    server = None
     try:
+        server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app, extra_env=keys)
         return measure_webhooks(
             server,
             database_url,
@@ -140,10 +130,10 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             args.connections,
             workdir,
             with_fees=True,
-            start_fee_workers=start_fee_workers,
         )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         for worker in workers:
             worker.stop()
         stripe.stop()
