@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +12,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = Path(sys.executable).parent / "flask"
+
+
+def _stop_with_parent() -> None:
+    """SIGTERM the worker when the process that started it dies (a test or benchmark killed by
+    its timeout), so no worker outlives it, polling forever (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 class WorkerProcess:
@@ -22,6 +29,7 @@ class WorkerProcess:
             stdout=log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_stop_with_parent,
         )
 
     @property
