@@ -162,7 +162,7 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                 else f"{keyed.fees_unread:,} fees still unread after {keyed.fees_seconds:.0f} s"
             )
             lines.append(
-                f"{'':<11}with Stripe keys, fees read by the workers' fee readers from a local "
+                f"{'':<11}with Stripe keys, fees read by the outbox's workers from a local "
                 f"stand-in for Stripe: {keyed.per_second:,.0f} events/s "
                 f"{mark(keyed.per_second >= TARGET_WEBHOOKS)} ({keyed.processed:,} gifts, "
                 f"{keyed.load.failed} failed; {fees}; ledger "

@@ -88,7 +88,7 @@ def measure_webhooks(
         per_second=processed / load.seconds if load.seconds else 0.0,
     )
     if with_fees:
-        # The fee reader's threads read each fee after the answer: wait for the last one.
+        # The outbox's workers read each fee after the answer: wait for the last one.
         waited = time.monotonic()
         while True:
             hooks.fees_unread = scalar(
@@ -105,22 +105,35 @@ def measure_webhooks(
 
 
 def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path) -> Webhooks:
-    """The webhook leg again with Stripe keys, as in production: each worker's fee reader asks
-    a local stand-in for Stripe (tests/fake_stripe.py, in this process) for every fee."""
+    """The webhook leg again with Stripe keys, as in production: each gift's fee job is read
+    by outbox workers (``flask worker --only fee``, one per gunicorn worker) from a local
+    stand-in for Stripe (tests/fake_stripe.py, in this process)."""
+    from bench.serve import _environment
     from tests.fake_stripe import FakeStripe
+    from tests.processes.worker import WorkerProcess
 
     stripe = FakeStripe().start()
     stripe.default_fee = 59
-    server = Server(
-        database_url,
-        workers=args.workers,
-        wsgi_app=args.wsgi_app,
-        extra_env={"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url},
-    )
+    keys = {"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url}
+    # Beside the server, as in production (they start while gunicorn does; idle, each asks
+    # the database once a second whether a job is due).
+    env = {**_environment(database_url), **keys, "RELIEF_ENV": "test"}
+    workers = [WorkerProcess(env, "--only", "fee", "--poll", "1") for _ in range(args.workers)]
+    server = None
     try:
+        server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app, extra_env=keys)
         return measure_webhooks(
-            server, database_url, slug, args.duration, args.connections, workdir, with_fees=True
+            server,
+            database_url,
+            slug,
+            args.duration,
+            args.connections,
+            workdir,
+            with_fees=True,
         )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+        for worker in workers:
+            worker.stop()
         stripe.stop()

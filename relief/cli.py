@@ -438,6 +438,7 @@ def donor_erase(email, yes, erasure_list):
 
 def init_app(app: Flask) -> None:
     from relief.cli_accounts import user_cli
+    from relief.outbox.worker import worker_command
     from relief.payments import commands as payment_commands
     from relief.reports.cli import report_cli
     from relief.treasury import commands as treasury_commands
@@ -464,3 +465,4 @@ def init_app(app: Flask) -> None:
     for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(worker_command)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from email.headerregistry import Address
+from email.utils import getaddresses
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: The Jinja templates (beside the package, at the project's top): the web's and the PDFs'.
@@ -62,6 +65,74 @@ DEFAULT_RECEIPT_STATEMENT = (
 )
 
 
+#: The SMTP URL schemes and their default ports: plain (a relay on loopback), STARTTLS, TLS.
+SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+#: Who mail is from when RELIEF_MAIL_FROM is not set (mail is then only kept, never sent).
+DEFAULT_MAIL_FROM = "Relief <relief@localhost>"
+
+
+def smtp_settings(raw: str) -> dict | None:
+    """RELIEF_SMTP_URL as the mail sender's settings; None when unset (mail is kept in the
+    outbox, not sent). ``smtp://host:port``, ``smtp+starttls://user:pass@host:587`` or
+    ``smtps://user:pass@host``; a user name or password with ``@`` or ``:`` is %-encoded."""
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"RELIEF_SMTP_URL is not a URL: {raw[:100]!r}.") from None
+    if parts.scheme not in SMTP_SCHEMES:
+        raise ConfigError(
+            "RELIEF_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://, "
+            f"got {parts.scheme or 'no scheme'}."
+        )
+    if not parts.hostname:
+        raise ConfigError("RELIEF_SMTP_URL names no host, e.g. smtp+starttls://user:pass@host:587.")
+    if parts.path not in ("", "/") or parts.query:
+        raise ConfigError(
+            "RELIEF_SMTP_URL takes no path or query: smtp+starttls://user:pass@host:587."
+        )
+    if parts.password and parts.scheme == "smtp" and parts.hostname not in LOOPBACK:
+        raise ConfigError(
+            "RELIEF_SMTP_URL would send a password unencrypted: use smtp+starttls:// or smtps://."
+        )
+    return {
+        "scheme": parts.scheme,
+        "host": parts.hostname,
+        "port": port or SMTP_SCHEMES[parts.scheme],
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+    }
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def mail_from(raw: str, smtp: dict | None) -> str:
+    """RELIEF_MAIL_FROM, checked to be one address (with an optional name)."""
+    if not raw:
+        if smtp is not None:
+            raise ConfigError(
+                "RELIEF_MAIL_FROM is required with RELIEF_SMTP_URL, "
+                'e.g. "Relief coalition <receipts@relief.example.org>".'
+            )
+        return DEFAULT_MAIL_FROM
+    found = getaddresses([raw])
+    name, address = found[0] if len(found) == 1 else ("", "")
+    local, _, domain = address.rpartition("@")
+    try:
+        Address(display_name=name, addr_spec=address)
+    except (ValueError, IndexError):
+        local = ""
+    if not local or ("." not in domain and domain != "localhost") or "\n" in raw:
+        raise ConfigError(
+            f"RELIEF_MAIL_FROM must be one email address, e.g. "
+            f'"Relief coalition <receipts@relief.example.org>", got {raw[:100]!r}.'
+        )
+    return raw.strip()
+
+
 def _secret_key(env: dict, instance_path: str, production: bool) -> str:
     key = env.get("SECRET_KEY")
     if key:
@@ -99,6 +170,7 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
             "gifts are recorded only from signed webhooks."
         )
 
+    smtp = smtp_settings(env.get("RELIEF_SMTP_URL", "").strip())
     config = {
         "RELIEF_ENV": relief_env,
         "SECRET_KEY": _secret_key(env, instance_path, production),
@@ -115,6 +187,9 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "RELIEF_RECEIPT_STATEMENT": (
             env.get("RELIEF_RECEIPT_STATEMENT", "").strip() or DEFAULT_RECEIPT_STATEMENT
         ),
+        # None: emails are kept in the outbox for the admin, not sent (relief/mail).
+        "SMTP": smtp,
+        "MAIL_FROM": mail_from(env.get("RELIEF_MAIL_FROM", "").strip(), smtp),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
         # One machine only: a file the app's processes share to say "something was committed"
         # (relief/pagecache/counter.py); unset, every cached page asks the database.

@@ -26,6 +26,7 @@ from relief.models.drives import (
     PartnerReportRemittance,
 )
 from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
+from relief.models.jobs import Job, JobStatus
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
@@ -67,6 +68,8 @@ __all__ = [
     "Gift",
     "GiftMethod",
     "GiftStatus",
+    "Job",
+    "JobStatus",
     "Membership",
     "MonthClose",
     "MonthTotal",

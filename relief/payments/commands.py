@@ -7,9 +7,9 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from relief import boundary
-from relief.payments import fee_reader, fees, testmode
-from relief.payments.choice import for_app
-from relief.payments.gateway import GatewayError
+from relief.models import JobStatus
+from relief.outbox import due
+from relief.payments import fees, testmode
 
 stripe_cli = AppGroup(
     "stripe", help="Stripe: fees, payouts, and gifts whose drive was unknown (unassigned)."
@@ -31,18 +31,23 @@ def purge_test():
 
 @stripe_cli.command("sync-fees")
 def sync_fees():
-    """Read the fee of every gift still waiting for one from its Stripe balance transaction."""
-    gateway = for_app(current_app)
-    with boundary.command(write=False) as session:
+    """Read the fee of every gift still waiting for one from its Stripe balance transaction
+    (the same fee job a worker runs, made due now)."""
+    from relief.outbox.worker import Worker
+
+    with boundary.command() as session:
         gift_ids = fees.pending_gift_ids(session)
+        for gift_id in gift_ids:
+            due.fee_now(session, gift_id)
+    worker = Worker(current_app._get_current_object(), kinds=("fee",))  # type: ignore[attr-defined]
     failed = 0
-    for gift_id in gift_ids:
+    while (ran := worker.run_one()) is not None:
         # One unit of work per gift: one Stripe failure does not undo the others.
-        try:
-            click.echo(fee_reader.read_fee(gateway, gift_id))
-        except GatewayError as error:
+        if ran.status is JobStatus.DONE:
+            click.echo(ran.message)
+        else:
             failed += 1
-            click.echo(f"gift {gift_id}: still pending ({error})", err=True)
+            click.echo(f"{ran.key}: still pending ({ran.message})", err=True)
     click.echo(f"{len(gift_ids) - failed} of {len(gift_ids)} pending fees filled.")
     if failed:
         raise click.ClickException(f"{failed} fees are still pending; run this again later.")

@@ -1,9 +1,9 @@
 """Processor fees, read from each payment's balance transaction.
 
 A gift is recorded the moment Stripe says it was paid, with ``fee_pending``; its fee is filled
-in afterwards (by the worker's fee reader once the webhook has answered, and by
-``flask stripe sync-fees``), so a slow or failing Stripe API never loses or delays a gift.
-The reader (:func:`fee_reader.read_fee`) asks Stripe between two short units of work of its
+in afterwards (by the gift's ``fee:gift:<id>`` job, which an outbox worker or
+``flask stripe sync-fees`` runs), so a slow or failing Stripe API never loses or delays a gift.
+The job (:func:`fee_reader.read_fee`) asks Stripe between two short units of work of its
 own, :func:`to_read` and :func:`post_read_fee`: no database lock is held while Stripe answers.
 """
 

@@ -27,6 +27,7 @@ from relief.models import (
     MonthlyGift,
     utcnow,
 )
+from relief.outbox import due
 from relief.payments import records
 from relief.payments.screening import Hold
 
@@ -171,6 +172,8 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
         return Handled(f"gift {gift.public_id} is {gift.status.value}; failure ignored", gift)
     if payment_status == "paid":
         recorded = records.mark_paid(session, gift, received_at=records.at(obj.get("created")))
+        if recorded:
+            due.receipt(session, gift)
         return Handled(
             f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
             gift,
@@ -283,6 +286,8 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
         _monthly(session, subscription_id)
     paid_at = (obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
+    if recorded:
+        due.receipt(session, gift)
     return Handled(
         f"invoice {obj['id']}: gift {gift.public_id} "
         + ("paid" if recorded else f"already {gift.status.value}"),

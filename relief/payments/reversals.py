@@ -33,6 +33,7 @@ from sqlmodel import Session, col, select
 
 from relief import money
 from relief.models import Entry, EntryKind, Gift, StripeRefund, utcnow
+from relief.outbox import due
 from relief.payments import records
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
@@ -201,7 +202,11 @@ def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
             ),
         )
     records.settle_status(session, gift)
-    return -records.sum_for(session, gift, EntryKind.REFUND) - before
+    after = -records.sum_for(session, gift, EntryKind.REFUND)
+    if after > before:
+        # The donor hears once per refunded total reached (a redelivery reaches none).
+        due.refund_notice(session, gift, after)
+    return after - before
 
 
 def _moved(cents: int, gift: Gift) -> str:
@@ -266,6 +271,8 @@ def dispute(session: Session, obj: dict, event_type: str, at: datetime | None = 
         effective_at=records.at(obj.get("created")) if obj.get("created") else at,
         memo=f"dispute {obj['id']} ({obj.get('reason') or 'no reason given'})",
     )
+    if meaning != "prevented":  # a prevented dispute took nothing: its refund tells
+        due.dispute_notice(session, gift, obj["id"])
     if reinstated:
         records.post(
             session,

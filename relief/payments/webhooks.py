@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from relief.errors import DomainError
 from relief.models import ParkedEvent, StripeEvent, utcnow
+from relief.outbox import due
 from relief.payments import fulfilment, records, reversals, screening
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
@@ -74,8 +75,6 @@ class Outcome:
     type: str
     duplicate: bool = False
     messages: list[str] = field(default_factory=list)
-    #: Gifts whose fee is still to be read from Stripe (after the commit, best effort).
-    fee_pending: list[int] = field(default_factory=list)
     parked: bool = False
 
     def as_json(self) -> dict:
@@ -220,7 +219,8 @@ def _run(
     if screened.shortened:
         _keep_whole(session, key, event, payload, screened.shortened, outcome)
     outcome.messages.append(handled.message)
-    outcome.fee_pending.extend(handled.fee_pending)
+    for gift_id in handled.fee_pending:
+        due.fee(session, gift_id)  # in the gift's unit: the job exists iff the gift does
     if handled.waits_for:
         _park(session, key, event, payload, waits_for=handled.waits_for)
         if key == outcome.event_id:

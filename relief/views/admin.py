@@ -1,13 +1,14 @@
-"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events, and
-drives' host chapters."""
+"""Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events,
+drives' host chapters, and the outbox (jobs and emails, with a retry button)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
 
-from relief import auth, boundary, db, drives, money
+from relief import auth, boundary, db, drives, mail, money, outbox
 from relief.errors import DomainError
+from relief.models import utcnow
 from relief.organize.forms import HostForm
 from relief.payments import webhooks
 from relief.treasury import audit, gifts
@@ -126,3 +127,24 @@ def drive_host(slug):
         )
         flash(f"{host.name} now hosts “{drive.title}”.", "success")
     return redirect(url_for(".drive_list"))
+
+
+@bp.get("/outbox")
+@auth.admin_required
+def outbox_page():
+    view = mail.outbox_view(db.session(), current_app.config, utcnow())
+    return render_template(
+        "admin/outbox.html",
+        view=view,
+        sending=current_app.config.get("SMTP") is not None,
+        max_attempts=outbox.MAX_ATTEMPTS,
+    )
+
+
+@bp.post("/outbox/<int:job_id>/retry")
+@auth.admin_required
+def outbox_retry(job_id):
+    job = outbox.retry(db.session(), job_id)  # 404 unless it failed or was kept
+    boundary.audit("outbox.retry", f"job #{job.id} ({job.key}) queued again")
+    flash(f"{job.key} is queued again: the worker runs it next.", "success")
+    return redirect(url_for(".outbox_page"))

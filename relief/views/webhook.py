@@ -1,10 +1,9 @@
 """POST /stripe/webhook: raw bytes → verify → claim the event id → screen → dispatch (or hold).
 The boundary commits the event's unit when the answer is below 400.
 
-The fee of a gift just paid is read from Stripe by the worker's fee reader, a thread of its
-own (payments/fee_reader.py), best effort and only once the unit has committed: the gift is
-already safe, neither Stripe nor the next request waits on Stripe's API, and
-`flask stripe sync-fees` fills in what this could not.
+The fee of a gift just paid, and its receipt, are jobs written in the event's own unit
+(relief/outbox): they exist if and only if the gift was committed, and a worker
+(`flask --app app worker`) runs them after the answer, so Stripe never waits on its own API.
 """
 
 from __future__ import annotations
@@ -12,8 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from relief import boundary, db
-from relief.payments import fee_reader, webhooks
-from relief.web import csrf, gateway
+from relief.payments import webhooks
+from relief.web import csrf
 
 bp = Blueprint("webhook", __name__)
 
@@ -39,8 +38,4 @@ def stripe_webhook():
     except webhooks.BadSignature as error:
         current_app.logger.warning("refused a webhook: %s", error)
         return jsonify(error="Invalid signature."), 400
-    if outcome.fee_pending and not gateway().test_mode:
-        # Flask types the current_app proxy as the app itself, so its unwrapping is unknown.
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        boundary.after_commit(lambda: fee_reader.of(app).submit(outcome.fee_pending))
     return jsonify(outcome.as_json())

@@ -17,6 +17,8 @@ from relief.models import (
     Gift,
     GiftMethod,
     GiftStatus,
+    Job,
+    JobStatus,
     Payout,
     PayoutTransaction,
     utcnow,
@@ -80,6 +82,9 @@ OUTSIDE = {
     ("admin.assign", "POST"): (lambda o: {"gift_id": o["unclaimed"]}, {**ADMINS, "admin": 400}),
     ("admin.drive_list", "GET"): (lambda o: {}, ADMINS),
     ("admin.drive_host", "POST"): (lambda o: {"slug": "mo-2026"}, {**ADMINS, "admin": 400}),
+    ("admin.outbox_page", "GET"): (lambda o: {}, ADMINS),
+    # A failed job, queued again: back to the outbox.
+    ("admin.outbox_retry", "POST"): (lambda o: {"job_id": o["job"]}, {**ADMINS, "admin": 302}),
     ("organizer.index", "GET"): (lambda o: {}, EVERYONE),
 }
 #: The organizer's routes, as ROUTES: (URL arguments, the status the chapter's own organizer
@@ -211,6 +216,14 @@ def objects_of(session, drive, chapter_slug):
             chapter_id=chapter.id,
         )
     )
+    failed = Job(
+        kind="mail",
+        key=f"receipt:gift:{gift.id}",
+        status=JobStatus.FAILED,
+        attempts=1,
+        last_error="The mail server refused the address for good (550 no such user).",
+    )
+    session.add(failed)
     session.commit()
     assert gifts.unassigned(session, chapter)
     return {
@@ -222,6 +235,7 @@ def objects_of(session, drive, chapter_slug):
         "remittance": remittance.id,
         "payout": payout.id,
         "report": report.id,
+        "job": failed.id,
     }
 
 
@@ -431,7 +445,9 @@ def test_a_refused_post_keeps_nothing(app):
             arguments, expectations = OUTSIDE[key]
             url = rule.build(arguments(own))[1]
             assert treasurer.post(url).status_code == 404, url
-            assert admin.post(url).status_code == expectations["admin"] >= 400, url
-            refused += 2
+            refused += 1
+            if expectations["admin"] >= 400:
+                assert admin.post(url).status_code == expectations["admin"], url
+                refused += 1
     assert refused > 20
     assert _written(app) == before

@@ -58,6 +58,7 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "report_id": objects["report"],
         "public_id": public_id,
         "session_id": objects["sign_in_session"],
+        "job_id": objects["job"],
     }
 
 

@@ -13,7 +13,7 @@ import requests
 from sqlmodel import Session, func, select
 
 from relief import drives, ledger
-from relief.models import Entry, Gift, StripeEvent
+from relief.models import Entry, Gift, Job, StripeEvent
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition
@@ -68,6 +68,8 @@ def test_a_worker_killed_mid_webhook_then_stripes_retry_counts_the_gift_once(
         with Session(engine) as session:
             assert session.exec(select(func.count()).select_from(Gift)).one() == 0
             assert session.exec(select(func.count()).select_from(StripeEvent)).one() == 0
+            # Nor its jobs (the fee read and the receipt were written in its unit).
+            assert session.exec(select(func.count()).select_from(Job)).one() == 0
         # Stripe retries (gunicorn's master has started a new worker meanwhile).
         deadline = time.monotonic() + 30
         while True:
@@ -91,4 +93,9 @@ def test_a_worker_killed_mid_webhook_then_stripes_retry_counts_the_gift_once(
         )
         assert ledger.totals(session, drive).raised_cents == 4_200
         assert ledger.verify(session, drive) == []
+        gift_id = session.exec(select(Gift.id)).one()
+        assert sorted(session.exec(select(Job.key))) == [
+            f"fee:gift:{gift_id}",
+            f"receipt:gift:{gift_id}",
+        ]
     engine.dispose()

@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.models",
         "relief.verify",
     ),
-    ("relief.db", "relief.ledger", "relief.projection", "relief.qr"),
+    # The core; the outbox (relief/outbox: enqueue, claim, finish) is written to by services.
+    ("relief.db", "relief.ledger", "relief.projection", "relief.qr", "relief.outbox"),
     (
         "relief.drives",
         "relief.drive_pages",
@@ -41,6 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.presenters",
         "relief.ratelimit",
         "relief.forms",
+        "relief.mail",
     ),
     # The shared edge of every request: the unit of work, the page cache, what views share,
     # and the sign-in machinery with the per-chapter guards (auth).
@@ -52,6 +54,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.cli_accounts",
         "relief.payments.commands",
         "relief.payments.fee_reader",
+        "relief.outbox.worker",
         "relief.treasury.commands",
         "relief.reports.cli",
     ),

@@ -1,0 +1,263 @@
+"""Email: what a mail job says (:func:`compose`) and handing it to the SMTP server (:func:`send`).
+
+A mail job (relief/outbox/due.py) names a gift and a template; the message is built when it is
+sent, from what the gift is then, so an erased donor gets nothing and a receipt says what the
+books hold. Every message has a plain-text and an HTML part, no images and nothing fetched
+from elsewhere (no tracking pixel), ``Auto-Submitted`` (RFC 3834: autoresponders stay quiet),
+and a ``Message-ID`` made from the job's key (a resent copy is recognisably the same message).
+No ``List-Unsubscribe``: receipts and notices are about the donor's own money, not a mailing
+list one can leave (RFC 2369/8058 headers belong on the opt-in mail to come, e.g. a digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from functools import cache
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlmodel import Session, select
+
+from relief import money, outbox
+from relief.config import TEMPLATES
+from relief.errors import NotFound
+from relief.models import Drive, ErasedDonor, Gift, Job, JobStatus, email_key
+from relief.outbox import PermanentFailure
+from relief.payments import donations
+from relief.privacy import address_hash
+from relief.reports import receipt as receipts
+from relief.reports import render
+
+#: Where links point when RELIEF_PUBLIC_URL is not set (the development server).
+LOCAL_URL = "http://127.0.0.1:5000"
+#: Seconds to wait for the mail server at each step before the job is retried later.
+SMTP_TIMEOUT = 30
+TEMPLATE_NAMES = ("receipt", "refund", "dispute")
+
+
+class MailError(RuntimeError):
+    """The mail server could not take the message now (down, busy, a 4xx answer): retried."""
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES / "mail"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    environment.filters["money"] = money.format
+    return environment
+
+
+def _erased(session: Session, email: str) -> bool:
+    if session.exec(select(ErasedDonor.address_hash).limit(1)).first() is None:
+        return False
+    hashed = address_hash(email_key(email))
+    return (
+        session.exec(select(ErasedDonor).where(ErasedDonor.address_hash == hashed)).first()
+        is not None
+    )
+
+
+def compose(
+    session: Session,
+    key: str,
+    payload: dict,
+    config: Mapping,
+    now: datetime,
+    *,
+    attach: bool = True,
+) -> EmailMessage | None:
+    """The message a mail job sends, built from the gift as it is now; None when there is
+    nobody to send it to (no address, or the donor was erased). ``attach=False`` leaves out
+    the receipt's PDF (a preview)."""
+    template = payload.get("template")
+    if template not in TEMPLATE_NAMES:
+        raise PermanentFailure(f"Relief has no email called {template!r}.")
+    gift = session.get(Gift, payload.get("gift_id"))
+    if gift is None or not gift.donor_email or _erased(session, gift.donor_email):
+        return None
+    drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
+    base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
+    history = donations.gift_history(session, gift)
+    org_name = config["RELIEF_ORG_NAME"]
+    values = {
+        "gift": gift,
+        "drive_title": drive.title if drive else "the drive",
+        "org_name": org_name,
+        "gift_url": f"{base}/gifts/{gift.public_id}",
+        "receipt_url": f"{base}/gifts/{gift.public_id}/receipt.pdf",
+        "history": history,
+        "test_mode": gift.test_mode,
+        **payload,
+    }
+    attachment = None
+    if template == "receipt" and attach:
+        try:
+            receipt = receipts.build(
+                session,
+                gift.public_id,
+                org_name=org_name,
+                statement=config["RELIEF_RECEIPT_STATEMENT"],
+                now=now,
+            )
+        except NotFound:
+            receipt = None  # not in a drive's books yet: the link shows it once it is
+        if receipt is not None:
+            attachment = (f"receipt-{receipt.number}.pdf", render.receipt_pdf(receipt))
+    if template == "receipt":
+        amount = money.format(gift.amount_cents, gift.currency)
+        subject = f"Your receipt: {amount} to {values['drive_title']}"
+    elif template == "refund":
+        subject = f"Your gift to {values['drive_title']} was refunded"
+    else:
+        subject = f"A dispute about your gift to {values['drive_title']}"
+    if gift.test_mode:
+        subject = "[Test mode — no money moved] " + subject
+    return _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(display_name=gift.donor_name or "", addr_spec=gift.donor_email),
+        subject=subject,
+        text=_environment().get_template(f"{template}.txt").render(**values),
+        html=_environment().get_template(f"{template}.html").render(**values),
+        now=now,
+        attachment=attachment,
+    )
+
+
+def _message(
+    *,
+    key: str,
+    sender: str,
+    to: Address,
+    subject: str,
+    text: str,
+    html: str,
+    now: datetime,
+    attachment: tuple[str, bytes] | None = None,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if attachment is not None:
+        filename, data = attachment
+        message.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
+    return message
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part (what the admin and the development log see of a kept email)."""
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def send(message: EmailMessage, smtp: Mapping) -> None:
+    """Hand ``message`` to the SMTP server. PermanentFailure when the server refuses the
+    address or the message for good (5xx); MailError when it may take it later."""
+    address = parseaddr(str(message["To"]))[1]
+    context = ssl.create_default_context()
+    try:
+        client: smtplib.SMTP
+        if smtp["scheme"] == "smtps":
+            client = smtplib.SMTP_SSL(
+                smtp["host"], smtp["port"], timeout=SMTP_TIMEOUT, context=context
+            )
+        else:
+            client = smtplib.SMTP(smtp["host"], smtp["port"], timeout=SMTP_TIMEOUT)
+        with client:
+            if smtp["scheme"] == "smtp+starttls":
+                client.starttls(context=context)
+            if smtp.get("username"):
+                client.login(smtp["username"], smtp.get("password") or "")
+            client.send_message(message)
+    except smtplib.SMTPRecipientsRefused as refused:
+        code, reply = next(iter(refused.recipients.values()))
+        _refused(code, reply, address, "the address")
+    except smtplib.SMTPAuthenticationError as error:
+        raise MailError(
+            f"The mail server refused Relief's sign-in ({_reply(error.smtp_error)}): check "
+            "the user and password in RELIEF_SMTP_URL."
+        ) from error
+    except smtplib.SMTPSenderRefused as error:
+        raise MailError(
+            f"The mail server refused the sender {error.sender} ({error.smtp_code} "
+            f"{_reply(error.smtp_error)}): check RELIEF_MAIL_FROM."
+        ) from error
+    except smtplib.SMTPResponseException as error:
+        _refused(error.smtp_code, error.smtp_error, address, "the message")
+    except (OSError, smtplib.SMTPException) as error:
+        raise MailError(
+            f"The mail server at {smtp['host']}:{smtp['port']} could not be reached "
+            f"({type(error).__name__}: {str(error)[:200]}); Relief tries again later."
+        ) from error
+
+
+def _reply(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())[:300]
+
+
+def _refused(code: int, reply: bytes | str, address: str, what: str) -> None:
+    # The server's words may repeat the donor's address: the admin's list does not need it.
+    said = _reply(reply).replace(address, "<the donor's address>")
+    if 500 <= code < 600:
+        raise PermanentFailure(
+            f"The mail server refused {what} for good ({code} {said}); not retried."
+        )
+    raise MailError(f"The mail server deferred {what} ({code} {said}); Relief tries again later.")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a kept email says, for the admin: no attachment is built."""
+
+    to: str
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    """The admin's outbox: how many jobs in each status, and the jobs, what needs a person
+    first; kept emails with what they say."""
+
+    counts: dict[JobStatus, int]
+    jobs: dict[JobStatus, list[Job]]
+    previews: dict[int, Preview]
+
+
+#: Jobs shown per status (done jobs: the latest few).
+SHOWN = {JobStatus.DONE: 50}
+
+
+def outbox_view(session: Session, config: Mapping, now: datetime) -> OutboxView:
+    jobs = {
+        status: outbox.listing(session, status, limit=SHOWN.get(status, 200))
+        for status in outbox.LISTING_ORDER
+    }
+    previews: dict[int, Preview] = {}
+    for job in jobs[JobStatus.KEPT]:
+        message = compose(session, job.key, json.loads(job.payload), config, now, attach=False)
+        if message is not None and job.id is not None:
+            previews[job.id] = Preview(
+                str(message["To"]), str(message["Subject"]), text_of(message)
+            )
+    return OutboxView(outbox.counts(session), jobs, previews)

@@ -1,0 +1,50 @@
+"""The work a change makes due, by name: each enqueues one job in the caller's unit of work,
+under the key that makes it happen once (a redelivered webhook enqueues nothing new).
+
+Mail jobs carry ids only; the address is read when the mail is sent, so a donor erased
+meanwhile gets nothing (relief/mail/jobs.py checks again)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from relief.models import Gift, JobStatus
+from relief.outbox import by_key, enqueue, requeue
+
+
+def fee(session: Session, gift_id: int) -> bool:
+    """Read this gift's processing fee from Stripe."""
+    return enqueue(session, "fee", f"fee:gift:{gift_id}", {"gift_id": gift_id})
+
+
+def fee_now(session: Session, gift_id: int) -> None:
+    """The gift's fee job, due now with fresh attempts (``stripe sync-fees``), unless a worker
+    holds it."""
+    fee(session, gift_id)
+    job = by_key(session, f"fee:gift:{gift_id}")
+    if job is not None and job.status != JobStatus.RUNNING:
+        requeue(job)
+        session.flush()
+
+
+def _mail(session: Session, gift: Gift, key: str, template: str, **values) -> bool:
+    if not gift.donor_email or gift.id is None:
+        return False  # no address (or erased): nothing to send
+    return enqueue(session, "mail", key, {"template": template, "gift_id": gift.id, **values})
+
+
+def receipt(session: Session, gift: Gift) -> bool:
+    """The receipt of a gift just paid (each month of a monthly gift is a gift of its own)."""
+    return _mail(session, gift, f"receipt:gift:{gift.id}", "receipt")
+
+
+def refund_notice(session: Session, gift: Gift, refunded_cents: int) -> bool:
+    """A notice that the gift was refunded, once per refunded total it reaches."""
+    key = f"notice:refund:gift:{gift.id}:{refunded_cents}"
+    return _mail(session, gift, key, "refund", refunded_cents=refunded_cents)
+
+
+def dispute_notice(session: Session, gift: Gift, dispute_id: str) -> bool:
+    """A notice that a dispute withheld the gift, once per dispute."""
+    key = f"notice:dispute:{dispute_id}"
+    return _mail(session, gift, key, "dispute", dispute_id=dispute_id)

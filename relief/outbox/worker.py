@@ -1,0 +1,212 @@
+"""The outbox's worker: ``flask --app app worker`` (until SIGTERM or Ctrl-C, finishing the job
+in hand) and ``flask --app app worker --burst`` (every due job, then exit: cron and tests).
+
+Each job takes three steps, none holding a lock across the slow part: claim it (a writer unit
+that commits at once), run it (its handler opens units of its own around Stripe's API or the
+SMTP conversation), record how it ended (a unit of its own, counted only while the claim is
+still this worker's). A worker killed at any point leaves the job running under a lease that
+expires; then any worker claims it again. What ran before the kill is done at most once more:
+a fee is posted once (the gift's ``fee_pending`` and the entry's external id guard it); an
+email cut off before the mail server accepted it is sent once. Only a kill in the
+milliseconds between the server's "250 accepted" and our commit could send it twice (the copy
+has the same Message-ID, so mail clients show one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from relief import boundary, mail, outbox
+from relief.errors import DomainError
+from relief.models import JobStatus, utcnow
+from relief.payments import fee_reader
+from relief.payments.choice import for_app
+from relief.payments.gateway import GatewayError
+
+log = logging.getLogger(__name__)
+
+
+def _read_fee(app: Flask, claimed: outbox.Claimed) -> str:
+    return fee_reader.read_fee(for_app(app), int(claimed.payload["gift_id"]))
+
+
+def _send_mail(app: Flask, claimed: outbox.Claimed) -> str:
+    sending = app.config.get("SMTP") is not None
+    with boundary.command(write=False) as session:
+        # A kept email needs no PDF: the admin reads its text; the retry attaches it.
+        message = mail.compose(
+            session, claimed.key, claimed.payload, app.config, utcnow(), attach=sending
+        )
+    if message is None:
+        return "not sent: no address (none was given, or the donor was erased)"
+    if not sending:
+        if app.config["RELIEF_ENV"] == "development":
+            log.warning(
+                "email kept, not sent (RELIEF_SMTP_URL is not set): %s to %s\n%s",
+                message["Subject"],
+                message["To"],
+                mail.text_of(message),
+            )
+        raise outbox.Kept(
+            "Not sent: no mail server is set (RELIEF_SMTP_URL). Kept here; retry it once one is."
+        )
+    mail.send(message, app.config["SMTP"])
+    return f"sent to the mail server ({message['Subject']})"
+
+
+#: What runs each kind of job; a handler raises to fail the run (see :meth:`Worker.run_one`).
+HANDLERS: dict[str, Callable[[Flask, outbox.Claimed], str]] = {
+    "fee": _read_fee,
+    "mail": _send_mail,
+}
+
+
+@dataclass(frozen=True)
+class Ran:
+    key: str
+    #: How it ended; None when the claim had been lost meanwhile (another worker's word counts).
+    status: JobStatus | None
+    message: str
+
+    def line(self) -> str:
+        status = self.status.value if self.status else "taken over by another worker"
+        return f"{self.key}: {status} — {self.message}"
+
+
+class Worker:
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        lease: timedelta = outbox.DEFAULT_LEASE,
+        poll_seconds: float = 1.0,
+        kinds: tuple[str, ...] | None = None,
+    ):
+        self.app = app
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.kinds = kinds
+        self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def run_one(self, now: datetime | None = None) -> Ran | None:
+        """Claim one due job, run it, record the end; None when nothing is due."""
+        with self.app.app_context():
+            with boundary.command() as session:
+                claimed = outbox.claim(
+                    session, self.name, now=now, lease=self.lease, kinds=self.kinds
+                )
+            if claimed is None:
+                return None
+            error, permanent, kept = None, False, None
+            try:
+                message = HANDLERS[claimed.kind](self.app, claimed)
+            except outbox.Kept as keep:
+                message = kept = str(keep)
+            except outbox.PermanentFailure as failure:
+                message = error = str(failure)
+                permanent = True
+            except (mail.MailError, GatewayError, DomainError) as failure:
+                message = error = str(failure)
+            except KeyError as unknown:
+                message = error = f"Relief cannot run this job: {unknown!r} is missing."
+                permanent = True
+            except Exception as failure:  # noqa: BLE001 — recorded on the job, retried later
+                log.exception("job %s failed", claimed.key)
+                message = error = f"{type(failure).__name__}: {str(failure)[:500]}"
+            with boundary.command() as session:
+                status = outbox.finish(
+                    session, claimed, error=error, permanent=permanent, kept=kept, now=now
+                )
+        if error and status is JobStatus.QUEUED:
+            message += f" (attempt {claimed.attempt} of {outbox.MAX_ATTEMPTS}; retried later)"
+        return Ran(claimed.key, status, message)
+
+    def burst(self, now: datetime | None = None, echo=None) -> Counter:
+        """Run every job due now, then return how each ended."""
+        ended: Counter = Counter()
+        while (ran := self.run_one(now)) is not None:
+            ended[ran.status] += 1
+            if echo is not None:
+                echo(ran.line())
+        return ended
+
+    def run_until(self, stop: threading.Event, echo=None) -> None:
+        """Run jobs as they fall due until ``stop`` is set; the job in hand is finished."""
+        while not stop.is_set():
+            try:
+                ran = self.run_one()
+            except DomainError as error:  # the database is down: wait, try again
+                log.warning("worker waiting: %s", error)
+                ran = None
+            if ran is None:
+                stop.wait(self.poll_seconds)
+            elif echo is not None:
+                echo(ran.line())
+
+
+def summary(ended: Counter) -> str:
+    total = sum(ended.values())
+    parts = [
+        f"{ended[JobStatus.DONE]} done",
+        f"{ended[JobStatus.KEPT]} kept (no mail server)",
+        f"{ended[JobStatus.QUEUED]} to retry later",
+        f"{ended[JobStatus.FAILED]} failed",
+    ]
+    return f"Ran {total} job{'s' if total != 1 else ''}: " + ", ".join(parts) + "."
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Run every job due now, then exit (cron, tests).")
+@click.option(
+    "--lease",
+    type=click.IntRange(min=1),
+    default=int(outbox.DEFAULT_LEASE.total_seconds()),
+    show_default=True,
+    help="Seconds a claimed job stays this worker's; after that, if it died, another takes it.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait before looking again when no job is due.",
+)
+@click.option(
+    "--only",
+    type=click.Choice(sorted(HANDLERS)),
+    multiple=True,
+    help="Run only jobs of this kind (repeatable): e.g. a worker of its own for fee reads.",
+)
+@with_appcontext
+def worker_command(burst, lease, poll, only):
+    """Run the outbox's jobs: fee reads and emails."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = Worker(
+        app, lease=timedelta(seconds=lease), poll_seconds=poll, kinds=tuple(only) or None
+    )
+    if burst:
+        try:
+            ended = worker.burst(echo=click.echo)
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        click.echo(summary(ended))
+        return
+    stop = threading.Event()
+    for stopping in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stopping, lambda *_: stop.set())
+    click.echo(f"Worker {worker.name} running (SIGTERM or Ctrl-C stops it after the job in hand).")
+    worker.run_until(stop, echo=click.echo)
+    click.echo("Worker stopped.")
