@@ -107,8 +107,7 @@ def compose(
             receipt = receipts.build(
                 session,
                 gift.public_id,
-                org_name=org_name,
-                statement=config["RELIEF_RECEIPT_STATEMENT"],
+                issuer=receipts.Issuer.of(config),
                 now=now,
             )
         except NotFound:
