@@ -34,13 +34,13 @@ from relief.outbox import PermanentFailure
 from relief.payments import donations
 from relief.privacy import address_hash
 from relief.reports import receipt as receipts
-from relief.reports import render
+from relief.reports import render, year_end
 
 #: Where links point when RELIEF_PUBLIC_URL is not set (the development server).
 LOCAL_URL = "http://127.0.0.1:5000"
 #: Seconds to wait for the mail server at each step before the job is retried later.
 SMTP_TIMEOUT = 30
-TEMPLATE_NAMES = ("receipt", "refund", "dispute")
+TEMPLATE_NAMES = ("receipt", "refund", "dispute", "year_end")
 
 
 class MailError(RuntimeError):
@@ -91,12 +91,14 @@ def compose(
     base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
     history = donations.gift_history(session, gift)
     org_name = config["RELIEF_ORG_NAME"]
+    issuer = receipts.Issuer.of(config)
     values = {
         "gift": gift,
         "drive_title": drive.title if drive else "the drive",
         "org_name": org_name,
         "gift_url": f"{base}/gifts/{gift.public_id}",
         "receipt_url": f"{base}/gifts/{gift.public_id}/receipt.pdf",
+        "find_url": f"{base}/my-gifts",
         "history": history,
         "test_mode": gift.test_mode,
         **payload,
@@ -107,21 +109,35 @@ def compose(
             receipt = receipts.build(
                 session,
                 gift.public_id,
-                issuer=receipts.Issuer.of(config),
+                issuer=issuer,
                 now=now,
             )
         except NotFound:
             receipt = None  # not in a drive's books yet: the link shows it once it is
         if receipt is not None:
             attachment = (f"receipt-{receipt.number}.pdf", render.receipt_pdf(receipt))
-    if template == "receipt":
+    if template == "year_end":
+        statement = year_end.build(
+            session, gift.donor_email, int(payload["year"]), issuer=issuer, now=now
+        )
+        if not statement.lines:
+            return None  # every gift of the year left the books meanwhile
+        values["statement"] = statement
+        if attach:
+            attachment = (
+                f"giving-statement-{statement.year}.pdf",
+                render.year_end_pdf(statement),
+            )
+    if template == "year_end":
+        subject = f"Your {payload['year']} giving statement from {org_name}"
+    elif template == "receipt":
         amount = money.format(gift.amount_cents, gift.currency)
         subject = f"Your receipt: {amount} to {values['drive_title']}"
     elif template == "refund":
         subject = f"Your gift to {values['drive_title']} was refunded"
     else:
         subject = f"A dispute about your gift to {values['drive_title']}"
-    if gift.test_mode:
+    if gift.test_mode and template != "year_end":
         subject = "[Test mode — no money moved] " + subject
     return _message(
         key=key,
