@@ -26,10 +26,10 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import money, outbox
+from relief import donor_access, money, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
-from relief.models import Drive, ErasedDonor, Gift, Job, JobStatus, email_key
+from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
 from relief.outbox import PermanentFailure
 from relief.payments import donations
 from relief.privacy import address_hash
@@ -40,7 +40,7 @@ from relief.reports import render, year_end
 LOCAL_URL = "http://127.0.0.1:5000"
 #: Seconds to wait for the mail server at each step before the job is retried later.
 SMTP_TIMEOUT = 30
-TEMPLATE_NAMES = ("receipt", "refund", "dispute", "year_end")
+TEMPLATE_NAMES = ("receipt", "refund", "dispute", "year_end", "donor_link")
 
 
 class MailError(RuntimeError):
@@ -128,7 +128,15 @@ def compose(
                 f"giving-statement-{statement.year}.pdf",
                 render.year_end_pdf(statement),
             )
-    if template == "year_end":
+    if template == "donor_link":
+        link = session.get(DonorLink, payload.get("link_id"))
+        if link is None or link.used_at is not None:
+            return None
+        token = donor_access.token_of(link, str(config["SECRET_KEY"]))
+        values["link_url"] = f"{base}/my-gifts/link/{token}"
+        values["minutes"] = int(donor_access.LINK_VALID.total_seconds() // 60)
+        subject = f"Your link to your gifts to {org_name}"
+    elif template == "year_end":
         subject = f"Your {payload['year']} giving statement from {org_name}"
     elif template == "receipt":
         amount = money.format(gift.amount_cents, gift.currency)
