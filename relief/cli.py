@@ -440,7 +440,7 @@ def init_app(app: Flask) -> None:
     from relief.cli_accounts import user_cli
     from relief.outbox.worker import worker_command
     from relief.payments import commands as payment_commands
-    from relief.reports.cli import report_cli
+    from relief.reports.cli import receipts_cli, report_cli
     from relief.treasury import commands as treasury_commands
 
     gift_cli.add_command(payment_commands.purge_test)
@@ -460,6 +460,7 @@ def init_app(app: Flask) -> None:
         backup_cli,
         donor_cli,
         report_cli,
+        receipts_cli,
         user_cli,
     )
     for group in groups:

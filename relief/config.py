@@ -58,11 +58,23 @@ def database_url_for(raw: str | None, instance_path: str) -> str:
 #: The receipt's statement about tax-deductibility. Neutral by default: whether a gift is
 #: deductible depends on who receives the money, which only the operator knows.
 DEFAULT_RECEIPT_STATEMENT = (
-    "No goods or services were provided in exchange for this gift. Whether it is "
+    "Whether this gift is "
     "tax-deductible depends on the organization that receives the money and on your own tax "
     "situation: gifts to a registered charity usually are, gifts to other organizations "
     "usually are not. Keep this receipt for your records and ask a tax adviser."
 )
+
+
+def ein_setting(raw: str) -> str:
+    """RELIEF_ORG_EIN, checked: a US Employer Identification Number, 12-3456789 (or empty)."""
+    digits = raw.strip().replace("-", "")
+    if not digits:
+        return ""
+    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
+        raise ConfigError(
+            f"RELIEF_ORG_EIN must be nine digits such as 12-3456789, got {raw[:30]!r}."
+        )
+    return f"{digits[:2]}-{digits[2:]}"
 
 
 #: The SMTP URL schemes and their default ports: plain (a relay on loopback), STARTTLS, TLS.
@@ -184,6 +196,16 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "RELIEF_PUBLIC_URL": env.get("RELIEF_PUBLIC_URL", ""),
         # Who journalists should write to; printed on the press report.
         "RELIEF_PRESS_CONTACT": env.get("RELIEF_PRESS_CONTACT", "").strip()[:300],
+        # Who receives the money, as a donor files it: printed on every receipt and
+        # year-end statement (README, Receipts).
+        "RELIEF_ORG_LEGAL_NAME": (
+            env.get("RELIEF_ORG_LEGAL_NAME", "").strip()[:200]
+            or env.get("RELIEF_ORG_NAME", "Relief coalition")
+        ),
+        "RELIEF_ORG_EIN": ein_setting(env.get("RELIEF_ORG_EIN", "")),
+        "RELIEF_ORG_ADDRESS": env.get("RELIEF_ORG_ADDRESS", "").strip()[:300],
+        # Where donors write with questions: on the gift page, receipts and emails.
+        "RELIEF_CONTACT_EMAIL": env.get("RELIEF_CONTACT_EMAIL", "").strip()[:320],
         "RELIEF_RECEIPT_STATEMENT": (
             env.get("RELIEF_RECEIPT_STATEMENT", "").strip() or DEFAULT_RECEIPT_STATEMENT
         ),

@@ -26,21 +26,21 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import money, outbox
+from relief import donor_access, money, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
-from relief.models import Drive, ErasedDonor, Gift, Job, JobStatus, email_key
+from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
 from relief.outbox import PermanentFailure
 from relief.payments import donations
 from relief.privacy import address_hash
 from relief.reports import receipt as receipts
-from relief.reports import render
+from relief.reports import render, year_end
 
 #: Where links point when RELIEF_PUBLIC_URL is not set (the development server).
 LOCAL_URL = "http://127.0.0.1:5000"
 #: Seconds to wait for the mail server at each step before the job is retried later.
 SMTP_TIMEOUT = 30
-TEMPLATE_NAMES = ("receipt", "refund", "dispute")
+TEMPLATE_NAMES = ("receipt", "refund", "dispute", "year_end", "donor_link")
 
 
 class MailError(RuntimeError):
@@ -91,12 +91,14 @@ def compose(
     base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
     history = donations.gift_history(session, gift)
     org_name = config["RELIEF_ORG_NAME"]
+    issuer = receipts.Issuer.of(config)
     values = {
         "gift": gift,
         "drive_title": drive.title if drive else "the drive",
         "org_name": org_name,
         "gift_url": f"{base}/gifts/{gift.public_id}",
         "receipt_url": f"{base}/gifts/{gift.public_id}/receipt.pdf",
+        "find_url": f"{base}/my-gifts",
         "history": history,
         "test_mode": gift.test_mode,
         **payload,
@@ -107,22 +109,43 @@ def compose(
             receipt = receipts.build(
                 session,
                 gift.public_id,
-                org_name=org_name,
-                statement=config["RELIEF_RECEIPT_STATEMENT"],
+                issuer=issuer,
                 now=now,
             )
         except NotFound:
             receipt = None  # not in a drive's books yet: the link shows it once it is
         if receipt is not None:
             attachment = (f"receipt-{receipt.number}.pdf", render.receipt_pdf(receipt))
-    if template == "receipt":
+    if template == "year_end":
+        statement = year_end.build(
+            session, gift.donor_email, int(payload["year"]), issuer=issuer, now=now
+        )
+        if not statement.lines:
+            return None  # every gift of the year left the books meanwhile
+        values["statement"] = statement
+        if attach:
+            attachment = (
+                f"giving-statement-{statement.year}.pdf",
+                render.year_end_pdf(statement),
+            )
+    if template == "donor_link":
+        link = session.get(DonorLink, payload.get("link_id"))
+        if link is None or link.used_at is not None:
+            return None
+        token = donor_access.token_of(link, str(config["SECRET_KEY"]))
+        values["link_url"] = f"{base}/my-gifts/link/{token}"
+        values["minutes"] = int(donor_access.LINK_VALID.total_seconds() // 60)
+        subject = f"Your link to your gifts to {org_name}"
+    elif template == "year_end":
+        subject = f"Your {payload['year']} giving statement from {org_name}"
+    elif template == "receipt":
         amount = money.format(gift.amount_cents, gift.currency)
         subject = f"Your receipt: {amount} to {values['drive_title']}"
     elif template == "refund":
         subject = f"Your gift to {values['drive_title']} was refunded"
     else:
         subject = f"A dispute about your gift to {values['drive_title']}"
-    if gift.test_mode:
+    if gift.test_mode and template != "year_end":
         subject = "[Test mode — no money moved] " + subject
     return _message(
         key=key,

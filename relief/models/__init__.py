@@ -25,7 +25,14 @@ from relief.models.drives import (
     PartnerReport,
     PartnerReportRemittance,
 )
-from relief.models.gifts import CARD_PAYMENT, Gift, GiftMethod, GiftStatus, MonthlyGift
+from relief.models.gifts import (
+    CARD_PAYMENT,
+    DonorLink,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    MonthlyGift,
+)
 from relief.models.jobs import Job, JobStatus
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
@@ -51,6 +58,7 @@ from relief.models.treasury import (
 __all__ = [
     "CARD_PAYMENT",
     "AuditEvent",
+    "DonorLink",
     "BankLine",
     "BatchLine",
     "BatchStatus",

@@ -119,3 +119,20 @@ class MonthlyGift(SQLModel, table=True):
     status: str = Field(default="active", max_length=32)
     canceled_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DonorLink(SQLModel, table=True):
+    """A one-time "Find my gifts" sign-in link (relief/donor_access.py). It names a gift of the
+    donor, not their address: erasing the donor clears the gift's address and the link
+    opens nothing. The token is not stored: it is derived from ``nonce`` with the app's
+    SECRET_KEY when the email is written, and only its hash is kept for the lookup."""
+
+    __tablename__ = "donor_link"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    nonce: str = Field(max_length=64)
+    #: No foreign key: purging test gifts deletes gifts, and a link to one opens nothing.
+    gift_id: int = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None

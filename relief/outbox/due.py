@@ -48,3 +48,10 @@ def dispute_notice(session: Session, gift: Gift, dispute_id: str) -> bool:
     """A notice that a dispute withheld the gift, once per dispute."""
     key = f"notice:dispute:{dispute_id}"
     return _mail(session, gift, key, "dispute", dispute_id=dispute_id)
+
+
+def year_end(session: Session, gift: Gift, year: int, donor_hash: str) -> bool:
+    """A donor's year-end statement, once per donor and year: ``donor_hash`` is the keyed
+    hash of their normalised address (relief/privacy.py), ``gift`` their latest gift of the
+    year, whose address the mail goes to."""
+    return _mail(session, gift, f"year-end:{year}:{donor_hash[:64]}", "year_end", year=year)

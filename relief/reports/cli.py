@@ -12,9 +12,10 @@ from flask.cli import AppGroup
 from relief import boundary, drives
 from relief.errors import DomainError
 from relief.models import utcnow
-from relief.reports import monthly, press, render
+from relief.reports import monthly, press, render, year_end
 
 report_cli = AppGroup("report", help="PDF reports.")
+receipts_cli = AppGroup("receipts", help="Donors' receipts and year-end statements.")
 
 #: Where the QR code points when RELIEF_PUBLIC_URL is not set (the development server).
 LOCAL_URL = "http://127.0.0.1:5000"
@@ -90,4 +91,22 @@ def report_month(chapter_slug, month, output, paper):
     click.echo(
         f"Wrote {output} ({len(data) // 1024} KB): {snapshot.title} ({state}), figures as of "
         f"{snapshot.as_of:%Y-%m-%d %H:%M} UTC. It contains donor names: not for publication."
+    )
+
+
+@receipts_cli.command("year-end")
+@click.argument("year", type=click.IntRange(2000, 2999), metavar="YEAR")
+def receipts_year_end(year):
+    """Email every donor who gave in YEAR their year-end statement (one PDF: every gift, net
+    of refunds and corrections). Safe to run again: each donor gets one statement a year."""
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            click.echo(f"{done} of {total} donors checked")
+
+    with boundary.command() as session:
+        written = year_end.enqueue_statements(session, year, progress)
+    click.echo(
+        f"{written} year-end statement(s) for {year} queued; the worker sends them "
+        "(flask --app app worker). Donors already sent theirs were skipped."
     )

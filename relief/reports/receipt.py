@@ -10,6 +10,7 @@ Chicago is a December 31 gift, in that tax year.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,9 +18,36 @@ from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
 from relief.ledger import months
-from relief.models import Chapter, Drive, Gift
+from relief.models import Chapter, Drive, Gift, Job, JobStatus
 from relief.payments import donations, records
 from relief.treasury import gifts
+
+#: Printed on every receipt whatever the operator's tax statement says: a donor files it.
+NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this gift."
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who receives the money, as a donor files it (the RELIEF_ORG_* settings)."""
+
+    name: str
+    legal_name: str
+    ein: str
+    address: str
+    contact: str
+    #: The configured statement about tax-deductibility (RELIEF_RECEIPT_STATEMENT).
+    statement: str
+
+    @classmethod
+    def of(cls, config: Mapping) -> Issuer:
+        return cls(
+            name=config["RELIEF_ORG_NAME"],
+            legal_name=config.get("RELIEF_ORG_LEGAL_NAME") or config["RELIEF_ORG_NAME"],
+            ein=config.get("RELIEF_ORG_EIN", ""),
+            address=config.get("RELIEF_ORG_ADDRESS", ""),
+            contact=config.get("RELIEF_CONTACT_EMAIL", ""),
+            statement=config["RELIEF_RECEIPT_STATEMENT"],
+        )
 
 
 @dataclass(frozen=True)
@@ -51,9 +79,9 @@ class Receipt:
     drive_title: str
     drive_slug: str
     chapter_name: str | None
-    org_name: str
-    #: The configured statement about tax-deductibility (RELIEF_RECEIPT_STATEMENT).
-    statement: str
+    issuer: Issuer
+    #: A copy issued after the receipt was emailed: the donor may already have filed one.
+    duplicate: bool
     test_mode: bool
     issued_at: datetime
     #: The coalition's time zone (RELIEF_TIMEZONE), which every date on the receipt is in.
@@ -63,12 +91,19 @@ class Receipt:
 NO_RECEIPT = "There is no receipt here: the gift is unknown or its payment has not completed."
 
 
+def emailed(session: Session, gift_id: int) -> bool:
+    """Whether the gift's receipt email went out (relief/outbox/due.py names its key)."""
+    job = session.exec(select(Job).where(Job.key == f"receipt:gift:{gift_id}")).first()
+    return job is not None and job.status == JobStatus.DONE
+
+
 def build(
-    session: Session, public_id: str, *, org_name: str, statement: str, now: datetime
+    session: Session, public_id: str, *, issuer: Issuer, now: datetime, reissue: bool = False
 ) -> Receipt:
     """The receipt of the gift with this public id, once its money arrived (paid, and later
     refunded or disputed too: the receipt then says what the gift is now); NotFound for any
-    other gift, without saying which case it was."""
+    other gift, without saying which case it was. ``reissue``: a copy asked for again (the
+    download); it says "Duplicate" once the emailed receipt went out."""
     row = session.exec(
         select(Gift, Drive, Chapter)
         .join(Drive, col(Drive.id) == col(Gift.drive_id))
@@ -101,8 +136,8 @@ def build(
         drive_title=drive.title,
         drive_slug=drive.slug,
         chapter_name=chapter.name if chapter else None,
-        org_name=org_name,
-        statement=statement,
+        issuer=issuer,
+        duplicate=reissue and emailed(session, gift.id),
         test_mode=gift.test_mode,
         issued_at=now.astimezone(UTC),
         zone=months.zone_name(),

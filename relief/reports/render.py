@@ -25,7 +25,8 @@ from relief.ledger import months
 from relief.reports import charts
 from relief.reports.monthly import MonthlySnapshot
 from relief.reports.press import PressSnapshot
-from relief.reports.receipt import Receipt
+from relief.reports.receipt import NO_GOODS_OR_SERVICES, Receipt
+from relief.reports.year_end import YearEndStatement
 
 STATIC = (Path(__file__).resolve().parent.parent / "static" / "reports").resolve()
 TEMPLATES = ALL_TEMPLATES / "reports"
@@ -136,7 +137,12 @@ def pdf(snapshot: PressSnapshot, paper: str = "letter") -> bytes:
 
 def receipt_pdf(receipt: Receipt, paper: str = "letter") -> bytes:
     """A donor's one-page receipt."""
-    return _pdf("receipt.html", paper, r=receipt)
+    return _pdf("receipt.html", paper, r=receipt, no_goods=NO_GOODS_OR_SERVICES)
+
+
+def year_end_pdf(statement: YearEndStatement, paper: str = "letter") -> bytes:
+    """A donor's year-end statement: every gift of the year and its total."""
+    return _pdf("year_end.html", paper, statement=statement, no_goods=NO_GOODS_OR_SERVICES)
 
 
 def monthly_pdf(snapshot: MonthlySnapshot, paper: str = "letter") -> bytes:

@@ -9,6 +9,7 @@ def register_blueprints(app: Flask) -> None:
         admin,
         api,
         donate,
+        donor,
         health,
         organizer,
         public,
@@ -26,4 +27,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(organizer.bp)
     app.register_blueprint(donate.bp)
+    app.register_blueprint(donor.bp)
     app.register_blueprint(webhook.bp)

@@ -152,7 +152,11 @@ def donate(slug, chapter):
 @bp.get("/gifts/<public_id>")
 def gift_page(public_id):
     receipt = donations.receipt(db.session(), public_id)
-    return render_template("donate/gift.html", receipt=receipt)
+    return render_template(
+        "donate/gift.html",
+        receipt=receipt,
+        contact_email=current_app.config.get("RELIEF_CONTACT_EMAIL", ""),
+    )
 
 
 @bp.post("/gifts/<public_id>/manage")

@@ -51,9 +51,9 @@ def gift_receipt(public_id):
     donor_receipt = receipt.build(
         db.session(),
         public_id,
-        org_name=current_app.config["RELIEF_ORG_NAME"],
-        statement=current_app.config["RELIEF_RECEIPT_STATEMENT"],
+        issuer=receipt.Issuer.of(current_app.config),
         now=utcnow(),
+        reissue=True,
     )
     filename = f"receipt-{donor_receipt.number}.pdf"
     response = _pdf_response(render.receipt_pdf(donor_receipt, paper), filename)

@@ -59,6 +59,7 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "public_id": public_id,
         "session_id": objects["sign_in_session"],
         "job_id": objects["job"],
+        "token": "no-such-link-token",
     }
 
 
