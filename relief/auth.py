@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 
 from flask import Flask, abort, g, redirect, request, url_for
@@ -34,12 +33,11 @@ from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from relief import drives, sign_in_sessions, sign_in_throttle
+from relief.accounts import hash_password
+from relief.accounts import normal_email as _normal_email
 from relief.errors import Conflict, DomainError, InvalidInput, NotFound
 from relief.models import Chapter, Membership, Role, User, present, utcnow
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("relief-dummy-password", method="scrypt")
 
@@ -49,25 +47,6 @@ login_manager.login_view = "account.login"
 # can send. A sign-in session is bound instead to the address the app sees (the socket's, or a
 # trusted proxy's view with RELIEF_TRUSTED_PROXIES) and the browser: sign_in_sessions.load.
 login_manager.session_protection = None
-
-
-def _normal_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if not EMAIL.match(email) or len(email) > 320:
-        raise InvalidInput(f"“{email[:80]}” is not an email address.")
-    return email
-
-
-def _check_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"The password must be at most {MAX_PASSWORD_LENGTH} characters.")
-    return password
-
-
-def hash_password(password: str) -> str:
-    return generate_password_hash(_check_password(password), method="scrypt")
 
 
 def find_user(session: Session, email: str) -> User | None:

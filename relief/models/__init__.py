@@ -9,7 +9,9 @@ app see every table once this package is imported.
 """
 
 from relief.models.accounts import (
+    AccountLink,
     AuditEvent,
+    LinkPurpose,
     Membership,
     RateLimitCounter,
     Role,
@@ -50,6 +52,7 @@ from relief.models.treasury import (
 
 __all__ = [
     "CARD_PAYMENT",
+    "AccountLink",
     "AuditEvent",
     "BankLine",
     "BatchLine",
@@ -69,6 +72,7 @@ __all__ = [
     "GiftMethod",
     "GiftStatus",
     "Job",
+    "LinkPurpose",
     "JobStatus",
     "Membership",
     "MonthClose",

@@ -90,6 +90,32 @@ class SignInFailure(SQLModel, table=True):
     last_failed_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class LinkPurpose(enum.StrEnum):
+    INVITATION = "invitation"
+    RESET = "reset"
+
+
+class AccountLink(SQLModel, table=True):
+    """A one-time link emailed to a person: an invitation to set a first password, or a
+    password reset (relief/accounts.py). The link's token is never stored: it is an HMAC of
+    ``nonce`` under the app's SECRET_KEY (so the mail job can rebuild it), and this row keeps
+    only its SHA-256 — a copy of the database opens no account."""
+
+    __tablename__ = "account_link"
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: LinkPurpose = Field(sa_column=_enum(LinkPurpose))
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    nonce: str = Field(max_length=64, unique=True)
+    #: SHA-256 of the link's token.
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    #: Set when the link is used (or a newer link of the same purpose replaces it).
+    used_at: datetime | None = None
+    #: Who sent it: the admin's email for an invitation, "" for a reset the person asked.
+    sent_by: str = Field(default="", max_length=320)
+
+
 class Membership(SQLModel, table=True):
     """A user's role in one chapter."""
 

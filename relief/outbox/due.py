@@ -48,3 +48,14 @@ def dispute_notice(session: Session, gift: Gift, dispute_id: str) -> bool:
     """A notice that a dispute withheld the gift, once per dispute."""
     key = f"notice:dispute:{dispute_id}"
     return _mail(session, gift, key, "dispute", dispute_id=dispute_id)
+
+
+def account_mail(session: Session, link_id: int, purpose: str) -> bool:
+    """An invitation or a password reset: the email carrying a one-time link (its token is
+    rebuilt when the mail is sent, never kept in the job; relief/accounts.py)."""
+    return enqueue(
+        session,
+        "mail",
+        f"account:{purpose}:link:{link_id}",
+        {"template": purpose, "link_id": link_id},
+    )

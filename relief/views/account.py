@@ -7,12 +7,26 @@ address.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from relief import auth, boundary, db, sign_in_sessions
+from relief import accounts, auth, boundary, db, sign_in_sessions
 from relief.errors import DomainError
-from relief.forms import required
+from relief.forms import no_control_characters, required
+from relief.models import LinkPurpose
 from relief.treasury import audit
 from relief.treasury.forms import ActionForm, LoginForm, LogoutForm, PasswordChangeForm
 from relief.web import limiter, local_path
@@ -21,6 +35,32 @@ bp = Blueprint("account", __name__)
 
 #: Per client address: enough for a household behind one router, not for guessing.
 LOGIN_LIMIT_PER_ADDRESS = "20 per minute;100 per hour"
+#: Per client address: a person who mistypes asks again; no one floods an inbox from here.
+RESET_LIMIT_PER_ADDRESS = "5 per minute;20 per hour"
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField(
+        "Your account's email",
+        validators=[DataRequired(), Length(max=320), no_control_characters],
+        render_kw={"autocomplete": "username"},
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        f"New password (at least {accounts.MIN_PASSWORD_LENGTH} characters)",
+        validators=[DataRequired(), Length(max=accounts.MAX_PASSWORD_LENGTH)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    repeat_password = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message="The two passwords are not the same."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 def _safe_next(target: str | None, user) -> str:
@@ -152,6 +192,76 @@ def change_password():
             return redirect(url_for("account.sessions"))
     status = 400 if request.method == "POST" else 200
     return render_template("account/password.html", form=form, error=error), status
+
+
+@bp.route("/account/forgot", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT_PER_ADDRESS, methods=["POST"])
+def forgot_password():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        # The same answer whether or not an account has the address: the page tells no one
+        # which addresses have accounts.
+        accounts.request_reset(
+            db.session(), current_app.config["SECRET_KEY"], required(form.email.data)
+        )
+        return render_template("account/forgot.html", form=form, sent=True)
+    error = "Enter an email address." if request.method == "POST" else None
+    status = 400 if error else 200
+    return render_template("account/forgot.html", form=form, sent=False, error=error), status
+
+
+def _set_password_through(purpose: LinkPurpose, token: str):
+    """The page a one-time link opens: choose a password, then be signed in."""
+    template = "account/welcome.html" if purpose == LinkPurpose.INVITATION else "account/reset.html"
+    form = NewPasswordForm()
+    session_db = db.session()
+    try:
+        _link, user = accounts.open_link(session_db, token, purpose)
+    except accounts.LinkRefused as refusal:
+        return render_template(template, form=None, error=refusal.message), 410
+    error = None
+    if form.validate_on_submit():
+        try:
+            with boundary.attempt():
+                user, ended = accounts.use_link(
+                    session_db, token, purpose, required(form.new_password.data)
+                )
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            sign_in_sessions.begin(
+                session_db, user, request.remote_addr or "", request.headers.get("User-Agent", "")
+            )
+            session.clear()
+            login_user(user)
+            if purpose == LinkPurpose.INVITATION:
+                boundary.audit("user.accept_invitation", f"{user.email}: password set, signed in")
+                flash("Your password is set: you are signed in.", "info")
+            else:
+                boundary.audit(
+                    "user.reset_password", f"{user.email}: by emailed link; {ended} sessions ended"
+                )
+                flash(f"Your password is changed; {ended} other sessions are signed out.", "info")
+            return redirect(url_for(auth.landing_endpoint(session_db, user)))
+    elif request.method == "POST":
+        error = (
+            " ".join(message for messages in form.errors.values() for message in messages)
+            or "Enter the new password twice."
+        )
+    status = 400 if request.method == "POST" else 200
+    return render_template(template, form=form, error=error, email=user.email), status
+
+
+@bp.route("/account/welcome/<token>", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT_PER_ADDRESS, methods=["POST"])
+def accept_invitation(token):
+    return _set_password_through(LinkPurpose.INVITATION, token)
+
+
+@bp.route("/account/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT_PER_ADDRESS, methods=["POST"])
+def reset_password(token):
+    return _set_password_through(LinkPurpose.RESET, token)
 
 
 @bp.app_errorhandler(429)

@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.ratelimit",
         "relief.forms",
         "relief.mail",
+        "relief.accounts",
     ),
     # The shared edge of every request: the unit of work, the page cache, what views share,
     # and the sign-in machinery with the per-chapter guards (auth).
