@@ -32,6 +32,10 @@ class User(SQLModel, table=True):
     #: Set by `user remove`: the account can no longer sign in. The row stays, so the names
     #: on batches and remittances it recorded keep pointing somewhere.
     removed_at: datetime | None = None
+    #: The TOTP secret (base32) once the person enrolled in two-factor sign-in; None: off.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    #: The last TOTP time step accepted: a code is never accepted twice (relief/two_factor.py).
+    totp_last_step: int | None = None
 
     # Flask-Login's protocol, without its mixin (kept free of Flask imports).
     is_authenticated: ClassVar[bool] = True
@@ -114,6 +118,17 @@ class AccountLink(SQLModel, table=True):
     used_at: datetime | None = None
     #: Who sent it: the admin's email for an invitation, "" for a reset the person asked.
     sent_by: str = Field(default="", max_length=320)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of the codes shown once at two-factor enrolment, for a lost phone; each works once."""
+
+    __tablename__ = "recovery_code"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    #: SHA-256 of the code (the code itself is never stored).
+    code_hash: str = Field(max_length=64, unique=True)
+    used_at: datetime | None = None
 
 
 class Membership(SQLModel, table=True):

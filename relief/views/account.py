@@ -7,6 +7,8 @@ address.
 
 from __future__ import annotations
 
+import time
+
 from flask import (
     Blueprint,
     abort,
@@ -20,13 +22,13 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from relief import accounts, auth, boundary, db, sign_in_sessions
+from relief import accounts, auth, boundary, db, sign_in_sessions, two_factor
 from relief.errors import DomainError
 from relief.forms import no_control_characters, required
-from relief.models import LinkPurpose
+from relief.models import LinkPurpose, User
 from relief.treasury import audit
 from relief.treasury.forms import ActionForm, LoginForm, LogoutForm, PasswordChangeForm
 from relief.web import limiter, local_path
@@ -44,6 +46,21 @@ class ForgotForm(FlaskForm):
         "Your account's email",
         validators=[DataRequired(), Length(max=320), no_control_characters],
         render_kw={"autocomplete": "username"},
+    )
+
+
+#: The Flask session's key for a sign-in waiting for its code, and for how long it waits.
+SECOND_STEP = "second_step"
+SECOND_STEP_SECONDS = 300
+#: The secret being enrolled (shown to its owner anyway, as the QR code).
+PENDING_SECRET = "pending_totp_secret"
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code (6 digits from your app, or a recovery code)",
+        validators=[DataRequired(), Length(max=32), no_control_characters],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text"},
     )
 
 
@@ -85,12 +102,8 @@ def login():
     session_db = db.session()
     address = request.remote_addr or ""
     try:
-        user = auth.sign_in(
-            session_db,
-            required(form.email.data),
-            required(form.password.data),
-            address,
-            request.headers.get("User-Agent", ""),
+        user = auth.check_password(
+            session_db, required(form.email.data), required(form.password.data), address
         )
     except auth.SignInThrottled as refusal:
         page = render_template("treasurer/login.html", form=form, error=refusal.message)
@@ -108,9 +121,117 @@ def login():
         return render_template("treasurer/login.html", form=form, error=refusal.message), 401
     target = _safe_next(form.next.data, user)
     session.clear()  # nothing from before sign-in survives it
+    if user.totp_secret:
+        # The password was right; the code comes next, within SECOND_STEP_SECONDS.
+        session[SECOND_STEP] = {"user": user.id, "next": target, "at": int(time.time())}
+        return redirect(url_for("account.login_code"))
+    sign_in_sessions.begin(session_db, user, address, request.headers.get("User-Agent", ""))
     login_user(user)  # the cookie names the new sign-in session, not the account
     boundary.audit("login", "signed in")  # current_user is the account now
     return redirect(target)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"])
+def login_code():
+    pending = session.get(SECOND_STEP)
+    if not pending or time.time() - pending.get("at", 0) > SECOND_STEP_SECONDS:
+        session.pop(SECOND_STEP, None)
+        flash("Sign in again: the code is asked right after the password.", "info")
+        return redirect(url_for("account.login"))
+    form = CodeForm()
+    if not form.validate_on_submit():
+        error = "Enter the code." if request.method == "POST" else None
+        return render_template("account/code.html", form=form, error=error), 401 if error else 200
+    session_db = db.session()
+    address = request.remote_addr or ""
+    try:
+        user, used = auth.second_step(
+            session_db,
+            int(pending["user"]),
+            required(form.code.data),
+            address,
+            request.headers.get("User-Agent", ""),
+        )
+    except auth.SignInThrottled as refusal:
+        page = render_template("account/code.html", form=form, error=refusal.message)
+        return page, 429, {"Retry-After": str(refusal.seconds_to_wait)}
+    except auth.WrongCode as refusal:
+        audit.record(
+            session_db,
+            audit.Actor.of(session_db.get(User, int(pending["user"])), address),
+            "login.failed",
+            "wrong second-factor code",
+        )
+        boundary.checkpoint()  # the count is kept although the answer is a refusal
+        return render_template("account/code.html", form=form, error=refusal.message), 401
+    target = pending.get("next") or url_for(auth.landing_endpoint(session_db, user))
+    session.clear()
+    login_user(user)
+    boundary.audit("login", f"signed in with a {used}")
+    if used == "recovery code":
+        left = two_factor.recovery_codes_left(session_db, user)
+        flash(f"That recovery code is used up; {left} left.", "info")
+    return redirect(target)
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor_page():
+    """Enrol: scan the QR code, type the code the app shows; the recovery codes are shown
+    once, on the answer to that POST."""
+    session_db = db.session()
+    form = CodeForm()
+    secret = session.get(PENDING_SECRET)
+    if request.method == "GET" or not secret:
+        secret = two_factor.new_secret()
+        session[PENDING_SECRET] = secret
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            with boundary.attempt():
+                codes = two_factor.enrol(session_db, current_user, secret, required(form.code.data))
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            session.pop(PENDING_SECRET, None)
+            boundary.audit("user.two_factor", "two-factor sign-in on; 10 new recovery codes")
+            return render_template("account/two_factor.html", codes=codes, form=None)
+    elif request.method == "POST":
+        error = "Enter the 6-digit code your app shows."
+    return render_template(
+        "account/two_factor.html",
+        form=form,
+        codes=None,
+        secret=secret,
+        qr=two_factor.qr_svg(secret, current_user.email, current_app.config["RELIEF_ORG_NAME"]),
+        enrolled=bool(current_user.totp_secret),
+        left=two_factor.recovery_codes_left(session_db, current_user),
+        error=error,
+    ), 400 if error else 200
+
+
+#: Pages a person who must enrol may still open.
+ENROL_ALLOWED = {"account.two_factor_page", "account.logout", "static"}
+
+
+@bp.before_app_request
+def two_factor_required():
+    """With RELIEF_REQUIRE_2FA, a treasurer or admin without two-factor sign-in enrols
+    before anything else (they are signed in with the password this once)."""
+    if not current_app.config.get("RELIEF_REQUIRE_2FA") or request.endpoint in ENROL_ALLOWED:
+        return None
+    if not request.path.startswith(("/treasurer", "/admin", "/organize", "/account")):
+        return None
+    if not current_user.is_authenticated or current_user.totp_secret:
+        return None
+    if not two_factor.required_for(db.session(), current_user):
+        return None
+    flash(
+        "Your coalition requires two-factor sign-in for treasurers and admins: set it up now.",
+        "info",
+    )
+    return redirect(url_for("account.two_factor_page"))
 
 
 @bp.post("/logout")
@@ -229,6 +350,19 @@ def _set_password_through(purpose: LinkPurpose, token: str):
         except DomainError as refusal:
             error = refusal.message
         else:
+            if user.totp_secret:
+                # An emailed link is one factor: the code is still asked.
+                session.clear()
+                landing = url_for(auth.landing_endpoint(session_db, user))
+                session[SECOND_STEP] = {"user": user.id, "next": landing, "at": int(time.time())}
+                audit.record(
+                    session_db,
+                    audit.Actor.of(user, request.remote_addr),
+                    "user.reset_password",
+                    f"{user.email}: by emailed link; {ended} sessions ended",
+                )
+                flash("Your password is changed. Now the code from your app.", "info")
+                return redirect(url_for("account.login_code"))
             sign_in_sessions.begin(
                 session_db, user, request.remote_addr or "", request.headers.get("User-Agent", "")
             )

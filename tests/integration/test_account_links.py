@@ -11,7 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relief.config import smtp_settings
 from relief.models import AccountLink, AuditEvent, Membership, SignInSession, User
@@ -202,8 +202,8 @@ def test_the_admin_changes_roles_removes_an_account_and_creates_a_chapter(app):
         assert session.exec(select(Membership).where(Membership.user_id == target)).all() == []
         live = session.exec(
             select(SignInSession).where(
-                SignInSession.user_id == target, SignInSession.ended_at == None
-            )  # noqa: E711
+                SignInSession.user_id == target, col(SignInSession.ended_at).is_(None)
+            )
         ).all()
         assert live == []
     logged = [action for action, _ in actions(app)]

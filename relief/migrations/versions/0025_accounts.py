@@ -1,4 +1,5 @@
-"""accounts: one-time links emailed to people (invitations, password resets)
+"""accounts: one-time links emailed to people (invitations, password resets); two-factor
+sign-in (a TOTP secret per account, recovery codes)
 
 Revision ID: 0025_accounts
 Revises: 0021_outbox
@@ -48,9 +49,34 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("account_link", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_account_link_user_id"), ["user_id"], unique=False)
+    with op.batch_alter_table("user_account", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("totp_secret", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+        )
+        batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
+    op.create_table(
+        "recovery_code",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["user_account.id"], name=op.f("fk_recovery_code_user_id_user_account")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_recovery_code")),
+        sa.UniqueConstraint("code_hash", name=op.f("uq_recovery_code_code_hash")),
+    )
+    with op.batch_alter_table("recovery_code", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_recovery_code_user_id"), ["user_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recovery_code", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_recovery_code_user_id"))
+    op.drop_table("recovery_code")
+    with op.batch_alter_table("user_account", schema=None) as batch_op:
+        batch_op.drop_column("totp_last_step")
+        batch_op.drop_column("totp_secret")
     with op.batch_alter_table("account_link", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_account_link_user_id"))
     op.drop_table("account_link")
