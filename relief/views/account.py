@@ -64,6 +64,14 @@ class CodeForm(FlaskForm):
     )
 
 
+class EnrolForm(FlaskForm):
+    code = StringField(
+        "Code (6 digits from your app)",
+        validators=[DataRequired(), Length(max=32), no_control_characters],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
 class NewPasswordForm(FlaskForm):
     new_password = PasswordField(
         f"New password (at least {accounts.MIN_PASSWORD_LENGTH} characters)",
@@ -181,7 +189,7 @@ def two_factor_page():
     """Enrol: scan the QR code, type the code the app shows; the recovery codes are shown
     once, on the answer to that POST."""
     session_db = db.session()
-    form = CodeForm()
+    form = EnrolForm()
     secret = session.get(PENDING_SECRET)
     if request.method == "GET" or not secret:
         secret = two_factor.new_secret()
