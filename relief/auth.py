@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 
 from flask import Flask, abort, g, redirect, request, url_for
@@ -33,13 +32,12 @@ from flask_login import LoginManager, current_user
 from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from relief import drives, sign_in_sessions, sign_in_throttle
+from relief import drives, sign_in_sessions, sign_in_throttle, two_factor
+from relief.accounts import hash_password
+from relief.accounts import normal_email as _normal_email
 from relief.errors import Conflict, DomainError, InvalidInput, NotFound
 from relief.models import Chapter, Membership, Role, User, present, utcnow
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("relief-dummy-password", method="scrypt")
 
@@ -49,25 +47,6 @@ login_manager.login_view = "account.login"
 # can send. A sign-in session is bound instead to the address the app sees (the socket's, or a
 # trusted proxy's view with RELIEF_TRUSTED_PROXIES) and the browser: sign_in_sessions.load.
 login_manager.session_protection = None
-
-
-def _normal_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if not EMAIL.match(email) or len(email) > 320:
-        raise InvalidInput(f"“{email[:80]}” is not an email address.")
-    return email
-
-
-def _check_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"The password must be at most {MAX_PASSWORD_LENGTH} characters.")
-    return password
-
-
-def hash_password(password: str) -> str:
-    return generate_password_hash(_check_password(password), method="scrypt")
 
 
 def find_user(session: Session, email: str) -> User | None:
@@ -209,9 +188,9 @@ class SignInThrottled(DomainError):
 
     status_code = 429
 
-    def __init__(self, seconds_to_wait: int):
+    def __init__(self, seconds_to_wait: int, what: str = "passwords"):
         super().__init__(
-            "Too many wrong passwords for this account from here. "
+            f"Too many wrong {what} for this account from here. "
             f"Try again in {_in_words(seconds_to_wait)}."
         )
         self.seconds_to_wait = seconds_to_wait
@@ -223,12 +202,12 @@ def _in_words(seconds: int) -> str:
     return f"{math.ceil(seconds / 60)} minutes"
 
 
-def sign_in(session: Session, email: str, password: str, address: str, user_agent: str) -> User:
-    """The account for this email and password, with a new sign-in session for this browser
-    (``user.sign_in_token`` is its token). An address that has been failing for the account
-    is refused before the password is checked (:class:`SignInThrottled`, so a refusal tells
-    nothing about the password); a wrong password is counted and raises
-    :class:`WrongPassword` — the caller keeps the count although the answer is a refusal."""
+def check_password(session: Session, email: str, password: str, address: str) -> User:
+    """The account for this email and password. An address that has been failing for the
+    account is refused before the password is checked (:class:`SignInThrottled`, so a refusal
+    tells nothing about the password); a wrong password is counted and raises
+    :class:`WrongPassword` — the caller keeps the count although the answer is a refusal.
+    No one is signed in yet: see :func:`sign_in` and :func:`second_step`."""
     wait = sign_in_throttle.seconds_to_wait(session, email, address)
     if wait:
         raise SignInThrottled(wait)
@@ -236,8 +215,53 @@ def sign_in(session: Session, email: str, password: str, address: str, user_agen
     if user is None:
         raise WrongPassword(sign_in_throttle.record_failure(session, email, address))
     sign_in_throttle.forget(session, email, address)
+    return user
+
+
+def sign_in(session: Session, email: str, password: str, address: str, user_agent: str) -> User:
+    """:func:`check_password`, then a new sign-in session for this browser
+    (``user.sign_in_token`` is its token) — for an account without two-factor sign-in."""
+    user = check_password(session, email, password, address)
     sign_in_sessions.begin(session, user, address, user_agent)
     return user
+
+
+class WrongCode(DomainError):
+    """The second factor is not right; the failure is counted like a wrong password."""
+
+    status_code = 401
+
+    def __init__(self, seconds_to_wait: int):
+        message = "That code is not right (or was already used)."
+        if seconds_to_wait:
+            message += f" Wait {_in_words(seconds_to_wait)} before trying again from here."
+        super().__init__(message)
+        self.seconds_to_wait = seconds_to_wait
+
+
+def _code_key(user: User) -> str:
+    # Counted apart from the password's failures, by the same throttle.
+    return f"second-factor:{user.email}"
+
+
+def second_step(
+    session: Session, user_id: int, code: str, address: str, user_agent: str
+) -> tuple[User, str]:
+    """Sign in an account whose password was right with its TOTP or a recovery code: a new
+    sign-in session. Wrong codes wait like wrong passwords (:class:`SignInThrottled` before
+    the code is checked, :class:`WrongCode` counted). Returns the account and what was used."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active or not user.totp_secret:
+        raise NotFound("Sign in again.")
+    wait = sign_in_throttle.seconds_to_wait(session, _code_key(user), address)
+    if wait:
+        raise SignInThrottled(wait, "codes")
+    used = two_factor.check(session, user, code)
+    if used is None:
+        raise WrongCode(sign_in_throttle.record_failure(session, _code_key(user), address))
+    sign_in_throttle.forget(session, _code_key(user), address)
+    sign_in_sessions.begin(session, user, address, user_agent)
+    return user, used
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,15 @@ def _int_setting(env: dict, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
 
 
+def _switch(env: dict, name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "no", "off", "false"):
+        return False
+    if raw in ("1", "yes", "on", "true"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}.")
+
+
 def timezone_setting(raw: str | None) -> str:
     """RELIEF_TIMEZONE, checked: an IANA zone name (default UTC)."""
     name = (raw or "").strip() or "UTC"
@@ -213,6 +222,8 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "SMTP": smtp,
         "MAIL_FROM": mail_from(env.get("RELIEF_MAIL_FROM", "").strip(), smtp),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
+        # Treasurers and admins must sign in with a second factor (enrolled at next sign-in).
+        "RELIEF_REQUIRE_2FA": _switch(env, "RELIEF_REQUIRE_2FA"),
         # One machine only: a file the app's processes share to say "something was committed"
         # (relief/pagecache/counter.py); unset, every cached page asks the database.
         "CHANGE_COUNTER": env.get("RELIEF_CHANGE_COUNTER", ""),

@@ -26,7 +26,7 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import donor_access, money, outbox
+from relief import accounts, donor_access, money, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
 from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
@@ -41,6 +41,8 @@ LOCAL_URL = "http://127.0.0.1:5000"
 #: Seconds to wait for the mail server at each step before the job is retried later.
 SMTP_TIMEOUT = 30
 TEMPLATE_NAMES = ("receipt", "refund", "dispute", "year_end", "donor_link")
+#: Emails about a person's account, carrying a one-time link (relief/accounts.py).
+ACCOUNT_TEMPLATES = ("invitation", "reset")
 
 
 class MailError(RuntimeError):
@@ -77,11 +79,16 @@ def compose(
     now: datetime,
     *,
     attach: bool = True,
+    reveal_links: bool = True,
 ) -> EmailMessage | None:
     """The message a mail job sends, built from the gift as it is now; None when there is
     nobody to send it to (no address, or the donor was erased). ``attach=False`` leaves out
-    the receipt's PDF (a preview)."""
+    the receipt's PDF (a preview); ``reveal_links=False`` hides an account email's or a
+    donor's one-time link (the admin's preview: an admin must not be able to take over
+    another account or open a donor's gifts)."""
     template = payload.get("template")
+    if template in ACCOUNT_TEMPLATES:
+        return _account_message(session, key, payload, config, now, reveal_links)
     if template not in TEMPLATE_NAMES:
         raise PermanentFailure(f"Relief has no email called {template!r}.")
     gift = session.get(Gift, payload.get("gift_id"))
@@ -133,7 +140,10 @@ def compose(
         if link is None or link.used_at is not None:
             return None
         token = donor_access.token_of(link, str(config["SECRET_KEY"]))
-        values["link_url"] = f"{base}/my-gifts/link/{token}"
+        # The admin's preview never shows it: the link opens the donor's gifts.
+        values["link_url"] = (
+            f"{base}/my-gifts/link/{token}" if reveal_links else "(the one-time link: hidden here)"
+        )
         values["minutes"] = int(donor_access.LINK_VALID.total_seconds() // 60)
         subject = f"Your link to your gifts to {org_name}"
     elif template == "year_end":
@@ -156,6 +166,37 @@ def compose(
         html=_environment().get_template(f"{template}.html").render(**values),
         now=now,
         attachment=attachment,
+    )
+
+
+def _account_message(
+    session: Session, key: str, payload: dict, config: Mapping, now: datetime, reveal: bool
+) -> EmailMessage | None:
+    found = accounts.link_mail(session, config["SECRET_KEY"], int(payload.get("link_id") or 0))
+    if found is None:
+        return None  # used, replaced or expired meanwhile: nothing worth sending
+    base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
+    path = "welcome" if found.purpose.value == "invitation" else "reset"
+    link = f"{base}/account/{path}/{found.token}" if reveal else "(the one-time link: hidden here)"
+    values = {
+        "mail": found,
+        "link": link,
+        "org_name": config["RELIEF_ORG_NAME"],
+        "expires": found.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    if found.purpose.value == "invitation":
+        subject = f"You are invited to {config['RELIEF_ORG_NAME']} on Relief"
+    else:
+        subject = "Reset your Relief password"
+    template = found.purpose.value
+    return _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(addr_spec=found.email),
+        subject=subject,
+        text=_environment().get_template(f"{template}.txt").render(**values),
+        html=_environment().get_template(f"{template}.html").render(**values),
+        now=now,
     )
 
 
@@ -278,7 +319,9 @@ def outbox_view(session: Session, config: Mapping, now: datetime) -> OutboxView:
     }
     previews: dict[int, Preview] = {}
     for job in jobs[JobStatus.KEPT]:
-        message = compose(session, job.key, json.loads(job.payload), config, now, attach=False)
+        message = compose(
+            session, job.key, json.loads(job.payload), config, now, attach=False, reveal_links=False
+        )
         if message is not None and job.id is not None:
             previews[job.id] = Preview(
                 str(message["To"]), str(message["Subject"]), text_of(message)

@@ -9,9 +9,12 @@ app see every table once this package is imported.
 """
 
 from relief.models.accounts import (
+    AccountLink,
     AuditEvent,
+    LinkPurpose,
     Membership,
     RateLimitCounter,
+    RecoveryCode,
     Role,
     SignInFailure,
     SignInSession,
@@ -57,6 +60,7 @@ from relief.models.treasury import (
 
 __all__ = [
     "CARD_PAYMENT",
+    "AccountLink",
     "AuditEvent",
     "DonorLink",
     "BankLine",
@@ -77,6 +81,8 @@ __all__ = [
     "GiftMethod",
     "GiftStatus",
     "Job",
+    "LinkPurpose",
+    "RecoveryCode",
     "JobStatus",
     "Membership",
     "MonthClose",

@@ -32,6 +32,10 @@ class User(SQLModel, table=True):
     #: Set by `user remove`: the account can no longer sign in. The row stays, so the names
     #: on batches and remittances it recorded keep pointing somewhere.
     removed_at: datetime | None = None
+    #: The TOTP secret (base32) once the person enrolled in two-factor sign-in; None: off.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    #: The last TOTP time step accepted: a code is never accepted twice (relief/two_factor.py).
+    totp_last_step: int | None = None
 
     # Flask-Login's protocol, without its mixin (kept free of Flask imports).
     is_authenticated: ClassVar[bool] = True
@@ -88,6 +92,43 @@ class SignInFailure(SQLModel, table=True):
     address: str = Field(primary_key=True, max_length=64)
     failures: int = 0
     last_failed_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class LinkPurpose(enum.StrEnum):
+    INVITATION = "invitation"
+    RESET = "reset"
+
+
+class AccountLink(SQLModel, table=True):
+    """A one-time link emailed to a person: an invitation to set a first password, or a
+    password reset (relief/accounts.py). The link's token is never stored: it is an HMAC of
+    ``nonce`` under the app's SECRET_KEY (so the mail job can rebuild it), and this row keeps
+    only its SHA-256 — a copy of the database opens no account."""
+
+    __tablename__ = "account_link"
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: LinkPurpose = Field(sa_column=_enum(LinkPurpose))
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    nonce: str = Field(max_length=64, unique=True)
+    #: SHA-256 of the link's token.
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    #: Set when the link is used (or a newer link of the same purpose replaces it).
+    used_at: datetime | None = None
+    #: Who sent it: the admin's email for an invitation, "" for a reset the person asked.
+    sent_by: str = Field(default="", max_length=320)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of the codes shown once at two-factor enrolment, for a lost phone; each works once."""
+
+    __tablename__ = "recovery_code"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    #: SHA-256 of the code (the code itself is never stored).
+    code_hash: str = Field(max_length=64, unique=True)
+    used_at: datetime | None = None
 
 
 class Membership(SQLModel, table=True):

@@ -55,3 +55,14 @@ def year_end(session: Session, gift: Gift, year: int, donor_hash: str) -> bool:
     hash of their normalised address (relief/privacy.py), ``gift`` their latest gift of the
     year, whose address the mail goes to."""
     return _mail(session, gift, f"year-end:{year}:{donor_hash[:64]}", "year_end", year=year)
+
+
+def account_mail(session: Session, link_id: int, purpose: str) -> bool:
+    """An invitation or a password reset: the email carrying a one-time link (its token is
+    rebuilt when the mail is sent, never kept in the job; relief/accounts.py)."""
+    return enqueue(
+        session,
+        "mail",
+        f"account:{purpose}:link:{link_id}",
+        {"template": purpose, "link_id": link_id},
+    )

@@ -7,12 +7,28 @@ address.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+import time
 
-from relief import auth, boundary, db, sign_in_sessions
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from relief import accounts, auth, boundary, db, sign_in_sessions, two_factor
 from relief.errors import DomainError
-from relief.forms import required
+from relief.forms import no_control_characters, required
+from relief.models import LinkPurpose, User
 from relief.treasury import audit
 from relief.treasury.forms import ActionForm, LoginForm, LogoutForm, PasswordChangeForm
 from relief.web import limiter, local_path
@@ -21,6 +37,55 @@ bp = Blueprint("account", __name__)
 
 #: Per client address: enough for a household behind one router, not for guessing.
 LOGIN_LIMIT_PER_ADDRESS = "20 per minute;100 per hour"
+#: Per client address: a person who mistypes asks again; no one floods an inbox from here.
+RESET_LIMIT_PER_ADDRESS = "5 per minute;20 per hour"
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField(
+        "Your account's email",
+        validators=[DataRequired(), Length(max=320), no_control_characters],
+        render_kw={"autocomplete": "username"},
+    )
+
+
+#: The Flask session's key for a sign-in waiting for its code, and for how long it waits.
+SECOND_STEP = "second_step"
+SECOND_STEP_SECONDS = 300
+#: The secret being enrolled (shown to its owner anyway, as the QR code).
+PENDING_SECRET = "pending_totp_secret"
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code (6 digits from your app, or a recovery code)",
+        validators=[DataRequired(), Length(max=32), no_control_characters],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text"},
+    )
+
+
+class EnrolForm(FlaskForm):
+    code = StringField(
+        "Code (6 digits from your app)",
+        validators=[DataRequired(), Length(max=32), no_control_characters],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        f"New password (at least {accounts.MIN_PASSWORD_LENGTH} characters)",
+        validators=[DataRequired(), Length(max=accounts.MAX_PASSWORD_LENGTH)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    repeat_password = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message="The two passwords are not the same."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 def _safe_next(target: str | None, user) -> str:
@@ -45,12 +110,8 @@ def login():
     session_db = db.session()
     address = request.remote_addr or ""
     try:
-        user = auth.sign_in(
-            session_db,
-            required(form.email.data),
-            required(form.password.data),
-            address,
-            request.headers.get("User-Agent", ""),
+        user = auth.check_password(
+            session_db, required(form.email.data), required(form.password.data), address
         )
     except auth.SignInThrottled as refusal:
         page = render_template("treasurer/login.html", form=form, error=refusal.message)
@@ -68,9 +129,117 @@ def login():
         return render_template("treasurer/login.html", form=form, error=refusal.message), 401
     target = _safe_next(form.next.data, user)
     session.clear()  # nothing from before sign-in survives it
+    if user.totp_secret:
+        # The password was right; the code comes next, within SECOND_STEP_SECONDS.
+        session[SECOND_STEP] = {"user": user.id, "next": target, "at": int(time.time())}
+        return redirect(url_for("account.login_code"))
+    sign_in_sessions.begin(session_db, user, address, request.headers.get("User-Agent", ""))
     login_user(user)  # the cookie names the new sign-in session, not the account
     boundary.audit("login", "signed in")  # current_user is the account now
     return redirect(target)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"])
+def login_code():
+    pending = session.get(SECOND_STEP)
+    if not pending or time.time() - pending.get("at", 0) > SECOND_STEP_SECONDS:
+        session.pop(SECOND_STEP, None)
+        flash("Sign in again: the code is asked right after the password.", "info")
+        return redirect(url_for("account.login"))
+    form = CodeForm()
+    if not form.validate_on_submit():
+        error = "Enter the code." if request.method == "POST" else None
+        return render_template("account/code.html", form=form, error=error), 401 if error else 200
+    session_db = db.session()
+    address = request.remote_addr or ""
+    try:
+        user, used = auth.second_step(
+            session_db,
+            int(pending["user"]),
+            required(form.code.data),
+            address,
+            request.headers.get("User-Agent", ""),
+        )
+    except auth.SignInThrottled as refusal:
+        page = render_template("account/code.html", form=form, error=refusal.message)
+        return page, 429, {"Retry-After": str(refusal.seconds_to_wait)}
+    except auth.WrongCode as refusal:
+        audit.record(
+            session_db,
+            audit.Actor.of(session_db.get(User, int(pending["user"])), address),
+            "login.failed",
+            "wrong second-factor code",
+        )
+        boundary.checkpoint()  # the count is kept although the answer is a refusal
+        return render_template("account/code.html", form=form, error=refusal.message), 401
+    target = pending.get("next") or url_for(auth.landing_endpoint(session_db, user))
+    session.clear()
+    login_user(user)
+    boundary.audit("login", f"signed in with a {used}")
+    if used == "recovery code":
+        left = two_factor.recovery_codes_left(session_db, user)
+        flash(f"That recovery code is used up; {left} left.", "info")
+    return redirect(target)
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor_page():
+    """Enrol: scan the QR code, type the code the app shows; the recovery codes are shown
+    once, on the answer to that POST."""
+    session_db = db.session()
+    form = EnrolForm()
+    secret = session.get(PENDING_SECRET)
+    if request.method == "GET" or not secret:
+        secret = two_factor.new_secret()
+        session[PENDING_SECRET] = secret
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            with boundary.attempt():
+                codes = two_factor.enrol(session_db, current_user, secret, required(form.code.data))
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            session.pop(PENDING_SECRET, None)
+            boundary.audit("user.two_factor", "two-factor sign-in on; 10 new recovery codes")
+            return render_template("account/two_factor.html", codes=codes, form=None)
+    elif request.method == "POST":
+        error = "Enter the 6-digit code your app shows."
+    return render_template(
+        "account/two_factor.html",
+        form=form,
+        codes=None,
+        secret=secret,
+        qr=two_factor.qr_svg(secret, current_user.email, current_app.config["RELIEF_ORG_NAME"]),
+        enrolled=bool(current_user.totp_secret),
+        left=two_factor.recovery_codes_left(session_db, current_user),
+        error=error,
+    ), 400 if error else 200
+
+
+#: Pages a person who must enrol may still open.
+ENROL_ALLOWED = {"account.two_factor_page", "account.logout", "static"}
+
+
+@bp.before_app_request
+def two_factor_required():
+    """With RELIEF_REQUIRE_2FA, a treasurer or admin without two-factor sign-in enrols
+    before anything else (they are signed in with the password this once)."""
+    if not current_app.config.get("RELIEF_REQUIRE_2FA") or request.endpoint in ENROL_ALLOWED:
+        return None
+    if not request.path.startswith(("/treasurer", "/admin", "/organize", "/account")):
+        return None
+    if not current_user.is_authenticated or current_user.totp_secret:
+        return None
+    if not two_factor.required_for(db.session(), current_user):
+        return None
+    flash(
+        "Your coalition requires two-factor sign-in for treasurers and admins: set it up now.",
+        "info",
+    )
+    return redirect(url_for("account.two_factor_page"))
 
 
 @bp.post("/logout")
@@ -152,6 +321,89 @@ def change_password():
             return redirect(url_for("account.sessions"))
     status = 400 if request.method == "POST" else 200
     return render_template("account/password.html", form=form, error=error), status
+
+
+@bp.route("/account/forgot", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT_PER_ADDRESS, methods=["POST"])
+def forgot_password():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        # The same answer whether or not an account has the address: the page tells no one
+        # which addresses have accounts.
+        accounts.request_reset(
+            db.session(), current_app.config["SECRET_KEY"], required(form.email.data)
+        )
+        return render_template("account/forgot.html", form=form, sent=True)
+    error = "Enter an email address." if request.method == "POST" else None
+    status = 400 if error else 200
+    return render_template("account/forgot.html", form=form, sent=False, error=error), status
+
+
+def _set_password_through(purpose: LinkPurpose, token: str):
+    """The page a one-time link opens: choose a password, then be signed in."""
+    template = "account/welcome.html" if purpose == LinkPurpose.INVITATION else "account/reset.html"
+    form = NewPasswordForm()
+    session_db = db.session()
+    try:
+        _link, user = accounts.open_link(session_db, token, purpose)
+    except accounts.LinkRefused as refusal:
+        return render_template(template, form=None, error=refusal.message), 410
+    error = None
+    if form.validate_on_submit():
+        try:
+            with boundary.attempt():
+                user, ended = accounts.use_link(
+                    session_db, token, purpose, required(form.new_password.data)
+                )
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            if user.totp_secret:
+                # An emailed link is one factor: the code is still asked.
+                session.clear()
+                landing = url_for(auth.landing_endpoint(session_db, user))
+                session[SECOND_STEP] = {"user": user.id, "next": landing, "at": int(time.time())}
+                audit.record(
+                    session_db,
+                    audit.Actor.of(user, request.remote_addr),
+                    "user.reset_password",
+                    f"{user.email}: by emailed link; {ended} sessions ended",
+                )
+                flash("Your password is changed. Now the code from your app.", "info")
+                return redirect(url_for("account.login_code"))
+            sign_in_sessions.begin(
+                session_db, user, request.remote_addr or "", request.headers.get("User-Agent", "")
+            )
+            session.clear()
+            login_user(user)
+            if purpose == LinkPurpose.INVITATION:
+                boundary.audit("user.accept_invitation", f"{user.email}: password set, signed in")
+                flash("Your password is set: you are signed in.", "info")
+            else:
+                boundary.audit(
+                    "user.reset_password", f"{user.email}: by emailed link; {ended} sessions ended"
+                )
+                flash(f"Your password is changed; {ended} other sessions are signed out.", "info")
+            return redirect(url_for(auth.landing_endpoint(session_db, user)))
+    elif request.method == "POST":
+        error = (
+            " ".join(message for messages in form.errors.values() for message in messages)
+            or "Enter the new password twice."
+        )
+    status = 400 if request.method == "POST" else 200
+    return render_template(template, form=form, error=error, email=user.email), status
+
+
+@bp.route("/account/welcome/<token>", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT_PER_ADDRESS, methods=["POST"])
+def accept_invitation(token):
+    return _set_password_through(LinkPurpose.INVITATION, token)
+
+
+@bp.route("/account/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT_PER_ADDRESS, methods=["POST"])
+def reset_password(token):
+    return _set_password_through(LinkPurpose.RESET, token)
 
 
 @bp.app_errorhandler(429)

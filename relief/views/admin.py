@@ -1,18 +1,24 @@
 """Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events,
-drives' host chapters, and the outbox (jobs and emails, with a retry button)."""
+drives' host chapters, the outbox (jobs and emails, with a retry button), and accounts and
+chapters (invite, change a role, remove, create a chapter)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
+from wtforms.fields import BooleanField, EmailField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
-from relief import auth, boundary, db, drives, mail, money, outbox
+from relief import accounts, auth, boundary, db, drives, mail, money, outbox
 from relief.errors import DomainError
+from relief.forms import no_control_characters
 from relief.models import utcnow
 from relief.organize.forms import HostForm
 from relief.payments import webhooks
 from relief.treasury import audit, gifts
-from relief.treasury.forms import AdminAssignForm
+from relief.treasury.forms import ActionForm, AdminAssignForm
 from relief.web import refusal_status, whole_number_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -148,3 +154,151 @@ def outbox_retry(job_id):
     boundary.audit("outbox.retry", f"job #{job.id} ({job.key}) queued again")
     flash(f"{job.key} is queued again: the worker runs it next.", "success")
     return redirect(url_for(".outbox_page"))
+
+
+# --- Accounts and chapters --------------------------------------------------------------------
+
+ROLE_CHOICES = [SelectChoice("treasurer", "Treasurer"), SelectChoice("organizer", "Organizer")]
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320), no_control_characters])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    chapters = SelectMultipleField("In the chapters", choices=[], validate_choice=True)
+    admin = BooleanField("Coalition admin (every chapter, the audit log, these accounts)")
+
+
+class RoleForm(FlaskForm):
+    chapter = SelectField("Chapter", choices=[])
+    role = SelectField("Role", choices=[*ROLE_CHOICES, SelectChoice(accounts.NO_ROLE, "No role")])
+
+
+class ChapterForm(FlaskForm):
+    slug = StringField(
+        "Short name in links (e.g. st-louis)",
+        validators=[DataRequired(), Length(max=64), no_control_characters],
+    )
+    name = StringField("Name", validators=[DataRequired(), Length(max=200), no_control_characters])
+    region = StringField(
+        "Region (e.g. MO)", validators=[Optional(), Length(max=64), no_control_characters]
+    )
+
+
+def _chapter_choices(session) -> list[SelectChoice]:
+    return [
+        SelectChoice(chapter.slug, f"{chapter.name} ({chapter.slug})")
+        for chapter in accounts.chapters(session)
+    ]
+
+
+def _render_accounts(session, error=None, status=200, invite=None, chapter=None):
+    choices = _chapter_choices(session)
+    invite = invite or InviteForm(formdata=None)
+    invite.chapters.choices = choices
+    role_form = RoleForm(formdata=None)
+    role_form.chapter.choices = choices
+    return render_template(
+        "admin/accounts.html",
+        accounts=auth.accounts(session),
+        invite=invite,
+        role_form=role_form,
+        chapter_form=chapter or ChapterForm(formdata=None),
+        action_form=ActionForm(formdata=None),
+        error=error,
+    ), status
+
+
+@bp.get("/accounts")
+@auth.admin_required
+def account_list():
+    return _render_accounts(db.session())
+
+
+@bp.post("/accounts/invite")
+@auth.admin_required
+def invite():
+    session = db.session()
+    form = InviteForm()
+    form.chapters.choices = _chapter_choices(session)
+    if not form.validate():
+        return _render_accounts(session, "Give an email address and a role.", 400, invite=form)
+    try:
+        with boundary.attempt():
+            user, link = accounts.invite(
+                session,
+                current_app.config["SECRET_KEY"],
+                form.email.data or "",
+                invited_by=current_user.email,
+                chapter_slugs=form.chapters.data or [],
+                role=form.role.data or "",
+                admin=bool(form.admin.data),
+            )
+    except DomainError as failure:
+        return _render_accounts(session, failure.message, refusal_status(failure), invite=form)
+    what = ", ".join(
+        [
+            *(["coalition admin"] if user.is_admin else []),
+            *(f"{form.role.data} of {slug}" for slug in form.chapters.data or []),
+        ]
+    )
+    boundary.audit("user.invite", f"{user.email}: {what}; link #{link.id} valid 7 days")
+    flash(f"{user.email} is invited: the email with their link is on its way.", "success")
+    return redirect(url_for(".account_list"))
+
+
+@bp.post("/accounts/<int:user_id>/role")
+@auth.admin_required
+def account_role(user_id):
+    session = db.session()
+    accounts.get_account(session, user_id)  # 404 unless it is an active account
+    form = RoleForm()
+    form.chapter.choices = _chapter_choices(session)
+    if not form.validate():
+        return _render_accounts(session, "Choose a chapter and a role.", 400)
+    try:
+        with boundary.attempt():
+            changed = accounts.change_role(
+                session, user_id, form.chapter.data or "", form.role.data or ""
+            )
+    except DomainError as failure:
+        return _render_accounts(session, failure.message, refusal_status(failure))
+    boundary.audit("user.role", changed)
+    flash(changed + ".", "success")
+    return redirect(url_for(".account_list"))
+
+
+@bp.post("/accounts/<int:user_id>/remove")
+@auth.admin_required
+def account_remove(user_id):
+    session = db.session()
+    if not ActionForm().validate():
+        return _render_accounts(session, "The form expired: try again.", 400)
+    try:
+        with boundary.attempt():
+            user, ended = accounts.remove(session, user_id, current_user)
+    except DomainError as failure:
+        return _render_accounts(session, failure.message, refusal_status(failure))
+    boundary.audit("user.remove", f"{user.email}: {ended} sign-in sessions ended")
+    flash(f"Removed {user.email}: signed out everywhere, no role left.", "success")
+    return redirect(url_for(".account_list"))
+
+
+@bp.post("/chapters")
+@auth.admin_required
+def chapter_create():
+    session = db.session()
+    form = ChapterForm()
+    if not form.validate():
+        return _render_accounts(
+            session, "Give the chapter a short name and a name.", 400, chapter=form
+        )
+    try:
+        with boundary.attempt():
+            chapter = drives.create_chapter(
+                session, form.slug.data or "", form.name.data or "", form.region.data or None
+            )
+    except DomainError as failure:
+        return _render_accounts(session, failure.message, refusal_status(failure), chapter=form)
+    boundary.audit("chapter.create", f"{chapter.slug}: {chapter.name}", chapter=chapter)
+    flash(f"Chapter {chapter.name} is created.", "success")
+    return redirect(url_for(".account_list"))

@@ -21,6 +21,7 @@ from relief.models import (
     JobStatus,
     Payout,
     PayoutTransaction,
+    User,
     utcnow,
 )
 from relief.treasury import batches, gifts, partner_reports, remittances
@@ -86,6 +87,16 @@ OUTSIDE = {
     # A failed job, queued again: back to the outbox.
     ("admin.outbox_retry", "POST"): (lambda o: {"job_id": o["job"]}, {**ADMINS, "admin": 302}),
     ("organizer.index", "GET"): (lambda o: {}, EVERYONE),
+    # Accounts and chapters: an empty form is refused (400); removing an account needs no
+    # field (302, back to the list).
+    ("admin.account_list", "GET"): (lambda o: {}, ADMINS),
+    ("admin.invite", "POST"): (lambda o: {}, {**ADMINS, "admin": 400}),
+    ("admin.account_role", "POST"): (lambda o: {"user_id": o["account"]}, {**ADMINS, "admin": 400}),
+    ("admin.account_remove", "POST"): (
+        lambda o: {"user_id": o["account"]},
+        {**ADMINS, "admin": 302},
+    ),
+    ("admin.chapter_create", "POST"): (lambda o: {}, {**ADMINS, "admin": 400}),
 }
 #: The organizer's routes, as ROUTES: (URL arguments, the status the chapter's own organizer
 #: and an admin get). ``slug`` is a drive only this chapter takes part in. An empty sub-goal is
@@ -224,6 +235,9 @@ def objects_of(session, drive, chapter_slug):
         last_error="The mail server refused the address for good (550 no such user).",
     )
     session.add(failed)
+    # An account of no role, for the admin's account routes (removing it answers 302).
+    account = User(email=f"account-{gift.id}@example.org", password_hash="!")
+    session.add(account)
     session.commit()
     assert gifts.unassigned(session, chapter)
     return {
@@ -236,6 +250,7 @@ def objects_of(session, drive, chapter_slug):
         "payout": payout.id,
         "report": report.id,
         "job": failed.id,
+        "account": account.id,
     }
 
 

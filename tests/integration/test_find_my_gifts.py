@@ -13,12 +13,14 @@ from sqlmodel import Session, select
 
 from relief.config import smtp_settings
 from relief.models import DonorLink, MonthlyGift
+from relief.outbox.worker import Worker
 from tests.conftest import make_app
 from tests.factories import make_coalition
 from tests.integration.test_donate import csrf_token, give, text_of
 from tests.integration.test_outbox_mail import burst
 from tests.mailbox import Mailbox, parts
 from tests.read_back import pdf_text
+from tests.treasury_helpers import SignedIn, make_user
 
 DANA = "dana@example.org"
 
@@ -141,3 +143,20 @@ def test_a_link_expires_after_30_minutes(app, mailbox):
 def test_the_form_is_rate_limited_per_address(app, mailbox):
     answers = [ask(app.test_client(), DANA).status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
+
+
+def test_the_admins_outbox_hides_a_donors_one_time_link(database_url):
+    """An admin reading the outbox (no mail server: the email is kept there) must not be able
+    to open a donor's gifts: the link is hidden in the preview, as account links are."""
+    app = make_app(database_url, MAIL_FROM="Relief <r@relief.example.org>")
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:
+        make_coalition(session)
+        make_user(session, "admin@mo.org", admin=True)
+    test_give(app.test_client())
+    ask(app.test_client(), DANA)
+    Worker(app).burst()
+    page = SignedIn(app, "admin@mo.org").get("/admin/outbox").get_data(as_text=True)
+    assert "Your link to your gifts" in page
+    assert "(the one-time link: hidden here)" in page
+    assert "/my-gifts/link/" not in page
+    app.extensions["relief.engine"].dispose()

@@ -44,6 +44,8 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.forms",
         "relief.mail",
         "relief.donor_access",
+        "relief.accounts",
+        "relief.two_factor",
     ),
     # The shared edge of every request: the unit of work, the page cache, what views share,
     # and the sign-in machinery with the per-chapter guards (auth).
