@@ -729,12 +729,17 @@ class DriveStories(RuleBasedStateMachine):
         assert response.status_code == 200
         return pdf_text(response.data)
 
-    @precondition(lambda self: bool(self.paid))
+    def _erasable(self):
+        """One-time card gifts received (a monthly gift's address is Stripe's customer's)."""
+        return sorted(key for key in self.paid if not self.model.cards[key].monthly)
+
+    @precondition(lambda self: bool(self._erasable()))
     @rule(pick=st.integers(0, 1000))
     def erase_donor(self, pick):
-        key = self._pick(sorted(self.paid), pick)
+        """The donor's data goes; the money stays in every figure (the invariants)."""
+        key = self._pick(self._erasable(), pick)
         result = self.app.test_cli_runner().invoke(
-            args=["donor", "erase", f"donor-{key}@example.org"]
+            args=["donor", "erase", "--yes", f"donor-{key}@example.org"]
         )
         assert result.exit_code == 0, result.output
 
