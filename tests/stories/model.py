@@ -25,9 +25,6 @@ PENDING = {
     # Item 4c ("every dispute status mapped on purpose"): a `prevented` dispute (Stripe refunds
     # the charge; the dispute itself withdraws nothing).
     "dispute_statuses",
-    # Item 4d ("null fields"): an invoice.paid whose `parent.subscription_details` is null is
-    # answered 200 and moves no money.
-    "null_fields",
     # Item 3 ("Dates"): refunds and disputes are booked at their own time (the month they
     # happen in), not the payment's. Until then refund and dispute entries are checked per
     # drive and chapter, not per month.
