@@ -15,9 +15,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 PENDING = {
-    # Item 1 ("Ownership"): whole-drive gifts sit in the host chapter's books. Until then they
-    # are in no chapter's books, and the chapters sum to the drive minus them.
-    "host_ownership",
     # Item 4a ("per refund object"): refund.failed before the charge.refunded it cancels, and a
     # new refund after a failed one. Until then a refund only fails once all its gift's events
     # arrived, and a gift with a failed refund gets no new refund.
@@ -39,7 +36,8 @@ PENDING = {
 PENDING -= set(filter(None, os.environ.get("RELIEF_STORIES_EXPECT", "").split(",")))
 
 CHAPTERS = ("mid-missouri", "st-louis", "kansas-city")
-#: Until drives have a host of their own, the host is the first chapter (lowest id).
+#: The drive's host chapter (make_coalition's default, the first): its books hold the gifts to
+#: the whole drive.
 HOST = "mid-missouri"
 TIMEZONE = "America/Chicago"
 #: Kinds of money, each as the figure it changes (refunds and disputes: amounts taken out).
