@@ -1,39 +1,13 @@
 """The reference model: what a drive's books must say, written from issue 13's rules (never
 from the app's code). Plain dicts of integer cents keyed by (owner, kind, month).
-
-``PENDING`` names the rules today's main cannot meet yet. While a name is in it the machine
-neither generates the story nor expects the rule; the lead removes each name as the branch
-that builds it merges (each name says which item of issue 13 it waits for).
 """
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
-
-PENDING = {
-    # Item 4a ("per refund object"): refund.failed before the charge.refunded it cancels, and a
-    # new refund after a failed one. Until then a refund only fails once all its gift's events
-    # arrived, and a gift with a failed refund gets no new refund.
-    "refund_objects_any_order",
-    # Item 4c ("every dispute status mapped on purpose"): a `prevented` dispute (Stripe refunds
-    # the charge; the dispute itself withdraws nothing).
-    "dispute_statuses",
-    # Item 3 ("Dates"): refunds and disputes are booked at their own time (the month they
-    # happen in), not the payment's. Until then refund and dispute entries are checked per
-    # drive and chapter, not per month.
-    "own_time_dates",
-    # Item 3 ("Dates"): RELIEF_TIMEZONE=America/Chicago; months begin at Chicago's midnight.
-    # Until then the stories run in UTC and make no gift in a month's first hours.
-    "timezone",
-    # Item 3 ("Dates"): a correction may change a gift's date (a reversal and a new entry).
-    "date_corrections",
-}
-# RELIEF_STORIES_EXPECT=host_ownership,timezone turns pending rules on (to see them fail).
-PENDING -= set(filter(None, os.environ.get("RELIEF_STORIES_EXPECT", "").split(",")))
 
 CHAPTERS = ("mid-missouri", "st-louis", "kansas-city")
 #: The drive's host chapter (make_coalition's default, the first): its books hold the gifts to
@@ -42,13 +16,10 @@ HOST = "mid-missouri"
 TIMEZONE = "America/Chicago"
 #: Kinds of money, each as the figure it changes (refunds and disputes: amounts taken out).
 KINDS = ("gift", "refund", "dispute", "correction", "fee", "remittance")
-#: Kinds booked in the month the ledger's rules say; the others are checked per month only
-#: once their dates are (see PENDING "own_time_dates").
-MONTHLY_KINDS = ("gift", "fee", "correction", "remittance")
 
 
 def zone():
-    return UTC if "timezone" in PENDING else ZoneInfo(TIMEZONE)
+    return ZoneInfo(TIMEZONE)
 
 
 def month_of(moment: datetime) -> date:
@@ -65,10 +36,12 @@ class CardGift:
     """A Stripe payment as Stripe sees it (its current state)."""
 
     key: str  # our name for it: the payment intent id
-    owner: str | None
+    owner: str
     amount: int
     fee: int
     paid_at: datetime
+    #: Given to no chapter (the host's books hold it).
+    whole_drive: bool
     monthly: bool = False
     #: refund id -> (amount, status); statuses as Stripe's refund object
     refunds: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -96,34 +69,33 @@ class CardGift:
 class Model:
     """The drive's books as issue 13 says they must be."""
 
-    #: (owner, kind, month) -> cents; owner None = no chapter's books (PENDING host_ownership)
-    books: dict[tuple[str | None, str, date], int] = field(default_factory=lambda: defaultdict(int))
+    #: (owner, kind, month) -> cents
+    books: dict[tuple[str, str, date], int] = field(default_factory=lambda: defaultdict(int))
     #: Stripe-side money, counted once every event about it has arrived (see the machine)
     cards: dict[str, CardGift] = field(default_factory=dict)
-    counts: dict[str | None, int] = field(default_factory=lambda: defaultdict(int))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     closed: dict[str, set[date]] = field(default_factory=lambda: defaultdict(set))
     #: remittance reference -> (chapter, cents, reversed)
     remittances: dict[str, tuple[str, int]] = field(default_factory=dict)
     #: partner reference -> (debt cents, people, remittance references) or None once withdrawn
     reports: dict[str, tuple[int, int, tuple[str, ...]] | None] = field(default_factory=dict)
 
-    def owner(self, chapter: str | None) -> str | None:
-        if chapter is None and "host_ownership" not in PENDING:
-            return HOST
-        return chapter
+    def owner(self, chapter: str | None) -> str:
+        """Whose books hold a gift: its chapter's, or the host's for a gift to the whole drive."""
+        return HOST if chapter is None else chapter
 
-    def landing(self, owner: str | None, month: date) -> date:
+    def landing(self, owner: str, month: date) -> date:
         """A chapter's closed month never changes: an entry dated in one lands in the next
         open month."""
-        while owner is not None and month in self.closed[owner]:
+        while month in self.closed[owner]:
             month = next_month(month)
         return month
 
-    def book(self, owner: str | None, kind: str, moment: datetime | date, cents: int) -> None:
+    def book(self, owner: str, kind: str, moment: datetime | date, cents: int) -> None:
         month = month_of(moment) if isinstance(moment, datetime) else moment.replace(day=1)
         self.books[(owner, kind, self.landing(owner, month))] += cents
 
-    def gift_received(self, owner: str | None, moment, cents: int, fee: int = 0) -> None:
+    def gift_received(self, owner: str, moment, cents: int, fee: int = 0) -> None:
         self.book(owner, "gift", moment, cents)
         if fee:
             self.book(owner, "fee", moment, fee)
@@ -154,19 +126,22 @@ class Model:
         }
 
     def by_month(self, owner: str, this_month: date) -> dict[tuple[str, date], int]:
-        """The owner's books per kind and month, as far as the ledger's dates are settled.
-        Every refund and dispute of a story happens this month, so booked at its own time
-        it lands in this one."""
+        """The owner's books per kind and month. Every refund and dispute of a story happens
+        this month, so booked at its own time it lands in this one (never closed)."""
         months: dict[tuple[str, date], int] = defaultdict(int)
         for (o, kind, month), cents in self.books.items():
-            if o == owner and kind in MONTHLY_KINDS:
+            if o == owner:
                 months[(kind, month)] += cents
-        if "own_time_dates" not in PENDING:
-            for card in self.cards.values():
-                if card.owner == owner:
-                    months[("refund", this_month)] += card.refunded
-                    months[("dispute", this_month)] += card.withheld
+        for card in self.cards.values():
+            if card.owner == owner:
+                months[("refund", this_month)] += card.refunded
+                months[("dispute", this_month)] += card.withheld
         return {key: cents for key, cents in months.items() if cents}
+
+    def whole_drive(self, paid: set[str]) -> tuple[int, int]:
+        """(raised, count) of the paid gifts to the whole drive."""
+        cards = [c for c in self.cards.values() if c.whole_drive and c.key in paid]
+        return sum(c.amount - c.refunded - c.withheld for c in cards), len(cards)
 
     def actual(self) -> tuple[int, int, int] | None:
         """(debt abolished, people, money behind it) of the counting partner reports."""
