@@ -419,6 +419,9 @@ def donor_erase(email, yes, erasure_list):
     try:
         with boundary.command() as session:
             erasure = privacy.erase(session, email)
+            if erasure.already:
+                click.echo(f"{privacy.email_key(email)} was erased already; nothing holds it.")
+                return
             audit.record(
                 session,
                 audit.CLI,

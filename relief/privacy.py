@@ -105,6 +105,8 @@ class Erasure:
     events: int = 0
     #: The erased address's keyed hash (for the erasure list).
     address_hash: str = ""
+    #: Nothing named the address because it was erased before (a repeated request).
+    already: bool = False
 
     def __iadd__(self, other: Erasure) -> Erasure:
         self.gifts += other.gifts
@@ -326,12 +328,16 @@ def _remember(session: Session, hashes: Iterable[str]) -> None:
 def erase(session: Session, email: str) -> Erasure:
     """Remove the donor's personal data from their gifts and from every stored Stripe event
     that names them (by address or by one of their gifts' Stripe ids); amounts stay. The
-    address's keyed hash is kept (:func:`address_hash`)."""
+    address's keyed hash is kept (:func:`address_hash`). An address erased before answers
+    ``already``: a repeated request is not an error."""
     key = _key_of(email)
     erasure = _erase_key(session, key)
-    if not (erasure.gifts or erasure.events):
-        raise NotFound(NOTHING_HELD)
     erasure.address_hash = address_hash(key)
+    if not (erasure.gifts or erasure.events):
+        if erasure.address_hash in erased_hashes(session):
+            erasure.already = True
+            return erasure
+        raise NotFound(NOTHING_HELD)
     _remember(session, [erasure.address_hash])
     return erasure
 

@@ -378,3 +378,22 @@ def test_a_stored_payload_too_deep_to_read_is_still_found_and_erased(session, ru
     assert sorted(payloads) == sorted(
         ['{"erased": "an unreadable payload that named an erased donor"}', '{"id": "x"}']
     )
+
+
+def test_erasing_a_donor_again_says_she_was_erased_already(session, runner):
+    """A donor who repeats her request (or an admin who runs it twice) is told the address was
+    erased already — not that nothing ever named it, which reads like a typo. Found by the
+    random stories (tests/stories, erase_donor twice)."""
+    drive = make_coalition(session)
+    make_gift(session, drive, 2_500, donor_name="Rosa Diaz", donor_email="rosa@x.org")
+    session.close()
+    first = runner.invoke(args=["donor", "erase", "rosa@x.org", "--yes"])
+    assert first.exit_code == 0, first.output
+
+    again = runner.invoke(args=["donor", "erase", "Rosa@X.org", "--yes"])
+    assert again.exit_code == 0, again.output
+    assert "rosa@x.org was erased already" in again.output
+    assert "nothing holds it" in again.output
+
+    never = runner.invoke(args=["donor", "erase", "nobody@x.org", "--yes"])
+    assert never.exit_code != 0 and "No gift or stored Stripe event" in never.output
