@@ -44,7 +44,8 @@ class RouteLimiter(Limiter):
         app.before_request_funcs[None].remove(self._check_request_limit)
         app.after_request_funcs[None].remove(add_headers)
         # Its per-request state lives on the request context, which ends with the request.
-        app.teardown_request_funcs[None].remove(getattr(self, "_Limiter__release_context"))
+        teardown = app.teardown_request_funcs[None]
+        teardown[:] = [hook for hook in teardown if getattr(hook, "__self__", None) is not self]
 
         def headers_where_counted(response):
             if hasattr(request_ctx._get_current_object(), "_limiter_request_context"):
