@@ -9,7 +9,7 @@ from functools import partial
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app, jsonify, render_template, request
-from flask.globals import request_ctx
+from flask.globals import _cv_request
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -48,7 +48,7 @@ class RouteLimiter(Limiter):
         teardown[:] = [hook for hook in teardown if getattr(hook, "__self__", None) is not self]
 
         def headers_where_counted(response):
-            if hasattr(request_ctx._get_current_object(), "_limiter_request_context"):
+            if hasattr(_cv_request.get(None), "_limiter_request_context"):
                 return add_headers(response)
             return response
 
