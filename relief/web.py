@@ -169,6 +169,20 @@ def local_path(target: str | None) -> str | None:
     return target
 
 
+def from_another_site() -> bool:
+    """True when the browser says this request was sent by a page of another site: its
+    ``Sec-Fetch-Site`` (every current browser) is not ``same-origin``, or, from a browser that
+    sends only ``Origin``, that origin is not this site's. A client that sends neither (an old
+    browser, a script) is judged by the form's token alone."""
+    fetched_from = request.environ.get("HTTP_SEC_FETCH_SITE")
+    if fetched_from is not None:
+        return fetched_from != "same-origin"
+    origin = request.environ.get("HTTP_ORIGIN")
+    if origin is not None:
+        return origin != request.host_url.rstrip("/")
+    return False
+
+
 class DatabaseInteger(IntegerConverter):
     """``<int:…>`` in a route, up to what a BIGINT holds: a larger number is a 404 like any id
     that names nothing (the database cannot be asked about it)."""

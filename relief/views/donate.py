@@ -14,15 +14,26 @@ from flask import (
 )
 
 from relief import boundary, db, drive_pages, money, pagecache
-from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices, required
+from relief.forms import (
+    OTHER,
+    PRESET_CENTS,
+    DonateForm,
+    DonatePage,
+    chapter_choices,
+    required,
+)
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
-from relief.web import gateway, limiter, local_path
+from relief.web import csrf, from_another_site, gateway, limiter, local_path
 
 bp = Blueprint("donate", __name__)
 
 #: Card testers try many small charges from one client; a donor needs a handful of tries.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
+FROM_ANOTHER_SITE = (
+    "This form was sent from another site, so nothing was recorded. To give, check your gift "
+    "below and send it from this page."
+)
 
 
 def _rate() -> donations.FeeRate:
@@ -31,11 +42,11 @@ def _rate() -> donations.FeeRate:
     )
 
 
-def _new_form(view, formdata=None, data=None, meta=None) -> DonateForm:
+def _new_form(view, formdata=None, data=None) -> DonateForm:
     form = DonateForm(
         formdata=formdata,
         data=data,
-        meta=meta or {},
+        page=DonatePage(view.drive.slug, view.chapter.slug if view.chapter else None),
         min_cents=current_app.config["DONATION_MIN_CENTS"],
         max_cents=current_app.config["DONATION_MAX_CENTS"],
         currency=view.drive.currency,
@@ -53,9 +64,10 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
     with ``donations.form_values``) when the donor comes back from checkout. ``ref`` and
     ``utm_*`` of the link the donor came through ride along in hidden fields."""
     if pagecache.building_shared_page():
-        # A page shared by many visitors: slots where each visitor's own values go.
+        # A page shared by many visitors: slots where each visitor's own values go (the
+        # form's token is the drive's, the same for all of them).
         data = {name: pagecache.slot(name) for name in donations.ATTRIBUTION_KEYS}
-        return _new_form(view, data=data, meta={"csrf": False})
+        return _new_form(view, data=data)
     data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
     if values:
         cents = values["amount_cents"]
@@ -71,11 +83,6 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
             email=values["email"],
         )
     return _new_form(view, data=data)
-
-
-@bp.app_template_global("csrf_slot")
-def csrf_slot() -> str:
-    return pagecache.slot("csrf_token")
 
 
 @bp.app_template_global("fee_example")
@@ -98,11 +105,15 @@ def _page_url(view, _external: bool = True, **params) -> str:
 
 @bp.post("/drives/<slug>/donate", defaults={"chapter": None})
 @bp.post("/drives/<slug>/<chapter>/donate")
+@csrf.exempt  # no session token: the form's own, bound to its page, and the origin checked
 @limiter.limit(CHECKOUT_LIMIT)
 def donate(slug, chapter):
     session = db.session()
     view = drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)
+    if from_another_site():
+        form.form_errors.append(FROM_ANOTHER_SITE)
+        return render_template("drives/page.html", view=view, form=form), 400
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400
     chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
