@@ -66,8 +66,11 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def save_session(self, app, session, response):
-        if not session and not session.modified and not session.accessed:
-            return  # nothing to write, nothing read: Flask would only look up its settings
+        if not session and not session.modified:
+            # Nothing to write or delete: Flask would look up six settings to do nothing more.
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
         super().save_session(app, session, response)
 
     def get_signing_serializer(self, app):

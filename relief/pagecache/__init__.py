@@ -122,7 +122,9 @@ def building_shared_page() -> bool:
 def shareable() -> bool:
     # Anything in the session besides a CSRF token (a signed-in user, a flashed message) may
     # show on the page; a donor back from checkout (?resume=) gets their filled form.
-    return set(visitor_session.keys()) <= {"csrf_token"} and "resume" not in request.args
+    if request.environ.get("QUERY_STRING") and "resume" in request.args:
+        return False
+    return set(visitor_session.keys()) <= {"csrf_token"}
 
 
 _SLOTS = re.compile(f"relief-slot-{_SLOT_NONCE}-([a-z_]+)")
@@ -161,6 +163,8 @@ def _fill(pieces: list[str], attribution: dict[str, str]) -> str:
 
 def _attribution() -> dict[str, str]:
     """The link's ``ref`` and ``utm_*`` values, escaped for the page's hidden fields."""
+    if not request.environ.get("QUERY_STRING"):
+        return {}
     return {
         key: str(escape(value[:200]))
         for key in ATTRIBUTION_KEYS
