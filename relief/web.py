@@ -33,6 +33,9 @@ class RouteLimiter(Limiter):
     nothing, and the rate-limit headers are added only to answers of routes that counted."""
 
     def init_app(self, app: Flask) -> None:
+        # One limiter serves every app of the process (tests make many): each app's own
+        # RATELIMIT_ENABLED, not the last one's, which Flask-Limiter would keep as the default.
+        self.enabled = app.config.setdefault("RATELIMIT_ENABLED", True)
         super().init_app(app)
         if not self.enabled:
             return
