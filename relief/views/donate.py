@@ -20,8 +20,10 @@ from relief.forms import (
     DonateForm,
     DonatePage,
     chapter_choices,
+    donate_token_error,
     required,
 )
+from relief.models import utcnow
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
 from relief.web import csrf, from_another_site, gateway, limiter, local_path
@@ -103,17 +105,41 @@ def _page_url(view, _external: bool = True, **params) -> str:
     return url_for("public.drive_page", slug=view.drive.slug, _external=_external, **params)
 
 
+def _forged() -> str | None:
+    """Why this donate POST is refused as forged (sent from another site, or without its
+    page's token), or None. Asked before the request is counted or anything is written."""
+    if from_another_site():
+        return FROM_ANOTHER_SITE
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return None
+    endpoint_args = request.view_args or {}
+    page = DonatePage(endpoint_args["slug"], endpoint_args.get("chapter"))
+    secret = str(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key)
+    token = request.form.get("csrf_token", "")
+    return donate_token_error(secret, page, token, utcnow().date())
+
+
 @bp.post("/drives/<slug>/donate", defaults={"chapter": None})
 @bp.post("/drives/<slug>/<chapter>/donate")
 @csrf.exempt  # no session token: the form's own, bound to its page, and the origin checked
-@limiter.limit(CHECKOUT_LIMIT)
 def donate(slug, chapter):
+    forged = _forged()
+    if forged is None:
+        return _donate(slug, chapter)
+    # Shown again with what was typed and a good token, counted against no limit.
+    view = drive_pages.drive_view(db.session(), slug, chapter)
+    form = _new_form(view, formdata=request.form)
+    form.validate()
+    if forged == FROM_ANOTHER_SITE:
+        form.form_errors.append(forged)
+    return render_template("drives/page.html", view=view, form=form), 400
+
+
+@limiter.limit(CHECKOUT_LIMIT)
+def _donate(slug, chapter):
     session = db.session()
     view = drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)
-    if from_another_site():
-        form.form_errors.append(FROM_ANOTHER_SITE)
-        return render_template("drives/page.html", view=view, form=form), 400
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400
     chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
