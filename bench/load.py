@@ -31,7 +31,13 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS_MS[unit]
 
 
-def wrk(url: str, seconds: float, connections: int, script_args: list[str] | None = None) -> Load:
+def wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    script_args: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Load:
     command = [
         "wrk",
         "-t2",
@@ -41,6 +47,8 @@ def wrk(url: str, seconds: float, connections: int, script_args: list[str] | Non
         "10s",
         "--latency",
     ]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     if script_args:
         command += ["-s", str(BENCH / "webhooks.lua"), url, "--", *script_args]
     else:

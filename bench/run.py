@@ -5,12 +5,14 @@
 
 For each database it seeds one drive per N (``demo.add_gifts``: bulk, through the ledger),
 starts gunicorn with 2 sync workers (``--workers``) on loopback (RELIEF_ENV=development, test
-mode), and runs
-wrk from this second process against ``/healthz``, each drive's page and its API. Machines
-like this one are noisy and shared, so every figure that matters is a ratio taken within the
-same run: a page's requests/s over ``/healthz`` requests/s on the same server and
-concurrency, measured back to back in ``--rounds`` rounds (healthz, page, API), and the
-median of the rounds' ratios reported; the spread of ``/healthz`` is the noise. Signed
+mode), and beside it the same gunicorn line serving a bare Flask app that answers only
+``/healthz`` (``bench/bare.py``), and runs wrk from this second process against the bare
+``/healthz``, Relief's ``/healthz``, each drive's page, its API and the page asked with its
+current ETag (``If-None-Match``: the 304 path). Machines like this one are noisy and shared,
+so every figure that matters is a ratio taken within the same run: requests/s over the bare
+app's requests/s (and the page and API also over Relief's own ``/healthz``) on the same
+concurrency, measured back to back in ``--rounds`` rounds, and the median of the rounds'
+ratios reported; the spread of the bare ``/healthz`` is the noise. Signed
 Stripe webhooks, the press PDF and the CSV export are measured when their routes exist, and
 reported "not available" otherwise. Only 127.0.0.1 is ever loaded.
 """
@@ -42,6 +44,8 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     server = Server(
         database_url, workers=args.workers, wsgi_app=args.wsgi_app, change_counter=counter
     )
+    # The yardstick, under the same gunicorn line: Flask answering /healthz and nothing else.
+    bare = Server(database_url, workers=args.workers, wsgi_app="bench.bare:app")
     try:
         for size in args.sizes:  # one request each, so the workers have imported everything
             for path in (f"/drives/{drive_slug(size)}", f"/api/drives/{drive_slug(size)}"):
@@ -51,11 +55,15 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
         print(f"[{backend}] loading http://127.0.0.1:{server.port} with wrk…", flush=True)
         for size in args.sizes:
             slug = drive_slug(size)
+            page = f"/drives/{slug}"
+            unchanged = {"If-None-Match": server.etag(page)}
             result.rounds[size] = [
                 Round(
+                    bare=bare.load("/healthz", args.duration, args.connections),
                     healthz=server.load("/healthz", args.duration, args.connections),
-                    page=server.load(f"/drives/{slug}", args.duration, args.connections),
+                    page=server.load(page, args.duration, args.connections),
                     api=server.load(f"/api/drives/{slug}", args.duration, args.connections),
+                    not_modified=server.load(page, args.duration, args.connections, unchanged),
                 )
                 for _ in range(args.rounds)
             ]
@@ -71,6 +79,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
         result.csv = measure_csv(server, database_url, rules, args.sizes)
     finally:
         server.stop()
+        bare.stop()
     if result.webhooks.available:
         print(f"[{backend}] webhooks with Stripe keys…", flush=True)
         result.webhooks_with_fees = measure_webhooks_with_fees(

@@ -81,6 +81,11 @@ class Server:
         self.stop()
         raise RuntimeError("gunicorn did not answer /healthz within 60 s")
 
+    def etag(self, path: str) -> str:
+        """The ETag ``path`` answers with now (for the 304 leg)."""
+        with urllib.request.urlopen(self.base + path, timeout=60) as response:  # noqa: S310
+            return response.headers["ETag"]
+
     def get(self, path: str) -> tuple[int, bytes]:
         try:
             with urllib.request.urlopen(self.base + path, timeout=60) as response:  # noqa: S310
@@ -96,10 +101,12 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
-    def load(self, path: str, seconds: float, connections: int) -> Load:
+    def load(
+        self, path: str, seconds: float, connections: int, headers: dict | None = None
+    ) -> Load:
         """wrk on ``path``, once the workers have drained what the last run left queued."""
         self.get("/healthz")
-        return wrk(self.base + path, seconds, connections)
+        return wrk(self.base + path, seconds, connections, headers=headers)
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")

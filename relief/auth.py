@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 from flask import Flask, abort, g, redirect, request, url_for
+from flask import session as visitor_session
 from flask_login import LoginManager, current_user
 from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -339,6 +340,11 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     login_manager.init_app(app)
+    # Flask-Login looks at the session after every request for its "remember me" cookie, which
+    # is never offered (REMEMBER_COOKIE_REFRESH_EACH_REQUEST is never set): only a request
+    # with something in its session can have anything to do there.
+    remember = app.after_request_funcs[None].pop()
+    app.after_request(lambda response: remember(response) if visitor_session else response)
 
     @login_manager.user_loader
     def load_user(token: str):

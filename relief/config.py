@@ -227,6 +227,8 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         # One machine only: a file the app's processes share to say "something was committed"
         # (relief/pagecache/counter.py); unset, every cached page asks the database.
         "CHANGE_COUNTER": env.get("RELIEF_CHANGE_COUNTER", ""),
+        # Seconds browsers and CDNs may keep a public drive page or API answer (relief/pagecache).
+        "PUBLIC_MAX_AGE": _int_setting(env, "RELIEF_PUBLIC_MAX_AGE", 5),
         "DONATION_MIN_CENTS": _int_setting(env, "DONATION_MIN_CENTS", 500),
         "DONATION_MAX_CENTS": _int_setting(env, "DONATION_MAX_CENTS", 5_000_000),
         # Stripe's standard US card pricing, 2.9% + 30¢ (basis points and cents); a coalition
@@ -244,6 +246,8 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
     }
+    if config["PUBLIC_MAX_AGE"] < 0:
+        raise ConfigError("RELIEF_PUBLIC_MAX_AGE must be 0 or more seconds.")
     if config["DONATION_MIN_CENTS"] < 50:
         raise ConfigError("DONATION_MIN_CENTS must be at least 50 (Stripe's minimum charge).")
     if config["DONATION_MAX_CENTS"] <= config["DONATION_MIN_CENTS"]:

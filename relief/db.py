@@ -110,7 +110,12 @@ def open_writer() -> None:
         existing.bind = _writer_engine(current_app)
 
 
+_UNIT = ("relief_writer", "relief_after_commit", "db_session")
+
+
 def _close_session(_exc):
+    if not any(name in g for name in _UNIT):
+        return  # a request that read nothing (/healthz, a cached page): nothing to close
     # g can outlive a request (an app context pushed around several): forget the unit.
     g.pop("relief_writer", None)
     g.pop("relief_after_commit", None)

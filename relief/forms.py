@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from datetime import date
+from typing import NamedTuple, TypeVar
 
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import (
     BooleanField,
     EmailField,
@@ -15,11 +17,13 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relief import money
 from relief.errors import InvalidAmount
+from relief.models import utcnow
 
 T = TypeVar("T")
 
@@ -56,7 +60,75 @@ def chapter_choices(chapters) -> list[SelectChoice]:
     ]
 
 
+class DonatePage(NamedTuple):
+    """Where a donate form is: its drive and, on a chapter's page, that chapter."""
+
+    drive_slug: str
+    chapter_slug: str | None
+
+
+#: A donate form's token is good on the day it was shown (UTC) and the next one.
+DONATE_TOKEN_DAYS = 2
+_DONATE_SALT = "relief.donate-form"
+MISSING_TOKEN = (
+    "This form arrived without its security token (CSRF), so nothing was recorded. What you "
+    "typed is kept below: send it again."
+)
+FORGED_TOKEN = (
+    "This form's security token (CSRF) is not this page's, so nothing was recorded. What you "
+    "typed is kept below: check it and send it again."
+)
+EXPIRED_TOKEN = (
+    "This form expired (it was opened more than a day ago), so nothing was recorded. What you "
+    "typed is kept below: send it again."
+)
+
+
+def donate_token(secret: str, page: DonatePage, day: date) -> str:
+    """The donate form's token for ``page`` on ``day``: the same for every visitor, so the
+    page can be shared and cached, and no session is needed until the donor acts."""
+    payload = [page.drive_slug, page.chapter_slug or "", day.toordinal()]
+    return URLSafeSerializer(secret, salt=_DONATE_SALT).dumps(payload)
+
+
+def donate_token_error(secret: str, page: DonatePage, token: str, today: date) -> str | None:
+    """None when ``token`` is ``page``'s and recent enough; else the sentence to show."""
+    if not token:
+        return MISSING_TOKEN
+    try:
+        drive_slug, chapter_slug, day = URLSafeSerializer(secret, salt=_DONATE_SALT).loads(token)
+    except (BadSignature, TypeError, ValueError):
+        return FORGED_TOKEN
+    if (drive_slug, chapter_slug or None) != tuple(page):
+        return FORGED_TOKEN
+    if not today.toordinal() - DONATE_TOKEN_DAYS < day <= today.toordinal():
+        return EXPIRED_TOKEN
+    return None
+
+
+class DonatePageToken(CSRF):
+    """The donate form's CSRF token, bound to its drive (and chapter) and a day rather than
+    to a session (docs/security.md: the donate form). The view checks ``Origin`` and
+    ``Sec-Fetch-Site`` as well: this token alone any visitor of the page can read."""
+
+    def setup_form(self, form):
+        self.secret = form.meta.csrf_secret
+        self.page: DonatePage = form.meta.csrf_context
+        return super().setup_form(form)
+
+    def generate_csrf_token(self, csrf_token_field) -> str:
+        return donate_token(self.secret, self.page, utcnow().date())
+
+    def validate_csrf_token(self, form, field) -> None:
+        error = donate_token_error(self.secret, self.page, field.data, utcnow().date())
+        if error:
+            raise ValidationError(error)
+
+
 class DonateForm(FlaskForm):
+    class Meta:
+        csrf_class = DonatePageToken
+
     amount_choice = RadioField("Amount", default=str(PRESET_CENTS[1]))
     custom_amount = StringField("Other amount", validators=[Length(max=20)])
     frequency = RadioField(
@@ -94,7 +166,16 @@ class DonateForm(FlaskForm):
     utm_medium = HiddenField(filters=[printable])
     utm_campaign = HiddenField(filters=[printable])
 
-    def __init__(self, *args, min_cents: int, max_cents: int, currency: str = "USD", **kwargs):
+    def __init__(
+        self,
+        *args,
+        page: DonatePage,
+        min_cents: int,
+        max_cents: int,
+        currency: str = "USD",
+        **kwargs,
+    ):
+        kwargs["meta"] = {**kwargs.get("meta", {}), "csrf_context": page}
         super().__init__(*args, **kwargs)
         self.min_cents = min_cents
         self.max_cents = max_cents

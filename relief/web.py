@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import partial
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.globals import _cv_request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -20,8 +23,90 @@ from relief.ledger import months
 from relief.payments.choice import for_app
 from relief.payments.gateway import Gateway
 
-csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+class RouteLimiter(Limiter):
+    """Flask-Limiter, paid for only by the routes that carry a limit.
+
+    Flask-Limiter's own hooks run before and after every request, /healthz and every cached
+    page included, to look for default, application and blueprint limits, of which Relief has
+    none. Each ``@limiter.limit`` view checks its own limits when it is called (the decorator
+    does so whenever no hook has), so the hooks are removed: a route without a limit costs
+    nothing, and the rate-limit headers are added only to answers of routes that counted."""
+
+    def init_app(self, app: Flask) -> None:
+        # One limiter serves every app of the process (tests make many): each app's own
+        # RATELIMIT_ENABLED, not the last one's, which Flask-Limiter would keep as the default.
+        self.enabled = app.config.setdefault("RATELIMIT_ENABLED", True)
+        super().init_app(app)
+        if not self.enabled:
+            return
+        add_headers = next(
+            hook
+            for hook in app.after_request_funcs[None]
+            if isinstance(hook, partial) and hook.args == (self,)
+        )
+        app.before_request_funcs[None].remove(self._check_request_limit)
+        app.after_request_funcs[None].remove(add_headers)
+        # Its per-request state lives on the request context, which ends with the request.
+        teardown = app.teardown_request_funcs[None]
+        teardown[:] = [hook for hook in teardown if getattr(hook, "__self__", None) is not self]
+
+        def headers_where_counted(response):
+            if hasattr(_cv_request.get(None), "_limiter_request_context"):
+                return add_headers(response)
+            return response
+
+        app.after_request(headers_where_counted)
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signer built once per secret key (Flask builds
+    it anew on every request) and not at all for a request that brings no session cookie, as
+    most public page views, /healthz and the API do."""
+
+    def open_session(self, app, request):
+        if app.secret_key and "HTTP_COOKIE" not in request.environ:
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if not session and not session.modified:
+            # Nothing to write or delete: Flask would look up six settings to do nothing more.
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        kept = app.extensions.get("relief.session_signer")
+        if kept is None or kept[0] != keys:
+            kept = app.extensions["relief.session_signer"] = (
+                keys,
+                super().get_signing_serializer(app),
+            )
+        return kept[1]
+
+
+class MethodFirstCSRF(CSRFProtect):
+    """Flask-WTF's CSRF protection, asking the request's method first: a GET (most requests)
+    costs one set lookup, where Flask-WTF looks up the view's exemption before the method."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        hooks = app.before_request_funcs[None]
+        check = hooks.pop()  # the before-request hook Flask-WTF has just added
+
+        def csrf_protect():
+            if request.method in app.config["WTF_CSRF_METHODS"]:
+                return check()
+            return None
+
+        hooks.append(csrf_protect)
+
+
+csrf = MethodFirstCSRF()
+limiter = RouteLimiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 #: Rendering a PDF costs a few hundred milliseconds of CPU: enough for readers, not for floods.
 PDF_RATE = "20 per minute"
@@ -89,6 +174,20 @@ def local_path(target: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def from_another_site() -> bool:
+    """True when the browser says this request was sent by a page of another site: its
+    ``Sec-Fetch-Site`` (every current browser) is not ``same-origin``, or, from a browser that
+    sends only ``Origin``, that origin is not this site's. A client that sends neither (an old
+    browser, a script) is judged by the form's token alone."""
+    fetched_from = request.environ.get("HTTP_SEC_FETCH_SITE")
+    if fetched_from is not None:
+        return fetched_from != "same-origin"
+    origin = request.environ.get("HTTP_ORIGIN")
+    if origin is not None:
+        return origin != request.host_url.rstrip("/")
+    return False
 
 
 class DatabaseInteger(IntegerConverter):
@@ -171,6 +270,7 @@ def init_app(app: Flask) -> None:
     app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
         app, app.wsgi_app, _security_headers(app)
     )
+    app.session_interface = CookieSessions()
     csrf.init_app(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         # Limits must be shared by all workers; the database is what they all share.

@@ -14,15 +14,28 @@ from flask import (
 )
 
 from relief import boundary, db, drive_pages, money, pagecache
-from relief.forms import OTHER, PRESET_CENTS, DonateForm, chapter_choices, required
+from relief.forms import (
+    OTHER,
+    PRESET_CENTS,
+    DonateForm,
+    DonatePage,
+    chapter_choices,
+    donate_token_error,
+    required,
+)
+from relief.models import utcnow
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
-from relief.web import gateway, limiter, local_path
+from relief.web import csrf, from_another_site, gateway, limiter, local_path
 
 bp = Blueprint("donate", __name__)
 
 #: Card testers try many small charges from one client; a donor needs a handful of tries.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
+FROM_ANOTHER_SITE = (
+    "This form was sent from another site, so nothing was recorded. To give, check your gift "
+    "below and send it from this page."
+)
 
 
 def _rate() -> donations.FeeRate:
@@ -32,11 +45,11 @@ def _rate() -> donations.FeeRate:
     )
 
 
-def _new_form(view, formdata=None, data=None, meta=None) -> DonateForm:
+def _new_form(view, formdata=None, data=None) -> DonateForm:
     form = DonateForm(
         formdata=formdata,
         data=data,
-        meta=meta or {},
+        page=DonatePage(view.drive.slug, view.chapter.slug if view.chapter else None),
         min_cents=current_app.config["DONATION_MIN_CENTS"],
         max_cents=current_app.config["DONATION_MAX_CENTS"],
         currency=view.drive.currency,
@@ -54,9 +67,10 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
     with ``donations.form_values``) when the donor comes back from checkout. ``ref`` and
     ``utm_*`` of the link the donor came through ride along in hidden fields."""
     if pagecache.building_shared_page():
-        # A page shared by many visitors: slots where each visitor's own values go.
+        # A page shared by many visitors: slots where each visitor's own values go (the
+        # form's token is the drive's, the same for all of them).
         data = {name: pagecache.slot(name) for name in donations.ATTRIBUTION_KEYS}
-        return _new_form(view, data=data, meta={"csrf": False})
+        return _new_form(view, data=data)
     data = {name: request.args.get(name, "")[:200] for name in donations.ATTRIBUTION_KEYS}
     if values:
         cents = values["amount_cents"]
@@ -72,11 +86,6 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
             email=values["email"],
         )
     return _new_form(view, data=data)
-
-
-@bp.app_template_global("csrf_slot")
-def csrf_slot() -> str:
-    return pagecache.slot("csrf_token")
 
 
 @bp.app_template_global("fee_example")
@@ -97,10 +106,38 @@ def _page_url(view, _external: bool = True, **params) -> str:
     return url_for("public.drive_page", slug=view.drive.slug, _external=_external, **params)
 
 
+def _forged() -> str | None:
+    """Why this donate POST is refused as forged (sent from another site, or without its
+    page's token), or None. Asked before the request is counted or anything is written."""
+    if from_another_site():
+        return FROM_ANOTHER_SITE
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return None
+    endpoint_args = request.view_args or {}
+    page = DonatePage(endpoint_args["slug"], endpoint_args.get("chapter"))
+    secret = str(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key)
+    token = request.form.get("csrf_token", "")
+    return donate_token_error(secret, page, token, utcnow().date())
+
+
 @bp.post("/drives/<slug>/donate", defaults={"chapter": None})
 @bp.post("/drives/<slug>/<chapter>/donate")
-@limiter.limit(CHECKOUT_LIMIT)
+@csrf.exempt  # no session token: the form's own, bound to its page, and the origin checked
 def donate(slug, chapter):
+    forged = _forged()
+    if forged is None:
+        return _donate(slug, chapter)
+    # Shown again with what was typed and a good token, counted against no limit.
+    view = drive_pages.drive_view(db.session(), slug, chapter)
+    form = _new_form(view, formdata=request.form)
+    form.validate()
+    if forged == FROM_ANOTHER_SITE:
+        form.form_errors.append(forged)
+    return render_template("drives/page.html", view=view, form=form), 400
+
+
+@limiter.limit(CHECKOUT_LIMIT)
+def _donate(slug, chapter):
     session = db.session()
     view = drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)

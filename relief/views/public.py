@@ -15,7 +15,8 @@ bp = Blueprint("public", __name__)
 
 @bp.get("/")
 def index():
-    return render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
+    html = render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
+    return pagecache.built_page(html)
 
 
 @bp.get("/drives/<slug>")
@@ -57,7 +58,7 @@ def chapter_page(slug, chapter):
     return _drive_page(slug, chapter)
 
 
-def _drive_page(slug: str, chapter: str | None = None) -> str:
+def _drive_page(slug: str, chapter: str | None = None) -> Response:
     def build():
         session = db.session()
         view = drive_pages.drive_view(session, slug, chapter)

@@ -69,6 +69,9 @@ def test_a_test_mode_gift_from_the_form_to_the_drive_total(
     assert "$650.00 raised of $1,600.00 goal" in page.inner_text(".headline")
     assert "Rosa Parks-Lee" in page.inner_text(".supporters")
     assert "St. Louis $50.00" in re.sub(r"\s+", " ", page.inner_text(".leaderboard"))
+    # The page given from, seen seconds ago and cacheable for 5: the browser asks again.
+    page.goto(f"{base}/drives/mo-2026/st-louis?ref=flyer")
+    assert "$650.00 raised" in page.inner_text(".headline")
     assert errors == []
     context.close()
 

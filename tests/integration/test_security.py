@@ -14,13 +14,14 @@ import io
 import logging
 import os
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from relief import auth
-from relief.models import SignInSession, User
+from relief.models import Gift, SignInSession, User
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
@@ -28,8 +29,12 @@ from tests.integration.test_access import objects_of
 from tests.treasury_helpers import PASSWORD, SignedIn, csrf_token, data, make_user
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-#: The one declared CSRF exemption (Stripe cannot hold our token; its signature authenticates).
-CSRF_EXEMPT = {"webhook.stripe_webhook"}
+#: The routes without the session's CSRF token: Stripe's webhook (Stripe cannot hold our
+#: token; its signature authenticates) and the donate form (its token is its page's, so that
+#: the page needs no session: test_a_cross_site_donate_post_is_refused_even_with_the_pages_token).
+CSRF_EXEMPT = {"webhook.stripe_webhook", "donate.donate"}
+#: The one route that takes no CSRF token at all (the donate form is walked: its own token).
+WITHOUT_A_TOKEN = {"webhook.stripe_webhook"}
 #: Tables whose rows a refused request may still change: the rate-limit counters count every
 #: attempt, refused or not.
 COUNTERS = {"rate_limit_counter"}
@@ -100,7 +105,7 @@ def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
     }
     checked = []
     for rule, method in state_changing_rules(app):
-        if rule.endpoint in CSRF_EXEMPT:
+        if rule.endpoint in WITHOUT_A_TOKEN:
             continue
         unknown = set(rule.arguments) - set(arguments)
         assert not unknown, f"{rule.rule}: add a value for {unknown} to url_arguments()"
@@ -134,8 +139,11 @@ def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
     } <= set(checked)
 
 
-def test_the_webhook_is_the_only_csrf_exemption():
+def test_the_webhook_and_the_donate_form_are_the_only_csrf_exemptions():
+    from relief.forms import DonateForm, DonatePageToken
     from relief.web import csrf
+
+    assert DonateForm.Meta.csrf_class is DonatePageToken  # the donate form checks its own
 
     app = make_app("sqlite://")
     exempt = {
@@ -144,6 +152,110 @@ def test_the_webhook_is_the_only_csrf_exemption():
         if f"{view.__module__}.{view.__name__}" in csrf._exempt_views
     } | {bp for bp in csrf._exempt_blueprints}
     assert exempt == CSRF_EXEMPT
+
+
+DONATION = {
+    "amount_choice": "other",
+    "custom_amount": "35",
+    "frequency": "once",
+    "donor_name": "Kept Name",
+    "show_name": "show",
+    "email": "kept@example.org",
+}
+
+
+def donate_token_of(client, path="/drives/mo-2026"):
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)[1]
+
+
+def gifts_in(app) -> int:
+    with data(app) as session:
+        return len(session.execute(select(Gift.id)).all())
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://give.localhost"},
+        {"Origin": "https://evil.example"},  # a browser that sends no Sec-Fetch-Site
+        {"Origin": "null"},  # a sandboxed frame
+    ],
+)
+def test_a_cross_site_donate_post_is_refused_even_with_the_pages_token(app, headers):
+    """The donate form's token is on the public page for anyone to read; what a forging site
+    cannot hide is where its request comes from."""
+    with data(app) as session:
+        make_coalition(session)
+    client = app.test_client()
+    token = donate_token_of(client)
+    refused = client.post(
+        "/drives/mo-2026/donate", data={**DONATION, "csrf_token": token}, headers=headers
+    )
+    assert refused.status_code == 400
+    assert "sent from another site, so nothing was recorded" in refused.get_data(as_text=True)
+    assert gifts_in(app) == 0
+
+    same_site = client.post(
+        "/drives/mo-2026/donate",
+        data={**DONATION, "csrf_token": token},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+    )
+    assert same_site.status_code == 303 and gifts_in(app) == 1
+    assert "Set-Cookie" not in same_site.headers  # no session was ever needed
+
+
+@pytest.mark.parametrize("token_of", ["expired", "forged", "another page's", "missing"])
+def test_a_donate_form_with_a_bad_token_is_refused_with_what_was_typed_kept(app, token_of):
+    from relief.forms import DonatePage, donate_token
+    from relief.models import utcnow
+
+    with data(app) as session:
+        make_coalition(session)
+    client = app.test_client()
+    good = donate_token_of(client)
+    page = DonatePage("mo-2026", None)
+    token = {
+        "expired": donate_token(app.secret_key, page, utcnow().date() - timedelta(days=2)),
+        "forged": donate_token("not-our-secret-key", page, utcnow().date()),
+        "another page's": donate_token_of(client, "/drives/mo-2026/st-louis"),
+        "missing": "",
+    }[token_of]
+    assert token != good
+    refused = client.post(
+        "/drives/mo-2026/donate",
+        data={**DONATION, "csrf_token": token},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and gifts_in(app) == 0
+    sentence = "expired" if token_of == "expired" else "security token (CSRF)"
+    assert sentence in html and "nothing was recorded" in html
+    assert 'value="Kept Name"' in html and 'value="kept@example.org"' in html
+    assert 'value="35"' in html
+    # The page shown again carries a good token: sending it again goes through.
+    again = client.post(
+        "/drives/mo-2026/donate",
+        data={
+            **DONATION,
+            "csrf_token": re.search(r'name="csrf_token" [^>]*value="([^"]+)"', html)[1],
+        },
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert again.status_code == 303 and gifts_in(app) == 1
+
+
+def test_a_donate_token_of_yesterday_is_still_good():
+    from datetime import date
+
+    from relief.forms import DonatePage, donate_token, donate_token_error
+
+    page, today = DonatePage("mo-2026", "st-louis"), date(2026, 12, 2)
+    for shown in (today, today - timedelta(days=1)):
+        assert donate_token_error("k", page, donate_token("k", page, shown), today) is None
+    stale = donate_token("k", page, today - timedelta(days=2))
+    assert "expired" in donate_token_error("k", page, stale, today)
 
 
 # --- production settings: cookies, headers ------------------------------------------------
