@@ -154,7 +154,7 @@ def use_link(
 # --- Invitations and roles (a coalition admin) ------------------------------------------------
 
 
-def _set_role(session: Session, user: User, chapter_slug: str, role: str) -> str:
+def set_role(session: Session, user: User, chapter_slug: str, role: str) -> str:
     """Give ``user`` ``role`` in the chapter (or none); a sentence saying what changed."""
     chapter = drives.get_chapter(session, chapter_slug)
     membership = session.get(Membership, (user.id, chapter.id))
@@ -232,7 +232,7 @@ def get_account(session: Session, user_id: int) -> User:
 def change_role(session: Session, user_id: int, chapter_slug: str, role: str) -> str:
     """An admin gives an account a role in a chapter, or takes it away; a sentence of what
     changed (for the audit log)."""
-    return _set_role(session, get_account(session, user_id), chapter_slug, role)
+    return set_role(session, get_account(session, user_id), chapter_slug, role)
 
 
 def remove(session: Session, user_id: int, by: User) -> tuple[User, int]:

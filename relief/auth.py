@@ -34,9 +34,9 @@ from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from relief import drives, sign_in_sessions, sign_in_throttle, two_factor
-from relief.accounts import hash_password
+from relief.accounts import hash_password, set_role
 from relief.accounts import normal_email as _normal_email
-from relief.errors import Conflict, DomainError, InvalidInput, NotFound
+from relief.errors import DomainError, InvalidInput, NotFound
 from relief.models import Chapter, Membership, Role, User, present, utcnow
 
 #: Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
@@ -87,16 +87,7 @@ def add_user(
     session.flush()
     if chapter is not None:
         assert role is not None, "checked above: a chapter comes with a role"
-        membership = session.get(Membership, (user.id, chapter.id))
-        if membership is not None and membership.role == role:
-            raise Conflict(f"{email} is already {role.value} of {chapter.slug}.")
-        if membership is None:
-            session.add(
-                Membership(user_id=present(user.id), chapter_id=present(chapter.id), role=role)
-            )
-        else:
-            membership.role = role
-        session.flush()
+        set_role(session, user, chapter.slug, role.value)  # the admin screen's rule too
     return user
 
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.mailbox import Mailbox
 from tests.postgres import LocalPostgres
 
 # The app reads its settings from the environment: keep the developer's out of the tests.
@@ -127,3 +128,11 @@ def session(app):
 
     with Session(app.extensions["relief.engine"], expire_on_commit=False) as db_session:
         yield db_session
+
+
+@pytest.fixture
+def mailbox():
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+    server = Mailbox().start()
+    yield server
+    server.stop()

@@ -17,17 +17,10 @@ from relief.outbox.worker import Worker
 from tests.browser.conftest import LiveServer
 from tests.conftest import make_app
 from tests.factories import make_coalition
-from tests.mailbox import Mailbox, parts
+from tests.mailbox import parts
 from tests.treasury_helpers import PASSWORD, data, make_user
 
 NEW_PASSWORD = "my own long passphrase"
-
-
-@pytest.fixture
-def mailbox():
-    server = Mailbox().start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.browser

@@ -18,19 +18,12 @@ from relief.models import AccountLink, AuditEvent, Membership, SignInSession, Us
 from relief.outbox.worker import Worker
 from tests.conftest import make_app
 from tests.factories import make_coalition
-from tests.mailbox import Mailbox, parts
+from tests.mailbox import parts
 from tests.treasury_helpers import PASSWORD, SignedIn, csrf_token, data, make_user
 
 FROM = "Relief coalition <accounts@relief.example.org>"
 NEW_PASSWORD = "a brand new long password"
 _LINK = re.compile(r"https://relief\.example\.org(/account/(?:welcome|reset)/[0-9a-f]{64})")
-
-
-@pytest.fixture
-def mailbox():
-    server = Mailbox().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from tests.conftest import make_app
 from tests.factories import make_coalition
 from tests.integration.test_donate import csrf_token, give, text_of
 from tests.integration.test_outbox_mail import burst, mail_app, pay
-from tests.mailbox import Mailbox, parts
+from tests.mailbox import parts
 from tests.read_back import pdf_text
 from tests.stripe_fixtures import fake_stripe  # noqa: F401
 
@@ -23,13 +23,6 @@ ORG = {
     "RELIEF_ORG_ADDRESS": "100 Main St, St. Louis, MO 63101",
     "RELIEF_CONTACT_EMAIL": "gifts@relief.example.org",
 }
-
-
-@pytest.fixture
-def mailbox():
-    server = Mailbox().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -18,18 +18,11 @@ from tests.conftest import make_app
 from tests.factories import make_coalition
 from tests.integration.test_donate import csrf_token, give, text_of
 from tests.integration.test_outbox_mail import burst
-from tests.mailbox import Mailbox, parts
+from tests.mailbox import parts
 from tests.read_back import pdf_text
 from tests.treasury_helpers import SignedIn, make_user
 
 DANA = "dana@example.org"
-
-
-@pytest.fixture
-def mailbox():
-    server = Mailbox().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

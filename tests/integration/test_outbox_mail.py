@@ -20,7 +20,7 @@ from relief.outbox.worker import Worker
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition
-from tests.mailbox import Mailbox, parts
+from tests.mailbox import parts
 from tests.read_back import pdf_text
 from tests.stripe_fixtures import fake_stripe  # noqa: F401
 from tests.treasury_helpers import SignedIn, make_user
@@ -28,13 +28,6 @@ from tests.treasury_helpers import SignedIn, make_user
 META = {"drive": "mo-2026", "chapter": "st-louis"}
 FROM = "Relief coalition <receipts@relief.example.org>"
 DONOR = "donor@example.org"
-
-
-@pytest.fixture
-def mailbox():
-    server = Mailbox().start()
-    yield server
-    server.stop()
 
 
 def mail_app(database_url, fake_stripe, mailbox=None, **config):  # noqa: F811
@@ -273,8 +266,7 @@ def test_an_erased_donor_gets_no_receipt(app, mailbox, tmp_path, monkeypatch):
 
 
 def test_a_test_mode_gift_sends_its_receipt_marked_test_mode(database_url, mailbox):
-    from tests.integration.test_donate import give
-    from tests.treasury_helpers import csrf_token
+    from tests.integration.test_donate import csrf_token, give
 
     app = make_app(database_url, SMTP=smtp_settings(mailbox.url), MAIL_FROM=FROM)
     with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:
@@ -282,7 +274,7 @@ def test_a_test_mode_gift_sends_its_receipt_marked_test_mode(database_url, mailb
     client = app.test_client()
     checkout_url = give(client, "/drives/mo-2026/st-louis").headers["Location"]
     public_id = urlsplit(checkout_url).path.rsplit("/", 1)[-1]
-    token = csrf_token(client, "/drives/mo-2026/st-louis")  # the session's token
+    token = csrf_token(client, checkout_url)  # the test checkout's form: the session's token
     assert (
         client.post(f"/test-checkout/{public_id}/pay", data={"csrf_token": token}).status_code
         == 303

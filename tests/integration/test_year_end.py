@@ -14,19 +14,12 @@ from tests import stripe_objects as so
 from tests.factories import make_coalition
 from tests.integration.test_donor_receipts import ORG
 from tests.integration.test_outbox_mail import burst, gift_of, mail_app, pay
-from tests.mailbox import Mailbox, parts
+from tests.mailbox import parts
 from tests.read_back import pdf_text
 from tests.stripe_fixtures import fake_stripe  # noqa: F401
 
 MONTHLY = "monthly@example.org"
 OTHER = "other@example.org"
-
-
-@pytest.fixture
-def mailbox():
-    server = Mailbox().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
