@@ -312,7 +312,7 @@ class DriveStories(RuleBasedStateMachine):
         if first is None:
             return
         invoice_id = self._next("in_story")
-        chapter = first.owner if first.owner in CHAPTERS else None
+        chapter = None if first.whole_drive else first.owner
         metadata = {
             "drive": DRIVE,
             "gift": f"g-{first.key}",
