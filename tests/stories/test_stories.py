@@ -4,9 +4,10 @@ model (tests/stories/model.py) after every step and, more thoroughly, at the end
 
 A story: card gifts with and without a chapter, monthly gifts and their renewals, partial,
 full and failed refunds, disputes through their status paths, check batches with a slip date,
-corrections of an amount or a date, gifts sent directly to the partner, remittances, partner reports (corrected, withdrawn), month
-closes, a donor's erasure. Every Stripe event goes into a bag; a step delivers a random one,
-another delivers one again, so events arrive shuffled and one to three times.
+corrections of an amount or a date, gifts sent directly to the partner, remittances, partner
+reports (corrected, withdrawn), month closes, a donor's erasure. Every Stripe event goes into
+a bag; a step delivers a random one, another delivers one again, so events arrive shuffled
+and one to three times.
 
 Runs in ``bash .ci/test`` with a few examples; ``RELIEF_STORIES=500`` runs 500 stories per
 database (``RELIEF_STORIES_SEED=n`` replays a run's seed, printed at its start).
