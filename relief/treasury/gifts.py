@@ -54,9 +54,11 @@ def _noon(day: date) -> datetime:
 
 
 def dated_at(session: Session, gift: Gift) -> datetime | None:
-    """When the gift counts now: its date received, or the date a correction moved it to."""
+    """When the gift counts now: its date received, or the date a correction moved it to
+    (the date given, also when the entry landed in a later month because that one was
+    closed)."""
     moved = session.exec(
-        select(Entry.effective_at)
+        select(func.coalesce(Entry.dated_at, Entry.effective_at))
         .where(
             Entry.gift_id == gift.id,
             col(Entry.external_id).startswith(f"gift-date:{gift.id}:"),

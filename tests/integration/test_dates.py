@@ -281,3 +281,53 @@ def test_changing_the_zone_needs_a_rekey_that_never_moves_money_across_a_closed_
     assert "mo-2026: exact" in chicago.test_cli_runner().invoke(args=["ledger", "verify"]).output
     chicago.extensions["relief.engine"].dispose()
     months.set_zone("UTC")
+
+
+def test_a_gift_moved_into_a_closed_month_keeps_the_day_it_was_received(chicago):
+    """Found by the random stories (date_correction into a closed month, then an amount
+    correction). The move's entry lands in the next open month, but the gift was received on
+    the day the treasurer gave: the gift page and its receipt say that day, and correcting the
+    amount afterwards (the form as it shows) changes the amount today and moves nothing."""
+    treasurer = treasurer_of(chicago)
+    typed_on = ledger.today()
+    real_day = ledger.first_of_month(typed_on) - timedelta(days=20)  # last month, closed
+    with data(chicago) as session:
+        drive = drives.get_drive(session, "mo-2026")
+        st_louis = drives.get_chapter(session, "st-louis")
+        gift = make_gift(
+            session,
+            drive,
+            2_500,
+            chapter="st-louis",
+            donor_name="Cy Cash",
+            check_number="1001",
+            received_at=ledger.noon(typed_on),
+        )
+        session.add(MonthClose(chapter_id=st_louis.id, month=ledger.first_of_month(real_day)))
+        session.commit()
+    moved = treasurer.post(
+        f"/treasurer/st-louis/gifts/{gift.id}/correct",
+        {"correct_amount": "25.00", "received": real_day.isoformat(), "reason": "slip date"},
+    )
+    assert moved.status_code == 302, moved.get_data(as_text=True)
+
+    page = treasurer.get(f"/treasurer/st-louis/gifts/{gift.id}").get_data(as_text=True)
+    assert f'value="{real_day.isoformat()}"' in page  # not the first of the open month
+    receipt = squeeze(
+        pdf_text(chicago.test_client().get(f"/gifts/{gift.public_id}/receipt.pdf").data)
+    )
+    assert f"Date {real_day:%B} {real_day.day}, {real_day.year}" in receipt
+
+    corrected = treasurer.post(
+        f"/treasurer/st-louis/gifts/{gift.id}/correct",
+        {"correct_amount": "30.00", "received": real_day.isoformat(), "reason": "the check"},
+    )
+    assert corrected.status_code == 302, corrected.get_data(as_text=True)
+    with data(chicago) as session:
+        corrections = session.exec(
+            select(Entry).where(Entry.gift_id == gift.id, Entry.kind == "correction")
+        ).all()
+        # The move (reversal today, the gift on the first open day after its closed month),
+        # then +$5.00 today: one change of amount, no second move.
+        assert [c.amount_cents for c in corrections] == [-2_500, 2_500, 500]
+        assert ledger.local_day(corrections[-1].effective_at) == typed_on

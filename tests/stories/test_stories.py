@@ -6,8 +6,8 @@ A story: card gifts with and without a chapter, monthly gifts and their renewals
 full and failed refunds, disputes through their status paths, check batches with a slip date,
 corrections of an amount or a date, gifts sent directly to the partner, remittances, partner
 reports (corrected, withdrawn), month closes, a donor's erasure. Every Stripe event goes into
-a bag; a step delivers a random one, another delivers one again, so events arrive shuffled and
-one to three times.
+a bag; a step delivers a random one, another delivers one again, so events arrive shuffled
+and one to three times.
 
 Runs in ``bash .ci/test`` with a few examples; ``RELIEF_STORIES=500`` runs 500 stories per
 database (``RELIEF_STORIES_SEED=n`` replays a run's seed, printed at its start).
@@ -313,7 +313,7 @@ class DriveStories(RuleBasedStateMachine):
         if first is None:
             return
         invoice_id = self._next("in_story")
-        chapter = first.owner if first.owner in CHAPTERS else None
+        chapter = None if first.whole_drive else first.owner
         metadata = {
             "drive": DRIVE,
             "gift": f"g-{first.key}",
