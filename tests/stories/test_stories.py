@@ -63,7 +63,14 @@ from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
 DRIVE = "mo-2026"
 STORIES = int(os.environ.get("RELIEF_STORIES", "5"))
 SHRINK = os.environ.get("RELIEF_STORIES_SHRINK", "1") != "0"
-SEED = int(os.environ.get("RELIEF_STORIES_SEED") or random.randrange(2**32))
+#: A run on the machine explores new stories each time; CI (the CI variable set, as `.ci/run`
+#: is run there) tells the same stories every run, so main stays green until a change breaks
+#: one of them. RELIEF_STORIES_SEED chooses; RELIEF_STORIES=N with a random seed explores.
+CI_SEED = 20261202
+SEED = int(
+    os.environ.get("RELIEF_STORIES_SEED")
+    or (CI_SEED if os.environ.get("CI") else random.randrange(2**32))
+)
 ADMIN = "admin@coalition.org"
 OVERRIDE = "Closed by the story test: payouts are not part of these stories."
 
