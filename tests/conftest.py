@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from relief.ledger import months
 from tests.mailbox import Mailbox
 from tests.postgres import LocalPostgres
 
@@ -136,3 +137,12 @@ def mailbox():
     server = Mailbox().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def coalition_zone_back_to_utc():
+    """The coalition's zone is the process's (``create_app`` sets it from RELIEF_TIMEZONE): a
+    test that made an app in America/Chicago must not leave a later test, which renders a
+    report with no app at all, counting days in Chicago."""
+    yield
+    months.set_zone("UTC")
