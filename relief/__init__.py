@@ -8,7 +8,7 @@ from flask import Flask
 def create_app(config: dict | None = None) -> Flask:
     """The app factory: settings from the environment (or ``config`` in tests), then extensions,
     blueprints and CLI commands. Importing the package does nothing."""
-    from relief import auth, boundary, cli, db, pagecache, web
+    from relief import auth, boundary, cli, db, i18n, pagecache, web
     from relief import config as settings
     from relief.ledger import months
     from relief.views import register_blueprints
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
         # Flask's documented way to wrap its WSGI app, which mypy takes for a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)
+    i18n.init_app(app)
     boundary.init_app(app)
     pagecache.init_app(app)
     web.init_app(app)

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.validation",
         "relief.models",
         "relief.verify",
+        "relief.i18n",
     ),
     # The core; the outbox (relief/outbox: enqueue, claim, finish) is written to by services.
     ("relief.db", "relief.ledger", "relief.projection", "relief.qr", "relief.outbox"),
