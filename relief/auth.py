@@ -162,17 +162,24 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
-class WrongPassword(DomainError):
-    """The email and password do not match an account; the failure is counted."""
+class CountedRefusal(DomainError):
+    """A wrong secret whose failure is counted: the sentence, then how long to wait, if at all."""
 
     status_code = 401
+    sentence = ""
 
     def __init__(self, seconds_to_wait: int):
-        message = "That email and password do not match an account."
+        message = self.sentence
         if seconds_to_wait:
             message += f" Wait {_in_words(seconds_to_wait)} before trying again from here."
         super().__init__(message)
         self.seconds_to_wait = seconds_to_wait
+
+
+class WrongPassword(CountedRefusal):
+    """The email and password do not match an account."""
+
+    sentence = "That email and password do not match an account."
 
 
 class SignInThrottled(DomainError):
@@ -218,17 +225,10 @@ def sign_in(session: Session, email: str, password: str, address: str, user_agen
     return user
 
 
-class WrongCode(DomainError):
-    """The second factor is not right; the failure is counted like a wrong password."""
+class WrongCode(CountedRefusal):
+    """The second factor is not right; counted like a wrong password."""
 
-    status_code = 401
-
-    def __init__(self, seconds_to_wait: int):
-        message = "That code is not right (or was already used)."
-        if seconds_to_wait:
-            message += f" Wait {_in_words(seconds_to_wait)} before trying again from here."
-        super().__init__(message)
-        self.seconds_to_wait = seconds_to_wait
+    sentence = "That code is not right (or was already used)."
 
 
 def _code_key(user: User) -> str:

@@ -339,15 +339,30 @@ def forgot_password():
     return render_template("account/forgot.html", form=form, sent=False, error=error), status
 
 
+_CHOOSE_PAGE = "account/choose_password.html"
+_CHOOSE_PASSWORD = {
+    LinkPurpose.INVITATION: {
+        "title": "Welcome: choose your password",
+        "lede": "Choose the password you will sign in with",
+        "button": "Set my password and sign in",
+    },
+    LinkPurpose.RESET: {
+        "title": "Choose a new password",
+        "lede": "Every browser signed in to this account is signed out",
+        "button": "Change my password and sign in",
+    },
+}
+
+
 def _set_password_through(purpose: LinkPurpose, token: str):
     """The page a one-time link opens: choose a password, then be signed in."""
-    template = "account/welcome.html" if purpose == LinkPurpose.INVITATION else "account/reset.html"
+    wording = _CHOOSE_PASSWORD[purpose]
     form = NewPasswordForm()
     session_db = db.session()
     try:
         _link, user = accounts.open_link(session_db, token, purpose)
     except accounts.LinkRefused as refusal:
-        return render_template(template, form=None, error=refusal.message), 410
+        return render_template(_CHOOSE_PAGE, wording=wording, form=None, error=refusal.message), 410
     error = None
     if form.validate_on_submit():
         try:
@@ -391,7 +406,8 @@ def _set_password_through(purpose: LinkPurpose, token: str):
             or "Enter the new password twice."
         )
     status = 400 if request.method == "POST" else 200
-    return render_template(template, form=form, error=error, email=user.email), status
+    page = render_template(_CHOOSE_PAGE, wording=wording, form=form, error=error, email=user.email)
+    return page, status
 
 
 @bp.route("/account/welcome/<token>", methods=["GET", "POST"])
