@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,10 +33,10 @@ from relief.models import (
     utcnow,
 )
 from relief.outbox import due
+from relief.validation import EMAIL
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: How long each kind of link works.
 LIFETIME = {LinkPurpose.INVITATION: timedelta(days=7), LinkPurpose.RESET: timedelta(minutes=30)}
 #: What a role field may say besides the roles: the account has no role in that chapter.

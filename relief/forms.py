@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import NamedTuple, TypeVar
 
@@ -24,6 +23,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from relief import money
 from relief.errors import InvalidAmount
 from relief.models import utcnow
+from relief.validation import EMAIL
 
 T = TypeVar("T")
 
@@ -39,7 +39,6 @@ def required(value: T | None) -> T:
 PRESET_CENTS = (1_000, 2_500, 5_000, 10_000)
 OTHER = "other"
 # Enough to catch typos; the processor's receipt proves the address.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def no_control_characters(_form, field) -> None:

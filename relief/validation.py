@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from relief.errors import InvalidInput
+
+#: An email address as far as a form can tell: something@somewhere.tld, no spaces.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def check_text(value: str, what: str, max_length: int, required: bool = True) -> str:

@@ -26,7 +26,7 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import accounts, donor_access, money, outbox
+from relief import accounts, donor_access, money, organization, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
 from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
@@ -98,7 +98,7 @@ def compose(
     base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
     history = donations.gift_history(session, gift)
     org_name = config["RELIEF_ORG_NAME"]
-    issuer = receipts.Issuer.of(config)
+    issuer = organization.issuer(session, config)
     values = {
         "gift": gift,
         "drive_title": drive.title if drive else "the drive",

@@ -38,6 +38,7 @@ from relief.models.gifts import (
 )
 from relief.models.jobs import Job, JobStatus
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
+from relief.models.organization import ReceiptSettings
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
     ParkedEvent,
@@ -94,6 +95,7 @@ __all__ = [
     "PartnerReportRemittance",
     "Payout",
     "PayoutTransaction",
+    "ReceiptSettings",
     "RateLimitCounter",
     "Remittance",
     "Role",

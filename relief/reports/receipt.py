@@ -10,7 +10,6 @@ Chicago is a December 31 gift, in that tax year.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,26 +27,16 @@ NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this 
 
 @dataclass(frozen=True)
 class Issuer:
-    """Who receives the money, as a donor files it (the RELIEF_ORG_* settings)."""
+    """Who receives the money, as a donor files it (relief/organization.py: the RELIEF_ORG_*
+    settings, or what an admin set in the browser)."""
 
     name: str
     legal_name: str
     ein: str
     address: str
     contact: str
-    #: The configured statement about tax-deductibility (RELIEF_RECEIPT_STATEMENT).
+    #: The statement about tax-deductibility (RELIEF_RECEIPT_STATEMENT).
     statement: str
-
-    @classmethod
-    def of(cls, config: Mapping) -> Issuer:
-        return cls(
-            name=config["RELIEF_ORG_NAME"],
-            legal_name=config.get("RELIEF_ORG_LEGAL_NAME") or config["RELIEF_ORG_NAME"],
-            ein=config.get("RELIEF_ORG_EIN", ""),
-            address=config.get("RELIEF_ORG_ADDRESS", ""),
-            contact=config.get("RELIEF_CONTACT_EMAIL", ""),
-            statement=config["RELIEF_RECEIPT_STATEMENT"],
-        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Coalition admin screens: the audit log, gifts of no chapter and parked Stripe events,
-drives' host chapters, the outbox (jobs and emails, with a retry button), and accounts and
-chapters (invite, change a role, remove, create a chapter)."""
+drives' host chapters, the outbox (jobs and emails, with a retry button), accounts and
+chapters (invite, change a role, remove, create a chapter), and what receipts say about the
+organization (legal name, EIN, address, contact, tax statement)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # (types-WTForms predates 3.3)
-from wtforms.fields import BooleanField, EmailField, SelectField, SelectMultipleField, StringField
+from wtforms.fields import (
+    BooleanField,
+    EmailField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
-from relief import accounts, auth, boundary, db, drives, mail, money, outbox
+from relief import accounts, auth, boundary, db, drives, mail, money, organization, outbox
 from relief.errors import DomainError
 from relief.forms import no_control_characters
 from relief.models import utcnow
@@ -302,3 +310,60 @@ def chapter_create():
     boundary.audit("chapter.create", f"{chapter.slug}: {chapter.name}", chapter=chapter)
     flash(f"Chapter {chapter.name} is created.", "success")
     return redirect(url_for(".account_list"))
+
+
+class ReceiptSettingsForm(FlaskForm):
+    """Blank: the server's setting applies (shown beside each field)."""
+
+    legal_name = StringField("Legal name", validators=[Length(max=200), no_control_characters])
+    ein = StringField("EIN (12-3456789)", validators=[Length(max=20), no_control_characters])
+    address = StringField("Address", validators=[Length(max=300), no_control_characters])
+    contact_email = EmailField(
+        "Contact email for donors", validators=[Length(max=320), no_control_characters]
+    )
+    statement = TextAreaField("Tax statement", validators=[Length(max=2000)])
+
+
+def _render_organization(session, form=None, error=None, status=200):
+    if form is None:
+        form = ReceiptSettingsForm(formdata=None, obj=organization.saved(session))
+    return render_template(
+        "admin/organization.html",
+        form=form,
+        server={
+            setting: current_app.config.get(setting, "") for _c, setting, _l in organization.FIELDS
+        },
+        fields=organization.FIELDS,
+        printed=organization.issuer(session, current_app.config),
+        error=error,
+    ), status
+
+
+@bp.get("/organization")
+@auth.admin_required
+def organization_page():
+    return _render_organization(db.session())
+
+
+@bp.post("/organization")
+@auth.admin_required
+def organization_save():
+    session = db.session()
+    form = ReceiptSettingsForm()
+    if not form.validate():
+        problems = " ".join(m for messages in form.errors.values() for m in messages)
+        return _render_organization(session, form, problems or "Check the fields.", 400)
+    wanted = organization.ReceiptFields(
+        **{column: form.data.get(column) or "" for column, _s, _l in organization.FIELDS}
+    )
+    try:
+        with boundary.attempt():
+            changed = organization.save(session, wanted, by=current_user.email)
+    except DomainError as failure:
+        return _render_organization(session, form, failure.message, refusal_status(failure))
+    if changed:
+        boundary.audit("organization.receipt_settings", changed)
+        flash("Saved: receipts and statements print these from now on.", "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for(".organization_page"))

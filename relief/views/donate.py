@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from relief import boundary, db, drive_pages, money, pagecache
+from relief import boundary, db, drive_pages, money, organization, pagecache
 from relief.forms import (
     OTHER,
     PRESET_CENTS,
@@ -192,7 +192,7 @@ def gift_page(public_id):
     return render_template(
         "donate/gift.html",
         receipt=receipt,
-        contact_email=current_app.config.get("RELIEF_CONTACT_EMAIL", ""),
+        contact_email=organization.contact_email(db.session(), current_app.config),
     )
 
 

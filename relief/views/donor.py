@@ -17,12 +17,12 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from relief import boundary, db, donor_access
+from relief import boundary, db, donor_access, organization
 from relief.errors import InvalidInput
 from relief.models import email_key, utcnow
 from relief.payments import donations
 from relief.payments.gateway import GatewayError
-from relief.reports import receipt, render, year_end
+from relief.reports import render, year_end
 from relief.web import PDF_RATE, gateway, limiter
 
 bp = Blueprint("donor", __name__)
@@ -120,7 +120,11 @@ def sign_out():
 def year_end_pdf(year):
     key = _donor()
     statement = year_end.build(
-        db.session(), key, year, issuer=receipt.Issuer.of(current_app.config), now=utcnow()
+        db.session(),
+        key,
+        year,
+        issuer=organization.issuer(db.session(), current_app.config),
+        now=utcnow(),
     )
     if not statement.lines:
         abort(404)

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from relief import db
+from relief import db, organization
 from relief.models import utcnow
 from relief.reports import press, receipt, render
 from relief.web import PDF_RATE, limiter
@@ -51,7 +51,7 @@ def gift_receipt(public_id):
     donor_receipt = receipt.build(
         db.session(),
         public_id,
-        issuer=receipt.Issuer.of(current_app.config),
+        issuer=organization.issuer(db.session(), current_app.config),
         now=utcnow(),
         reissue=True,
     )

@@ -97,6 +97,8 @@ OUTSIDE = {
         {**ADMINS, "admin": 302},
     ),
     ("admin.chapter_create", "POST"): (lambda o: {}, {**ADMINS, "admin": 400}),
+    ("admin.organization_page", "GET"): (lambda o: {}, ADMINS),
+    ("admin.organization_save", "POST"): (lambda o: {}, {**ADMINS, "admin": 302}),
 }
 #: The organizer's routes, as ROUTES: (URL arguments, the status the chapter's own organizer
 #: and an admin get). ``slug`` is a drive only this chapter takes part in. An empty sub-goal is

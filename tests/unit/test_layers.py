@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.donor_access",
         "relief.accounts",
         "relief.two_factor",
+        "relief.organization",
     ),
     # The shared edge of every request: the unit of work, the page cache, what views share,
     # and the sign-in machinery with the per-chapter guards (auth).
