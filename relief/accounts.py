@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 from werkzeug.security import generate_password_hash
 
-from relief import drives, sign_in_sessions
+from relief import drives, sign_in_sessions, two_factor
 from relief.errors import Conflict, InvalidInput, NotFound
 from relief.models import (
     AccountLink,
@@ -255,6 +255,33 @@ def remove(session: Session, user_id: int, by: User) -> tuple[User, int]:
     ended = sign_in_sessions.end_all(session, user)
     session.flush()
     return user, ended
+
+
+def reset_two_factor(session: Session, user_id: int, by: User) -> tuple[User, int]:
+    """An admin turns off someone's two-factor sign-in (a lost phone and lost recovery codes):
+    the secret and codes are forgotten and every sign-in session of theirs ends, so the next
+    sign-in is by password — and then sets it up again where RELIEF_REQUIRE_2FA binds them."""
+    user = get_account(session, user_id)
+    if user.id == by.id:
+        raise InvalidInput(
+            "Turn off your own two-factor sign-in from your account page (it asks your password)."
+        )
+    if not user.totp_secret:
+        raise InvalidInput(f"{user.email} has no two-factor sign-in to turn off.")
+    two_factor.turn_off(session, user)
+    return user, sign_in_sessions.end_all(session, user)
+
+
+def turn_off_own_two_factor(session: Session, user: User, required: bool) -> None:
+    """A person turns off their own two-factor sign-in (their password checked first, counted
+    like a sign-in: auth.check_password); refused where RELIEF_REQUIRE_2FA binds them
+    (``required``): they set it up again instead."""
+    if required:
+        raise InvalidInput(
+            "Your coalition requires two-factor sign-in for treasurers and admins. To move it "
+            "to a new phone, set it up again above: that replaces the old one."
+        )
+    two_factor.turn_off(session, user)
 
 
 # --- Password reset (anyone) ------------------------------------------------------------------

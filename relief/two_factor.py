@@ -100,6 +100,16 @@ def check(session: Session, user: User, code: str, now: datetime | None = None) 
     return "recovery code"
 
 
+def turn_off(session: Session, user: User) -> None:
+    """Forget the app's secret and every recovery code: sign-in asks the password only,
+    until the person sets two-factor sign-in up again (at once, where it is required)."""
+    user.totp_secret = None
+    user.totp_last_step = None
+    for code in session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
+        session.delete(code)
+    session.flush()
+
+
 def recovery_codes_left(session: Session, user: User) -> int:
     return len(
         session.exec(

@@ -72,6 +72,14 @@ class EnrolForm(FlaskForm):
     )
 
 
+class TurnOffForm(FlaskForm):
+    password = PasswordField(
+        "Your password",
+        validators=[DataRequired(), Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
 class NewPasswordForm(FlaskForm):
     new_password = PasswordField(
         f"New password (at least {accounts.MIN_PASSWORD_LENGTH} characters)",
@@ -207,6 +215,11 @@ def two_factor_page():
             return render_template("account/two_factor.html", codes=codes, form=None)
     elif request.method == "POST":
         error = "Enter the 6-digit code your app shows."
+    return _two_factor_page(form, secret, error)
+
+
+def _two_factor_page(form, secret, error=None, off_form=None, off_error=None):
+    session_db = db.session()
     return render_template(
         "account/two_factor.html",
         form=form,
@@ -215,8 +228,54 @@ def two_factor_page():
         qr=two_factor.qr_svg(secret, current_user.email, current_app.config["RELIEF_ORG_NAME"]),
         enrolled=bool(current_user.totp_secret),
         left=two_factor.recovery_codes_left(session_db, current_user),
+        must_keep=_two_factor_binds(current_user),
+        off_form=off_form or TurnOffForm(formdata=None),
         error=error,
-    ), 400 if error else 200
+        off_error=off_error,
+    ), 400 if error or off_error else 200
+
+
+def _two_factor_binds(user) -> bool:
+    return bool(current_app.config.get("RELIEF_REQUIRE_2FA")) and two_factor.required_for(
+        db.session(), user
+    )
+
+
+@bp.post("/account/two-factor/off")
+@login_required
+def two_factor_off():
+    """Turn one's own two-factor sign-in off, with one's password (where it is not required).
+    A wrong password is counted and slowed like one at sign-in."""
+    form = TurnOffForm()
+    if not current_user.totp_secret:
+        return redirect(url_for("account.two_factor_page"))
+    session_db = db.session()
+    if form.validate_on_submit():
+        try:
+            auth.check_password(
+                session_db,
+                current_user.email,
+                required(form.password.data),
+                request.remote_addr or "",
+            )
+            with boundary.attempt():
+                accounts.turn_off_own_two_factor(
+                    session_db, current_user, required=_two_factor_binds(current_user)
+                )
+        except auth.WrongPassword:
+            boundary.checkpoint()  # the count is kept although the answer is a refusal
+            error = "Your password is not right."
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            boundary.audit("user.two_factor_off", "turned off by the person, with their password")
+            flash("Two-factor sign-in is off: sign-in asks your password only.", "info")
+            return redirect(url_for("account.two_factor_page"))
+    else:
+        error = "Type your password to turn two-factor sign-in off."
+    secret = two_factor.new_secret()
+    session[PENDING_SECRET] = secret
+    return _two_factor_page(EnrolForm(formdata=None), secret, off_form=form, off_error=error)
 
 
 #: Pages a person who must enrol may still open.

@@ -291,6 +291,28 @@ def account_remove(user_id):
     return redirect(url_for(".account_list"))
 
 
+@bp.post("/accounts/<int:user_id>/two-factor-off")
+@auth.admin_required
+def account_two_factor_off(user_id):
+    """A person lost their phone and their recovery codes: an admin turns their two-factor
+    sign-in off (they are signed out everywhere and set it up again where it is required)."""
+    session = db.session()
+    if not ActionForm().validate():
+        return _render_accounts(session, "The form expired: try again.", 400)
+    try:
+        with boundary.attempt():
+            user, ended = accounts.reset_two_factor(session, user_id, current_user)
+    except DomainError as failure:
+        return _render_accounts(session, failure.message, refusal_status(failure))
+    boundary.audit("user.two_factor_reset", f"{user.email}: turned off; {ended} sessions ended")
+    flash(
+        f"Two-factor sign-in is off for {user.email}; they are signed out everywhere and "
+        "sign in next with their password.",
+        "success",
+    )
+    return redirect(url_for(".account_list"))
+
+
 @bp.post("/chapters")
 @auth.admin_required
 def chapter_create():

@@ -97,6 +97,10 @@ OUTSIDE = {
         {**ADMINS, "admin": 302},
     ),
     ("admin.chapter_create", "POST"): (lambda o: {}, {**ADMINS, "admin": 400}),
+    ("admin.account_two_factor_off", "POST"): (
+        lambda o: {"user_id": o["enrolled"]},
+        {**ADMINS, "admin": 302},
+    ),
     ("admin.organization_page", "GET"): (lambda o: {}, ADMINS),
     ("admin.organization_save", "POST"): (lambda o: {}, {**ADMINS, "admin": 302}),
 }
@@ -240,6 +244,11 @@ def objects_of(session, drive, chapter_slug):
     # An account of no role, for the admin's account routes (removing it answers 302).
     account = User(email=f"account-{gift.id}@example.org", password_hash="!")
     session.add(account)
+    # One with two-factor sign-in, for the admin's reset (answers 302).
+    enrolled = User(
+        email=f"enrolled-{gift.id}@example.org", password_hash="!", totp_secret="JBSWY3DPEHPK3PXP"
+    )
+    session.add(enrolled)
     session.commit()
     assert gifts.unassigned(session, chapter)
     return {
@@ -253,6 +262,7 @@ def objects_of(session, drive, chapter_slug):
         "report": report.id,
         "job": failed.id,
         "account": account.id,
+        "enrolled": enrolled.id,
     }
 
 

@@ -181,3 +181,75 @@ def test_required_two_factor_makes_treasurers_enrol_at_next_sign_in(database_url
     password_step(organizer, "o@stl.org")
     assert organizer.get("/organize/").status_code == 200  # organizers are not bound
     app.extensions["relief.engine"].dispose()
+
+
+def _form_token(client, url):
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def test_a_person_turns_their_own_two_factor_off_with_their_password(app):
+    client = app.test_client()
+    password_step(client)
+    enrol(client)
+    token = _form_token(client, "/account/two-factor")
+    wrong = client.post("/account/two-factor/off", data={"csrf_token": token, "password": "nope"})
+    assert wrong.status_code == 400
+    assert "Your password is not right." in wrong.get_data(as_text=True)
+    with data(app) as session:
+        assert session.exec(select(User.totp_secret).where(User.email == "t@stl.org")).one()
+    off = client.post("/account/two-factor/off", data={"csrf_token": token, "password": PASSWORD})
+    assert off.status_code == 302
+    with data(app) as session:
+        user = session.exec(select(User).where(User.email == "t@stl.org")).one()
+        assert user.totp_secret is None
+        assert session.exec(select(RecoveryCode)).all() == []  # the old codes open nothing
+        assert session.exec(
+            select(AuditEvent).where(AuditEvent.action == "user.two_factor_off")
+        ).one()
+    again = app.test_client()
+    assert password_step(again).headers["Location"] != "/login/code"  # the password is enough
+    assert signed_in(again)
+
+
+def test_an_admin_turns_off_two_factor_for_a_person_who_lost_their_phone(database_url):
+    app = make_app(database_url, RELIEF_REQUIRE_2FA=True)
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+        make_user(session, "admin@mo.org", admin=True)
+    treasurer = app.test_client()
+    password_step(treasurer)
+    enrol(treasurer)
+    assert signed_in(treasurer)
+    # Required: the treasurer cannot turn it off, only set it up again.
+    page = treasurer.get("/account/two-factor").get_data(as_text=True)
+    assert "requires two-factor sign-in for treasurers and admins: it stays on" in page
+    token = _form_token(treasurer, "/account/two-factor")
+    refused = treasurer.post(
+        "/account/two-factor/off", data={"csrf_token": token, "password": PASSWORD}
+    )
+    assert refused.status_code == 400 and "set it up again above" in refused.get_data(as_text=True)
+
+    admin = app.test_client()
+    password_step(admin, "admin@mo.org")
+    enrol(admin)  # required of admins too; enrolling keeps them signed in
+    with data(app) as session:
+        target = session.exec(select(User).where(User.email == "t@stl.org")).one()
+    listing = admin.get("/admin/accounts").get_data(as_text=True)
+    assert "(two-factor on)" in listing
+    token = _form_token(admin, "/admin/accounts")
+    reset = admin.post(f"/admin/accounts/{target.id}/two-factor-off", data={"csrf_token": token})
+    assert reset.status_code == 302
+    assert not signed_in(treasurer)  # signed out everywhere
+    with data(app) as session:
+        assert session.exec(select(User.totp_secret).where(User.id == target.id)).one() is None
+        line = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "user.two_factor_reset")
+        ).one()
+        assert line.actor_email == "admin@mo.org" and "t@stl.org" in line.detail
+    # Next sign-in: the password, then setting it up again (required).
+    fresh = app.test_client()
+    password_step(fresh)
+    assert fresh.get("/treasurer/").headers["Location"] == "/account/two-factor"
+    app.extensions["relief.engine"].dispose()
