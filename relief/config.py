@@ -74,6 +74,14 @@ DEFAULT_RECEIPT_STATEMENT = (
 )
 
 
+def digest_hour_setting(raw: str) -> int:
+    """RELIEF_DIGEST_HOUR, checked: an hour of the day, 0 to 23."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and 0 <= int(text) <= 23):
+        raise ConfigError(f"RELIEF_DIGEST_HOUR must be an hour from 0 to 23, got {raw[:30]!r}.")
+    return int(text)
+
+
 def ein_setting(raw: str) -> str:
     """RELIEF_ORG_EIN, checked: a US Employer Identification Number, 12-3456789 (or empty)."""
     digits = raw.strip().replace("-", "")
@@ -224,6 +232,8 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
         # Treasurers and admins must sign in with a second factor (enrolled at next sign-in).
         "RELIEF_REQUIRE_2FA": _switch(env, "RELIEF_REQUIRE_2FA"),
+        # The hour (0-23, the coalition's time zone) the worker queues the daily digest.
+        "RELIEF_DIGEST_HOUR": digest_hour_setting(env.get("RELIEF_DIGEST_HOUR", "7")),
         # One machine only: a file the app's processes share to say "something was committed"
         # (relief/pagecache/counter.py); unset, every cached page asks the database.
         "CHANGE_COUNTER": env.get("RELIEF_CHANGE_COUNTER", ""),

@@ -5,8 +5,8 @@ sent, from what the gift is then, so an erased donor gets nothing and a receipt 
 books hold. Every message has a plain-text and an HTML part, no images and nothing fetched
 from elsewhere (no tracking pixel), ``Auto-Submitted`` (RFC 3834: autoresponders stay quiet),
 and a ``Message-ID`` made from the job's key (a resent copy is recognisably the same message).
-No ``List-Unsubscribe``: receipts and notices are about the donor's own money, not a mailing
-list one can leave (RFC 2369/8058 headers belong on the opt-in mail to come, e.g. a digest).
+No ``List-Unsubscribe`` on receipts and notices: they are about the donor's own money, not a
+mailing list one can leave; the treasurers' opt-in daily digest carries it (RFC 2369/8058).
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ from sqlmodel import Session, select
 from relief import accounts, donor_access, money, organization, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
-from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
+from relief.ledger.months import month_label
+from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, User, email_key
 from relief.outbox import PermanentFailure
 from relief.payments import donations
 from relief.privacy import address_hash
 from relief.reports import receipt as receipts
 from relief.reports import render, year_end
+from relief.treasury import digest
 
 #: Where links point when RELIEF_PUBLIC_URL is not set (the development server).
 LOCAL_URL = "http://127.0.0.1:5000"
@@ -87,6 +89,8 @@ def compose(
     donor's one-time link (the admin's preview: an admin must not be able to take over
     another account or open a donor's gifts)."""
     template = payload.get("template")
+    if template == "digest":
+        return _digest_message(session, key, payload, config, now)
     if template in ACCOUNT_TEMPLATES:
         return _account_message(session, key, payload, config, now, reveal_links)
     if template not in TEMPLATE_NAMES:
@@ -198,6 +202,45 @@ def _account_message(
         html=_environment().get_template(f"{template}.html").render(**values),
         now=now,
     )
+
+
+def _digest_message(
+    session: Session, key: str, payload: dict, config: Mapping, now: datetime
+) -> EmailMessage | None:
+    user = session.get(User, payload.get("user_id"))
+    if user is None or user.removed_at is not None or not user.digest:
+        return None  # removed, or unsubscribed since it was queued
+    found = digest.build(session, user, now)
+    if not found.anything:
+        return None  # nothing needs attention: no email
+    base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
+    unsubscribe = (
+        f"{base}/account/digest/stop/{digest.unsubscribe_token(config['SECRET_KEY'], user)}"
+    )
+    values = {
+        "digest": found,
+        "base": base,
+        "unsubscribe": unsubscribe,
+        "org_name": config["RELIEF_ORG_NAME"],
+        "month_label": month_label,
+    }
+    count = len(found.chapters)
+    subject = f"Needs attention today: {count} chapter{'s' if count != 1 else ''}"
+    if not found.chapters:
+        subject = "Needs attention today: the coalition's queue"
+    message = _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(addr_spec=user.email),
+        subject=f"{subject} ({found.day.isoformat()})",
+        text=_environment().get_template("digest.txt").render(**values),
+        html=_environment().get_template("digest.html").render(**values),
+        now=now,
+    )
+    # RFC 2369 and 8058: mail clients show "Unsubscribe" and post to it in one click.
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
 
 
 def _message(

@@ -36,6 +36,8 @@ class User(SQLModel, table=True):
     totp_secret: str | None = Field(default=None, max_length=64)
     #: The last TOTP time step accepted: a code is never accepted twice (relief/two_factor.py).
     totp_last_step: int | None = None
+    #: Asked for the daily digest of what needs attention (relief/treasury/digest.py).
+    digest: bool = False
 
     # Flask-Login's protocol, without its mixin (kept free of Flask imports).
     is_authenticated: ClassVar[bool] = True

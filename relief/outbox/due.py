@@ -6,6 +6,8 @@ meanwhile gets nothing (relief/mail/jobs.py checks again)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlmodel import Session
 
 from relief.models import Gift, JobStatus
@@ -55,6 +57,16 @@ def year_end(session: Session, gift: Gift, year: int, donor_hash: str) -> bool:
     hash of their normalised address (relief/privacy.py), ``gift`` their latest gift of the
     year, whose address the mail goes to."""
     return _mail(session, gift, f"year-end:{year}:{donor_hash[:64]}", "year_end", year=year)
+
+
+def digest(session: Session, user_id: int, day: date) -> bool:
+    """A person's daily digest of what needs attention, once per day."""
+    return enqueue(
+        session,
+        "mail",
+        f"digest:{user_id}:{day.isoformat()}",
+        {"template": "digest", "user_id": user_id, "day": day.isoformat()},
+    )
 
 
 def account_mail(session: Session, link_id: int, purpose: str) -> bool:

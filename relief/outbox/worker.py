@@ -20,6 +20,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +36,11 @@ from relief.models import JobStatus, utcnow
 from relief.payments import fee_reader
 from relief.payments.choice import for_app
 from relief.payments.gateway import GatewayError
+from relief.treasury import digest
 
 log = logging.getLogger(__name__)
+#: How often a running worker looks whether the day's digests are due.
+DIGEST_CHECK_SECONDS = 60
 
 
 def _read_fee(app: Flask, claimed: outbox.Claimed) -> str:
@@ -143,10 +147,23 @@ class Worker:
                 echo(ran.line())
         return ended
 
+    def queue_digests(self, now: datetime | None = None) -> int:
+        """Queue today's digests once the coalition's clock reaches RELIEF_DIGEST_HOUR."""
+        hour = self.app.config.get("RELIEF_DIGEST_HOUR", digest.DEFAULT_HOUR)
+        with self.app.app_context():
+            with boundary.command() as session:
+                return digest.queue_due(session, now or utcnow(), hour)
+
     def run_until(self, stop: threading.Event, echo=None) -> None:
-        """Run jobs as they fall due until ``stop`` is set; the job in hand is finished."""
+        """Run jobs as they fall due until ``stop`` is set; the job in hand is finished.
+        Once a minute it also queues the day's digests (a job per person and day, so every
+        worker may do it)."""
+        next_digest_check = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_digest_check:
+                    self.queue_digests()
+                    next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
                 ran = self.run_one()
             except DomainError as error:  # the database is down: wait, try again
                 log.warning("worker waiting: %s", error)
@@ -199,6 +216,7 @@ def worker_command(burst, lease, poll, only):
     )
     if burst:
         try:
+            worker.queue_digests()  # cron's worker sends the day's digests too
             ended = worker.burst(echo=click.echo)
         except DomainError as error:
             raise click.ClickException(error.message) from None

@@ -22,16 +22,16 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from relief import accounts, auth, boundary, db, sign_in_sessions, two_factor
 from relief.errors import DomainError
 from relief.forms import no_control_characters, required
 from relief.models import LinkPurpose, User
-from relief.treasury import audit
+from relief.treasury import audit, digest
 from relief.treasury.forms import ActionForm, LoginForm, LogoutForm, PasswordChangeForm
-from relief.web import limiter, local_path
+from relief.web import csrf, limiter, local_path
 
 bp = Blueprint("account", __name__)
 
@@ -491,3 +491,48 @@ def too_many_requests(_error):
 def logout_form():
     # Every signed-in page shows a sign-out button, which posts with a CSRF token.
     return {"logout_form": LogoutForm}
+
+
+class DigestForm(FlaskForm):
+    digest = BooleanField("Email me each morning what needs attention in my chapters")
+
+
+@bp.route("/account/digest", methods=["GET", "POST"])
+@login_required
+def digest_choice():
+    """Ask for the daily digest, or stop it."""
+    form = DigestForm(data={"digest": current_user.digest} if request.method == "GET" else None)
+    if form.validate_on_submit():
+        wanted = bool(form.digest.data)
+        if digest.set_choice(db.session(), current_user, wanted):
+            boundary.audit("user.digest", "asked for the daily digest" if wanted else "stopped it")
+        flash(
+            "You will get the digest each morning when something needs attention."
+            if wanted
+            else "No more digest emails.",
+            "info",
+        )
+        return redirect(url_for("account.digest_choice"))
+    hour = current_app.config.get("RELIEF_DIGEST_HOUR", digest.DEFAULT_HOUR)
+    return render_template("account/digest.html", form=form, hour=hour)
+
+
+@bp.route("/account/digest/stop/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed token in the link is the authority: mail clients post it in one click
+def digest_stop(token):
+    """The digest's unsubscribe link (RFC 8058): a page with a button, or one click from the
+    mail client (a POST). Works without signing in; it can only stop the digest."""
+    session_db = db.session()
+    user = digest.reader_of(session_db, current_app.config["SECRET_KEY"], token)
+    if user is None:
+        abort(404)
+    if request.method == "POST":
+        if digest.set_choice(session_db, user, False):
+            audit.record(
+                session_db,
+                audit.Actor(email=user.email, user_id=user.id, ip=(request.remote_addr or "")[:64]),
+                "user.digest",
+                "stopped it from the email's link",
+            )
+        return render_template("account/digest_stopped.html", stopped=True)
+    return render_template("account/digest_stopped.html", stopped=False, email=user.email)
