@@ -3,10 +3,10 @@ public ledger, and the verifier anyone can download."""
 
 from importlib.resources import files
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from sqlmodel import Session
 
-from relief import db, drive_pages, drives, pagecache, public_ledger, qr, web
+from relief import db, drive_pages, drives, pagecache, public_ledger, qr, share, web
 from relief.models import present
 from relief.payments import donations
 
@@ -68,6 +68,39 @@ def _drive_page(slug: str, chapter: str | None = None) -> Response:
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
     return pagecache.page(("page", slug, chapter, request.scheme, request.host), slug, build)
+
+
+@bp.get("/drives/<slug>/card.png")
+def drive_card(slug):
+    return _card(slug)
+
+
+@bp.get("/drives/<slug>/<chapter>/card.png")
+def chapter_card(slug, chapter):
+    return _card(slug, chapter)
+
+
+def _card(slug: str, chapter: str | None = None) -> Response:
+    """The share card (og:image): rebuilt only when the drive's state moves on."""
+
+    def build() -> bytes:
+        view = drive_pages.drive_view(db.session(), slug, chapter)
+        return share.card_png(share.card_text(view), current_app.config["RELIEF_ORG_NAME"])
+
+    return pagecache.png(("card", slug, chapter), slug, build)
+
+
+@bp.app_template_global()
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL for links read off this site (og:url, og:image, shared links): on
+    RELIEF_PUBLIC_URL when it is set, else on the host the request came to."""
+    base = current_app.config.get("RELIEF_PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, **values, _external=True)
+
+
+bp.add_app_template_global(share.card_text, "share_card")
 
 
 @bp.get("/drives/<slug>/qr.svg")
