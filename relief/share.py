@@ -14,6 +14,7 @@ from dataclasses import astuple, dataclass
 from functools import cache
 from urllib.parse import urlsplit
 
+from flask_babel import gettext
 from PIL import Image, ImageDraw, ImageFont
 
 from relief import money
@@ -206,9 +207,12 @@ def impact_text(relief_cents: int, currency: str, amount_cents: int | None = Non
     their amount only when they chose to include it (``amount_cents``)."""
     relief = money.format_whole(relief_cents, currency)
     if amount_cents is None:
-        return f"I just helped relieve about {relief} of medical debt."
-    amount = money.format(amount_cents, currency)
-    return f"I just gave {amount} and helped relieve about {relief} of medical debt."
+        return gettext("I just helped relieve about %(relief)s of medical debt.", relief=relief)
+    return gettext(
+        "I just gave %(amount)s and helped relieve about %(relief)s of medical debt.",
+        amount=money.format(amount_cents, currency),
+        relief=relief,
+    )
 
 
 # --- Embedding ---------------------------------------------------------------------------------

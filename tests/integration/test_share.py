@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import re
 from html import unescape
+from urllib.parse import unquote
 
 from PIL import Image
 
 from relief import drive_pages, money, share
-from relief.models import Drive
 from tests.factories import make_coalition, make_gift
 
 
@@ -164,5 +164,60 @@ def test_embed_is_reserved_as_a_chapter_slug(session):
         drives.create_chapter(session, "embed", "Embed", "MO")
 
 
-def _unused(drive: Drive) -> None:  # keeps the import for the embed tests below
-    del drive
+def share_links(html: str) -> dict[str, str]:
+    return {
+        kind: unescape(href)
+        for kind, href in re.findall(r'<a data-share-link="(\w+)" href="([^"]+)"', html)
+    }
+
+
+def test_the_drive_page_shares_by_text_whatsapp_email_and_qr_without_script(session, client):
+    make_coalition(session)
+    html = client.get("/drives/mo-2026/st-louis").get_data(as_text=True)
+    links = share_links(html)
+    url = "http://localhost/drives/mo-2026/st-louis"
+    said = "Missouri Medical Debt Jubilee: Every $1 relieves about $100 of medical debt"
+    assert links["sms"].startswith("sms:?&body=")
+    assert unquote(links["sms"]) == f"sms:?&body={said} (an estimate). {url}"
+    assert unquote(links["whatsapp"]) == f"https://wa.me/?text={said} (an estimate). {url}"
+    assert unquote(links["email"]).endswith(f"{said} (an estimate).\n\n{url}")
+    assert 'src="/drives/mo-2026/st-louis/qr.svg"' in html
+    assert f'value="{url}" readonly' in html
+    # The share sheet and Copy link need the script: hidden until it finds them in the browser.
+    assert re.search(r"<button [^>]*data-share-native hidden>", html)
+    assert re.search(r"<button [^>]*data-share-copy [^>]*hidden>", html)
+    assert 'aria-live="polite"' in html
+    assert '<script src="/static/share.js" defer></script>' in html
+
+
+def test_the_thank_you_page_shares_the_impact_and_the_amount_only_when_chosen(session, client):
+    drive = make_coalition(session)
+    gift = make_gift(
+        session,
+        drive,
+        2_500,
+        chapter="st-louis",
+        donor_name="Dana Donor",
+        donor_email="dana@example.org",
+        show_name=True,
+    )
+    page = client.get(f"/gifts/{gift.public_id}")
+    html = page.get_data(as_text=True)
+    box = html[html.index('id="share-gift"') :]
+    links = share_links(box)
+    impact = "I just helped relieve about $2,500 of medical debt."
+    assert (
+        unquote(links["whatsapp"])
+        == f"https://wa.me/?text={impact} http://localhost/drives/mo-2026"
+    )
+    assert impact in box
+    for private in ("$25.00", "Dana", "dana@example.org", gift.public_id):
+        assert all(private not in unquote(href) for href in links.values()), private
+    assert 'data-share-url="http://localhost/drives/mo-2026"' in box
+
+    chosen = client.get(f"/gifts/{gift.public_id}?amount=1").get_data(as_text=True)
+    links = share_links(chosen[chosen.index('id="share-gift"') :])
+    assert unquote(links["sms"]).startswith(
+        "sms:?&body=I just gave $25.00 and helped relieve about $2,500 of medical debt."
+    )
+    assert "Dana" not in unquote(links["sms"])
