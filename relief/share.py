@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext
 from PIL import Image, ImageDraw, ImageFont
+from sqlmodel import Session
 
 from relief import money
 from relief.drive_pages import DriveView
 from relief.errors import InvalidInput
+from relief.models import Drive
 
 WIDTH, HEIGHT = 1200, 630
 MARGIN = 72
@@ -230,8 +232,10 @@ def parse_origins(typed: str) -> list[str]:
         origin = _origin(item)
         if origin not in origins:
             origins.append(origin)
-    if len(origins) > MOST_EMBED_ORIGINS:
-        raise InvalidInput(f"List at most {MOST_EMBED_ORIGINS} sites that may embed the drive.")
+    if len(origins) > MOST_EMBED_ORIGINS or len("\n".join(origins)) > 2000:
+        raise InvalidInput(
+            f"List at most {MOST_EMBED_ORIGINS} sites (2,000 characters) that may embed the drive."
+        )
     return origins
 
 
@@ -255,6 +259,17 @@ def _origin(item: str) -> str:
     if not all(c.isalnum() or c in "-." for c in host):
         raise refusal
     return f"https://{host}" + (f":{port}" if port and port != 443 else "")
+
+
+def set_embed_origins(session: Session, drive: Drive, typed: str) -> list[str]:
+    """Store the origins typed for ``drive`` (:func:`parse_origins`; InvalidInput and nothing
+    changed on a bad one) and return them. The drive's row is in its pages' state, so its
+    cached embed answers with the new list at once."""
+    origins = parse_origins(typed)
+    drive.embed_origins = "\n".join(origins)
+    session.add(drive)
+    session.flush()
+    return origins
 
 
 def frame_ancestors(origins_text: str) -> str:

@@ -90,6 +90,32 @@ def _card(slug: str, chapter: str | None = None) -> Response:
     return pagecache.png(("card", slug, chapter), slug, build)
 
 
+@bp.get("/drives/<slug>/embed")
+def drive_embed(slug):
+    return _embed(slug)
+
+
+@bp.get("/drives/<slug>/<chapter>/embed")
+def chapter_embed(slug, chapter):
+    return _embed(slug, chapter)
+
+
+def _embed(slug: str, chapter: str | None = None) -> Response:
+    """The drive's progress and a give button, for a site to show in a frame: only the sites
+    its organizers listed may (CSP frame-ancestors); the button opens the drive's page."""
+
+    def build():
+        view = drive_pages.drive_view(db.session(), slug, chapter)
+        return render_template("drives/embed.html", view=view)
+
+    response = pagecache.page(("embed", slug, chapter, request.scheme, request.host), slug, build)
+    drive = drives.get_drive(db.session(), slug)
+    response.headers["Content-Security-Policy"] = web.framed_by(
+        share.frame_ancestors(drive.embed_origins)
+    )
+    return response
+
+
 @bp.app_template_global()
 def public_url(endpoint: str, **values) -> str:
     """An absolute URL for links read off this site (og:url, og:image, shared links): on

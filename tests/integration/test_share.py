@@ -9,8 +9,10 @@ from html import unescape
 from urllib.parse import unquote
 
 from PIL import Image
+from sqlmodel import select
 
 from relief import drive_pages, money, share
+from relief.models import AuditEvent
 from tests.factories import make_coalition, make_gift
 
 
@@ -221,3 +223,100 @@ def test_the_thank_you_page_shares_the_impact_and_the_amount_only_when_chosen(se
         "sms:?&body=I just gave $25.00 and helped relieve about $2,500 of medical debt."
     )
     assert "Dana" not in unquote(links["sms"])
+
+
+# --- Embedding ---------------------------------------------------------------------------------
+
+
+def test_no_site_may_frame_the_embed_until_an_organizer_lists_one(app):
+    from tests.treasury_helpers import data
+
+    with data(app) as books:
+        drive = make_coalition(books)
+        make_gift(books, drive, 40_000)
+    client = app.test_client()
+    embed = client.get("/drives/mo-2026/embed")
+    assert embed.status_code == 200
+    assert "frame-ancestors 'none'" in embed.headers["Content-Security-Policy"]
+    assert "Set-Cookie" not in embed.headers
+    html = embed.get_data(as_text=True)
+    assert "$400.00" in html and "of $1,600.00 goal" in html
+    assert re.search(
+        r'<a class="button" href="http://localhost/drives/mo-2026#donate" '
+        r'target="_blank" rel="noopener">Give</a>',
+        html,
+    )
+    assert "<form" not in html  # no giving inside someone else's frame
+
+
+def test_an_organizer_lists_sites_and_only_they_may_frame_the_embed(app):
+    from relief import drives
+    from tests.treasury_helpers import SignedIn, data, make_user
+
+    with data(app) as books:
+        make_coalition(books)
+        make_user(books, "o@stl.org", "st-louis", role="organizer")
+    organizer = SignedIn(app, "o@stl.org")
+    page = organizer.get("/organize/st-louis/drives/mo-2026/").get_data(as_text=True)
+    assert "Embed on your site" in page
+    assert (
+        "&lt;iframe src=&#34;http://localhost/drives/mo-2026/embed&#34; title=&#34;Missouri" in page
+    )
+    assert "http://localhost/drives/mo-2026/st-louis/embed" in page
+
+    client = app.test_client()
+    before = client.get("/drives/mo-2026/st-louis/embed")
+    saved = organizer.post(
+        "/organize/st-louis/drives/mo-2026/embed",
+        data={"origins": "https://News.Example.org/\r\nhttps://church.example.com:8443"},
+    )
+    assert saved.status_code == 302
+    for path in ("/drives/mo-2026/embed", "/drives/mo-2026/st-louis/embed"):
+        embed = client.get(path)
+        policy = embed.headers["Content-Security-Policy"]
+        assert "frame-ancestors https://news.example.org https://church.example.com:8443;" in policy
+        assert "script-src 'self'" in policy  # the rest of the policy stays as strict
+        assert "X-Frame-Options" not in embed.headers
+        assert "Set-Cookie" not in embed.headers
+    # The cached answer moved on with the drive's row: a new ETag.
+    assert client.get("/drives/mo-2026/st-louis/embed").headers["ETag"] != before.headers["ETag"]
+    # Every other page still refuses every frame.
+    page = client.get("/drives/mo-2026")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    with data(app) as books:
+        assert drives.get_drive(books, "mo-2026").embed_origins == (
+            "https://news.example.org\nhttps://church.example.com:8443"
+        )
+        assert "drive.embed_origins" in [row.action for row in books.exec(select(AuditEvent)).all()]
+
+
+def test_a_bad_origin_is_refused_with_a_sentence_and_nothing_changes(app):
+    from relief import drives
+    from tests.treasury_helpers import SignedIn, data, make_user
+
+    with data(app) as books:
+        make_coalition(books)
+        make_user(books, "o@stl.org", "st-louis", role="organizer")
+    organizer = SignedIn(app, "o@stl.org")
+    organizer.post(
+        "/organize/st-louis/drives/mo-2026/embed", data={"origins": "https://ok.example.org"}
+    )
+    for typed in (
+        "http://news.example.org",
+        "https://news.example.org/page",
+        "https://*.example.org",
+        "news.example.org",
+        "https://news.example.org; script-src *",
+        "https://user@news.example.org",
+        "https://ok.example.org 'unsafe-inline'",
+    ):
+        refused = organizer.post("/organize/st-louis/drives/mo-2026/embed", data={"origins": typed})
+        assert refused.status_code == 400, typed
+        body = unescape(refused.get_data(as_text=True))
+        assert "is not a site's address: give each as https://example.org" in body, typed
+        assert typed.split()[0] in body or typed[:80] in body  # what was typed is kept
+    with data(app) as books:
+        assert drives.get_drive(books, "mo-2026").embed_origins == "https://ok.example.org"
+    policy = app.test_client().get("/drives/mo-2026/embed").headers["Content-Security-Policy"]
+    assert "frame-ancestors https://ok.example.org;" in policy
