@@ -197,7 +197,7 @@ def card_png(text: CardText, org_name: str) -> bytes:
     draw.text((MARGIN, y + 62), text.per_dollar, font=font, fill=MUTED)
 
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG")
     return out.getvalue()
 
 
