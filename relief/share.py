@@ -61,9 +61,9 @@ class CardText:
 
 
 def card_text(view: DriveView) -> CardText:
-    """What the share card of ``view`` says: the drive's raised of goal (or, on a chapter's
-    side, the chapter's raised of its sub-goal, as the chapter page shows it), the projected
-    relief of the whole drive and what $1 relieves."""
+    """What the share card of ``view`` says, in the visitor's language: the drive's raised of
+    goal (or, on a chapter's side, the chapter's raised of its sub-goal, as the chapter page
+    shows it), the projected relief of the whole drive and what $1 relieves."""
     drive, totals, part = view.drive, view.totals, view.chapter_part
     cur = drive.currency
     goal: int | None
@@ -72,21 +72,29 @@ def card_text(view: DriveView) -> CardText:
     else:
         raised, goal = part.figures.raised_cents, part.goal_cents
     one = 100  # a whole unit of the currency, in cents
+    relief = money.format_whole(totals.projected_relief_cents, cur)
     return CardText(
         title=drive.title,
-        chapter=f"{part.name} chapter" if part is not None else None,
-        raised=f"{money.format(raised, cur)} raised",
-        goal=f"of {money.format(goal, cur)} goal" if goal else "",
+        chapter=gettext("%(chapter)s chapter", chapter=part.name) if part is not None else None,
+        raised=gettext("%(amount)s raised", amount=money.format(raised, cur)),
+        goal=gettext("of %(goal)s goal", goal=money.format(goal, cur)) if goal else "",
         bar_percent=money.bar_percent(raised, goal),
-        percent=f"{money.percent_of(raised, goal):,}% of the goal" if goal else "",
-        relief=(
-            f"About {money.format_whole(totals.projected_relief_cents, cur)} of medical debt "
-            "relieved" + (" by the whole drive" if part is not None else "")
+        percent=(
+            gettext("%(percent)s%% of the goal", percent=f"{money.percent_of(raised, goal):,}")
+            if goal
+            else ""
         ),
-        per_dollar=(
-            f"Every {money.format_whole(one, cur)} relieves about "
-            f"{money.format_whole(money.apply_ratio(one, drive.ratio_hundredths), cur)} of "
-            "medical debt (an estimate)."
+        relief=(
+            gettext("About %(relief)s of medical debt relieved", relief=relief)
+            if part is None
+            else gettext(
+                "About %(relief)s of medical debt relieved by the whole drive", relief=relief
+            )
+        ),
+        per_dollar=gettext(
+            "Every %(one)s relieves about %(relief)s of medical debt (an estimate).",
+            one=money.format_whole(one, cur),
+            relief=money.format_whole(money.apply_ratio(one, drive.ratio_hundredths), cur),
         ),
     )
 

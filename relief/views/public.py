@@ -4,6 +4,7 @@ public ledger, and the verifier anyone can download."""
 from importlib.resources import files
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask_babel import force_locale
 from sqlmodel import Session
 
 from relief import db, drive_pages, drives, pagecache, public_ledger, qr, share, web
@@ -85,7 +86,11 @@ def _card(slug: str, chapter: str | None = None) -> Response:
 
     def build() -> bytes:
         view = drive_pages.drive_view(db.session(), slug, chapter)
-        return share.card_png(share.card_text(view), current_app.config["RELIEF_ORG_NAME"])
+        # One picture per drive state, whoever asks first: drawn in English (chats fetch it
+        # with no language of their reader).
+        with force_locale("en"):
+            text = share.card_text(view)
+        return share.card_png(text, current_app.config["RELIEF_ORG_NAME"])
 
     return pagecache.png(("card", slug, chapter), slug, build)
 
