@@ -30,12 +30,22 @@ CURRENCIES = ("USD",)
 MAX_RATIO_HUNDREDTHS = 100_000  # 1000:1, beyond any reported campaign (50:1 to 260:1)
 
 
+#: Addresses under /drives/<slug>/ that are pages of the drive, not a chapter's side of it
+#: (a dot can never be in a slug, so card.png and qr.svg need no place here).
+RESERVED_CHAPTER_SLUGS = ("embed", "ledger")
+
+
 def _check_slug(slug: str, what: str) -> str:
     slug = (slug or "").strip()
     if not SLUG.match(slug) or len(slug) > 64:
         raise InvalidInput(
             f"The {what} slug “{slug[:40]}” must be lowercase letters, digits and single hyphens "
             "(like mid-missouri), at most 64 characters."
+        )
+    if what == "chapter" and slug in RESERVED_CHAPTER_SLUGS:
+        raise InvalidInput(
+            f"“{slug}” cannot name a chapter: /drives/<drive>/{slug} is already a page of "
+            "every drive."
         )
     return slug
 

@@ -116,6 +116,15 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; "
     "frame-ancestors 'none'; base-uri 'self'"
 )
+
+
+def framed_by(sources: str) -> str:
+    """The pages' policy, but frameable by ``sources`` (a drive's embed: the origins its
+    organizers listed, checked by relief.share.parse_origins, or ``'none'``). An answer
+    carrying its own policy gets no ``X-Frame-Options`` (:class:`SecurityHeaders`)."""
+    return CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", f"frame-ancestors {sources}")
+
+
 HSTS = "max-age=31536000; includeSubDomains"
 
 #: The largest id a database column holds (a BIGINT): a larger number in a URL names nothing,
@@ -232,6 +241,10 @@ class SecurityHeaders:
             return [self.PAGE]
         status, headers, exc_info = started
         present = {name.lower() for name, _ in headers}
+        if "content-security-policy" in present:
+            # An answer with its own policy (the embed) says in frame-ancestors who may frame
+            # it; X-Frame-Options: DENY would refuse them all.
+            present.add("x-frame-options")
         headers.extend((k, v) for k, v in self.headers if k.lower() not in present)
         start_response(status, headers, exc_info)
         return body

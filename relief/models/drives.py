@@ -53,6 +53,9 @@ class Drive(SQLModel, table=True):
     #: Advanced when something the public pages show changes without a ledger entry (a donor
     #: erased): it is part of the drive's state, so cached pages drop what they showed.
     public_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: The sites allowed to show the drive's embed in a frame, ``https://host[:port]`` each,
+    #: one a line (relief.share.parse_origins); none: no site may. Its organizers list them.
+    embed_origins: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow)
 
 

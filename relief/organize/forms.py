@@ -106,6 +106,14 @@ class ChapterGoalForm(FlaskForm):
     sub_goal = OptionalMoneyField("Sub-goal ($; blank for none)")
 
 
+class EmbedOriginsForm(FlaskForm):
+    origins = TextAreaField(
+        "Sites that may embed the drive (one a line, such as https://example.org)",
+        validators=[Optional(), Length(max=4_000)],
+        render_kw={"autocapitalize": "none", "autocomplete": "off", "spellcheck": "false"},
+    )
+
+
 class AddChapterForm(FlaskForm):
     chapter = SelectField("Chapter to add", validators=[DataRequired()])
 

@@ -187,17 +187,19 @@ def _encoding() -> str | None:
 
 
 def _answer(
-    app: Flask, tag: str, stored: Callable[[], Stored], mimetype: str, vary: str
+    app: Flask, tag: str, stored: Callable[[], Stored], mimetype: str, vary: str | None
 ) -> Response:
-    """200 with the stored bytes (compressed as the visitor prefers), or 304 when the
-    visitor's ``If-None-Match`` already names them: then nothing is built or read."""
-    encoding = _encoding()
+    """200 with the stored bytes (compressed as the visitor prefers, unless ``vary`` is None:
+    bytes already compressed, such as a PNG), or 304 when the visitor's ``If-None-Match``
+    already names them: then nothing is built or read."""
+    encoding = _encoding() if vary is not None else None
     etag = f'"{tag}{ENCODINGS[encoding]}"' if encoding else f'"{tag}"'
     headers = {
         "ETag": etag,
         "Cache-Control": app.extensions["relief.cache_control"],
-        "Vary": vary,
     }
+    if vary is not None:
+        headers["Vary"] = vary
     asked = request.environ.get("HTTP_IF_NONE_MATCH")
     if asked and (etag in asked or asked.strip() == "*"):
         return app.response_class(status=304, headers=headers)
@@ -291,3 +293,27 @@ def json(key: Hashable, drive_slug: str, build: Callable[[], dict]) -> Response:
         return kept
 
     return _answer(app, _etag(app, key, drive_state), stored, app.json.mimetype, "Accept-Encoding")
+
+
+def png(key: Hashable, drive_slug: str, build: Callable[[], bytes]) -> Response:
+    """The PNG ``build()`` draws (a share card), kept while the drive's state holds and
+    served like a page: strong ETag, 304, the pages' ``Cache-Control``, no cookie. PNG is
+    compressed already: it is served as drawn."""
+    # Flask types the current_app proxy as the app itself, so its unwrapping is unknown.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    drive_state = state.committed(app, drive_slug)
+    if drive_state is None:
+        return app.response_class(build(), mimetype="image/png")  # raises the page's 404
+
+    def stored() -> Stored:
+        cache = store.of(app)
+        kept = cache.get(key, drive_state)
+        if kept is None:
+            built_state = _state_seen_by_build(drive_slug)
+            kept = Stored(build())
+            cache.put(key, built_state, kept)
+            if built_state != drive_state:
+                return Stored(kept.body, tagged=False)
+        return kept
+
+    return _answer(app, _etag(app, key, drive_state), stored, "image/png", None)

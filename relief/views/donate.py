@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from relief import boundary, db, drive_pages, money, organization, pagecache
+from relief import boundary, db, drive_pages, money, organization, pagecache, share
 from relief.forms import (
     OTHER,
     PRESET_CENTS,
@@ -193,6 +193,12 @@ def gift_page(public_id):
         "donate/gift.html",
         receipt=receipt,
         contact_email=organization.contact_email(db.session(), current_app.config),
+        # Shared: the debt the gift relieves; the amount only once the donor ticks the box.
+        shared_text=share.impact_text(receipt.relief_cents, receipt.currency),
+        shared_text_with_amount=share.impact_text(
+            receipt.relief_cents, receipt.currency, receipt.amount_cents
+        ),
+        with_amount=request.args.get("amount") == "1",
     )
 
 

@@ -25,7 +25,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
-from relief import auth, boundary, db, drives, money
+from relief import auth, boundary, db, drives, money, share
 from relief.errors import DomainError
 from relief.forms import required
 from relief.models import utcnow
@@ -35,6 +35,7 @@ from relief.organize.forms import (
     ChapterGoalForm,
     ChapterPageForm,
     EditDriveForm,
+    EmbedOriginsForm,
     NewDriveForm,
     SupporterFilterForm,
 )
@@ -167,6 +168,7 @@ def _render_drive(
     edit_form=None,
     goal_form=None,
     add_form=None,
+    embed_form=None,
     error=None,
     error_at=None,
 ):
@@ -178,6 +180,9 @@ def _render_drive(
             goal_form.sub_goal.data = workspace.amount_text(detail.row.part.goal_cents)
     if add_form is None:
         add_form = AddChapterForm(formdata=None)
+    if embed_form is None:
+        embed_form = EmbedOriginsForm(formdata=None)
+        embed_form.origins.data = drive.embed_origins
     add_form.chapter.choices = [
         SelectChoice(chapter.slug, chapter.name) for chapter in detail.other_chapters
     ]
@@ -188,6 +193,7 @@ def _render_drive(
         edit_form=edit_form or _edit_form(drive),
         goal_form=goal_form,
         add_form=add_form,
+        embed_form=embed_form,
         error=error,
         error_at=error_at,
     ), status
@@ -307,6 +313,42 @@ def drive_add_chapter(chapter, slug):
         "success",
     )
     return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.post("/<chapter>/drives/<slug>/embed")
+@auth.chapter_organizer_required
+def drive_embed_origins(chapter, slug):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    form = EmbedOriginsForm()
+    if not form.validate():
+        return _render_drive(session, slug, 400, embed_form=form, error_at="embed")
+    before = drive.embed_origins
+    try:
+        with boundary.attempt():
+            origins = share.set_embed_origins(session, drive, form.origins.data or "")
+    except DomainError as failure:
+        return _render_drive(
+            session,
+            slug,
+            refusal_status(failure),
+            embed_form=form,
+            error=failure.message,
+            error_at="embed",
+        )
+    if drive.embed_origins == before:
+        flash("Nothing changed.", "info")
+    else:
+        listed = ", ".join(origins) or "none"
+        boundary.audit("drive.embed_origins", f"drive {drive.slug}: sites that may embed: {listed}")
+        flash(
+            f"Saved. Sites that may embed the drive: {listed}."
+            if origins
+            else "Saved. No site may embed the drive now.",
+            "success",
+        )
+    page = url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug, _anchor="embed")
+    return redirect(page)
 
 
 # --- The chapter's public page, its supporters -------------------------------------------------

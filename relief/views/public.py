@@ -3,10 +3,11 @@ public ledger, and the verifier anyone can download."""
 
 from importlib.resources import files
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask_babel import force_locale
 from sqlmodel import Session
 
-from relief import db, drive_pages, drives, pagecache, public_ledger, qr, web
+from relief import db, drive_pages, drives, pagecache, public_ledger, qr, share, web
 from relief.models import present
 from relief.payments import donations
 
@@ -68,6 +69,69 @@ def _drive_page(slug: str, chapter: str | None = None) -> Response:
 
     # The host is part of the key: the page's share link and QR code are absolute URLs.
     return pagecache.page(("page", slug, chapter, request.scheme, request.host), slug, build)
+
+
+@bp.get("/drives/<slug>/card.png")
+def drive_card(slug):
+    return _card(slug)
+
+
+@bp.get("/drives/<slug>/<chapter>/card.png")
+def chapter_card(slug, chapter):
+    return _card(slug, chapter)
+
+
+def _card(slug: str, chapter: str | None = None) -> Response:
+    """The share card (og:image): rebuilt only when the drive's state moves on."""
+
+    def build() -> bytes:
+        view = drive_pages.drive_view(db.session(), slug, chapter)
+        # One picture per drive state, whoever asks first: drawn in English (chats fetch it
+        # with no language of their reader).
+        with force_locale("en"):
+            text = share.card_text(view)
+        return share.card_png(text, current_app.config["RELIEF_ORG_NAME"])
+
+    return pagecache.png(("card", slug, chapter), slug, build)
+
+
+@bp.get("/drives/<slug>/embed")
+def drive_embed(slug):
+    return _embed(slug)
+
+
+@bp.get("/drives/<slug>/<chapter>/embed")
+def chapter_embed(slug, chapter):
+    return _embed(slug, chapter)
+
+
+def _embed(slug: str, chapter: str | None = None) -> Response:
+    """The drive's progress and a give button, for a site to show in a frame: only the sites
+    its organizers listed may (CSP frame-ancestors); the button opens the drive's page."""
+
+    def build():
+        view = drive_pages.drive_view(db.session(), slug, chapter)
+        return render_template("drives/embed.html", view=view)
+
+    response = pagecache.page(("embed", slug, chapter, request.scheme, request.host), slug, build)
+    drive = drives.get_drive(db.session(), slug)
+    response.headers["Content-Security-Policy"] = web.framed_by(
+        share.frame_ancestors(drive.embed_origins)
+    )
+    return response
+
+
+@bp.app_template_global()
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL for links read off this site (og:url, og:image, shared links): on
+    RELIEF_PUBLIC_URL when it is set, else on the host the request came to."""
+    base = current_app.config.get("RELIEF_PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, **values, _external=True)
+
+
+bp.add_app_template_global(share.card_text, "share_card")
 
 
 @bp.get("/drives/<slug>/qr.svg")

@@ -39,6 +39,7 @@ THE_ROW = {
 NOT_SHOWN = {
     "drive.public_revision",  # only moves the key on (a donor's name erased)
     "drive.created_at",
+    "drive.embed_origins",  # the embed's frame-ancestors header, read on every request
     "chapter.created_at",
     "partner_report.created_at",
     "partner_report.region",  # the treasurer's list of reports shows it, not the drive page
