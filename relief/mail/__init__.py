@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 from relief import accounts, donor_access, money, organization, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
-from relief.ledger.months import month_label
+from relief.ledger.months import month_label, when_text
 from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, User, email_key
 from relief.outbox import PermanentFailure
 from relief.payments import donations
@@ -186,7 +186,8 @@ def _account_message(
         "mail": found,
         "link": link,
         "org_name": config["RELIEF_ORG_NAME"],
-        "expires": found.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        # On the coalition's clocks, naming the zone (December 9, 2026, 02:42 CST).
+        "expires": when_text(found.expires_at),
     }
     if found.purpose.value == "invitation":
         subject = f"You are invited to {config['RELIEF_ORG_NAME']} on Relief"

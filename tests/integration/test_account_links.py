@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, col, select
@@ -286,4 +287,26 @@ def test_the_admins_outbox_hides_the_one_time_link(database_url, mailbox):
     assert "You are invited to Relief coalition on Relief" in page
     assert "(the one-time link: hidden here)" in page
     assert "/account/welcome/" not in page
+    app.extensions["relief.engine"].dispose()
+
+
+def test_an_invitation_says_until_when_on_the_coalitions_clocks(database_url, mailbox):
+    app = make_app(
+        database_url,
+        SMTP=smtp_settings(mailbox.url),
+        MAIL_FROM=FROM,
+        RELIEF_PUBLIC_URL="https://relief.example.org",
+        RELIEF_TIMEZONE="America/Chicago",
+    )
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:
+        make_coalition(session)
+        make_user(session, "admin@mo.org", admin=True)
+    invite(SignedIn(app, "admin@mo.org"))
+    Worker(app).burst()
+    [message] = mailbox.to("new@stl.org")
+    with data(app) as session:
+        [link] = session.exec(select(AccountLink)).all()
+    expires = link.expires_at.astimezone(ZoneInfo("America/Chicago"))
+    said = f"{expires:%B} {expires.day}, {expires.year}, {expires:%H:%M} {expires.tzname()}"
+    assert f"the link works once, until {said})" in " ".join(parts(message)["text"].split())
     app.extensions["relief.engine"].dispose()
