@@ -47,9 +47,11 @@ from relief.models.stripe import (
     StripeRefund,
 )
 from relief.models.treasury import (
+    AccountRole,
     BankLine,
     BatchLine,
     BatchStatus,
+    ChartAccount,
     DepositBatch,
     DirectGift,
     FormPurpose,
@@ -61,6 +63,8 @@ from relief.models.treasury import (
 __all__ = [
     "CARD_PAYMENT",
     "AccountLink",
+    "AccountRole",
+    "ChartAccount",
     "AuditEvent",
     "DonorLink",
     "BankLine",
