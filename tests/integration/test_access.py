@@ -67,6 +67,7 @@ ROUTES = {
     ("treasurer.journal_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.quickbooks_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.xero_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.attribution_page", "GET"): (lambda o: {}, 200),
     ("treasurer.month_close", "POST"): (lambda o: {}, 400),
     ("treasurer.payout_list", "GET"): (lambda o: {}, 200),
     ("treasurer.payout_page", "GET"): (lambda o: {"payout_id": o["payout"]}, 200),
@@ -118,6 +119,7 @@ ORGANIZE_ROUTES = {
     ("organizer.chapter_page", "GET"): (lambda o: {}, 200),
     ("organizer.chapter_page", "POST"): (lambda o: {}, 400),
     ("organizer.supporters", "GET"): (lambda o: {}, 200),
+    ("organizer.drive_attribution", "GET"): (lambda o: {"slug": o["drive"]}, 200),
 }
 
 

@@ -15,7 +15,7 @@ from relief import auth, boundary, db, ledger
 from relief.errors import InvalidInput
 from relief.models import utcnow
 from relief.reports import monthly, render
-from relief.treasury import exports, journal, scope
+from relief.treasury import attribution, exports, journal, scope
 from relief.treasury.forms import ExportForm
 from relief.views.treasurer.blueprint import bp, drive_choices
 from relief.web import PDF_RATE, limiter
@@ -123,6 +123,24 @@ def xero_csv(chapter):
     boundary.audit("export.xero", _filters_text())
     chunks = _streamed(journal.xero_csv, g.chapter, drive_id, since, until)
     return _csv(f"{g.chapter.slug}-xero.csv", chunks)
+
+
+# --- Attribution: money per ref and UTM source (treasury.attribution) ---------------------------
+
+
+@bp.get("/<chapter>/attribution")
+@auth.chapter_treasurer_required
+def attribution_page(chapter):
+    session = db.session()
+    choices = drive_choices(session)
+    chosen = request.args.get("drive") or (choices[0].value if choices else None)
+    result = None
+    if chosen is not None:
+        drive = scope.drive_of(session, g.chapter, chosen)  # 404 for another chapter's drive
+        result = attribution.attribution(session, g.chapter, drive)
+    return render_template(
+        "treasurer/attribution.html", choices=choices, chosen=chosen, result=result
+    )
 
 
 # --- The monthly report ------------------------------------------------------------------------
