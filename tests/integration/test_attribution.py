@@ -97,6 +97,7 @@ def test_treasurer_sees_money_per_ref_and_source_net_of_a_refund(app):
     ]
     assert "kc-only" not in page
     assert 'role="img"' in page and 'data-chart="ref"' in page
+    assert '<option value="1" selected>Missouri Medical Debt Jubilee</option>' in page
 
 
 def test_organizer_sees_the_same_and_another_chapter_does_not(app):
