@@ -17,6 +17,12 @@ fee (charged)          out                          Dr fees, Cr money account
 remittance             out                          Dr grants to the partner, Cr money account
 =====================  ===========================  =======================================
 
+Money moving between two money accounts is not a ledger entry, but the journal shows it too,
+after the entries: a deposit batch banked (Dr bank, Cr undeposited funds, on its deposit date,
+for its gifts) and the chapter's part of a paid Stripe payout (Dr bank, Cr Stripe clearing, on
+its arrival date, for the net of the chapter's gifts' balance transactions in it). Transfers
+change no total: the money accounts' sum stays what it was.
+
 A negative entry of any kind (a fee returned, a correction down, a remittance reversed)
 swaps the two sides, so a correction mirrors what it corrects. Each entry is two lines of the
 same amount: debits equal credits per entry and in total. Sums by account tie to the
@@ -30,24 +36,32 @@ never the donor (the gift's public id is the donor's own receipt link, so it sta
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from relief import ledger, money
 from relief.errors import InvalidInput
+from relief.ledger import owner
 from relief.models import (
     AccountRole,
+    BatchLine,
+    BatchStatus,
     Chapter,
     ChartAccount,
+    DepositBatch,
     DirectGift,
     Drive,
     Entry,
     EntryKind,
     Gift,
     GiftMethod,
+    Payout,
+    PayoutTransaction,
     User,
     utcnow,
 )
@@ -253,6 +267,95 @@ def movements(
         )
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """Money moved from one money account to another (into the bank)."""
+
+    day: date
+    amount_cents: int
+    to_account: AccountRole
+    from_account: AccountRole
+    memo: str
+    reference: str
+
+
+def _dates(statement, column, since: date | None, until: date | None):
+    if since is not None:
+        statement = statement.where(column >= since)
+    if until is not None:
+        statement = statement.where(column <= until)
+    return statement
+
+
+def transfers(
+    session: Session,
+    chapter: Chapter,
+    drive_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[Transfer]:
+    """The chapter's deposits and its parts of paid Stripe payouts, by date (inclusive)."""
+    drive = scope.drive_of(session, chapter, drive_id) if drive_id is not None else None
+    deposits = (
+        select(
+            col(DepositBatch.id), col(DepositBatch.deposited_on), func.sum(BatchLine.amount_cents)
+        )
+        .join(BatchLine, col(BatchLine.batch_id) == DepositBatch.id)
+        .where(DepositBatch.chapter_id == chapter.id, DepositBatch.status == BatchStatus.POSTED)
+        .where(col(DepositBatch.deposited_on).is_not(None))
+        .group_by(col(DepositBatch.id), col(DepositBatch.deposited_on))
+    )
+    if drive is not None:
+        deposits = deposits.where(DepositBatch.drive_id == drive.id)
+    deposits = _dates(deposits, DepositBatch.deposited_on, since, until)
+    payouts = (
+        select(
+            col(Payout.stripe_id), col(Payout.arrival_date), func.sum(PayoutTransaction.net_cents)
+        )
+        .join(PayoutTransaction, col(PayoutTransaction.payout_id) == Payout.id)
+        .join(Gift, col(Gift.id) == PayoutTransaction.gift_id)
+        .where(owner.owned_by(Gift, chapter.id), Payout.status == "paid")
+        .group_by(col(Payout.stripe_id), col(Payout.arrival_date))
+    )
+    if drive is not None:
+        payouts = payouts.where(Gift.drive_id == drive.id)
+    payouts = _dates(payouts, Payout.arrival_date, since, until)
+    found = [
+        Transfer(
+            day,
+            int(cents or 0),
+            AccountRole.BANK,
+            AccountRole.UNDEPOSITED,
+            "deposit of a batch of cash and checks",
+            f"batch {batch_id}",
+        )
+        for batch_id, day, cents in session.exec(deposits)
+        if day is not None
+    ] + [
+        Transfer(
+            day,
+            int(cents or 0),
+            AccountRole.BANK,
+            AccountRole.STRIPE_CLEARING,
+            "Stripe payout: this chapter's part",
+            f"payout {stripe_id}",
+        )
+        for stripe_id, day, cents in session.exec(payouts)
+    ]
+    return sorted((one for one in found if one.amount_cents), key=lambda one: one.day)
+
+
+def transfer_lines(moves: Iterable[Transfer]) -> Iterator[JournalLine]:
+    """Two lines per transfer (the sides swapped when the amount is negative)."""
+    for move in moves:
+        debit, credit = move.to_account, move.from_account
+        if move.amount_cents < 0:
+            debit, credit = credit, debit
+        amount = abs(move.amount_cents)
+        yield JournalLine(move.day, debit, amount, 0, move.memo, move.reference)
+        yield JournalLine(move.day, credit, 0, amount, move.memo, move.reference)
+
+
 def journal_lines(moves: Iterable[Movement]) -> Iterator[JournalLine]:
     """Two lines per movement, debit first: money in debits the money account."""
     for move in moves:
@@ -276,9 +379,13 @@ def journal_csv(
     since: date | None = None,
     until: date | None = None,
 ) -> Iterator[str]:
-    """The double-entry journal as CSV: date, account, debit, credit, memo, reference."""
+    """The double-entry journal as CSV: date, account, debit, credit, memo, reference; the
+    entries, then the transfers between money accounts."""
     accounts = chart(session)
-    lines = journal_lines(movements(session, chapter, drive_id, since, until))
+    lines = itertools.chain(
+        journal_lines(movements(session, chapter, drive_id, since, until)),
+        transfer_lines(transfers(session, chapter, drive_id, since, until)),
+    )
     return _lines(
         JOURNAL_COLUMNS,
         (

@@ -11,7 +11,16 @@ from decimal import Decimal
 from sqlmodel import select
 
 from relief import drives, ledger
-from relief.models import AuditEvent, EntryKind, Gift, GiftMethod, GiftStatus
+from relief.ledger import Figures
+from relief.models import (
+    AuditEvent,
+    EntryKind,
+    Gift,
+    GiftMethod,
+    GiftStatus,
+    Payout,
+    PayoutTransaction,
+)
 from relief.treasury import batches, dashboard, gifts, journal, remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
@@ -88,6 +97,33 @@ def story(app):
                 batches.LineInput(amount=amount, received=date(2026, 3, 12)),
             )
         batches.post_batch(session, chapter, batch.id)
+        batches.set_custody(
+            session, chapter, batch.id, held_by="Ana", deposited_on=date(2026, 3, 16)
+        )
+        # Stripe paid out the first gift, less its fee and refund (as payout sync stores it).
+        paid = Payout(
+            stripe_id="po_march",
+            amount_cents=7_180,
+            status="paid",
+            arrival_date=date(2026, 3, 17),
+            created=MARCH,
+        )
+        session.add(paid)
+        session.flush()
+        for txn_id, gross, fee in (("txn_charge", 10_000, 320), ("txn_refund", -2_500, 0)):
+            session.add(
+                PayoutTransaction(
+                    stripe_id=txn_id,
+                    payout_id=paid.id,
+                    type="charge" if gross > 0 else "refund",
+                    amount_cents=gross,
+                    fee_cents=fee,
+                    net_cents=gross - fee,
+                    created=MARCH,
+                    gift_id=first.id,
+                    chapter_id=first.chapter_id,
+                )
+            )
         gifts.record_direct_gift(
             session,
             chapter,
@@ -133,47 +169,81 @@ def cents(text):
     return int(Decimal(text or "0") * 100)
 
 
-def march_on_the_dashboard(app):
+def on_the_dashboard(app, month=None):
+    """The dashboard's figures for a month ("2026-03"), or every month added up."""
     with data(app) as session:
         chapter = drives.get_chapter(session, "st-louis")
-        rows = {row.key: row for row in dashboard.by_month(session, chapter)}
-        return rows["2026-03"].figures
+        rows = {row.key: row.figures for row in dashboard.by_month(session, chapter)}
+        return rows[month] if month else Figures.sum(rows.values())
+
+
+def march_on_the_dashboard(app):
+    return on_the_dashboard(app, "2026-03")
+
+
+def balances(lines):
+    """Each reference's and each account's debits − credits, checking every line on the way."""
+    by_reference = defaultdict(int)
+    by_account = defaultdict(int)
+    for _day, account, debit, credit, _memo, reference in lines:
+        assert bool(debit) != bool(credit), "each line is a debit or a credit"
+        by_reference[reference] += cents(debit) - cents(credit)
+        by_account[account] += cents(debit) - cents(credit)
+    assert all(balance == 0 for balance in by_reference.values()), by_reference
+    assert sum(cents(line[2]) for line in lines) == sum(cents(line[3]) for line in lines)
+    return by_reference, by_account
+
+
+MONEY_ACCOUNTS = (
+    "1000 Checking account",
+    "1010 Undeposited funds (cash and checks)",
+    "1020 Stripe clearing",
+    "1030 Gifts sent directly to the relief partner",
+)
+
+
+def assert_ties(by_account, figures):
+    assert -by_account["4010 Individual contributions"] == (
+        figures.gifts_cents + figures.corrections_cents
+    )
+    assert by_account["4090 Refunds of contributions"] == figures.refunds_cents
+    assert by_account["4095 Disputed contributions (chargebacks)"] == figures.disputes_cents
+    assert by_account["6110 Payment processing fees"] == figures.fees_cents
+    assert by_account["7010 Grants to the relief partner"] == figures.remitted_cents
+    assert sum(by_account[name] for name in MONEY_ACCOUNTS) == figures.held_cents
 
 
 def test_journal_balances_and_ties_to_the_dashboard_to_the_cent(app):
     treasurer = story(app)
     header, *lines = read_csv(treasurer.get("/treasurer/st-louis/journal.csv?month=2026-03"))
     assert header == ["date", "account", "debit", "credit", "memo", "reference"]
-    by_reference = defaultdict(int)
-    by_account = defaultdict(int)  # debit − credit
-    for day, account, debit, credit, _memo, reference in lines:
-        assert day.startswith("2026-03-")
-        assert bool(debit) != bool(credit), "each line is a debit or a credit"
-        by_reference[reference] += cents(debit) - cents(credit)
-        by_account[account] += cents(debit) - cents(credit)
-    assert all(balance == 0 for balance in by_reference.values()), by_reference
-    assert sum(cents(line[2]) for line in lines) == sum(cents(line[3]) for line in lines)
+    assert all(line[0].startswith("2026-03-") for line in lines)
     assert "card@example.org" not in str(lines)
-
+    by_reference, by_account = balances(lines)
     march = march_on_the_dashboard(app)
-    assert -by_account["4010 Individual contributions"] == (
-        march.gifts_cents + march.corrections_cents
-    )
-    assert by_account["4090 Refunds of contributions"] == march.refunds_cents == 2_500
-    assert by_account["4095 Disputed contributions (chargebacks)"] == march.disputes_cents == 4_000
-    assert by_account["6110 Payment processing fees"] == march.fees_cents == 320
-    assert by_account["7010 Grants to the relief partner"] == march.remitted_cents == 11_000
-    money_accounts = (
-        by_account["1000 Checking account"]
-        + by_account["1010 Undeposited funds (cash and checks)"]
-        + by_account["1020 Stripe clearing"]
-        + by_account["1030 Gifts sent directly to the relief partner"]
-    )
-    assert money_accounts == march.held_cents
+    assert_ties(by_account, march)
+    assert (march.refunds_cents, march.disputes_cents, march.fees_cents) == (2_500, 4_000, 320)
+    assert march.remitted_cents == 11_000
     # The direct gift passes through its own account: in and out again.
     assert by_account["1030 Gifts sent directly to the relief partner"] == 0
-    assert by_account["1020 Stripe clearing"] == 10_000 - 320 - 2_500 + 4_000 - 4_000
-    assert by_account["1000 Checking account"] == -5_000
+    # Stripe paid the first gift out, less its fee and refund: the clearing account is empty;
+    # the batch was deposited: undeposited funds keep only the $10 check gift.
+    assert by_account["1020 Stripe clearing"] == 10_000 - 320 - 2_500 + 4_000 - 4_000 - 7_180
+    assert by_account["1010 Undeposited funds (cash and checks)"] == 1_000
+    assert by_account["1000 Checking account"] == -5_000 + 7_500 + 7_180
+    assert by_reference["payout po_march"] == 0 and by_reference["batch 1"] == 0
+
+    # Everything: the correction (dated the day it was made) and April's gift too.
+    _, *lines = read_csv(treasurer.get("/treasurer/st-louis/journal.csv"))
+    _, by_account = balances(lines)
+    everything = on_the_dashboard(app)
+    assert everything.corrections_cents == 200
+    assert_ties(by_account, everything)
+    correction = [line for line in lines if line[4].startswith("correction:")]
+    assert [(line[1], line[2], line[3]) for line in correction] == [
+        ("1010 Undeposited funds (cash and checks)", "2.00", ""),
+        ("4010 Individual contributions", "", "2.00"),
+    ]
 
 
 def test_quickbooks_and_xero_files_in_their_documented_layouts_sum_to_the_money_held(app):
