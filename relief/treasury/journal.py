@@ -4,7 +4,8 @@ bank-statement files QuickBooks Online and Xero import.
 Every ledger entry in the chapter's books (``ledger.owner``) is one movement of money
 between a *money account* — where the money sits: Stripe clearing for card gifts, undeposited
 funds for cash and checks, the pass-through account of a gift sent straight to the partner,
-the bank for a remittance — and the *income or expense account* of its kind:
+the bank for a remittance, Stripe clearing for Stripe's dispute fee (an entry with no gift) —
+and the *income or expense account* of its kind:
 
 =====================  ===========================  =======================================
 entry                  money moves                  journal
@@ -225,8 +226,10 @@ def set_chart(
 def _money_account(kind: EntryKind, method: GiftMethod | None, direct: bool) -> AccountRole:
     if direct:
         return AccountRole.DIRECT_TO_PARTNER
-    if method is None:  # no gift: a remittance, or a correction of one
-        return AccountRole.BANK
+    if method is None:
+        # No gift: Stripe's dispute fee (payout sync posts it to the drive and chapter, not
+        # the gift) comes out of the Stripe balance; a remittance or its reversal, the bank.
+        return AccountRole.STRIPE_CLEARING if kind is EntryKind.FEE else AccountRole.BANK
     if method in (GiftMethod.CASH, GiftMethod.CHECK):
         return AccountRole.UNDEPOSITED
     return AccountRole.STRIPE_CLEARING

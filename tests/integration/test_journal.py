@@ -80,6 +80,17 @@ def story(app):
             gift_id=second.id,
             effective_at=MARCH,
         )
+        # Stripe's dispute fee, as payout sync posts it: on the drive and chapter, no gift.
+        ledger.append(
+            session,
+            kind=EntryKind.FEE,
+            amount_cents=1_500,
+            drive_id=drive.id,
+            chapter_id=second.chapter_id,
+            effective_at=MARCH,
+            external_id="dispute-fee:txn_dispute",
+            memo="Stripe's dispute fee",
+        )
         batch = batches.open_batch(
             session,
             chapter,
@@ -222,13 +233,16 @@ def test_journal_balances_and_ties_to_the_dashboard_to_the_cent(app):
     by_reference, by_account = balances(lines)
     march = march_on_the_dashboard(app)
     assert_ties(by_account, march)
-    assert (march.refunds_cents, march.disputes_cents, march.fees_cents) == (2_500, 4_000, 320)
+    assert (march.refunds_cents, march.disputes_cents, march.fees_cents) == (2_500, 4_000, 1_820)
     assert march.remitted_cents == 11_000
     # The direct gift passes through its own account: in and out again.
     assert by_account["1030 Gifts sent directly to the relief partner"] == 0
-    # Stripe paid the first gift out, less its fee and refund: the clearing account is empty;
+    # Stripe paid the first gift out, less its fee and refund: the clearing account keeps
+    # only the dispute's fee, which Stripe takes from the balance (never from the bank);
     # the batch was deposited: undeposited funds keep only the $10 check gift.
-    assert by_account["1020 Stripe clearing"] == 10_000 - 320 - 2_500 + 4_000 - 4_000 - 7_180
+    assert (
+        by_account["1020 Stripe clearing"] == 10_000 - 320 - 2_500 + 4_000 - 4_000 - 7_180 - 1_500
+    )
     assert by_account["1010 Undeposited funds (cash and checks)"] == 1_000
     assert by_account["1000 Checking account"] == -5_000 + 7_500 + 7_180
     assert by_reference["payout po_march"] == 0 and by_reference["batch 1"] == 0
