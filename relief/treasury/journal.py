@@ -197,8 +197,7 @@ def set_chart(
     session: Session, wanted: dict[AccountRole, tuple[str, str]], by: User | None
 ) -> list[str]:
     """Store the accounts an admin typed; the changes, as sentences for the audit line.
-    Refuses a role without a name, and two roles with the same number and name (the journal
-    would not tell them apart) unless they are meant to share it — they may."""
+    Refuses a role without a name; two roles may share an account (the same number and name)."""
     current = chart(session)
     changes = []
     for role, (number, name) in wanted.items():

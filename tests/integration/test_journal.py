@@ -23,6 +23,7 @@ from relief.models import (
 )
 from relief.treasury import batches, dashboard, gifts, journal, remittances
 from tests.factories import make_coalition, make_gift
+from tests.integration.test_dates import NEW_YEARS_EVE, chicago, treasurer_of  # noqa: F401
 from tests.treasury_helpers import SignedIn, data, make_user
 
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -346,3 +347,25 @@ def test_an_admin_renames_an_account_and_the_journal_uses_it_with_an_audit_line(
     assert refused.status_code == 400
     assert "Every account needs a name" in refused.get_data(as_text=True)
     assert SignedIn(app, "t@stl.org").get("/admin/chart").status_code == 404
+
+
+def test_a_new_years_eve_gift_in_chicago_is_december_in_every_accounting_file(chicago):  # noqa: F811
+    treasurer = treasurer_of(chicago)
+    with data(chicago) as session:
+        drive = drives.get_drive(session, "mo-2026")
+        make_gift(session, drive, 4_200, chapter="st-louis", received_at=NEW_YEARS_EVE)
+    december = read_csv(treasurer.get("/treasurer/st-louis/journal.csv?month=2026-12"))
+    assert [line[:4] for line in december[1:]] == [
+        ["2026-12-31", "1010 Undeposited funds (cash and checks)", "42.00", ""],
+        ["2026-12-31", "4010 Individual contributions", "", "42.00"],
+    ]
+    assert read_csv(treasurer.get("/treasurer/st-louis/journal.csv?month=2027-01"))[1:] == []
+    assert read_csv(treasurer.get("/treasurer/st-louis/quickbooks.csv"))[1] == [
+        "12/31/2026",
+        "Donation",
+        "42.00",
+    ]
+    assert read_csv(treasurer.get("/treasurer/st-louis/xero.csv?month=2026-12"))[1][:2] == [
+        "12/31/2026",
+        "42.00",
+    ]
