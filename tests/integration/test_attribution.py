@@ -77,7 +77,7 @@ def table(page, key):
             re.sub(r"<[^>]+>", "", cell).strip()
             for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
         ]
-        rows.append((cells[0], cells[1], cells[2], cells[4]))
+        rows.append((cells[0], cells[2], cells[3], cells[1]))
     return rows
 
 
