@@ -131,6 +131,8 @@ JOURNAL_COLUMNS = ("date", "account", "debit", "credit", "memo", "reference")
 QUICKBOOKS_COLUMNS = ("Date", "Description", "Amount")
 #: Xero's bank-statement CSV layout ("Import a Statement").
 XERO_COLUMNS = ("Date", "Amount", "Payee", "Description", "Reference")
+#: Xero's limit on the lines of one statement file.
+XERO_MAX_LINES = 1000
 #: Both products read US dates month first; Xero asks once to confirm the format.
 BANK_DATE_FORMAT = "%m/%d/%Y"
 
@@ -440,6 +442,27 @@ def _payee(move: Movement) -> str:
     if move.money_account is AccountRole.STRIPE_CLEARING:
         return "Stripe"
     return "Donor"
+
+
+def check_xero_size(
+    session: Session,
+    chapter: Chapter,
+    drive_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> None:
+    """Refuse, with a sentence, a period with more lines than Xero imports from one file
+    (before the file starts: a refusal cannot come halfway through a download)."""
+    statement = select(func.count()).select_from(Entry).where(owner.owned_by(Entry, chapter.id))
+    statement = statement.where(col(Entry.drive_id).is_not(None))
+    if drive_id is not None:
+        statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
+    lines = session.exec(_range(statement, Entry.effective_at, since, until)).one()
+    if lines > XERO_MAX_LINES:
+        raise InvalidInput(
+            f"Xero imports at most {XERO_MAX_LINES:,} lines from one file and this period has "
+            f"{lines:,}: choose a shorter one (a month, or a date range)."
+        )
 
 
 def xero_csv(

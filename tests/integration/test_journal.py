@@ -369,3 +369,17 @@ def test_a_new_years_eve_gift_in_chicago_is_december_in_every_accounting_file(ch
         "12/31/2026",
         "42.00",
     ]
+
+
+def test_a_period_longer_than_xero_imports_is_refused_with_a_sentence(app, monkeypatch):
+    treasurer = story(app)
+    march = read_csv(treasurer.get("/treasurer/st-louis/xero.csv?month=2026-03"))
+    monkeypatch.setattr(journal, "XERO_MAX_LINES", len(march) - 1)
+    assert treasurer.get("/treasurer/st-louis/xero.csv?month=2026-03").status_code == 200
+    refused = treasurer.get("/treasurer/st-louis/xero.csv")
+    assert refused.status_code == 400
+    lines = len(read_csv(treasurer.get("/treasurer/st-louis/quickbooks.csv"))) - 1
+    assert (
+        f"Xero imports at most {len(march) - 1} lines from one file and this period has "
+        f"{lines}: choose a shorter one"
+    ) in refused.get_data(as_text=True)

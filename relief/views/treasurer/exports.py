@@ -120,6 +120,7 @@ def quickbooks_csv(chapter):
 @auth.chapter_treasurer_required
 def xero_csv(chapter):
     drive_id, since, until = _export_filters()
+    journal.check_xero_size(db.session(), g.chapter, drive_id, since, until)
     boundary.audit("export.xero", _filters_text())
     chunks = _streamed(journal.xero_csv, g.chapter, drive_id, since, until)
     return _csv(f"{g.chapter.slug}-xero.csv", chunks)
