@@ -48,9 +48,11 @@ from relief.models.stripe import (
     StripeRefund,
 )
 from relief.models.treasury import (
+    AccountRole,
     BankLine,
     BatchLine,
     BatchStatus,
+    ChartAccount,
     DepositBatch,
     DirectGift,
     FormPurpose,
@@ -62,6 +64,8 @@ from relief.models.treasury import (
 __all__ = [
     "CARD_PAYMENT",
     "AccountLink",
+    "AccountRole",
+    "ChartAccount",
     "AuditEvent",
     "DonorLink",
     "BankLine",

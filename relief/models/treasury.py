@@ -168,3 +168,31 @@ class FormToken(SQLModel, table=True):
     record_id: int | None = None
     used_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     used_at: datetime = Field(default_factory=utcnow)
+
+
+class AccountRole(enum.StrEnum):
+    """What an account of the chapter's chart does in the journal export: each ledger entry
+    moves money between a money account (where it sits) and an income or expense account."""
+
+    BANK = "bank"
+    STRIPE_CLEARING = "stripe_clearing"
+    UNDEPOSITED = "undeposited"
+    DIRECT_TO_PARTNER = "direct_to_partner"
+    DONATIONS = "donations"
+    REFUNDS = "refunds"
+    DISPUTES = "disputes"
+    FEES = "fees"
+    GRANTS = "grants"
+
+
+class ChartAccount(SQLModel, table=True):
+    """The coalition's name and number for one account role, as an admin set it; a role with
+    no row uses the default of ``treasury.journal.DEFAULT_CHART``."""
+
+    __tablename__ = "chart_account"
+    role: AccountRole = Field(sa_column=_enum(AccountRole, primary_key=True))
+    #: The account's number in the books, e.g. "4010" (may be empty: some charts have none).
+    number: str = Field(default="", max_length=20)
+    name: str = Field(max_length=100)
+    updated_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow)

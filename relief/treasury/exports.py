@@ -25,6 +25,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 WHOLE_DRIVE = "(whole drive)"
 BATCH = 1000
 
+#: The link the donor came through (the gift's ref and utm_*), in both CSVs.
+ATTRIBUTION_COLUMNS = ("ref", "utm_source", "utm_medium", "utm_campaign")
 LEDGER_COLUMNS = (
     "entry_id",
     "effective_date",
@@ -38,6 +40,7 @@ LEDGER_COLUMNS = (
     "reverses_entry",
     "external_id",
     "memo",
+    *ATTRIBUTION_COLUMNS,
 )
 DONOR_COLUMNS = (
     "date",
@@ -61,6 +64,7 @@ DONOR_COLUMNS = (
     "stripe_session",
     "stripe_invoice",
     "stripe_subscription",
+    *ATTRIBUTION_COLUMNS,
 )
 
 
@@ -84,6 +88,11 @@ def _lines(header, rows) -> Iterator[str]:
         yield buffer.getvalue()
 
 
+def _attribution_of(gift):
+    """The gift's link columns, as ``ATTRIBUTION_COLUMNS`` names them."""
+    return (col(gift.ref), col(gift.utm_source), col(gift.utm_medium), col(gift.utm_campaign))
+
+
 def _range(statement, column, since: date | None, until: date | None):
     """Rows from the first moment of ``since`` to the last of ``until``, the coalition's days."""
     if since is not None:
@@ -103,8 +112,10 @@ def ledger_csv(
     """The entries in the chapter's books, oldest first, as CSV text chunks (dates
     inclusive, the coalition's days: RELIEF_TIMEZONE): its own, and in a drive it hosts those
     to the whole drive (chapter "(whole drive)")."""
-    statement = scope.books_of(Entry, chapter, col(Drive.slug)).join(
-        Drive, col(Drive.id) == Entry.drive_id
+    statement = (
+        scope.books_of(Entry, chapter, col(Drive.slug), *_attribution_of(Gift))
+        .join(Drive, col(Drive.id) == Entry.drive_id)
+        .outerjoin(Gift, col(Gift.id) == Entry.gift_id)
     )
     if drive_id is not None:
         statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
@@ -126,8 +137,9 @@ def ledger_csv(
                 entry.reverses_id or "",
                 neutralise(entry.external_id),
                 neutralise(entry.memo),
+                *(neutralise(value) for value in link),
             )
-            for entry, drive_slug in rows
+            for entry, drive_slug, *link in rows
         ),
     )
 
@@ -173,6 +185,7 @@ def donor_csv(
             func.coalesce(per_gift.c.fee, 0),
             func.coalesce(per_gift.c.adjustments, 0),
             DirectGift.gift_id,
+            *_attribution_of(Gift),
         )
         .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
         .outerjoin(per_gift, per_gift.c.gift_id == Gift.id)
@@ -210,7 +223,8 @@ def donor_csv(
                 neutralise(gift.stripe_session_id),
                 neutralise(gift.stripe_invoice_id),
                 neutralise(gift.stripe_subscription_id),
+                *(neutralise(value) for value in link),
             )
-            for gift, drive_slug, fee, adjustments, direct in rows
+            for gift, drive_slug, fee, adjustments, direct, *link in rows
         ),
     )

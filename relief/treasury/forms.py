@@ -29,6 +29,7 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    Regexp,
     ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -269,6 +270,8 @@ class ExportForm(FlaskForm):
         csrf = False  # a GET that only reads; the link can be bookmarked
 
     drive = SelectField("Drive", validators=[Optional()])
+    #: A whole month (YYYY-MM, as the browser's month picker sends it): instead of the dates.
+    month = StringField("Month", validators=[Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$")])
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
 

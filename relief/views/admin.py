@@ -22,10 +22,10 @@ from wtforms.validators import DataRequired, Length, Optional
 from relief import accounts, auth, boundary, db, drives, mail, money, organization, outbox
 from relief.errors import DomainError
 from relief.forms import no_control_characters
-from relief.models import utcnow
+from relief.models import AccountRole, utcnow
 from relief.organize.forms import HostForm
 from relief.payments import webhooks
-from relief.treasury import audit, gifts
+from relief.treasury import audit, gifts, journal
 from relief.treasury.forms import ActionForm, AdminAssignForm
 from relief.web import refusal_status, whole_number_arg
 
@@ -389,3 +389,78 @@ def organization_save():
     else:
         flash("Nothing changed.", "info")
     return redirect(url_for(".organization_page"))
+
+
+# --- The chart of accounts (the journal export's account names) ----------------------------------
+
+
+class ChartForm(FlaskForm):
+    """A number and a name per account role (fields ``<role>_number``, ``<role>_name``)."""
+
+
+for _role in AccountRole:
+    setattr(
+        ChartForm,
+        f"{_role.value}_number",
+        StringField("Number", validators=[Optional(), Length(max=20), no_control_characters]),
+    )
+    setattr(
+        ChartForm,
+        f"{_role.value}_name",
+        StringField("Name", validators=[DataRequired(), Length(max=100), no_control_characters]),
+    )
+
+
+def _chart_form(session, formdata=None) -> ChartForm:
+    form = ChartForm(formdata=formdata)
+    if formdata is None:
+        for role, account in journal.chart(session).items():
+            form[f"{role.value}_number"].data = account.number
+            form[f"{role.value}_name"].data = account.name
+    return form
+
+
+def _render_chart(session, form, error=None, status=200):
+    rows = [
+        (role, journal.ROLE_HELP[role], form[f"{role.value}_number"], form[f"{role.value}_name"])
+        for role in journal.DEFAULT_CHART
+    ]
+    return render_template(
+        "admin/chart.html", form=form, rows=rows, defaults=journal.DEFAULT_CHART, error=error
+    ), status
+
+
+@bp.get("/chart")
+@auth.admin_required
+def chart_page():
+    session = db.session()
+    return _render_chart(session, _chart_form(session))
+
+
+@bp.post("/chart")
+@auth.admin_required
+def chart_page_save():
+    session = db.session()
+    form = _chart_form(session, request.form)
+    if not form.validate():
+        return _render_chart(
+            session,
+            form,
+            "Every account needs a name (up to 100 characters); a number has up to 20.",
+            400,
+        )
+    wanted = {
+        role: (form[f"{role.value}_number"].data or "", form[f"{role.value}_name"].data or "")
+        for role in AccountRole
+    }
+    try:
+        with boundary.attempt():
+            changes = journal.set_chart(session, wanted, current_user)
+    except DomainError as failure:
+        return _render_chart(session, form, failure.message, refusal_status(failure))
+    if changes:
+        boundary.audit("chart.edit", "; ".join(changes)[:500])
+        flash(f"The chart of accounts is saved ({len(changes)} changed).", "success")
+    else:
+        flash("Nothing changed.", "success")
+    return redirect(url_for(".chart_page"))

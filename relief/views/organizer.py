@@ -39,6 +39,7 @@ from relief.organize.forms import (
     NewDriveForm,
     SupporterFilterForm,
 )
+from relief.treasury import attribution
 from relief.web import MAX_PAGE, refusal_status, whole_number_arg
 
 bp = Blueprint("organizer", __name__, url_prefix="/organize")
@@ -203,6 +204,15 @@ def _render_drive(
 @auth.chapter_organizer_required
 def drive_page(chapter, slug):
     return _render_drive(db.session(), slug)
+
+
+@bp.get("/<chapter>/drives/<slug>/attribution")
+@auth.chapter_organizer_required
+def drive_attribution(chapter, slug):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)  # 404 unless the chapter takes part
+    result = attribution.attribution(session, g.chapter, drive)
+    return render_template("organizer/attribution.html", result=result)
 
 
 @bp.post("/<chapter>/drives/<slug>/")

@@ -64,6 +64,10 @@ ROUTES = {
     ("treasurer.export_page", "GET"): (lambda o: {}, 200),
     ("treasurer.ledger_csv", "GET"): (lambda o: {}, 200),
     ("treasurer.donors_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.journal_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.quickbooks_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.xero_csv", "GET"): (lambda o: {}, 200),
+    ("treasurer.attribution_page", "GET"): (lambda o: {}, 200),
     ("treasurer.month_close", "POST"): (lambda o: {}, 400),
     ("treasurer.payout_list", "GET"): (lambda o: {}, 200),
     ("treasurer.payout_page", "GET"): (lambda o: {"payout_id": o["payout"]}, 200),
@@ -103,6 +107,9 @@ OUTSIDE = {
     ),
     ("admin.organization_page", "GET"): (lambda o: {}, ADMINS),
     ("admin.organization_save", "POST"): (lambda o: {}, {**ADMINS, "admin": 302}),
+    # The chart of accounts: an empty form is refused (every account needs a name).
+    ("admin.chart_page", "GET"): (lambda o: {}, ADMINS),
+    ("admin.chart_page_save", "POST"): (lambda o: {}, {**ADMINS, "admin": 400}),
 }
 #: The organizer's routes, as ROUTES: (URL arguments, the status the chapter's own organizer
 #: and an admin get). ``slug`` is a drive only this chapter takes part in. An empty sub-goal is
@@ -119,6 +126,7 @@ ORGANIZE_ROUTES = {
     ("organizer.chapter_page", "GET"): (lambda o: {}, 200),
     ("organizer.chapter_page", "POST"): (lambda o: {}, 400),
     ("organizer.supporters", "GET"): (lambda o: {}, 200),
+    ("organizer.drive_attribution", "GET"): (lambda o: {"slug": o["drive"]}, 200),
 }
 
 

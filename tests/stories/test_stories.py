@@ -43,7 +43,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from relief import drives, ledger, money
-from relief.models import Gift, Job, PartnerReport, Remittance
+from relief.models import AccountRole, Gift, Job, PartnerReport, Remittance
+from relief.treasury import journal
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition
@@ -915,6 +916,7 @@ class DriveStories(RuleBasedStateMachine):
                 books[kind] += per_kind[kind]
             donors = self._csv(treasurer, f"/treasurer/{chapter}/donors.csv?drive={self.drive_id}")
             assert sum(cents_of(row["net"]) for row in donors) == mine["net"], chapter
+            self._check_journal(chapter, treasurer, mine)
         # Every cent in exactly one chapter's books: the books add up to the drive, no allowance.
         api = self.api()
         assert dict(books) == {
@@ -962,6 +964,41 @@ class DriveStories(RuleBasedStateMachine):
             expected[("net", month)] = net
             expected[("held", month)] = net - month_sums["remittance"]
         assert shown_months == {k: c for k, c in expected.items() if c}, chapter
+
+    def _check_journal(self, chapter, treasurer, mine):
+        """The journal balances per entry and transfer and ties to the chapter's figures; the
+        QuickBooks and Xero files add up to what it holds."""
+        url = f"/treasurer/{chapter}/%s?drive={self.drive_id}"
+        by_account, by_reference = defaultdict(int), defaultdict(int)
+        for line in self._csv(treasurer, url % "journal.csv"):
+            moved = cents_of(line["debit"] or "0") - cents_of(line["credit"] or "0")
+            by_account[line["account"]] += moved
+            by_reference[line["reference"]] += moved
+        assert not any(by_reference.values()), (chapter, by_reference)
+        name = {role: f"{no} {label}" for role, (no, label) in journal.DEFAULT_CHART.items()}
+        tied = {
+            "gift+correction": -by_account[name[AccountRole.DONATIONS]],
+            "refund": by_account[name[AccountRole.REFUNDS]],
+            "dispute": by_account[name[AccountRole.DISPUTES]],
+            "fee": by_account[name[AccountRole.FEES]],
+            "remittance": by_account[name[AccountRole.GRANTS]],
+            "held": sum(
+                by_account[name[role]]
+                for role in (
+                    AccountRole.BANK,
+                    AccountRole.UNDEPOSITED,
+                    AccountRole.STRIPE_CLEARING,
+                    AccountRole.DIRECT_TO_PARTNER,
+                )
+            ),
+        }
+        assert tied == {
+            "gift+correction": mine["gift"] + mine["correction"],
+            **{k: mine[k] for k in ("refund", "dispute", "fee", "remittance", "held")},
+        }, chapter
+        for bank_file, amount in (("quickbooks.csv", "Amount"), ("xero.csv", "Amount")):
+            rows = self._csv(treasurer, url % bank_file)
+            assert sum(cents_of(row[amount]) for row in rows) == mine["held"], (chapter, bank_file)
 
     @staticmethod
     def _cells(row_html, names):

@@ -5,6 +5,8 @@ when the view returns, before the file streams."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from flask import Response, current_app, g, render_template, request
 from sqlmodel import Session
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
@@ -13,7 +15,7 @@ from relief import auth, boundary, db, ledger
 from relief.errors import InvalidInput
 from relief.models import utcnow
 from relief.reports import monthly, render
-from relief.treasury import exports, scope
+from relief.treasury import attribution, exports, journal, scope
 from relief.treasury.forms import ExportForm
 from relief.views.treasurer.blueprint import bp, drive_choices
 from relief.web import PDF_RATE, limiter
@@ -24,14 +26,21 @@ from relief.web import PDF_RATE, limiter
 def export_page(chapter):
     form = ExportForm(request.args)
     form.drive.choices = [SelectChoice("", "All drives"), *drive_choices(db.session())]
-    return render_template("treasurer/exports.html", form=form)
+    return render_template("treasurer/exports.html", form=form, zone=ledger.zone_name())
 
 
 def _export_filters():
     form = ExportForm(request.args)
     form.drive.choices = [SelectChoice("", "All drives"), *drive_choices(db.session())]
     if not form.validate():
-        raise InvalidInput("The dates must be YYYY-MM-DD and the drive one of the chapter's.")
+        raise InvalidInput(
+            "The dates must be YYYY-MM-DD, the month YYYY-MM and the drive one of the chapter's."
+        )
+    if form.month.data:
+        if form.since.data or form.until.data:
+            raise InvalidInput("Choose a month or a date range, not both.")
+        start = date.fromisoformat(f"{form.month.data}-01")
+        form.since.data, form.until.data = start, ledger.next_month(start) - timedelta(days=1)
     if form.since.data and form.until.data and form.since.data > form.until.data:
         raise InvalidInput("The “from” date is after the “to” date.")
     drive_id = None
@@ -81,6 +90,58 @@ def donors_csv(chapter):
     boundary.audit("export.donors", _filters_text())
     chunks = _streamed(exports.donor_csv, g.chapter, drive_id, since, until)
     return _csv(f"{g.chapter.slug}-donors.csv", chunks)
+
+
+# --- Files for accounting software (treasury.journal) -------------------------------------------
+
+
+@bp.get("/<chapter>/journal.csv")
+@boundary.writes
+@auth.chapter_treasurer_required
+def journal_csv(chapter):
+    drive_id, since, until = _export_filters()
+    boundary.audit("export.journal", _filters_text())
+    chunks = _streamed(journal.journal_csv, g.chapter, drive_id, since, until)
+    return _csv(f"{g.chapter.slug}-journal.csv", chunks)
+
+
+@bp.get("/<chapter>/quickbooks.csv")
+@boundary.writes
+@auth.chapter_treasurer_required
+def quickbooks_csv(chapter):
+    drive_id, since, until = _export_filters()
+    boundary.audit("export.quickbooks", _filters_text())
+    chunks = _streamed(journal.quickbooks_csv, g.chapter, drive_id, since, until)
+    return _csv(f"{g.chapter.slug}-quickbooks.csv", chunks)
+
+
+@bp.get("/<chapter>/xero.csv")
+@boundary.writes
+@auth.chapter_treasurer_required
+def xero_csv(chapter):
+    drive_id, since, until = _export_filters()
+    journal.check_xero_size(db.session(), g.chapter, drive_id, since, until)
+    boundary.audit("export.xero", _filters_text())
+    chunks = _streamed(journal.xero_csv, g.chapter, drive_id, since, until)
+    return _csv(f"{g.chapter.slug}-xero.csv", chunks)
+
+
+# --- Attribution: money per ref and UTM source (treasury.attribution) ---------------------------
+
+
+@bp.get("/<chapter>/attribution")
+@auth.chapter_treasurer_required
+def attribution_page(chapter):
+    session = db.session()
+    choices = drive_choices(session)
+    chosen = request.args.get("drive") or (choices[0].value if choices else None)
+    result = None
+    if chosen is not None:
+        drive = scope.drive_of(session, g.chapter, chosen)  # 404 for another chapter's drive
+        result = attribution.attribution(session, g.chapter, drive)
+    return render_template(
+        "treasurer/attribution.html", choices=choices, chosen=chosen, result=result
+    )
 
 
 # --- The monthly report ------------------------------------------------------------------------
