@@ -25,6 +25,7 @@ from relief.models.drives import (
     Chapter,
     Drive,
     DriveChapter,
+    DriveImage,
     PartnerReport,
     PartnerReportRemittance,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "FormToken",
     "Drive",
     "DriveChapter",
+    "DriveImage",
     "Entry",
     "EntryKind",
     "ErasedDonor",

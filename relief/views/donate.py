@@ -89,9 +89,16 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
 
 
 @bp.app_template_global("fee_example")
-def fee_example(amount_cents: int) -> int:
+def fee_example(amount_cents: int, monthly: bool = False) -> int:
     """The charge for ``amount_cents`` with the fee covered (shown beside the checkbox)."""
-    return donations.charge_for(amount_cents, True, _rate())
+    return donations.charge_for(amount_cents, True, _rate(), monthly=monthly)
+
+
+@bp.app_template_global("fee_rate_text")
+def fee_rate_text() -> str:
+    """The card fee a donor covers, as people read it: "2.9% + $0.30"."""
+    rate = _rate()
+    return f"{money.bps_text(rate.percent_bps)} + {money.format(rate.fixed_cents)}"
 
 
 def _page_url(view, _external: bool = True, **params) -> str:

@@ -6,7 +6,7 @@ from importlib.resources import files
 from flask import Blueprint, Response, render_template, request, url_for
 from sqlmodel import Session
 
-from relief import db, drive_pages, drives, pagecache, public_ledger, qr, web
+from relief import db, drive_images, drive_pages, drives, pagecache, public_ledger, qr, web
 from relief.models import present
 from relief.payments import donations
 
@@ -51,6 +51,18 @@ def verifier():
     """relief/verify.py itself: the file ``python -m relief.verify`` runs."""
     source = files("relief").joinpath("verify.py").read_bytes()
     return Response(source, mimetype="text/x-python")
+
+
+#: An image's URL names its content, so it never changes: browsers and CDNs keep it for a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@bp.get("/drives/<slug>/image/<name>")
+def drive_image(slug, name):
+    image = drive_images.stored(db.session(), slug, name)
+    response = Response(image.data, mimetype=image.content_type)
+    response.headers["Cache-Control"] = IMMUTABLE
+    return response
 
 
 @bp.get("/drives/<slug>/<chapter>")
