@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
@@ -63,6 +65,24 @@ class Prepared:
     digest: str
 
 
+_truncation = threading.Lock()
+
+
+@contextmanager
+def _whole_files_only():
+    """Refuse a file cut short (an upload that stopped half-way), which Pillow would decode
+    with a grey bottom: WeasyPrint, once imported, tells Pillow to accept such files, for the
+    whole process. Its PDFs embed only our own packaged, whole files, so turning that off
+    while an upload is decoded changes nothing for them."""
+    with _truncation:
+        accepted = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = accepted
+
+
 def _encode(image: Image.Image, width: int) -> Encoded:
     version = image.copy()
     if version.width > width:
@@ -85,7 +105,7 @@ def prepare(data: bytes) -> Prepared:
             f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB. Save a smaller copy and upload that."
         )
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _whole_files_only():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data))
             if image.format not in READ_FORMATS:

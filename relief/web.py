@@ -264,9 +264,21 @@ def _answer_error(message: str, status: int):
     return render_template("errors/error.html", message=message, status=status), status
 
 
+#: The routes that take a larger body than ``MAX_CONTENT_LENGTH`` (1 MiB): an organizer's
+#: photo (relief.drive_images refuses a file over 10 MB with a sentence; beyond this, a 413).
+LARGER_BODIES = {"organizer.drive_image": 12 * 1024 * 1024}
+
+
 def init_app(app: Flask) -> None:
     """Before the blueprints: their routes' ``<int:…>`` take the converter set here."""
     app.url_map.converters["int"] = DatabaseInteger
+
+    @app.url_value_preprocessor
+    def larger_body(endpoint, _values):
+        # Before any before_request hook (CSRF reads the form, and with it the body).
+        if endpoint in LARGER_BODIES:
+            request.max_content_length = LARGER_BODIES[endpoint]
+
     app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
         app, app.wsgi_app, _security_headers(app)
     )
