@@ -3,6 +3,8 @@ and the app's payment gateway."""
 
 from __future__ import annotations
 
+import math
+import time
 import unicodedata
 from collections.abc import Iterable
 from functools import partial
@@ -14,6 +16,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from limits import parse_many
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.routing import IntegerConverter, Map
 
@@ -110,6 +113,40 @@ limiter = RouteLimiter(key_func=get_remote_address, default_limits=[], headers_e
 
 #: Rendering a PDF costs a few hundred milliseconds of CPU: enough for readers, not for floods.
 PDF_RATE = "20 per minute"
+
+
+def _budget(limits: str, scope: str):
+    client = get_remote_address()
+    return [(item, (client, scope)) for item in parse_many(limits)]
+
+
+def budget_wait(limits: str, scope: str) -> int | None:
+    """Seconds until this client may do one more ``scope`` thing under ``limits`` ("10 per
+    minute; 40 per hour"), or None while it may. Only reads the counters: counting is
+    :func:`spend_budget`, once the thing is really done (a checkout started, not a typo)."""
+    if not limiter.enabled:
+        return None
+    strategy = limiter.limiter
+    waits = [
+        strategy.get_window_stats(item, *keys).reset_time - time.time()
+        for item, keys in _budget(limits, scope)
+        if not strategy.test(item, *keys)
+    ]
+    return max(1, math.ceil(max(waits))) if waits else None
+
+
+def spend_budget(limits: str, scope: str) -> int | None:
+    """Count one ``scope`` thing for this client; None if it was within ``limits``, else the
+    seconds to wait (a race with another request of the same client lost). Writes the
+    counters in their own transaction: on SQLite, call it while the request holds no write
+    lock (after ``boundary.checkpoint()``)."""
+    if not limiter.enabled:
+        return None
+    strategy = limiter.limiter
+    if all([strategy.hit(item, *keys) for item, keys in _budget(limits, scope)]):
+        return None
+    return budget_wait(limits, scope) or 1
+
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

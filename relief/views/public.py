@@ -15,7 +15,7 @@ bp = Blueprint("public", __name__)
 
 @bp.get("/")
 def index():
-    html = render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
+    html = render_template("drives/index.html", cards=drive_pages.active_drive_cards(db.session()))
     return pagecache.built_page(html)
 
 
