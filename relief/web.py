@@ -349,6 +349,15 @@ def init_app(app: Flask) -> None:
             return jsonify(error="Not found."), 404
         return _answer_error("This page does not exist.", 404)
 
+    @app.errorhandler(413)
+    def too_large(_error):
+        limit = request.max_content_length or app.config["MAX_CONTENT_LENGTH"]
+        return _answer_error(
+            f"What you sent is larger than this form takes (at most {limit // 1024 // 1024} "
+            "MB), so nothing was saved. Send a smaller file, or less text.",
+            413,
+        )
+
     @app.errorhandler(DataError)
     def data_refused(_error):
         # A value the database cannot store (a NUL byte on PostgreSQL, a number out of range)

@@ -111,6 +111,12 @@ def test_a_file_that_is_not_a_photo_is_refused_with_a_sentence_and_nothing_store
     assert tiny.status_code == 400 and "at least 400 pixels wide" in text_of(tiny)
     no_alt = upload(organizer, photo(), alt="")
     assert no_alt.status_code == 400 and "Say what the photo shows." in text_of(no_alt)
+    # A file over 10 MB gets a sentence (the route alone takes up to 12 MiB), beyond that the
+    # 413 page says what to do.
+    too_big = upload(organizer, photo()[:-2] + b"\0" * (10 * 1024 * 1024) + b"\xff\xd9")
+    assert too_big.status_code == 400 and "images may be at most 10 MB" in text_of(too_big)
+    huge = upload(organizer, b"\0" * (13 * 1024 * 1024))
+    assert huge.status_code == 413 and "at most 12 MB), so nothing was saved" in text_of(huge)
     with data(app) as session:
         assert session.exec(select(func.count()).select_from(DriveImage)).one() == 0
     assert image_urls(app.test_client().get("/drives/mo-2026").get_data(as_text=True)) == []
