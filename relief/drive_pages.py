@@ -42,6 +42,21 @@ def active_drives(session: Session, today: date | None = None) -> list[Drive]:
 
 
 @dataclass(frozen=True)
+class DriveCard:
+    """An active drive as the home page lists it: its figures from the running sums."""
+
+    drive: Drive
+    totals: ledger.DriveTotals
+
+
+def active_drive_cards(session: Session, today: date | None = None) -> list[DriveCard]:
+    """:func:`active_drives`, each with its totals (one read of its running sums)."""
+    return [
+        DriveCard(drive, ledger.totals(session, drive)) for drive in active_drives(session, today)
+    ]
+
+
+@dataclass(frozen=True)
 class Supporter:
     """A public line of the supporter list: a name only where the donor allowed it."""
 
@@ -69,6 +84,63 @@ class DriveView:
         if self.chapter is None:
             return None
         return next(part for part in self.totals.chapters if part.slug == self.chapter.slug)
+
+    @property
+    def lead(self) -> Lead:
+        """The progress the page opens with: a chapter's own (against its sub-goal, when it
+        has one) on its page, else the whole drive's."""
+        part = self.chapter_part
+        if part is not None and part.goal_cents:
+            return Lead(
+                raised_cents=part.figures.raised_cents,
+                goal_cents=part.goal_cents,
+                percent=part.percent_of_goal,
+                bar_percent=part.bar_percent,
+                gift_count=part.figures.gift_count,
+                chapter=part.name,
+                goal_met=part.figures.raised_cents >= part.goal_cents,
+                projected_relief_cents=self.relief_of(part.figures.net_cents),
+            )
+        return Lead(
+            raised_cents=self.totals.raised_cents,
+            goal_cents=self.drive.goal_cents,
+            percent=self.totals.percent_of_goal,
+            bar_percent=self.totals.bar_percent,
+            gift_count=self.totals.figures.gift_count,
+            chapter=None,
+            goal_met=self.pace.goal_met,
+            projected_relief_cents=self.totals.projected_relief_cents,
+        )
+
+    @property
+    def region(self) -> str | None:
+        """Where the debt is bought: the drive's target region, else the chapter's."""
+        return self.drive.target_region or (self.chapter.region if self.chapter else None)
+
+    def relief_of(self, amount_cents: int) -> int:
+        """The debt ``amount_cents`` given relieves at the drive's ratio (an estimate)."""
+        return projection.relief_for(amount_cents, self.drive.ratio_hundredths)
+
+    @property
+    def relief_per_unit_cents(self) -> int:
+        """What one unit of the currency ($1) relieves: "Every $1 relieves about $100"."""
+        return self.relief_of(100)
+
+
+@dataclass(frozen=True)
+class Lead:
+    """The figures a page opens with: raised of goal, for the drive or one chapter."""
+
+    raised_cents: int
+    goal_cents: int
+    percent: int
+    bar_percent: int
+    gift_count: int
+    #: The chapter whose progress this is; None for the whole drive's.
+    chapter: str | None
+    goal_met: bool
+    #: What that money relieves at the drive's ratio, after fees: an estimate.
+    projected_relief_cents: int
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,11 @@ from relief.models import (
     GiftStatus,
     utcnow,
 )
-from relief.validation import check_text
+from relief.validation import check_not_reserved, check_text
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CURRENCIES = ("USD",)
 MAX_RATIO_HUNDREDTHS = 100_000  # 1000:1, beyond any reported campaign (50:1 to 260:1)
-
-
-#: Addresses under /drives/<slug>/ that are pages of the drive, not a chapter's side of it
-#: (a dot can never be in a slug, so card.png and qr.svg need no place here).
-RESERVED_CHAPTER_SLUGS = ("embed", "ledger")
 
 
 def _check_slug(slug: str, what: str) -> str:
@@ -41,11 +36,6 @@ def _check_slug(slug: str, what: str) -> str:
         raise InvalidInput(
             f"The {what} slug “{slug[:40]}” must be lowercase letters, digits and single hyphens "
             "(like mid-missouri), at most 64 characters."
-        )
-    if what == "chapter" and slug in RESERVED_CHAPTER_SLUGS:
-        raise InvalidInput(
-            f"“{slug}” cannot name a chapter: /drives/<drive>/{slug} is already a page of "
-            "every drive."
         )
     return slug
 
@@ -65,7 +55,7 @@ def get_drive(session: Session, slug: str) -> Drive:
 
 
 def create_chapter(session: Session, slug: str, name: str, region: str | None = None) -> Chapter:
-    slug = _check_slug(slug, "chapter")
+    slug = check_not_reserved(_check_slug(slug, "chapter"), "chapter")
     name = check_text(name, "chapter name", 200)
     region = check_text(region or "", "region", 64, required=False) or None
     if session.exec(select(Chapter.id).where(Chapter.slug == slug)).first() is not None:

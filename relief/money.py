@@ -126,6 +126,13 @@ def billing_fee_for(charge_cents: int, billing_bps: int) -> int:
     return divide_half_up(charge_cents * billing_bps, 10_000)
 
 
+def bps_text(basis_points: int) -> str:
+    """Basis points as a percent people read: 290 → ``"2.9%"``, 220 → ``"2.2%"``, 70 →
+    ``"0.7%"``, 1234 → ``"12.34%"``."""
+    whole, part = divmod(basis_points, 100)
+    return f"{whole}.{part:02d}".rstrip("0").rstrip(".") + "%"
+
+
 def percent_of(cents: int, goal_cents: int | None) -> int:
     """The true whole percent of a goal reached, as text shows it: rounded half up (7.98% →
     8, 102.5% → 103), never capped (a goal passed eighteen-hundred-fold is 184783%); 0

@@ -8,6 +8,10 @@ from relief.errors import InvalidInput
 
 #: An email address as far as a form can tell: something@somewhere.tld, no spaces.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Words a chapter's slug may not be: /drives/<drive>/<chapter> is a catch-all, and these are
+#: (or will be) the drive's own pages beside it — its image, public ledger, donate form, …
+#: One list: add a word here when a new page takes a place under /drives/<drive>/.
+RESERVED_SLUGS = ("image", "ledger", "donate", "qr", "report", "embed", "p", "card")
 
 
 def check_text(value: str, what: str, max_length: int, required: bool = True) -> str:
@@ -22,3 +26,13 @@ def check_text(value: str, what: str, max_length: int, required: bool = True) ->
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
         raise InvalidInput(f"The {what} contains control characters.")
     return value
+
+
+def check_not_reserved(slug: str, what: str) -> str:
+    """``slug`` unless it is one of :data:`RESERVED_SLUGS`; else InvalidInput naming it."""
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(
+            f"“{slug}” cannot be a {what} slug: the drive's own page /drives/…/{slug} has it. "
+            "Choose another, such as the city or county."
+        )
+    return slug

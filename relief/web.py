@@ -3,6 +3,8 @@ and the app's payment gateway."""
 
 from __future__ import annotations
 
+import math
+import time
 import unicodedata
 from collections.abc import Iterable
 from functools import partial
@@ -14,6 +16,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from limits import parse_many
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.routing import IntegerConverter, Map
 
@@ -110,6 +113,40 @@ limiter = RouteLimiter(key_func=get_remote_address, default_limits=[], headers_e
 
 #: Rendering a PDF costs a few hundred milliseconds of CPU: enough for readers, not for floods.
 PDF_RATE = "20 per minute"
+
+
+def _budget(limits: str, scope: str):
+    client = get_remote_address()
+    return [(item, (client, scope)) for item in parse_many(limits)]
+
+
+def budget_wait(limits: str, scope: str) -> int | None:
+    """Seconds until this client may do one more ``scope`` thing under ``limits`` ("10 per
+    minute; 40 per hour"), or None while it may. Only reads the counters: counting is
+    :func:`spend_budget`, once the thing is really done (a checkout started, not a typo)."""
+    if not limiter.enabled:
+        return None
+    strategy = limiter.limiter
+    waits = [
+        strategy.get_window_stats(item, *keys).reset_time - time.time()
+        for item, keys in _budget(limits, scope)
+        if not strategy.test(item, *keys)
+    ]
+    return max(1, math.ceil(max(waits))) if waits else None
+
+
+def spend_budget(limits: str, scope: str) -> int | None:
+    """Count one ``scope`` thing for this client; None if it was within ``limits``, else the
+    seconds to wait (a race with another request of the same client lost). Writes the
+    counters in their own transaction: on SQLite, call it while the request holds no write
+    lock (after ``boundary.checkpoint()``)."""
+    if not limiter.enabled:
+        return None
+    strategy = limiter.limiter
+    if all([strategy.hit(item, *keys) for item, keys in _budget(limits, scope)]):
+        return None
+    return budget_wait(limits, scope) or 1
+
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -277,9 +314,21 @@ def _answer_error(message: str, status: int):
     return render_template("errors/error.html", message=message, status=status), status
 
 
+#: The routes that take a larger body than ``MAX_CONTENT_LENGTH`` (1 MiB): an organizer's
+#: photo (relief.drive_images refuses a file over 10 MB with a sentence; beyond this, a 413).
+LARGER_BODIES = {"organizer.drive_image": 12 * 1024 * 1024}
+
+
 def init_app(app: Flask) -> None:
     """Before the blueprints: their routes' ``<int:…>`` take the converter set here."""
     app.url_map.converters["int"] = DatabaseInteger
+
+    @app.url_value_preprocessor
+    def larger_body(endpoint, _values):
+        # Before any before_request hook (CSRF reads the form, and with it the body).
+        if endpoint in LARGER_BODIES:
+            request.max_content_length = LARGER_BODIES[endpoint]
+
     app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
         app, app.wsgi_app, _security_headers(app)
     )
@@ -312,6 +361,15 @@ def init_app(app: Flask) -> None:
         if _wants_json():
             return jsonify(error="Not found."), 404
         return _answer_error("This page does not exist.", 404)
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        limit = request.max_content_length or app.config["MAX_CONTENT_LENGTH"]
+        return _answer_error(
+            f"What you sent is larger than this form takes (at most {limit // 1024 // 1024} "
+            "MB), so nothing was saved. Send a smaller file, or less text.",
+            413,
+        )
 
     @app.errorhandler(DataError)
     def data_refused(_error):

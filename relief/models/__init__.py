@@ -25,6 +25,7 @@ from relief.models.drives import (
     Chapter,
     Drive,
     DriveChapter,
+    DriveImage,
     PartnerReport,
     PartnerReportRemittance,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "FormToken",
     "Drive",
     "DriveChapter",
+    "DriveImage",
     "Entry",
     "EntryKind",
     "ErasedDonor",

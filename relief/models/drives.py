@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, UniqueConstraint, false
+from sqlalchemy import CheckConstraint, Column, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from relief.models.base import utcnow
@@ -56,6 +56,31 @@ class Drive(SQLModel, table=True):
     #: The sites allowed to show the drive's embed in a frame, ``https://host[:port]`` each,
     #: one a line (relief.share.parse_origins); none: no site may. Its organizers list them.
     embed_origins: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
+    created_at: datetime = Field(default_factory=utcnow)
+    #: The drive's image (:mod:`relief.drive_images`): a digest of its bytes, which names it
+    #: in its URL, so a new image is a new URL and the old one can be cached for good; None
+    #: without one. Its bytes are in ``drive_image``; the page reads only these columns.
+    image_digest: str | None = Field(default=None, max_length=64)
+    #: What the image shows, for people who cannot see it (required with an image).
+    image_alt: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
+    image_width: int | None = None
+    image_height: int | None = None
+
+
+class DriveImage(SQLModel, table=True):
+    """One stored version of a drive's image: the re-encoded bytes, kept in the database so
+    every app server serves them without shared files. Named by ``name`` in its URL
+    (``<digest>.jpg``, ``<digest>-800.jpg``)."""
+
+    __tablename__ = "drive_image"
+    __table_args__ = (UniqueConstraint("drive_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    drive_id: int = Field(foreign_key="drive.id", index=True)
+    name: str = Field(max_length=100)
+    width: int
+    height: int
+    content_type: str = Field(max_length=32)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -4,6 +4,7 @@ number, a date, a length; :mod:`relief.drives` owns the rules and says what is w
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 
 # SelectChoice: not in types-WTForms.
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField  # type: ignore[attr-defined]
@@ -124,6 +125,17 @@ class ChapterPageForm(FlaskForm):
     blurb = TextAreaField(
         "About the chapter (public, at most 500 characters)",
         validators=[Optional(), Length(max=500)],
+    )
+
+
+class DriveImageForm(FlaskForm):
+    """The drive's image: a photo and what it shows. The file is read by the view and checked
+    by :mod:`relief.drive_images` (a sentence for anything that is not a photo)."""
+
+    image = FileField("Photo (JPEG, PNG or WebP, at most 10 MB)")
+    image_alt = StringField(
+        "What the photo shows (for people who cannot see it)",
+        validators=[DataRequired("Say what the photo shows."), Length(max=300)],
     )
 
 

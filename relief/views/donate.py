@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import ngettext
 
 from relief import boundary, db, drive_pages, money, organization, pagecache, share
 from relief.forms import (
@@ -26,12 +27,22 @@ from relief.forms import (
 from relief.models import utcnow
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
-from relief.web import csrf, from_another_site, gateway, limiter, local_path
+from relief.web import (
+    budget_wait,
+    csrf,
+    from_another_site,
+    gateway,
+    limiter,
+    local_path,
+    spend_budget,
+)
 
 bp = Blueprint("donate", __name__)
 
 #: Card testers try many small charges from one client; a donor needs a handful of tries.
+#: The donate form counts checkouts it starts, never a form refused for a typo.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
+CHECKOUT_SCOPE = "checkout"
 FROM_ANOTHER_SITE = (
     "This form was sent from another site, so nothing was recorded. To give, check your gift "
     "below and send it from this page."
@@ -89,9 +100,16 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
 
 
 @bp.app_template_global("fee_example")
-def fee_example(amount_cents: int) -> int:
+def fee_example(amount_cents: int, monthly: bool = False) -> int:
     """The charge for ``amount_cents`` with the fee covered (shown beside the checkbox)."""
-    return donations.charge_for(amount_cents, True, _rate())
+    return donations.charge_for(amount_cents, True, _rate(), monthly=monthly)
+
+
+@bp.app_template_global("fee_rate_text")
+def fee_rate_text() -> str:
+    """The card fee a donor covers, as people read it: "2.9% + $0.30"."""
+    rate = _rate()
+    return f"{money.bps_text(rate.percent_bps)} + {money.format(rate.fixed_cents)}"
 
 
 def _page_url(view, _external: bool = True, **params) -> str:
@@ -136,13 +154,32 @@ def donate(slug, chapter):
     return render_template("drives/page.html", view=view, form=form), 400
 
 
-@limiter.limit(CHECKOUT_LIMIT)
+def _too_many(view, form, seconds: int):
+    """The page again with everything the donor typed, the sentence, and ``Retry-After``."""
+    form.form_errors.append(
+        ngettext(
+            "Many checkouts were started from your connection in a short time, so this one "
+            "was not. Nothing was recorded or charged; what you typed is kept below. Try again "
+            "in %(num)d second.",
+            "Many checkouts were started from your connection in a short time, so this one "
+            "was not. Nothing was recorded or charged; what you typed is kept below. Try again "
+            "in %(num)d seconds.",
+            seconds,
+        )
+    )
+    page = render_template("drives/page.html", view=view, form=form)
+    return page, 429, {"Retry-After": str(seconds)}
+
+
 def _donate(slug, chapter):
     session = db.session()
     view = drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)
     if not form.validate_on_submit():
         return render_template("drives/page.html", view=view, form=form), 400
+    wait = budget_wait(CHECKOUT_LIMIT, CHECKOUT_SCOPE)
+    if wait is not None:
+        return _too_many(view, form, wait)
     chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
     gift = donations.create_pending(
         session,
@@ -166,6 +203,11 @@ def _donate(slug, chapter):
     details = donations.checkout_details(session, gift, current_app.config["RELIEF_ORG_NAME"])
     # The pending gift is kept now, so no lock is held while the processor answers.
     boundary.checkpoint()
+    # A checkout is started: that is what a card tester repeats (counted with no write lock
+    # held, which SQLite's counters need).
+    wait = spend_budget(CHECKOUT_LIMIT, CHECKOUT_SCOPE)
+    if wait is not None:
+        return _too_many(view, form, wait)  # the pending gift stays pending, never paid
     urls = CheckoutUrls(
         success=url_for("donate.gift_page", public_id=gift.public_id, _external=True),
         cancel=_page_url(view, resume=gift.public_id, _anchor="donate"),

@@ -25,7 +25,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
-from relief import auth, boundary, db, drives, money, share
+from relief import auth, boundary, db, drive_images, drives, money, share
 from relief.errors import DomainError
 from relief.forms import required
 from relief.models import utcnow
@@ -34,6 +34,7 @@ from relief.organize.forms import (
     AddChapterForm,
     ChapterGoalForm,
     ChapterPageForm,
+    DriveImageForm,
     EditDriveForm,
     EmbedOriginsForm,
     NewDriveForm,
@@ -170,6 +171,7 @@ def _render_drive(
     goal_form=None,
     add_form=None,
     embed_form=None,
+    image_form=None,
     error=None,
     error_at=None,
 ):
@@ -184,6 +186,9 @@ def _render_drive(
     if embed_form is None:
         embed_form = EmbedOriginsForm(formdata=None)
         embed_form.origins.data = drive.embed_origins
+    if image_form is None:
+        image_form = DriveImageForm(formdata=None)
+        image_form.image_alt.data = drive.image_alt
     add_form.chapter.choices = [
         SelectChoice(chapter.slug, chapter.name) for chapter in detail.other_chapters
     ]
@@ -195,6 +200,7 @@ def _render_drive(
         goal_form=goal_form,
         add_form=add_form,
         embed_form=embed_form,
+        image_form=image_form,
         error=error,
         error_at=error_at,
     ), status
@@ -322,6 +328,50 @@ def drive_add_chapter(chapter, slug):
         "can set its sub-goal.",
         "success",
     )
+    return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.post("/<chapter>/drives/<slug>/image")
+@auth.chapter_organizer_required
+def drive_image(chapter, slug):
+    """Upload the drive's photo (or change what it shows): Pillow checks and re-encodes it;
+    anything that is not a photo is refused with a sentence, the description kept."""
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    form = DriveImageForm()
+    if not form.validate():
+        return _render_drive(session, slug, 400, image_form=form, error_at="image")
+    upload = request.files.get("image")
+    data = upload.read() if upload and upload.filename else None
+    try:
+        with boundary.attempt():
+            replaced = drive_images.set_image(session, drive, data, form.image_alt.data or "")
+    except DomainError as failure:
+        return _render_drive(
+            session,
+            slug,
+            refusal_status(failure),
+            image_form=form,
+            error=failure.message,
+            error_at="image",
+        )
+    if replaced:
+        boundary.audit("drive.image", f"drive {drive.slug}: image {drive.image_digest}")
+        flash("The photo is on the drive's page now.", "success")
+    else:
+        boundary.audit("drive.image", f"drive {drive.slug}: the photo's description changed")
+        flash("Saved the photo's description.", "success")
+    return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.post("/<chapter>/drives/<slug>/image/remove")
+@auth.chapter_organizer_required
+def drive_image_remove(chapter, slug):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    if drive_images.remove_image(session, drive):
+        boundary.audit("drive.image", f"drive {drive.slug}: image removed")
+        flash("The photo is off the drive's page.", "success")
     return redirect(url_for(".drive_page", chapter=g.chapter.slug, slug=drive.slug))
 
 

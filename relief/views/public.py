@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from flask_babel import force_locale
 from sqlmodel import Session
 
-from relief import db, drive_pages, drives, pagecache, public_ledger, qr, share, web
+from relief import db, drive_images, drive_pages, drives, pagecache, public_ledger, qr, share, web
 from relief.models import present
 from relief.payments import donations
 
@@ -16,7 +16,7 @@ bp = Blueprint("public", __name__)
 
 @bp.get("/")
 def index():
-    html = render_template("drives/index.html", drives=drive_pages.active_drives(db.session()))
+    html = render_template("drives/index.html", cards=drive_pages.active_drive_cards(db.session()))
     return pagecache.built_page(html)
 
 
@@ -52,6 +52,18 @@ def verifier():
     """relief/verify.py itself: the file ``python -m relief.verify`` runs."""
     source = files("relief").joinpath("verify.py").read_bytes()
     return Response(source, mimetype="text/x-python")
+
+
+#: An image's URL names its content, so it never changes: browsers and CDNs keep it for a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@bp.get("/drives/<slug>/image/<name>")
+def drive_image(slug, name):
+    image = drive_images.stored(db.session(), slug, name)
+    response = Response(image.data, mimetype=image.content_type)
+    response.headers["Cache-Control"] = IMMUTABLE
+    return response
 
 
 @bp.get("/drives/<slug>/<chapter>")

@@ -49,6 +49,7 @@ def test_a_test_mode_gift_from_the_form_to_the_drive_total(
     form = page.locator("#donate")
     form.scroll_into_view_if_needed()
     page.get_by_text("$50", exact=True).click()
+    page.locator("#donate summary").click()  # the optional name and message, folded away
     page.get_by_label("Your name").fill("Rosa Parks-Lee")
     page.get_by_label("Your email").fill("rosa@example.org")
     _shot(form, screens, f"donate-form-{viewport}")
@@ -90,7 +91,7 @@ def test_a_refused_amount_is_explained_next_to_the_field(live_app, live_server, 
     assert "Gifts are from $5.00 to $50,000.00" in page.inner_text("#amount-error")
     assert page.get_by_label("Other amount (USD)").input_value() == "2"
     assert page.locator('input[name="amount_choice"][value="other"]').is_checked()
-    page.get_by_text("$100", exact=True).click()  # a preset clears the other amount
+    page.locator("#donate").get_by_text("$100", exact=True).click()  # a preset clears the other
     assert page.get_by_label("Other amount (USD)").input_value() == ""
     page.get_by_label("Other amount (USD)").fill("2")
     _shot(page.locator("#donate"), screens, "donate-form-error-phone")

@@ -123,6 +123,8 @@ ORGANIZE_ROUTES = {
     ("organizer.chapter_goal", "POST"): (lambda o: {"slug": o["drive"]}, 302),
     ("organizer.drive_add_chapter", "POST"): (lambda o: {"slug": o["drive"]}, 400),
     ("organizer.drive_embed_origins", "POST"): (lambda o: {"slug": o["drive"]}, 302),
+    ("organizer.drive_image", "POST"): (lambda o: {"slug": o["drive"]}, 400),
+    ("organizer.drive_image_remove", "POST"): (lambda o: {"slug": o["drive"]}, 302),
     ("organizer.chapter_page", "GET"): (lambda o: {}, 200),
     ("organizer.chapter_page", "POST"): (lambda o: {}, 400),
     ("organizer.supporters", "GET"): (lambda o: {}, 200),

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
-from relief import drive_pages, drives
+from relief import drive_images, drive_pages, drives
 from relief.models import Chapter, Drive, DriveChapter, PartnerReport, PartnerReportRemittance
 from relief.pagecache import state
 from relief.treasury import partner_reports, remittances
@@ -51,9 +51,10 @@ NOT_SHOWN = {
 
 @pytest.fixture
 def drive_with_everything(session):
-    """The coalition's drive with a gift, a chapter sub-goal and a partner's report, so every
-    part of the page is on it."""
+    """The coalition's drive with a gift, a chapter sub-goal, a partner's report and an image,
+    so every part of the page is on it."""
     drive = make_coalition(session, ends_on=date.today() + timedelta(days=60))
+    drive_images.set_image(session, drive, photo(), "Volunteers at the St. Louis launch")
     make_gift(session, drive, 10_000, chapter="st-louis", donor_name="Ana B.", show_name=True)
     st_louis = drives.get_chapter(session, "st-louis")
     drives.set_chapter_goal(session, drive, st_louis, 50_000)
@@ -82,6 +83,17 @@ def drive_with_everything(session):
     )
     session.commit()
     return {"drive": drive.id, "chapter": st_louis.id, "report": report.id}
+
+
+def photo() -> bytes:
+    """A small JPEG, as an organizer would upload."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (640, 360), (11, 110, 79)).save(out, "JPEG")
+    return out.getvalue()
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="[^"]*"')

@@ -172,14 +172,52 @@ def test_cancel_returns_to_the_filled_form(session, client):
 
 def test_creating_checkouts_is_rate_limited_per_client(session, client):
     make_coalition(session)
-    statuses = [
-        give(client, amount_choice="other", custom_amount="1").status_code for _ in range(12)
-    ]
-    assert statuses[:10] == [400] * 10 and statuses[10:] == [429, 429]
+    statuses = [give(client, custom_amount=f"{n + 5}").status_code for n in range(12)]
+    assert statuses[:10] == [303] * 10 and statuses[10:] == [429, 429]
+    assert gift_count(session) == 10  # the refused ones started no checkout
     from relief.models import RateLimitCounter
 
     counts = session.exec(select(RateLimitCounter.count)).all()
     assert counts and max(counts) >= 10  # kept in the database every worker shares
+
+
+def test_forms_refused_for_a_typo_do_not_count_against_the_limit(session, client):
+    """A donor's tenth typo in a minute used to answer "Too many attempts" and lose what was
+    typed: only checkouts started count."""
+    make_coalition(session)
+    for typo in range(15):
+        refused = give(client, email=f"dana{typo}@example")  # no dot: refused with a sentence
+        assert refused.status_code == 400, typo
+        assert "Enter an email address such as name@example.org." in text_of(refused)
+    assert give(client).status_code == 303
+    assert gift_count(session) == 1
+
+
+def test_the_limit_page_keeps_the_donors_form_and_says_when_to_try_again(session, client):
+    make_coalition(session)
+    for n in range(10):
+        assert give(client, "/drives/mo-2026/st-louis", custom_amount=f"{n + 5}").status_code == 303
+    refused = give(
+        client,
+        "/drives/mo-2026/st-louis",
+        amount_choice="other",
+        custom_amount="42.50",
+        frequency="monthly",
+        donor_name="Rosa Parks-Lee",
+        email="rosa@example.org",
+        message="For my mother",
+    )
+    assert refused.status_code == 429
+    seconds = int(refused.headers["Retry-After"])
+    assert 1 <= seconds <= 60
+    text = text_of(refused)
+    assert "Nothing was recorded or charged" in text and f"Try again in {seconds} second" in text
+    html = refused.get_data(as_text=True)
+    for kept in ('value="42.50"', 'value="Rosa Parks-Lee"', 'value="rosa@example.org"'):
+        assert kept in html, kept
+    assert "For my mother" in html
+    assert re.search(r'value="monthly"[^>]*checked|checked[^>]*value="monthly"', html)
+    assert gift_count(session) == 10
 
 
 def test_stripe_mode_sends_a_donation_session_with_a_stable_idempotency_key(

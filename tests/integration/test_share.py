@@ -162,7 +162,7 @@ def test_embed_is_reserved_as_a_chapter_slug(session):
     from relief import drives
     from relief.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match="cannot name a chapter"):
+    with pytest.raises(InvalidInput, match="cannot be a chapter slug"):
         drives.create_chapter(session, "embed", "Embed", "MO")
 
 

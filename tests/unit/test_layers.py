@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.drives",
         "relief.drive_pages",
         "relief.share",
+        "relief.drive_images",
         "relief.public_ledger",
         "relief.payments",
         "relief.treasury",

@@ -174,3 +174,10 @@ def test_decimal_text_refuses_floats():
 )  # fmt: skip
 def test_percent_text_is_the_true_percent_to_one_decimal(cents, goal, text):
     assert money.percent_text(cents, goal) == text
+
+
+@pytest.mark.parametrize(
+    ("bps", "text"), [(290, "2.9%"), (220, "2.2%"), (70, "0.7%"), (1234, "12.34%"), (300, "3%")]
+)
+def test_basis_points_read_as_the_percent_stripe_states(bps, text):
+    assert money.bps_text(bps) == text
