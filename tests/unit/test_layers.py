@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "relief.drives",
         "relief.drive_pages",
+        "relief.matches",
         "relief.public_ledger",
         "relief.payments",
         "relief.treasury",
