@@ -17,7 +17,16 @@ from sqlmodel import Session, col, select
 
 from relief import ledger, money
 from relief.ledger import owner
-from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
+from relief.models import (
+    Chapter,
+    DirectGift,
+    Drive,
+    Entry,
+    EntryKind,
+    Gift,
+    MatchPayment,
+    MatchPledge,
+)
 from relief.treasury import scope
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -38,6 +47,7 @@ LEDGER_COLUMNS = (
     "reverses_entry",
     "external_id",
     "memo",
+    "match_pledge",
 )
 DONOR_COLUMNS = (
     "date",
@@ -51,6 +61,7 @@ DONOR_COLUMNS = (
     "currency",
     "method",
     "direct_to_partner",
+    "match_pledge",
     "check_number",
     "status",
     "chapter",
@@ -84,6 +95,18 @@ def _lines(header, rows) -> Iterator[str]:
         yield buffer.getvalue()
 
 
+def _pledge_text(pledge_id: int | None, sponsor: str | None) -> str:
+    """A sponsor's gift against a match pledge: "#3 Acme Health"; empty for other gifts."""
+    return "" if pledge_id is None else neutralise(f"#{pledge_id} {sponsor}")
+
+
+def _with_pledge(statement, gift_id_column):
+    """The statement with the match pledge a sponsor's gift pays (its id and sponsor)."""
+    return statement.outerjoin(MatchPayment, col(MatchPayment.gift_id) == gift_id_column).outerjoin(
+        MatchPledge, col(MatchPledge.id) == MatchPayment.pledge_id
+    )
+
+
 def _range(statement, column, since: date | None, until: date | None):
     """Rows from the first moment of ``since`` to the last of ``until``, the coalition's days."""
     if since is not None:
@@ -103,8 +126,11 @@ def ledger_csv(
     """The entries in the chapter's books, oldest first, as CSV text chunks (dates
     inclusive, the coalition's days: RELIEF_TIMEZONE): its own, and in a drive it hosts those
     to the whole drive (chapter "(whole drive)")."""
-    statement = scope.books_of(Entry, chapter, col(Drive.slug)).join(
-        Drive, col(Drive.id) == Entry.drive_id
+    statement = _with_pledge(
+        scope.books_of(
+            Entry, chapter, col(Drive.slug), MatchPledge.id, MatchPledge.sponsor_name
+        ).join(Drive, col(Drive.id) == Entry.drive_id),
+        Entry.gift_id,
     )
     if drive_id is not None:
         statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
@@ -126,8 +152,9 @@ def ledger_csv(
                 entry.reverses_id or "",
                 neutralise(entry.external_id),
                 neutralise(entry.memo),
+                _pledge_text(pledge_id, sponsor),
             )
-            for entry, drive_slug in rows
+            for entry, drive_slug, pledge_id, sponsor in rows
         ),
     )
 
@@ -173,12 +200,15 @@ def donor_csv(
             func.coalesce(per_gift.c.fee, 0),
             func.coalesce(per_gift.c.adjustments, 0),
             DirectGift.gift_id,
+            MatchPledge.id,
+            MatchPledge.sponsor_name,
         )
         .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
         .outerjoin(per_gift, per_gift.c.gift_id == Gift.id)
         .outerjoin(DirectGift, col(DirectGift.gift_id) == Gift.id)
         .where(col(Gift.received_at).is_not(None))
     )
+    statement = _with_pledge(statement, Gift.id)
     if drive_id is not None:
         statement = statement.where(Gift.drive_id == scope.drive_of(session, chapter, drive_id).id)
     statement = _range(statement, Gift.received_at, since, until).order_by(
@@ -200,6 +230,7 @@ def donor_csv(
                 gift.currency,
                 gift.method.value,
                 "yes" if direct else "no",
+                _pledge_text(pledge_id, sponsor),
                 neutralise(gift.check_number),
                 gift.status.value,
                 chapter.slug if gift.chapter_id else WHOLE_DRIVE,
@@ -211,6 +242,6 @@ def donor_csv(
                 neutralise(gift.stripe_invoice_id),
                 neutralise(gift.stripe_subscription_id),
             )
-            for gift, drive_slug, fee, adjustments, direct in rows
+            for gift, drive_slug, fee, adjustments, direct, pledge_id, sponsor in rows
         ),
     )

@@ -3,16 +3,22 @@ the sponsor's own gift that fulfils it — counted in raised once, when it is re
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from relief import drives, ledger, matches
+from relief.errors import NotFound
 from relief.models import Drive, GiftMethod, MatchCounts
+from relief.treasury import exports, sponsor_gifts
 from tests import stripe_objects as so
 from tests.factories import make_coalition, make_gift
+from tests.read_back import pdf_text
 from tests.stripe_fixtures import *  # noqa: F403
+from tests.treasury_helpers import SignedIn, data, make_user
 
 META = {"drive": "mo-2026", "chapter": "st-louis"}
 
@@ -68,6 +74,19 @@ def matched(client) -> list[tuple[str, int, int, int, int]]:
         )
         for m in api(client)["matches"]
     ]
+
+
+def TODAY() -> str:  # noqa: N802 — read like the constant it stands for
+    return ledger.today().isoformat()
+
+
+def figure(page: str, name: str) -> str:
+    return page.split(f'data-figure="{name}">', 1)[1].split("<", 1)[0]
+
+
+def rows(response) -> list[dict]:
+    assert response.status_code == 200
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
 
 
 @pytest.fixture
@@ -129,3 +148,70 @@ def test_the_cap_holds_and_later_pledges_match_what_the_first_leaves(
         ("Second Co", 100_000, 6002, 0, 6002),
         ("Third Co", 100_000, 0, 0, 0),
     ]
+
+
+def test_the_sponsors_payment_fulfils_the_pledge_and_raised_rises_by_it_once_everywhere(
+    stripe_app, stripe_client
+):
+    """Page, API, both CSVs and the press PDF agree: the sponsor's $25 is raised once, when
+    received, never as a promise; the pledge shows it matched, received and fulfilled."""
+    with data(stripe_app) as session:
+        make_coalition(session, starts_on=ledger.today() - timedelta(days=30))  # hosted by MM
+        make_user(session, "t@mm.org", "mid-missouri")
+        pledge(session, cap=5000)
+    card_gift(stripe_client, 2500, "pi_m6")
+    before = api(stripe_client)
+    assert before["raised_cents"] == 2500
+    assert before["projected_relief_with_match_cents"] == before["projected_relief_cents"] + 250_000
+    page = stripe_client.get("/drives/mo-2026").get_data(as_text=True)
+    assert "Every gift doubled, up to $50" in page
+    assert "$25.00 of the $50.00 match used" in page
+
+    treasurer = SignedIn(stripe_app, "t@mm.org")
+    screen = treasurer.get("/treasurer/mid-missouri/matches").get_data(as_text=True)
+    assert figure(screen, "matched-1") == "$25.00" and figure(screen, "remaining-1") == "$25.00"
+    # A chapter other than the one whose books receive it cannot record it.
+    with data(stripe_app) as session, pytest.raises(NotFound):
+        sponsor_gifts.record_payment(
+            session,
+            drives.get_chapter(session, "st-louis"),
+            1,
+            amount_cents=2500,
+            method=GiftMethod.CHECK,
+            received_on=ledger.today(),
+        )
+    form = {"amount": "25", "method": "check", "check_number": "101", "received": TODAY()}
+    paid = treasurer.post("/treasurer/mid-missouri/matches/1/payments", form)
+    assert paid.status_code == 302, paid.get_data(as_text=True)[:800]
+    again = treasurer.post("/treasurer/mid-missouri/matches/1/payments", form)
+    assert again.status_code == 409 and "Already recorded" in again.get_data(as_text=True)
+
+    after = api(stripe_client)
+    assert after["raised_cents"] == before["raised_cents"] + 2500 == 5000
+    assert matched(stripe_client) == [("Acme Health", 5000, 2500, 2500, 0)]
+    assert after["matches"][0]["fulfilled"] is True
+    assert after["projected_relief_with_match_cents"] is None
+    assert sum(c["raised_cents"] for c in after["chapters"]) == 5000
+
+    page = stripe_client.get("/drives/mo-2026").get_data(as_text=True)
+    assert "Acme Health has paid $25.00 of it so far." in page
+    assert "$25.00 of the $50.00 match used" in page
+    assert "$50.00" in page.split('class="progress', 1)[1][:600]  # raised, on the bar
+
+    donors = rows(treasurer.get("/treasurer/mid-missouri/donors.csv"))
+    assert [(d["donor"], d["amount"], d["match_pledge"]) for d in donors] == [
+        ("Acme Health", "25.00", "#1 Acme Health")
+    ]
+    entries = rows(treasurer.get("/treasurer/mid-missouri/ledger.csv"))
+    assert [(e["kind"], e["amount"], e["match_pledge"]) for e in entries] == [
+        ("gift", "25.00", "#1 Acme Health")
+    ]
+    with data(stripe_app) as session:
+        stl = "".join(exports.donor_csv(session, drives.get_chapter(session, "st-louis")))
+    assert [(d["amount"], d["match_pledge"]) for d in csv.DictReader(io.StringIO(stl))] == [
+        ("25.00", "")
+    ]
+
+    text = " ".join(pdf_text(stripe_client.get("/drives/mo-2026/report.pdf").data).split())
+    assert "$50.00 raised" in text
+    assert "Matched, pledged by Acme Health: $25.00, received $25.00" in text
