@@ -44,6 +44,17 @@ def receivable(session: Session, chapter: Chapter) -> list[tuple[Drive, Standing
     return found
 
 
+def pledge_for(session: Session, chapter: Chapter, pledge_id: int) -> tuple[MatchPledge, Drive]:
+    """A pledge (not withdrawn) whose sponsor pays into ``chapter``'s books, with its drive;
+    any other is not found, like a pledge that does not exist."""
+    pledge = session.get(MatchPledge, pledge_id)
+    drive = session.get(Drive, pledge.drive_id) if pledge is not None else None
+    books = (pledge.chapter_id or drive.host_chapter_id) if pledge and drive else None
+    if pledge is None or drive is None or pledge.withdrawn_at is not None or books != chapter.id:
+        raise NotFound(f"There is no match pledge #{pledge_id} for {chapter.name}.")
+    return pledge, drive
+
+
 def record_payment(
     session: Session,
     chapter: Chapter,
@@ -61,11 +72,7 @@ def record_payment(
     cash or check gift in the ledger (``drives.record_offline_gift``), linked to the pledge.
     Once per form token, and once per check number per pledge (``treasury.once``)."""
     used = once.claim(session, chapter, form_token, FormPurpose.DIRECT_GIFT, recorded_by)
-    pledge = session.get(MatchPledge, pledge_id)
-    drive = session.get(Drive, pledge.drive_id) if pledge is not None else None
-    books = (pledge.chapter_id or drive.host_chapter_id) if pledge and drive else None
-    if pledge is None or drive is None or pledge.withdrawn_at is not None or books != chapter.id:
-        raise NotFound(f"There is no match pledge #{pledge_id} for {chapter.name}.")
+    pledge, drive = pledge_for(session, chapter, pledge_id)
     if received_on > ledger.today():
         raise InvalidInput("The date received cannot be in the future.")
     check_number = check_text(check_number or "", "check number", 64, required=False) or None

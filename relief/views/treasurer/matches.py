@@ -45,6 +45,7 @@ def match_list(chapter):
 @auth.chapter_treasurer_required
 def match_payment(chapter, pledge_id):
     session = db.session()
+    sponsor_gifts.pledge_for(session, g.chapter, pledge_id)  # 404 unless it pays into ours
     form = SponsorGiftForm()
     if not form.validate():
         return _render(session, form, pledge_id, status=400)
