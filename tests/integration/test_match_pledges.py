@@ -8,11 +8,11 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from relief import drives, ledger, matches
 from relief.errors import NotFound
-from relief.models import Drive, GiftMethod, MatchCounts
+from relief.models import AuditEvent, Drive, GiftMethod, MatchCounts
 from relief.treasury import exports, sponsor_gifts
 from tests import stripe_objects as so
 from tests.factories import make_coalition, make_gift
@@ -158,7 +158,8 @@ def test_the_sponsors_payment_fulfils_the_pledge_and_raised_rises_by_it_once_eve
     with data(stripe_app) as session:
         make_coalition(session, starts_on=ledger.today() - timedelta(days=30))  # hosted by MM
         make_user(session, "t@mm.org", "mid-missouri")
-        pledge(session, cap=5000)
+        # All gifts count, cash and checks too: the sponsor's own check must still not.
+        pledge(session, cap=5000, counts="all")
     card_gift(stripe_client, 2500, "pi_m6")
     before = api(stripe_client)
     assert before["raised_cents"] == 2500
@@ -215,3 +216,60 @@ def test_the_sponsors_payment_fulfils_the_pledge_and_raised_rises_by_it_once_eve
     text = " ".join(pdf_text(stripe_client.get("/drives/mo-2026/report.pdf").data).split())
     assert "$50.00 raised" in text
     assert "Matched, pledged by Acme Health: $25.00, received $25.00" in text
+
+
+def _form(**changes) -> dict:
+    today = ledger.today()
+    return {
+        "sponsor_name": "Acme Health",
+        "ratio": "1:1",
+        "cap": "5,000",
+        "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=10)).isoformat(),
+        "counts": "online",
+        **changes,
+    }
+
+
+def test_an_organizer_makes_changes_ends_and_withdraws_a_pledge_each_audited(app, client):
+    with data(app) as session:
+        make_coalition(session, starts_on=ledger.today() - timedelta(days=30))
+        make_user(session, "o@stl.org", "st-louis", role="organizer")
+    organizer = SignedIn(app, "o@stl.org")
+    base = "/organize/st-louis/drives/mo-2026/matches"
+
+    refused = organizer.post(base, _form(ratio="0:1"))
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "such as 1:1 (every gift doubled)" in body
+    assert 'value="Acme Health"' in body  # what was typed is kept
+    assert api(client)["matches"] == []
+
+    assert organizer.post(base, _form()).status_code == 302
+    tomorrow = ledger.today() + timedelta(days=1)
+    later = _form(sponsor_name="Later Co", starts_on=tomorrow.isoformat(), cap="100")
+    assert organizer.post(base, later).status_code == 302
+    page = client.get("/drives/mo-2026").get_data(as_text=True)
+    assert "Every gift doubled, up to $5,000" in page and "Pledged by Acme Health" in page
+    assert f"It starts on {tomorrow:%b} {tomorrow.day}, {tomorrow.year}." in page
+
+    # Terms change only before the pledge starts.
+    edited = organizer.post(f"{base}/2", later | {"ratio": "2:1", "cap": "300"})
+    assert edited.status_code == 302
+    assert "Every gift tripled, up to $300" in client.get("/drives/mo-2026").get_data(as_text=True)
+    started = organizer.post(f"{base}/1", _form(cap="9,000"))
+    assert started.status_code == 409 and "has started" in started.get_data(as_text=True)
+
+    assert organizer.post(f"{base}/1/end").status_code == 302
+    assert api(client)["matches"][0]["ends_on"] == ledger.today().isoformat()
+    no_reason = organizer.post(f"{base}/2/withdraw", {"reason": ""})
+    assert no_reason.status_code == 400
+    assert organizer.post(f"{base}/2/withdraw", {"reason": "Sponsor pulled out"}).status_code == 302
+    assert [m["sponsor"] for m in api(client)["matches"]] == ["Acme Health"]
+
+    with data(app) as session:
+        lines = session.exec(
+            select(AuditEvent.action, AuditEvent.detail).order_by(col(AuditEvent.id))
+        ).all()
+    actions = [action for action, _ in lines if action.startswith("match.")]
+    assert actions == ["match.create", "match.create", "match.edit", "match.end", "match.withdraw"]
+    assert "Sponsor pulled out" in lines[-1][1]
