@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from relief import drives, ledger, matches
-from relief.errors import NotFound
+from relief.errors import Conflict, InvalidInput, NotFound
 from relief.models import AuditEvent, Drive, GiftMethod, MatchCounts
 from relief.treasury import exports, sponsor_gifts
 from tests import stripe_objects as so
@@ -273,3 +273,62 @@ def test_an_organizer_makes_changes_ends_and_withdraws_a_pledge_each_audited(app
     actions = [action for action, _ in lines if action.startswith("match.")]
     assert actions == ["match.create", "match.create", "match.edit", "match.end", "match.withdraw"]
     assert "Sponsor pulled out" in lines[-1][1]
+
+
+def test_a_chapters_pledge_matches_its_gifts_only_and_its_treasurer_records_the_payment(
+    stripe_session, stripe_client, drive
+):
+    made = pledge(stripe_session, chapter_only=True, counts="all")
+    card_gift(stripe_client, 2000, "pi_m7", chapter="st-louis")
+    card_gift(stripe_client, 3000, "pi_m8", chapter="kansas-city")
+    make_gift(stripe_session, drive, 1000)  # to the whole drive: not St. Louis's
+    assert matched(stripe_client) == [("Acme Health", 500_000, 2000, 0, 2000)]
+    assert api(stripe_client)["matches"][0]["chapter"] == "st-louis"
+
+    host = drives.get_chapter(stripe_session, "mid-missouri")
+    with pytest.raises(NotFound):  # the money is St. Louis's: its treasurer records it
+        sponsor_gifts.record_payment(
+            stripe_session,
+            host,
+            made.id,
+            amount_cents=2000,
+            method=GiftMethod.CHECK,
+            received_on=ledger.today(),
+        )
+    stripe_session.rollback()
+    st_louis = drives.get_chapter(stripe_session, "st-louis")
+    gift = sponsor_gifts.record_payment(
+        stripe_session,
+        st_louis,
+        made.id,
+        amount_cents=2000,
+        method=GiftMethod.CHECK,
+        received_on=ledger.today(),
+    )
+    stripe_session.commit()
+    assert gift.chapter_id == st_louis.id
+    stl = next(c for c in api(stripe_client)["chapters"] if c["slug"] == "st-louis")
+    assert stl["raised_cents"] == 4000  # the card gift and the sponsor's check, once each
+    assert matched(stripe_client) == [("Acme Health", 500_000, 2000, 2000, 0)]
+
+    # Paid against, it can no longer be withdrawn (only ended early).
+    with pytest.raises(Conflict, match="cannot be withdrawn"):
+        matches.withdraw(fresh(stripe_session), made, "changed our mind")
+
+
+def test_a_pledge_outside_the_drive_or_with_a_bad_ratio_is_refused_with_a_sentence(
+    stripe_session, drive
+):
+    with pytest.raises(InvalidInput, match="cannot end after the drive does"):
+        drive_row = fresh(stripe_session).exec(select(Drive)).one()
+        drive_row.ends_on = ledger.today() + timedelta(days=5)
+        pledge(stripe_session, ends=6)
+    stripe_session.rollback()
+    with pytest.raises(InvalidInput, match="cannot start before the drive does"):
+        pledge(stripe_session, starts=-31)
+    stripe_session.rollback()
+    for ratio in ("0:1", "1", "11:1", "a:b", "1:1:1"):
+        with pytest.raises(InvalidInput, match="such as 1:1"):
+            pledge(stripe_session, ratio=ratio)
+        stripe_session.rollback()
+    assert matches.parse_ratio(" 2 : 1 ") == (2, 1)
