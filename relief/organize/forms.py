@@ -146,7 +146,7 @@ class MatchPledgeForm(FlaskForm):
         "Sponsor's name, as donors will see it", validators=[DataRequired(), Length(max=200)]
     )
     ratio = StringField(
-        "Ratio: sponsor's dollars : donors' dollars",
+        "Ratio, sponsor : donors (1:1 doubles a gift)",
         validators=[DataRequired(), Length(max=10)],
         default="1:1",
         render_kw={"autocomplete": "off", "placeholder": "1:1"},
