@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from relief import ledger, money, projection
+from relief import ledger, matches, money, projection
 from relief.drives import chapter_in_drive, get_drive
 from relief.models import (
     Chapter,
@@ -78,6 +78,23 @@ class DriveView:
     chapter: Chapter | None
     #: What the relief partner reported it actually relieved; None until it reports.
     actual: ActualRelief | None = None
+    #: The sponsors' match pledges (relief/matches.py): promises, shown apart from raised.
+    matches: tuple[matches.Standing, ...] = ()
+
+    @property
+    def match_unpaid_cents(self) -> int:
+        """What the pledges have matched and the sponsors have not paid yet: never in raised."""
+        return sum(standing.remaining_cents for standing in self.matches)
+
+    @property
+    def projected_with_match_cents(self) -> int | None:
+        """Projected relief if the sponsors pay what their pledges have matched (labelled
+        apart from the projection, which counts only money received); None without any."""
+        if not self.match_unpaid_cents:
+            return None
+        return money.apply_ratio(
+            self.totals.net_cents + self.match_unpaid_cents, self.drive.ratio_hundredths
+        )
 
     @property
     def chapter_part(self) -> ledger.ChapterPart | None:
@@ -292,6 +309,7 @@ def drive_view(
         supporters=recent_supporters(session, drive),
         chapter=chapter,
         actual=actual_relief(session, drive),
+        matches=matches.standings(session, drive),
     )
 
 

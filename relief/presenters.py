@@ -9,6 +9,7 @@ Nothing here computes money; it names what the ledger computed.
 from __future__ import annotations
 
 from relief.drive_pages import DriveView
+from relief.matches import Standing
 from relief.projection import format_ratio
 
 
@@ -64,6 +65,28 @@ def drive_json(view: DriveView) -> dict:
             }
             for part in totals.chapters
         ],
+        # Sponsors' pledges are promises, kept apart: raised_cents counts a sponsor's money
+        # only once it is received (received_cents), never what was pledged or matched.
+        "matches": [_match_json(standing) for standing in view.matches],
+        "projected_relief_with_match_cents": view.projected_with_match_cents,
+    }
+
+
+def _match_json(standing: Standing) -> dict:
+    return {
+        "id": standing.id,
+        "sponsor": standing.sponsor_name,
+        "ratio": f"{standing.ratio_sponsor}:{standing.ratio_donor}",
+        "gifts_counted": standing.counts.value,
+        "chapter": standing.chapter_slug,
+        "starts_on": standing.starts_on.isoformat(),
+        "ends_on": standing.ends_on.isoformat(),
+        "state": standing.state,
+        "pledged_cents": standing.pledged_cents,
+        "matched_cents": standing.matched_cents,
+        "received_cents": standing.received_cents,
+        "remaining_cents": standing.remaining_cents,
+        "fulfilled": standing.fulfilled,
     }
 
 

@@ -39,6 +39,7 @@ from relief.models.gifts import (
 )
 from relief.models.jobs import Job, JobStatus
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
+from relief.models.matches import MatchCounts, MatchPayment, MatchPledge
 from relief.models.organization import ReceiptSettings
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
@@ -89,6 +90,9 @@ __all__ = [
     "GiftStatus",
     "Job",
     "LinkPurpose",
+    "MatchCounts",
+    "MatchPayment",
+    "MatchPledge",
     "RecoveryCode",
     "JobStatus",
     "Membership",

@@ -7,7 +7,14 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 
 # SelectChoice: not in types-WTForms.
-from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField  # type: ignore[attr-defined]
+from wtforms import (  # type: ignore[attr-defined]
+    BooleanField,
+    DateField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relief import drives, money
@@ -150,3 +157,36 @@ class HostForm(FlaskForm):
     """A coalition admin's choice of a drive's host chapter (its slug)."""
 
     chapter = SelectField("Host chapter", validators=[DataRequired()])
+
+
+class MatchPledgeForm(FlaskForm):
+    """A sponsor's match pledge (relief/matches.py owns the rules)."""
+
+    sponsor_name = StringField(
+        "Sponsor's name, as donors will see it", validators=[DataRequired(), Length(max=200)]
+    )
+    ratio = StringField(
+        "Ratio, sponsor : donors (1:1 doubles a gift)",
+        validators=[DataRequired(), Length(max=10)],
+        default="1:1",
+        render_kw={"autocomplete": "off", "placeholder": "1:1"},
+    )
+    cap = MoneyField("Up to ($: the most the sponsor gives)")
+    starts_on = DateField("First day gifts count", validators=[DataRequired()])
+    ends_on = DateField("Last day gifts count", validators=[DataRequired()])
+    counts = SelectField(
+        "Which gifts count",
+        choices=[
+            SelectChoice("online", "Gifts given online (card) only"),
+            SelectChoice("all", "All gifts, cash and checks included"),
+        ],
+        default="online",
+    )
+    chapter_only = BooleanField("Only gifts credited to our chapter")
+
+
+class WithdrawPledgeForm(FlaskForm):
+    reason = TextAreaField(
+        "Why it is withdrawn (kept in the audit log)",
+        validators=[DataRequired("Give the reason."), Length(max=500)],
+    )

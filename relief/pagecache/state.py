@@ -32,6 +32,8 @@ from relief.models import (
     DriveChapter,
     Entry,
     Gift,
+    MatchPayment,
+    MatchPledge,
     PartnerReport,
     PartnerReportRemittance,
     Remittance,
@@ -44,7 +46,7 @@ from relief.pagecache import counter
 #: The tables a drive page, its chapter pages and its API answer read whole rows of. The key
 #: holds every column of the drive's rows in each, taken from the table itself: a column added
 #: to one of them — a new field on the page — is in the key the day it is added.
-WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport, PartnerReportRemittance)
+WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport, PartnerReportRemittance, MatchPledge)
 
 #: The tables the pages read whose changes reach the key through the ledger: every entry
 #: advances the whole-drive total's entry count and last entry id in the transaction that
@@ -52,7 +54,7 @@ WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport, PartnerReportRemittan
 #: entry or with :func:`relief.drive_pages.public_pages_changed`, which advances the drive's
 #: ``public_revision``. A remittance row is written with its entry and never changed (its
 #: reversal is an entry).
-THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift, Remittance)
+THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift, Remittance, MatchPayment)
 
 
 def _as_text(column):
@@ -97,6 +99,7 @@ DRIVE_STATE = (
                 select(col(PartnerReport.id)).where(col(PartnerReport.drive_id) == Drive.id)
             ),
         ),
+        _rows_of(MatchPledge, belonging=MatchPledge.drive_id == Drive.id),
     )
     .outerjoin(
         Total, and_(col(Total.drive_id) == Drive.id, col(Total.chapter_id) == ledger.WHOLE_DRIVE)

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from relief import drive_pages, drives, ledger, money
+from relief import drive_pages, drives, ledger, matches, money
 from relief.models import DailyTotal, Gift, present
 from relief.projection import format_ratio
 
@@ -76,6 +76,21 @@ class PartnerReport:
 
 
 @dataclass(frozen=True)
+class MatchLine:
+    """A sponsor's match pledge (relief/matches.py): a promise, printed apart from raised,
+    which counts only what the sponsor has paid (``received_cents``)."""
+
+    sponsor_name: str
+    ratio_text: str
+    starts_on: date
+    ends_on: date
+    pledged_cents: int
+    matched_cents: int
+    received_cents: int
+    remaining_cents: int
+
+
+@dataclass(frozen=True)
 class PressSnapshot:
     """A drive's figures as of one ledger state, with what the report needs to show them."""
 
@@ -127,6 +142,10 @@ class PressSnapshot:
     ratio_stale: bool = False
     #: Who the press should write to (the RELIEF_PRESS_CONTACT setting).
     press_contact: str = ""
+    #: Sponsors' match pledges, in the order they were made.
+    matches: tuple[MatchLine, ...] = ()
+    #: Projected relief if the sponsors pay what their pledges matched; None without any.
+    projected_with_match_cents: int | None = None
 
     @property
     def percent_text(self) -> str:
@@ -223,6 +242,8 @@ def build(
     actual = drive_pages.actual_relief(session, drive)
     last_day = min(today, drive.ends_on) if drive.ends_on else today
     days = _cumulative_days(ledger.daily_raised(session, drive_id), drive.starts_on, last_day)
+    pledges = matches.standings(session, drive)
+    unpaid = sum(pledge.remaining_cents for pledge in pledges)
     largest = max(
         [0, totals.unattributed.raised_cents, *(p.figures.raised_cents for p in totals.chapters)]
     )
@@ -287,4 +308,20 @@ def build(
         ratio_source_url=source_url(drive.ratio_source),
         ratio_stale=today - drive.ratio_as_of > RATIO_STALE_AFTER,
         press_contact=press_contact,
+        matches=tuple(
+            MatchLine(
+                sponsor_name=pledge.sponsor_name,
+                ratio_text=f"{pledge.ratio_sponsor}:{pledge.ratio_donor}",
+                starts_on=pledge.starts_on,
+                ends_on=pledge.ends_on,
+                pledged_cents=pledge.pledged_cents,
+                matched_cents=pledge.matched_cents,
+                received_cents=pledge.received_cents,
+                remaining_cents=pledge.remaining_cents,
+            )
+            for pledge in pledges
+        ),
+        projected_with_match_cents=(
+            money.apply_ratio(totals.net_cents + unpaid, drive.ratio_hundredths) if unpaid else None
+        ),
     )

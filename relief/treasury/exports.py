@@ -17,7 +17,16 @@ from sqlmodel import Session, col, select
 
 from relief import ledger, money
 from relief.ledger import owner
-from relief.models import Chapter, DirectGift, Drive, Entry, EntryKind, Gift
+from relief.models import (
+    Chapter,
+    DirectGift,
+    Drive,
+    Entry,
+    EntryKind,
+    Gift,
+    MatchPayment,
+    MatchPledge,
+)
 from relief.treasury import scope
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -40,6 +49,7 @@ LEDGER_COLUMNS = (
     "reverses_entry",
     "external_id",
     "memo",
+    "match_pledge",
     *ATTRIBUTION_COLUMNS,
 )
 DONOR_COLUMNS = (
@@ -54,6 +64,7 @@ DONOR_COLUMNS = (
     "currency",
     "method",
     "direct_to_partner",
+    "match_pledge",
     "check_number",
     "status",
     "chapter",
@@ -93,6 +104,18 @@ def _attribution_of(gift):
     return (col(gift.ref), col(gift.utm_source), col(gift.utm_medium), col(gift.utm_campaign))
 
 
+def _pledge_text(pledge_id: int | None, sponsor: str | None) -> str:
+    """A sponsor's gift against a match pledge: "#3 Acme Health"; empty for other gifts."""
+    return "" if pledge_id is None else neutralise(f"#{pledge_id} {sponsor}")
+
+
+def _with_pledge(statement, gift_id_column):
+    """The statement with the match pledge a sponsor's gift pays (its id and sponsor)."""
+    return statement.outerjoin(MatchPayment, col(MatchPayment.gift_id) == gift_id_column).outerjoin(
+        MatchPledge, col(MatchPledge.id) == MatchPayment.pledge_id
+    )
+
+
 def _range(statement, column, since: date | None, until: date | None):
     """Rows from the first moment of ``since`` to the last of ``until``, the coalition's days."""
     if since is not None:
@@ -112,10 +135,18 @@ def ledger_csv(
     """The entries in the chapter's books, oldest first, as CSV text chunks (dates
     inclusive, the coalition's days: RELIEF_TIMEZONE): its own, and in a drive it hosts those
     to the whole drive (chapter "(whole drive)")."""
-    statement = (
-        scope.books_of(Entry, chapter, col(Drive.slug), *_attribution_of(Gift))
+    statement = _with_pledge(
+        scope.books_of(
+            Entry,
+            chapter,
+            col(Drive.slug),
+            MatchPledge.id,
+            MatchPledge.sponsor_name,
+            *_attribution_of(Gift),
+        )
         .join(Drive, col(Drive.id) == Entry.drive_id)
-        .outerjoin(Gift, col(Gift.id) == Entry.gift_id)
+        .outerjoin(Gift, col(Gift.id) == Entry.gift_id),
+        Entry.gift_id,
     )
     if drive_id is not None:
         statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
@@ -137,9 +168,10 @@ def ledger_csv(
                 entry.reverses_id or "",
                 neutralise(entry.external_id),
                 neutralise(entry.memo),
+                _pledge_text(pledge_id, sponsor),
                 *(neutralise(value) for value in link),
             )
-            for entry, drive_slug, *link in rows
+            for entry, drive_slug, pledge_id, sponsor, *link in rows
         ),
     )
 
@@ -185,6 +217,8 @@ def donor_csv(
             func.coalesce(per_gift.c.fee, 0),
             func.coalesce(per_gift.c.adjustments, 0),
             DirectGift.gift_id,
+            MatchPledge.id,
+            MatchPledge.sponsor_name,
             *_attribution_of(Gift),
         )
         .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
@@ -192,6 +226,7 @@ def donor_csv(
         .outerjoin(DirectGift, col(DirectGift.gift_id) == Gift.id)
         .where(col(Gift.received_at).is_not(None))
     )
+    statement = _with_pledge(statement, Gift.id)
     if drive_id is not None:
         statement = statement.where(Gift.drive_id == scope.drive_of(session, chapter, drive_id).id)
     statement = _range(statement, Gift.received_at, since, until).order_by(
@@ -213,6 +248,7 @@ def donor_csv(
                 gift.currency,
                 gift.method.value,
                 "yes" if direct else "no",
+                _pledge_text(pledge_id, sponsor),
                 neutralise(gift.check_number),
                 gift.status.value,
                 chapter.slug if gift.chapter_id else WHOLE_DRIVE,
@@ -225,6 +261,6 @@ def donor_csv(
                 neutralise(gift.stripe_subscription_id),
                 *(neutralise(value) for value in link),
             )
-            for gift, drive_slug, fee, adjustments, direct, *link in rows
+            for gift, drive_slug, fee, adjustments, direct, pledge_id, sponsor, *link in rows
         ),
     )

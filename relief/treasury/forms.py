@@ -194,6 +194,19 @@ class DirectGiftForm(FlaskForm):
     submit = SubmitField("Record the gift")
 
 
+class SponsorGiftForm(FlaskForm):
+    """The sponsor's payment of a match pledge (relief/treasury/sponsor_gifts.py)."""
+
+    form_token = FormTokenField()
+    amount = MoneyField("Amount ($)")
+    method = SelectField(
+        "Cash or check", choices=[SelectChoice("check", "Check"), SelectChoice("cash", "Cash")]
+    )
+    check_number = StringField("Check number", validators=[Optional(), Length(max=64)])
+    received = DateField("Date received", validators=[DataRequired()])
+    submit = SubmitField("Record the sponsor's gift")
+
+
 class CorrectionForm(FlaskForm):
     form_token = FormTokenField()
     correct_amount = StringField(

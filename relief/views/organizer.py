@@ -25,10 +25,10 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
-from relief import auth, boundary, db, drive_images, drives, money, share
+from relief import auth, boundary, db, drive_images, drives, ledger, matches, money, share
 from relief.errors import DomainError
 from relief.forms import required
-from relief.models import utcnow
+from relief.models import MatchCounts, utcnow
 from relief.organize import workspace
 from relief.organize.forms import (
     AddChapterForm,
@@ -37,8 +37,10 @@ from relief.organize.forms import (
     DriveImageForm,
     EditDriveForm,
     EmbedOriginsForm,
+    MatchPledgeForm,
     NewDriveForm,
     SupporterFilterForm,
+    WithdrawPledgeForm,
 )
 from relief.treasury import attribution
 from relief.web import MAX_PAGE, refusal_status, whole_number_arg
@@ -475,3 +477,160 @@ def supporters(chapter):
         form=form,
         view=workspace.supporters(session, g.chapter, page, drive=drive),
     )
+
+
+# --- Match pledges -----------------------------------------------------------------------------
+# An organizer of a chapter in the drive records a sponsor's pledge (for the whole drive, or
+# gifts to their own chapter only), changes it before it starts, ends it early or withdraws it
+# with a reason. Each change is audited; the public page shows it on its next request (the
+# page cache's key holds every column of the drive's pledges).
+
+
+def _terms(form: MatchPledgeForm) -> matches.PledgeTerms:
+    return matches.PledgeTerms(
+        sponsor_name=form.sponsor_name.data or "",
+        ratio=form.ratio.data or "",
+        cap_cents=required(form.cap.cents),
+        starts_on=required(form.starts_on.data),
+        ends_on=required(form.ends_on.data),
+        counts=MatchCounts(form.counts.data),
+        chapter_only=bool(form.chapter_only.data),
+    )
+
+
+def _pledge_text(pledge) -> str:
+    return (
+        f"#{pledge.id} {pledge.sponsor_name}: {matches.ratio_text(pledge)} up to "
+        f"{money.format(pledge.cap_cents)}, {pledge.starts_on.isoformat()} to "
+        f"{pledge.ends_on.isoformat()}, {pledge.counts.value} gifts"
+        + (" of the chapter" if pledge.chapter_id else "")
+    )
+
+
+def _render_matches(session, slug, status=200, *, form=None, error=None, error_at=None):
+    drive = workspace.drive_of(session, g.chapter, slug)
+    standings = matches.standings(session, drive)
+    if form is None:
+        form = MatchPledgeForm(formdata=None)
+        form.starts_on.data = max(ledger.today(), drive.starts_on)
+        form.ends_on.data = drive.ends_on
+    return render_template(
+        "organizer/matches.html",
+        drive=drive,
+        standings=standings,
+        changeable={s.id for s in standings if s.chapter_slug in (None, g.chapter.slug)},
+        form=form,
+        withdraw_form=WithdrawPledgeForm(formdata=None),
+        error=error,
+        error_at=error_at,
+    ), status
+
+
+@bp.get("/<chapter>/drives/<slug>/matches")
+@auth.chapter_organizer_required
+def match_list(chapter, slug):
+    return _render_matches(db.session(), slug)
+
+
+@bp.post("/<chapter>/drives/<slug>/matches")
+@auth.chapter_organizer_required
+def match_new(chapter, slug):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    form = MatchPledgeForm()
+    if not form.validate():
+        return _render_matches(session, slug, 400, form=form, error_at="new")
+    try:
+        with boundary.attempt():
+            pledge = matches.create_pledge(session, g.chapter, drive, _terms(form), current_user)
+    except DomainError as failure:
+        return _render_matches(
+            session, slug, refusal_status(failure), form=form, error=failure.message, error_at="new"
+        )
+    boundary.audit("match.create", f"drive {drive.slug}: pledge {_pledge_text(pledge)}")
+    flash(f"{pledge.sponsor_name}'s pledge is on the drive's page.", "success")
+    return redirect(url_for(".match_list", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.route("/<chapter>/drives/<slug>/matches/<int:pledge_id>", methods=["GET", "POST"])
+@auth.chapter_organizer_required
+def match_edit(chapter, slug, pledge_id):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    pledge = matches.pledge_of(session, g.chapter, drive, pledge_id)
+    if request.method == "POST":
+        form = MatchPledgeForm()  # what was sent, alone: a field left out is missing
+    else:
+        form = MatchPledgeForm(
+            formdata=None,
+            data={
+                "sponsor_name": pledge.sponsor_name,
+                "ratio": matches.ratio_text(pledge),
+                "cap": workspace.amount_text(pledge.cap_cents),
+                "starts_on": pledge.starts_on,
+                "ends_on": pledge.ends_on,
+                "counts": pledge.counts.value,
+                "chapter_only": pledge.chapter_id is not None,
+            },
+        )
+    error, status = None, 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                with boundary.attempt():
+                    matches.update_pledge(session, pledge, drive, _terms(form), g.chapter)
+            except DomainError as failure:
+                error, status = failure.message, refusal_status(failure)
+            else:
+                boundary.audit("match.edit", f"drive {drive.slug}: pledge {_pledge_text(pledge)}")
+                flash("Saved. The drive's page shows the pledge's new terms.", "success")
+                return redirect(url_for(".match_list", chapter=g.chapter.slug, slug=drive.slug))
+        else:
+            status = 400
+    return render_template(
+        "organizer/match_edit.html", drive=drive, pledge=pledge, form=form, error=error
+    ), status
+
+
+@bp.post("/<chapter>/drives/<slug>/matches/<int:pledge_id>/end")
+@auth.chapter_organizer_required
+def match_end(chapter, slug, pledge_id):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    pledge = matches.pledge_of(session, g.chapter, drive, pledge_id)
+    try:
+        with boundary.attempt():
+            matches.end_early(session, pledge)
+    except DomainError as failure:
+        return _render_matches(
+            session, slug, refusal_status(failure), error=failure.message, error_at=pledge_id
+        )
+    boundary.audit("match.end", f"drive {drive.slug}: pledge #{pledge.id} ended early today")
+    flash(f"{pledge.sponsor_name}'s pledge ends today: gifts from today still count.", "success")
+    return redirect(url_for(".match_list", chapter=g.chapter.slug, slug=drive.slug))
+
+
+@bp.post("/<chapter>/drives/<slug>/matches/<int:pledge_id>/withdraw")
+@auth.chapter_organizer_required
+def match_withdraw(chapter, slug, pledge_id):
+    session = db.session()
+    drive = workspace.drive_of(session, g.chapter, slug)
+    pledge = matches.pledge_of(session, g.chapter, drive, pledge_id)
+    form = WithdrawPledgeForm()
+    if not form.validate():
+        return _render_matches(
+            session, slug, 400, error="Give the reason the pledge is withdrawn.", error_at=pledge_id
+        )
+    try:
+        with boundary.attempt():
+            matches.withdraw(session, pledge, form.reason.data or "")
+    except DomainError as failure:
+        return _render_matches(
+            session, slug, refusal_status(failure), error=failure.message, error_at=pledge_id
+        )
+    boundary.audit(
+        "match.withdraw",
+        f"drive {drive.slug}: pledge #{pledge.id} withdrawn — {pledge.withdrawn_reason}",
+    )
+    flash(f"{pledge.sponsor_name}'s pledge is withdrawn and no longer shown.", "success")
+    return redirect(url_for(".match_list", chapter=g.chapter.slug, slug=drive.slug))

@@ -5,12 +5,12 @@ coalition admin. Every organizer route (/organize) likewise, as another chapter'
 this chapter's treasurer, its organizer and an admin. A route missing from the tables fails
 the test."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import func, select
 
-from relief import auth
+from relief import auth, drives, matches
 from relief.models import (
     AuditEvent,
     Entry,
@@ -19,6 +19,7 @@ from relief.models import (
     GiftStatus,
     Job,
     JobStatus,
+    MatchCounts,
     Payout,
     PayoutTransaction,
     User,
@@ -76,6 +77,8 @@ ROUTES = {
     ("treasurer.bank_import", "GET"): (lambda o: {}, 200),
     ("treasurer.bank_import", "POST"): (lambda o: {}, 400),
     ("treasurer.monthly_report", "GET"): (lambda o: {"month": TODAY[:7]}, 200),
+    ("treasurer.match_list", "GET"): (lambda o: {}, 200),
+    ("treasurer.match_payment", "POST"): (lambda o: {"pledge_id": o["pledge"]}, 400),
 }
 #: Routes outside any chapter: URL arguments, and what each kind of user gets.
 EVERYONE = {"treasurer": 200, "other": 200, "organizer": 200, "admin": 200}
@@ -129,6 +132,25 @@ ORGANIZE_ROUTES = {
     ("organizer.chapter_page", "POST"): (lambda o: {}, 400),
     ("organizer.supporters", "GET"): (lambda o: {}, 200),
     ("organizer.drive_attribution", "GET"): (lambda o: {"slug": o["drive"]}, 200),
+    ("organizer.match_list", "GET"): (lambda o: {"slug": o["drive"]}, 200),
+    ("organizer.match_new", "POST"): (lambda o: {"slug": o["drive"]}, 400),
+    ("organizer.match_edit", "GET"): (
+        lambda o: {"slug": o["drive"], "pledge_id": o.get("pledge", 1)},
+        200,
+    ),
+    ("organizer.match_edit", "POST"): (
+        lambda o: {"slug": o["drive"], "pledge_id": o.get("pledge", 1)},
+        400,
+    ),
+    # The pledge starts tomorrow: it cannot be ended early (409, for both).
+    ("organizer.match_end", "POST"): (
+        lambda o: {"slug": o["drive"], "pledge_id": o.get("pledge", 1)},
+        409,
+    ),
+    ("organizer.match_withdraw", "POST"): (
+        lambda o: {"slug": o["drive"], "pledge_id": o.get("pledge", 1)},
+        400,
+    ),
 }
 
 
@@ -141,7 +163,6 @@ def guarded_routes(app):
 
 def objects_of(session, drive, chapter_slug):
     """A batch with a line, a posted gift and an unassigned gift of the chapter."""
-    from relief import drives
 
     chapter = drives.get_chapter(session, chapter_slug)
     batch = batches.open_batch(
@@ -173,6 +194,8 @@ def objects_of(session, drive, chapter_slug):
         chapter_slugs=[chapter_slug],
     )
     make_gift(session, own_drive, 1000, chapter=chapter_slug)
+    # A sponsor's pledge on it: its payment is the chapter's to record (the drive's host).
+    pledge = _pledge(session, chapter, own_drive)
     paid = remittances.record_remittance(
         session,
         chapter,
@@ -274,7 +297,26 @@ def objects_of(session, drive, chapter_slug):
         "job": failed.id,
         "account": account.id,
         "enrolled": enrolled.id,
+        "pledge": pledge.id,
     }
+
+
+def _pledge(session, chapter, drive):
+    """A sponsor's 1:1 pledge on the drive, starting tomorrow."""
+    tomorrow = date.today() + timedelta(days=1)
+    return matches.create_pledge(
+        session,
+        chapter,
+        drive,
+        matches.PledgeTerms(
+            sponsor_name="Acme Health",
+            ratio="1:1",
+            cap_cents=100_000,
+            starts_on=tomorrow,
+            ends_on=tomorrow + timedelta(days=7),
+            counts=MatchCounts.ONLINE,
+        ),
+    )
 
 
 class SignedOut:
@@ -366,7 +408,6 @@ def test_only_the_chapters_treasurer_and_admins_reach_its_treasury(app):
 
 
 def test_only_the_chapters_organizers_and_admins_reach_its_organizing(app):
-    from relief import drives
 
     with data(app) as session:
         make_coalition(session)
@@ -388,7 +429,11 @@ def test_only_the_chapters_organizers_and_admins_reach_its_organizing(app):
         make_user(session, "o@kc.org", "kansas-city", role="organizer")
         make_user(session, "t@stl.org", "st-louis")
         make_user(session, "admin@mo.org", admin=True)
-    own = {"drive": "stl-only"}
+    with data(app) as session:
+        stl_only = drives.get_drive(session, "stl-only")
+        pledge = _pledge(session, drives.get_chapter(session, "st-louis"), stl_only)
+        session.commit()
+    own = {"drive": "stl-only", "pledge": pledge.id}
     anonymous = SignedOut(app)
     users = {
         "organizer": SignedIn(app, "o@stl.org"),

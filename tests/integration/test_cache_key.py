@@ -5,16 +5,24 @@ written around the app (no change counter, no ledger entry)."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Boolean, Date, DateTime, Integer, String, event, select, update
+from sqlalchemy import Boolean, Date, DateTime, Enum, Integer, String, event, select, update
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
-from relief import drive_images, drive_pages, drives
-from relief.models import Chapter, Drive, DriveChapter, PartnerReport, PartnerReportRemittance
+from relief import drive_images, drive_pages, drives, ledger, matches
+from relief.models import (
+    Chapter,
+    Drive,
+    DriveChapter,
+    MatchCounts,
+    MatchPledge,
+    PartnerReport,
+    PartnerReportRemittance,
+)
 from relief.pagecache import state
 from relief.treasury import partner_reports, remittances
 from tests.conftest import make_app
@@ -33,6 +41,7 @@ THE_ROW = {
     ),
     PartnerReport: lambda ids: PartnerReport.id == ids["report"],
     PartnerReportRemittance: lambda ids: PartnerReportRemittance.report_id == ids["report"],
+    MatchPledge: lambda ids: MatchPledge.id == ids["pledge"],
 }
 
 #: Columns no answer shows (they are in the key all the same: it holds whole rows).
@@ -46,6 +55,9 @@ NOT_SHOWN = {
     "partner_report.partner_reference",  # likewise
     "partner_report.revision",
     "partner_report.reason",
+    "match_pledge.created_at",
+    "match_pledge.ended_early_at",  # ends_on moves with it
+    "match_pledge.withdrawn_reason",  # the audit log keeps it; a withdrawn pledge is not shown
 }
 
 
@@ -81,8 +93,21 @@ def drive_with_everything(session):
             remittance_ids=(remittance.id,),
         ),
     )
+    pledge = matches.create_pledge(
+        session,
+        st_louis,
+        drive,
+        matches.PledgeTerms(
+            sponsor_name="Acme Health",
+            ratio="1:1",
+            cap_cents=500_000,
+            starts_on=ledger.today(),
+            ends_on=ledger.today() + timedelta(days=10),
+            counts=MatchCounts.ALL,
+        ),
+    )
     session.commit()
-    return {"drive": drive.id, "chapter": st_louis.id, "report": report.id}
+    return {"drive": drive.id, "chapter": st_louis.id, "report": report.id, "pledge": pledge.id}
 
 
 def photo() -> bytes:
@@ -124,6 +149,8 @@ def another_value(column, value):
     kind = column.type
     if isinstance(kind, TypeDecorator):  # SQLModel's AutoString
         kind = kind.impl_instance
+    if isinstance(kind, Enum):  # stored as text with a CHECK: another of its values
+        return next(choice for choice in kind.enums if choice != str(value))
     if isinstance(kind, Boolean):
         return not value
     if isinstance(kind, Integer):
@@ -133,7 +160,7 @@ def another_value(column, value):
     if isinstance(kind, Date):
         return date.today() + timedelta(days=30) if value is None else value - timedelta(days=1)
     if isinstance(kind, DateTime):
-        return datetime(2026, 1, 1) if value is None else value - timedelta(days=1)
+        return datetime(2026, 1, 1, tzinfo=UTC) if value is None else value - timedelta(days=1)
     raise AssertionError(f"no other value for {column} of type {kind!r}")
 
 

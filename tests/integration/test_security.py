@@ -67,6 +67,7 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "session_id": objects["sign_in_session"],
         "job_id": objects["job"],
         "user_id": objects["account"],
+        "pledge_id": objects["pledge"],
         "token": "0" * 64,
     }
 

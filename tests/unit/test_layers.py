@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.drive_pages",
         "relief.share",
         "relief.drive_images",
+        "relief.matches",
         "relief.public_ledger",
         "relief.payments",
         "relief.treasury",

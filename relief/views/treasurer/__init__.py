@@ -10,7 +10,15 @@ sentence beside the form, with what was typed kept and nothing of the attempt wr
 """
 
 # Importing a screen's module registers its routes on ``bp``.
-from relief.views.treasurer import batches, dashboard, exports, gifts, payouts, remittances
+from relief.views.treasurer import (
+    batches,
+    dashboard,
+    exports,
+    gifts,
+    matches,
+    payouts,
+    remittances,
+)
 from relief.views.treasurer.blueprint import bp
 
-__all__ = ["bp", "batches", "dashboard", "exports", "gifts", "payouts", "remittances"]
+__all__ = ["bp", "batches", "dashboard", "exports", "gifts", "matches", "payouts", "remittances"]

@@ -1,0 +1,365 @@
+"""Match pledges: a sponsor promises to match a drive's gifts; a treasurer records the
+sponsor's payment. A pledge is a promise, not money.
+
+- **Matched** is derived from the ledger each time it is shown, never kept as a running sum:
+  the eligible gifts' net (gifts, refunds, disputes and corrections: the raised kinds) by the
+  day each gift was received, × the pledge's ratio, capped. One aggregate query per drive,
+  grouped by the pledges' windows, so its cost does not grow with the number of gifts; the
+  drive page and the API keep the answer in the page cache (``match_pledge`` is in its key).
+- Several pledges share the gifts **in the order they were made**: a donor's cent is matched
+  once, by the first pledge whose window, kinds and chapter take it and whose cap is not yet
+  full; the next pledge matches what is left.
+- **Received** is the sponsor's own gifts recorded against the pledge (:class:`MatchPayment`):
+  ordinary gifts in the ledger, so *raised* counts them exactly once and only once paid; the
+  sponsor's gift is never itself matched. **Remaining** is what the match has earned and the
+  sponsor has not paid yet: the only figure a "with the match" projection may add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from relief import ledger
+from relief.errors import Conflict, InvalidInput, NotFound
+from relief.ledger.figures import RAISED_KINDS
+from relief.ledger.months import day_text
+from relief.models import (
+    Chapter,
+    Drive,
+    Entry,
+    Gift,
+    GiftMethod,
+    MatchCounts,
+    MatchPayment,
+    MatchPledge,
+    User,
+    present,
+    utcnow,
+)
+from relief.validation import check_text
+
+#: Gifts given online: Stripe's card gifts, and the test checkout's in test mode.
+ONLINE_METHODS = (GiftMethod.CARD, GiftMethod.TEST)
+#: The largest number either side of a ratio (10:1 … 1:10 cover every real match).
+MAX_RATIO_TERM = 10
+
+
+def parse_ratio(text: str) -> tuple[int, int]:
+    """ "1:1" → (1, 1): sponsor cents per donor cents. Whole numbers from 1 to 10."""
+    parts = (text or "").replace(" ", "").split(":")
+    if len(parts) == 2 and all(part.isdigit() for part in parts):
+        sponsor, donor = int(parts[0]), int(parts[1])
+        if 1 <= sponsor <= MAX_RATIO_TERM and 1 <= donor <= MAX_RATIO_TERM:
+            return sponsor, donor
+    raise InvalidInput(
+        "Give the ratio as sponsor's dollars : donors' dollars, such as 1:1 (every gift "
+        "doubled), 2:1 or 1:2, with whole numbers from 1 to 10."
+    )
+
+
+def ratio_text(pledge: MatchPledge) -> str:
+    return f"{pledge.ratio_sponsor}:{pledge.ratio_donor}"
+
+
+@dataclass(frozen=True)
+class PledgeTerms:
+    """What an organizer types for a pledge, checked by :func:`_checked`."""
+
+    sponsor_name: str
+    ratio: str
+    cap_cents: int
+    starts_on: date
+    ends_on: date
+    counts: MatchCounts
+    #: The pledge matches only gifts credited to the organizer's own chapter.
+    chapter_only: bool = False
+
+
+def _checked(drive: Drive, terms: PledgeTerms) -> tuple[str, int, int]:
+    name = check_text(terms.sponsor_name, "sponsor's name", 200)
+    sponsor, donor = parse_ratio(terms.ratio)
+    if not 0 < terms.cap_cents <= 1_000_000_000:
+        raise InvalidInput("The cap must be more than zero and at most $10,000,000.")
+    if terms.ends_on < terms.starts_on:
+        raise InvalidInput("The pledge must end on or after the day it starts.")
+    if terms.starts_on < drive.starts_on:
+        raise InvalidInput(
+            f"The pledge cannot start before the drive does ({day_text(drive.starts_on)})."
+        )
+    if drive.ends_on is not None and terms.ends_on > drive.ends_on:
+        raise InvalidInput(
+            f"The pledge cannot end after the drive does ({day_text(drive.ends_on)})."
+        )
+    return name, sponsor, donor
+
+
+def create_pledge(
+    session: Session,
+    chapter: Chapter,
+    drive: Drive,
+    terms: PledgeTerms,
+    created_by: User | None = None,
+) -> MatchPledge:
+    """A new pledge on ``drive`` (which ``chapter`` takes part in), made by its organizer;
+    flushes."""
+    name, sponsor, donor = _checked(drive, terms)
+    assert drive.id is not None and chapter.id is not None, "stored rows"
+    pledge = MatchPledge(
+        drive_id=drive.id,
+        chapter_id=chapter.id if terms.chapter_only else None,
+        sponsor_name=name,
+        ratio_sponsor=sponsor,
+        ratio_donor=donor,
+        cap_cents=terms.cap_cents,
+        starts_on=terms.starts_on,
+        ends_on=terms.ends_on,
+        counts=terms.counts,
+        made_by_chapter_id=chapter.id,
+        created_by_id=created_by.id if created_by is not None else None,
+    )
+    session.add(pledge)
+    session.flush()
+    return pledge
+
+
+def pledge_of(session: Session, chapter: Chapter, drive: Drive, pledge_id: int) -> MatchPledge:
+    """A pledge on ``drive`` an organizer of ``chapter`` may change: one of the drive's
+    whole-drive pledges or one for the chapter; anything else is not found."""
+    pledge = session.get(MatchPledge, pledge_id)
+    if (
+        pledge is None
+        or pledge.drive_id != drive.id
+        or pledge.withdrawn_at is not None
+        or pledge.chapter_id not in (None, chapter.id)
+    ):
+        raise NotFound(f"There is no match pledge #{pledge_id} in “{drive.title}”.")
+    return pledge
+
+
+def update_pledge(
+    session: Session, pledge: MatchPledge, drive: Drive, terms: PledgeTerms, chapter: Chapter
+) -> MatchPledge:
+    """Change a pledge's terms: only before it starts (after that, donors have been told
+    them; it can still be ended early or withdrawn)."""
+    if ledger.today() >= pledge.starts_on:
+        raise Conflict(
+            "This pledge has started: its terms can no longer change. End it early, or "
+            "withdraw it with a reason."
+        )
+    name, sponsor, donor = _checked(drive, terms)
+    pledge.sponsor_name = name
+    pledge.ratio_sponsor, pledge.ratio_donor = sponsor, donor
+    pledge.cap_cents = terms.cap_cents
+    pledge.starts_on, pledge.ends_on = terms.starts_on, terms.ends_on
+    pledge.counts = terms.counts
+    pledge.chapter_id = chapter.id if terms.chapter_only else None
+    session.add(pledge)
+    session.flush()
+    return pledge
+
+
+def end_early(session: Session, pledge: MatchPledge) -> MatchPledge:
+    """End a running pledge today: gifts received through today still count."""
+    today = ledger.today()
+    if today < pledge.starts_on:
+        raise Conflict("This pledge has not started yet: change its dates, or withdraw it.")
+    if pledge.ends_on <= today:
+        raise Conflict("This pledge has already ended.")
+    pledge.ends_on = today
+    pledge.ended_early_at = utcnow()
+    session.add(pledge)
+    session.flush()
+    return pledge
+
+
+def withdraw(session: Session, pledge: MatchPledge, reason: str) -> MatchPledge:
+    """Withdraw a pledge the sponsor has not paid anything against; it then matches nothing
+    and is shown nowhere. The reason is kept (and in the audit line)."""
+    reason = check_text(reason, "reason", 500)
+    paid = session.exec(select(MatchPayment).where(MatchPayment.pledge_id == pledge.id)).first()
+    if paid is not None:
+        raise Conflict(
+            "The sponsor has paid against this pledge, so it cannot be withdrawn; end it early "
+            "instead."
+        )
+    pledge.withdrawn_at = utcnow()
+    pledge.withdrawn_reason = reason
+    session.add(pledge)
+    session.flush()
+    return pledge
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A pledge as every screen shows it: its terms and what it has matched and received."""
+
+    id: int
+    sponsor_name: str
+    ratio_sponsor: int
+    ratio_donor: int
+    cap_cents: int
+    starts_on: date
+    ends_on: date
+    counts: MatchCounts
+    chapter_slug: str | None
+    chapter_name: str | None
+    ended_early: bool
+    #: Donors' eligible gifts × the ratio, capped: what the sponsor owes for the match.
+    matched_cents: int
+    #: The sponsor's gifts recorded against the pledge (money received, in raised).
+    received_cents: int
+    #: Today, on the coalition's calendar, when the standing was read.
+    today: date
+
+    @property
+    def pledged_cents(self) -> int:
+        return self.cap_cents
+
+    @property
+    def remaining_cents(self) -> int:
+        """Matched and not yet paid by the sponsor."""
+        return max(0, self.matched_cents - self.received_cents)
+
+    @property
+    def fulfilled(self) -> bool:
+        return self.matched_cents > 0 and self.received_cents >= self.matched_cents
+
+    @property
+    def state(self) -> str:
+        if self.today < self.starts_on:
+            return "upcoming"
+        return "ended" if self.today > self.ends_on else "running"
+
+    @property
+    def multiple(self) -> int | None:
+        """2 when every gift is doubled, 3 tripled…; None for a ratio like 1:2."""
+        return self.ratio_sponsor + 1 if self.ratio_donor == 1 else None
+
+
+def _instants(pledges: list[MatchPledge]) -> list:
+    days = sorted({p.starts_on for p in pledges} | {p.ends_on + timedelta(days=1) for p in pledges})
+    return [(day, ledger.day_start(day)) for day in days]
+
+
+def _eligible(session: Session, drive: Drive, bounds: list) -> dict[tuple[int, bool, int], int]:
+    """The drive's donors' net cents by (window segment, given online, chapter credited): one
+    aggregate over the ledger's raised entries of gifts received from the first boundary to
+    the last; the sponsors' own gifts left out."""
+    # Segment i is [bounds[i], bounds[i + 1]); gifts before the first are filtered out.
+    before = [(col(Gift.received_at) < instant, i - 1) for i, (_, instant) in enumerate(bounds)]
+    # Grouped by the output columns' names: PostgreSQL would not take a CASE with bound
+    # values in the SELECT and its copy in GROUP BY for one expression. (None of the names is
+    # an input column's, which PostgreSQL's GROUP BY would prefer.)
+    rows = session.exec(
+        select(
+            case(*before, else_=len(bounds) - 1).label("segment"),
+            col(Gift.method).in_(ONLINE_METHODS).label("online"),
+            func.coalesce(Gift.chapter_id, 0).label("credited"),
+            func.sum(Entry.amount_cents),
+        )
+        .select_from(Entry)
+        .join(Gift, col(Gift.id) == Entry.gift_id)
+        .outerjoin(MatchPayment, col(MatchPayment.gift_id) == Gift.id)
+        .where(
+            Entry.drive_id == drive.id,
+            col(Entry.kind).in_(RAISED_KINDS),
+            col(MatchPayment.gift_id).is_(None),
+            col(Gift.received_at) >= bounds[0][1],
+            col(Gift.received_at) < bounds[-1][1],
+        )
+        .group_by("segment", "online", "credited")
+    ).all()
+    return {(int(s), bool(o), int(c)): int(cents or 0) for s, o, c, cents in rows}
+
+
+def _matched(pledges: list[MatchPledge], bounds: list, eligible: dict) -> dict[int, int]:
+    """Walk the windows' segments in time; in each, the pledges in the order they were made
+    take the donors' cents they may, until their caps are full."""
+    used_donor_cents = {present(p.id): 0 for p in pledges}
+    for index in range(len(bounds) - 1):
+        first_day, next_day = bounds[index][0], bounds[index + 1][0]
+        left = {
+            (online, chapter_id): cents
+            for (seg, online, chapter_id), cents in sorted(eligible.items())
+            if seg == index and cents > 0
+        }
+        for pledge in pledges:
+            if not (pledge.starts_on <= first_day and next_day <= pledge.ends_on + timedelta(1)):
+                continue
+            # The donors' cents that fill the cap (rounded up: the last cent fills it).
+            room = -(-pledge.cap_cents * pledge.ratio_donor // pledge.ratio_sponsor)
+            room -= used_donor_cents[present(pledge.id)]
+            for (online, chapter_id), cents in left.items():
+                if room <= 0:
+                    break
+                if pledge.counts is MatchCounts.ONLINE and not online:
+                    continue
+                if pledge.chapter_id is not None and pledge.chapter_id != chapter_id:
+                    continue
+                taken = min(room, cents)
+                left[(online, chapter_id)] -= taken
+                used_donor_cents[present(pledge.id)] += taken
+                room -= taken
+    return {
+        pledge_id: min(p.cap_cents, used_donor_cents[pledge_id] * p.ratio_sponsor // p.ratio_donor)
+        for p in pledges
+        if (pledge_id := present(p.id))
+    }
+
+
+def _received(session: Session, pledge_ids: list[int]) -> dict[int, int]:
+    rows = session.exec(
+        select(MatchPayment.pledge_id, func.sum(Entry.amount_cents))
+        .join(Entry, col(Entry.gift_id) == MatchPayment.gift_id)
+        .where(col(MatchPayment.pledge_id).in_(pledge_ids), col(Entry.kind).in_(RAISED_KINDS))
+        .group_by(col(MatchPayment.pledge_id))
+    ).all()
+    return {pledge_id: int(cents or 0) for pledge_id, cents in rows}
+
+
+def standings(session: Session, drive: Drive) -> tuple[Standing, ...]:
+    """Every pledge on the drive not withdrawn, in the order they were made, with what each
+    has matched and received: three small queries, whatever the number of gifts."""
+    pledges = list(
+        session.exec(
+            select(MatchPledge)
+            .where(MatchPledge.drive_id == drive.id, col(MatchPledge.withdrawn_at).is_(None))
+            .order_by(col(MatchPledge.id))
+        )
+    )
+    if not pledges:
+        return ()
+    bounds = _instants(pledges)
+    matched = _matched(pledges, bounds, _eligible(session, drive, bounds))
+    received = _received(session, [p.id for p in pledges if p.id is not None])
+    chapters = {
+        c.id: c
+        for c in session.exec(
+            select(Chapter).where(col(Chapter.id).in_({p.chapter_id for p in pledges}))
+        )
+    }
+    today = ledger.today()
+    return tuple(
+        Standing(
+            id=p.id,
+            sponsor_name=p.sponsor_name,
+            ratio_sponsor=p.ratio_sponsor,
+            ratio_donor=p.ratio_donor,
+            cap_cents=p.cap_cents,
+            starts_on=p.starts_on,
+            ends_on=p.ends_on,
+            counts=p.counts,
+            chapter_slug=chapters[p.chapter_id].slug if p.chapter_id else None,
+            chapter_name=chapters[p.chapter_id].name if p.chapter_id else None,
+            ended_early=p.ended_early_at is not None,
+            matched_cents=matched[p.id],
+            received_cents=received.get(p.id, 0),
+            today=today,
+        )
+        for p in pledges
+        if p.id is not None
+    )
