@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from relief import ledger, money, projection
+from relief import ledger, members, money, projection
 from relief.drives import chapter_in_drive, get_drive
 from relief.models import (
     Chapter,
@@ -63,6 +63,8 @@ class DriveView:
     chapter: Chapter | None
     #: What the relief partner reported it actually relieved; None until it reports.
     actual: ActualRelief | None = None
+    #: The members' leaderboard: approved, visible members' pages, most raised first.
+    leaders: tuple[members.LeaderRow, ...] = ()
 
     @property
     def chapter_part(self) -> ledger.ChapterPart | None:
@@ -220,6 +222,7 @@ def drive_view(
         supporters=recent_supporters(session, drive),
         chapter=chapter,
         actual=actual_relief(session, drive),
+        leaders=members.leaderboard(session, drive),
     )
 
 
@@ -235,3 +238,17 @@ def public_pages_changed(session: Session, drive_ids) -> None:
             .values(public_revision=Drive.public_revision + 1)
             .execution_options(synchronize_session=False)
         )
+
+
+@dataclass(frozen=True)
+class MemberPageView:
+    """A member's page: their chapter's side of the drive, and the member's own figures."""
+
+    view: DriveView
+    member: members.MemberView
+
+
+def member_view(session: Session, drive_slug: str, name: str) -> MemberPageView:
+    """The approved, visible member page ``name`` of the drive (NotFound otherwise)."""
+    member = members.public_page(session, get_drive(session, drive_slug), name)
+    return MemberPageView(drive_view(session, drive_slug, member.chapter.slug), member)

@@ -23,7 +23,7 @@ from relief.models import (
     GiftStatus,
     utcnow,
 )
-from relief.validation import check_text
+from relief.validation import RESERVED_SLUGS, check_text
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CURRENCIES = ("USD",)
@@ -56,6 +56,8 @@ def get_drive(session: Session, slug: str) -> Drive:
 
 def create_chapter(session: Session, slug: str, name: str, region: str | None = None) -> Chapter:
     slug = _check_slug(slug, "chapter")
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(f"The chapter slug “{slug}” is used by the site's own addresses.")
     name = check_text(name, "chapter name", 200)
     region = check_text(region or "", "region", 64, required=False) or None
     if session.exec(select(Chapter.id).where(Chapter.slug == slug)).first() is not None:

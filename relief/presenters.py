@@ -64,6 +64,17 @@ def drive_json(view: DriveView) -> dict:
             }
             for part in totals.chapters
         ],
+        # The members' leaderboard (approved, visible pages): display names, never emails.
+        "members": [
+            {
+                "name": row.name,
+                "display_name": row.display_name,
+                "chapter": row.chapter_name,
+                "raised_cents": row.raised_cents,
+                "goal_cents": row.goal_cents,
+            }
+            for row in view.leaders
+        ],
     }
 
 

@@ -17,3 +17,8 @@ def check_text(value: str, what: str, max_length: int, required: bool = True) ->
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
         raise InvalidInput(f"The {what} contains control characters.")
     return value
+
+
+#: Chapter slugs the app's own URLs use under /drives/<slug>/: ``p`` holds members' pages
+#: (/drives/<slug>/p/<name>), so no chapter may be called that.
+RESERVED_SLUGS = ("p",)

@@ -26,7 +26,7 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import accounts, donor_access, money, outbox
+from relief import accounts, donor_access, members, money, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
 from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
@@ -89,6 +89,8 @@ def compose(
     template = payload.get("template")
     if template in ACCOUNT_TEMPLATES:
         return _account_message(session, key, payload, config, now, reveal_links)
+    if template == "member_link":
+        return _member_message(session, key, payload, config, now, reveal_links)
     if template not in TEMPLATE_NAMES:
         raise PermanentFailure(f"Relief has no email called {template!r}.")
     gift = session.get(Gift, payload.get("gift_id"))
@@ -196,6 +198,29 @@ def _account_message(
         subject=subject,
         text=_environment().get_template(f"{template}.txt").render(**values),
         html=_environment().get_template(f"{template}.html").render(**values),
+        now=now,
+    )
+
+
+def _member_message(
+    session: Session, key: str, payload: dict, config: Mapping, now: datetime, reveal: bool
+) -> EmailMessage | None:
+    """A member's one-time link to write or edit their page (relief/members.py)."""
+    found = members.link_mail(
+        session, str(config["SECRET_KEY"]), int(payload.get("link_id") or 0), now
+    )
+    if found is None:
+        return None  # used or expired meanwhile: nothing worth sending
+    base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
+    link = f"{base}/members/link/{found.token}" if reveal else "(the one-time link: hidden here)"
+    values = {"mail": found, "link_url": link, "org_name": config["RELIEF_ORG_NAME"]}
+    return _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(display_name=found.display_name, addr_spec=found.email),
+        subject=f"Your page on {found.drive_title}",
+        text=_environment().get_template("member_link.txt").render(**values),
+        html=_environment().get_template("member_link.html").render(**values),
         now=now,
     )
 

@@ -38,6 +38,7 @@ from relief.models.gifts import (
 )
 from relief.models.jobs import Job, JobStatus
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
+from relief.models.members import MemberLink, MemberPage
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
     ParkedEvent,
@@ -84,6 +85,8 @@ __all__ = [
     "LinkPurpose",
     "RecoveryCode",
     "JobStatus",
+    "MemberLink",
+    "MemberPage",
     "Membership",
     "MonthClose",
     "MonthTotal",

@@ -84,6 +84,9 @@ class Gift(SQLModel, table=True):
     #: The highest ``amount_refunded`` a charge.refunded event stated for this gift's charge:
     #: refunds it counts that no refund object explains yet are posted provisionally.
     stripe_refunded_cents: int = 0
+    #: The member's page the gift was given on (relief/members.py): it credits that member,
+    #: and its chapter.
+    member_page_id: int | None = Field(default=None, foreign_key="member_page.id", index=True)
 
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.

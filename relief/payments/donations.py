@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from relief import drives, money, projection
+from relief import drives, members, money, projection
 from relief.errors import InvalidAmount, NotFound
 from relief.ledger import RAISED_KINDS
 from relief.models import (
@@ -54,6 +54,8 @@ class DonationRequest:
     message: str | None
     email: str
     attribution: dict[str, str] = field(default_factory=dict)
+    #: The member's page the gift is given on (its address), crediting them and their chapter.
+    member_name: str | None = None
 
 
 def charge_for(amount_cents: int, cover_fee: bool, rate: FeeRate, *, monthly: bool = False) -> int:
@@ -81,8 +83,13 @@ def create_pending(
     """A pending gift (no ledger entry) for the checkout to complete. Checks the bounds
     again: nothing reaches the processor that the form would refuse."""
     drive = drives.get_drive(session, request.drive_slug)
+    member = (
+        members.public_page(session, drive, request.member_name) if request.member_name else None
+    )
     chapter = (
-        drives.chapter_in_drive(session, drive, request.chapter_slug)
+        member.chapter
+        if member is not None
+        else drives.chapter_in_drive(session, drive, request.chapter_slug)
         if request.chapter_slug
         else None
     )
@@ -106,6 +113,7 @@ def create_pending(
         message=(request.message or "").strip()[:2000] or None,
         monthly=request.monthly,
         test_mode=test_mode,
+        member_page_id=member.page.id if member is not None else None,
     )
     for key in ATTRIBUTION_KEYS:
         setattr(gift, key, request.attribution.get(key) or None)
@@ -124,6 +132,7 @@ def checkout_details(session: Session, gift: Gift, org_name: str) -> CheckoutDet
         drive_title=drive.title,
         chapter_slug=chapter.slug if chapter else None,
         org_name=org_name,
+        member_name=members.member_name(session, gift),
     )
 
 
