@@ -19,6 +19,7 @@ from relief.models import (
     GiftStatus,
     Job,
     JobStatus,
+    MemberPage,
     Payout,
     PayoutTransaction,
     User,
@@ -112,6 +113,10 @@ ORGANIZE_ROUTES = {
     ("organizer.chapter_page", "GET"): (lambda o: {}, 200),
     ("organizer.chapter_page", "POST"): (lambda o: {}, 400),
     ("organizer.supporters", "GET"): (lambda o: {}, 200),
+    ("organizer.members_list", "GET"): (lambda o: {}, 200),
+    # A member's page of this chapter (written, so it can be approved); hiding needs a reason.
+    ("organizer.member_approve", "POST"): (lambda o: {"member_id": o.get("member", 1)}, 302),
+    ("organizer.member_hide", "POST"): (lambda o: {"member_id": o.get("member", 1)}, 400),
 }
 
 
@@ -365,7 +370,20 @@ def test_only_the_chapters_organizers_and_admins_reach_its_organizing(app):
         make_user(session, "o@kc.org", "kansas-city", role="organizer")
         make_user(session, "t@stl.org", "st-louis")
         make_user(session, "admin@mo.org", admin=True)
-    own = {"drive": "stl-only"}
+        member = MemberPage(
+            drive_id=drives.get_drive(session, "stl-only").id,
+            chapter_id=drives.get_chapter(session, "st-louis").id,
+            name="ana-b",
+            display_name="Ana B.",
+            email="ana@example.org",
+            email_key="ana@example.org",
+            story="Why I give.",
+            goal_cents=10_000,
+        )
+        session.add(member)
+        session.commit()
+        member_id = member.id
+    own = {"drive": "stl-only", "member": member_id}
     anonymous = SignedOut(app)
     users = {
         "organizer": SignedIn(app, "o@stl.org"),

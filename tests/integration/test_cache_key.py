@@ -5,7 +5,7 @@ written around the app (no change counter, no ledger entry)."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, event, select, update
@@ -14,7 +14,14 @@ from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 from relief import drive_pages, drives
-from relief.models import Chapter, Drive, DriveChapter, PartnerReport, PartnerReportRemittance
+from relief.models import (
+    Chapter,
+    Drive,
+    DriveChapter,
+    MemberPage,
+    PartnerReport,
+    PartnerReportRemittance,
+)
 from relief.pagecache import state
 from relief.treasury import partner_reports, remittances
 from tests.conftest import make_app
@@ -22,7 +29,12 @@ from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import make_user
 
 #: The answers a drive's state keys: the drive page, a chapter's side of it, the API answer.
-ANSWERS = ("/drives/mo-2026", "/drives/mo-2026/st-louis", "/api/drives/mo-2026")
+ANSWERS = (
+    "/drives/mo-2026",
+    "/drives/mo-2026/st-louis",
+    "/api/drives/mo-2026",
+    "/drives/mo-2026/p/ana-b",  # a member's page
+)
 
 #: Which of each table's rows the test changes: the drive's, St. Louis's, its report.
 THE_ROW = {
@@ -33,6 +45,7 @@ THE_ROW = {
     ),
     PartnerReport: lambda ids: PartnerReport.id == ids["report"],
     PartnerReportRemittance: lambda ids: PartnerReportRemittance.report_id == ids["report"],
+    MemberPage: lambda ids: MemberPage.id == ids["member"],
 }
 
 #: Columns no answer shows (they are in the key all the same: it holds whole rows).
@@ -45,6 +58,11 @@ NOT_SHOWN = {
     "partner_report.partner_reference",  # likewise
     "partner_report.revision",
     "partner_report.reason",
+    "member_page.email",  # private: the member's links only
+    "member_page.email_key",
+    "member_page.created_at",
+    "member_page.approved_at",  # another moment of approval: still approved
+    "member_page.hidden_reason",  # the organizers' screen shows it, not the public pages
 }
 
 
@@ -79,8 +97,20 @@ def drive_with_everything(session):
             remittance_ids=(remittance.id,),
         ),
     )
+    member = MemberPage(
+        drive_id=drive.id,
+        chapter_id=st_louis.id,
+        name="ana-b",
+        display_name="Bea M.",
+        email="ana@example.org",
+        email_key="ana@example.org",
+        story="Why I give.",
+        goal_cents=20_000,
+        approved_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    session.add(member)
     session.commit()
-    return {"drive": drive.id, "chapter": st_louis.id, "report": report.id}
+    return {"drive": drive.id, "chapter": st_louis.id, "report": report.id, "member": member.id}
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="[^"]*"')
@@ -120,7 +150,7 @@ def another_value(column, value):
     if isinstance(kind, Date):
         return date.today() + timedelta(days=30) if value is None else value - timedelta(days=1)
     if isinstance(kind, DateTime):
-        return datetime(2026, 1, 1) if value is None else value - timedelta(days=1)
+        return datetime(2026, 1, 1, tzinfo=UTC) if value is None else value - timedelta(days=1)
     raise AssertionError(f"no other value for {column} of type {kind!r}")
 
 
