@@ -31,7 +31,7 @@ from relief.config import TEMPLATES
 from relief.errors import NotFound
 from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, email_key
 from relief.outbox import PermanentFailure
-from relief.payments import donations
+from relief.payments import donations, records
 from relief.privacy import address_hash
 from relief.reports import receipt as receipts
 from relief.reports import render, year_end
@@ -91,6 +91,8 @@ def compose(
         return _account_message(session, key, payload, config, now, reveal_links)
     if template == "member_link":
         return _member_message(session, key, payload, config, now, reveal_links)
+    if template == "honour_card":
+        return _honour_card(session, key, payload, config, now)
     if template not in TEMPLATE_NAMES:
         raise PermanentFailure(f"Relief has no email called {template!r}.")
     gift = session.get(Gift, payload.get("gift_id"))
@@ -221,6 +223,45 @@ def _member_message(
         subject=f"Your page on {found.drive_title}",
         text=_environment().get_template("member_link.txt").render(**values),
         html=_environment().get_template("member_link.html").render(**values),
+        now=now,
+    )
+
+
+def _honour_card(
+    session: Session, key: str, payload: dict, config: Mapping, now: datetime
+) -> EmailMessage | None:
+    """The card a donor asked us to send to someone about their dedicated gift. It names the
+    donor as they chose to be shown and the honoree, never the amount; nothing once the donor
+    was erased (the card's fields go with them) or the gift's money left."""
+    gift = session.get(Gift, payload.get("gift_id"))
+    if gift is None or not gift.card_email or not gift.honoree_name:
+        return None
+    if gift.status not in records.MONEY_RECEIVED:
+        return None
+    if gift.donor_email and _erased(session, gift.donor_email):
+        return None
+    drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
+    values = {
+        "donor": gift.donor_name if gift.show_name and gift.donor_name else "Someone",
+        "memory": gift.dedication_kind == "memory",
+        "honoree": gift.honoree_name,
+        "recipient": gift.card_name or "",
+        "message": gift.card_message or "",
+        "drive_title": drive.title if drive else "a drive to abolish medical debt",
+        "partner": drive.partner_name if drive else "a relief nonprofit",
+        "org_name": config["RELIEF_ORG_NAME"],
+    }
+    what = "in memory of" if values["memory"] else "in honour of"
+    subject = f"A gift {what} {gift.honoree_name}"
+    if gift.test_mode:
+        subject = "[Test mode — no money moved] " + subject
+    return _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(display_name=gift.card_name or "", addr_spec=gift.card_email),
+        subject=subject,
+        text=_environment().get_template("honour_card.txt").render(**values),
+        html=_environment().get_template("honour_card.html").render(**values),
         now=now,
     )
 

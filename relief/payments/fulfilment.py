@@ -191,6 +191,7 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
         recorded = records.mark_paid(session, gift, received_at=records.at(obj.get("created")))
         if recorded:
             due.receipt(session, gift)
+            due.honour_card(session, gift)
         return Handled(
             f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
             gift,
@@ -307,6 +308,7 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
     if recorded:
         due.receipt(session, gift)
+        due.honour_card(session, gift)
     return Handled(
         f"invoice {obj['id']}: gift {gift.public_id} "
         + ("paid" if recorded else f"already {gift.status.value}"),

@@ -84,7 +84,9 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
             show_name="show" if values["show_name"] else "anonymous",
             message=values["message"],
             email=values["email"],
+            **{key: values[key] for key in donations.DEDICATION_KEYS},
         )
+        data["dedication_kind"] = data["dedication_kind"] or "honour"
     return _new_form(view, data=data)
 
 
@@ -198,6 +200,7 @@ def _donate(slug, chapter, member=None):
             email=form.email.data or "",
             attribution=form.attribution(),
             member_name=member.member.page.name if member is not None else None,
+            dedication=form.dedication(),
         ),
         rate=_rate(),
         min_cents=current_app.config["DONATION_MIN_CENTS"],

@@ -1,5 +1,5 @@
 """members: members' own fundraising pages on a drive, their one-time links, and the page a
-gift was given on
+gift was given on; gifts in honour or in memory of someone, with an optional card by email
 
 Revision ID: 0029_members
 Revises: 0025_accounts
@@ -75,6 +75,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("gift", schema=None) as batch_op:
         batch_op.add_column(sa.Column("member_page_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("dedication_kind", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("honoree_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("card_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("card_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("card_message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True)
+        )
         batch_op.create_index(batch_op.f("ix_gift_member_page_id"), ["member_page_id"])
         batch_op.create_foreign_key(
             batch_op.f("fk_gift_member_page_id_member_page"),
@@ -91,6 +106,8 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_gift_member_page_id"))
         batch_op.drop_column("member_page_id")
+        for name in ("card_message", "card_email", "card_name", "honoree_name", "dedication_kind"):
+            batch_op.drop_column(name)
     op.drop_index(op.f("ix_member_link_member_page_id"), table_name="member_link")
     op.drop_table("member_link")
     op.drop_index(op.f("ix_member_page_drive_id"), table_name="member_page")
