@@ -163,6 +163,7 @@ class DonateForm(FlaskForm):
         ],
     )
     # "Dedicate this gift": in honour or in memory of someone, with an optional card by email.
+    # No Optional() on these: an empty field must still reach the checks that need it.
     dedication_kind = RadioField(
         "Dedication",
         choices=[
@@ -171,15 +172,11 @@ class DonateForm(FlaskForm):
         ],
         default="honour",
     )
-    honoree_name = StringField(
-        "Their name", validators=[Optional(), Length(max=200), no_control_characters]
-    )
+    honoree_name = StringField("Their name", validators=[Length(max=200), no_control_characters])
     card_name = StringField(
-        "Send a card to (name)", validators=[Optional(), Length(max=200), no_control_characters]
+        "Send a card to (name)", validators=[Length(max=200), no_control_characters]
     )
-    card_email = EmailField(
-        "Their email", validators=[Optional(), Length(max=320), no_control_characters]
-    )
+    card_email = EmailField("Their email", validators=[Length(max=320), no_control_characters])
     card_message = TextAreaField(
         "A short message for the card",
         validators=[Optional(), Length(max=500), no_control_characters],
