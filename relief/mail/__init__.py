@@ -250,6 +250,7 @@ def _honour_card(
         "drive_title": drive.title if drive else "a drive to abolish medical debt",
         "partner": drive.partner_name if drive else "a relief nonprofit",
         "org_name": config["RELIEF_ORG_NAME"],
+        "test_mode": gift.test_mode,
     }
     what = "in memory of" if values["memory"] else "in honour of"
     subject = f"A gift {what} {gift.honoree_name}"
