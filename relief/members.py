@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -94,13 +95,13 @@ def sign_up(
     display_name = check_text(display_name, "name", 80)
     email = (email or "").strip()
     if len(email) > 320 or not EMAIL.match(email):
-        raise InvalidInput("Enter an email address such as name@example.org.")
+        raise InvalidInput(gettext("Enter an email address such as name@example.org."))
     if not chapter_slug:
-        raise InvalidInput("Choose your chapter.")
+        raise InvalidInput(gettext("Choose your chapter."))
     try:
         chapter = drives.chapter_in_drive(session, drive, chapter_slug)
     except NotFound:
-        raise InvalidInput("Choose your chapter: one taking part in this drive.") from None
+        raise InvalidInput(gettext("Choose your chapter: one taking part in this drive.")) from None
     key = email_key(email)
     page = session.exec(
         select(MemberPage).where(MemberPage.drive_id == drive.id, MemberPage.email_key == key)
@@ -124,7 +125,7 @@ def _live_link(session: Session, token: str, now: datetime, lock: bool = False) 
     query = select(MemberLink).where(MemberLink.token_hash == _hash(token[:200]))
     link = session.exec(query.with_for_update() if lock else query).first()
     if link is None or link.used_at is not None or _utc(link.expires_at) <= now:
-        raise InvalidInput(EXPIRED)
+        raise InvalidInput(gettext(EXPIRED))
     return link
 
 
@@ -144,7 +145,7 @@ def editing(session: Session, token: str, now: datetime) -> Editing:
     link = _live_link(session, token, now)
     page = session.get(MemberPage, link.member_page_id)
     if page is None:
-        raise InvalidInput(EXPIRED)
+        raise InvalidInput(gettext(EXPIRED))
     drive = session.get(Drive, page.drive_id)
     chapter = session.get(Chapter, page.chapter_id)
     assert drive is not None and chapter is not None
@@ -156,11 +157,19 @@ def check_name(name: str) -> str:
     low, high = NAME_LENGTH
     if not (low <= len(name) <= high and NAME.match(name)):
         raise InvalidInput(
-            f"Your page's address must be {low} to {high} lowercase letters, digits and single "
-            "hyphens (like ana-b)."
+            gettext(
+                "Your page's address must be %(low)s to %(high)s lowercase letters, digits and "
+                "single hyphens (like ana-b).",
+                low=low,
+                high=high,
+            )
         )
     if name in RESERVED_NAMES:
-        raise InvalidInput(f"The address “{name}” is taken by the site itself: choose another.")
+        raise InvalidInput(
+            gettext(
+                "The address “%(name)s” is taken by the site itself: choose another.", name=name
+            )
+        )
     return name
 
 
@@ -172,16 +181,16 @@ def save(
     link = _live_link(session, token, now, lock=True)
     page = session.get(MemberPage, link.member_page_id)
     if page is None:
-        raise InvalidInput(EXPIRED)
+        raise InvalidInput(gettext(EXPIRED))
     drive = session.get(Drive, page.drive_id)
     assert drive is not None
     story = check_text(story, "story", 2000)
     try:
         goal_cents = money.parse(goal)
     except InvalidAmount as error:
-        raise InvalidInput(f"Your goal: {error.message}") from error
+        raise InvalidInput(gettext("Your goal: %(why)s", why=error.message)) from error
     if goal_cents <= 0:
-        raise InvalidInput("Your goal must be more than zero.")
+        raise InvalidInput(gettext("Your goal must be more than zero."))
     if page.approved_at is None:
         name = check_name(name)
         taken = session.exec(
@@ -192,7 +201,9 @@ def save(
             )
         ).first()
         if taken is not None:
-            raise Conflict(f"The address “{name}” is taken on this drive: choose another.")
+            raise Conflict(
+                gettext("The address “%(name)s” is taken on this drive: choose another.", name=name)
+            )
         page.name = name
     page.story = story
     page.goal_cents = goal_cents
@@ -245,7 +256,7 @@ def _chapters_page(session: Session, chapter: Chapter, page_id: int) -> MemberPa
     """The page if it is this chapter's; NotFound for any other (the same as none)."""
     page = session.get(MemberPage, page_id)
     if page is None or page.chapter_id != chapter.id:
-        raise NotFound(NOT_FOUND)
+        raise NotFound(gettext(NOT_FOUND))
     return page
 
 
@@ -367,7 +378,7 @@ def public_page(session: Session, drive: Drive, name: str) -> MemberView:
         )
     ).first()
     if page is None or page.id is None:
-        raise NotFound(NOT_FOUND)
+        raise NotFound(gettext(NOT_FOUND))
     chapter = session.get(Chapter, page.chapter_id)
     assert chapter is not None
     count = session.exec(
