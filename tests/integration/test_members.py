@@ -228,3 +228,30 @@ def test_p_is_no_chapters_slug_and_join_no_members_address(session):
         drives.create_chapter(session, "p", "P")
     with pytest.raises(InvalidInput):
         members.check_name("join")
+
+
+def test_sign_ups_are_rate_limited_per_address(database_url, mailbox):
+    app = make_app(database_url, RATELIMIT_ENABLED=True, MAIL_FROM="Relief <r@relief.example.org>")
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:
+        make_coalition(session)
+    try:
+        answers = [sign_up(app.test_client()).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+    finally:
+        app.extensions["relief.engine"].dispose()
+
+
+def test_the_admins_outbox_hides_a_members_one_time_link(database_url):
+    """An admin reading the kept email (no mail server) cannot write a member's page."""
+    app = make_app(database_url, MAIL_FROM="Relief <r@relief.example.org>")
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:
+        make_coalition(session)
+        make_user(session, "admin@mo.org", admin=True)
+    try:
+        sign_up(app.test_client())
+        burst(app)
+        page = SignedIn(app, "admin@mo.org").get("/admin/outbox").get_data(as_text=True)
+        assert "Your page on Missouri Medical Debt Jubilee" in page
+        assert "(the one-time link: hidden here)" in page and "/members/link/" not in page
+    finally:
+        app.extensions["relief.engine"].dispose()
