@@ -9,6 +9,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -255,3 +256,14 @@ def test_the_admins_outbox_hides_a_members_one_time_link(database_url):
         assert "(the one-time link: hidden here)" in page and "/members/link/" not in page
     finally:
         app.extensions["relief.engine"].dispose()
+
+
+def test_a_members_link_expires_after_24_hours(app, mailbox):
+    client = app.test_client()
+    sign_up(client)
+    burst(app)
+    token = link_in(mailbox.messages[0]).rsplit("/", 1)[1]
+    with data(app) as session:
+        members.editing(session, token, utcnow() + timedelta(hours=23))  # still good
+        with pytest.raises(InvalidInput, match="expired"):
+            members.editing(session, token, utcnow() + timedelta(hours=25))
