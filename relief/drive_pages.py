@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from relief import ledger, matches, money, projection
+from relief import ledger, matches, members, money, projection
 from relief.drives import chapter_in_drive, get_drive
 from relief.models import (
     Chapter,
@@ -95,6 +95,9 @@ class DriveView:
         return money.apply_ratio(
             self.totals.net_cents + self.match_unpaid_cents, self.drive.ratio_hundredths
         )
+
+    #: The members' leaderboard: approved, visible members' pages, most raised first.
+    leaders: tuple[members.LeaderRow, ...] = ()
 
     @property
     def chapter_part(self) -> ledger.ChapterPart | None:
@@ -310,6 +313,7 @@ def drive_view(
         chapter=chapter,
         actual=actual_relief(session, drive),
         matches=matches.standings(session, drive),
+        leaders=members.leaderboard(session, drive),
     )
 
 
@@ -325,3 +329,17 @@ def public_pages_changed(session: Session, drive_ids) -> None:
             .values(public_revision=Drive.public_revision + 1)
             .execution_options(synchronize_session=False)
         )
+
+
+@dataclass(frozen=True)
+class MemberPageView:
+    """A member's page: their chapter's side of the drive, and the member's own figures."""
+
+    view: DriveView
+    member: members.MemberView
+
+
+def member_view(session: Session, drive_slug: str, name: str) -> MemberPageView:
+    """The approved, visible member page ``name`` of the drive (NotFound otherwise)."""
+    member = members.public_page(session, get_drive(session, drive_slug), name)
+    return MemberPageView(drive_view(session, drive_slug, member.chapter.slug), member)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple, TypeVar
 
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import (
@@ -160,6 +161,25 @@ class DonateForm(FlaskForm):
             no_control_characters,
         ],
     )
+    # "Dedicate this gift": in honour or in memory of someone, with an optional card by email.
+    # No Optional() on these: an empty field must still reach the checks that need it.
+    dedication_kind = RadioField(
+        "Dedication",
+        choices=[
+            SelectChoice("honour", "In honour of"),
+            SelectChoice("memory", "In memory of"),
+        ],
+        default="honour",
+    )
+    honoree_name = StringField("Their name", validators=[Length(max=200), no_control_characters])
+    card_name = StringField(
+        "Send a card to (name)", validators=[Length(max=200), no_control_characters]
+    )
+    card_email = EmailField("Their email", validators=[Length(max=320), no_control_characters])
+    card_message = TextAreaField(
+        "A short message for the card",
+        validators=[Optional(), Length(max=500), no_control_characters],
+    )
     ref = HiddenField(filters=[printable])
     utm_source = HiddenField(filters=[printable])
     utm_medium = HiddenField(filters=[printable])
@@ -195,6 +215,44 @@ class DonateForm(FlaskForm):
     def validate_email(self, field):
         if not EMAIL.match((field.data or "").strip()):
             raise ValidationError("Enter an email address such as name@example.org.")
+
+    def wants_card(self) -> bool:
+        return any(
+            (f.data or "").strip() for f in (self.card_name, self.card_email, self.card_message)
+        )
+
+    def validate_honoree_name(self, field):
+        if self.wants_card() and not (field.data or "").strip():
+            raise ValidationError(
+                gettext("Enter the name of the person you dedicate this gift to.")
+            )
+
+    def validate_card_email(self, field):
+        address = (field.data or "").strip()
+        if address and not EMAIL.match(address):
+            raise ValidationError(
+                gettext("Enter the card's email address, such as name@example.org.")
+            )
+        if not address and self.wants_card():
+            raise ValidationError(gettext("Enter the email address to send the card to."))
+
+    def validate_card_name(self, field):
+        if (self.card_email.data or "").strip() and not (field.data or "").strip():
+            raise ValidationError(gettext("Enter the name of the person the card goes to."))
+
+    def dedication(self) -> dict[str, str | None]:
+        """The dedication as the gift keeps it (Gift's columns); empty when it is not dedicated."""
+        honoree = (self.honoree_name.data or "").strip()
+        if not honoree:
+            return {}
+        card = (self.card_email.data or "").strip()
+        return {
+            "dedication_kind": "memory" if self.dedication_kind.data == "memory" else "honour",
+            "honoree_name": honoree,
+            "card_name": (self.card_name.data or "").strip() if card else None,
+            "card_email": card or None,
+            "card_message": ((self.card_message.data or "").strip() or None) if card else None,
+        }
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

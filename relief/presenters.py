@@ -65,6 +65,17 @@ def drive_json(view: DriveView) -> dict:
             }
             for part in totals.chapters
         ],
+        # The members' leaderboard (approved, visible pages): display names, never emails.
+        "members": [
+            {
+                "name": row.name,
+                "display_name": row.display_name,
+                "chapter": row.chapter_name,
+                "raised_cents": row.raised_cents,
+                "goal_cents": row.goal_cents,
+            }
+            for row in view.leaders
+        ],
         # Sponsors' pledges are promises, kept apart: raised_cents counts a sponsor's money
         # only once it is received (received_cents), never what was pledged or matched.
         "matches": [_match_json(standing) for standing in view.matches],

@@ -52,6 +52,11 @@ PERSONAL_FIELDS = (
     "utm_medium",
     "utm_campaign",
     "check_number",
+    # A dedication's honoree and card: the card's recipient is a person the donor named.
+    "honoree_name",
+    "card_name",
+    "card_email",
+    "card_message",
 )
 
 #: Where Stripe's objects (and our own metadata) put a person's data: a session's

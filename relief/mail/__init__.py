@@ -26,13 +26,13 @@ from functools import cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import accounts, donor_access, money, organization, outbox
+from relief import accounts, donor_access, members, money, organization, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
 from relief.ledger.months import month_label, when_text
 from relief.models import DonorLink, Drive, ErasedDonor, Gift, Job, JobStatus, User, email_key
 from relief.outbox import PermanentFailure
-from relief.payments import donations
+from relief.payments import donations, records
 from relief.privacy import address_hash
 from relief.reports import receipt as receipts
 from relief.reports import render, year_end
@@ -93,6 +93,10 @@ def compose(
         return _digest_message(session, key, payload, config, now)
     if template in ACCOUNT_TEMPLATES:
         return _account_message(session, key, payload, config, now, reveal_links)
+    if template == "member_link":
+        return _member_message(session, key, payload, config, now, reveal_links)
+    if template == "honour_card":
+        return _honour_card(session, key, payload, config, now)
     if template not in TEMPLATE_NAMES:
         raise PermanentFailure(f"Relief has no email called {template!r}.")
     gift = session.get(Gift, payload.get("gift_id"))
@@ -242,6 +246,69 @@ def _digest_message(
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
+
+
+def _member_message(
+    session: Session, key: str, payload: dict, config: Mapping, now: datetime, reveal: bool
+) -> EmailMessage | None:
+    """A member's one-time link to write or edit their page (relief/members.py)."""
+    found = members.link_mail(
+        session, str(config["SECRET_KEY"]), int(payload.get("link_id") or 0), now
+    )
+    if found is None:
+        return None  # used or expired meanwhile: nothing worth sending
+    base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
+    link = f"{base}/members/link/{found.token}" if reveal else "(the one-time link: hidden here)"
+    values = {"mail": found, "link_url": link, "org_name": config["RELIEF_ORG_NAME"]}
+    return _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(display_name=found.display_name, addr_spec=found.email),
+        subject=f"Your page on {found.drive_title}",
+        text=_environment().get_template("member_link.txt").render(**values),
+        html=_environment().get_template("member_link.html").render(**values),
+        now=now,
+    )
+
+
+def _honour_card(
+    session: Session, key: str, payload: dict, config: Mapping, now: datetime
+) -> EmailMessage | None:
+    """The card a donor asked us to send to someone about their dedicated gift. It names the
+    donor as they chose to be shown and the honoree, never the amount; nothing once the donor
+    was erased (the card's fields go with them) or the gift's money left."""
+    gift = session.get(Gift, payload.get("gift_id"))
+    if gift is None or not gift.card_email or not gift.honoree_name:
+        return None
+    if gift.status not in records.MONEY_RECEIVED:
+        return None
+    if gift.donor_email and _erased(session, gift.donor_email):
+        return None
+    drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
+    values = {
+        "donor": gift.donor_name if gift.show_name and gift.donor_name else "Someone",
+        "memory": gift.dedication_kind == "memory",
+        "honoree": gift.honoree_name,
+        "recipient": gift.card_name or "",
+        "message": gift.card_message or "",
+        "drive_title": drive.title if drive else "a drive to abolish medical debt",
+        "partner": drive.partner_name if drive else "a relief nonprofit",
+        "org_name": config["RELIEF_ORG_NAME"],
+        "test_mode": gift.test_mode,
+    }
+    what = "in memory of" if values["memory"] else "in honour of"
+    subject = f"A gift {what} {gift.honoree_name}"
+    if gift.test_mode:
+        subject = "[Test mode — no money moved] " + subject
+    return _message(
+        key=key,
+        sender=config["MAIL_FROM"],
+        to=Address(display_name=gift.card_name or "", addr_spec=gift.card_email),
+        subject=subject,
+        text=_environment().get_template("honour_card.txt").render(**values),
+        html=_environment().get_template("honour_card.html").render(**values),
+        now=now,
+    )
 
 
 def _message(

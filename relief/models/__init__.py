@@ -40,6 +40,7 @@ from relief.models.gifts import (
 from relief.models.jobs import Job, JobStatus
 from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
 from relief.models.matches import MatchCounts, MatchPayment, MatchPledge
+from relief.models.members import MemberLink, MemberPage
 from relief.models.organization import ReceiptSettings
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
@@ -95,6 +96,8 @@ __all__ = [
     "MatchPledge",
     "RecoveryCode",
     "JobStatus",
+    "MemberLink",
+    "MemberPage",
     "Membership",
     "MonthClose",
     "MonthTotal",

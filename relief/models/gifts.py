@@ -84,6 +84,17 @@ class Gift(SQLModel, table=True):
     #: The highest ``amount_refunded`` a charge.refunded event stated for this gift's charge:
     #: refunds it counts that no refund object explains yet are posted provisionally.
     stripe_refunded_cents: int = 0
+    #: The member's page the gift was given on (relief/members.py): it credits that member,
+    #: and its chapter.
+    member_page_id: int | None = Field(default=None, foreign_key="member_page.id", index=True)
+    #: A gift in honour ("honour") or in memory ("memory") of someone, named here; None if not.
+    dedication_kind: str | None = Field(default=None, max_length=8)
+    honoree_name: str | None = Field(default=None, max_length=200)
+    #: Who the donor asked us to send a card to by email, and what it says: private (never on a
+    #: public page, the API, a CSV or the press report), erased with the donor.
+    card_name: str | None = Field(default=None, max_length=200)
+    card_email: str | None = Field(default=None, max_length=320)
+    card_message: str | None = Field(default=None, max_length=500)
 
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.

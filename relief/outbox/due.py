@@ -40,6 +40,15 @@ def receipt(session: Session, gift: Gift) -> bool:
     return _mail(session, gift, f"receipt:gift:{gift.id}", "receipt")
 
 
+def honour_card(session: Session, gift: Gift) -> bool:
+    """The card a donor asked us to email to someone about their dedicated gift, once (the
+    first payment of a monthly gift only: later months keep no card)."""
+    if not gift.card_email or gift.id is None:
+        return False
+    key = f"honour-card:gift:{gift.id}"
+    return enqueue(session, "mail", key, {"template": "honour_card", "gift_id": gift.id})
+
+
 def refund_notice(session: Session, gift: Gift, refunded_cents: int) -> bool:
     """A notice that the gift was refunded, once per refunded total it reaches."""
     key = f"notice:refund:gift:{gift.id}:{refunded_cents}"

@@ -34,6 +34,7 @@ from relief.models import (
     Gift,
     MatchPayment,
     MatchPledge,
+    MemberPage,
     PartnerReport,
     PartnerReportRemittance,
     Remittance,
@@ -46,7 +47,15 @@ from relief.pagecache import counter
 #: The tables a drive page, its chapter pages and its API answer read whole rows of. The key
 #: holds every column of the drive's rows in each, taken from the table itself: a column added
 #: to one of them — a new field on the page — is in the key the day it is added.
-WHOLE_ROWS = (Drive, Chapter, DriveChapter, PartnerReport, PartnerReportRemittance, MatchPledge)
+WHOLE_ROWS = (
+    Drive,
+    Chapter,
+    DriveChapter,
+    PartnerReport,
+    PartnerReportRemittance,
+    MatchPledge,
+    MemberPage,
+)
 
 #: The tables the pages read whose changes reach the key through the ledger: every entry
 #: advances the whole-drive total's entry count and last entry id in the transaction that
@@ -100,6 +109,8 @@ DRIVE_STATE = (
             ),
         ),
         _rows_of(MatchPledge, belonging=MatchPledge.drive_id == Drive.id),
+        # Members' pages: the leaderboard and each member's page (approved, hidden, story).
+        _rows_of(MemberPage, belonging=MemberPage.drive_id == Drive.id),
     )
     .outerjoin(
         Total, and_(col(Total.drive_id) == Drive.id, col(Total.chapter_id) == ledger.WHOLE_DRIVE)

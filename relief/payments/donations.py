@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from relief import drives, money, projection
+from relief import drives, members, money, projection
 from relief.errors import InvalidAmount, NotFound
 from relief.ledger import RAISED_KINDS
 from relief.models import (
@@ -28,6 +28,15 @@ from relief.payments import records
 from relief.payments.gateway import CheckoutDetails, CheckoutUrls, Gateway
 
 ATTRIBUTION_KEYS = ("ref", "utm_source", "utm_medium", "utm_campaign")
+#: A dedication (in honour or memory of someone, and its card), with each column's length.
+DEDICATION_KEYS = ("dedication_kind", "honoree_name", "card_name", "card_email", "card_message")
+LIMITS = {
+    "dedication_kind": 8,
+    "honoree_name": 200,
+    "card_name": 200,
+    "card_email": 320,
+    "card_message": 500,
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,10 @@ class DonationRequest:
     message: str | None
     email: str
     attribution: dict[str, str] = field(default_factory=dict)
+    #: The member's page the gift is given on (its address), crediting them and their chapter.
+    member_name: str | None = None
+    #: In honour or memory of someone, and the card by email (forms.DEDICATION_FIELDS).
+    dedication: dict[str, str | None] = field(default_factory=dict)
 
 
 def charge_for(amount_cents: int, cover_fee: bool, rate: FeeRate, *, monthly: bool = False) -> int:
@@ -81,8 +94,13 @@ def create_pending(
     """A pending gift (no ledger entry) for the checkout to complete. Checks the bounds
     again: nothing reaches the processor that the form would refuse."""
     drive = drives.get_drive(session, request.drive_slug)
+    member = (
+        members.public_page(session, drive, request.member_name) if request.member_name else None
+    )
     chapter = (
-        drives.chapter_in_drive(session, drive, request.chapter_slug)
+        member.chapter
+        if member is not None
+        else drives.chapter_in_drive(session, drive, request.chapter_slug)
         if request.chapter_slug
         else None
     )
@@ -106,9 +124,13 @@ def create_pending(
         message=(request.message or "").strip()[:2000] or None,
         monthly=request.monthly,
         test_mode=test_mode,
+        member_page_id=member.page.id if member is not None else None,
     )
     for key in ATTRIBUTION_KEYS:
         setattr(gift, key, request.attribution.get(key) or None)
+    for key in DEDICATION_KEYS:
+        value = request.dedication.get(key)
+        setattr(gift, key, value[: LIMITS[key]] if value else None)
     session.add(gift)
     session.flush()
     return gift
@@ -124,6 +146,7 @@ def checkout_details(session: Session, gift: Gift, org_name: str) -> CheckoutDet
         drive_title=drive.title,
         chapter_slug=chapter.slug if chapter else None,
         org_name=org_name,
+        member_name=members.member_name(session, gift),
     )
 
 
@@ -160,6 +183,7 @@ def form_values(session: Session, public_id: str | None) -> dict | None:
         "show_name": gift.show_name,
         "message": gift.message or "",
         "email": gift.donor_email or "",
+        **{key: getattr(gift, key) or "" for key in DEDICATION_KEYS},
     }
 
 
@@ -287,6 +311,10 @@ class Receipt:
     can_manage: bool
     #: What the gift is now, and each refund, dispute or correction since it was received.
     history: GiftHistory
+    #: A dedicated gift: "honour" or "memory" and whom, and who was sent a card (by name).
+    dedication_kind: str | None = None
+    honoree_name: str | None = None
+    card_name: str | None = None
 
     @property
     def ratio_hundredths(self) -> int:
@@ -328,6 +356,9 @@ def receipt(session: Session, public_id: str) -> Receipt:
             and not (plan and plan.canceled_at)
         ),
         history=history,
+        dedication_kind=gift.dedication_kind if gift.honoree_name else None,
+        honoree_name=gift.honoree_name,
+        card_name=gift.card_name if gift.card_email else None,
     )
 
 

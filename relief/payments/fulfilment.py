@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, bindparam
 from sqlmodel import Session, col, select
 
-from relief import privacy
+from relief import members, privacy
 from relief.models import (
     Chapter,
     Drive,
@@ -110,8 +110,24 @@ def _new_gift(session: Session, metadata: dict, amount_cents: int, currency: str
         unmatched_drive=None if drive_id else (metadata.get("drive") or "(none)")[:200],
         ref=(metadata.get("ref") or None),
     )
+    _credit_member(session, gift, metadata)
     session.add(gift)
     return gift
+
+
+_NOT_IN_THE_BOOKS = (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED)
+
+
+def _credit_member(session: Session, gift: Gift, metadata: dict) -> None:
+    """The member's page the metadata names (``member``, its address on the gift's drive)
+    gets the gift, and the gift goes to that member's chapter: a session created elsewhere
+    (or a pending gift of ours that lost its page) still credits the member."""
+    if gift.member_page_id is not None or gift.status not in _NOT_IN_THE_BOOKS:
+        return  # a gift already in the ledger stays in the books it is in
+    page = members.credited(session, gift.drive_id, metadata.get("member"))
+    if page is not None:
+        gift.member_page_id = page.id
+        gift.chapter_id = page.chapter_id
 
 
 def _donor_from_session(gift: Gift, obj: dict) -> None:
@@ -152,6 +168,7 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
     if subscription_mode:
         gift.stripe_subscription_id = records.stripe_id(obj.get("subscription"))
         gift.stripe_invoice_id = gift.stripe_invoice_id or invoice_id
+    _credit_member(session, gift, metadata)
     _donor_from_session(gift, obj)
     privacy.scrub_if_erased(session, gift, obj)  # an erased donor is never written back
     if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED) and amount:
@@ -174,6 +191,7 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
         recorded = records.mark_paid(session, gift, received_at=records.at(obj.get("created")))
         if recorded:
             due.receipt(session, gift)
+            due.honour_card(session, gift)
         return Handled(
             f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
             gift,
@@ -263,11 +281,13 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
             for name in (
                 "drive_id", "chapter_id", "unmatched_drive", "donor_name", "donor_email",
                 "show_name", "ref", "utm_source", "utm_medium", "utm_campaign", "test_mode",
+                "member_page_id",
             ):  # fmt: skip
                 setattr(gift, name, getattr(earlier, name))
         else:
             gift.drive_id, gift.chapter_id = _drive_and_chapter(session, metadata, gift.currency)
             gift.unmatched_drive = None if gift.drive_id else metadata.get("drive")
+            _credit_member(session, gift, metadata)
             gift.donor_email = obj.get("customer_email")
             gift.donor_name = (obj.get("customer_name") or "")[:200]
         session.add(gift)
@@ -288,6 +308,7 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
     if recorded:
         due.receipt(session, gift)
+        due.honour_card(session, gift)
     return Handled(
         f"invoice {obj['id']}: gift {gift.public_id} "
         + ("paid" if recorded else f"already {gift.status.value}"),

@@ -47,6 +47,8 @@ class CheckoutDetails:
     drive_title: str
     chapter_slug: str | None
     org_name: str
+    #: The member's page the gift was given on (metadata ``member``), if any.
+    member_name: str | None = None
 
 
 @dataclass(frozen=True)

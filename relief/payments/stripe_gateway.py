@@ -96,6 +96,8 @@ def checkout_session_params(
     metadata = {"drive": details.drive_slug, "gift": gift.public_id}
     if details.chapter_slug:
         metadata["chapter"] = details.chapter_slug
+    if details.member_name:
+        metadata["member"] = details.member_name
     product_name = f"Gift to {details.drive_title}"
     price: SessionCreateParamsLineItemPriceData = {
         "currency": gift.currency.lower(),

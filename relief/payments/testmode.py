@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from relief import members
 from relief.errors import Conflict, NotFound
 from relief.models import Chapter, Drive, Entry, Gift, GiftStatus, utcnow
 from relief.payments import records, webhooks
@@ -80,7 +81,13 @@ def _token() -> str:
     return secrets.token_hex(12)
 
 
-def completed_event(gift: Gift, drive: Drive, chapter: Chapter | None, success_url: str) -> dict:
+def completed_event(
+    gift: Gift,
+    drive: Drive,
+    chapter: Chapter | None,
+    success_url: str,
+    member_name: str | None = None,
+) -> dict:
     """A ``checkout.session.completed`` event for the pending gift, as Stripe sends it."""
     now = int(utcnow().timestamp())
     obj = copy.deepcopy(_shapes()["checkout.session"])
@@ -88,6 +95,8 @@ def completed_event(gift: Gift, drive: Drive, chapter: Chapter | None, success_u
     metadata = {"drive": drive.slug, "gift": gift.public_id}
     if chapter is not None:
         metadata["chapter"] = chapter.slug
+    if member_name:
+        metadata["member"] = member_name
     obj.update(
         {
             "id": gift.stripe_session_id or f"cs_test_{_token()}",
@@ -160,7 +169,13 @@ def pay(session: Session, public_id: str, success_url: str) -> webhooks.Outcome:
     found = checkout(session, public_id)
     if found.gift.status != GiftStatus.PENDING:
         raise Conflict("This test gift is not waiting for payment any more.")
-    event = completed_event(found.gift, found.drive, found.chapter, success_url)
+    event = completed_event(
+        found.gift,
+        found.drive,
+        found.chapter,
+        success_url,
+        members.member_name(session, found.gift),
+    )
     return webhooks.process(session, event)
 
 

@@ -75,6 +75,9 @@ class Receipt:
     issued_at: datetime
     #: The coalition's time zone (RELIEF_TIMEZONE), which every date on the receipt is in.
     zone: str
+    #: A dedicated gift: "honour" or "memory", and whom (never the card's recipient).
+    dedication_kind: str | None = None
+    honoree_name: str | None = None
 
 
 NO_RECEIPT = "There is no receipt here: the gift is unknown or its payment has not completed."
@@ -130,6 +133,8 @@ def build(
         test_mode=gift.test_mode,
         issued_at=now.astimezone(UTC),
         zone=months.zone_name(),
+        dedication_kind=gift.dedication_kind if gift.honoree_name else None,
+        honoree_name=gift.honoree_name,
     )
 
 

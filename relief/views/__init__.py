@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
         donate,
         donor,
         health,
+        members,
         organizer,
         public,
         reports,
@@ -28,4 +29,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(organizer.bp)
     app.register_blueprint(donate.bp)
     app.register_blueprint(donor.bp)
+    app.register_blueprint(members.bp)
     app.register_blueprint(webhook.bp)

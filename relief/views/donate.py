@@ -95,7 +95,9 @@ def donate_form(view, values: dict | None = None) -> DonateForm:
             show_name="show" if values["show_name"] else "anonymous",
             message=values["message"],
             email=values["email"],
+            **{key: values[key] for key in donations.DEDICATION_KEYS},
         )
+        data["dedication_kind"] = data["dedication_kind"] or "honour"
     return _new_form(view, data=data)
 
 
@@ -112,7 +114,12 @@ def fee_rate_text() -> str:
     return f"{money.bps_text(rate.percent_bps)} + {money.format(rate.fixed_cents)}"
 
 
-def _page_url(view, _external: bool = True, **params) -> str:
+def _page_url(view, member=None, _external: bool = True, **params) -> str:
+    if member is not None:
+        name = member.member.page.name
+        return url_for(
+            "members.page", slug=view.drive.slug, name=name, _external=_external, **params
+        )
     if view.chapter is not None:
         return url_for(
             "public.chapter_page",
@@ -124,15 +131,13 @@ def _page_url(view, _external: bool = True, **params) -> str:
     return url_for("public.drive_page", slug=view.drive.slug, _external=_external, **params)
 
 
-def _forged() -> str | None:
+def _forged(page: DonatePage) -> str | None:
     """Why this donate POST is refused as forged (sent from another site, or without its
     page's token), or None. Asked before the request is counted or anything is written."""
     if from_another_site():
         return FROM_ANOTHER_SITE
     if not current_app.config.get("WTF_CSRF_ENABLED", True):
         return None
-    endpoint_args = request.view_args or {}
-    page = DonatePage(endpoint_args["slug"], endpoint_args.get("chapter"))
     secret = str(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key)
     token = request.form.get("csrf_token", "")
     return donate_token_error(secret, page, token, utcnow().date())
@@ -142,19 +147,56 @@ def _forged() -> str | None:
 @bp.post("/drives/<slug>/<chapter>/donate")
 @csrf.exempt  # no session token: the form's own, bound to its page, and the origin checked
 def donate(slug, chapter):
-    forged = _forged()
+    forged = _forged(DonatePage(slug, chapter))
     if forged is None:
         return _donate(slug, chapter)
     # Shown again with what was typed and a good token, counted against no limit.
     view = drive_pages.drive_view(db.session(), slug, chapter)
+    return _refused_as_forged(view, forged)
+
+
+@bp.post("/drives/<slug>/p/<name>/donate")
+@csrf.exempt  # as the donate form above: its page's own token, and the origin checked
+def member_donate(slug, name):
+    """A gift on a member's page: it credits the member and their chapter."""
+    found = drive_pages.member_view(db.session(), slug, name)  # 404 once hidden
+    view = found.view
+    assert view.chapter is not None, "a member's page is their chapter's side of the drive"
+    forged = _forged(DonatePage(slug, view.chapter.slug))
+    if forged is None:
+        # The rate limiter counts on a connection of its own: hold no write lock meanwhile.
+        boundary.checkpoint()
+        return _donate(slug, view.chapter.slug, found)
+    return _refused_as_forged(view, forged, found)
+
+
+def _page(view, form, member=None, status: int = 400):
+    if member is not None:
+        return render_template("drives/member.html", found=member, view=view, form=form), status
+    return render_template("drives/page.html", view=view, form=form), status
+
+
+@bp.app_template_global("member_page_urls")
+def member_page_urls(found) -> dict:
+    """The member page's own address and where its give box posts."""
+    drive_slug, name = found.view.drive.slug, found.member.page.name
+    return {
+        "page_url": url_for("members.page", slug=drive_slug, name=name, _external=True),
+        "donate_action": url_for(
+            "donate.member_donate", slug=drive_slug, name=name, _anchor="donate"
+        ),
+    }
+
+
+def _refused_as_forged(view, forged: str, member=None):
     form = _new_form(view, formdata=request.form)
     form.validate()
     if forged == FROM_ANOTHER_SITE:
         form.form_errors.append(forged)
-    return render_template("drives/page.html", view=view, form=form), 400
+    return _page(view, form, member)
 
 
-def _too_many(view, form, seconds: int):
+def _too_many(view, form, seconds: int, member=None):
     """The page again with everything the donor typed, the sentence, and ``Retry-After``."""
     form.form_errors.append(
         ngettext(
@@ -167,19 +209,19 @@ def _too_many(view, form, seconds: int):
             seconds,
         )
     )
-    page = render_template("drives/page.html", view=view, form=form)
-    return page, 429, {"Retry-After": str(seconds)}
+    page, status = _page(view, form, member, 429)
+    return page, status, {"Retry-After": str(seconds)}
 
 
-def _donate(slug, chapter):
+def _donate(slug, chapter, member=None):
     session = db.session()
-    view = drive_pages.drive_view(session, slug, chapter)
+    view = member.view if member is not None else drive_pages.drive_view(session, slug, chapter)
     form = _new_form(view, formdata=request.form)
     if not form.validate_on_submit():
-        return render_template("drives/page.html", view=view, form=form), 400
+        return _page(view, form, member)
     wait = budget_wait(CHECKOUT_LIMIT, CHECKOUT_SCOPE)
     if wait is not None:
-        return _too_many(view, form, wait)
+        return _too_many(view, form, wait, member)
     chapter_slug = view.chapter.slug if view.chapter else (form.chapter.data or None)
     gift = donations.create_pending(
         session,
@@ -194,6 +236,8 @@ def _donate(slug, chapter):
             message=form.message.data,
             email=form.email.data or "",
             attribution=form.attribution(),
+            member_name=member.member.page.name if member is not None else None,
+            dedication=form.dedication(),
         ),
         rate=_rate(),
         min_cents=current_app.config["DONATION_MIN_CENTS"],
@@ -207,14 +251,14 @@ def _donate(slug, chapter):
     # held, which SQLite's counters need).
     wait = spend_budget(CHECKOUT_LIMIT, CHECKOUT_SCOPE)
     if wait is not None:
-        return _too_many(view, form, wait)  # the pending gift stays pending, never paid
+        return _too_many(view, form, wait, member)  # the pending gift stays pending, never paid
     urls = CheckoutUrls(
         success=url_for("donate.gift_page", public_id=gift.public_id, _external=True),
-        cancel=_page_url(view, resume=gift.public_id, _anchor="donate"),
+        cancel=_page_url(view, member, resume=gift.public_id, _anchor="donate"),
         test_checkout=url_for(
             "donate.test_checkout",
             public_id=gift.public_id,
-            back=_page_url(view, resume=gift.public_id, _anchor="donate", _external=False),
+            back=_page_url(view, member, resume=gift.public_id, _anchor="donate", _external=False),
         ),
     )
     try:
@@ -224,7 +268,7 @@ def _donate(slug, chapter):
         form.form_errors.append(
             "We could not reach our payment processor. Nothing was charged; please try again."
         )
-        return render_template("drives/page.html", view=view, form=form), 503
+        return _page(view, form, member, 503)
     return redirect(checkout_url, code=303)  # the boundary saves the gift's checkout id
 
 

@@ -25,7 +25,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
-from relief import auth, boundary, db, drive_images, drives, ledger, matches, money, share
+from relief import auth, boundary, db, drive_images, drives, ledger, matches, members, money, share
 from relief.errors import DomainError
 from relief.forms import required
 from relief.models import MatchCounts, utcnow
@@ -634,3 +634,49 @@ def match_withdraw(chapter, slug, pledge_id):
     )
     flash(f"{pledge.sponsor_name}'s pledge is withdrawn and no longer shown.", "success")
     return redirect(url_for(".match_list", chapter=g.chapter.slug, slug=drive.slug))
+
+
+# --- Members' pages ----------------------------------------------------------------------------
+
+
+@bp.get("/<chapter>/members")
+@auth.chapter_organizer_required
+def members_list(chapter):
+    pages = members.chapter_pages(db.session(), g.chapter)
+    return render_template("organizer/members.html", pages=pages, error=None), 200
+
+
+@bp.post("/<chapter>/members/<int:member_id>/approve")
+@auth.chapter_organizer_required
+def member_approve(chapter, member_id):
+    session = db.session()
+    try:
+        with boundary.attempt():
+            page = members.approve(session, g.chapter, member_id, current_user.id, utcnow())
+    except DomainError as failure:
+        status = refusal_status(failure)
+        pages = members.chapter_pages(session, g.chapter)
+        return render_template("organizer/members.html", pages=pages, error=failure.message), status
+    boundary.audit("member.approve", f"member page #{page.id} ({page.name}) approved")
+    flash(f"{page.display_name}'s page is live.")
+    return redirect(url_for(".members_list", chapter=g.chapter.slug))
+
+
+@bp.post("/<chapter>/members/<int:member_id>/hide")
+@auth.chapter_organizer_required
+def member_hide(chapter, member_id):
+    session = db.session()
+    try:
+        with boundary.attempt():
+            page = members.hide(
+                session, g.chapter, member_id, request.form.get("reason", "")[:1000], utcnow()
+            )
+    except DomainError as failure:
+        status = refusal_status(failure)
+        pages = members.chapter_pages(session, g.chapter)
+        return render_template("organizer/members.html", pages=pages, error=failure.message), status
+    boundary.audit(
+        "member.hide", f"member page #{page.id} ({page.name}) hidden: {page.hidden_reason}"
+    )
+    flash(f"{page.display_name}'s page is hidden.")
+    return redirect(url_for(".members_list", chapter=g.chapter.slug))

@@ -20,6 +20,7 @@ from relief.models import (
     Job,
     JobStatus,
     MatchCounts,
+    MemberPage,
     Payout,
     PayoutTransaction,
     User,
@@ -151,6 +152,10 @@ ORGANIZE_ROUTES = {
         lambda o: {"slug": o["drive"], "pledge_id": o.get("pledge", 1)},
         400,
     ),
+    ("organizer.members_list", "GET"): (lambda o: {}, 200),
+    # A member's page of this chapter (written, so it can be approved); hiding needs a reason.
+    ("organizer.member_approve", "POST"): (lambda o: {"member_id": o.get("member", 1)}, 302),
+    ("organizer.member_hide", "POST"): (lambda o: {"member_id": o.get("member", 1)}, 400),
 }
 
 
@@ -433,7 +438,20 @@ def test_only_the_chapters_organizers_and_admins_reach_its_organizing(app):
         stl_only = drives.get_drive(session, "stl-only")
         pledge = _pledge(session, drives.get_chapter(session, "st-louis"), stl_only)
         session.commit()
-    own = {"drive": "stl-only", "pledge": pledge.id}
+        member = MemberPage(
+            drive_id=drives.get_drive(session, "stl-only").id,
+            chapter_id=drives.get_chapter(session, "st-louis").id,
+            name="ana-b",
+            display_name="Ana B.",
+            email="ana@example.org",
+            email_key="ana@example.org",
+            story="Why I give.",
+            goal_cents=10_000,
+        )
+        session.add(member)
+        session.commit()
+        member_id = member.id
+    own = {"drive": "stl-only", "pledge": pledge.id, "member": member_id}
     anonymous = SignedOut(app)
     users = {
         "organizer": SignedIn(app, "o@stl.org"),

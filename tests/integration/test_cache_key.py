@@ -20,6 +20,7 @@ from relief.models import (
     DriveChapter,
     MatchCounts,
     MatchPledge,
+    MemberPage,
     PartnerReport,
     PartnerReportRemittance,
 )
@@ -30,7 +31,12 @@ from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import make_user
 
 #: The answers a drive's state keys: the drive page, a chapter's side of it, the API answer.
-ANSWERS = ("/drives/mo-2026", "/drives/mo-2026/st-louis", "/api/drives/mo-2026")
+ANSWERS = (
+    "/drives/mo-2026",
+    "/drives/mo-2026/st-louis",
+    "/api/drives/mo-2026",
+    "/drives/mo-2026/p/ana-b",  # a member's page
+)
 
 #: Which of each table's rows the test changes: the drive's, St. Louis's, its report.
 THE_ROW = {
@@ -42,6 +48,7 @@ THE_ROW = {
     PartnerReport: lambda ids: PartnerReport.id == ids["report"],
     PartnerReportRemittance: lambda ids: PartnerReportRemittance.report_id == ids["report"],
     MatchPledge: lambda ids: MatchPledge.id == ids["pledge"],
+    MemberPage: lambda ids: MemberPage.id == ids["member"],
 }
 
 #: Columns no answer shows (they are in the key all the same: it holds whole rows).
@@ -58,6 +65,11 @@ NOT_SHOWN = {
     "match_pledge.created_at",
     "match_pledge.ended_early_at",  # ends_on moves with it
     "match_pledge.withdrawn_reason",  # the audit log keeps it; a withdrawn pledge is not shown
+    "member_page.email",  # private: the member's links only
+    "member_page.email_key",
+    "member_page.created_at",
+    "member_page.approved_at",  # another moment of approval: still approved
+    "member_page.hidden_reason",  # the organizers' screen shows it, not the public pages
 }
 
 
@@ -106,8 +118,26 @@ def drive_with_everything(session):
             counts=MatchCounts.ALL,
         ),
     )
+    member = MemberPage(
+        drive_id=drive.id,
+        chapter_id=st_louis.id,
+        name="ana-b",
+        display_name="Bea M.",
+        email="ana@example.org",
+        email_key="ana@example.org",
+        story="Why I give.",
+        goal_cents=20_000,
+        approved_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    session.add(member)
     session.commit()
-    return {"drive": drive.id, "chapter": st_louis.id, "report": report.id, "pledge": pledge.id}
+    return {
+        "drive": drive.id,
+        "chapter": st_louis.id,
+        "report": report.id,
+        "pledge": pledge.id,
+        "member": member.id,
+    }
 
 
 def photo() -> bytes:

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from relief import auth
-from relief.models import Gift, SignInSession, User
+from relief import auth, drives
+from relief.models import Gift, MemberPage, SignInSession, User, utcnow
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
@@ -32,7 +32,12 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 #: The routes without the session's CSRF token: Stripe's webhook (Stripe cannot hold our
 #: token; its signature authenticates) and the donate form (its token is its page's, so that
 #: the page needs no session: test_a_cross_site_donate_post_is_refused_even_with_the_pages_token).
-CSRF_EXEMPT = {"webhook.stripe_webhook", "donate.donate", "account.digest_stop"}
+CSRF_EXEMPT = {
+    "webhook.stripe_webhook",
+    "donate.donate",
+    "donate.member_donate",
+    "account.digest_stop",
+}
 #: The routes that take no CSRF token at all (the donate form is walked: its own token). The
 #: digest's unsubscribe link is its own authority (signed; it can only stop the digest) and
 #: mail clients post it in one click (RFC 8058): test_digest.py forges one and is refused.
@@ -69,6 +74,8 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "user_id": objects["account"],
         "pledge_id": objects["pledge"],
         "token": "0" * 64,
+        "member_id": objects["member"],
+        "name": "ana-b",
     }
 
 
@@ -89,6 +96,20 @@ def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
         objects = objects_of(session, drive, "st-louis")
         public_id = make_gift(session, drive, 2_500, chapter="st-louis").public_id
         make_user(session, "admin@mo.org", admin=True)
+        member = MemberPage(  # an approved member's page, whose give box posts too
+            drive_id=drive.id,
+            chapter_id=drives.get_chapter(session, "st-louis").id,
+            name="ana-b",
+            display_name="Ana B.",
+            email="ana@example.org",
+            email_key="ana@example.org",
+            story="Why I give.",
+            goal_cents=10_000,
+            approved_at=utcnow(),
+        )
+        session.add(member)
+        session.commit()
+        objects["member"] = member.id
     admin = SignedIn(app, "admin@mo.org")
     with data(app) as session:
         objects["sign_in_session"] = session.execute(select(SignInSession.id)).scalar_one()

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.forms",
         "relief.mail",
         "relief.donor_access",
+        "relief.members",
         "relief.accounts",
         "relief.two_factor",
         "relief.organization",
