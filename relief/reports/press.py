@@ -127,6 +127,9 @@ class PressSnapshot:
     ratio_stale: bool = False
     #: Who the press should write to (the RELIEF_PRESS_CONTACT setting).
     press_contact: str = ""
+    #: The host chapter, whose books hold the gifts to the whole drive (the API counts them
+    #: in its entry): named beside them so the two read the same.
+    host_name: str | None = None
 
     @property
     def percent_text(self) -> str:
@@ -263,6 +266,7 @@ def build(
         ),
         unattributed_raised_cents=totals.unattributed.raised_cents,
         unattributed_gift_count=totals.unattributed.gift_count,
+        host_name=totals.host.name if totals.host else None,
         days=days,
         fingerprint=totals.fingerprint,
         entry_count=totals.entry_count,
