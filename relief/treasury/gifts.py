@@ -326,7 +326,9 @@ def recent_gifts(
 ) -> list[tuple[Gift, Drive | None]]:
     """The gifts in the chapter's books (a host's include those to the whole drive), newest
     first, ``limit`` at a time."""
-    statement = scope.books_of(Gift, chapter, Drive).outerjoin(Drive, col(Drive.id) == Gift.drive_id)
+    statement = scope.books_of(Gift, chapter, Drive).outerjoin(
+        Drive, col(Drive.id) == Gift.drive_id
+    )
     if before_id is not None:
         statement = statement.where(col(Gift.id) < before_id)
     return list(session.exec(statement.order_by(col(Gift.id).desc()).limit(limit)).all())

@@ -57,7 +57,9 @@ def get_owned(session: Session, model: type[T], object_id: int, chapter: Chapter
     return row
 
 
-def get_in_books(session: Session, model: type[T], object_id: int, chapter: Chapter, what: str) -> T:
+def get_in_books(
+    session: Session, model: type[T], object_id: int, chapter: Chapter, what: str
+) -> T:
     """The ``model`` row (Entry or Gift) with this id if it is in ``chapter``'s books (see
     :func:`books_of`: a host also holds the whole drive's); else NotFound."""
     row = session.exec(books_of(model, chapter).where(model.id == object_id)).first()

@@ -35,7 +35,7 @@ import re
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -82,7 +82,7 @@ def chicago(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def cents(text: str) -> int:
-    """"$1,234.56", "-$7.55", "−$7.55" or "-7.55" as cents."""
+    """ "$1,234.56", "-$7.55", "−$7.55" or "-7.55" as cents."""
     cleaned = text.strip().replace("\u2212", "-").replace("$", "").replace(",", "")
     whole = Decimal(cleaned) * 100
     assert whole == int(whole), text
@@ -387,8 +387,7 @@ class Walk:
             key: cents(amounts[0])
             for line in layout.splitlines()
             for key in ("Mid-Missouri", "St. Louis", "Whole drive")
-            if line.strip().startswith(key)
-            and (amounts := re.findall(r"-?\$[\d,]+\.\d\d", line))
+            if line.strip().startswith(key) and (amounts := re.findall(r"-?\$[\d,]+\.\d\d", line))
         }
         assert part.get("Whole drive", 0) == whole, (name, part)
         assert part["Mid-Missouri"] + part.get("Whole drive", 0) == b.raised(HOST), (name, part)
