@@ -25,10 +25,9 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms
 
-from relief import auth, boundary, db, drives, money
+from relief import auth, boundary, db, drives, ledger, money
 from relief.errors import DomainError
 from relief.forms import required
-from relief.models import utcnow
 from relief.organize import workspace
 from relief.organize.forms import (
     AddChapterForm,
@@ -99,7 +98,7 @@ def drive_new(chapter):
     form = NewDriveForm()
     error, status = None, 200
     if request.method == "GET":
-        today = utcnow().date()
+        today = ledger.today()  # the coalition's, as the drive's days are
         form.starts_on.data = today
         # The ratio's source is left blank on purpose: the organizer cites the one they use.
     if form.validate_on_submit():
