@@ -79,7 +79,7 @@ def _check_ratio(ratio_hundredths: int) -> int:
 
 
 def _check_ratio_as_of(ratio_as_of: date, today: date | None = None) -> date:
-    if ratio_as_of > (today or utcnow().date()):
+    if ratio_as_of > (today or ledger.today()):
         raise InvalidInput(
             "The date the ratio was stated cannot be in the future: give the date of the "
             "source you cite."
@@ -123,7 +123,7 @@ def create_drive(
     currency = _check_currency(currency)
     goal_cents = _check_goal(goal_cents)
     ratio_hundredths = _check_ratio(ratio_hundredths)
-    starts_on = starts_on or utcnow().date()
+    starts_on = starts_on or ledger.today()  # the coalition's today, not UTC's
     if ends_on is not None and ends_on < starts_on:
         raise InvalidInput("The end date must not be before the start date.")
     if ratio_as_of is not None:

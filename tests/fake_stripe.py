@@ -35,6 +35,9 @@ class FakeStripe:
         self.payout_transactions: dict[str, list[dict]] = {}
         #: Objects a balance transaction's ``source`` expands to (``expand[]=data.source``).
         self.sources: dict[str, dict] = {}
+        #: Refunds by id, each with its balance transaction expanded (answered as an id
+        #: unless ``expand[]=balance_transaction`` asks for it).
+        self.refunds: dict[str, dict] = {}
         #: The most a page holds, whatever ``limit`` asks (to test pagination with few objects).
         self.page_size = 100
         self.answered = 0
@@ -125,6 +128,11 @@ class FakeStripe:
             return 200, stripe_objects.shape(
                 "payment_intent", id=intent, status="succeeded", latest_charge=charge
             )
+        if method == "GET" and parts[0] == "refunds" and parts[1] in self.refunds:
+            refund = self.refunds[parts[1]]
+            if "balance_transaction" not in expand:
+                refund = {**refund, "balance_transaction": refund["balance_transaction"]["id"]}
+            return 200, refund
         if method == "GET" and parts[0] == "charges":
             return 200, self._charge(parts[1], "balance_transaction" in expand)
         if method == "GET" and parts[0] == "balance_transactions":

@@ -113,6 +113,7 @@ class PayoutTransaction(SQLModel, table=True):
     #: Stripe's description ("Billing - Usage Fee (2026-11-01)"), shown for the account's
     #: own lines (a Stripe fee, a failed payout's money back).
     description: str = Field(default="", max_length=500)
-    #: The gift it was matched to (None while unmatched) and that gift's chapter.
+    #: The gift it was matched to (None while unmatched) and the chapter whose books hold
+    #: it (``ledger.owner``: the gift's chapter, or for a gift to the whole drive its host).
     gift_id: int | None = Field(default=None, foreign_key="gift.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id", index=True)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from relief import drives, ledger, money, projection
 from relief.errors import NotFound
-from relief.models import Chapter, Drive, DriveChapter, Gift, GiftStatus, utcnow
+from relief.models import Chapter, Drive, DriveChapter, Gift, GiftStatus
 from relief.treasury import scope
 
 SUPPORTERS_PAGE = 100
@@ -48,7 +48,7 @@ def _row(session: Session, chapter: Chapter, drive: Drive, today: date) -> Drive
 
 def chapter_drives(session: Session, chapter: Chapter, today: date | None = None) -> list[DriveRow]:
     """The drives the chapter takes part in, newest first, each with ``ledger.totals``."""
-    today = today or utcnow().date()
+    today = today or ledger.today()
     return [_row(session, chapter, drive, today) for drive in scope.drives_of(session, chapter)]
 
 
@@ -82,7 +82,7 @@ def drive_detail(
         select(Chapter).where(col(Chapter.id).not_in(taking_part)).order_by(Chapter.name)
     ).all()
     return DriveDetail(
-        row=_row(session, chapter, drive, today or utcnow().date()),
+        row=_row(session, chapter, drive, today or ledger.today()),
         currency_locked=drives.currency_locked(session, drive),
         other_chapters=tuple(others),
     )

@@ -29,6 +29,17 @@ def fee_now(session: Session, gift_id: int) -> None:
         session.flush()
 
 
+def refund_amount(session: Session, gift_id: int, refund_id: str) -> bool:
+    """Read what a refund in another currency than its gift's took out of the account (its
+    balance transaction), and post that (``payments.refund_reader``)."""
+    return enqueue(
+        session,
+        "refund-amount",
+        f"refund-amount:{refund_id}",
+        {"gift_id": gift_id, "refund_id": refund_id},
+    )
+
+
 def _mail(session: Session, gift: Gift, key: str, template: str, **values) -> bool:
     if not gift.donor_email or gift.id is None:
         return False  # no address (or erased): nothing to send

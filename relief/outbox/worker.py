@@ -33,7 +33,7 @@ from flask.cli import with_appcontext
 from relief import boundary, mail, outbox
 from relief.errors import DomainError
 from relief.models import JobStatus, utcnow
-from relief.payments import fee_reader
+from relief.payments import fee_reader, refund_reader
 from relief.payments.choice import for_app
 from relief.payments.gateway import GatewayError
 from relief.treasury import digest
@@ -45,6 +45,13 @@ DIGEST_CHECK_SECONDS = 60
 
 def _read_fee(app: Flask, claimed: outbox.Claimed) -> str:
     return fee_reader.read_fee(for_app(app), int(claimed.payload["gift_id"]))
+
+
+def _read_refund(app: Flask, claimed: outbox.Claimed) -> str:
+    payload = claimed.payload
+    return refund_reader.read_refund(
+        for_app(app), int(payload["gift_id"]), str(payload["refund_id"])
+    )
 
 
 def _send_mail(app: Flask, claimed: outbox.Claimed) -> str:
@@ -74,6 +81,7 @@ def _send_mail(app: Flask, claimed: outbox.Claimed) -> str:
 #: What runs each kind of job; a handler raises to fail the run (see :meth:`Worker.run_one`).
 HANDLERS: dict[str, Callable[[Flask, outbox.Claimed], str]] = {
     "fee": _read_fee,
+    "refund-amount": _read_refund,
     "mail": _send_mail,
 }
 

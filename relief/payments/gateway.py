@@ -97,6 +97,20 @@ class BalanceTransactionInfo:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class RefundInAccount:
+    """A refund as it left the Stripe account: its status and time, and what its balance
+    transaction moved, in the account's currency (a refund of a payment made in another
+    currency is converted by Stripe; this is what really left)."""
+
+    refund_id: str
+    status: str
+    created: datetime
+    #: Positive: what left the account.
+    amount_cents: int
+    currency: str
+
+
 class Gateway(Protocol):
     test_mode: bool
 
@@ -114,6 +128,11 @@ class Gateway(Protocol):
     ) -> PaymentFee:
         """The fee of a payment (found by charge, payment intent or, for a month of a monthly
         gift, its invoice), read from its balance transaction; raises GatewayError."""
+        ...
+
+    def refund_in_account(self, refund_id: str) -> RefundInAccount:
+        """A refund with its balance transaction: what left the account, in the account's
+        currency; raises GatewayError."""
         ...
 
     def manage_url(self, customer_id: str, return_url: str) -> str:

@@ -36,6 +36,7 @@ from relief.models import Entry, EntryKind, Gift, StripeRefund, utcnow
 from relief.outbox import due
 from relief.payments import records
 from relief.payments.fulfilment import Handled
+from relief.payments.gateway import RefundInAccount
 from relief.payments.screening import Hold
 
 #: A refund in these states has taken (or is taking) the money out.
@@ -73,7 +74,9 @@ def charge_refunded(session: Session, charge: dict, at: datetime | None = None) 
         return Handled(f"charge {charge['id']}: gift not known yet", waits_for=waits_for)
     if gift.stripe_charge_id is None:
         gift.stripe_charge_id = charge["id"]
-    stated = int(charge.get("amount_refunded") or 0)
+    # A charge in another currency than its gift's (Adaptive Pricing) states its refunds in
+    # that currency: not a figure of the gift's. Its refund objects are converted one by one.
+    stated = 0 if _foreign(charge, gift) else int(charge.get("amount_refunded") or 0)
     if stated > gift.amount_cents:
         raise Hold(
             f"Stripe says {_money(stated, gift)} was refunded on charge {charge['id']}, more "
@@ -105,14 +108,25 @@ def _track(session: Session, gift: Gift, refund: dict, at: datetime | None) -> s
             f"Refund {refund['id']} has the status {status or '(none)'!r}, which Relief does not "
             "know; nothing was posted. Look the refund up in Stripe's dashboard."
         )
-    amount = int(refund["amount"])
+    row = session.exec(select(StripeRefund).where(StripeRefund.stripe_id == refund["id"])).first()
+    if _foreign(refund, gift):
+        if row is not None:
+            amount = row.amount_cents  # converted when it was first known
+        elif (converted := _in_gift_currency(refund.get("balance_transaction"), gift)) is not None:
+            amount = converted
+        else:
+            # What left the account is read from its balance transaction by the outbox's
+            # worker (refund_reader), which then posts it; nothing is posted meanwhile.
+            due.refund_amount(session, records.saved_id(gift), refund["id"])
+            return f"in {str(refund['currency']).upper()}: its amount in {gift.currency} is read"
+    else:
+        amount = int(refund["amount"])
     if amount > gift.amount_cents:
         raise Hold(
             f"Refund {refund['id']} of {_money(amount, gift)} is more than its gift "
             f"#{gift.id} of {_money(gift.amount_cents, gift)}. Nothing was posted."
         )
     told_at = at or utcnow()
-    row = session.exec(select(StripeRefund).where(StripeRefund.stripe_id == refund["id"])).first()
     if row is None:
         row = StripeRefund(
             stripe_id=refund["id"],
@@ -134,6 +148,41 @@ def _track(session: Session, gift: Gift, refund: dict, at: datetime | None) -> s
         row.status, row.updated_at = status, told_at
     session.flush()
     return row.status
+
+
+def refund_converted(session: Session, gift_id: int, found: RefundInAccount) -> str | None:
+    """A refund in another currency, as its balance transaction says it left the account
+    (``refund_reader``): tracked and posted in the gift's currency, at its own time; None
+    (nothing posted) when the account's currency is not the gift's either. Flushes."""
+    gift = session.get(Gift, gift_id)
+    if gift is None or found.currency.upper() != gift.currency:
+        return None
+    refund = {
+        "id": found.refund_id,
+        "status": found.status,
+        "amount": found.amount_cents,
+        "created": int(found.created.timestamp()),
+    }
+    status = _track(session, gift, refund, None)
+    moved = _settle(session, gift, None)
+    return f"refund {found.refund_id} is {status}, {_money(found.amount_cents, gift)}: " + _moved(
+        moved, gift
+    )
+
+
+def _foreign(obj: dict, gift: Gift) -> bool:
+    """Is the Stripe object's amount in another currency than the gift's?"""
+    currency = obj.get("currency")
+    return isinstance(currency, str) and bool(currency) and currency.upper() != gift.currency
+
+
+def _in_gift_currency(txn: object, gift: Gift) -> int | None:
+    """What an expanded balance transaction moved (positive), if it is in the gift's
+    currency; else None."""
+    if not isinstance(txn, dict) or str(txn.get("currency") or "").upper() != gift.currency:
+        return None
+    amount = txn.get("amount")
+    return abs(int(amount)) if isinstance(amount, int) else None
 
 
 def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
@@ -259,7 +308,7 @@ def dispute(session: Session, obj: dict, event_type: str, at: datetime | None = 
     if meaning == "inquiry" and not reinstated:
         # An inquiry: the card network asks questions, no money moves.
         return Handled(f"dispute {obj['id']} is an inquiry ({status}); no money moved", gift)
-    amount = int(obj["amount"])
+    amount = _dispute_amount(session, obj, gift)
     if not records.has_entry(session, f"dispute-withdrawn:{obj['id']}"):
         _within_gift(session, gift, obj["id"], amount)
     records.post(
@@ -289,6 +338,29 @@ def dispute(session: Session, obj: dict, event_type: str, at: datetime | None = 
         )
     records.settle_status(session, gift)
     return Handled(f"dispute {obj['id']} ({status}): gift {gift.status.value}", gift)
+
+
+def _dispute_amount(session: Session, obj: dict, gift: Gift) -> int:
+    """The disputed amount in the gift's currency. A dispute of a payment made in another
+    currency is what its withdrawal's balance transaction took out of the account (or what
+    was posted for it before); with neither in the gift's currency it is held, never posted
+    as a number in the wrong currency."""
+    if not _foreign(obj, gift):
+        return int(obj["amount"])
+    posted = session.exec(
+        select(Entry.amount_cents).where(Entry.external_id == f"dispute-withdrawn:{obj['id']}")
+    ).first()
+    if posted is not None:
+        return -posted
+    for txn in obj.get("balance_transactions") or []:
+        amount = _in_gift_currency(txn, gift)
+        if amount is not None and isinstance(txn, dict) and txn["amount"] < 0:
+            return amount
+    raise Hold(
+        f"Dispute {obj['id']} is in {str(obj['currency']).upper()} and gift #{gift.id} in "
+        f"{gift.currency}, and no balance transaction of the dispute in {gift.currency} says "
+        "what left the account. Nothing was posted: look the dispute up in Stripe's dashboard."
+    )
 
 
 def _reinstated_at(obj: dict) -> datetime | None:

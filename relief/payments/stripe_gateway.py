@@ -23,6 +23,7 @@ from relief.payments.gateway import (
     GatewayError,
     PaymentFee,
     PayoutInfo,
+    RefundInAccount,
 )
 
 if TYPE_CHECKING:  # Stripe's own request types: a wrong parameter fails mypy
@@ -208,6 +209,24 @@ class StripeGateway:
             payment_intent_id=payment_intent_id,
             balance_transaction_id=txn["id"],
             fee_cents=int(txn["fee"]),
+        )
+
+    def refund_in_account(self, refund_id: str) -> RefundInAccount:
+        try:
+            refund = self.client.v1.refunds.retrieve(refund_id, {"expand": ["balance_transaction"]})
+            txn = refund["balance_transaction"]
+            if txn is None:
+                raise GatewayError(f"{refund_id} has no balance transaction yet.")
+            if isinstance(txn, str):
+                txn = self.client.v1.balance_transactions.retrieve(txn)
+        except stripe.StripeError as error:
+            raise GatewayError(f"Stripe could not tell the refund: {error}") from error
+        return RefundInAccount(
+            refund_id=refund_id,
+            status=str(refund["status"]),
+            created=datetime.fromtimestamp(int(refund["created"]), UTC),
+            amount_cents=-int(txn["amount"]),
+            currency=str(txn["currency"]).upper(),
         )
 
     def manage_url(self, customer_id: str, return_url: str) -> str:

@@ -29,6 +29,7 @@ from relief.payments.gateway import (
     GatewayError,
     PaymentFee,
     PayoutInfo,
+    RefundInAccount,
 )
 
 SHAPES = Path(__file__).parent / "shapes" / "checkout_completed.json"
@@ -55,6 +56,10 @@ class TestGateway:
     ) -> PaymentFee:
         # Test-mode gifts are never fee_pending; nothing to fetch.
         raise GatewayError("Test mode has no processor to ask for fees.")
+
+    def refund_in_account(self, refund_id: str) -> RefundInAccount:
+        # Test-mode gifts are in their drive's currency: no refund needs converting.
+        raise GatewayError("Test mode has no processor to ask for a refund's balance transaction.")
 
     def manage_url(self, customer_id: str, return_url: str) -> str:
         raise GatewayError("Test-mode monthly gifts have no customer portal.")

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError
 from sqlmodel import Session, SQLModel, col, select
 
-from relief.errors import DomainError
+from relief.errors import DomainError, NotFound
 from relief.models import ParkedEvent, StripeEvent, utcnow
 from relief.outbox import due
 from relief.payments import fulfilment, records, reversals, screening
@@ -264,6 +264,32 @@ def replay(session: Session, ids: Iterable[str]) -> int:
     outcome = Outcome(event_id="", type="replay")
     _replay(session, ids, outcome)
     return sum(message.startswith("replaying ") for message in outcome.messages)
+
+
+def run_held(session: Session, event_id: str) -> Outcome:
+    """Run a held event again (a coalition admin, once its cause is gone: say, the dispute
+    that made a second one too large was won), inside the caller's writer unit of work. Its
+    id stays claimed; it is taken off the list and processed as it came, so it is held again,
+    with its reason, if the cause remains. NotFound unless the event is held."""
+    held = session.exec(
+        select(ParkedEvent).where(
+            ParkedEvent.event_id == event_id, col(ParkedEvent.reason).is_not(None)
+        )
+    ).first()
+    if held is None:
+        raise NotFound(f"No Stripe event {event_id[:80]} is held.")
+    stored = session.get(StripeEvent, event_id)
+    outcome = Outcome(event_id=event_id, type=stored.type if stored else "(held)")
+    try:
+        event = json.loads(held.payload)
+    except (ValueError, RecursionError):
+        outcome.parked = True
+        outcome.messages.append(f"held: {held.reason}")
+        return outcome  # a body Relief cannot read stays held as it is
+    session.delete(held)
+    session.flush()
+    _run(session, event_id, event, outcome, held.payload)
+    return outcome
 
 
 def _park(

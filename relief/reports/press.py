@@ -146,6 +146,9 @@ class PressSnapshot:
     matches: tuple[MatchLine, ...] = ()
     #: Projected relief if the sponsors pay what their pledges matched; None without any.
     projected_with_match_cents: int | None = None
+    #: The host chapter, whose books hold the gifts to the whole drive (the API counts them
+    #: in its entry): named beside them so the two read the same.
+    host_name: str | None = None
 
     @property
     def percent_text(self) -> str:
@@ -284,6 +287,7 @@ def build(
         ),
         unattributed_raised_cents=totals.unattributed.raised_cents,
         unattributed_gift_count=totals.unattributed.gift_count,
+        host_name=totals.host.name if totals.host else None,
         days=days,
         fingerprint=totals.fingerprint,
         entry_count=totals.entry_count,

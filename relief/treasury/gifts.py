@@ -167,7 +167,8 @@ class GiftDetail:
 
 
 def gift_detail(session: Session, chapter: Chapter, gift_id: int) -> GiftDetail:
-    gift = scope.get_owned(session, Gift, gift_id, chapter, "gift")
+    """A gift in the chapter's books (a host's include the whole drive's), with its entries."""
+    gift = scope.get_in_books(session, Gift, gift_id, chapter, "gift")
     entries = tuple(
         session.exec(
             select(Entry)
@@ -323,8 +324,11 @@ def _move_gift(
 def recent_gifts(
     session: Session, chapter: Chapter, limit: int = 100, before_id: int | None = None
 ) -> list[tuple[Gift, Drive | None]]:
-    """The chapter's gifts, newest first, ``limit`` at a time."""
-    statement = scope.rows_of(Gift, chapter, Drive).outerjoin(Drive, col(Drive.id) == Gift.drive_id)
+    """The gifts in the chapter's books (a host's include those to the whole drive), newest
+    first, ``limit`` at a time."""
+    statement = scope.books_of(Gift, chapter, Drive).outerjoin(
+        Drive, col(Drive.id) == Gift.drive_id
+    )
     if before_id is not None:
         statement = statement.where(col(Gift.id) < before_id)
     return list(session.exec(statement.order_by(col(Gift.id).desc()).limit(limit)).all())

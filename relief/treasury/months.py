@@ -158,12 +158,13 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
         last_sync = session.exec(select(func.max(Payout.synced_at))).one()
         if last_sync is None or _aware(last_sync) < end:
             since = f" (last sync {last_sync:%Y-%m-%d})" if last_sync else " (never synced)"
-            items.append(
-                Outstanding(
-                    f"Stripe has not been synced since {month_label(month)} ended{since}",
-                    "payouts",
-                )
+            sentence = (
+                f"Stripe has not been synced since {month_label(month)} ended{since}"
+                if end <= utcnow()
+                # A month-to-date report: the month has not ended, so it cannot say it did.
+                else f"Stripe is synced once {month_label(month)} has ended{since}"
             )
+            items.append(Outstanding(sentence, "payouts"))
     for view in payouts.payouts_of(
         session, chapter, None, arriving_from=month, arriving_before=next_month(month)
     ):

@@ -15,8 +15,10 @@ from sqlalchemy import literal, or_
 from sqlmodel import Session, col, select
 
 from relief import ledger
+from relief.ledger import owner
 from relief.models import (
     Chapter,
+    Drive,
     Entry,
     EntryKind,
     Gift,
@@ -138,7 +140,7 @@ def _store(session: Session, payout: Payout, info: BalanceTransactionInfo) -> bo
             created=info.created,
             description=info.description,
             gift_id=gift.id if gift else None,
-            chapter_id=gift.chapter_id if gift else None,
+            chapter_id=_books_of(session, gift),
         )
     )
     session.flush()
@@ -213,6 +215,17 @@ def sync(
     return result
 
 
+def _books_of(session: Session, gift: Gift | None) -> int | None:
+    """The chapter whose books hold the gift (``ledger.owner``): its own, or for a gift to
+    the whole drive the drive's host; None while its drive is unknown."""
+    if gift is None:
+        return None
+    drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
+    if drive is None:
+        return gift.chapter_id
+    return owner.owner(gift.chapter_id, drive.host_chapter_id)
+
+
 def rematch(session: Session) -> int:
     """Match transactions still without a gift (the gift's webhook may have come later), and
     follow a gift credited to a chapter since; flushes. Returns how many changed."""
@@ -231,8 +244,11 @@ def rematch(session: Session) -> int:
             if txn.gift_id
             else _gift_for(session, txn.charge_id, txn.payment_intent_id)
         )
-        if gift is not None and (txn.gift_id, txn.chapter_id) != (gift.id, gift.chapter_id):
-            txn.gift_id, txn.chapter_id = gift.id, gift.chapter_id
+        if gift is None:
+            continue
+        books = _books_of(session, gift)
+        if (txn.gift_id, txn.chapter_id) != (gift.id, books):
+            txn.gift_id, txn.chapter_id = gift.id, books
             changed += 1
     session.flush()
     return changed

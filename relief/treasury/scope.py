@@ -57,6 +57,17 @@ def get_owned(session: Session, model: type[T], object_id: int, chapter: Chapter
     return row
 
 
+def get_in_books(
+    session: Session, model: type[T], object_id: int, chapter: Chapter, what: str
+) -> T:
+    """The ``model`` row (Entry or Gift) with this id if it is in ``chapter``'s books (see
+    :func:`books_of`: a host also holds the whole drive's); else NotFound."""
+    row = session.exec(books_of(model, chapter).where(model.id == object_id)).first()
+    if row is None:
+        raise NotFound(f"There is no {what} #{object_id} in {chapter.name}.")
+    return row
+
+
 def drives_of(session: Session, chapter: Chapter) -> list[Drive]:
     """The drives the chapter takes part in, newest first."""
     return list(

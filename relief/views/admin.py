@@ -63,6 +63,7 @@ def _render_unassigned(session, error=None, status=200):
         gifts=gifts.unassigned_of_no_chapter(session),
         parked=webhooks.parked_events(session),
         form=_assign_form(session),
+        run_form=ActionForm(),
         error=error,
     ), status
 
@@ -93,6 +94,22 @@ def assign(gift_id):
         chapter=chapter,
     )
     flash(f"Gift #{gift.id} is now counted in its drive and chapter.", "success")
+    return redirect(url_for(".unassigned"))
+
+
+@bp.post("/events/<event_id>/run")
+@auth.admin_required
+def run_held_event(event_id):
+    """Run a held Stripe event again, once its cause is gone (held again if it is not)."""
+    session = db.session()
+    outcome = webhooks.run_held(session, event_id)  # NotFound: 404
+    said = "; ".join(outcome.messages)
+    boundary.audit("stripe.run", f"held Stripe event {event_id} ({outcome.type}) run again: {said}")
+    if outcome.parked:
+        reason = said.removeprefix("held: ")
+        flash(f"Stripe event {event_id} is held again: {reason}", "error")
+    else:
+        flash(f"Stripe event {event_id} ran: {said}", "success")
     return redirect(url_for(".unassigned"))
 
 

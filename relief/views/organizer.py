@@ -104,7 +104,7 @@ def drive_new(chapter):
     form = NewDriveForm()
     error, status = None, 200
     if request.method == "GET":
-        today = utcnow().date()
+        today = ledger.today()  # the coalition's, as the drive's days are
         form.starts_on.data = today
         # The ratio's source is left blank on purpose: the organizer cites the one they use.
     if form.validate_on_submit():

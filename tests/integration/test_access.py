@@ -89,6 +89,11 @@ OUTSIDE = {
     ("admin.audit_log", "GET"): (lambda o: {}, ADMINS),
     ("admin.unassigned", "GET"): (lambda o: {}, ADMINS),
     ("admin.assign", "POST"): (lambda o: {"gift_id": o["unclaimed"]}, {**ADMINS, "admin": 400}),
+    # An event that is not held: nothing to run, for anyone.
+    ("admin.run_held_event", "POST"): (
+        lambda o: {"event_id": "evt_not_held"},
+        {**ADMINS, "admin": 404},
+    ),
     ("admin.drive_list", "GET"): (lambda o: {}, ADMINS),
     ("admin.drive_host", "POST"): (lambda o: {"slug": "mo-2026"}, {**ADMINS, "admin": 400}),
     ("admin.outbox_page", "GET"): (lambda o: {}, ADMINS),

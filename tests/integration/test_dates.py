@@ -331,3 +331,41 @@ def test_a_gift_moved_into_a_closed_month_keeps_the_day_it_was_received(chicago)
         # then +$5.00 today: one change of amount, no second move.
         assert [c.amount_cents for c in corrections] == [-2_500, 2_500, 500]
         assert ledger.local_day(corrections[-1].effective_at) == typed_on
+
+
+def test_a_new_drive_starts_on_the_coalitions_today_not_utcs(database_url):
+    """`drive add` without a start date, and the organizer's new-drive form, propose the
+    coalition's today. A zone whose date differs from UTC's right now (twelve hours behind
+    before noon UTC, fourteen ahead after) makes the difference visible at any hour."""
+    now = datetime.now(UTC)
+    zone = "Etc/GMT+12" if now.hour < 12 else "Pacific/Kiritimati"
+    app = make_app(database_url, RELIEF_TIMEZONE=zone)
+    try:
+        local_today = ledger.today()
+        assert local_today != now.date()
+        with data(app) as session:
+            drives.create_chapter(session, "st-louis", "St. Louis", "MO")
+            session.commit()
+            make_user(session, "org@stl.org", "st-louis", role="organizer")
+        added = app.test_cli_runner().invoke(
+            args=[
+                "drive",
+                "add",
+                "zone-2026",
+                "--title",
+                "Zone",
+                "--goal",
+                "100",
+                "--chapters",
+                "st-louis",
+            ]
+        )
+        assert added.exit_code == 0, added.output
+        with data(app) as session:
+            assert drives.get_drive(session, "zone-2026").starts_on == local_today
+        form = SignedIn(app, "org@stl.org").get("/organize/st-louis/drives/new")
+        assert form.status_code == 200, form.status_code
+        assert f'value="{local_today.isoformat()}"' in form.get_data(as_text=True)
+    finally:
+        app.extensions["relief.engine"].dispose()
+        months.set_zone("UTC")

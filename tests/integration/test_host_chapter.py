@@ -274,3 +274,27 @@ def test_the_migration_makes_the_lowest_chapter_host_and_keeps_every_fingerprint
         months = {row.chapter_id: row.amount_cents for row in fresh.exec(select(MonthTotal))}
         assert months[mid_missouri.id] == 2_200
         assert ledger.verify(fresh, drive) == []
+
+
+def test_a_whole_drive_gift_is_on_the_host_chapters_gifts_screen_and_can_be_corrected(app):
+    with data(app) as session:
+        drive = make_coalition(session)  # host: mid-missouri
+        gift = make_gift(session, drive, 6_300, donor_name="Otto Offline")
+        make_user(session, "t@mm.org", "mid-missouri")
+        make_user(session, "t@kc.org", "kansas-city")
+    host = SignedIn(app, "t@mm.org")
+    listed = host.get("/treasurer/mid-missouri/gifts").get_data(as_text=True)
+    assert "Otto Offline" in listed and "$63.00" in listed
+    page = host.get(f"/treasurer/mid-missouri/gifts/{gift.id}")
+    assert page.status_code == 200 and "Otto Offline" in page.get_data(as_text=True)
+    corrected = host.post(
+        f"/treasurer/mid-missouri/gifts/{gift.id}/correct",
+        {"correct_amount": "60.00", "reason": "The cash was counted twice: $60"},
+    )
+    assert corrected.status_code == 302, corrected.get_data(as_text=True)[:800]
+    dashboard = host.get("/treasurer/mid-missouri/").get_data(as_text=True)
+    assert figure(dashboard, "held") == "$60.00"
+    # Another chapter's treasurer sees no such gift, by list or by id.
+    other = SignedIn(app, "t@kc.org")
+    assert "Otto Offline" not in other.get("/treasurer/kansas-city/gifts").get_data(as_text=True)
+    assert other.get(f"/treasurer/kansas-city/gifts/{gift.id}").status_code == 404

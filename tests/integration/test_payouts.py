@@ -34,10 +34,10 @@ NOW = int(datetime.now(UTC).timestamp())
 def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis", when=None):
     """A paid card gift and its fee in the ledger, as the webhook leaves them (received
     ``when``, else now)."""
-    chapter_obj = drives.chapter_in_drive(session, drive, chapter)
+    chapter_obj = drives.chapter_in_drive(session, drive, chapter) if chapter else None
     gift = Gift(
         drive_id=drive.id,
-        chapter_id=chapter_obj.id,
+        chapter_id=chapter_obj.id if chapter_obj else None,
         amount_cents=amount_cents,
         method=GiftMethod.CARD,
         status=GiftStatus.PAID,
@@ -47,7 +47,7 @@ def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-lo
     )
     session.add(gift)
     session.flush()
-    common = dict(drive_id=drive.id, chapter_id=chapter_obj.id, gift_id=gift.id, effective_at=when)
+    common = dict(drive_id=drive.id, chapter_id=gift.chapter_id, gift_id=gift.id, effective_at=when)
     ledger.append(session, kind=EntryKind.GIFT, amount_cents=amount_cents, **common)
     ledger.append(
         session,
@@ -776,3 +776,30 @@ def test_a_payout_with_a_refund_that_failed_reconciles(
     )
     assert "Refund that failed: money back · gift #" in text
     assert "Reconciled to the cent" in text
+
+
+def test_a_whole_drive_gift_in_a_payout_is_the_host_chapters_line(stripe_app, fake_stripe):
+    """A card gift to the whole drive is in the host chapter's books (issue 13): in a payout
+    it is the host's own line, reconciled on its screen, not a line nobody's gift explains."""
+    with data(stripe_app) as session:
+        drive = make_coalition(session)  # host: mid-missouri
+        card_gift(session, drive, 5_000, 175, "ch_whole", chapter=None)
+        card_gift(session, drive, 2_000, 88, "ch_stl_2")
+        make_user(session, "t@mm.org", "mid-missouri")
+        make_user(session, "t@stl.org", "st-louis")
+    lines = [txn("txn_whole", 5_000, 175, "ch_whole"), txn("txn_stl_2", 2_000, 88, "ch_stl_2")]
+    fake_stripe.payout_transactions["po_host"] = lines
+    fake_stripe.payouts = [payout("po_host", sum(t["net"] for t in lines))]
+    assert stripe_app.test_cli_runner().invoke(args=["stripe", "sync"]).exit_code == 0
+    with data(stripe_app) as session:
+        payout_id = session.exec(select(Payout.id)).one()
+
+    host = SignedIn(stripe_app, "t@mm.org").get(f"/treasurer/mid-missouri/payouts/{payout_id}")
+    text = host.get_data(as_text=True)
+    assert host.status_code == 200
+    assert "Mid-Missouri's transactions (1)" in text and 'data-txn="txn_whole"' in text
+    assert "Other chapters' gifts: 1 transaction, $19.12 net." in text
+    other = SignedIn(stripe_app, "t@stl.org").get(f"/treasurer/st-louis/payouts/{payout_id}")
+    text = other.get_data(as_text=True)
+    assert "txn_whole" not in text
+    assert "Other chapters' gifts: 1 transaction, $48.25 net." in text

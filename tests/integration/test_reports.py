@@ -118,7 +118,7 @@ def test_missouri_example_reads_as_the_issue_promises(session, client):
     # Each chapter's bar is in its table row, with the amount beside it; a $0 chapter too.
     assert "$600.00" in chapter_row(text, "Mid-Missouri")
     assert chapter_row(text, "Kansas City")[3] == "$0.00"  # Kansas City MO $0.00 $400.00 …
-    assert "$500.00" in chapter_row(text, "Whole drive (no chapter)")
+    assert "$500.00" in chapter_row(text, "Whole drive, held by Mid-Missouri")
     assert "How the estimate works" in flat and "50:1 to 260:1" in flat
     assert "not yet reported by Undue Medical Debt" in flat
     assert "face value" in flat

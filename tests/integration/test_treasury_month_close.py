@@ -373,3 +373,20 @@ def test_closing_keeps_the_months_report_and_the_fingerprint_of_the_books(app):
             (EntryKind.GIFT, DAY),
             (EntryKind.FEE, DAY),
         ]
+
+
+def test_a_month_not_over_does_not_say_it_ended(app):
+    """The month-to-date report's checklist (the walk through a host's month found it saying
+    "Stripe has not been synced since December 2026 ended" on December 2)."""
+    from tests.read_back import pdf_text
+
+    with data(app) as session:
+        drive = make_coalition(session)
+        card_gift(session, drive, 5_000, 175, "ch_this_month", day=date.today())
+        session.commit()
+    treasurer = users(app)
+    report = treasurer.get(f"/treasurer/st-louis/reports/{THIS_MONTH:%Y-%m}.pdf")
+    text = " ".join(pdf_text(report.data).split())
+    name = THIS_MONTH.strftime("%B %Y")
+    assert f"since {name} ended" not in text
+    assert f"Stripe is synced once {name} has ended (never synced)" in text

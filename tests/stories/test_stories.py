@@ -3,11 +3,12 @@ webhook, the treasurer's and the admin's forms, the CLI — and checked against 
 model (tests/stories/model.py) after every step and, more thoroughly, at the end.
 
 A story: card gifts with and without a chapter, monthly gifts and their renewals, partial,
-full and failed refunds, disputes through their status paths, check batches with a slip date,
-corrections of an amount or a date, gifts sent directly to the partner, remittances, partner
-reports (corrected, withdrawn), month closes, a donor's erasure. Every Stripe event goes into
-a bag; a step delivers a random one, another delivers one again, so events arrive shuffled
-and one to three times.
+full and failed refunds, disputes through their status paths (refunds and disputes in the
+donor's euros too, posted as the dollars their balance transaction says left), check batches
+with a slip date, corrections of an amount or a date, gifts sent directly to the partner,
+remittances, partner reports (corrected, withdrawn), month closes, a donor's erasure. Every
+Stripe event goes into a bag; a step delivers a random one, another delivers one again, so
+events arrive shuffled and one to three times.
 
 Runs in ``bash .ci/test`` with a few examples; ``RELIEF_STORIES=500`` runs 500 stories per
 database (``RELIEF_STORIES_SEED=n`` replays a run's seed, printed at its start).
@@ -44,6 +45,7 @@ from sqlmodel import col, select
 
 from relief import drives, ledger, money
 from relief.models import AccountRole, Gift, Job, PartnerReport, Remittance
+from relief.outbox.worker import Worker
 from relief.treasury import journal
 from tests import stripe_objects as so
 from tests.conftest import make_app
@@ -233,6 +235,9 @@ class DriveStories(RuleBasedStateMachine):
         self.frozen: dict[tuple[str, date], str] = {}  # closed month -> its report's text
         self.serial = 0
         self.gift_where = {}  # card key -> how to find its gift
+        #: Refunds made in the donor's euros (Adaptive Pricing); their dollars are what left
+        #: the account, read by the worker from the balance transaction.
+        self.euro_refunds: set[str] = set()
 
     def _next(self, prefix: str) -> str:
         self.serial += 1
@@ -377,14 +382,19 @@ class DriveStories(RuleBasedStateMachine):
         ]
 
     @precondition(lambda self: bool(self._refundable()))
-    @rule(pick=st.integers(0, 1000), full=st.booleans(), part=st.integers(1, 99))
-    def refund(self, pick, full, part):
+    @rule(
+        pick=st.integers(0, 1000),
+        full=st.booleans(),
+        part=st.integers(1, 99),
+        in_euros=st.booleans(),
+    )
+    def refund(self, pick, full, part, in_euros):
         card = self._pick(self._refundable(), pick)
         remaining = card.amount - card.refunded
         amount = remaining if full else max(1, remaining * part // 100)
-        self._refund(card, amount)
+        self._refund(card, amount, in_euros)
 
-    def _refund(self, card, amount):
+    def _refund(self, card, amount, in_euros=False):
         refund_id = self._next("re_story")
         card.refunds[refund_id] = (amount, "succeeded")
         refund = so.refund(
@@ -399,7 +409,32 @@ class DriveStories(RuleBasedStateMachine):
             amount_cents=card.amount,
             amount_refunded=card.refunded,
         )
+        if in_euros:
+            self.euro_refunds.add(refund_id)
+            self._in_euros(refund, amount)
+            self._in_euros(charge, card.amount)
+            charge["amount_refunded"] = card.refunded * 92 // 100
+            refund["balance_transaction"] = f"txn_of_{refund_id}"
+            self.fake.refunds[refund_id] = {
+                **refund,
+                "balance_transaction": so.shape(
+                    "balance_transaction",
+                    id=f"txn_of_{refund_id}",
+                    amount=-amount,  # the dollars that left the account
+                    fee=0,
+                    net=-amount,
+                    currency="usd",
+                    type="refund",
+                    source=refund_id,
+                ),
+            }
         self._bag(card.key, so.event("refund.created", refund), so.event("charge.refunded", charge))
+
+    @staticmethod
+    def _in_euros(obj, dollars):
+        """The object as Stripe states it for a donor charged in euros: its amount in euros."""
+        obj["currency"] = "eur"
+        obj["amount"] = max(1, dollars * 92 // 100)
 
     def _failable(self):
         return [
@@ -422,6 +457,10 @@ class DriveStories(RuleBasedStateMachine):
             amount_cents=amount,
             status="failed",
         )
+        if refund_id in self.euro_refunds:
+            self._in_euros(failed, amount)
+            failed["balance_transaction"] = f"txn_of_{refund_id}"
+            self.fake.refunds[refund_id]["status"] = "failed"  # Stripe's current state
         self._bag(card.key, so.event("refund.updated", failed), so.event("refund.failed", failed))
 
     def _disputable(self):
@@ -435,8 +474,9 @@ class DriveStories(RuleBasedStateMachine):
     @rule(
         pick=st.integers(0, 1000),
         path=st.sampled_from(["won", "lost", "open", "inquiry", "prevented"]),
+        in_euros=st.booleans(),
     )
-    def dispute(self, pick, path):
+    def dispute(self, pick, path, in_euros):
         card = self._pick(self._disputable(), pick)
         amount = card.amount - card.refunded
         dispute_id = self._next("dp_story")
@@ -480,6 +520,22 @@ class DriveStories(RuleBasedStateMachine):
             # Booked at the dispute's own time (Stripe's fixture is from 2009): now, as a
             # story's refunds.
             evt["data"]["object"]["created"] = int(time.time())
+            if in_euros:
+                # Disputed in the donor's euros; its withdrawal's balance transaction says
+                # the dollars that left the account.
+                self._in_euros(evt["data"]["object"], amount)
+                evt["data"]["object"]["balance_transactions"] = [
+                    so.shape(
+                        "balance_transaction",
+                        id=f"txn_of_{dispute_id}",
+                        amount=-amount,
+                        fee=0,
+                        net=-amount,
+                        currency="usd",
+                        type="adjustment",
+                        source=dispute_id,
+                    )
+                ]
         self._bag(card.key, *events)
         if path == "prevented":
             # Stripe refunds a prevented dispute's charge: the money leaves once, as a refund.
@@ -499,6 +555,8 @@ class DriveStories(RuleBasedStateMachine):
     def _deliver(self, key, evt):
         response = so.deliver(self.stripe, evt)
         assert response.status_code == 200, (evt["type"], response.get_data(as_text=True)[:500])
+        # A refund in euros is read from its balance transaction by the worker, at once here.
+        Worker(self.app, kinds=("refund-amount",)).burst()
         card = self.model.cards.get(key)
         creates = evt["type"] in ("checkout.session.completed", "invoice.paid")
         if card is not None and creates and key not in self.paid:

@@ -63,6 +63,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.cli_accounts",
         "relief.payments.commands",
         "relief.payments.fee_reader",
+        "relief.payments.refund_reader",
         "relief.outbox.worker",
         "relief.treasury.commands",
         "relief.reports.cli",
