@@ -84,6 +84,8 @@ class Gift(SQLModel, table=True):
     #: The highest ``amount_refunded`` a charge.refunded event stated for this gift's charge:
     #: refunds it counts that no refund object explains yet are posted provisionally.
     stripe_refunded_cents: int = 0
+    #: The language the donor gave in ("en", "es"): their emails and receipt are in it.
+    locale: str = Field(default="en", max_length=8, sa_column_kwargs={"server_default": "en"})
 
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.

@@ -263,6 +263,7 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
             for name in (
                 "drive_id", "chapter_id", "unmatched_drive", "donor_name", "donor_email",
                 "show_name", "ref", "utm_source", "utm_medium", "utm_campaign", "test_mode",
+                "locale",
             ):  # fmt: skip
                 setattr(gift, name, getattr(earlier, name))
         else:

@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
+from relief.i18n import N_
 from relief.ledger import months
 from relief.models import Chapter, Drive, Gift, Job, JobStatus
 from relief.payments import donations, records
 from relief.treasury import gifts
 
 #: Printed on every receipt whatever the operator's tax statement says: a donor files it.
-NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this gift."
+NO_GOODS_OR_SERVICES = N_("No goods or services were provided in exchange for this gift.")
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,11 @@ class Receipt:
     issued_at: datetime
     #: The coalition's time zone (RELIEF_TIMEZONE), which every date on the receipt is in.
     zone: str
+    #: The language the donor gave in: the receipt is written in it.
+    language: str = "en"
 
 
-NO_RECEIPT = "There is no receipt here: the gift is unknown or its payment has not completed."
+NO_RECEIPT = N_("There is no receipt here: the gift is unknown or its payment has not completed.")
 
 
 def emailed(session: Session, gift_id: int) -> bool:
@@ -141,6 +144,7 @@ def build(
         test_mode=gift.test_mode,
         issued_at=now.astimezone(UTC),
         zone=months.zone_name(),
+        language=gift.locale,
     )
 
 

@@ -13,12 +13,13 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from flask_babel import get_translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from relief import money
+from relief import i18n, money
 from relief.config import TEMPLATES as ALL_TEMPLATES
 from relief.errors import InvalidInput
 from relief.ledger import months
@@ -86,6 +87,13 @@ def _environment() -> Environment:
     env.filters.update(months.DATE_FILTERS)
     env.globals["coalition_zone"] = months.zone_name
     env.filters["css_string"] = _css_string
+    env.add_extension("jinja2.ext.i18n")
+    # The donor's language (i18n.speaking around each rendering), as on the pages.
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        gettext=lambda text: get_translations().ugettext(text),
+        ngettext=lambda one, many, n: get_translations().ungettext(one, many, n),
+        newstyle=True,
+    )
     return env
 
 
@@ -116,8 +124,11 @@ def _keep_header_scope(document, pdf) -> None:
                 mark["A"]["Scope"] = scope
 
 
-def _pdf(template: str, paper: str, **context) -> bytes:
-    html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
+def _pdf(template: str, paper: str, language: str = i18n.DEFAULT, **context) -> bytes:
+    # A donor's receipt is in the language they gave in; the press and treasurer's reports
+    # are English (written for English-language press and the books), whoever asks.
+    with i18n.speaking(language):
+        html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
     document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=PackagedFilesOnly())
     return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_keep_header_scope)
 
@@ -137,12 +148,18 @@ def pdf(snapshot: PressSnapshot, paper: str = "letter") -> bytes:
 
 def receipt_pdf(receipt: Receipt, paper: str = "letter") -> bytes:
     """A donor's one-page receipt."""
-    return _pdf("receipt.html", paper, r=receipt, no_goods=NO_GOODS_OR_SERVICES)
+    return _pdf("receipt.html", paper, receipt.language, r=receipt, no_goods=NO_GOODS_OR_SERVICES)
 
 
 def year_end_pdf(statement: YearEndStatement, paper: str = "letter") -> bytes:
     """A donor's year-end statement: every gift of the year and its total."""
-    return _pdf("year_end.html", paper, statement=statement, no_goods=NO_GOODS_OR_SERVICES)
+    return _pdf(
+        "year_end.html",
+        paper,
+        statement.language,
+        statement=statement,
+        no_goods=NO_GOODS_OR_SERVICES,
+    )
 
 
 def monthly_pdf(snapshot: MonthlySnapshot, paper: str = "letter") -> bytes:

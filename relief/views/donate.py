@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from relief import boundary, db, drive_pages, money, pagecache
+from relief import boundary, db, drive_pages, i18n, money, pagecache
 from relief.forms import (
     OTHER,
     PRESET_CENTS,
@@ -157,6 +157,7 @@ def _donate(slug, chapter):
             message=form.message.data,
             email=form.email.data or "",
             attribution=form.attribution(),
+            locale=i18n.current(),
         ),
         rate=_rate(),
         min_cents=current_app.config["DONATION_MIN_CENTS"],
