@@ -9,11 +9,12 @@ or missing resource stops the rendering rather than leaving a hole in the report
 from __future__ import annotations
 
 import base64
+import re
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from flask_babel import get_translations
+from flask_babel import get_translations, gettext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from weasyprint import HTML
@@ -72,6 +73,19 @@ def _css_string(text: str) -> Markup:
     return Markup(f'"{escaped}"')  # noqa: S704 — quotes, \ and <> are escaped above
 
 
+def _page_numbers() -> Markup:
+    """ "Page 1 of 2" in the report's language, as CSS content for a page's margin box."""
+    pieces = re.split(r"(%\((?:page|pages)\)s)", gettext("Page %(page)s of %(pages)s"))
+    counters = {"%(page)s": "counter(page)", "%(pages)s": "counter(pages)"}
+    return Markup(" ".join(counters.get(piece) or _css_string(piece) for piece in pieces if piece))  # noqa: S704 — counters and escaped strings only
+
+
+def _translated(text: str) -> str:
+    """``text`` from the catalog when it is one of ours (a change's label, the default tax
+    statement), else as written (an operator's own statement): never %-formatted."""
+    return gettext(text)
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(
@@ -87,6 +101,8 @@ def _environment() -> Environment:
     env.filters.update(months.DATE_FILTERS)
     env.globals["coalition_zone"] = months.zone_name
     env.filters["css_string"] = _css_string
+    env.globals["page_numbers"] = _page_numbers
+    env.globals["translated"] = _translated
     env.add_extension("jinja2.ext.i18n")
     # The donor's language (i18n.speaking around each rendering), as on the pages.
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension

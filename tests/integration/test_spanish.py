@@ -84,6 +84,8 @@ def test_a_spanish_visitor_gives_and_reads_the_thank_you_page_and_receipt_in_spa
     assert "$25.00" in receipt and "US$" not in receipt  # es_US: a dollar reads as one
     assert f"Fecha {spanish_today()}" in receipt  # e.g. "2 de diciembre de 2026"
     assert "No se entregaron bienes ni servicios a cambio de esta donación." in receipt
+    assert "Que esta donación sea deducible de impuestos depende de" in receipt  # the default
+    assert "Página 1 de 1" in receipt
     assert "Receipt for your gift" not in receipt
 
     # The receipt is in the language the gift was given in, whoever downloads it.
