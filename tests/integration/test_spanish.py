@@ -23,6 +23,7 @@ from tests.factories import make_coalition
 from tests.integration.test_donate import csrf_token, give, text_of
 from tests.mailbox import parts
 from tests.read_back import pdf_text
+from tests.stripe_fixtures import fake_stripe, stripe_app  # noqa: F401
 
 SPANISH = {"Accept-Language": "es-US,es;q=0.9,en;q=0.5"}
 ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
@@ -218,3 +219,23 @@ def test_the_page_cache_keeps_english_and_spanish_apart(app):
     home_es = client.get("/", headers=SPANISH)
     assert home_en.headers["ETag"] != home_es.headers["ETag"]
     assert "Accept-Language" in home_es.headers["Vary"]
+
+
+def test_stripes_checkout_page_is_in_the_donors_language(stripe_app, fake_stripe):  # noqa: F811
+    # Each request in its own app context, as in production (Flask-Babel keeps the
+    # request's language in g).
+    with Session(stripe_app.extensions["relief.engine"], expire_on_commit=False) as session:
+        make_coalition(session)
+    stripe_client = stripe_app.test_client()
+    stripe_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = SPANISH["Accept-Language"]
+    assert give(stripe_client, email="ana@example.org").status_code == 303
+    stripe_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = ENGLISH["Accept-Language"]
+    assert give(stripe_client, email="eve@example.org").status_code == 303
+    spanish, english = [
+        r["params"] for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"
+    ]
+    assert spanish["locale"] == "es-419"
+    assert spanish["line_items[0][price_data][product_data][name]"].startswith("Donación para ")
+    assert spanish["payment_intent_data[description]"].startswith("Gift to ")  # the dashboard's
+    assert "locale" not in english  # Stripe follows the browser, as before
+    assert english["line_items[0][price_data][product_data][name]"].startswith("Gift to ")
