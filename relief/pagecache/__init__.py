@@ -14,7 +14,7 @@ The state is read before the answer is built: a gift committed in between makes 
 stored answer newer than its key, never older, and the next request sees the new state.
 
 HTTP: the ETag is a hash of the answer's key (a page's includes its language), the state,
-the release (code, templates and the settings a page shows) and the visitor's
+the release (code, templates, translations and the settings a page shows) and the visitor's
 ``ref``/``utm_*`` values, so it is known before anything is built and every worker on every
 machine gives the same one for the same bytes. A matching ``If-None-Match`` is answered 304
 from the state read alone. Answers are stored uncompressed and, on first demand, gzip- or
@@ -57,11 +57,17 @@ _code_digest: bytes | None = None
 
 
 def _code() -> bytes:
-    """A digest of the code and templates that render the pages (once per process)."""
+    """A digest of the code, templates and translations that render the pages (once per
+    process): a release that changes only a Spanish sentence changes every ETag too."""
     global _code_digest
     if _code_digest is None:
         digest = hashlib.blake2b(digest_size=16)
-        for folder, pattern in ((_RELIEF, "**/*.py"), (TEMPLATES, "**/*.html")):
+        sources = (
+            (_RELIEF, "**/*.py"),
+            (TEMPLATES, "**/*.html"),
+            (_RELIEF, "translations/**/*.po"),
+        )
+        for folder, pattern in sources:
             for path in sorted(folder.glob(pattern)):
                 digest.update(str(path.relative_to(folder)).encode() + b"\0")
                 digest.update(path.read_bytes())

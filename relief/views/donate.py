@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 
 from relief import boundary, db, drive_pages, i18n, money, pagecache
 from relief.forms import (
@@ -23,6 +24,7 @@ from relief.forms import (
     donate_token_error,
     required,
 )
+from relief.i18n import N_
 from relief.models import utcnow
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
@@ -32,7 +34,7 @@ bp = Blueprint("donate", __name__)
 
 #: Card testers try many small charges from one client; a donor needs a handful of tries.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
-FROM_ANOTHER_SITE = (
+FROM_ANOTHER_SITE = N_(
     "This form was sent from another site, so nothing was recorded. To give, check your gift "
     "below and send it from this page."
 )
@@ -132,7 +134,7 @@ def donate(slug, chapter):
     form = _new_form(view, formdata=request.form)
     form.validate()
     if forged == FROM_ANOTHER_SITE:
-        form.form_errors.append(forged)
+        form.form_errors.append(gettext(forged))
     return render_template("drives/page.html", view=view, form=form), 400
 
 
@@ -181,7 +183,9 @@ def _donate(slug, chapter):
     except GatewayError:
         current_app.logger.exception("checkout for gift %s failed", gift.public_id)
         form.form_errors.append(
-            "We could not reach our payment processor. Nothing was charged; please try again."
+            gettext(
+                "We could not reach our payment processor. Nothing was charged; please try again."
+            )
         )
         return render_template("drives/page.html", view=view, form=form), 503
     return redirect(checkout_url, code=303)  # the boundary saves the gift's checkout id
