@@ -16,8 +16,9 @@ from sqlmodel import Session, select
 
 from relief.config import smtp_settings
 from relief.ledger import months
-from relief.models import Gift
+from relief.models import Gift, utcnow
 from relief.outbox.worker import Worker
+from relief.reports import receipt, render, year_end
 from tests.conftest import make_app
 from tests.factories import make_coalition
 from tests.integration.test_donate import csrf_token, give, text_of
@@ -239,3 +240,23 @@ def test_stripes_checkout_page_is_in_the_donors_language(stripe_app, fake_stripe
     assert spanish["payment_intent_data[description]"].startswith("Gift to ")  # the dashboard's
     assert "locale" not in english  # Stripe follows the browser, as before
     assert english["line_items[0][price_data][product_data][name]"].startswith("Gift to ")
+
+
+def test_the_year_end_statement_is_in_the_language_of_the_donors_latest_gift(app):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = SPANISH["Accept-Language"]
+    give_in_test_mode(client)
+    year = months.today().year
+    with app.app_context(), Session(app.extensions["relief.engine"]) as session:
+        statement = year_end.build(
+            session,
+            "dana@example.org",
+            year,
+            issuer=receipt.Issuer.of(app.config),
+            now=utcnow(),
+        )
+        printed = " ".join(pdf_text(render.year_end_pdf(statement)).split())
+    assert f"Su resumen de donaciones de {year}" in printed
+    assert f"donado en {year} por Dana Donor: 1 donación, neta de reembolsos" in printed
+    assert "$25.00" in printed and spanish_today() in printed
+    assert "Página 1 de 1" in printed
