@@ -260,3 +260,13 @@ def test_the_year_end_statement_is_in_the_language_of_the_donors_latest_gift(app
     assert f"donado en {year} por Dana Donor: 1 donación, neta de reembolsos" in printed
     assert "$25.00" in printed and spanish_today() in printed
     assert "Página 1 de 1" in printed
+
+
+def test_error_pages_speak_the_visitors_language(app):
+    client = app.test_client()
+    missing = client.get("/drives/nowhere", headers=SPANISH)
+    assert missing.status_code == 404
+    page = text_of(missing)
+    assert "No se encontró" in page and "No existe la campaña “nowhere”." in page
+    assert "Esta página no existe." in text_of(client.get("/no/such/page", headers=SPANISH))
+    assert "There is no drive “nowhere”." in text_of(client.get("/drives/nowhere", headers=ENGLISH))
