@@ -131,7 +131,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def vary_by_language(response):
         # A donor page is written in the visitor's language: caches keep one per language.
-        if donor_page():
+        # Files (CSS, QR codes, CSVs, a receipt in its gift's language) are the same for all.
+        if donor_page() and response.mimetype == "text/html":
             response.vary.add("Accept-Language")
             response.vary.add("Cookie")
         return response

@@ -270,3 +270,11 @@ def test_error_pages_speak_the_visitors_language(app):
     assert "No se encontró" in page and "No existe la campaña “nowhere”." in page
     assert "Esta página no existe." in text_of(client.get("/no/such/page", headers=SPANISH))
     assert "There is no drive “nowhere”." in text_of(client.get("/drives/nowhere", headers=ENGLISH))
+
+
+def test_files_are_the_same_in_every_language_and_say_so(app):
+    client = app.test_client()
+    for path in ("/static/relief.css", "/drives/mo-2026/qr.svg", "/drives/mo-2026/ledger.csv"):
+        answer = client.get(path, headers=SPANISH)
+        assert answer.status_code == 200, path
+        assert "Accept-Language" not in answer.headers.get("Vary", ""), path
