@@ -111,6 +111,8 @@ class _Catalogs(Domain):
 
 
 class _Babel(Babel):
+    """Flask-Babel, with our catalogs as its default domain."""
+
     @property
     def domain_instance(self):
         return _CATALOGS
