@@ -278,3 +278,14 @@ def test_files_are_the_same_in_every_language_and_say_so(app):
         answer = client.get(path, headers=SPANISH)
         assert answer.status_code == 200, path
         assert "Accept-Language" not in answer.headers.get("Vary", ""), path
+
+
+def test_the_press_report_stays_english_for_a_spanish_reader(app):
+    client = app.test_client()
+    give_in_test_mode(client)
+    report = client.get("/drives/mo-2026/report.pdf", headers=SPANISH)
+    assert report.status_code == 200
+    printed = " ".join(pdf_text(report.data).split())
+    assert "Page 1 of" in printed and "Página" not in printed
+    assert months.day_text(months.today()) in printed  # e.g. "December 2, 2026"
+    assert spanish_today() not in printed
