@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from relief.i18n import N_
+
 #: The Jinja templates (beside the package, at the project's top): the web's and the PDFs'.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -66,7 +68,9 @@ def database_url_for(raw: str | None, instance_path: str) -> str:
 
 #: The receipt's statement about tax-deductibility. Neutral by default: whether a gift is
 #: deductible depends on who receives the money, which only the operator knows.
-DEFAULT_RECEIPT_STATEMENT = (
+#: Marked for the catalog: a receipt in Spanish shows its translation (an operator's own
+#: statement is shown as written).
+DEFAULT_RECEIPT_STATEMENT = N_(
     "Whether this gift is "
     "tax-deductible depends on the organization that receives the money and on your own tax "
     "situation: gifts to a registered charity usually are, gifts to other organizations "

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from relief.errors import InvalidInput, NotFound
+from relief.i18n import N_
 from relief.ledger import months
 from relief.models import DonorLink, Drive, Gift, MonthlyGift, email_key
 from relief.outbox import enqueue
@@ -23,8 +24,8 @@ from relief.payments import donations, records
 LINK_VALID = timedelta(minutes=30)
 #: The donor page's own session (a signed cookie, never a treasurer's session).
 SESSION_SECONDS = 60 * 60
-EXPIRED = "This link has expired or was already used. Ask for a new one below."
-NOT_YOURS = "There is no such gift among yours."
+EXPIRED = N_("This link has expired or was already used. Ask for a new one below.")
+NOT_YOURS = N_("There is no such gift among yours.")
 
 
 def token_of(link: DonorLink, secret: str) -> str:

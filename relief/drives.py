@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlmodel import Session, col, select
 
 from relief import ledger, money
@@ -50,7 +51,7 @@ def get_chapter(session: Session, slug: str) -> Chapter:
 def get_drive(session: Session, slug: str) -> Drive:
     drive = session.exec(select(Drive).where(Drive.slug == slug)).first()
     if drive is None:
-        raise UnknownDrive(f"There is no drive “{slug[:64]}”.")
+        raise UnknownDrive(gettext("There is no drive “%(slug)s”.", slug=slug[:64]))
     return drive
 
 
@@ -377,7 +378,13 @@ def chapter_in_drive(session: Session, drive: Drive, chapter_slug: str) -> Chapt
     chapter = get_chapter(session, chapter_slug)
     taking_part = session.get(DriveChapter, (drive.id, chapter.id))
     if taking_part is None:
-        raise UnknownChapter(f"The chapter “{chapter.slug}” does not take part in “{drive.title}”.")
+        raise UnknownChapter(
+            gettext(
+                "The chapter “%(chapter)s” does not take part in “%(drive)s”.",
+                chapter=chapter.slug,
+                drive=drive.title,
+            )
+        )
     return chapter
 
 

@@ -6,6 +6,7 @@ from datetime import date
 from typing import NamedTuple, TypeVar
 
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import (
@@ -23,6 +24,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relief import money
 from relief.errors import InvalidAmount
+from relief.i18n import N_
 from relief.models import utcnow
 from relief.validation import EMAIL
 
@@ -45,7 +47,7 @@ OTHER = "other"
 def no_control_characters(_form, field) -> None:
     """Invisible control characters are typos or attacks, and PostgreSQL cannot store a NUL."""
     if any(ord(c) < 32 and c not in "\r\n\t" for c in field.data or ""):
-        raise ValidationError("Remove the invisible control characters from this field.")
+        raise ValidationError(gettext("Remove the invisible control characters from this field."))
 
 
 def printable(value: str | None) -> str | None:
@@ -55,7 +57,7 @@ def printable(value: str | None) -> str | None:
 
 def chapter_choices(chapters) -> list[SelectChoice]:
     """The chapter select of a drive page: none (the whole drive) or one taking part."""
-    return [SelectChoice("", "No chapter: the whole drive")] + [
+    return [SelectChoice("", _l("No chapter: the whole drive"))] + [
         SelectChoice(part.slug, part.name) for part in chapters
     ]
 
@@ -70,15 +72,15 @@ class DonatePage(NamedTuple):
 #: A donate form's token is good on the day it was shown (UTC) and the next one.
 DONATE_TOKEN_DAYS = 2
 _DONATE_SALT = "relief.donate-form"
-MISSING_TOKEN = (
+MISSING_TOKEN = N_(
     "This form arrived without its security token (CSRF), so nothing was recorded. What you "
     "typed is kept below: send it again."
 )
-FORGED_TOKEN = (
+FORGED_TOKEN = N_(
     "This form's security token (CSRF) is not this page's, so nothing was recorded. What you "
     "typed is kept below: check it and send it again."
 )
-EXPIRED_TOKEN = (
+EXPIRED_TOKEN = N_(
     "This form expired (it was opened more than a day ago), so nothing was recorded. What you "
     "typed is kept below: send it again."
 )
@@ -122,41 +124,41 @@ class DonatePageToken(CSRF):
     def validate_csrf_token(self, form, field) -> None:
         error = donate_token_error(self.secret, self.page, field.data, utcnow().date())
         if error:
-            raise ValidationError(error)
+            raise ValidationError(gettext(error))
 
 
 class DonateForm(FlaskForm):
     class Meta:
         csrf_class = DonatePageToken
 
-    amount_choice = RadioField("Amount", default=str(PRESET_CENTS[1]))
-    custom_amount = StringField("Other amount", validators=[Length(max=20)])
+    amount_choice = RadioField(_l("Amount"), default=str(PRESET_CENTS[1]))
+    custom_amount = StringField(_l("Other amount"), validators=[Length(max=20)])
     frequency = RadioField(
-        "How often",
-        choices=[SelectChoice("once", "Once"), SelectChoice("monthly", "Monthly")],
+        _l("How often"),
+        choices=[SelectChoice("once", _l("Once")), SelectChoice("monthly", _l("Monthly"))],
         default="once",
     )
-    cover_fee = BooleanField("Add the processing fee so the drive receives my full gift")
-    chapter = SelectField("Credit a chapter", choices=[], default="")
+    cover_fee = BooleanField(_l("Add the processing fee so the drive receives my full gift"))
+    chapter = SelectField(_l("Credit a chapter"), choices=[], default="")
     donor_name = StringField(
-        "Your name", validators=[Optional(), Length(max=200), no_control_characters]
+        _l("Your name"), validators=[Optional(), Length(max=200), no_control_characters]
     )
     show_name = RadioField(
-        "On the supporter list",
+        _l("On the supporter list"),
         choices=[
-            SelectChoice("show", "Show my name"),
-            SelectChoice("anonymous", "Give anonymously"),
+            SelectChoice("show", _l("Show my name")),
+            SelectChoice("anonymous", _l("Give anonymously")),
         ],
         default="show",
     )
     message = TextAreaField(
-        "A message to the organizers (optional, private)",
+        _l("A message to the organizers (optional, private)"),
         validators=[Optional(), Length(max=2000), no_control_characters],
     )
     email = EmailField(
-        "Your email",
+        _l("Your email"),
         validators=[
-            DataRequired("Enter your email for the receipt."),
+            DataRequired(_l("Enter your email for the receipt.")),
             Length(max=320),
             no_control_characters,
         ],
@@ -202,7 +204,7 @@ class DonateForm(FlaskForm):
         self.amount_cents: int | None = None
         self.amount_choice.choices = [
             SelectChoice(str(cents), money.format_whole(cents, currency)) for cents in PRESET_CENTS
-        ] + [SelectChoice(OTHER, "Other")]
+        ] + [SelectChoice(OTHER, _l("Other"))]
 
     def uses_custom_amount(self) -> bool:
         # Typing an amount chooses it, whichever preset is still selected.
@@ -210,11 +212,11 @@ class DonateForm(FlaskForm):
 
     def validate_custom_amount(self, field):
         if self.amount_choice.data == OTHER and not (field.data or "").strip():
-            raise ValidationError("Enter the amount you want to give.")
+            raise ValidationError(gettext("Enter the amount you want to give."))
 
     def validate_email(self, field):
         if not EMAIL.match((field.data or "").strip()):
-            raise ValidationError("Enter an email address such as name@example.org.")
+            raise ValidationError(gettext("Enter an email address such as name@example.org."))
 
     def wants_card(self) -> bool:
         return any(
@@ -257,7 +259,7 @@ class DonateForm(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         if "chapter" in self and self.chapter.errors:
-            self.chapter.errors = ["Choose a chapter taking part in this drive, or none."]
+            self.chapter.errors = [gettext("Choose a chapter taking part in this drive, or none.")]
         if self.amount_choice.errors or self.custom_amount.errors:
             return False
         try:
@@ -268,7 +270,7 @@ class DonateForm(FlaskForm):
         except (InvalidAmount, TypeError, ValueError) as error:
             if self.uses_custom_amount():
                 self.amount_choice.data = OTHER
-            message = getattr(error, "message", "Choose an amount.")
+            message = getattr(error, "message", gettext("Choose an amount."))
             self.custom_amount.errors = [*self.custom_amount.errors, message]
             return False
         if self.uses_custom_amount():
@@ -276,8 +278,11 @@ class DonateForm(FlaskForm):
         if not self.min_cents <= cents <= self.max_cents:
             self.custom_amount.errors = [
                 *self.custom_amount.errors,
-                f"Gifts are from {money.format(self.min_cents, self.currency)} "
-                f"to {money.format(self.max_cents, self.currency)}.",
+                gettext(
+                    "Gifts are from %(least)s to %(most)s.",
+                    least=money.format(self.min_cents, self.currency),
+                    most=money.format(self.max_cents, self.currency),
+                ),
             ]
             return False
         self.amount_cents = cents

@@ -8,7 +8,9 @@ import re
 from decimal import Decimal
 
 from babel.numbers import format_currency
+from flask_babel import gettext
 
+from relief import i18n
 from relief.errors import InvalidAmount
 
 #: $10,000,000.00 — far beyond any gift; a guard against typos and overflow, not a policy.
@@ -20,30 +22,35 @@ _AMOUNT = re.compile(r"^\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d
 def parse(text: str | int, *, max_cents: int = MAX_CENTS) -> int:
     """``"1,600.50"`` → 160050. Refuses zero, negatives, more than two decimals and junk."""
     if isinstance(text, bool) or not isinstance(text, str | int):
-        raise InvalidAmount("Enter an amount such as 25 or 25.50.")
+        raise InvalidAmount(gettext("Enter an amount such as 25 or 25.50."))
     raw = str(text).strip()
     match = _AMOUNT.match(raw)
     if not raw or not match or (match["whole"] is None and not match["frac"]):
         if raw.startswith("-"):
-            raise InvalidAmount("The amount must be more than zero.")
-        raise InvalidAmount(f"“{raw[:40]}” is not an amount; enter one such as 25 or 25.50.")
+            raise InvalidAmount(gettext("The amount must be more than zero."))
+        raise InvalidAmount(
+            gettext("“%(text)s” is not an amount; enter one such as 25 or 25.50.", text=raw[:40])
+        )
     frac = match["frac"] or ""
     if len(frac) > 2:
-        raise InvalidAmount("Amounts have at most two decimals (cents).")
+        raise InvalidAmount(gettext("Amounts have at most two decimals (cents)."))
     whole = int((match["whole"] or "0").replace(",", ""))
     cents = whole * 100 + int(frac.ljust(2, "0"))
     if cents <= 0:
-        raise InvalidAmount("The amount must be more than zero.")
+        raise InvalidAmount(gettext("The amount must be more than zero."))
     if cents > max_cents:
-        raise InvalidAmount(f"The amount must be at most {format(max_cents)}.")
+        raise InvalidAmount(gettext("The amount must be at most %(most)s.", most=format(max_cents)))
     return cents
 
 
-def format(cents: int, currency: str = "USD", locale: str = "en_US") -> str:  # noqa: A001
-    """160050 → ``"$1,600.50"``, by Babel's rules for the currency and locale."""
+def format(cents: int, currency: str = "USD", locale: str | None = None) -> str:  # noqa: A001
+    """160050 → ``"$1,600.50"``, by Babel's rules for the currency and locale (by default the
+    language being written in: en_US, or es_US, where a dollar also reads "$1,600.50")."""
     if not isinstance(cents, int) or isinstance(cents, bool):
         raise TypeError(f"money is int cents, got {type(cents).__name__}")
-    return format_currency(Decimal(cents).scaleb(-2), currency, locale=locale)
+    return format_currency(
+        Decimal(cents).scaleb(-2), currency, locale=locale or i18n.money_locale()
+    )
 
 
 def to_decimal_text(cents: int) -> str:
@@ -57,10 +64,16 @@ def to_decimal_text(cents: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
-def format_whole(cents: int, currency: str = "USD", locale: str = "en_US") -> str:
+def format_whole(cents: int, currency: str = "USD", locale: str | None = None) -> str:
     """Rounded to whole units for headlines: 16000000 → ``"$160,000"`` (half away from zero)."""
     units = divide_half_up(cents, 100)
-    return format_currency(units, currency, locale=locale, format="¤#,##0", currency_digits=False)
+    return format_currency(
+        units,
+        currency,
+        locale=locale or i18n.money_locale(),
+        format="¤#,##0",
+        currency_digits=False,
+    )
 
 
 def divide_half_up(numerator: int, denominator: int) -> int:
@@ -105,7 +118,7 @@ def gross_up(net_cents: int, percent_bps: int, fixed_cents: int, *, billing_bps:
     as Stripe rounds it) leave the donor's intended amount.
     """
     if net_cents <= 0:
-        raise InvalidAmount("The amount must be more than zero.")
+        raise InvalidAmount(gettext("The amount must be more than zero."))
     denominator = 10_000 - percent_bps - billing_bps
     charge = (net_cents + fixed_cents) * 10_000 // denominator
     while (

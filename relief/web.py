@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import _cv_request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -22,6 +23,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from relief import money, projection
 from relief.errors import DomainError, InvalidInput, NotFound
+from relief.i18n import N_
 from relief.ledger import months
 from relief.payments.choice import for_app
 from relief.payments.gateway import Gateway
@@ -170,7 +172,7 @@ MAX_ID = 2**63 - 1
 #: The last page any paged list offers; (page - 1) × page size stays far within a BIGINT.
 MAX_PAGE = 1_000_000
 
-FAILED = (
+FAILED = N_(
     "Something went wrong on our side and this request was not completed. Try again in a "
     "moment; if it keeps happening, tell the coalition's admin."
 )
@@ -354,13 +356,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
-        return _answer_error(error.message, error.status_code)
+        # A sentence marked for the catalog (N_) is shown in the visitor's language.
+        return _answer_error(gettext(error.message), error.status_code)
 
     @app.errorhandler(404)
     def not_found(_error):
         if _wants_json():
             return jsonify(error="Not found."), 404
-        return _answer_error("This page does not exist.", 404)
+        return _answer_error(gettext("This page does not exist."), 404)
 
     @app.errorhandler(413)
     def too_large(_error):
@@ -377,8 +380,10 @@ def init_app(app: Flask) -> None:
         # that no form check caught: the request's transaction is rolled back at teardown.
         app.logger.exception("the database refused a value")
         return _answer_error(
-            "Something you sent cannot be stored, such as an invisible control character. "
-            "Nothing was saved.",
+            gettext(
+                "Something you sent cannot be stored, such as an invisible control character. "
+                "Nothing was saved."
+            ),
             400,
         )
 
@@ -386,16 +391,18 @@ def init_app(app: Flask) -> None:
     def database_down(_error):
         app.logger.exception("database unavailable")
         return _answer_error(
-            "We cannot reach our database right now. Nothing was lost; try again shortly.", 503
+            gettext("We cannot reach our database right now. Nothing was lost; try again shortly."),
+            503,
         )
 
     @app.errorhandler(500)
     def server_error(_error):
         # The unit is rolled back at teardown; the exception is already logged by Flask.
-        return _answer_error(FAILED, 500)
+        return _answer_error(gettext(FAILED), 500)
 
 
 def _money_filter(cents: int, currency: str = "USD") -> str:
+    # In the page's language: en_US, or es_US for Spanish (relief/i18n.py).
     return money.format(cents, currency)
 
 

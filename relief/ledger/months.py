@@ -12,6 +12,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+
+from relief import i18n
+
 _zone: tzinfo = ZoneInfo("UTC")
 
 
@@ -107,8 +111,11 @@ def month_short_label(month: date) -> str:
 
 
 def day_text(moment: date | datetime) -> str:
-    """December 31, 2026: the coalition's day of an instant, or a day."""
+    """December 31, 2026 (in Spanish, 31 de diciembre de 2026): the coalition's day of an
+    instant, or a day, in the language being written in."""
     day = local_day(moment)
+    if i18n.current() != "en":
+        return format_date(day, "long", locale=i18n.current())
     return f"{day.strftime('%B')} {day.day}, {day.year}"
 
 
@@ -118,8 +125,10 @@ def iso_day(moment: date | datetime | None) -> str:
 
 
 def short_day(moment: date | datetime) -> str:
-    """Dec 31, 2026."""
+    """Dec 31, 2026 (in Spanish, 31 dic 2026)."""
     day = local_day(moment)
+    if i18n.current() != "en":
+        return format_date(day, "medium", locale=i18n.current())
     return f"{day.strftime('%b')} {day.day}, {day.year}"
 
 

@@ -23,10 +23,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import cache
 
+from flask_babel import get_translations, gettext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from relief import accounts, donor_access, members, money, organization, outbox
+from relief import accounts, donor_access, i18n, members, money, organization, outbox
 from relief.config import TEMPLATES
 from relief.errors import NotFound
 from relief.ledger.months import month_label, when_text
@@ -60,6 +61,13 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters["money"] = money.format
+    environment.add_extension("jinja2.ext.i18n")
+    # The gift's language (i18n.speaking around each message), as on the pages.
+    environment.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        gettext=lambda text: get_translations().ugettext(text),
+        ngettext=lambda one, many, n: get_translations().ungettext(one, many, n),
+        newstyle=True,
+    )
     return environment
 
 
@@ -102,6 +110,25 @@ def compose(
     gift = session.get(Gift, payload.get("gift_id"))
     if gift is None or not gift.donor_email or _erased(session, gift.donor_email):
         return None
+    # Written in the language the donor gave in, whatever the sender's (a worker: English).
+    with i18n.speaking(gift.locale):
+        return _gift_message(
+            session, gift, key, template, payload, config, now, attach, reveal_links
+        )
+
+
+def _gift_message(
+    session: Session,
+    gift: Gift,
+    key: str,
+    template: str,
+    payload: dict,
+    config: Mapping,
+    now: datetime,
+    attach: bool,
+    reveal_links: bool,
+) -> EmailMessage | None:
+    assert gift.donor_email, "compose sends only to a gift with an address"
     drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
     base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
     history = donations.gift_history(session, gift)
@@ -109,7 +136,8 @@ def compose(
     issuer = organization.issuer(session, config)
     values = {
         "gift": gift,
-        "drive_title": drive.title if drive else "the drive",
+        "drive_title": drive.title if drive else gettext("the drive"),
+        "language": i18n.known(gift.locale),
         "org_name": org_name,
         "gift_url": f"{base}/gifts/{gift.public_id}",
         "receipt_url": f"{base}/gifts/{gift.public_id}/receipt.pdf",
@@ -153,18 +181,22 @@ def compose(
             f"{base}/my-gifts/link/{token}" if reveal_links else "(the one-time link: hidden here)"
         )
         values["minutes"] = int(donor_access.LINK_VALID.total_seconds() // 60)
-        subject = f"Your link to your gifts to {org_name}"
+        subject = gettext("Your link to your gifts to %(org)s", org=org_name)
     elif template == "year_end":
-        subject = f"Your {payload['year']} giving statement from {org_name}"
+        subject = gettext(
+            "Your %(year)s giving statement from %(org)s", year=payload["year"], org=org_name
+        )
     elif template == "receipt":
         amount = money.format(gift.amount_cents, gift.currency)
-        subject = f"Your receipt: {amount} to {values['drive_title']}"
+        subject = gettext(
+            "Your receipt: %(amount)s to %(drive)s", amount=amount, drive=values["drive_title"]
+        )
     elif template == "refund":
-        subject = f"Your gift to {values['drive_title']} was refunded"
+        subject = gettext("Your gift to %(drive)s was refunded", drive=values["drive_title"])
     else:
-        subject = f"A dispute about your gift to {values['drive_title']}"
+        subject = gettext("A dispute about your gift to %(drive)s", drive=values["drive_title"])
     if gift.test_mode and template != "year_end":
-        subject = "[Test mode — no money moved] " + subject
+        subject = gettext("[Test mode — no money moved] %(subject)s", subject=subject)
     return _message(
         key=key,
         sender=config["MAIL_FROM"],

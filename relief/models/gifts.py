@@ -95,6 +95,8 @@ class Gift(SQLModel, table=True):
     card_name: str | None = Field(default=None, max_length=200)
     card_email: str | None = Field(default=None, max_length=320)
     card_message: str | None = Field(default=None, max_length=500)
+    #: The language the donor gave in ("en", "es"): their emails and receipt are in it.
+    locale: str = Field(default="en", max_length=8, sa_column_kwargs={"server_default": "en"})
 
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.

@@ -13,15 +13,16 @@ has not seen a state builds it. On one machine the change counter
 The state is read before the answer is built: a gift committed in between makes the
 stored answer newer than its key, never older, and the next request sees the new state.
 
-HTTP: the ETag is a hash of the answer's key, the state, the release (code, templates and
-the settings a page shows) and the visitor's ``ref``/``utm_*`` values, so it is known before
-anything is built and every worker on every machine gives the same one for the same bytes. A
-matching ``If-None-Match`` is answered 304 from the state read alone. Answers are stored
-uncompressed and, on first demand, gzip- or brotli-compressed, and served by
-``Accept-Encoding``; ``Cache-Control: public, max-age=N, stale-while-revalidate=30`` lets
-browsers and CDNs hold them (``RELIEF_PUBLIC_MAX_AGE``, 5 seconds unless set). A visitor
-with a session (signed in, a flashed message) or back from checkout gets a page built for
-them alone, ``private, no-store``.
+HTTP: the ETag is a hash of the answer's key (a page's includes its language), the state,
+the release (code, templates, translations and the settings a page shows) and the visitor's
+``ref``/``utm_*`` values, so it is known before anything is built and every worker on every
+machine gives the same one for the same bytes. A matching ``If-None-Match`` is answered 304
+from the state read alone. Answers are stored uncompressed and, on first demand, gzip- or
+brotli-compressed, and served by ``Accept-Encoding``; ``Cache-Control: public, max-age=N,
+stale-while-revalidate=30`` lets browsers and CDNs hold them (``RELIEF_PUBLIC_MAX_AGE``, 5
+seconds unless set); ``Vary`` names ``Accept-Encoding``, ``Cookie`` and ``Accept-Language``.
+A visitor with a session (signed in, a flashed message) or back from checkout gets a page
+built for them alone, ``private, no-store``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from flask import Flask, Response, current_app, g, request
 from flask import session as visitor_session
 from markupsafe import escape
 
-from relief import db
+from relief import db, i18n
 from relief.config import TEMPLATES
 from relief.pagecache import counter, state, store
 from relief.payments.donations import ATTRIBUTION_KEYS
@@ -56,11 +57,17 @@ _code_digest: bytes | None = None
 
 
 def _code() -> bytes:
-    """A digest of the code and templates that render the pages (once per process)."""
+    """A digest of the code, templates and translations that render the pages (once per
+    process): a release that changes only a Spanish sentence changes every ETag too."""
     global _code_digest
     if _code_digest is None:
         digest = hashlib.blake2b(digest_size=16)
-        for folder, pattern in ((_RELIEF, "**/*.py"), (TEMPLATES, "**/*.html")):
+        sources = (
+            (_RELIEF, "**/*.py"),
+            (TEMPLATES, "**/*.html"),
+            (_RELIEF, "translations/**/*.po"),
+        )
+        for folder, pattern in sources:
             for path in sorted(folder.glob(pattern)):
                 digest.update(str(path.relative_to(folder)).encode() + b"\0")
                 digest.update(path.read_bytes())
@@ -228,6 +235,7 @@ def built_page(html: str) -> Response:
         return response
     response.headers["Cache-Control"] = current_app.extensions["relief.cache_control"]
     response.vary.add("Cookie")
+    response.vary.add("Accept-Language")
     response.add_etag()
     response.make_conditional(request)
     return response
@@ -242,6 +250,8 @@ def page(key: Hashable, drive_slug: str, build: Callable[[], str]) -> Response:
     """
     # Flask types the current_app proxy as the app itself, so its unwrapping is unknown.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The page is written in the visitor's language: one stored page and ETag per language.
+    key = (key, i18n.current())
     drive_state = state.committed(app, drive_slug)
     if drive_state is None:
         return _personal(build())  # raises the domain error (404) the page would
@@ -269,8 +279,9 @@ def page(key: Hashable, drive_slug: str, build: Callable[[], str]) -> Response:
         assert kept.pieces is not None, "a page is stored with its pieces"
         return Stored(_fill(kept.pieces, attribution).encode())
 
-    # The page differs for a visitor with a session cookie (built for them, private).
-    return _answer(app, tag, stored, "text/html", "Accept-Encoding, Cookie")
+    # The page differs for a visitor with a session cookie (built for them, private) and by
+    # language (Accept-Language, or the switcher's cookie).
+    return _answer(app, tag, stored, "text/html", "Accept-Encoding, Cookie, Accept-Language")
 
 
 def json(key: Hashable, drive_slug: str, build: Callable[[], dict]) -> Response:

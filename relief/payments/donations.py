@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlmodel import Session, col, select
 
 from relief import drives, members, money, projection
 from relief.errors import InvalidAmount, NotFound
+from relief.i18n import N_
 from relief.ledger import RAISED_KINDS
 from relief.models import (
     Chapter,
@@ -67,6 +69,8 @@ class DonationRequest:
     member_name: str | None = None
     #: In honour or memory of someone, and the card by email (forms.DEDICATION_FIELDS).
     dedication: dict[str, str | None] = field(default_factory=dict)
+    #: The language the donor gave in: their emails and receipt are written in it.
+    locale: str = "en"
 
 
 def charge_for(amount_cents: int, cover_fee: bool, rate: FeeRate, *, monthly: bool = False) -> int:
@@ -106,8 +110,11 @@ def create_pending(
     )
     if not min_cents <= request.amount_cents <= max_cents:
         raise InvalidAmount(
-            f"Gifts are from {money.format(min_cents, drive.currency)} "
-            f"to {money.format(max_cents, drive.currency)}."
+            gettext(
+                "Gifts are from %(least)s to %(most)s.",
+                least=money.format(min_cents, drive.currency),
+                most=money.format(max_cents, drive.currency),
+            )
         )
     charged = charge_for(request.amount_cents, request.cover_fee, rate, monthly=request.monthly)
     gift = Gift(
@@ -125,6 +132,7 @@ def create_pending(
         monthly=request.monthly,
         test_mode=test_mode,
         member_page_id=member.page.id if member is not None else None,
+        locale=request.locale,
     )
     for key in ATTRIBUTION_KEYS:
         setattr(gift, key, request.attribution.get(key) or None)
@@ -139,7 +147,7 @@ def create_pending(
 def checkout_details(session: Session, gift: Gift, org_name: str) -> CheckoutDetails:
     drive = session.get(Drive, gift.drive_id)
     if drive is None:
-        raise NotFound("This gift belongs to no drive.")
+        raise NotFound(N_("This gift belongs to no drive."))
     chapter = session.get(Chapter, gift.chapter_id) if gift.chapter_id else None
     return CheckoutDetails(
         drive_slug=drive.slug,
@@ -162,7 +170,7 @@ def start_checkout(
 def pending_gift(session: Session, public_id: str) -> Gift:
     gift = records.by_public_id(session, public_id, lock=False)
     if gift is None:
-        raise NotFound("There is no such gift.")
+        raise NotFound(N_("There is no such gift."))
     return gift
 
 
@@ -204,14 +212,15 @@ class GiftChange:
         return CHANGE_LABELS[self.what]
 
 
+#: In English; translated where shown (``_(change.label)``), in the page's or receipt's language.
 CHANGE_LABELS = {
-    "refunded": "Refunded to you",
-    "refund_failed": "Refund failed: the money came back",
-    "disputed": "Withdrawn by a card dispute",
-    "dispute_won": "Dispute won: the money came back",
-    "corrected": "Corrected by the chapter's treasurer",
-    "reversed": "Reversed",
-    "received": "Received again",
+    "refunded": N_("Refunded to you"),
+    "refund_failed": N_("Refund failed: the money came back"),
+    "disputed": N_("Withdrawn by a card dispute"),
+    "dispute_won": N_("Dispute won: the money came back"),
+    "corrected": N_("Corrected by the chapter's treasurer"),
+    "reversed": N_("Reversed"),
+    "received": N_("Received again"),
 }
 
 
@@ -374,7 +383,7 @@ def manage_url(
     lock is held while it answers."""
     gift = pending_gift(session, public_id)
     if not (gift.monthly and gift.stripe_customer_id) or gift.test_mode:
-        raise NotFound("This gift has nothing to manage.")
+        raise NotFound(N_("This gift has nothing to manage."))
     customer_id = gift.stripe_customer_id
     checkpoint()
     return gateway.manage_url(customer_id, return_url)

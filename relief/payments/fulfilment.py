@@ -282,6 +282,7 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
                 "drive_id", "chapter_id", "unmatched_drive", "donor_name", "donor_email",
                 "show_name", "ref", "utm_source", "utm_medium", "utm_campaign", "test_mode",
                 "member_page_id",
+                "locale",
             ):  # fmt: skip
                 setattr(gift, name, getattr(earlier, name))
         else:

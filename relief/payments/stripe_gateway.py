@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import stripe
+from flask_babel import gettext
 
+from relief import i18n
 from relief.models import Gift
 from relief.payments.gateway import (
     STRIPE_API_VERSION,
@@ -88,6 +90,11 @@ def verify_event(payload: bytes, signature: str | None, secret: str) -> dict:
     return event
 
 
+#: Stripe Checkout's own language for a gift given in Spanish: Latin-American Spanish, as on
+#: our pages. English gifts leave it to the browser ("auto"), as before.
+CHECKOUT_LOCALES = {"es": "es-419"}
+
+
 def checkout_session_params(
     gift: Gift, details: CheckoutDetails, urls: CheckoutUrls
 ) -> SessionCreateParams:
@@ -100,10 +107,14 @@ def checkout_session_params(
     if details.member_name:
         metadata["member"] = details.member_name
     product_name = f"Gift to {details.drive_title}"
+    # What the donor reads on Stripe's page is in the language they gave in; the description
+    # the treasurers see in Stripe's dashboard stays English.
+    with i18n.speaking(gift.locale):
+        shown_name = gettext("Gift to %(drive)s", drive=details.drive_title)
     price: SessionCreateParamsLineItemPriceData = {
         "currency": gift.currency.lower(),
         "unit_amount": gift.amount_cents,
-        "product_data": {"name": product_name},
+        "product_data": {"name": shown_name},
     }
     params: SessionCreateParams = {
         "success_url": urls.success,
@@ -114,6 +125,8 @@ def checkout_session_params(
     }
     if gift.donor_email:
         params["customer_email"] = gift.donor_email
+    if gift.locale in CHECKOUT_LOCALES:
+        params["locale"] = CHECKOUT_LOCALES[gift.locale]
     if gift.monthly:
         params["mode"] = "subscription"
         price["recurring"] = {"interval": "month"}

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
+from relief.i18n import N_
 from relief.ledger import months
 from relief.models import Chapter, Drive, Gift, Job, JobStatus
 from relief.payments import donations, records
 from relief.treasury import gifts
 
 #: Printed on every receipt whatever the operator's tax statement says: a donor files it.
-NO_GOODS_OR_SERVICES = "No goods or services were provided in exchange for this gift."
+NO_GOODS_OR_SERVICES = N_("No goods or services were provided in exchange for this gift.")
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,11 @@ class Receipt:
     #: A dedicated gift: "honour" or "memory", and whom (never the card's recipient).
     dedication_kind: str | None = None
     honoree_name: str | None = None
+    #: The language the donor gave in: the receipt is written in it.
+    language: str = "en"
 
 
-NO_RECEIPT = "There is no receipt here: the gift is unknown or its payment has not completed."
+NO_RECEIPT = N_("There is no receipt here: the gift is unknown or its payment has not completed.")
 
 
 def emailed(session: Session, gift_id: int) -> bool:
@@ -135,6 +138,7 @@ def build(
         zone=months.zone_name(),
         dedication_kind=gift.dedication_kind if gift.honoree_name else None,
         honoree_name=gift.honoree_name,
+        language=gift.locale,
     )
 
 

@@ -9,16 +9,18 @@ or missing resource stops the rendering rather than leaving a hole in the report
 from __future__ import annotations
 
 import base64
+import re
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from flask_babel import get_translations, gettext
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from relief import money
+from relief import i18n, money
 from relief.config import TEMPLATES as ALL_TEMPLATES
 from relief.errors import InvalidInput
 from relief.ledger import months
@@ -71,6 +73,19 @@ def _css_string(text: str) -> Markup:
     return Markup(f'"{escaped}"')  # noqa: S704 — quotes, \ and <> are escaped above
 
 
+def _page_numbers() -> Markup:
+    """ "Page 1 of 2" in the report's language, as CSS content for a page's margin box."""
+    pieces = re.split(r"(%\((?:page|pages)\)s)", gettext("Page %(page)s of %(pages)s"))
+    counters = {"%(page)s": "counter(page)", "%(pages)s": "counter(pages)"}
+    return Markup(" ".join(counters.get(piece) or _css_string(piece) for piece in pieces if piece))  # noqa: S704 — counters and escaped strings only
+
+
+def _translated(text: str) -> str:
+    """``text`` from the catalog when it is one of ours (a change's label, the default tax
+    statement), else as written (an operator's own statement): never %-formatted."""
+    return gettext(text)
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(
@@ -86,6 +101,15 @@ def _environment() -> Environment:
     env.filters.update(months.DATE_FILTERS)
     env.globals["coalition_zone"] = months.zone_name
     env.filters["css_string"] = _css_string
+    env.globals["page_numbers"] = _page_numbers
+    env.globals["translated"] = _translated
+    env.add_extension("jinja2.ext.i18n")
+    # The donor's language (i18n.speaking around each rendering), as on the pages.
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        gettext=lambda text: get_translations().ugettext(text),
+        ngettext=lambda one, many, n: get_translations().ungettext(one, many, n),
+        newstyle=True,
+    )
     return env
 
 
@@ -116,8 +140,11 @@ def _keep_header_scope(document, pdf) -> None:
                 mark["A"]["Scope"] = scope
 
 
-def _pdf(template: str, paper: str, **context) -> bytes:
-    html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
+def _pdf(template: str, paper: str, language: str = i18n.DEFAULT, **context) -> bytes:
+    # A donor's receipt is in the language they gave in; the press and treasurer's reports
+    # are English (written for English-language press and the books), whoever asks.
+    with i18n.speaking(language):
+        html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
     document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=PackagedFilesOnly())
     return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_keep_header_scope)
 
@@ -137,12 +164,18 @@ def pdf(snapshot: PressSnapshot, paper: str = "letter") -> bytes:
 
 def receipt_pdf(receipt: Receipt, paper: str = "letter") -> bytes:
     """A donor's one-page receipt."""
-    return _pdf("receipt.html", paper, r=receipt, no_goods=NO_GOODS_OR_SERVICES)
+    return _pdf("receipt.html", paper, receipt.language, r=receipt, no_goods=NO_GOODS_OR_SERVICES)
 
 
 def year_end_pdf(statement: YearEndStatement, paper: str = "letter") -> bytes:
     """A donor's year-end statement: every gift of the year and its total."""
-    return _pdf("year_end.html", paper, statement=statement, no_goods=NO_GOODS_OR_SERVICES)
+    return _pdf(
+        "year_end.html",
+        paper,
+        statement.language,
+        statement=statement,
+        no_goods=NO_GOODS_OR_SERVICES,
+    )
 
 
 def monthly_pdf(snapshot: MonthlySnapshot, paper: str = "letter") -> bytes:

@@ -43,6 +43,8 @@ class YearEndStatement:
     issuer: Issuer
     issued_at: datetime
     zone: str
+    #: The language of the donor's latest gift of the year: the statement is written in it.
+    language: str = "en"
 
     @property
     def total_cents(self) -> int:
@@ -122,6 +124,7 @@ def build(
     lines = []
     currency = "USD"
     donor_name = ""
+    language = "en"
     for gift, on in found:
         history = donations.gift_history(session, gift)
         if not history.received_cents:
@@ -129,6 +132,7 @@ def build(
         drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
         currency = gift.currency
         donor_name = gift.donor_name or donor_name
+        language = gift.locale
         lines.append(
             StatementLine(
                 received_on=months.local_day(on),
@@ -148,6 +152,7 @@ def build(
         issuer=issuer,
         issued_at=now.astimezone(UTC),
         zone=months.zone_name(),
+        language=language,
     )
 
 

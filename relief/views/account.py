@@ -20,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
@@ -483,7 +484,8 @@ def reset_password(token):
 
 @bp.app_errorhandler(429)
 def too_many_requests(_error):
-    message = "Too many attempts from here. Wait a few minutes, then try again."
+    # A donor's page (the card-testing limit) is in the donor's language.
+    message = gettext("Too many attempts from here. Wait a few minutes, then try again.")
     return render_template("errors/error.html", message=message, status=429), 429
 
 

@@ -12,9 +12,9 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import ngettext
+from flask_babel import gettext, ngettext
 
-from relief import boundary, db, drive_pages, money, organization, pagecache, share
+from relief import boundary, db, drive_pages, i18n, money, organization, pagecache, share
 from relief.forms import (
     OTHER,
     PRESET_CENTS,
@@ -24,6 +24,7 @@ from relief.forms import (
     donate_token_error,
     required,
 )
+from relief.i18n import N_
 from relief.models import utcnow
 from relief.payments import donations, testmode
 from relief.payments.gateway import CheckoutUrls, GatewayError
@@ -43,7 +44,7 @@ bp = Blueprint("donate", __name__)
 #: The donate form counts checkouts it starts, never a form refused for a typo.
 CHECKOUT_LIMIT = "10 per minute; 40 per hour"
 CHECKOUT_SCOPE = "checkout"
-FROM_ANOTHER_SITE = (
+FROM_ANOTHER_SITE = N_(
     "This form was sent from another site, so nothing was recorded. To give, check your gift "
     "below and send it from this page."
 )
@@ -192,7 +193,7 @@ def _refused_as_forged(view, forged: str, member=None):
     form = _new_form(view, formdata=request.form)
     form.validate()
     if forged == FROM_ANOTHER_SITE:
-        form.form_errors.append(forged)
+        form.form_errors.append(gettext(forged))
     return _page(view, form, member)
 
 
@@ -238,6 +239,7 @@ def _donate(slug, chapter, member=None):
             attribution=form.attribution(),
             member_name=member.member.page.name if member is not None else None,
             dedication=form.dedication(),
+            locale=i18n.current(),
         ),
         rate=_rate(),
         min_cents=current_app.config["DONATION_MIN_CENTS"],
@@ -266,7 +268,9 @@ def _donate(slug, chapter, member=None):
     except GatewayError:
         current_app.logger.exception("checkout for gift %s failed", gift.public_id)
         form.form_errors.append(
-            "We could not reach our payment processor. Nothing was charged; please try again."
+            gettext(
+                "We could not reach our payment processor. Nothing was charged; please try again."
+            )
         )
         return _page(view, form, member, 503)
     return redirect(checkout_url, code=303)  # the boundary saves the gift's checkout id

@@ -15,10 +15,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from relief import boundary, db, donor_access, organization
 from relief.errors import InvalidInput
+from relief.i18n import N_
 from relief.models import email_key, utcnow
 from relief.payments import donations
 from relief.payments.gateway import GatewayError
@@ -31,7 +33,7 @@ COOKIE = "relief_donor"
 #: Like the checkout, a target for anyone probing addresses: a donor needs a few tries.
 FIND_PER_CLIENT = "5 per minute; 20 per hour"
 FIND_PER_ADDRESS = "3 per hour"
-SENT = (
+SENT = N_(
     "If this address has given, a link to your gifts is on its way. It works once, for 30 minutes."
 )
 
@@ -77,10 +79,10 @@ def find():
 def ask_for_link():
     email = request.form.get("email", "").strip()[:320]
     if "@" not in email:
-        message = "Please enter the email address you gave with."
+        message = gettext("Please enter the email address you gave with.")
         return render_template("donate/find.html", message=message, error=True), 400
     donor_access.request_link(db.session(), email, str(current_app.config["SECRET_KEY"]), utcnow())
-    return render_template("donate/find.html", message=SENT)
+    return render_template("donate/find.html", message=gettext(SENT))
 
 
 @bp.get("/my-gifts/link/<token>")
@@ -95,7 +97,8 @@ def use_link(token):
     try:
         link_id = donor_access.redeem(db.session(), token, utcnow())
     except InvalidInput as refused:
-        return render_template("donate/find.html", message=refused.message, error=True), 400
+        message = gettext(refused.message)
+        return render_template("donate/find.html", message=message, error=True), 400
     response = redirect(url_for("donor.find"), code=303)
     response.set_cookie(
         COOKIE,

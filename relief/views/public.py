@@ -3,11 +3,22 @@ public ledger, and the verifier anyone can download."""
 
 from importlib.resources import files
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from sqlmodel import Session
 
-from relief import db, drive_images, drive_pages, drives, pagecache, public_ledger, qr, share, web
+from relief import (
+    db,
+    drive_images,
+    drive_pages,
+    drives,
+    i18n,
+    pagecache,
+    public_ledger,
+    qr,
+    share,
+    web,
+)
 from relief.models import present
 from relief.payments import donations
 
@@ -18,6 +29,28 @@ bp = Blueprint("public", __name__)
 def index():
     html = render_template("drives/index.html", cards=drive_pages.active_drive_cards(db.session()))
     return pagecache.built_page(html)
+
+
+#: How long the switcher remembers a visitor's language: a year.
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+@bp.get("/language/<code>")
+def language(code):
+    """The switcher (English | Español): remember the visitor's choice in a cookie, set
+    only here, and go back to the page they were on."""
+    response = redirect(web.local_path(request.args.get("next")) or url_for("public.index"), 303)
+    if code in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.COOKIE,
+            code,
+            max_age=LANGUAGE_COOKIE_SECONDS,
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/drives/<slug>")

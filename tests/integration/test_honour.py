@@ -83,7 +83,7 @@ def test_a_card_goes_once_to_the_named_person_without_the_amount(app, mailbox):
     # The donor's receipt email, gift page and receipt mention the dedication.
     receipt_mail = next(m for m in mailbox.messages if "dana@example.org" in m["To"])
     assert (
-        "It is in memory of Rose Alvarez; we are emailing a card to Luis Alvarez."
+        "It is in memory of Rose Alvarez. We are emailing a card to Luis Alvarez."
         in (parts(receipt_mail)["text"])
     )
     page = text_of(client.get(f"/gifts/{public_id}"))
