@@ -13,7 +13,7 @@ def create_app(config: dict | None = None) -> Flask:
     from relief.ledger import months
     from relief.views import register_blueprints
 
-    app = Flask(
+    app = web.App(
         __name__,
         template_folder=str(settings.TEMPLATES),
         static_folder="static",
