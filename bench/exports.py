@@ -24,18 +24,23 @@ def measure_pdf(server: Server, rules: list[str], sizes: list[int]) -> str:
     rule = next((r for r in rules if r.endswith("report.pdf")), None)
     if rule is None:
         return "not available (no /drives/<slug>/report.pdf route)"
-    timings = {}
+    timings, again = {}, {}
     for size in (s for s in (1_000, 100_000) if s in sizes):
         url = _fill(rule, drive_slug(size))
         samples = []
-        for _ in range(3):
+        for _ in range(5):
             started = time.perf_counter()
             status, body = server.get(url)
             samples.append(time.perf_counter() - started)
             if status != 200:
                 return f"not measured: {url} answered {status}"
-        timings[size] = statistics.median(samples)
-    parts = [f"{size:,} gifts {seconds:.2f} s" for size, seconds in timings.items()]
+        # The first is rendered; a worker keeps what it rendered (the same HTML gives the
+        # same PDF), so the later ones are kept bytes, or the other worker's first render.
+        timings[size], again[size] = samples[0], statistics.median(samples[1:])
+    parts = [
+        f"{size:,} gifts {seconds:.2f} s (then {again[size]:.2f} s)"
+        for size, seconds in timings.items()
+    ]
     if len(timings) == 2:
         ratio = timings[100_000] / timings[1_000]
         parts.append(

@@ -85,7 +85,8 @@ def _machine(args, results: list[Result], load_before: tuple) -> list[str]:
         f"({args.workers} sync workers); {wrk_version}; {versions}",
         f"Change counter (RELIEF_CHANGE_COUNTER): {args.change_counter}"
         + (
-            " (one machine: a cached answer reads the drive's state only after a commit)"
+            " (a cached answer reads the drive's state only after a commit: SQLite's shared"
+            " file, PostgreSQL's LISTEN/NOTIFY)"
             if args.change_counter == "on"
             else " (every cached answer reads the drive's state from the database)"
         ),

@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         "--change-counter",
         choices=("on", "off"),
         default="on",
-        help="RELIEF_CHANGE_COUNTER, as on one machine (default on; off: every request\n"
-        "reads the drive's state from the database, as with app servers on several machines)",
+        help="RELIEF_CHANGE_COUNTER (default on: SQLite's shared file, PostgreSQL's\n"
+        "LISTEN/NOTIFY; off: every request reads the drive's state from the database)",
     )
     parser.add_argument(
         "--sqlite-file",

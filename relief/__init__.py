@@ -13,7 +13,7 @@ def create_app(config: dict | None = None) -> Flask:
     from relief.ledger import months
     from relief.views import register_blueprints
 
-    app = Flask(
+    app = web.App(
         __name__,
         template_folder=str(settings.TEMPLATES),
         static_folder="static",
@@ -29,16 +29,16 @@ def create_app(config: dict | None = None) -> Flask:
     # The coalition's calendar, for every date shown and every day and month the ledger keeps.
     app.config["RELIEF_TIMEZONE"] = settings.timezone_setting(app.config.get("RELIEF_TIMEZONE"))
     months.set_zone(app.config["RELIEF_TIMEZONE"])
+    db.init_app(app)
+    i18n.init_app(app)
+    boundary.init_app(app)
+    pagecache.init_app(app)  # its fast path wraps Flask first: it keys on the host ProxyFix sets
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = app.config["TRUSTED_PROXIES"]
         # Flask's documented way to wrap its WSGI app, which mypy takes for a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    db.init_app(app)
-    i18n.init_app(app)
-    boundary.init_app(app)
-    pagecache.init_app(app)
     web.init_app(app)
     auth.init_app(app)
     register_blueprints(app)

@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 from flask import Flask, abort, g, redirect, request, url_for
-from flask import session as visitor_session
 from flask_login import LoginManager, current_user
 from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -333,9 +332,12 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     # Flask-Login looks at the session after every request for its "remember me" cookie, which
     # is never offered (REMEMBER_COOKIE_REFRESH_EACH_REQUEST is never set): only a request
-    # with something in its session can have anything to do there.
+    # that brought a cookie can have anything to do there. (Asked through ``session``, Flask
+    # would mark the session read and add "Vary: Cookie" to every answer, /healthz included.)
     remember = app.after_request_funcs[None].pop()
-    app.after_request(lambda response: remember(response) if visitor_session else response)
+    app.after_request(
+        lambda response: remember(response) if "HTTP_COOKIE" in request.environ else response
+    )
 
     @login_manager.user_loader
     def load_user(token: str):

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from flask.globals import _cv_request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -51,14 +52,19 @@ def writes(view: Callable) -> Callable:
 
 
 def _open_unit() -> None:
-    view = current_app.view_functions.get(request.endpoint or "")
-    if request.method in WRITE_METHODS or getattr(view, _WRITES_MARK, False):
+    # The request context once, not a context-variable lookup per name (every request).
+    ctx = _cv_request.get()
+    if ctx.request.method in WRITE_METHODS or getattr(
+        ctx.app.view_functions.get(ctx.request.endpoint or ""), _WRITES_MARK, False
+    ):
         db.open_writer()
 
 
 def _close_unit(response: Response) -> Response:
     if response.status_code >= 400:
         return response  # a refusal keeps nothing: teardown rolls the unit back
+    if not db.unit_started():
+        return response  # read nothing, wrote nothing (/healthz, a cached page)
     try:
         _commit()
     except Exception as error:  # noqa: BLE001 — answered by the app's own error handlers

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, g
+from flask.globals import _cv_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -113,9 +114,17 @@ def open_writer() -> None:
 _UNIT = ("relief_writer", "relief_after_commit", "db_session")
 
 
+def unit_started() -> bool:
+    """Whether this app context holds any of a unit's state (a session, a writer mark,
+    after-commit work): one look at ``g``'s own dict, where ``name in g`` costs a context
+    lookup per name — on every request (/healthz, a cached page) that read nothing."""
+    ctx = _cv_app.get(None)
+    return ctx is not None and not ctx.g.__dict__.keys().isdisjoint(_UNIT)
+
+
 def _close_session(_exc):
-    if not any(name in g for name in _UNIT):
-        return  # a request that read nothing (/healthz, a cached page): nothing to close
+    if not unit_started():
+        return  # a request that read nothing: nothing to close
     # g can outlive a request (an app context pushed around several): forget the unit.
     g.pop("relief_writer", None)
     g.pop("relief_after_commit", None)

@@ -29,6 +29,25 @@ from relief.payments.choice import for_app
 from relief.payments.gateway import Gateway
 
 
+class App(Flask):
+    """Flask, with each hook's sync check done once: Flask asks ``inspect`` whether every
+    before-, after- and teardown hook (nine per request here) is a coroutine on every request;
+    Relief has no async hooks or views, and a function's answer never changes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync[func]
+        except KeyError:
+            found = self._sync[func] = super().ensure_sync(func)
+            return found
+        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            return super().ensure_sync(func)
+
+
 class RouteLimiter(Limiter):
     """Flask-Limiter, paid for only by the routes that carry a limit.
 
@@ -102,8 +121,10 @@ class MethodFirstCSRF(CSRFProtect):
         hooks = app.before_request_funcs[None]
         check = hooks.pop()  # the before-request hook Flask-WTF has just added
 
+        methods = frozenset(app.config["WTF_CSRF_METHODS"])
+
         def csrf_protect():
-            if request.method in app.config["WTF_CSRF_METHODS"]:
+            if _cv_request.get().request.method in methods:
                 return check()
             return None
 

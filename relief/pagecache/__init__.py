@@ -37,11 +37,12 @@ from pathlib import Path
 import brotli
 from flask import Flask, Response, current_app, g, request
 from flask import session as visitor_session
+from flask.globals import _cv_request
 from markupsafe import escape
 
 from relief import db, i18n
 from relief.config import TEMPLATES
-from relief.pagecache import counter, state, store
+from relief.pagecache import counter, fastpath, state, store
 from relief.payments.donations import ATTRIBUTION_KEYS
 
 #: What browsers and CDNs may do with a public answer: keep it this many seconds, then serve
@@ -50,7 +51,7 @@ CACHE_CONTROL = "public, max-age={max_age}, stale-while-revalidate=30"
 #: A page built for one visitor (signed in, back from checkout with their form filled in).
 PERSONAL = "private, no-store"
 #: The encodings answers are stored in, by preference, and their ETag suffixes.
-ENCODINGS = {"br": "-br", "gzip": "-gz"}
+ENCODINGS = fastpath.ENCODINGS
 
 _RELIEF = Path(__file__).resolve().parent.parent
 _code_digest: bytes | None = None
@@ -75,10 +76,16 @@ def _code() -> bytes:
     return _code_digest
 
 
+#: Where Flask-Limiter keeps a request's counted limits (on the request context).
+LIMITED = "_limiter_request_context"
+
+
 def init_app(app: Flask) -> None:
     """Turn the change counter on when ``CHANGE_COUNTER`` names its file (after db.init_app);
-    work out once what every public answer's headers and ETags share."""
+    work out once what every public answer's headers and ETags share; put the fast path
+    around Flask (before ProxyFix and the security headers wrap it)."""
     counter.init_app(app, db.engine_of(app))
+    fastpath.init_app(app)
     # A release (new code, templates, or a setting a page shows: the test-mode banner, the
     # donate form's limits and token key) changes every ETag.
     shown = {name: app.config.get(name) for name in sorted(app.config) if name in _SHOWN}
@@ -179,11 +186,6 @@ def _attribution() -> dict[str, str]:
     }
 
 
-def _etag(app: Flask, key: Hashable, drive_state: tuple, extra: object = None) -> str:
-    data = repr((key, drive_state, extra)).encode()
-    return hashlib.blake2b(data, key=app.extensions["relief.release"], digest_size=16).hexdigest()
-
-
 def _encoding() -> str | None:
     """The encoding this visitor's ``Accept-Encoding`` prefers among ours, or None."""
     if "HTTP_ACCEPT_ENCODING" not in request.environ:
@@ -194,21 +196,34 @@ def _encoding() -> str | None:
 
 
 def _answer(
-    app: Flask, tag: str, stored: Callable[[], Stored], mimetype: str, vary: str | None
+    app: Flask,
+    drive_slug: str,
+    key: Hashable,
+    drive_state: tuple,
+    attribution: dict[str, str],
+    stored: Callable[[], Stored],
+    mimetype: str,
+    vary: str | None,
 ) -> Response:
     """200 with the stored bytes (compressed as the visitor prefers, unless ``vary`` is None:
     bytes already compressed, such as a PNG), or 304 when the visitor's ``If-None-Match``
-    already names them: then nothing is built or read."""
+    already names them: then nothing is built or read. The fast path
+    (:mod:`relief.pagecache.fastpath`) answers the next such request before Flask."""
     encoding = _encoding() if vary is not None else None
-    etag = f'"{tag}{ENCODINGS[encoding]}"' if encoding else f'"{tag}"'
+    answered = fastpath.Answered(drive_slug, key, attribution, encoding)
+    environ = request.environ
+    if "HTTP_COOKIE" not in environ and not hasattr(_cv_request.get(), LIMITED):
+        environ[fastpath.ANSWERED] = answered  # (a route with a rate limit must see each visit)
+    etag = answered.etag(app, drive_state)
+    encoding = answered.encoding
     headers = {
         "ETag": etag,
         "Cache-Control": app.extensions["relief.cache_control"],
     }
     if vary is not None:
         headers["Vary"] = vary
-    asked = request.environ.get("HTTP_IF_NONE_MATCH")
-    if asked and (etag in asked or asked.strip() == "*"):
+    asked = environ.get("HTTP_IF_NONE_MATCH")
+    if asked and fastpath.matches(etag, asked):
         return app.response_class(status=304, headers=headers)
     found = stored()
     if not found.tagged:  # a write landed meanwhile: these bytes are not the tag's
@@ -258,7 +273,6 @@ def page(key: Hashable, drive_slug: str, build: Callable[[], str]) -> Response:
     if not shareable():
         return _personal(build())
     attribution = _attribution()
-    tag = _etag(app, key, drive_state, attribution or None)
 
     def stored() -> Stored:
         cache = store.of(app)
@@ -281,7 +295,16 @@ def page(key: Hashable, drive_slug: str, build: Callable[[], str]) -> Response:
 
     # The page differs for a visitor with a session cookie (built for them, private) and by
     # language (Accept-Language, or the switcher's cookie).
-    return _answer(app, tag, stored, "text/html", "Accept-Encoding, Cookie, Accept-Language")
+    return _answer(
+        app,
+        drive_slug,
+        key,
+        drive_state,
+        attribution,
+        stored,
+        "text/html",
+        "Accept-Encoding, Cookie, Accept-Language",
+    )
 
 
 def json(key: Hashable, drive_slug: str, build: Callable[[], dict]) -> Response:
@@ -303,7 +326,9 @@ def json(key: Hashable, drive_slug: str, build: Callable[[], dict]) -> Response:
                 return Stored(kept.body, tagged=False)
         return kept
 
-    return _answer(app, _etag(app, key, drive_state), stored, app.json.mimetype, "Accept-Encoding")
+    return _answer(
+        app, drive_slug, key, drive_state, {}, stored, app.json.mimetype, "Accept-Encoding"
+    )
 
 
 def png(key: Hashable, drive_slug: str, build: Callable[[], bytes]) -> Response:
@@ -327,4 +352,4 @@ def png(key: Hashable, drive_slug: str, build: Callable[[], bytes]) -> Response:
                 return Stored(kept.body, tagged=False)
         return kept
 
-    return _answer(app, _etag(app, key, drive_state), stored, "image/png", None)
+    return _answer(app, drive_slug, key, drive_state, {}, stored, "image/png", None)

@@ -143,7 +143,7 @@ def committed(app: Flask, drive_slug: str) -> tuple | None:
     database."""
     change_counter = counter.of(app)
     if change_counter is None:
-        return state_of(read_row(DRIVE_STATE, {"slug": drive_slug}))
+        return state_of(read_row(DRIVE_STATE, {"slug": drive_slug}, app))
     count = change_counter.read()  # before the read: a commit after it moves the count on
     rows = app.extensions.setdefault("relief.state_rows", {})
     kept = rows.get(drive_slug)
@@ -151,7 +151,7 @@ def committed(app: Flask, drive_slug: str) -> tuple | None:
     if kept is not None and kept[0] == count and now - kept[1] < counter.TRUST_SECONDS:
         row = kept[2]
     else:
-        row = read_row(DRIVE_STATE, {"slug": drive_slug})
+        row = read_row(DRIVE_STATE, {"slug": drive_slug}, app)
         if row is not None:  # only drives that exist: unknown slugs must not fill memory
             rows[drive_slug] = (count, now, row)
     return state_of(row)  # the date is today's, whatever the row's age
@@ -196,16 +196,19 @@ def _drop_reading_connection(error: Exception | None = None) -> None:
         pooled.close()
 
 
-def read_row(statement, params: dict) -> tuple | None:
+def read_row(statement, params: dict, app: Flask | None = None) -> tuple | None:
     """The first row of a read-only Core ``statement``, raw from the driver (no type
-    processing), on this thread's reading connection, in autocommit.
+    processing), on this thread's reading connection, in autocommit; ``app``'s database, or
+    the current app's (the fast path reads outside any app context).
 
     No ORM session, no pool checkout and no transaction bookkeeping: the one query a cached
     page costs (:data:`DRIVE_STATE`) in tens of microseconds. Everything else uses
     ``db.session()``. The statement must compile without post-compile parameters.
     """
-    current = db.engine()
-    compiled_statements = current_app.extensions.setdefault("relief.compiled_reads", {})
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    current = db.engine_of(app)
+    compiled_statements = app.extensions.setdefault("relief.compiled_reads", {})
     compiled = compiled_statements.get(statement)
     if compiled is None:
         compiled = compiled_statements[statement] = statement.compile(current)

@@ -90,6 +90,12 @@ def _log_ticks(low_cents: int, top_cents: int) -> list[int]:
     return ticks
 
 
+#: The chart's SVG id. pygal draws a random one each time (for pages with several charts and
+#: its scripts); a report has one chart and no script, and the same figures then give the
+#: same SVG, and the same report HTML: what keeps a rendered PDF (``render._RENDERED``).
+CHART_ID = "relief-chart"
+
+
 def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 220) -> bytes:
     """Cumulative money raised per day, with the goal as a dashed line; on the first day, a
     bar of what it raised beside the goal (:func:`first_day`)."""
@@ -128,6 +134,7 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 22
         spacing=12,
     )
     chart.x_labels = [_short_day(point.day) for point in snapshot.days]
+    chart.uuid = CHART_ID
     chart.add("Raised so far", shown, fill=not logarithmic)
     if snapshot.goal_cents > 0:
         chart.add(
@@ -159,6 +166,7 @@ def first_day(snapshot: PressSnapshot, width: int = 760) -> bytes:
         margin_right=40,
         spacing=12,
     )
+    chart.uuid = CHART_ID
     # pygal draws the first label at the bottom: the goal under what was raised.
     chart.x_labels = [f"Goal: {label(snapshot.goal_cents)}", f"Raised on day one: {label(raised)}"]
     chart.add(

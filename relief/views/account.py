@@ -20,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.globals import _cv_request
 from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -287,9 +288,12 @@ ENROL_ALLOWED = {"account.two_factor_page", "account.logout", "static"}
 def two_factor_required():
     """With RELIEF_REQUIRE_2FA, a treasurer or admin without two-factor sign-in enrols
     before anything else (they are signed in with the password this once)."""
-    if not current_app.config.get("RELIEF_REQUIRE_2FA") or request.endpoint in ENROL_ALLOWED:
+    # The path first, without the request proxy: most requests are public pages.
+    if not _cv_request.get().request.path.startswith(
+        ("/treasurer", "/admin", "/organize", "/account")
+    ):
         return None
-    if not request.path.startswith(("/treasurer", "/admin", "/organize", "/account")):
+    if not current_app.config.get("RELIEF_REQUIRE_2FA") or request.endpoint in ENROL_ALLOWED:
         return None
     if not current_user.is_authenticated or current_user.totp_secret:
         return None

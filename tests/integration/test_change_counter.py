@@ -77,3 +77,34 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
     finally:
         server.stop()
         engine.dispose()
+
+
+def test_a_gift_through_one_instance_is_on_another_instances_next_answer(database_url):
+    """Two app instances that share no file (on two machines): on PostgreSQL a commit through
+    one is announced with NOTIFY, and the other, which LISTENs, serves its next answer from
+    the new state. SQLite is one machine's file: there the counter is the shared file."""
+    if database_url.startswith("sqlite"):
+        app = make_app(database_url, CHANGE_COUNTER=f"{database_url.removeprefix('sqlite:///')}.c")
+        assert isinstance(counter.of(app), counter.ChangeCounter)
+        app.extensions["relief.engine"].dispose()
+        return
+    # "on": on PostgreSQL the setting names no file; each instance has its own instance path.
+    one, other = (make_app(database_url, CHANGE_COUNTER="on") for _ in range(2))
+    try:
+        assert isinstance(counter.of(other), counter.NotifyCounter)
+        with Session(one.extensions["relief.engine"], expire_on_commit=False) as books:
+            drive = make_coalition(books)
+            make_gift(books, drive, 10_000)
+        reader = other.test_client()
+        for _ in range(3):  # built, then kept: the fast path and the state kept both serve it
+            assert reader.get("/api/drives/mo-2026").get_json()["raised_cents"] == 10_000
+        heard = counter.of(other).read()
+        assert counter.of(other).read() == heard  # nothing written: nothing heard
+
+        with Session(one.extensions["relief.engine"], expire_on_commit=False) as books:
+            make_gift(books, drive, 2_500)  # through the first instance
+        assert reader.get("/api/drives/mo-2026").get_json()["raised_cents"] == 12_500
+        assert counter.of(other).read() > heard
+    finally:
+        for app in (one, other):
+            app.extensions["relief.engine"].dispose()

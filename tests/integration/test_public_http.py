@@ -72,6 +72,18 @@ def test_an_anonymous_visitor_gets_every_public_page_without_a_cookie(session, c
             assert "Accept-Encoding" in response.headers.get("Vary", "") or path == "/", path
 
 
+def test_answers_that_no_session_changes_do_not_vary_by_cookie(session, client):
+    """A cache (a CDN, a browser) keys an answer with ``Vary: Cookie`` on the visitor's cookies,
+    so it may not share it between visitors: only pages a session can change say so. Flask
+    marked the session read, and every answer ``Vary: Cookie``, when anything so much as
+    asked whether the session was empty (Flask-Login's after-request hook did, each time)."""
+    make_coalition(session)
+    for _ in range(2):  # built, then from the cache
+        assert "Vary" not in client.get("/healthz").headers
+        assert client.get("/api/drives/mo-2026").headers["Vary"] == "Accept-Encoding"
+        assert client.get("/drives/mo-2026").headers["Vary"] == "Accept-Encoding, Cookie"
+
+
 def test_a_signed_in_treasurer_gets_a_private_page(session, app):
     make_coalition(session)
     with data(app) as books:

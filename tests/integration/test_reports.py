@@ -595,3 +595,30 @@ def test_the_report_reads_no_gift_but_the_test_mode_lookup(app, session):
     assert len(reading_gifts) == 1
     assert re.search(r"WHERE gift\.drive_id = \S+ AND gift\.test_mode = ", reading_gifts[0])
     assert not [s for s in statements if re.search(r"\bFROM entry\b", s)]
+
+
+def test_a_report_asked_again_unchanged_is_not_rendered_again_and_a_gift_is_on_the_next(
+    session, client, monkeypatch
+):
+    """Rendering costs WeasyPrint's layout (~0.2 s of CPU); the same HTML gives the same PDF,
+    so a report whose figures (and "as of" minute) have not moved is served from the bytes
+    kept. The chart's SVG id was random (pygal's), which made every report's HTML new."""
+    from relief.views import reports as report_views
+
+    drive = missouri_example(session)
+    now = datetime.now(UTC)  # one "as of" minute for the whole test, whenever it runs
+    monkeypatch.setattr(report_views, "utcnow", lambda: now)
+    first = client.get("/drives/mo-2026/report.pdf")
+    assert first.status_code == 200
+
+    def must_not_render(*_args, **_kwargs):
+        raise AssertionError("rendered again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(render, "HTML", must_not_render)
+        again = client.get("/drives/mo-2026/report.pdf")
+    assert again.status_code == 200 and again.data == first.data
+
+    make_gift(session, drive, 2_500, chapter="st-louis")
+    after_gift = client.get("/drives/mo-2026/report.pdf")
+    assert headline(pdf_text(after_gift.data))["raised"] == "$1,625.00"

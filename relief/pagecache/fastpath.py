@@ -1,0 +1,166 @@
+"""Stored public answers served before Flask: a WSGI middleware that answers a repeat of a
+request it has seen Flask answer from the cache — the same path, query, host, scheme,
+``Accept-Encoding`` and ``Accept-Language``, no cookie — with no request or app context, no
+routing and no hooks, whenever the drive's state still names a stored answer: 304 when the
+visitor's ``If-None-Match`` matches, else the stored bytes. Anything else (a miss, a new
+state, a cookie, a form, a ``?ref=`` page not yet built) goes to Flask as before.
+
+What it answers is what Flask answered: :func:`relief.pagecache._answer` leaves in the WSGI
+environ what it served (the drive, the answer's key, the link's attribution, the encoding),
+and this middleware keeps, per request shape, the status line and headers Flask's answer
+went out with (after every hook), with only the ``ETag`` and ``Content-Length`` made anew
+from the current state and bytes. So a blueprint's after-request header, a new key field (the
+page's language) or a new setting reaches these answers the day it is added, as long as
+what it depends on is in :func:`request_shape`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable
+from typing import NamedTuple
+
+from flask import Flask
+
+from relief.pagecache import state, store
+
+#: The WSGI environ key under which pagecache leaves what it served (an :class:`Answered`).
+ANSWERED = "relief.pagecache.answered"
+#: Request shapes remembered per process; past it they are forgotten (random query strings
+#: must not fill memory) and learnt again from Flask's next answers.
+MAX_SHAPES = 4096
+#: What an answer is made anew from: everything else in Flask's headers is kept as sent.
+_MADE_ANEW = frozenset({"etag", "content-length"})
+
+
+#: The encodings answers are stored in, by preference, and their ETag suffixes.
+ENCODINGS = {"br": "-br", "gzip": "-gz"}
+
+
+class Answered(NamedTuple):
+    """What a cached public answer was served from (left by pagecache for this middleware)."""
+
+    slug: str
+    key: Hashable
+    attribution: dict[str, str]
+    encoding: str | None
+
+    def etag(self, app: Flask, drive_state: tuple) -> str:
+        """The answer's quoted ETag for ``drive_state``: a hash of its key, the state, the
+        release (a key of the hash) and the link's attribution, and its encoding's suffix. Known
+        before anything is built, and the same from every worker on every machine."""
+        data = repr((self.key, drive_state, self.attribution or None)).encode()
+        release = app.extensions["relief.release"]
+        tag = hashlib.blake2b(data, key=release, digest_size=16).hexdigest()
+        return f'"{tag}{ENCODINGS[self.encoding]}"' if self.encoding else f'"{tag}"'
+
+
+def request_shape(environ: dict) -> tuple:
+    """Everything of a request that chooses a cached answer, its encoding and its language."""
+    get = environ.get
+    return (
+        get("PATH_INFO"),
+        get("QUERY_STRING"),
+        get("SCRIPT_NAME"),
+        get("HTTP_HOST"),
+        get("SERVER_NAME"),
+        get("SERVER_PORT"),
+        get("wsgi.url_scheme"),
+        get("HTTP_ACCEPT_ENCODING"),
+        get("HTTP_ACCEPT_LANGUAGE"),
+    )
+
+
+def matches(etag: str, asked: str) -> bool:
+    """Whether ``If-None-Match: asked`` names ``etag`` (or any answer, ``*``)."""
+    return etag in asked or asked.strip() == "*"
+
+
+class _Known:
+    """One request shape: what Flask served it from, and its 200 and 304 heads as sent."""
+
+    __slots__ = ("answered", "heads")
+
+    def __init__(self, answered: Answered):
+        self.answered = answered
+        self.heads: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+
+    def answer(self, app: Flask, environ: dict) -> tuple[str, list, bytes] | None:
+        answered = self.answered
+        drive_state = state.committed(app, answered.slug)
+        if drive_state is None:
+            return None
+        etag = answered.etag(app, drive_state)
+        asked = environ.get("HTTP_IF_NONE_MATCH")
+        if asked and matches(etag, asked):
+            head = self.heads.get("304")
+            if head is None:
+                return None
+            return head[0], [*head[1], ("ETag", etag)], b""
+        head = self.heads.get("200")
+        if head is None or answered.attribution:  # a ?ref= page is filled in by Flask
+            return None
+        kept = store.of(app).get(answered.key, drive_state)
+        if kept is None:
+            return None
+        body = kept.encoded_as(answered.encoding) if answered.encoding else kept.body
+        return head[0], [*head[1], ("ETag", etag), ("Content-Length", str(len(body)))], body
+
+
+class FastPath:
+    """The middleware, around Flask's own WSGI app (inside ProxyFix, which sets the host and
+    scheme it keys on, and inside the security headers, which it gets like any answer)."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+        self.known: dict[tuple, _Known] = {}
+
+    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ:
+            return self.wsgi_app(environ, start_response)  # a session may change the answer
+        shape = request_shape(environ)
+        known = self.known.get(shape)
+        if known is not None:
+            try:
+                answer = known.answer(self.app, environ)
+            except Exception:  # noqa: BLE001 — Flask asks again, and its error pages answer
+                answer = None
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [body]
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
+            answered = environ.get(ANSWERED)
+            if answered is not None and exc_info is None:
+                self._learn(shape, answered, status, headers)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+    def _learn(self, shape: tuple, answered: Answered, status: str, headers: list) -> None:
+        code = status[:3]
+        names = {name.lower() for name, _ in headers}
+        if code not in ("200", "304") or "etag" not in names or "set-cookie" in names:
+            return  # an answer built from a newer state than its tag, or one for a visitor
+        known = self.known.get(shape)
+        if known is None or known.answered != answered:
+            if len(self.known) >= MAX_SHAPES:
+                self.known.clear()
+            known = self.known[shape] = _Known(answered)
+        kept = [(name, value) for name, value in headers if name.lower() not in _MADE_ANEW]
+        known.heads[code] = (status, kept)
+
+
+def of(app: Flask) -> FastPath | None:
+    """The app's fast path, or None when it is off (``FAST_PATH=False`` in the app's config:
+    the tests compare answers with and without it)."""
+    return app.extensions.get("relief.fast_path")
+
+
+def init_app(app: Flask) -> None:
+    if not app.config.get("FAST_PATH", True):
+        return
+    fast_path = FastPath(app, app.wsgi_app)
+    app.extensions["relief.fast_path"] = fast_path
+    app.wsgi_app = fast_path  # type: ignore[method-assign]
