@@ -81,7 +81,10 @@ def test_answers_that_no_session_changes_do_not_vary_by_cookie(session, client):
     for _ in range(2):  # built, then from the cache
         assert "Vary" not in client.get("/healthz").headers
         assert client.get("/api/drives/mo-2026").headers["Vary"] == "Accept-Encoding"
-        assert client.get("/drives/mo-2026").headers["Vary"] == "Accept-Encoding, Cookie"
+        assert (
+            client.get("/drives/mo-2026").headers["Vary"]
+            == "Accept-Encoding, Cookie, Accept-Language"
+        )
 
 
 def test_a_signed_in_treasurer_gets_a_private_page(session, app):

@@ -74,6 +74,7 @@ def url_arguments(objects: dict, public_id: str) -> dict:
         "user_id": objects["account"],
         "pledge_id": objects["pledge"],
         "token": "0" * 64,
+        "event_id": 1,
         "member_id": objects["member"],
         "name": "ana-b",
     }

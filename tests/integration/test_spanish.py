@@ -14,11 +14,12 @@ import pytest
 from babel.dates import format_date
 from sqlmodel import Session, select
 
+from relief import organization
 from relief.config import smtp_settings
 from relief.ledger import months
 from relief.models import Gift, utcnow
 from relief.outbox.worker import Worker
-from relief.reports import receipt, render, year_end
+from relief.reports import render, year_end
 from tests.conftest import make_app
 from tests.factories import make_coalition
 from tests.integration.test_donate import csrf_token, give, text_of
@@ -252,7 +253,7 @@ def test_the_year_end_statement_is_in_the_language_of_the_donors_latest_gift(app
             session,
             "dana@example.org",
             year,
-            issuer=receipt.Issuer.of(app.config),
+            issuer=organization.issuer(session, app.config),
             now=utcnow(),
         )
         printed = " ".join(pdf_text(render.year_end_pdf(statement)).split())
