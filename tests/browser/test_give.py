@@ -49,7 +49,7 @@ def test_a_test_mode_gift_from_the_form_to_the_drive_total(
     form = page.locator("#donate")
     form.scroll_into_view_if_needed()
     page.get_by_text("$50", exact=True).click()
-    page.locator("#donate details.more summary").click()  # the optional name and message, folded away
+    page.locator("#donate details.more summary").click()  # name and message, folded
     page.get_by_label("Your name").fill("Rosa Parks-Lee")
     page.get_by_label("Your email").fill("rosa@example.org")
     _shot(form, screens, f"donate-form-{viewport}")
