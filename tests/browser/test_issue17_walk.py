@@ -166,6 +166,7 @@ def test_a_spanish_phone_gift_on_a_members_page_during_a_match_agrees_everywhere
     assert page.locator("html").get_attribute("lang") == "es"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(screens / "walk17-1-member-es.png"), full_page=True)
+    assert page.locator("#custom_amount").get_attribute("placeholder") == "p. ej., 35"
     page.get_by_text("$50", exact=True).click()
     page.fill("#email", "dana@example.org")
     page.locator("details.dedication summary, summary").filter(has_text="Dedica").first.click()
