@@ -167,6 +167,8 @@ def test_a_spanish_phone_gift_on_a_members_page_during_a_match_agrees_everywhere
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(screens / "walk17-1-member-es.png"), full_page=True)
     assert page.locator("#custom_amount").get_attribute("placeholder") == "p. ej., 35"
+    # The reason to give now is on the member's page too, not only on the drive's.
+    assert "Cada donación se duplica, hasta $50" in page.locator(".match").inner_text()
     page.get_by_text("$50", exact=True).click()
     page.fill("#email", "dana@example.org")
     page.locator("details.dedication summary, summary").filter(has_text="Dedica").first.click()
