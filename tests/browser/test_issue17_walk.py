@@ -169,6 +169,10 @@ def test_a_spanish_phone_gift_on_a_members_page_during_a_match_agrees_everywhere
     assert page.locator("#custom_amount").get_attribute("placeholder") == "p. ej., 35"
     # The reason to give now is on the member's page too, not only on the drive's.
     assert "Cada donación se duplica, hasta $50" in page.locator(".match").inner_text()
+    # Its share box is the drive page's: the share sheet, WhatsApp, SMS, email, for this page.
+    whatsapp = page.locator("section.share").get_by_role("link", name="WhatsApp")
+    assert whatsapp.get_attribute("href").endswith("/drives/mo-2026/p/ana-b")
+    assert page.locator("section.share").get_by_role("button", name="Compartir…").is_visible()
     page.get_by_text("$50", exact=True).click()
     page.fill("#email", "dana@example.org")
     page.locator("details.dedication summary, summary").filter(has_text="Dedica").first.click()
