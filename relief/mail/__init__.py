@@ -291,16 +291,23 @@ def _member_message(
         return None  # used or expired meanwhile: nothing worth sending
     base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
     link = f"{base}/members/link/{found.token}" if reveal else "(the one-time link: hidden here)"
-    values = {"mail": found, "link_url": link, "org_name": config["RELIEF_ORG_NAME"]}
-    return _message(
-        key=key,
-        sender=config["MAIL_FROM"],
-        to=Address(display_name=found.display_name, addr_spec=found.email),
-        subject=f"Your page on {found.drive_title}",
-        text=_environment().get_template("member_link.txt").render(**values),
-        html=_environment().get_template("member_link.html").render(**values),
-        now=now,
-    )
+    language = i18n.known(payload.get("language"))
+    values = {
+        "mail": found,
+        "link_url": link,
+        "org_name": config["RELIEF_ORG_NAME"],
+        "language": language,
+    }
+    with i18n.speaking(language):
+        return _message(
+            key=key,
+            sender=config["MAIL_FROM"],
+            to=Address(display_name=found.display_name, addr_spec=found.email),
+            subject=gettext("Your page on %(drive)s", drive=found.drive_title),
+            text=_environment().get_template("member_link.txt").render(**values),
+            html=_environment().get_template("member_link.html").render(**values),
+            now=now,
+        )
 
 
 def _honour_card(
