@@ -256,6 +256,12 @@ def test_a_spanish_phone_gift_on_a_members_page_during_a_match_agrees_everywhere
     assert by_chapter == {"st-louis": GIFT, "kansas-city": 0, "mid-missouri": CAP}
     page.goto(f"{base}/drives/mo-2026/p/ana-b")
     assert "$50.00" in page.locator(".progress-text").first.inner_text()
+    # The card is rebuilt with the new figures (looked at: "$80.00 raised of $1,600.00 goal").
+    paid_card = page.request.get(f"{base}/drives/mo-2026/card.png")
+    assert paid_card.body() != card.body()
+    Image.open(io.BytesIO(paid_card.body())).resize((400, 210), Image.LANCZOS).save(
+        screens / "walk17-card-chat-400x210-paid.png"
+    )
     steps = {"0 pledge running": before, "1 gift": after_gift, "2 sponsor paid": after_payment}
     (screens / "walk17-figures.json").write_text(json.dumps(steps, indent=1))
     context.close()
