@@ -24,7 +24,7 @@ from flask_babel import gettext
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from relief import drives, money
+from relief import drives, i18n, money
 from relief.errors import Conflict, InvalidAmount, InvalidInput, NotFound
 from relief.ledger import RAISED_KINDS
 from relief.models import Chapter, Drive, Entry, Gift, MemberLink, MemberPage, email_key
@@ -72,9 +72,9 @@ def _new_link(session: Session, page: MemberPage, secret: str, now: datetime) ->
     session.add(link)
     session.flush()
     link.token_hash = _hash(token_of(link, secret))
-    enqueue(
-        session, "mail", f"member-link:{link.id}", {"template": "member_link", "link_id": link.id}
-    )
+    # Written in the language the member signed up in (the worker has no visitor).
+    payload = {"template": "member_link", "link_id": link.id, "language": i18n.current()}
+    enqueue(session, "mail", f"member-link:{link.id}", payload)
     return link
 
 

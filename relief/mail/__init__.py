@@ -291,16 +291,23 @@ def _member_message(
         return None  # used or expired meanwhile: nothing worth sending
     base = (config.get("RELIEF_PUBLIC_URL") or LOCAL_URL).rstrip("/")
     link = f"{base}/members/link/{found.token}" if reveal else "(the one-time link: hidden here)"
-    values = {"mail": found, "link_url": link, "org_name": config["RELIEF_ORG_NAME"]}
-    return _message(
-        key=key,
-        sender=config["MAIL_FROM"],
-        to=Address(display_name=found.display_name, addr_spec=found.email),
-        subject=f"Your page on {found.drive_title}",
-        text=_environment().get_template("member_link.txt").render(**values),
-        html=_environment().get_template("member_link.html").render(**values),
-        now=now,
-    )
+    language = i18n.known(payload.get("language"))
+    values = {
+        "mail": found,
+        "link_url": link,
+        "org_name": config["RELIEF_ORG_NAME"],
+        "language": language,
+    }
+    with i18n.speaking(language):
+        return _message(
+            key=key,
+            sender=config["MAIL_FROM"],
+            to=Address(display_name=found.display_name, addr_spec=found.email),
+            subject=gettext("Your page on %(drive)s", drive=found.drive_title),
+            text=_environment().get_template("member_link.txt").render(**values),
+            html=_environment().get_template("member_link.html").render(**values),
+            now=now,
+        )
 
 
 def _honour_card(
@@ -317,30 +324,35 @@ def _honour_card(
     if gift.donor_email and _erased(session, gift.donor_email):
         return None
     drive = session.get(Drive, gift.drive_id) if gift.drive_id else None
-    values = {
-        "donor": gift.donor_name if gift.show_name and gift.donor_name else "Someone",
-        "memory": gift.dedication_kind == "memory",
-        "honoree": gift.honoree_name,
-        "recipient": gift.card_name or "",
-        "message": gift.card_message or "",
-        "drive_title": drive.title if drive else "a drive to abolish medical debt",
-        "partner": drive.partner_name if drive else "a relief nonprofit",
-        "org_name": config["RELIEF_ORG_NAME"],
-        "test_mode": gift.test_mode,
-    }
-    what = "in memory of" if values["memory"] else "in honour of"
-    subject = f"A gift {what} {gift.honoree_name}"
-    if gift.test_mode:
-        subject = "[Test mode — no money moved] " + subject
-    return _message(
-        key=key,
-        sender=config["MAIL_FROM"],
-        to=Address(display_name=gift.card_name or "", addr_spec=gift.card_email),
-        subject=subject,
-        text=_environment().get_template("honour_card.txt").render(**values),
-        html=_environment().get_template("honour_card.html").render(**values),
-        now=now,
-    )
+    # Written in the language the donor gave in: they chose it, and they name the recipient.
+    with i18n.speaking(gift.locale):
+        values = {
+            "donor": gift.donor_name if gift.show_name and gift.donor_name else gettext("Someone"),
+            "memory": gift.dedication_kind == "memory",
+            "honoree": gift.honoree_name,
+            "recipient": gift.card_name or "",
+            "message": gift.card_message or "",
+            "drive_title": drive.title if drive else gettext("a drive to abolish medical debt"),
+            "partner": drive.partner_name if drive else gettext("a relief nonprofit"),
+            "org_name": config["RELIEF_ORG_NAME"],
+            "test_mode": gift.test_mode,
+            "language": i18n.known(gift.locale),
+        }
+        if values["memory"]:
+            subject = gettext("A gift in memory of %(honoree)s", honoree=gift.honoree_name)
+        else:
+            subject = gettext("A gift in honour of %(honoree)s", honoree=gift.honoree_name)
+        if gift.test_mode:
+            subject = gettext("[Test mode — no money moved] %(subject)s", subject=subject)
+        return _message(
+            key=key,
+            sender=config["MAIL_FROM"],
+            to=Address(display_name=gift.card_name or "", addr_spec=gift.card_email),
+            subject=subject,
+            text=_environment().get_template("honour_card.txt").render(**values),
+            html=_environment().get_template("honour_card.html").render(**values),
+            now=now,
+        )
 
 
 def _message(

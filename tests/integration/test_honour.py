@@ -156,3 +156,21 @@ def test_erasing_the_donor_erases_the_dedication_and_the_card(app, mailbox):
         )
     burst(app)  # the card queued before the erasure is not sent
     assert cards(mailbox) == []
+
+
+def test_a_card_for_a_gift_given_in_spanish_is_written_in_spanish(app, mailbox):
+    """The donor chose the language they gave in; the card they asked us to send speaks it."""
+    client = app.test_client()
+    client.get("/language/es?next=/drives/mo-2026")  # the switcher's choice sticks
+    give_and_pay(client, **DEDICATED)
+    burst(app)
+    (card,) = cards(mailbox)
+    assert card["Subject"].endswith("Una donación en memoria de Rose Alvarez")
+    text, html = parts(card)["text"], parts(card)["html"]
+    assert '<html lang="es">' in html
+    for body in (text, html):
+        assert "Hola, Luis Alvarez:" in body
+        assert "hizo una donación en memoria de" in body and "Rose Alvarez" in body
+        assert "Dana Donor escribió:" in body and "Thinking of you and of Rose." in body
+        assert "deuda médica" in body
+        assert "gave a gift" not in body and "$" not in body

@@ -267,3 +267,19 @@ def test_a_members_link_expires_after_24_hours(app, mailbox):
         members.editing(session, token, utcnow() + timedelta(hours=23))  # still good
         with pytest.raises(InvalidInput, match="expired"):
             members.editing(session, token, utcnow() + timedelta(hours=25))
+
+
+def test_a_member_who_signs_up_in_spanish_gets_the_link_in_spanish(app, mailbox):
+    client = app.test_client()
+    client.get("/language/es?next=/drives/mo-2026")  # the switcher's choice sticks
+    assert sign_up(client).status_code == 200
+    burst(app)
+    (mail,) = mailbox.messages
+    assert mail["Subject"] == "Su página en Missouri Medical Debt Jubilee"
+    text, html = parts(mail)["text"], parts(mail)["html"]
+    assert '<html lang="es">' in html
+    assert '<a href="https://relief.example.org/members/link/' in html
+    for body in (text, html):
+        assert "Hola, Ana B.:" in body and "deuda médica" in body
+        assert "Hello" not in body
+    assert client.get(link_in(mail)).status_code == 200  # the link still works
