@@ -280,8 +280,20 @@ def two_factor_off():
     return _two_factor_page(EnrolForm(formdata=None), secret, off_form=form, off_error=error)
 
 
-#: Pages a person who must enrol may still open.
-ENROL_ALLOWED = {"account.two_factor_page", "account.logout", "static"}
+#: Pages a person who must enrol may still open, and the pages of a signed-out person (a
+#: forgotten password, an invitation, a reset link, the digest's unsubscribe link), which ask
+#: nothing of whoever is signed in. Those are rate-limited: the check must not load the user
+#: first, for on SQLite that begins the POST's writer unit and the limiter's own connection
+#: would then wait for it (a 503 after the busy timeout).
+ENROL_ALLOWED = {
+    "account.two_factor_page",
+    "account.logout",
+    "static",
+    "account.forgot_password",
+    "account.accept_invitation",
+    "account.reset_password",
+    "account.digest_stop",
+}
 
 
 @bp.before_app_request

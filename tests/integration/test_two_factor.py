@@ -253,3 +253,22 @@ def test_an_admin_turns_off_two_factor_for_a_person_who_lost_their_phone(databas
     password_step(fresh)
     assert fresh.get("/treasurer/").headers["Location"] == "/account/two-factor"
     app.extensions["relief.engine"].dispose()
+
+
+def test_a_signed_in_person_can_ask_for_a_reset_while_two_factor_is_required(database_url):
+    """The forgotten-password form is rate-limited; with RELIEF_REQUIRE_2FA it answered 503
+    after the busy timeout on SQLite to a signed-in person (the 2FA check loaded the user,
+    beginning the POST's writer unit, and the limiter's own connection waited for it)."""
+    app = make_app(database_url, RELIEF_REQUIRE_2FA=True)
+    with data(app) as session:
+        make_coalition(session)
+        make_user(session, "t@stl.org", "st-louis")
+    client = app.test_client()
+    password_step(client)
+    enrol(client)
+    token = csrf_token(client, "/account/forgot")
+    started = time.monotonic()
+    answer = client.post("/account/forgot", data={"csrf_token": token, "email": "t@stl.org"})
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 5
+    app.extensions["relief.engine"].dispose()
