@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.instances import NextAnswer
 from bench.load import Load
 from bench.webhooks import Webhooks
 
@@ -46,6 +47,8 @@ class Result:
     webhooks_with_fees: Webhooks | None = None
     pdf: str = ""
     csv: str = ""
+    #: PostgreSQL only: a gift through instance A on instance B's very next answer.
+    two_instances: NextAnswer | None = None
 
     def median(self, size: int, figure) -> float:
         return statistics.median(figure(r) for r in self.rounds[size])
@@ -199,6 +202,21 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                 f"{mark(keyed.per_second >= TARGET_WEBHOOKS)} ({keyed.processed:,} gifts, "
                 f"{keyed.load.failed} failed; {fees}; ledger "
                 f"{'exact' if not keyed.exact else '; '.join(keyed.exact)})"
+            )
+    two = [result for result in results if result.two_instances is not None]
+    if two:
+        lines += [
+            "",
+            "Two app instances sharing only the database (PostgreSQL: LISTEN/NOTIFY): a gift "
+            "sent as a signed event to instance A, then instance B's API asked at once",
+        ]
+        for result in two:
+            seen = result.two_instances
+            lines.append(
+                f"{result.backend:<11}on B's very next answer {seen.shown} times of "
+                f"{seen.trials} {mark(seen.shown == seen.trials)}; on B's answers from "
+                f"{seen.median_ms:.1f} ms after A's answer (median), {seen.longest_ms:.1f} ms "
+                "at most"
             )
     lines += ["", "Press PDF render time (target < 1 s; at 100,000 gifts ≤ 1.2 × at 1,000)"]
     lines += [f"{result.backend:<11}{result.pdf}" for result in results]

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from bench.exports import measure_csv, measure_pdf
+from bench.instances import next_answer
 from bench.report_table import Result, Round, report
 from bench.seed import drive_slug, scalar, seed
 from bench.serve import ROOT, Server
@@ -75,6 +76,18 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
             args.connections,
             workdir,
         )
+        if backend == "postgresql":
+            # A second app instance, sharing no file with the first: only the database.
+            other = Server(
+                database_url,
+                workers=args.workers,
+                wsgi_app=args.wsgi_app,
+                change_counter=str(workdir / "instance-b.changes") if counter else "",
+            )
+            try:
+                result.two_instances = next_answer(server, other, drive_slug(min(args.sizes)))
+            finally:
+                other.stop()
         result.pdf = measure_pdf(server, rules, args.sizes)
         result.csv = measure_csv(server, database_url, rules, args.sizes)
     finally:
@@ -140,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the SQLite database here and reuse drives already seeded (faster reruns)",
     )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the table into docs/performance.md (between its bench markers)",
+    )
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgresql"}
@@ -174,5 +192,25 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(measure("postgresql", version, url, args, workdir))
             finally:
                 server.stop()
-    print(report(args, results, load_before), flush=True)
+    table = report(args, results, load_before)
+    print(table, flush=True)
+    if args.write_docs:
+        write_docs(DOCS, " ".join(["python -m bench", *(argv or sys.argv[1:])]), table)
+        print(f"\nWritten into {DOCS.relative_to(ROOT)} (between its bench markers).")
     return 0
+
+
+DOCS = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_docs(path: Path, command: str, table: str) -> None:
+    """Put this run's table in ``path`` between its markers, with the command that made it;
+    the prose around it (what the figures mean, what changed) is written by hand."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} has no {BEGIN} … {END} markers to write the table between")
+    head, rest = text.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    block = f"{BEGIN}\n```\n$ .venv/bin/{command}\n{table.strip()}\n```\n{END}"
+    path.write_text(head + block + tail)
