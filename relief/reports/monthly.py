@@ -4,8 +4,8 @@ Every figure comes from the services the treasurer's dashboard uses: the month's
 ``dashboard.by_month_and_drive`` (the dashboard's own month totals, split by drive, so the
 month's total is the dashboard's row for that month), the balance carried in (held: net −
 remitted) from the same rows of earlier months, the lists from ``treasury.batches``,
-``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from
-``dashboard.attention``.
+``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from the
+services of ``dashboard.attention``.
 
 A closed month's report is the snapshot taken when it closed (:func:`close`; kept as JSON on
 the month's ``MonthClose`` row with the fingerprint of the chapter's books): it reads the
@@ -328,10 +328,12 @@ def _payouts(session, chapter, first, end_day) -> tuple[PayoutRow, ...]:
 
 
 def _open_items(session, chapter) -> OpenItems:
-    attention = dashboard.attention(session, chapter)
-    unassigned = gifts.unassigned(session, chapter)[:UNASSIGNED_LISTED]
+    """What needs the treasurer now, from the services of the dashboard's "needs attention"
+    (not ``dashboard.attention`` itself: it also reads payouts, which this part does not
+    print)."""
+    unassigned = gifts.unassigned(session, chapter, limit=UNASSIGNED_LISTED)
     return OpenItems(
-        unassigned_count=attention.unassigned_gifts,
+        unassigned_count=gifts.count_unassigned(session, chapter),
         unassigned=tuple(
             UnassignedRow(
                 gift_number=_number(gift.id),
@@ -342,10 +344,10 @@ def _open_items(session, chapter) -> OpenItems:
             )
             for gift in unassigned
         ),
-        fee_pending_count=attention.fee_pending_gifts,
-        open_batches=tuple(batch.label for batch in attention.open_batches),
+        fee_pending_count=gifts.count_fee_pending(session, chapter),
+        open_batches=tuple(batch.label for batch in batches.open_batches(session, chapter)),
         undeposited_batches=tuple(
-            (batch.label, batch.held_by) for batch in attention.undeposited_batches
+            (batch.label, batch.held_by) for batch in batches.undeposited(session, chapter)
         ),
     )
 

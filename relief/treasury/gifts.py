@@ -349,9 +349,9 @@ def _unassigned(statement: SelectOfScalar[Gift]) -> SelectOfScalar[Gift]:
     ).order_by(col(Gift.id))
 
 
-def unassigned(session: Session, chapter: Chapter) -> list[Gift]:
-    """The chapter's unassigned gifts, oldest first."""
-    return list(session.exec(_unassigned(scope.rows_of(Gift, chapter))))
+def unassigned(session: Session, chapter: Chapter, limit: int | None = None) -> list[Gift]:
+    """The chapter's unassigned gifts, oldest first (the first ``limit`` of them)."""
+    return list(session.exec(_unassigned(scope.rows_of(Gift, chapter)).limit(limit)))
 
 
 def unassigned_of_no_chapter(session: Session) -> list[Gift]:
