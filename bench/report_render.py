@@ -2,6 +2,7 @@
 with N gifts.
 
     .venv/bin/python bench/report_render.py 1000 100000 1000000
+    .venv/bin/python bench/report_render.py --postgresql 1000 100000   # a throwaway server
 
 Each N gets a fresh SQLite database with the demo drive and N synthetic paid gifts (added
 through the ledger in bulk; 1,000,000 take about a minute). Each report is then built and
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, make_url, text
 from sqlmodel import select
 
 from relief import boundary, create_app, db, demo
@@ -91,9 +92,24 @@ def _report(
     }
 
 
-def measure(gift_count: int) -> tuple[float, list[dict]]:
+def _fresh_postgres(server_url: str, gift_count: int) -> str:
+    """A new database on the bench's PostgreSQL server for this N."""
+    name = f"bench_{gift_count}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def measure(gift_count: int, postgres_url: str | None = None) -> tuple[float, list[dict]]:
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        url = (
+            _fresh_postgres(postgres_url, gift_count)
+            if postgres_url
+            else f"sqlite:///{Path(tmp) / 'bench.db'}"
+        )
         db.upgrade(url)
         app = create_app({"DATABASE_URL": url})
         with app.app_context():
@@ -125,9 +141,9 @@ def measure(gift_count: int) -> tuple[float, list[dict]]:
     return seeding, results
 
 
-if __name__ == "__main__":
-    for count in [int(arg) for arg in sys.argv[1:]] or [1000, 100_000]:
-        seconds, results = measure(count)
+def main(counts: list[int], postgres_url: str | None) -> None:
+    for count in counts:
+        seconds, results = measure(count, postgres_url)
         for result in results:
             print(
                 f"{count:>9,} gifts, {result['name']:<8} snapshot {result['build_ms']:.1f} ms "
@@ -138,3 +154,20 @@ if __name__ == "__main__":
                 flush=True,
             )
         print(f"{count:>9,} gifts seeded in {seconds:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    on_postgres = "--postgresql" in arguments
+    counts = [int(arg) for arg in arguments if arg != "--postgresql"] or [1000, 100_000]
+    if not on_postgres:
+        main(counts, None)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.postgres
+        from tests.postgres import LocalPostgres
+
+        server = LocalPostgres()
+        try:
+            main(counts, server.start())
+        finally:
+            server.stop()
