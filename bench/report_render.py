@@ -61,12 +61,16 @@ class _Statements:
 
 
 def _report(
-    name: str, build: Callable[[], object], pdf: Callable[[object], bytes], db_time: _Statements
+    name: str,
+    build: Callable[[], object],
+    pdf: Callable[[object], bytes],
+    db_time: _Statements,
+    runs: int = RUNS,
 ) -> dict:
     build_ms, cold_wall, cold_cpu, again_wall, db_ms = [], [], [], [], []
     cold_total_cpu = []
     data = b""
-    for _ in range(RUNS):
+    for _ in range(runs):
         db_time.reset()
         wall, build_cpu, snapshot = _timed(build)
         build_ms.append(wall * 1000)
@@ -103,6 +107,31 @@ def _fresh_postgres(server_url: str, gift_count: int) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+def time_reports(app, slugs: list[str], chapter_slug: str = "st-louis", runs: int = RUNS):
+    """The press report of each drive in ``slugs`` and ``chapter_slug``'s monthly report of the
+    previous month (every drive's gifts of that chapter), in ``app``'s database."""
+    db_time = _Statements(app.extensions["relief.engine"])
+    results = []
+    with app.app_context():
+        for slug in slugs:
+
+            def press_snapshot(slug=slug):
+                with boundary.command(write=False) as session:
+                    return press.build(session, slug, utcnow(), drive_url="https://x/d")
+
+            results.append(_report(f"press {slug}", press_snapshot, render.pdf, db_time, runs))
+
+        def monthly_snapshot():
+            with boundary.command(write=False) as session:
+                chapter = session.exec(select(Chapter).where(Chapter.slug == chapter_slug)).one()
+                now = utcnow()
+                previous = (local_day(now).replace(day=1) - timedelta(days=1)).replace(day=1)
+                return monthly.build(session, chapter, previous, now=now)
+
+        results.append(_report("monthly", monthly_snapshot, render.monthly_pdf, db_time, runs))
+    return results
+
+
 def measure(gift_count: int, postgres_url: str | None = None) -> tuple[float, list[dict]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = (
@@ -120,24 +149,9 @@ def measure(gift_count: int, postgres_url: str | None = None) -> tuple[float, li
             with boundary.command() as session:
                 demo.add_gifts(session, slug, gift_count, checkpoint=boundary.checkpoint)
             seeding = time.perf_counter() - started
-
-            def press_snapshot():
-                with boundary.command(write=False) as session:
-                    return press.build(session, slug, utcnow(), drive_url="https://x/d")
-
-            def monthly_snapshot():
-                with boundary.command(write=False) as session:
-                    chapter = session.exec(select(Chapter).where(Chapter.slug == "st-louis")).one()
-                    now = utcnow()
-                    previous = (local_day(now).replace(day=1) - timedelta(days=1)).replace(day=1)
-                    return monthly.build(session, chapter, previous, now=now)
-
-            db_time = _Statements(app.extensions["relief.engine"])
-            results = [
-                _report("press", press_snapshot, render.pdf, db_time),
-                _report("monthly", monthly_snapshot, render.monthly_pdf, db_time),
-            ]
-            app.extensions["relief.engine"].dispose()
+        results = time_reports(app, [slug])
+        results[0]["name"] = "press"
+        app.extensions["relief.engine"].dispose()
     return seeding, results
 
 

@@ -93,12 +93,30 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     finally:
         server.stop()
         bare.stop()
+    print(f"[{backend}] the press and monthly PDFs, in-process…", flush=True)
+    result.reports = reports_in_process(database_url, args.sizes)
     if result.webhooks.available:
         print(f"[{backend}] webhooks with Stripe keys…", flush=True)
         result.webhooks_with_fees = measure_webhooks_with_fees(
             database_url, drive_slug(min(args.sizes)), args, workdir
         )
     return result
+
+
+def reports_in_process(database_url: str, sizes: list[int]) -> list[dict]:
+    """Each size's drive's press report and St. Louis's monthly report of last month (its
+    gifts of every drive), built and rendered in this process: cold, and asked again."""
+    from bench.report_render import time_reports
+    from relief import create_app
+
+    app = create_app({"DATABASE_URL": database_url})
+    try:
+        results = time_reports(app, [drive_slug(size) for size in sizes], runs=5)
+    finally:
+        app.extensions["relief.engine"].dispose()
+    for result, size in zip(results, sizes, strict=False):
+        result["gifts"] = size
+    return results
 
 
 def _sizes(text: str) -> list[int]:
