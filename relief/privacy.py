@@ -347,6 +347,9 @@ def erase(session: Session, email: str) -> Erasure:
     return erasure
 
 
+_ANYONE_ERASED = select(ErasedDonor.address_hash).limit(1)
+
+
 def scrub_if_erased(session: Session, gift: Gift, obj: dict) -> bool:
     """Called once an event's donor fields are written to ``gift``: if the event or the gift
     names an erased address, the gift keeps no name, email, message or attribution, and
@@ -360,7 +363,9 @@ def scrub_if_erased(session: Session, gift: Gift, obj: dict) -> bool:
     }
     if not keys:
         return False
-    anyone_erased = session.exec(select(ErasedDonor.address_hash).limit(1)).first()
+    # Read on the connection: a query through the session would first flush the gift being
+    # recorded (an INSERT, then an UPDATE once it is paid) rather than insert it once, done.
+    anyone_erased = session.connection().execute(_ANYONE_ERASED).first()
     if anyone_erased is None:
         return False  # the usual answer, without hashing
     hashes = [address_hash(key) for key in keys]
