@@ -3,13 +3,15 @@
 A gift is recorded the moment Stripe says it was paid, with ``fee_pending``; its fee is filled
 in afterwards (by the gift's ``fee:gift:<id>`` job, which an outbox worker or
 ``flask stripe sync-fees`` runs), so a slow or failing Stripe API never loses or delays a gift.
-The job (:func:`fee_reader.read_fee`) asks Stripe between two short units of work of its
-own, :func:`to_read` and :func:`post_read_fee`: no database lock is held while Stripe answers.
+The jobs (:func:`fee_reader.read_fees`, up to a hundred at once) ask Stripe between two short
+units of work of their own, :func:`to_read_many` and :func:`post_read_fee`: no database lock is
+held while Stripe answers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -57,6 +59,19 @@ class FeeToRead:
     payment_intent_id: str | None
     charge_id: str | None
     invoice_id: str | None
+    #: When the webhook said it was paid: its charge was made a moment before.
+    received_at: datetime | None = None
+
+
+def _to_read(gift: Gift) -> FeeToRead:
+    return FeeToRead(
+        gift_id=records.saved_id(gift),
+        public_id=gift.public_id,
+        payment_intent_id=gift.stripe_payment_intent_id,
+        charge_id=gift.stripe_charge_id,
+        invoice_id=gift.stripe_invoice_id,
+        received_at=gift.received_at,
+    )
 
 
 def to_read(session: Session, gift_id: int) -> FeeToRead | None:
@@ -64,13 +79,15 @@ def to_read(session: Session, gift_id: int) -> FeeToRead | None:
     gift = session.get(Gift, gift_id)
     if gift is None or not gift.fee_pending:
         return None
-    return FeeToRead(
-        gift_id=records.saved_id(gift),
-        public_id=gift.public_id,
-        payment_intent_id=gift.stripe_payment_intent_id,
-        charge_id=gift.stripe_charge_id,
-        invoice_id=gift.stripe_invoice_id,
-    )
+    return _to_read(gift)
+
+
+def to_read_many(session: Session, gift_ids: list[int]) -> dict[int, FeeToRead]:
+    """What to ask for each of these gifts still waiting for its fee, by gift id (one query)."""
+    gifts = session.exec(
+        select(Gift).where(col(Gift.id).in_(gift_ids), col(Gift.fee_pending))
+    ).all()
+    return {records.saved_id(gift): _to_read(gift) for gift in gifts}
 
 
 def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
