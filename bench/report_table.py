@@ -126,7 +126,7 @@ def report(args, results: list[Result], load_before: tuple) -> str:
     )
     lines.append(header)
     for result in results:
-        for size in args.sizes:
+        for size in args.sizes if result.rounds else ():
             hz, page, api, nm = (
                 result.ratio(size, leg) for leg in ("healthz", "page", "api", "not_modified")
             )
@@ -154,6 +154,9 @@ def report(args, results: list[Result], load_before: tuple) -> str:
     lines.append("")
     for result in results:
         bare = [r.bare.per_second for rounds in result.rounds.values() for r in rounds]
+        if not bare:
+            lines.append(f"{result.backend}: read paths not measured (--only webhooks)")
+            continue
         note = (
             f"{result.backend}: bare /healthz {min(bare):,.0f}–{max(bare):,.0f} r/s over the "
             f"run (noise ±{(max(bare) - min(bare)) / (max(bare) + min(bare)):.0%})"

@@ -114,6 +114,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
 
     stripe = FakeStripe().start()
     stripe.default_fee = 59
+    stripe.charges_made, engine = _charges_of_bench_gifts(database_url)
     keys = {"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url}
     # Beside the server, as in production (they start while gunicorn does; idle, each asks
     # the database once a second whether a job is due).
@@ -137,3 +138,36 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
         for worker in workers:
             worker.stop()
         stripe.stop()
+        engine.dispose()
+
+
+def _charges_of_bench_gifts(database_url: str):
+    """What the stand-in for Stripe lists as the account's card payments (the fee workers ask
+    for a hundred at a time): each benchmark gift's, charged a second before its webhook came
+    — as in Stripe, where the charge precedes its ``checkout.session.completed``."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine
+    from sqlmodel import Session, col, select
+
+    from relief.models import Gift
+
+    engine = create_engine(database_url)
+    charged_before = timedelta(seconds=1)
+
+    def charges_made(gte: int, lte: int) -> list[tuple[str, int]]:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(Gift.stripe_payment_intent_id, Gift.received_at).where(
+                    col(Gift.stripe_payment_intent_id).like("pi_bench_%"),
+                    col(Gift.received_at) >= datetime.fromtimestamp(gte, UTC) + charged_before,
+                    col(Gift.received_at) <= datetime.fromtimestamp(lte, UTC) + charged_before,
+                )
+            ).all()
+        return [
+            (intent, int((received - charged_before).timestamp()))
+            for intent, received in rows
+            if intent is not None and received is not None
+        ]
+
+    return charges_made, engine
