@@ -203,6 +203,14 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                 f"{keyed.load.failed} failed; {fees}; ledger "
                 f"{'exact' if not keyed.exact else '; '.join(keyed.exact)})"
             )
+            if keyed.web_cpu_ms is not None and keyed.fee_cpu_ms is not None:
+                per_event = keyed.web_cpu_ms + keyed.fee_cpu_ms
+                lines.append(
+                    f"{'':<11}CPU per event: {keyed.web_cpu_ms:.2f} ms answering + "
+                    f"{keyed.fee_cpu_ms:.2f} ms reading its fee (two idle cores: at most "
+                    f"~{2000 / per_event:,.0f} events/s for the app's processes); "
+                    f"{keyed.stripe_requests:,} requests to Stripe"
+                )
     lines += ["", "Press PDF render time (target < 1 s; at 100,000 gifts ≤ 1.2 × at 1,000)"]
     lines += [f"{result.backend:<11}{result.pdf}" for result in results]
     lines += ["", "CSV export (rows/s; worker memory growth < 50 MB at 100,000 rows)"]

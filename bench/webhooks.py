@@ -42,6 +42,38 @@ class Webhooks:
     #: were still unread when the wait gave up.
     fees_seconds: float | None = None
     fees_unread: int = 0
+    #: With Stripe keys: CPU milliseconds per gift recorded, of the web workers (answering)
+    #: and of the fee workers (reading its fee) — the load of other processes sharing the
+    #: machine does not change these as it changes events/s.
+    web_cpu_ms: float | None = None
+    fee_cpu_ms: float | None = None
+    #: With Stripe keys: requests the stand-in for Stripe answered.
+    stripe_requests: int = 0
+
+
+def _settle(pids: list[int], most_seconds: float = 30) -> None:
+    """Wait until these processes are idle (started, polling)."""
+    deadline = time.monotonic() + most_seconds
+    used = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pids)
+        if now - used < 0.05:
+            return
+        used = now
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU these processes have used (Linux's /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def measure_webhooks(
@@ -123,7 +155,12 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
     server = None
     try:
         server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app, extra_env=keys)
-        return measure_webhooks(
+        web_pids, fee_pids = server.worker_pids(), [worker.pid for worker in workers]
+        for _ in web_pids:  # each web worker's first request imports what it lazily needs
+            server.get("/healthz")
+        _settle(fee_pids)  # the fee workers have started (imports are not a fee's cost)
+        web_before, fee_before = cpu_seconds(web_pids), cpu_seconds(fee_pids)
+        hooks = measure_webhooks(
             server,
             database_url,
             slug,
@@ -132,6 +169,12 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             workdir,
             with_fees=True,
         )
+        hooks.stripe_requests = len(stripe.requests)
+        if hooks.processed:
+            web_cpu = cpu_seconds(web_pids) - web_before
+            hooks.web_cpu_ms = 1000 * web_cpu / hooks.processed
+            hooks.fee_cpu_ms = 1000 * (cpu_seconds(fee_pids) - fee_before) / hooks.processed
+        return hooks
     finally:
         if server is not None:
             server.stop()

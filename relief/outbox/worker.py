@@ -145,8 +145,13 @@ class Worker:
         lease: timedelta = outbox.DEFAULT_LEASE,
         poll_seconds: float = 1.0,
         kinds: tuple[str, ...] | None = None,
+        batch_pause: float = 0.0,
     ):
         self.app = app
+        #: After a batch not full, wait this long (seconds) before the next claim, so the
+        #: next batch has more in it (one list request for more fees under load).
+        self.batch_pause = batch_pause
+        self.last_batch_partial = False
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.kinds = kinds
@@ -168,6 +173,7 @@ class Worker:
                     jobs += outbox.claim_batch(
                         session, self.name, size - 1, now=now, lease=self.lease, kinds=(first.kind,)
                     )
+            self.last_batch_partial = first.kind in BATCH_HANDLERS and len(jobs) < size
             results: dict[int, str | Exception]
             try:
                 if first.kind in BATCH_HANDLERS:
@@ -181,12 +187,18 @@ class Worker:
             ran = []
             # One unit records every end: a worker killed before it leaves them all to the
             # lease (what ran is guarded against running twice; see the module's words).
+            ends = {job.id: _outcome(job, results[job.id]) for job in jobs}
             with boundary.command() as session:
+                succeeded = [job for job in jobs if ends[job.id][1:] == (None, False, None)]
+                done = outbox.finish_done(session, succeeded, now=now)
                 for job in jobs:
-                    message, error, permanent, kept = _outcome(job, results[job.id])
-                    status = outbox.finish(
-                        session, job, error=error, permanent=permanent, kept=kept, now=now
-                    )
+                    message, error, permanent, kept = ends[job.id]
+                    if job in succeeded:
+                        status = JobStatus.DONE if job.id in done else None
+                    else:
+                        status = outbox.finish(
+                            session, job, error=error, permanent=permanent, kept=kept, now=now
+                        )
                     if error and status is JobStatus.QUEUED:
                         message += (
                             f" (attempt {job.attempt} of {outbox.MAX_ATTEMPTS}; retried later)"
@@ -227,9 +239,12 @@ class Worker:
                 ran = []
             if not ran:
                 stop.wait(self.poll_seconds)
-            elif echo is not None:
+                continue
+            if echo is not None:
                 for one in ran:
                     echo(one.line())
+            if self.last_batch_partial and self.batch_pause:
+                stop.wait(self.batch_pause)
 
 
 def summary(ended: Counter) -> str:
@@ -265,12 +280,24 @@ def summary(ended: Counter) -> str:
     multiple=True,
     help="Run only jobs of this kind (repeatable): e.g. a worker of its own for fee reads.",
 )
+@click.option(
+    "--batch-pause",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds to wait after a batch of fee reads that was not full (fuller batches ask "
+    "Stripe less often under load).",
+)
 @with_appcontext
-def worker_command(burst, lease, poll, only):
+def worker_command(burst, lease, poll, only, batch_pause):
     """Run the outbox's jobs: fee reads and emails."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = Worker(
-        app, lease=timedelta(seconds=lease), poll_seconds=poll, kinds=tuple(only) or None
+        app,
+        lease=timedelta(seconds=lease),
+        poll_seconds=poll,
+        kinds=tuple(only) or None,
+        batch_pause=batch_pause,
     )
     if burst:
         try:

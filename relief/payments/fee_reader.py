@@ -17,7 +17,7 @@ own (:func:`read_fee`), as before: nothing waits forever.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from relief import boundary
 from relief.payments import fees
@@ -31,11 +31,14 @@ BATCH_SIZE = 100
 #: looked for in the list (Stripe sends ``checkout.session.completed`` within seconds; a late
 #: redelivery is read on its own).
 CHARGED_BEFORE_WEBHOOK = timedelta(minutes=10)
-#: Stripe's clock may run ahead of ours by this much.
-CLOCK_SKEW = timedelta(seconds=5)
-#: Pages of the list read for one batch at most (fees paid meanwhile come first, newest
-#: first); whatever is not found by then is read on its own.
-MOST_PAGES = 5
+#: Pages of the list read for one batch at most (payments made meanwhile come first: the
+#: list is newest first); whatever is not found by then is read on its own. A page is one
+#: request, as one fee read on its own is.
+MOST_PAGES = 10
+
+
+def _next_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def read_fee(gateway: Gateway, gift_id: int) -> str:
@@ -80,7 +83,10 @@ def read_fees(gateway: Gateway, gift_ids: list[int]) -> dict[int, str | GatewayE
         try:
             listed = gateway.charge_fees(
                 created_gte=min(received) - CHARGED_BEFORE_WEBHOOK,
-                created_lte=max(received) + CLOCK_SKEW,
+                # Stripe's times are whole seconds, and a charge precedes its webhook: up to
+                # the second after the last webhook (Stripe's clock and ours agree within it;
+                # a payment that seems later is read on its own).
+                created_lte=_next_second(max(received)),
                 wanted={
                     key for one in listable for key in (one.payment_intent_id, one.charge_id) if key
                 },
@@ -95,6 +101,7 @@ def read_fees(gateway: Gateway, gift_ids: list[int]) -> dict[int, str | GatewayE
                 found[one.gift_id] = fee
     if found:
         with boundary.command() as session:
+            fees.load_gifts(session, list(found))  # one query, not one per gift
             for gift_id, fee in found.items():
                 results[gift_id] = fees.post_read_fee(session, wanted[gift_id], fee)
     for gift_id in wanted.keys() - found.keys():

@@ -90,6 +90,11 @@ def to_read_many(session: Session, gift_ids: list[int]) -> dict[int, FeeToRead]:
     return {records.saved_id(gift): _to_read(gift) for gift in gifts}
 
 
+def load_gifts(session: Session, gift_ids: list[int]) -> None:
+    """These gifts into the session at once (``session.get`` then finds them loaded)."""
+    session.exec(select(Gift).where(col(Gift.id).in_(gift_ids))).all()
+
+
 def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
     """Post the fee the processor stated, unless another worker did meanwhile, and apply the
     events parked until the payment's ids were known; flushes. A sentence for logs and the

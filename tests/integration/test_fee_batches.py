@@ -145,6 +145,7 @@ def test_a_worker_dying_after_posting_a_batch_leaves_it_to_the_next_worker_and_p
         raise SystemExit("killed")
 
     monkeypatch.setattr(outbox, "finish", dies)
+    monkeypatch.setattr(outbox, "finish_done", dies)
     with pytest.raises(SystemExit):
         Worker(stripe_app, kinds=("fee",)).run_next()
     monkeypatch.undo()
