@@ -247,9 +247,7 @@ class StripeGateway:
         found: dict[str, PaymentFee] = {}
         try:
             for _ in range(most_pages):
-                # The JSON as it came: a page of a hundred charges built into StripeObjects
-                # costs more CPU than the fees it brings are worth.
-                page = self.client.raw_request("get", "/v1/balance_transactions", **params).data
+                page = self._list_page("/v1/balance_transactions", params)
                 for txn in page["data"]:
                     fee = _charge_fee(txn)
                     for key in (fee.payment_intent_id, fee.charge_id):
@@ -266,6 +264,29 @@ class StripeGateway:
         except stripe.StripeError as error:  # a 429 (RateLimitError) too: retried later
             raise GatewayError(f"Stripe could not list fees: {error}") from error
         return found
+
+    def _list_page(self, path: str, params: BalanceTransactionListParams) -> dict:
+        """A page of a list as plain JSON, through the client's own requests (headers,
+        retries, errors). A page of a hundred expanded charges is ~380 KB: built into
+        StripeObjects, or even parsed with the client's OrderedDicts (``raw_request``), it
+        costs several times the CPU of ``json.loads`` (8 ms against 1.7 ms), more than the
+        hundred fees it brings are worth. ``request_raw`` is the client's private method
+        under ``raw_request`` (stripe-python 16.1, pinned)."""
+        requestor = self.client._requestor
+        body, status, headers = requestor.request_raw(
+            "get",
+            path,
+            params=dict(params),
+            options={},
+            base_address="api",
+            api_mode="V1",
+            usage=["raw_request"],
+        )
+        if not 200 <= status < 300:
+            requestor._interpret_response(body, status, headers, "V1")  # raises the error
+        if not isinstance(body, str | bytes):
+            raise GatewayError("Stripe's answer was not text.")
+        return json.loads(body)
 
     def refund_in_account(self, refund_id: str) -> RefundInAccount:
         try:
