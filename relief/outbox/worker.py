@@ -2,7 +2,7 @@
 in hand) and ``flask --app app worker --burst`` (every due job, then exit: cron and tests).
 
 Each job takes three steps, none holding a lock across the slow part: claim it (a writer unit
-that commits at once), run it (its handler opens units of its own around Stripe's API or the
+that commits at once; fee jobs up to a hundred at once, read with one Stripe request), run it (its handler opens units of its own around Stripe's API or the
 SMTP conversation), record how it ended (a unit of its own, counted only while the claim is
 still this worker's). A worker killed at any point leaves the job running under a lease that
 expires; then any worker claims it again. What ran before the kill is done at most once more:
