@@ -209,7 +209,8 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                     f"{'':<11}CPU per event: {keyed.web_cpu_ms:.2f} ms answering + "
                     f"{keyed.fee_cpu_ms:.2f} ms reading its fee (two idle cores: at most "
                     f"~{2000 / per_event:,.0f} events/s for the app's processes); "
-                    f"{keyed.stripe_requests:,} requests to Stripe"
+                    f"{keyed.stripe_requests:,} requests to Stripe ({keyed.stripe_lists:,} "
+                    "list pages, the rest one fee each)"
                 )
     lines += ["", "Press PDF render time (target < 1 s; at 100,000 gifts ≤ 1.2 × at 1,000)"]
     lines += [f"{result.backend:<11}{result.pdf}" for result in results]

@@ -49,6 +49,8 @@ class Webhooks:
     fee_cpu_ms: float | None = None
     #: With Stripe keys: requests the stand-in for Stripe answered.
     stripe_requests: int = 0
+    #: … of which list pages (the rest read one fee each).
+    stripe_lists: int = 0
 
 
 def _settle(pids: list[int], most_seconds: float = 30) -> None:
@@ -170,6 +172,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             with_fees=True,
         )
         hooks.stripe_requests = len(stripe.requests)
+        hooks.stripe_lists = sum(r["path"] == "/v1/balance_transactions" for r in stripe.requests)
         if hooks.processed:
             web_cpu = cpu_seconds(web_pids) - web_before
             hooks.web_cpu_ms = 1000 * web_cpu / hooks.processed
@@ -187,13 +190,14 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
 def _charges_of_bench_gifts(database_url: str):
     """What the stand-in for Stripe lists as the account's card payments (the fee workers ask
     for a hundred at a time): each benchmark gift's, charged a second before its webhook came
-    — as in Stripe, where the charge precedes its ``checkout.session.completed``."""
+    (its fee job's time) — as in Stripe, where the charge precedes its
+    ``checkout.session.completed``."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlalchemy import create_engine
+    from sqlalchemy import String, cast, create_engine, literal
     from sqlmodel import Session, col, select
 
-    from relief.models import Gift
+    from relief.models import Gift, Job
 
     engine = create_engine(database_url)
     charged_before = timedelta(seconds=1)
@@ -201,16 +205,18 @@ def _charges_of_bench_gifts(database_url: str):
     def charges_made(gte: int, lte: int) -> list[tuple[str, int]]:
         with Session(engine) as session:
             rows = session.exec(
-                select(Gift.stripe_payment_intent_id, Gift.received_at).where(
+                select(Gift.stripe_payment_intent_id, Job.created_at)
+                .join(Job, col(Job.key) == literal("fee:gift:") + cast(col(Gift.id), String))
+                .where(
                     col(Gift.stripe_payment_intent_id).like("pi_bench_%"),
-                    col(Gift.received_at) >= datetime.fromtimestamp(gte, UTC) + charged_before,
-                    col(Gift.received_at) <= datetime.fromtimestamp(lte, UTC) + charged_before,
+                    col(Job.created_at) >= datetime.fromtimestamp(gte, UTC) + charged_before,
+                    col(Job.created_at) <= datetime.fromtimestamp(lte, UTC) + charged_before,
                 )
             ).all()
         return [
-            (intent, int((received - charged_before).timestamp()))
-            for intent, received in rows
-            if intent is not None and received is not None
+            (intent, int((webhook_at - charged_before).timestamp()))
+            for intent, webhook_at in rows
+            if intent is not None
         ]
 
     return charges_made, engine

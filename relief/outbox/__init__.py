@@ -98,6 +98,8 @@ class Claimed:
     payload: dict
     attempt: int
     claimed_by: str
+    #: When the change that caused it committed (a fee job: when the payment's webhook came).
+    created_at: datetime | None = None
 
 
 def claim(
@@ -143,7 +145,15 @@ def claim_batch(
     for job in jobs:
         assert job.id is not None
         claimed.append(
-            Claimed(job.id, job.kind, job.key, json.loads(job.payload), job.attempts, worker[:64])
+            Claimed(
+                job.id,
+                job.kind,
+                job.key,
+                json.loads(job.payload),
+                job.attempts,
+                worker[:64],
+                job.created_at,
+            )
         )
     return claimed
 

@@ -2,10 +2,11 @@
 in hand) and ``flask --app app worker --burst`` (every due job, then exit: cron and tests).
 
 Each job takes three steps, none holding a lock across the slow part: claim it (a writer unit
-that commits at once; fee jobs up to a hundred at once, read with one Stripe request), run it (its handler opens units of its own around Stripe's API or the
-SMTP conversation), record how it ended (a unit of its own, counted only while the claim is
-still this worker's). A worker killed at any point leaves the job running under a lease that
-expires; then any worker claims it again. What ran before the kill is done at most once more:
+that commits at once; fee jobs up to a hundred at once, read with one Stripe request), run it
+(its handler opens units of its own around Stripe's API or the SMTP conversation), record how
+it ended (a unit of its own, counted only while the claim is still this worker's). A worker
+killed at any point leaves the job running under a lease that expires; then any worker claims
+it again. What ran before the kill is done at most once more:
 a fee is posted once (the gift's ``fee_pending`` and the entry's external id guard it); an
 email cut off before the mail server accepted it is sent once. Only a kill in the
 milliseconds between the server's "250 accepted" and our commit could send it twice (the copy
@@ -45,7 +46,8 @@ DIGEST_CHECK_SECONDS = 60
 
 def _read_fees(app: Flask, jobs: list[outbox.Claimed]) -> dict[int, str | Exception]:
     gift_of = {job.id: int(job.payload["gift_id"]) for job in jobs if "gift_id" in job.payload}
-    results = fee_reader.read_fees(for_app(app), list(gift_of.values()))
+    webhook_at = {gift_of[job.id]: job.created_at for job in jobs if job.id in gift_of}
+    results = fee_reader.read_fees(for_app(app), webhook_at)
     missing = KeyError("gift_id")
     return {job.id: results[gift_of[job.id]] if job.id in gift_of else missing for job in jobs}
 

@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 #: Fee jobs a worker claims and reads at once: one page of Stripe's list.
 BATCH_SIZE = 100
 #: How long before its webhook reached us a payment may have been charged and still be
-#: looked for in the list (Stripe sends ``checkout.session.completed`` within seconds; a late
-#: redelivery is read on its own).
+#: looked for in the list (Stripe sends ``checkout.session.completed`` within seconds of the
+#: payment; a redelivery hours later is read on its own).
 CHARGED_BEFORE_WEBHOOK = timedelta(minutes=10)
 #: Pages of the list read for one batch at most (payments made meanwhile come first: the
 #: list is newest first); whatever is not found by then is read on its own. A page is one
@@ -61,12 +61,17 @@ def read_fee(gateway: Gateway, gift_id: int) -> str:
         return fees.post_read_fee(session, wanted, fee)
 
 
-def read_fees(gateway: Gateway, gift_ids: list[int]) -> dict[int, str | GatewayError]:
-    """Read these gifts' fees from Stripe and post them: a sentence per gift for logs, or the
-    GatewayError that leaves it ``fee_pending`` (its job is retried). When the list itself
-    fails (a 429 after Stripe's rate limit, Stripe down), every gift in the batch waits for
-    the retry: none is read one by one then, which would only ask more. Needs an app
-    context."""
+def read_fees(
+    gateway: Gateway, webhook_at: dict[int, datetime | None]
+) -> dict[int, str | GatewayError]:
+    """Read these gifts' fees from Stripe and post them; ``webhook_at`` is when each gift's
+    webhook was recorded (its fee job's time: the payment was charged just before; a gift's
+    own ``received_at`` is the checkout session's start, which can be long before the
+    payment). A sentence per gift for logs, or the GatewayError that leaves it
+    ``fee_pending`` (its job is retried). When the list itself fails (a 429 after Stripe's
+    rate limit, Stripe down), every gift in the batch waits for the retry: none is read one
+    by one then, which would only ask more. Needs an app context."""
+    gift_ids = list(webhook_at)
     with boundary.command(write=False) as session:
         wanted = fees.to_read_many(session, gift_ids)
     results: dict[int, str | GatewayError] = {
@@ -75,11 +80,11 @@ def read_fees(gateway: Gateway, gift_ids: list[int]) -> dict[int, str | GatewayE
     listable = [
         one
         for one in wanted.values()
-        if one.received_at is not None and (one.payment_intent_id or one.charge_id)
+        if webhook_at[one.gift_id] is not None and (one.payment_intent_id or one.charge_id)
     ]
     found: dict[int, PaymentFee] = {}
     if len(listable) > 1:  # for one fee, its own read is one request too
-        received = [one.received_at for one in listable if one.received_at is not None]
+        received = [at for one in listable if (at := webhook_at[one.gift_id]) is not None]
         try:
             listed = gateway.charge_fees(
                 created_gte=min(received) - CHARGED_BEFORE_WEBHOOK,

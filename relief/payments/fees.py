@@ -11,7 +11,6 @@ held while Stripe answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -59,8 +58,6 @@ class FeeToRead:
     payment_intent_id: str | None
     charge_id: str | None
     invoice_id: str | None
-    #: When the webhook said it was paid: its charge was made a moment before.
-    received_at: datetime | None = None
 
 
 def _to_read(gift: Gift) -> FeeToRead:
@@ -70,7 +67,6 @@ def _to_read(gift: Gift) -> FeeToRead:
         payment_intent_id=gift.stripe_payment_intent_id,
         charge_id=gift.stripe_charge_id,
         invoice_id=gift.stripe_invoice_id,
-        received_at=gift.received_at,
     )
 
 

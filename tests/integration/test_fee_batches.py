@@ -33,14 +33,18 @@ def drive(stripe_session):
     return make_coalition(stripe_session)
 
 
-def pay(client, fake_stripe, intents: list[str], *, charged=True, fee=lambda n: 30 + n):
-    """A paid checkout for each payment intent, its fee left to the workers; each one's card
-    payment is in the account (the list shows it) unless ``charged`` is False."""
+def pay(
+    client, fake_stripe, intents: list[str], *, charged=True, fee=lambda n: 30 + n, opened_ago=0
+):
+    """A paid checkout for each payment intent (its session opened ``opened_ago`` seconds
+    before the payment), its fee left to the workers; each one's card payment is in the
+    account (the list shows it) unless ``charged`` is False."""
     for number, intent in enumerate(intents):
         fake_stripe.fees[f"ch_of_{intent}"] = fee(number)
         if charged:
             fake_stripe.add_charge(intent)
         obj = so.checkout_session(amount_cents=2500, metadata=META, payment_intent=intent)
+        obj["created"] -= opened_ago
         assert so.post_only(client, so.event("checkout.session.completed", obj)).status_code == 200
 
 
@@ -77,6 +81,19 @@ def test_a_hundred_fees_are_read_with_one_list_request(
     gifts = fresh(stripe_session).exec(select(Gift)).all()
     assert {g.stripe_charge_id for g in gifts} == {f"ch_of_{i}" for i in intents}
     assert ledger.verify(stripe_session, drive) == []
+
+
+def test_a_donor_who_took_an_hour_to_pay_has_the_fee_found_in_the_list(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    """A gift is dated by its checkout session's start; the payment, and so its balance
+    transaction, can come much later (a session lasts 24 hours). The list asks around when
+    the webhook came, not the session's start."""
+    pay(stripe_client, fake_stripe, ["pi_slow1", "pi_slow2"], opened_ago=3600)
+    fake_stripe.requests.clear()
+    Worker(stripe_app, kinds=("fee",)).burst()
+    assert asked(fake_stripe) == [LIST]
+    assert sorted(c for (c,) in fee_entries(stripe_session).values()) == [30, 31]
 
 
 def test_a_fee_the_list_does_not_show_is_read_on_its_own(
