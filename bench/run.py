@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from bench.exports import measure_csv, measure_pdf
+from bench.instances import next_answer
 from bench.report_table import Result, Round, report
 from bench.seed import drive_slug, scalar, seed
 from bench.serve import ROOT, Server
@@ -76,6 +77,18 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
             args.connections,
             workdir,
         )
+        if args.only != "webhooks" and backend == "postgresql":
+            # A second app instance, sharing no file with the first: only the database.
+            other = Server(
+                database_url,
+                workers=args.workers,
+                wsgi_app=args.wsgi_app,
+                change_counter=str(workdir / "instance-b.changes") if counter else "",
+            )
+            try:
+                result.two_instances = next_answer(server, other, drive_slug(min(args.sizes)))
+            finally:
+                other.stop()
         if args.only == "webhooks":
             result.pdf = result.csv = "not measured (--only webhooks)"
         else:
@@ -84,12 +97,31 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     finally:
         server.stop()
         bare.stop()
+    if args.only != "webhooks":
+        print(f"[{backend}] the press and monthly PDFs, in-process…", flush=True)
+        result.reports = reports_in_process(database_url, args.sizes)
     if result.webhooks.available:
         print(f"[{backend}] webhooks with Stripe keys…", flush=True)
         result.webhooks_with_fees = measure_webhooks_with_fees(
             database_url, drive_slug(min(args.sizes)), args, workdir
         )
     return result
+
+
+def reports_in_process(database_url: str, sizes: list[int]) -> list[dict]:
+    """Each size's drive's press report and St. Louis's monthly report of last month (its
+    gifts of every drive), built and rendered in this process: cold, and asked again."""
+    from bench.report_render import time_reports
+    from relief import create_app
+
+    app = create_app({"DATABASE_URL": database_url})
+    try:
+        results = time_reports(app, [drive_slug(size) for size in sizes], runs=5)
+    finally:
+        app.extensions["relief.engine"].dispose()
+    for result, size in zip(results, sizes, strict=False):
+        result["gifts"] = size
+    return results
 
 
 def _sizes(text: str) -> list[int]:
@@ -150,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the SQLite database here and reuse drives already seeded (faster reruns)",
     )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the table into docs/performance.md (between its bench markers)",
+    )
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgresql"}
@@ -184,5 +221,25 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(measure("postgresql", version, url, args, workdir))
             finally:
                 server.stop()
-    print(report(args, results, load_before), flush=True)
+    table = report(args, results, load_before)
+    print(table, flush=True)
+    if args.write_docs:
+        write_docs(DOCS, " ".join(["python -m bench", *(argv or sys.argv[1:])]), table)
+        print(f"\nWritten into {DOCS.relative_to(ROOT)} (between its bench markers).")
     return 0
+
+
+DOCS = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_docs(path: Path, command: str, table: str) -> None:
+    """Put this run's table in ``path`` between its markers, with the command that made it;
+    the prose around it (what the figures mean, what changed) is written by hand."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} has no {BEGIN} … {END} markers to write the table between")
+    head, rest = text.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    block = f"{BEGIN}\n```\n$ .venv/bin/{command}\n{table.strip()}\n```\n{END}"
+    path.write_text(head + block + tail)

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 from flask import Flask, abort, g, redirect, request, url_for
+from flask.globals import _cv_request
 from flask_login import LoginManager, current_user
 from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -336,7 +337,9 @@ def init_app(app: Flask) -> None:
     # would mark the session read and add "Vary: Cookie" to every answer, /healthz included.)
     remember = app.after_request_funcs[None].pop()
     app.after_request(
-        lambda response: remember(response) if "HTTP_COOKIE" in request.environ else response
+        lambda response: (
+            remember(response) if "HTTP_COOKIE" in _cv_request.get().request.environ else response
+        )
     )
 
     @login_manager.user_loader

@@ -22,6 +22,7 @@ from babel import support
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, has_app_context, has_request_context, request, url_for
+from flask.globals import _cv_request
 from flask_babel import Babel, Domain, force_locale, get_locale
 
 LANGUAGES = ("en", "es")
@@ -134,7 +135,11 @@ def init_app(app: Flask) -> None:
     def vary_by_language(response):
         # A donor page is written in the visitor's language: caches keep one per language.
         # Files (CSS, QR codes, CSVs, a receipt in its gift's language) are the same for all.
-        if donor_page() and response.mimetype == "text/html":
+        # (The request context once, not the proxy: this runs after every request.)
+        if (
+            response.mimetype == "text/html"
+            and _cv_request.get().request.blueprint not in STAFF_BLUEPRINTS
+        ):
             response.vary.add("Accept-Language")
             response.vary.add("Cookie")
         return response

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from functools import partial
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, current_app, jsonify, render_template, request
+import flask
+from flask import Flask, after_this_request, current_app, jsonify, render_template, request
 from flask.globals import _cv_request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext
@@ -28,11 +29,34 @@ from relief.ledger import months
 from relief.payments.choice import for_app
 from relief.payments.gateway import Gateway
 
+#: The routes that take a larger body than ``MAX_CONTENT_LENGTH`` (1 MiB): an organizer's
+#: photo (relief.drive_images refuses a file over 10 MB with a sentence; beyond this, a 413).
+LARGER_BODIES = {"organizer.drive_image": 12 * 1024 * 1024}
+
+
+class Request(flask.Request):
+    """Flask's request, whose body limit is its route's (:data:`LARGER_BODIES`), looked up
+    only when a body is read: a hook before every request would cost every GET."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is None and self.url_rule is not None:
+            larger = LARGER_BODIES.get(self.url_rule.endpoint)
+            if larger is not None:
+                return larger
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
 
 class App(Flask):
     """Flask, with each hook's sync check done once: Flask asks ``inspect`` whether every
     before-, after- and teardown hook (nine per request here) is a coroutine on every request;
     Relief has no async hooks or views, and a function's answer never changes."""
+
+    request_class = Request
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,7 +79,8 @@ class RouteLimiter(Limiter):
     page included, to look for default, application and blueprint limits, of which Relief has
     none. Each ``@limiter.limit`` view checks its own limits when it is called (the decorator
     does so whenever no hook has), so the hooks are removed: a route without a limit costs
-    nothing, and the rate-limit headers are added only to answers of routes that counted."""
+    nothing, and the rate-limit headers are added only to answers of routes that counted (by
+    a hook for this request alone, registered when a limit is first checked)."""
 
     def init_app(self, app: Flask) -> None:
         # One limiter serves every app of the process (tests make many): each app's own
@@ -71,16 +96,15 @@ class RouteLimiter(Limiter):
         )
         app.before_request_funcs[None].remove(self._check_request_limit)
         app.after_request_funcs[None].remove(add_headers)
+        self._add_headers = add_headers
         # Its per-request state lives on the request context, which ends with the request.
         teardown = app.teardown_request_funcs[None]
         teardown[:] = [hook for hook in teardown if getattr(hook, "__self__", None) is not self]
 
-        def headers_where_counted(response):
-            if hasattr(_cv_request.get(None), "_limiter_request_context"):
-                return add_headers(response)
-            return response
-
-        app.after_request(headers_where_counted)
+    def _check_request_limit(self, *args, **kwargs) -> None:
+        if not hasattr(_cv_request.get(), "_limiter_request_context"):
+            after_this_request(self._add_headers)  # once, at the request's first check
+        super()._check_request_limit(*args, **kwargs)
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -337,20 +361,9 @@ def _answer_error(message: str, status: int):
     return render_template("errors/error.html", message=message, status=status), status
 
 
-#: The routes that take a larger body than ``MAX_CONTENT_LENGTH`` (1 MiB): an organizer's
-#: photo (relief.drive_images refuses a file over 10 MB with a sentence; beyond this, a 413).
-LARGER_BODIES = {"organizer.drive_image": 12 * 1024 * 1024}
-
-
 def init_app(app: Flask) -> None:
     """Before the blueprints: their routes' ``<int:…>`` take the converter set here."""
     app.url_map.converters["int"] = DatabaseInteger
-
-    @app.url_value_preprocessor
-    def larger_body(endpoint, _values):
-        # Before any before_request hook (CSRF reads the form, and with it the body).
-        if endpoint in LARGER_BODIES:
-            request.max_content_length = LARGER_BODIES[endpoint]
 
     app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
         app, app.wsgi_app, _security_headers(app)

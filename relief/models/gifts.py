@@ -101,13 +101,16 @@ class Gift(SQLModel, table=True):
 
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
 Index("ix_gift_chapter_drive_status", col(Gift.chapter_id), col(Gift.drive_id), col(Gift.status))
-#: "Has the chapter card gifts?" (the month-end checklist) without reading its cash and checks.
+#: "Has the chapter live card gifts?" (the month-end checklist) without reading its cash and
+#: checks. test_mode makes it two equalities: SQLite keeps no statistics, and with one it took
+#: ix_gift_chapter_fee_pending instead and read every gift of the chapter.
 CARD_PAYMENT = or_(
     col(Gift.stripe_charge_id).is_not(None), col(Gift.stripe_payment_intent_id).is_not(None)
 )
 Index(
     "ix_gift_chapter_card",
     col(Gift.chapter_id),
+    col(Gift.test_mode),
     sqlite_where=CARD_PAYMENT,
     postgresql_where=CARD_PAYMENT,
 )

@@ -41,7 +41,8 @@ class Entry(SQLModel, table=True):
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id")
     gift_id: int | None = Field(default=None, foreign_key="gift.id", index=True)
     #: The entry this one reverses or corrects, if any.
-    reverses_id: int | None = Field(default=None, foreign_key="entry.id")
+    #: Indexed: a remittance's reversal is looked up by it (the monthly report, remittances).
+    reverses_id: int | None = Field(default=None, foreign_key="entry.id", index=True)
     #: What made this entry (a Stripe refund id, "fee:txn_…"); UNIQUE, so it posts once.
     external_id: str | None = Field(default=None, max_length=255, unique=True)
     memo: str = Field(default="", max_length=500)
@@ -114,7 +115,7 @@ class SumsZone(SQLModel, table=True):
     keyed_at: datetime = Field(default_factory=utcnow)
 
 
-#: A chapter's entries by date: the ledger CSV export and a month's corrections. (It was made
+#: A chapter's entries by date: the ledger CSV export. (It was made
 #: for the month figures' GROUP BY, which now reads month_total instead.)
 Index(
     "ix_entry_chapter_month",
@@ -124,3 +125,6 @@ Index(
     col(Entry.kind),
     col(Entry.amount_cents),
 )
+#: A chapter's entries of one kind in a month (the monthly report's corrections) without
+#: reading the month's every entry.
+Index("ix_entry_chapter_kind", col(Entry.chapter_id), col(Entry.kind), col(Entry.effective_at))

@@ -114,12 +114,15 @@ class FastPath:
     def __init__(self, app: Flask, wsgi_app):
         self.app, self.wsgi_app = app, wsgi_app
         self.known: dict[tuple, _Known] = {}
+        #: The paths of the shapes in :attr:`known`.
+        self.paths: set[str] = set()
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ:
             return self.wsgi_app(environ, start_response)  # a session may change the answer
-        shape = request_shape(environ)
-        known = self.known.get(shape)
+        # A path never answered from the cache (/healthz, a static file) is not looked up.
+        shape = request_shape(environ) if environ.get("PATH_INFO") in self.paths else None
+        known = self.known.get(shape) if shape is not None else None
         if known is not None:
             try:
                 answer = known.answer(self.app, environ)
@@ -133,7 +136,7 @@ class FastPath:
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
             answered = environ.get(ANSWERED)
             if answered is not None and exc_info is None:
-                self._learn(shape, answered, status, headers)
+                self._learn(shape or request_shape(environ), answered, status, headers)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)
@@ -147,7 +150,9 @@ class FastPath:
         if known is None or known.answered != answered:
             if len(self.known) >= MAX_SHAPES:
                 self.known.clear()
+                self.paths.clear()
             known = self.known[shape] = _Known(answered)
+            self.paths.add(shape[0])
         kept = [(name, value) for name, value in headers if name.lower() not in _MADE_ANEW]
         known.heads[code] = (status, kept)
 

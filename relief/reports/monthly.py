@@ -4,8 +4,8 @@ Every figure comes from the services the treasurer's dashboard uses: the month's
 ``dashboard.by_month_and_drive`` (the dashboard's own month totals, split by drive, so the
 month's total is the dashboard's row for that month), the balance carried in (held: net −
 remitted) from the same rows of earlier months, the lists from ``treasury.batches``,
-``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from
-``dashboard.attention``.
+``remittances``, ``partner_reports`` and ``gifts``, and what needs attention from the
+services of ``dashboard.attention``.
 
 A closed month's report is the snapshot taken when it closed (:func:`close`; kept as JSON on
 the month's ``MonthClose`` row with the fingerprint of the chapter's books): it reads the
@@ -23,8 +23,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from relief import ledger
 from relief.errors import InvalidInput, NotFound
@@ -33,10 +32,7 @@ from relief.models import (
     BankLine,
     BatchStatus,
     Chapter,
-    Drive,
     EntryKind,
-    Gift,
-    GiftStatus,
     MonthClose,
     User,
 )
@@ -50,7 +46,6 @@ from relief.reports.monthly_snapshot import (
     CorrectionRow,
     DirectGiftRow,
     DriveMonth,
-    GiftRow,
     LateEntryRow,
     MonthlySnapshot,
     OpenItems,
@@ -76,11 +71,6 @@ from relief.treasury import (
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: How many unassigned gifts the report lists by name (the count is always complete).
 UNASSIGNED_LISTED = 15
-#: How many of the month's gifts the report lists (the count is always complete; the ledger
-#: CSV has them all).
-MONTH_GIFTS_LISTED = 300
-#: Gifts whose money arrived (and perhaps went back): what the month's gift list shows.
-RECEIVED = (GiftStatus.PAID, GiftStatus.REFUNDED, GiftStatus.DISPUTED)
 #: Said under the payouts, whatever the month holds.
 PAYOUTS_NOTE = (
     "Payouts that reached the bank in the month (by Stripe's arrival date), as reconciled "
@@ -117,12 +107,11 @@ LATE_KIND_LABELS = {
 }
 
 
-def _money_by_drive(session: Session, chapter: Chapter, first: date):
+def _money_by_drive(session: Session, chapter: Chapter, first: date, grouped, drives):
     """Per drive: (drive, the month's figures, everything before it): the chapter's books,
     which for a drive it hosts hold the gifts to the whole drive too (marked so)."""
-    grouped = dashboard.by_month_and_drive(session, chapter, before=next_month(first))
     rows = []
-    for drive in scope.drives_of(session, chapter):
+    for drive in drives:
         month = Figures.sum(
             figures
             for (month_of, drive_id), figures in grouped.items()
@@ -152,10 +141,9 @@ def _money_by_drive(session: Session, chapter: Chapter, first: date):
     return tuple(rows)
 
 
-def _year_to_date(session: Session, chapter: Chapter, first: date, currency: str) -> DriveMonth:
+def _year_to_date(first: date, currency: str, grouped) -> DriveMonth:
     """January 1 to the end of ``first``'s month, every drive of the chapter: the same
     month_total rows as the month's figures, added up."""
-    grouped = dashboard.by_month_and_drive(session, chapter, before=next_month(first))
     january = first.replace(month=1)
     year = Figures.sum(f for (month_of, _), f in grouped.items() if january <= month_of <= first)
     before = Figures.sum(f for (month_of, _), f in grouped.items() if month_of < january)
@@ -214,42 +202,6 @@ def _bank(session, chapter, first, end_day, payouts_rows, batch_rows) -> BankRec
             for line in lines
             if line.payout_id is None and line.batch_id is None
         ),
-    )
-
-
-def _month_gifts(session, chapter, start, end) -> tuple[tuple[GiftRow, ...], int]:
-    """The gifts the chapter received in the month (the first MONTH_GIFTS_LISTED, oldest
-    first) and how many there are. A donor's name only where they chose to show it; never
-    their email or message."""
-    in_month = (
-        col(Gift.status).in_(RECEIVED),
-        col(Gift.received_at) >= start,
-        col(Gift.received_at) < end,
-    )
-    count = session.exec(
-        select(func.count()).select_from(scope.books_of(Gift, chapter).where(*in_month).subquery())
-    ).one()
-    rows = session.exec(
-        scope.books_of(Gift, chapter, col(Drive.title))
-        .where(*in_month)
-        .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
-        .order_by(col(Gift.received_at), col(Gift.id))
-        .limit(MONTH_GIFTS_LISTED)
-    ).all()
-    return (
-        tuple(
-            GiftRow(
-                gift_number=_number(gift.id),
-                received_on=_day(gift.received_at),
-                donor=gift.donor_name if gift.show_name and gift.donor_name else "Anonymous",
-                method=gift.method.value,
-                status=gift.status.value,
-                drive_title=drive_title or "not assigned to a drive",
-                amount_cents=gift.amount_cents,
-            )
-            for gift, drive_title in rows
-        ),
-        int(count),
     )
 
 
@@ -327,8 +279,8 @@ def _corrections(session, chapter, start, end) -> tuple[CorrectionRow, ...]:
     )
 
 
-def _late_entries(session, chapter, first) -> tuple[LateEntryRow, ...]:
-    drive_titles = {drive.id: drive.title for drive in scope.drives_of(session, chapter)}
+def _late_entries(session, chapter, first, drives) -> tuple[LateEntryRow, ...]:
+    drive_titles = {drive.id: drive.title for drive in drives}
     return tuple(
         LateEntryRow(
             dated_on=late.dated,
@@ -376,10 +328,12 @@ def _payouts(session, chapter, first, end_day) -> tuple[PayoutRow, ...]:
 
 
 def _open_items(session, chapter) -> OpenItems:
-    attention = dashboard.attention(session, chapter)
-    unassigned = gifts.unassigned(session, chapter)[:UNASSIGNED_LISTED]
+    """What needs the treasurer now, from the services of the dashboard's "needs attention"
+    (not ``dashboard.attention`` itself: it also reads payouts, which this part does not
+    print)."""
+    unassigned = gifts.unassigned(session, chapter, limit=UNASSIGNED_LISTED)
     return OpenItems(
-        unassigned_count=attention.unassigned_gifts,
+        unassigned_count=gifts.count_unassigned(session, chapter),
         unassigned=tuple(
             UnassignedRow(
                 gift_number=_number(gift.id),
@@ -390,10 +344,10 @@ def _open_items(session, chapter) -> OpenItems:
             )
             for gift in unassigned
         ),
-        fee_pending_count=attention.fee_pending_gifts,
-        open_batches=tuple(batch.label for batch in attention.open_batches),
+        fee_pending_count=gifts.count_fee_pending(session, chapter),
+        open_batches=tuple(batch.label for batch in batches.open_batches(session, chapter)),
         undeposited_batches=tuple(
-            (batch.label, batch.held_by) for batch in attention.undeposited_batches
+            (batch.label, batch.held_by) for batch in batches.undeposited(session, chapter)
         ),
     )
 
@@ -461,7 +415,11 @@ def _from_the_ledger(
 ) -> MonthlySnapshot:
     end_day = next_month(first)
     start, end = month_bounds(first)
-    drive_months = _money_by_drive(session, chapter, first)
+    # One read of the chapter's month_total rows (the dashboard's) for the month, the balance
+    # carried in and the year to date; one of its drives.
+    grouped = dashboard.by_month_and_drive(session, chapter, before=end_day)
+    drives = scope.drives_of(session, chapter)
+    drive_months = _money_by_drive(session, chapter, first, grouped, drives)
     currency = drive_months[0].currency if drive_months else "USD"
     total_month = Figures.sum(row.month for row in drive_months)
     held_at_start = sum(row.held_at_start_cents for row in drive_months)
@@ -474,7 +432,6 @@ def _from_the_ledger(
     )
     batch_rows = _batches(session, chapter, start, end)
     payout_rows = _payouts(session, chapter, first, end_day)
-    month_gifts, gift_count = _month_gifts(session, chapter, start, end)
     status = _close_status(session, chapter, first)
     return MonthlySnapshot(
         chapter_slug=chapter.slug,
@@ -505,11 +462,12 @@ def _from_the_ledger(
         as_of=now,
         time_zone=zone_name(),
         org_name=org_name,
-        late_entries=_late_entries(session, chapter, first),
+        late_entries=_late_entries(session, chapter, first, drives),
         close_status=status,
         bank=_bank(session, chapter, first, end_day, payout_rows, batch_rows),
-        year_to_date=_year_to_date(session, chapter, first, currency),
-        gifts=month_gifts,
-        gift_total_count=gift_count,
+        year_to_date=_year_to_date(first, currency, grouped),
+        # Not listed one by one: the month's ledger CSV has every gift (see the template).
+        gifts=None,
+        gifts_in_csv=True,
         signatures=Signatures(prepared_by=status.closed_by),
     )

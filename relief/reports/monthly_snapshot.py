@@ -284,9 +284,13 @@ class MonthlySnapshot:
     bank: BankReconciliation | None = None
     #: January 1 to the month's end, every drive of the chapter.
     year_to_date: DriveMonth | None = None
-    #: The month's gifts (the first MONTH_GIFTS_LISTED) and how many there are in all.
+    #: The month's gifts (the first 300) and how many there are in all: kept by months closed
+    #: while the report listed them; None since.
     gifts: tuple[GiftRow, ...] | None = None
     gift_total_count: int = 0
+    #: The report says where every gift of the month is listed (the month's ledger and donors
+    #: CSVs) instead of listing them; False in snapshots kept before.
+    gifts_in_csv: bool = False
     signatures: Signatures | None = None
     #: The time zone its days and months are counted in (RELIEF_TIMEZONE when it was made);
     #: snapshots kept before the setting existed were counted in UTC.

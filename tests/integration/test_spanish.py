@@ -9,6 +9,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from babel.dates import format_date
@@ -17,7 +18,7 @@ from sqlmodel import Session, select
 from relief import organization
 from relief.config import smtp_settings
 from relief.ledger import months
-from relief.models import Gift, utcnow
+from relief.models import Drive, Gift, utcnow
 from relief.outbox.worker import Worker
 from relief.reports import render, year_end
 from tests.conftest import make_app
@@ -290,3 +291,14 @@ def test_the_press_report_stays_english_for_a_spanish_reader(app):
     assert "Page 1 of" in printed and "Página" not in printed
     assert months.day_text(months.today()) in printed  # e.g. "December 2, 2026"
     assert spanish_today() not in printed
+
+
+def test_the_list_of_drives_gives_each_drives_last_day_in_the_visitors_language(app):
+    with Session(app.extensions["relief.engine"], expire_on_commit=False) as session:
+        drive = session.exec(select(Drive).where(Drive.slug == "mo-2026")).one()
+        drive.ends_on = date(2026, 12, 31)
+        session.add(drive)
+        session.commit()
+    client = app.test_client()
+    assert "hasta el 31 de diciembre de 2026" in text_of(client.get("/", headers=SPANISH))
+    assert "until December 31, 2026" in text_of(client.get("/", headers=ENGLISH))
