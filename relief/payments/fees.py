@@ -3,8 +3,9 @@
 A gift is recorded the moment Stripe says it was paid, with ``fee_pending``; its fee is filled
 in afterwards (by the gift's ``fee:gift:<id>`` job, which an outbox worker or
 ``flask stripe sync-fees`` runs), so a slow or failing Stripe API never loses or delays a gift.
-The job (:func:`fee_reader.read_fee`) asks Stripe between two short units of work of its
-own, :func:`to_read` and :func:`post_read_fee`: no database lock is held while Stripe answers.
+The jobs (:func:`fee_reader.read_fees`, up to a hundred at once) ask Stripe between two short
+units of work of their own, :func:`to_read_many` and :func:`post_read_fee`: no database lock is
+held while Stripe answers.
 """
 
 from __future__ import annotations
@@ -59,11 +60,7 @@ class FeeToRead:
     invoice_id: str | None
 
 
-def to_read(session: Session, gift_id: int) -> FeeToRead | None:
-    """The payment whose fee this gift still waits for; None when it waits for none."""
-    gift = session.get(Gift, gift_id)
-    if gift is None or not gift.fee_pending:
-        return None
+def _to_read(gift: Gift) -> FeeToRead:
     return FeeToRead(
         gift_id=records.saved_id(gift),
         public_id=gift.public_id,
@@ -71,6 +68,27 @@ def to_read(session: Session, gift_id: int) -> FeeToRead | None:
         charge_id=gift.stripe_charge_id,
         invoice_id=gift.stripe_invoice_id,
     )
+
+
+def to_read(session: Session, gift_id: int) -> FeeToRead | None:
+    """The payment whose fee this gift still waits for; None when it waits for none."""
+    gift = session.get(Gift, gift_id)
+    if gift is None or not gift.fee_pending:
+        return None
+    return _to_read(gift)
+
+
+def to_read_many(session: Session, gift_ids: list[int]) -> dict[int, FeeToRead]:
+    """What to ask for each of these gifts still waiting for its fee, by gift id (one query)."""
+    gifts = session.exec(
+        select(Gift).where(col(Gift.id).in_(gift_ids), col(Gift.fee_pending))
+    ).all()
+    return {records.saved_id(gift): _to_read(gift) for gift in gifts}
+
+
+def load_gifts(session: Session, gift_ids: list[int]) -> None:
+    """These gifts into the session at once (``session.get`` then finds them loaded)."""
+    session.exec(select(Gift).where(col(Gift.id).in_(gift_ids))).all()
 
 
 def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
