@@ -266,27 +266,16 @@ class StripeGateway:
         return found
 
     def _list_page(self, path: str, params: BalanceTransactionListParams) -> dict:
-        """A page of a list as plain JSON, through the client's own requests (headers,
-        retries, errors). A page of a hundred expanded charges is ~380 KB: built into
-        StripeObjects, or even parsed with the client's OrderedDicts (``raw_request``), it
-        costs several times the CPU of ``json.loads`` (8 ms against 1.7 ms), more than the
-        hundred fees it brings are worth. ``request_raw`` is the client's private method
-        under ``raw_request`` (stripe-python 16.1, pinned)."""
-        requestor = self.client._requestor
-        body, status, headers = requestor.request_raw(
-            "get",
-            path,
-            params=dict(params),
-            options={},
-            base_address="api",
-            api_mode="V1",
-            usage=["raw_request"],
-        )
-        if not 200 <= status < 300:
-            requestor._interpret_response(body, status, headers, "V1")  # raises the error
-        if not isinstance(body, str | bytes):
-            raise GatewayError("Stripe's answer was not text.")
-        return json.loads(body)
+        """A page of a list as plain JSON, through the client's public ``raw_request`` (its
+        headers, retries and errors). Not built into StripeObjects: a page of a hundred
+        expanded charges is ~380 KB, and building it costs more CPU than parsing it (the
+        private request under ``raw_request`` would save another ~6 ms a page — 0.06 ms a
+        fee — not worth depending on stripe-python's internals)."""
+        answer = self.client.raw_request("get", path, **params)
+        data = answer.data
+        if not isinstance(data, dict):
+            raise GatewayError("Stripe's answer was not a list.")
+        return data
 
     def refund_in_account(self, refund_id: str) -> RefundInAccount:
         try:
