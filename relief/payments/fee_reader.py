@@ -106,9 +106,9 @@ def read_fees(
                 found[one.gift_id] = fee
     if found:
         with boundary.command() as session:
-            fees.load_gifts(session, list(found))  # one query, not one per gift
-            for gift_id, fee in found.items():
-                results[gift_id] = fees.post_read_fee(session, wanted[gift_id], fee)
+            results |= fees.post_read_fees(
+                session, {gift_id: (wanted[gift_id], fee) for gift_id, fee in found.items()}
+            )
     for gift_id in wanted.keys() - found.keys():
         try:
             results[gift_id] = read_fee(gateway, gift_id)

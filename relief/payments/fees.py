@@ -10,20 +10,29 @@ held while Stripe answers.
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from relief.models import EntryKind, Gift
+from relief import ledger
+from relief.models import EntryKind, Gift, utcnow
 from relief.payments import records, webhooks
 from relief.payments.gateway import PaymentFee
+
+log = logging.getLogger(__name__)
+
+
+def _learn_ids(gift: Gift, fee: PaymentFee) -> None:
+    # The ids learnt on the way let refunds and disputes find this gift.
+    gift.stripe_charge_id = gift.stripe_charge_id or fee.charge_id
+    gift.stripe_payment_intent_id = gift.stripe_payment_intent_id or fee.payment_intent_id
 
 
 def record(session: Session, gift: Gift, fee: PaymentFee) -> int:
     """Post the fee Stripe stated for this gift's payment, once; returns it in cents."""
-    # The ids learnt on the way let refunds and disputes find this gift.
-    gift.stripe_charge_id = gift.stripe_charge_id or fee.charge_id
-    gift.stripe_payment_intent_id = gift.stripe_payment_intent_id or fee.payment_intent_id
+    _learn_ids(gift, fee)
     if fee.fee_cents:
         records.post(
             session,
@@ -86,11 +95,6 @@ def to_read_many(session: Session, gift_ids: list[int]) -> dict[int, FeeToRead]:
     return {records.saved_id(gift): _to_read(gift) for gift in gifts}
 
 
-def load_gifts(session: Session, gift_ids: list[int]) -> None:
-    """These gifts into the session at once (``session.get`` then finds them loaded)."""
-    session.exec(select(Gift).where(col(Gift.id).in_(gift_ids))).all()
-
-
 def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
     """Post the fee the processor stated, unless another worker did meanwhile, and apply the
     events parked until the payment's ids were known; flushes. A sentence for logs and the
@@ -103,3 +107,52 @@ def post_read_fee(session: Session, wanted: FeeToRead, fee: PaymentFee) -> str:
     return f"gift {wanted.public_id}: fee {cents} cents" + (
         f"; {replayed} parked event{'s' if replayed != 1 else ''} applied" if replayed else ""
     )
+
+
+def post_read_fees(
+    session: Session, read: dict[int, tuple[FeeToRead, PaymentFee]]
+) -> dict[int, str]:
+    """:func:`post_read_fee` for many gifts at once (a batch read with one list request): the
+    same entries, each fee once, posted per drive with :func:`ledger.append_many` in a
+    handful of statements, and the parked events waiting for any of their ids applied. A
+    sentence per gift id."""
+    gifts = {
+        records.saved_id(gift): gift
+        for gift in session.exec(select(Gift).where(col(Gift.id).in_(list(read))))
+    }
+    results: dict[int, str] = {}
+    by_drive: dict[int, list[ledger.NewEntry]] = defaultdict(list)
+    known: list[str] = []
+    for gift_id, (wanted, fee) in read.items():
+        gift = gifts.get(gift_id)
+        if gift is None or not gift.fee_pending:
+            results[gift_id] = f"gift {wanted.public_id}: fee already filled"
+            continue
+        if gift.drive_id is None:  # in no drive's totals: the one-by-one path posts it
+            results[gift_id] = post_read_fee(session, wanted, fee)
+            continue
+        _learn_ids(gift, fee)
+        if fee.fee_cents:
+            by_drive[gift.drive_id].append(
+                ledger.NewEntry(
+                    kind=EntryKind.FEE,
+                    amount_cents=fee.fee_cents,
+                    currency=gift.currency,
+                    drive_id=gift.drive_id,
+                    chapter_id=gift.chapter_id,
+                    gift_id=gift_id,
+                    effective_at=gift.received_at or utcnow(),
+                    external_id=f"fee:{fee.balance_transaction_id}",
+                    memo="processing fee",
+                )
+            )
+        gift.fee_pending = False
+        known.extend(records.known_ids(gift))
+        results[gift_id] = f"gift {wanted.public_id}: fee {fee.fee_cents} cents"
+    for entries in by_drive.values():
+        ledger.append_many(session, entries)
+    session.flush()
+    replayed = webhooks.replay(session, known)
+    if replayed:
+        log.info("%d parked event(s) applied once their fees' ids were known", replayed)
+    return results

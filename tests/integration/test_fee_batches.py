@@ -182,24 +182,24 @@ def test_a_worker_dying_after_posting_a_batch_leaves_it_to_the_next_worker_and_p
 def test_a_failure_while_posting_a_batch_posts_none_and_the_retry_posts_each_once(
     stripe_session, stripe_app, stripe_client, fake_stripe, drive, monkeypatch
 ):
-    """The batch's fees are posted in one unit of work: an exception after half of them undoes
-    that half; the jobs are queued again and the retry posts every fee once."""
+    """The batch's fees are posted in one unit of work: an exception after every entry is
+    written (here, while the parked events are looked up) undoes them all; the jobs are
+    queued again and the retry posts every fee once."""
     from relief.payments import fees
 
     pay(stripe_client, fake_stripe, [f"pi_half{n}" for n in range(4)])
-    posting = fees.post_read_fee
     posted = []
 
-    def fails_halfway(session, wanted, fee):
-        if len(posted) == 2:
-            raise RuntimeError("the database went away (test)")
-        posted.append(wanted.gift_id)
-        return posting(session, wanted, fee)
+    def fails_after_posting(session, ids):
+        posted.extend(
+            session.exec(select(Entry.id).where(Entry.kind == EntryKind.FEE)).all()
+        )  # the entries are written in the unit…
+        raise RuntimeError("the database went away (test)")  # …which then fails
 
-    monkeypatch.setattr(fees, "post_read_fee", fails_halfway)
+    monkeypatch.setattr(fees.webhooks, "replay", fails_after_posting)
     assert Worker(stripe_app, kinds=("fee",)).burst() == {JobStatus.QUEUED: 4}
     monkeypatch.undo()
-    assert len(posted) == 2 and pending(stripe_session) == 4
+    assert len(posted) == 4 and pending(stripe_session) == 4
     assert fee_entries(stripe_session) == {}
     later = utcnow() + outbox.FIRST_WAIT + timedelta(seconds=1)
     assert Worker(stripe_app, kinds=("fee",)).burst(later) == {JobStatus.DONE: 4}
