@@ -132,7 +132,7 @@ def report(args, results: list[Result], load_before: tuple) -> str:
     )
     lines.append(header)
     for result in results:
-        for size in args.sizes:
+        for size in args.sizes if result.rounds else ():
             hz, page, api, nm = (
                 result.ratio(size, leg) for leg in ("healthz", "page", "api", "not_modified")
             )
@@ -160,6 +160,9 @@ def report(args, results: list[Result], load_before: tuple) -> str:
     lines.append("")
     for result in results:
         bare = [r.bare.per_second for rounds in result.rounds.values() for r in rounds]
+        if not bare:
+            lines.append(f"{result.backend}: read paths not measured (--only webhooks)")
+            continue
         note = (
             f"{result.backend}: bare /healthz {min(bare):,.0f}–{max(bare):,.0f} r/s over the "
             f"run (noise ±{(max(bare) - min(bare)) / (max(bare) + min(bare)):.0%})"
@@ -206,6 +209,15 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                 f"{keyed.load.failed} failed; {fees}; ledger "
                 f"{'exact' if not keyed.exact else '; '.join(keyed.exact)})"
             )
+            if keyed.web_cpu_ms is not None and keyed.fee_cpu_ms is not None:
+                per_event = keyed.web_cpu_ms + keyed.fee_cpu_ms
+                lines.append(
+                    f"{'':<11}CPU per event: {keyed.web_cpu_ms:.2f} ms answering + "
+                    f"{keyed.fee_cpu_ms:.2f} ms reading its fee (two idle cores: at most "
+                    f"~{2000 / per_event:,.0f} events/s for the app's processes); "
+                    f"{keyed.stripe_requests:,} requests to Stripe ({keyed.stripe_lists:,} "
+                    "list pages, the rest one fee each)"
+                )
     two = [result for result in results if result.two_instances is not None]
     if two:
         lines += [

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench                  # N = 1,000, 100,000, 1,000,000; SQLite, PostgreSQL
     .venv/bin/python -m bench --sizes 1000 --rounds 1 --backends sqlite     # a quick look
+    .venv/bin/python -m bench --sizes 1000 --backends sqlite --only webhooks # webhooks only
 
 For each database it seeds one drive per N (``demo.add_gifts``: bulk, through the ledger),
 starts gunicorn with 2 sync workers (``--workers``) on loopback (RELIEF_ENV=development, test
@@ -54,7 +55,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
                 if status != 200:
                     raise RuntimeError(f"{path} answered {status}")
         print(f"[{backend}] loading http://127.0.0.1:{server.port} with wrk…", flush=True)
-        for size in args.sizes:
+        for size in args.sizes if args.only != "webhooks" else ():
             slug = drive_slug(size)
             page = f"/drives/{slug}"
             unchanged = {"If-None-Match": server.etag(page)}
@@ -76,7 +77,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
             args.connections,
             workdir,
         )
-        if backend == "postgresql":
+        if args.only != "webhooks" and backend == "postgresql":
             # A second app instance, sharing no file with the first: only the database.
             other = Server(
                 database_url,
@@ -88,13 +89,17 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
                 result.two_instances = next_answer(server, other, drive_slug(min(args.sizes)))
             finally:
                 other.stop()
-        result.pdf = measure_pdf(server, rules, args.sizes)
-        result.csv = measure_csv(server, database_url, rules, args.sizes)
+        if args.only == "webhooks":
+            result.pdf = result.csv = "not measured (--only webhooks)"
+        else:
+            result.pdf = measure_pdf(server, rules, args.sizes)
+            result.csv = measure_csv(server, database_url, rules, args.sizes)
     finally:
         server.stop()
         bare.stop()
-    print(f"[{backend}] the press and monthly PDFs, in-process…", flush=True)
-    result.reports = reports_in_process(database_url, args.sizes)
+    if args.only != "webhooks":
+        print(f"[{backend}] the press and monthly PDFs, in-process…", flush=True)
+        result.reports = reports_in_process(database_url, args.sizes)
     if result.webhooks.available:
         print(f"[{backend}] webhooks with Stripe keys…", flush=True)
         result.webhooks_with_fees = measure_webhooks_with_fees(
@@ -165,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         default="on",
         help="RELIEF_CHANGE_COUNTER (default on: SQLite's shared file, PostgreSQL's\n"
         "LISTEN/NOTIFY; off: every request reads the drive's state from the database)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("webhooks",),
+        help="webhooks: only the webhook legs, without and with Stripe keys (no read paths,\n"
+        "PDF or CSV; the drives are still seeded)",
     )
     parser.add_argument(
         "--sqlite-file",

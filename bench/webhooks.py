@@ -42,6 +42,40 @@ class Webhooks:
     #: were still unread when the wait gave up.
     fees_seconds: float | None = None
     fees_unread: int = 0
+    #: With Stripe keys: CPU milliseconds per gift recorded, of the web workers (answering)
+    #: and of the fee workers (reading its fee) — the load of other processes sharing the
+    #: machine does not change these as it changes events/s.
+    web_cpu_ms: float | None = None
+    fee_cpu_ms: float | None = None
+    #: With Stripe keys: requests the stand-in for Stripe answered.
+    stripe_requests: int = 0
+    #: … of which list pages (the rest read one fee each).
+    stripe_lists: int = 0
+
+
+def _settle(pids: list[int], most_seconds: float = 30) -> None:
+    """Wait until these processes are idle (started, polling)."""
+    deadline = time.monotonic() + most_seconds
+    used = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pids)
+        if now - used < 0.05:
+            return
+        used = now
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU these processes have used (Linux's /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def measure_webhooks(
@@ -114,6 +148,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
 
     stripe = FakeStripe().start()
     stripe.default_fee = 59
+    stripe.charges_made, engine = _charges_of_bench_gifts(database_url)
     keys = {"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_API_BASE": stripe.url}
     # Beside the server, as in production (they start while gunicorn does; idle, each asks
     # the database once a second whether a job is due).
@@ -122,7 +157,12 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
     server = None
     try:
         server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app, extra_env=keys)
-        return measure_webhooks(
+        web_pids, fee_pids = server.worker_pids(), [worker.pid for worker in workers]
+        for _ in web_pids:  # each web worker's first request imports what it lazily needs
+            server.get("/healthz")
+        _settle(fee_pids)  # the fee workers have started (imports are not a fee's cost)
+        web_before, fee_before = cpu_seconds(web_pids), cpu_seconds(fee_pids)
+        hooks = measure_webhooks(
             server,
             database_url,
             slug,
@@ -131,9 +171,52 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             workdir,
             with_fees=True,
         )
+        hooks.stripe_requests = len(stripe.requests)
+        hooks.stripe_lists = sum(r["path"] == "/v1/balance_transactions" for r in stripe.requests)
+        if hooks.processed:
+            web_cpu = cpu_seconds(web_pids) - web_before
+            hooks.web_cpu_ms = 1000 * web_cpu / hooks.processed
+            hooks.fee_cpu_ms = 1000 * (cpu_seconds(fee_pids) - fee_before) / hooks.processed
+        return hooks
     finally:
         if server is not None:
             server.stop()
         for worker in workers:
             worker.stop()
         stripe.stop()
+        engine.dispose()
+
+
+def _charges_of_bench_gifts(database_url: str):
+    """What the stand-in for Stripe lists as the account's card payments (the fee workers ask
+    for a hundred at a time): each benchmark gift's, charged a second before its webhook came
+    (its fee job's time) — as in Stripe, where the charge precedes its
+    ``checkout.session.completed``."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import String, cast, create_engine, literal
+    from sqlmodel import Session, col, select
+
+    from relief.models import Gift, Job
+
+    engine = create_engine(database_url)
+    charged_before = timedelta(seconds=1)
+
+    def charges_made(gte: int, lte: int) -> list[tuple[str, int]]:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(Gift.stripe_payment_intent_id, Job.created_at)
+                .join(Job, col(Job.key) == literal("fee:gift:") + cast(col(Gift.id), String))
+                .where(
+                    col(Gift.stripe_payment_intent_id).like("pi_bench_%"),
+                    col(Job.created_at) >= datetime.fromtimestamp(gte, UTC) + charged_before,
+                    col(Job.created_at) <= datetime.fromtimestamp(lte, UTC) + charged_before,
+                )
+            ).all()
+        return [
+            (intent, int((webhook_at - charged_before).timestamp()))
+            for intent, webhook_at in rows
+            if intent is not None
+        ]
+
+    return charges_made, engine

@@ -1,6 +1,9 @@
 """A small local HTTP server answering like Stripe's API with Stripe's own object shapes, for
-what localstripe lacks: Checkout Sessions, real fees on balance transactions, and payouts with
-their balance transactions (``?payout=`` filtering, paginated with has_more/starting_after).
+what localstripe lacks: Checkout Sessions, real fees on balance transactions, payouts with
+their balance transactions (``?payout=`` filtering, paginated with has_more/starting_after),
+and the account's card payments' balance transactions (``type``, ``created[gte]``/``[lte]``,
+``expand[]=data.source``, ``limit``, ``starting_after``; newest first) for fees read in
+batches.
 
 The official client talks to it over real HTTP (``STRIPE_API_BASE``). It records each request
 (method, path, form parameters, Idempotency-Key) so tests can check what we sent.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -26,8 +30,17 @@ class FakeStripe:
         #: Stripe expands what ``expand[]`` names; False answers ids, as some compatible
         #: servers (localstripe) do.
         self.expands = True
-        #: Set to make every call fail with HTTP 500 (Stripe down).
+        #: Set to make every call fail with HTTP 500 (Stripe down), or with ``down_status``
+        #: (429: Stripe's rate limit).
         self.down = False
+        self.down_status = 500
+        #: The account's card payments, each {"payment_intent", "created"} (its charge is
+        #: ``ch_of_<payment intent>``): what ``GET /v1/balance_transactions?type=charge``
+        #: lists. ``charges_made(gte, lte)``, when set, answers them instead (the benchmark's
+        #: payments are its gifts).
+        self.charges: list[dict] = []
+        self.charges_made = None
+        self._listed_cache: dict[tuple, dict] = {}
         #: Go down (and stay down) after answering this many requests: an outage mid-sync.
         self.down_after: int | None = None
         #: Payouts, newest first, and each payout's balance transactions (newest first).
@@ -64,12 +77,24 @@ class FakeStripe:
         if self.down_after is not None and self.answered >= self.down_after:
             self.down = True
         if self.down:
-            return 500, {"error": {"type": "api_error", "message": "Stripe is down (test)"}}
+            if self.down_status == 429:
+                return 429, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "rate_limit",
+                        "message": "Request rate limit exceeded (test).",
+                    }
+                }
+            return self.down_status, {
+                "error": {"type": "api_error", "message": "Stripe is down (test)"}
+            }
         self.answered += 1
         parts = path.strip("/").split("/")[1:]  # drop "v1"
         if method == "GET" and parts == ["payouts"]:
             since = int(params.get("created[gte]", 0))
             return 200, self._page([p for p in self.payouts if p["created"] >= since], params, path)
+        if method == "GET" and parts == ["balance_transactions"] and "payout" not in params:
+            return 200, self._page(self._charge_transactions(params), params, path)
         if method == "GET" and parts == ["balance_transactions"]:
             txns = self.payout_transactions.get(params.get("payout"), [])
             if any(k.startswith("expand") and v == "data.source" for k, v in params.items()):
@@ -138,6 +163,48 @@ class FakeStripe:
         if method == "GET" and parts[0] == "balance_transactions":
             return 200, self._transaction(parts[1][len("txn_of_") :])
         return 404, {"error": {"type": "invalid_request_error", "message": f"no route {path}"}}
+
+    def add_charge(self, payment_intent: str, created: int | None = None) -> None:
+        """A card payment the account received (at ``created``, default now)."""
+        self.charges.append(
+            {"payment_intent": payment_intent, "created": created or int(time.time())}
+        )
+
+    def _charge_transactions(self, params: dict) -> list[dict]:
+        """The balance transactions of the account's card payments, newest first."""
+        if params.get("type", "charge") != "charge":
+            return []
+        gte = int(params.get("created[gte]", 0))
+        lte = int(params.get("created[lte]", 2**40))
+        if self.charges_made is not None:
+            made = [
+                {"payment_intent": intent, "created": created}
+                for intent, created in self.charges_made(gte, lte)
+            ]
+        else:
+            made = [c for c in self.charges if gte <= c["created"] <= lte]
+        made.sort(key=lambda c: (c["created"], c["payment_intent"]), reverse=True)
+        expand = any(k.startswith("expand") and v == "data.source" for k, v in params.items())
+        return [self._listed(p["payment_intent"], p["created"], expand) for p in made]
+
+    def _listed(self, intent: str, created: int, expand: bool) -> dict:
+        """A card payment's balance transaction as listed (kept: the benchmark lists each
+        many times, and building a charge costs more than answering it)."""
+        key = (intent, created, expand, self.fees.get(f"ch_of_{intent}", self.default_fee))
+        if key not in self._listed_cache:
+            charge_id = f"ch_of_{intent}"
+            txn = self._transaction(charge_id)
+            txn["created"] = created
+            if expand:
+                txn["source"] = stripe_objects.shape(
+                    "charge",
+                    id=charge_id,
+                    payment_intent=intent,
+                    balance_transaction=txn["id"],
+                    created=created,
+                )
+            self._listed_cache[key] = txn
+        return self._listed_cache[key]
 
     def _charge(self, charge_id: str, expand_transaction: bool) -> dict:
         txn = f"txn_of_{charge_id}"

@@ -24,7 +24,7 @@ benchmark loads). Callers use the names below:
 """
 
 from relief.ledger.append import append
-from relief.ledger.bulk import append_gifts_in_bulk
+from relief.ledger.bulk import NewEntry, append_gifts_in_bulk, append_many
 from relief.ledger.figures import (
     RAISED_KINDS,
     WHOLE_DRIVE,
@@ -62,6 +62,8 @@ __all__ = [
     "Recomputed",
     "append",
     "append_gifts_in_bulk",
+    "append_many",
+    "NewEntry",
     "daily_raised",
     "day_start",
     "first_of_month",

@@ -53,6 +53,19 @@ def _out_of_closed_months(
     return month_start(target), effective_at, memo[: 500 - len(note)] + note
 
 
+def check_amount(amount_cents: int, currency: str) -> None:
+    """Refuse an amount or currency no entry may carry (InvalidInput)."""
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
+        raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
+    if abs(amount_cents) > money.MAX_CENTS:
+        raise InvalidInput(
+            f"A ledger entry is at most {money.format(money.MAX_CENTS)} either way; "
+            f"{amount_cents:,} cents is not an amount Relief can post."
+        )
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
+        raise InvalidInput("A ledger entry's currency is a three-letter code such as USD.")
+
+
 def append(
     session: Session,
     *,
@@ -77,15 +90,7 @@ def append(
     on PostgreSQL, and it keeps the running sums (64-bit) from ever overflowing — SQLite
     would turn them into floating point (REAL) past 2^63.
     """
-    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents == 0:
-        raise InvalidInput("A ledger entry needs a non-zero amount in whole cents.")
-    if abs(amount_cents) > money.MAX_CENTS:
-        raise InvalidInput(
-            f"A ledger entry is at most {money.format(money.MAX_CENTS)} either way; "
-            f"{amount_cents:,} cents is not an amount Relief can post."
-        )
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
-        raise InvalidInput("A ledger entry's currency is a three-letter code such as USD.")
+    check_amount(amount_cents, currency)
     memo = memo[:500]
     session.flush()  # the gift this entry names, if new, goes in first
     connection = session.connection()

@@ -1,21 +1,157 @@
-"""Many paid gifts posted at once (demo and benchmark data): the same entries and sums as
-:func:`~relief.ledger.append` one by one, in a few statements."""
+"""Many entries posted at once, with the same entries and sums as
+:func:`~relief.ledger.append` one by one, in a few statements: paid gifts (demo and
+benchmark data) and entries that each carry an external id (fees read a hundred at a
+time)."""
 
 from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from datetime import date
+from dataclasses import dataclass, fields
+from datetime import date, datetime
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlmodel import Session
 
 from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
-from relief.ledger.figures import WHOLE_DRIVE, Figures
+from relief.ledger.append import _out_of_closed_months, check_amount
+from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
 from relief.ledger.months import first_of_month, local_day
 from relief.ledger.owner import owner
 from relief.models import Drive, Entry, EntryKind, Gift, table_of, utcnow
+
+_ENTRY = table_of(Entry)
+_POSTED = tuple(field.name for field in fields(Posted))
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to post with :func:`append_many`: once per ``external_id``."""
+
+    kind: EntryKind
+    amount_cents: int
+    currency: str
+    drive_id: int
+    chapter_id: int | None
+    gift_id: int | None
+    effective_at: datetime
+    external_id: str
+    memo: str = ""
+
+
+def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
+    """Post these entries of one drive, each once per external id, with the same entries,
+    chain and running sums as :func:`~relief.ledger.append` called for each in turn (closed
+    months respected), in a handful of statements whatever their number; does not commit.
+    Returns what was posted by external id (one posted before is left out).
+
+    The drive's totals row is held first, as :func:`append` does: appends of this drive
+    wait for this transaction, so the external ids looked up here cannot be posted
+    meanwhile, and the ids reserved here follow the chain."""
+    if not entries:
+        return {}
+    drive_ids = {entry.drive_id for entry in entries}
+    if len(drive_ids) != 1:
+        raise ValueError("append_many posts entries of one drive at a time")
+    for entry in entries:
+        check_amount(entry.amount_cents, entry.currency)
+    session.flush()  # the gifts these entries name go in first
+    connection = session.connection()
+    statements = sums.writes(connection.dialect.name)
+    (drive_id,) = drive_ids
+    chain = sums.hold_drive_total(connection, statements, drive_id)
+    asked = {entry.external_id for entry in entries}
+    posted_before = set(
+        connection.execute(
+            select(_ENTRY.c.external_id).where(_ENTRY.c.external_id.in_(asked))
+        ).scalars()
+    )
+    fresh: dict[str, NewEntry] = {}
+    for entry in entries:
+        if entry.external_id not in posted_before:
+            fresh.setdefault(entry.external_id, entry)  # the first of a repeated id
+    if not fresh:
+        return {}
+    drive = session.get(Drive, drive_id)
+    if drive is None:
+        raise ValueError(f"no drive {drive_id}")
+    host = drive.host_chapter_id
+    now = utcnow()
+    posted: dict[str, Posted] = {}
+    rows = []
+    whole = Figures()
+    chapters: dict[int, Figures] = defaultdict(Figures)
+    chapter_entries: dict[int, int] = defaultdict(int)
+    months: dict[tuple[int, date, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
+    days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    ids = _reserve_ids(session, Entry, len(fresh))
+    for entry_id, entry in zip(ids, fresh.values(), strict=True):
+        books = owner(entry.chapter_id, host)
+        effective_at, dated_at, memo = _out_of_closed_months(
+            connection, statements, books, entry.effective_at, entry.memo[:500], now
+        )
+        one = Posted(
+            id=entry_id,
+            kind=entry.kind,
+            amount_cents=entry.amount_cents,
+            currency=entry.currency,
+            drive_id=drive_id,
+            chapter_id=entry.chapter_id,
+            gift_id=entry.gift_id,
+            effective_at=effective_at,
+            recorded_at=now,
+            external_id=entry.external_id,
+            reverses_id=None,
+            memo=memo,
+            dated_at=dated_at,
+        )
+        chain = fingerprint.chain(chain, one)
+        rows.append({**{name: getattr(one, name) for name in _POSTED}, "chain_hash": chain})
+        posted[entry.external_id] = one
+        whole = whole.plus(entry.kind, entry.amount_cents)
+        if entry.chapter_id is not None:
+            chapters[entry.chapter_id] = chapters[entry.chapter_id].plus(
+                entry.kind, entry.amount_cents
+            )
+            chapter_entries[entry.chapter_id] += 1
+        count = gift_count_delta(entry.kind, entry.amount_cents)
+        month = months[(books, first_of_month(effective_at), entry.kind)]
+        month[0] += entry.amount_cents
+        month[1] += count
+        if entry.kind in RAISED_KINDS:
+            day = days[local_day(effective_at)]
+            day[0] += entry.amount_cents
+            day[1] += count
+    session.execute(insert(_ENTRY), rows)
+    last = ids[-1]
+    sums.add_to_total(
+        connection,
+        statements,
+        drive_id,
+        WHOLE_DRIVE,
+        whole,
+        entries=len(rows),
+        last_entry_id=last,
+        at=now,
+        chain_hash=chain,
+    )
+    for chapter_id, figures in chapters.items():
+        sums.add_to_total(
+            connection,
+            statements,
+            drive_id,
+            chapter_id,
+            figures,
+            entries=chapter_entries[chapter_id],
+            last_entry_id=last,
+            at=now,
+        )
+    for (books, month_of, kind), (cents, count) in months.items():
+        sums.add_to_month(connection, statements, books, drive_id, month_of, kind, cents, count)
+    for day_of, (raised, count) in days.items():
+        sums.add_to_day(connection, statements, drive_id, day_of, raised, count)
+    return posted
 
 
 def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> int:

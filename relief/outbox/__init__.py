@@ -6,7 +6,8 @@ leaves none, and a process that dies right after the commit loses none. Each job
 key (``fee:gift:12``, ``receipt:gift:12``): enqueueing the same key again does nothing, so a
 webhook delivered twice makes one job.
 
-Workers (``relief/outbox/worker.py``) :func:`claim` due jobs — ``FOR UPDATE SKIP LOCKED`` on
+Workers (``relief/outbox/worker.py``) :func:`claim` due jobs (fee jobs a hundred at a time,
+:func:`claim_batch`) — ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so workers never wait for each other; on SQLite the claiming unit is a writer
 (``BEGIN IMMEDIATE``), so one claims at a time — run each, and :func:`finish` it: done,
 queued again after a backoff, or failed after :data:`MAX_ATTEMPTS`. A claim is a lease: a job
@@ -97,6 +98,8 @@ class Claimed:
     payload: dict
     attempt: int
     claimed_by: str
+    #: When the change that caused it committed (a fee job: when the payment's webhook came).
+    created_at: datetime | None = None
 
 
 def claim(
@@ -109,22 +112,50 @@ def claim(
 ) -> Claimed | None:
     """The next due job, marked running for ``worker`` until the lease ends; None when none is
     due. Call it in a writer unit that commits right after (the claim is then visible)."""
+    claimed = claim_batch(session, worker, 1, now=now, lease=lease, kinds=kinds)
+    return claimed[0] if claimed else None
+
+
+def claim_batch(
+    session: Session,
+    worker: str,
+    limit: int,
+    *,
+    now: datetime | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    kinds: tuple[str, ...] | None = None,
+) -> list[Claimed]:
+    """Up to ``limit`` due jobs, oldest first, each marked running for ``worker`` until the
+    lease ends (the fee reader asks Stripe once for a hundred fees). Each is finished on its
+    own; a worker that dies leaves them all to be claimed again after the lease."""
     now = now or utcnow()
     query = select(Job).where(_claimable(now, kinds)).order_by(col(Job.run_after), col(Job.id))
     if session.get_bind().dialect.name == "postgresql":
         # Another worker's claim in flight is skipped, not waited for.
         query = query.with_for_update(skip_locked=True)
-    job = session.exec(query.limit(1)).first()
-    if job is None:
-        return None
-    job.status = JobStatus.RUNNING
-    job.attempts += 1
-    job.claimed_by = worker[:64]
-    job.locked_until = now + lease
-    job.updated_at = now
+    jobs = list(session.exec(query.limit(limit)))
+    claimed = []
+    for job in jobs:
+        job.status = JobStatus.RUNNING
+        job.attempts += 1
+        job.claimed_by = worker[:64]
+        job.locked_until = now + lease
+        job.updated_at = now
     session.flush()
-    assert job.id is not None
-    return Claimed(job.id, job.kind, job.key, json.loads(job.payload), job.attempts, worker[:64])
+    for job in jobs:
+        assert job.id is not None
+        claimed.append(
+            Claimed(
+                job.id,
+                job.kind,
+                job.key,
+                json.loads(job.payload),
+                job.attempts,
+                worker[:64],
+                job.created_at,
+            )
+        )
+    return claimed
 
 
 def backoff(attempt: int) -> timedelta:
@@ -170,6 +201,35 @@ def finish(
         .values(**values)
     ).rowcount
     return status if changed else None
+
+
+def finish_done(
+    session: Session, claimed: list[Claimed], *, now: datetime | None = None
+) -> set[int]:
+    """Record these runs as done, in one statement (a batch of fee reads); the ids of those
+    whose claim still held (see :func:`finish`)."""
+    if not claimed:
+        return set()
+    now = now or utcnow()
+    done: set[int] = set()
+    for worker in {one.claimed_by for one in claimed}:
+        done.update(
+            session.exec(
+                update(Job)
+                .where(col(Job.id).in_([one.id for one in claimed if one.claimed_by == worker]))
+                .where(col(Job.status) == JobStatus.RUNNING, col(Job.claimed_by) == worker)
+                .values(
+                    status=JobStatus.DONE,
+                    claimed_by=None,
+                    locked_until=None,
+                    last_error=None,
+                    updated_at=now,
+                    finished_at=now,
+                )
+                .returning(col(Job.id))
+            ).scalars()
+        )
+    return done
 
 
 def retry(session: Session, job_id: int, *, now: datetime | None = None) -> Job:

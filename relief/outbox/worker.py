@@ -2,10 +2,11 @@
 in hand) and ``flask --app app worker --burst`` (every due job, then exit: cron and tests).
 
 Each job takes three steps, none holding a lock across the slow part: claim it (a writer unit
-that commits at once), run it (its handler opens units of its own around Stripe's API or the
-SMTP conversation), record how it ended (a unit of its own, counted only while the claim is
-still this worker's). A worker killed at any point leaves the job running under a lease that
-expires; then any worker claims it again. What ran before the kill is done at most once more:
+that commits at once; fee jobs up to a hundred at once, read with one Stripe request), run it
+(its handler opens units of its own around Stripe's API or the SMTP conversation), record how
+it ended (a unit of its own, counted only while the claim is still this worker's). A worker
+killed at any point leaves the job running under a lease that expires; then any worker claims
+it again. What ran before the kill is done at most once more:
 a fee is posted once (the gift's ``fee_pending`` and the entry's external id guard it); an
 email cut off before the mail server accepted it is sent once. Only a kill in the
 milliseconds between the server's "250 accepted" and our commit could send it twice (the copy
@@ -43,8 +44,12 @@ log = logging.getLogger(__name__)
 DIGEST_CHECK_SECONDS = 60
 
 
-def _read_fee(app: Flask, claimed: outbox.Claimed) -> str:
-    return fee_reader.read_fee(for_app(app), int(claimed.payload["gift_id"]))
+def _read_fees(app: Flask, jobs: list[outbox.Claimed]) -> dict[int, str | Exception]:
+    gift_of = {job.id: int(job.payload["gift_id"]) for job in jobs if "gift_id" in job.payload}
+    webhook_at = {gift_of[job.id]: job.created_at for job in jobs if job.id in gift_of}
+    results = fee_reader.read_fees(for_app(app), webhook_at)
+    missing = KeyError("gift_id")
+    return {job.id: results[gift_of[job.id]] if job.id in gift_of else missing for job in jobs}
 
 
 def _read_refund(app: Flask, claimed: outbox.Claimed) -> str:
@@ -78,12 +83,48 @@ def _send_mail(app: Flask, claimed: outbox.Claimed) -> str:
     return f"sent to the mail server ({message['Subject']})"
 
 
-#: What runs each kind of job; a handler raises to fail the run (see :meth:`Worker.run_one`).
+#: What runs each kind of job; a handler raises to fail the run (see :func:`_outcome`).
 HANDLERS: dict[str, Callable[[Flask, outbox.Claimed], str]] = {
-    "fee": _read_fee,
     "refund-amount": _read_refund,
     "mail": _send_mail,
 }
+#: Kinds run many jobs at once, and how many: the handler answers each job's sentence or the
+#: exception that failed it, by job id (one raising fails them all).
+BATCH_HANDLERS: dict[
+    str, tuple[int, Callable[[Flask, list[outbox.Claimed]], dict[int, str | Exception]]]
+] = {
+    "fee": (fee_reader.BATCH_SIZE, _read_fees),
+}
+KINDS = sorted({*HANDLERS, *BATCH_HANDLERS})
+#: How a run may end short of success, told on the job (anything else is logged too).
+EXPECTED_FAILURES = (
+    outbox.Kept,
+    outbox.PermanentFailure,
+    mail.MailError,
+    GatewayError,
+    DomainError,
+    KeyError,
+)
+
+
+def _outcome(
+    claimed: outbox.Claimed, result: str | Exception
+) -> tuple[str, str | None, bool, str | None]:
+    """How a run ended: the message, and the error, permanence and kept note for
+    :func:`outbox.finish`."""
+    if isinstance(result, str):
+        return result, None, False, None
+    if isinstance(result, outbox.Kept):
+        return str(result), None, False, str(result)
+    if isinstance(result, outbox.PermanentFailure):
+        return str(result), str(result), True, None
+    if isinstance(result, mail.MailError | GatewayError | DomainError):
+        return str(result), str(result), False, None
+    if isinstance(result, KeyError):
+        message = f"Relief cannot run this job: {result!r} is missing."
+        return message, message, True, None
+    message = f"{type(result).__name__}: {str(result)[:500]}"
+    return message, message, False, None
 
 
 @dataclass(frozen=True)
@@ -106,53 +147,75 @@ class Worker:
         lease: timedelta = outbox.DEFAULT_LEASE,
         poll_seconds: float = 1.0,
         kinds: tuple[str, ...] | None = None,
+        batch_pause: float = 0.0,
     ):
         self.app = app
+        #: After a batch not full, wait this long (seconds) before the next claim, so the
+        #: next batch has more in it (one list request for more fees under load).
+        self.batch_pause = batch_pause
+        self.last_batch_partial = False
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.kinds = kinds
         self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
 
-    def run_one(self, now: datetime | None = None) -> Ran | None:
-        """Claim one due job, run it, record the end; None when nothing is due."""
+    def run_next(self, now: datetime | None = None) -> list[Ran]:
+        """Claim the next due job — and, for a kind read in batches (fees), up to a hundred
+        due jobs of its kind — run them, record how each ended; empty when nothing is due."""
         with self.app.app_context():
             with boundary.command() as session:
-                claimed = outbox.claim(
+                first = outbox.claim(
                     session, self.name, now=now, lease=self.lease, kinds=self.kinds
                 )
-            if claimed is None:
-                return None
-            error, permanent, kept = None, False, None
+                if first is None:
+                    return []
+                jobs = [first]
+                if first.kind in BATCH_HANDLERS:
+                    size = BATCH_HANDLERS[first.kind][0]
+                    jobs += outbox.claim_batch(
+                        session, self.name, size - 1, now=now, lease=self.lease, kinds=(first.kind,)
+                    )
+            self.last_batch_partial = first.kind in BATCH_HANDLERS and len(jobs) < size
+            results: dict[int, str | Exception]
             try:
-                message = HANDLERS[claimed.kind](self.app, claimed)
-            except outbox.Kept as keep:
-                message = kept = str(keep)
-            except outbox.PermanentFailure as failure:
-                message = error = str(failure)
-                permanent = True
-            except (mail.MailError, GatewayError, DomainError) as failure:
-                message = error = str(failure)
-            except KeyError as unknown:
-                message = error = f"Relief cannot run this job: {unknown!r} is missing."
-                permanent = True
-            except Exception as failure:  # noqa: BLE001 — recorded on the job, retried later
-                log.exception("job %s failed", claimed.key)
-                message = error = f"{type(failure).__name__}: {str(failure)[:500]}"
+                if first.kind in BATCH_HANDLERS:
+                    results = BATCH_HANDLERS[first.kind][1](self.app, jobs)
+                else:
+                    results = {first.id: HANDLERS[first.kind](self.app, first)}
+            except Exception as failure:  # noqa: BLE001 — recorded on the jobs, retried later
+                if not isinstance(failure, EXPECTED_FAILURES):
+                    log.exception("job %s failed", first.key)
+                results = dict.fromkeys((job.id for job in jobs), failure)
+            ran = []
+            # One unit records every end: a worker killed before it leaves them all to the
+            # lease (what ran is guarded against running twice; see the module's words).
+            ends = {job.id: _outcome(job, results[job.id]) for job in jobs}
             with boundary.command() as session:
-                status = outbox.finish(
-                    session, claimed, error=error, permanent=permanent, kept=kept, now=now
-                )
-        if error and status is JobStatus.QUEUED:
-            message += f" (attempt {claimed.attempt} of {outbox.MAX_ATTEMPTS}; retried later)"
-        return Ran(claimed.key, status, message)
+                succeeded = [job for job in jobs if ends[job.id][1:] == (None, False, None)]
+                done = outbox.finish_done(session, succeeded, now=now)
+                for job in jobs:
+                    message, error, permanent, kept = ends[job.id]
+                    if job in succeeded:
+                        status = JobStatus.DONE if job.id in done else None
+                    else:
+                        status = outbox.finish(
+                            session, job, error=error, permanent=permanent, kept=kept, now=now
+                        )
+                    if error and status is JobStatus.QUEUED:
+                        message += (
+                            f" (attempt {job.attempt} of {outbox.MAX_ATTEMPTS}; retried later)"
+                        )
+                    ran.append(Ran(job.key, status, message))
+        return ran
 
     def burst(self, now: datetime | None = None, echo=None) -> Counter:
         """Run every job due now, then return how each ended."""
         ended: Counter = Counter()
-        while (ran := self.run_one(now)) is not None:
-            ended[ran.status] += 1
-            if echo is not None:
-                echo(ran.line())
+        while ran := self.run_next(now):
+            for one in ran:
+                ended[one.status] += 1
+                if echo is not None:
+                    echo(one.line())
         return ended
 
     def queue_digests(self, now: datetime | None = None) -> int:
@@ -172,14 +235,18 @@ class Worker:
                 if time.monotonic() >= next_digest_check:
                     self.queue_digests()
                     next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
-                ran = self.run_one()
+                ran = self.run_next()
             except DomainError as error:  # the database is down: wait, try again
                 log.warning("worker waiting: %s", error)
-                ran = None
-            if ran is None:
+                ran = []
+            if not ran:
                 stop.wait(self.poll_seconds)
-            elif echo is not None:
-                echo(ran.line())
+                continue
+            if echo is not None:
+                for one in ran:
+                    echo(one.line())
+            if self.last_batch_partial and self.batch_pause:
+                stop.wait(self.batch_pause)
 
 
 def summary(ended: Counter) -> str:
@@ -211,16 +278,28 @@ def summary(ended: Counter) -> str:
 )
 @click.option(
     "--only",
-    type=click.Choice(sorted(HANDLERS)),
+    type=click.Choice(KINDS),
     multiple=True,
     help="Run only jobs of this kind (repeatable): e.g. a worker of its own for fee reads.",
 )
+@click.option(
+    "--batch-pause",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds to wait after a batch of fee reads that was not full (fuller batches ask "
+    "Stripe less often under load).",
+)
 @with_appcontext
-def worker_command(burst, lease, poll, only):
+def worker_command(burst, lease, poll, only, batch_pause):
     """Run the outbox's jobs: fee reads and emails."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = Worker(
-        app, lease=timedelta(seconds=lease), poll_seconds=poll, kinds=tuple(only) or None
+        app,
+        lease=timedelta(seconds=lease),
+        poll_seconds=poll,
+        kinds=tuple(only) or None,
+        batch_pause=batch_pause,
     )
     if burst:
         try:

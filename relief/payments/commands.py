@@ -41,13 +41,14 @@ def sync_fees():
             due.fee_now(session, gift_id)
     worker = Worker(current_app._get_current_object(), kinds=("fee",))  # type: ignore[attr-defined]
     failed = 0
-    while (ran := worker.run_one()) is not None:
-        # One unit of work per gift: one Stripe failure does not undo the others.
-        if ran.status is JobStatus.DONE:
-            click.echo(ran.message)
-        else:
-            failed += 1
-            click.echo(f"{ran.key}: still pending ({ran.message})", err=True)
+    while batch := worker.run_next():
+        # Each job ends on its own: one Stripe failure does not undo the others.
+        for ran in batch:
+            if ran.status is JobStatus.DONE:
+                click.echo(ran.message)
+            else:
+                failed += 1
+                click.echo(f"{ran.key}: still pending ({ran.message})", err=True)
     click.echo(f"{len(gift_ids) - failed} of {len(gift_ids)} pending fees filled.")
     if failed:
         raise click.ClickException(f"{failed} fees are still pending; run this again later.")

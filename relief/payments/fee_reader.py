@@ -1,23 +1,44 @@
 """The fee job: ask Stripe for the fee of a gift just paid, and post it.
 
 The webhook writes a ``fee:gift:<id>`` job in the gift's own unit of work (relief/outbox) and
-answers at once; a worker (``flask --app app worker``) runs the job, and
-``flask stripe sync-fees`` runs the same job for every gift still waiting. A worker that stops
-mid-job loses nothing: the job is claimed again once its lease ends.
+answers at once; a worker (``flask --app app worker``) runs the jobs, up to a hundred at once
+(:func:`read_fees`), and ``flask stripe sync-fees`` runs the same jobs for every gift still
+waiting. A worker that stops mid-batch loses nothing: its jobs are claimed again once their
+lease ends, and a fee already posted is not posted again (the gift's ``fee_pending`` and the
+entry's external id guard it).
 
-Each fee read has units of work of its own: read what to ask, ask Stripe with no lock held,
-post the answer (once: a second run finds the fee filled).
+A batch reads what to ask in one unit of work, asks Stripe with no lock held — one list of
+the account's recent card payments' balance transactions for up to a hundred fees — and posts
+every fee found in one unit. A gift the list does not show (paid long before its webhook came,
+another type of payment, a monthly gift's invoice, a server that cannot list) is read on its
+own (:func:`read_fee`), as before: nothing waits forever.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from relief import boundary
 from relief.payments import fees
-from relief.payments.gateway import Gateway, GatewayError
+from relief.payments.gateway import Gateway, GatewayError, PaymentFee
 
 log = logging.getLogger(__name__)
+
+#: Fee jobs a worker claims and reads at once: one page of Stripe's list.
+BATCH_SIZE = 100
+#: How long before its webhook reached us a payment may have been charged and still be
+#: looked for in the list (Stripe sends ``checkout.session.completed`` within seconds of the
+#: payment; a redelivery hours later is read on its own).
+CHARGED_BEFORE_WEBHOOK = timedelta(minutes=10)
+#: Pages of the list read for one batch at most (payments made meanwhile come first: the
+#: list is newest first); whatever is not found by then is read on its own. A page is one
+#: request, as one fee read on its own is.
+MOST_PAGES = 10
+
+
+def _next_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def read_fee(gateway: Gateway, gift_id: int) -> str:
@@ -38,3 +59,59 @@ def read_fee(gateway: Gateway, gift_id: int) -> str:
         raise
     with boundary.command() as session:
         return fees.post_read_fee(session, wanted, fee)
+
+
+def read_fees(
+    gateway: Gateway, webhook_at: dict[int, datetime | None]
+) -> dict[int, str | GatewayError]:
+    """Read these gifts' fees from Stripe and post them; ``webhook_at`` is when each gift's
+    webhook was recorded (its fee job's time: the payment was charged just before; a gift's
+    own ``received_at`` is the checkout session's start, which can be long before the
+    payment). A sentence per gift for logs, or the GatewayError that leaves it
+    ``fee_pending`` (its job is retried). When the list itself fails (a 429 after Stripe's
+    rate limit, Stripe down), every gift in the batch waits for the retry: none is read one
+    by one then, which would only ask more. Needs an app context."""
+    gift_ids = list(webhook_at)
+    with boundary.command(write=False) as session:
+        wanted = fees.to_read_many(session, gift_ids)
+    results: dict[int, str | GatewayError] = {
+        gift_id: f"gift {gift_id}: nothing to do" for gift_id in gift_ids if gift_id not in wanted
+    }
+    listable = [
+        one
+        for one in wanted.values()
+        if webhook_at[one.gift_id] is not None and (one.payment_intent_id or one.charge_id)
+    ]
+    found: dict[int, PaymentFee] = {}
+    if len(listable) > 1:  # for one fee, its own read is one request too
+        received = [at for one in listable if (at := webhook_at[one.gift_id]) is not None]
+        try:
+            listed = gateway.charge_fees(
+                created_gte=min(received) - CHARGED_BEFORE_WEBHOOK,
+                # Stripe's times are whole seconds, and a charge precedes its webhook: up to
+                # the second after the last webhook (Stripe's clock and ours agree within it;
+                # a payment that seems later is read on its own).
+                created_lte=_next_second(max(received)),
+                wanted={
+                    key for one in listable for key in (one.payment_intent_id, one.charge_id) if key
+                },
+                most_pages=MOST_PAGES,
+            )
+        except GatewayError as error:
+            log.warning("%d fees still pending: %s", len(wanted), error)
+            return results | dict.fromkeys(wanted, error)
+        for one in listable:
+            fee = listed.get(one.payment_intent_id or "") or listed.get(one.charge_id or "")
+            if fee is not None:
+                found[one.gift_id] = fee
+    if found:
+        with boundary.command() as session:
+            results |= fees.post_read_fees(
+                session, {gift_id: (wanted[gift_id], fee) for gift_id, fee in found.items()}
+            )
+    for gift_id in wanted.keys() - found.keys():
+        try:
+            results[gift_id] = read_fee(gateway, gift_id)
+        except GatewayError as error:
+            results[gift_id] = error
+    return results

@@ -7,7 +7,7 @@ has. This module imports neither.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -128,6 +128,21 @@ class Gateway(Protocol):
     ) -> PaymentFee:
         """The fee of a payment (found by charge, payment intent or, for a month of a monthly
         gift, its invoice), read from its balance transaction; raises GatewayError."""
+        ...
+
+    def charge_fees(
+        self,
+        *,
+        created_gte: datetime,
+        created_lte: datetime,
+        wanted: Collection[str],
+        most_pages: int,
+    ) -> dict[str, PaymentFee]:
+        """The fees of the account's card payments made between the two times, read from
+        their balance transactions a page of a hundred at a time (newest first), until every
+        payment intent or charge id ``wanted`` is found or ``most_pages`` are read; keyed by
+        both ids. Payments not listed (another type, older, a server that cannot list) are
+        simply absent: the caller reads those one by one. Raises GatewayError (a 429 too)."""
         ...
 
     def refund_in_account(self, refund_id: str) -> RefundInAccount:

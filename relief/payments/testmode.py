@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -56,6 +56,17 @@ class TestGateway:
     ) -> PaymentFee:
         # Test-mode gifts are never fee_pending; nothing to fetch.
         raise GatewayError("Test mode has no processor to ask for fees.")
+
+    def charge_fees(
+        self,
+        *,
+        created_gte: datetime,
+        created_lte: datetime,
+        wanted: Collection[str],
+        most_pages: int,
+    ) -> dict[str, PaymentFee]:
+        # No payment here has a fee to read (as with payment_fee).
+        return {}
 
     def refund_in_account(self, refund_id: str) -> RefundInAccount:
         # Test-mode gifts are in their drive's currency: no refund needs converting.

@@ -267,3 +267,93 @@ def test_percent_of_goal_says_the_true_value_and_only_the_bar_stops_at_full(sess
     assert (snapshot.percent_of_goal, snapshot.percent_text) == (193, "192.8%")
     lines = {line.slug: line.percent_text for line in snapshot.chapters}
     assert lines == {"mid-missouri": "—", "st-louis": "184,783.0%", "kansas-city": "8.0%"}
+
+
+def test_many_entries_at_once_are_the_entries_and_sums_of_one_at_a_time(session):
+    """Fees read a hundred at a time are posted with append_many: the same sums, month totals
+    and entries as append called for each, each external id once (asked again, twice in one
+    call, or posted one by one before), and one dated in its chapter's closed month lands in
+    the next open month, as append puts it."""
+    from relief.models import Entry, MonthClose, MonthTotal
+
+    january = datetime(2026, 1, 20, tzinfo=UTC)
+    one_by_one = make_coalition(session)
+    at_once = drives.create_drive(
+        session,
+        slug="mo-2026-b",
+        title="The same drive, its fees posted at once",
+        story="",
+        goal_cents=100_000,
+        chapter_slugs=["mid-missouri", "st-louis", "kansas-city"],
+        starts_on=january.date(),
+    )
+    session.commit()
+    chapters = [None, "mid-missouri", "st-louis", "kansas-city"]
+    fees = {}
+    for drive in (one_by_one, at_once):
+        gifts = [
+            make_gift(
+                session,
+                drive,
+                1_000 + n,
+                chapter=chapters[n % 4],
+                received_at=january + timedelta(days=n * 3),
+            )
+            for n in range(30)
+        ]
+        fees[drive.id] = [
+            ledger.NewEntry(
+                kind=EntryKind.FEE,
+                amount_cents=30 + n,
+                currency=drive.currency,
+                drive_id=drive.id,
+                chapter_id=gift.chapter_id,
+                gift_id=gift.id,
+                effective_at=gift.received_at,
+                external_id=f"fee:txn_{drive.slug}_{n}",
+                memo="processing fee",
+            )
+            for n, gift in enumerate(gifts)
+        ]
+    session.add(
+        MonthClose(
+            chapter_id=drives.get_chapter(session, "st-louis").id,
+            month=january.replace(day=1).date(),
+        )
+    )
+    session.commit()
+
+    for entry in fees[one_by_one.id]:
+        ledger.append(
+            session, **{name: getattr(entry, name) for name in entry.__dataclass_fields__}
+        )
+    session.commit()
+    first, rest = fees[at_once.id][:3], fees[at_once.id][3:]
+    ledger.append(
+        session, **{name: getattr(first[0], name) for name in first[0].__dataclass_fields__}
+    )
+    posted = ledger.append_many(session, [*first, *rest, rest[0]])
+    session.commit()
+    assert len(posted) == 29  # the one posted before, and the repeat, once
+    assert ledger.append_many(session, fees[at_once.id]) == {}  # asked again: nothing new
+    session.commit()
+
+    def books(drive):
+        totals = ledger.totals(session, drive)
+        months = sorted(
+            (row.chapter_id, row.month, row.kind, row.amount_cents, row.gift_count)
+            for row in session.exec(select(MonthTotal).where(MonthTotal.drive_id == drive.id))
+        )
+        entries = sorted(
+            (e.kind, e.amount_cents, e.chapter_id, e.effective_at, e.memo)
+            for e in session.exec(select(Entry).where(Entry.drive_id == drive.id))
+        )
+        return totals.figures, totals.by_chapter_id, months, entries
+
+    assert books(at_once) == books(one_by_one)
+    moved = session.exec(
+        select(Entry).where(Entry.external_id == "fee:txn_mo-2026-b_2")
+    ).one()  # St. Louis's, dated January 26: January is closed
+    assert moved.effective_at.replace(tzinfo=None) == datetime(2026, 2, 1)
+    assert "in closed January 2026: moved to February 2026" in moved.memo
+    assert ledger.verify(session, at_once) == [] and ledger.verify(session, one_by_one) == []
