@@ -114,6 +114,18 @@ def retry_on_conflict(work: Callable[[], T]) -> T:
             return work()
 
 
+def retry_unit_on_conflict(work: Callable[[], T]) -> T:
+    """:func:`retry_on_conflict` for work that is its unit's whole content (one webhook
+    event): the first run takes no savepoint, as a lost race rolls back the unit itself, which
+    held nothing else; the second run starts afresh. A second failure leaves the unit to be
+    rolled back at teardown."""
+    try:
+        return work()
+    except IntegrityError:
+        db.session().rollback()
+        return work()
+
+
 def audit(action: str, detail: str = "", chapter=None) -> None:
     """This unit's audit line: who (the signed-in user, their address) did what. It commits
     with the unit, so an action rolled back leaves no line."""

@@ -98,19 +98,18 @@ def append(
     now = utcnow()
     effective_at = effective_at or now
     # The chapter whose books hold it (ledger.owner): its closed months and month totals.
+    # None with a drive: the drive's host chapter, read only for an entry dated in an ended
+    # month (the month totals' insert reads it itself).
     books = chapter_id
-    if books is None and drive_id is not None:
-        drive = session.get(Drive, drive_id)
-        books = owner.owner(None, drive.host_chapter_id) if drive is not None else None
     dated_at = None
-    if books is not None:
-        effective_at, dated_at, memo = _out_of_closed_months(
-            connection, statements, books, effective_at, memo, now
-        )
-    chain = None
-    if drive_id is not None:
-        # Hold the drive's row first: it orders this drive's entries and their chain.
-        chain = sums.hold_drive_total(connection, statements, drive_id)
+    if first_of_month(effective_at) < first_of_month(now):  # only ended months close
+        if books is None and drive_id is not None:
+            drive = session.get(Drive, drive_id)
+            books = owner.owner(None, drive.host_chapter_id) if drive is not None else None
+        if books is not None:
+            effective_at, dated_at, memo = _out_of_closed_months(
+                connection, statements, books, effective_at, memo, now
+            )
     values: dict[str, Any] = {
         "kind": kind,
         "amount_cents": amount_cents,
@@ -125,18 +124,24 @@ def append(
         "memo": memo,
         "dated_at": dated_at,
     }
+    row = values
+    link = None
+    if drive_id is not None:
+        # Hold the drive's row first: it orders this drive's entries and their chain. The
+        # entry's id is reserved with it, so its link goes in with the entry (one statement).
+        chain, reserved_id = sums.hold_for_entry(connection, statements, drive_id)
+        link = fingerprint.chain(chain, Posted(id=reserved_id, **values))
+        row = {**values, "id": reserved_id, "chain_hash": link}
     entry_id = connection.execute(
-        statements.entry if external_id is None else statements.entry_once, values
+        statements.entry if external_id is None else statements.entry_once, row
     ).scalar()
     if entry_id is None:
         return None  # posted before
     entry = Posted(id=entry_id, **values)
     if drive_id is None:
         return entry
-    assert chain is not None, "held above, as the entry names a drive"
+    assert link is not None, "linked above, as the entry names a drive"
 
-    link = fingerprint.chain(chain, entry)
-    connection.execute(statements.entry_link, {"entry_id": entry_id, "link": link})
     delta = Figures().plus(kind, amount_cents)
     sums.add_to_total(
         connection,
@@ -160,17 +165,16 @@ def append(
             last_entry_id=entry_id,
             at=now,
         )
-    if books is not None:
-        sums.add_to_month(
-            connection,
-            statements,
-            books,
-            drive_id,
-            first_of_month(effective_at),
-            kind,
-            amount_cents,
-            gift_count_delta(kind, amount_cents),
-        )
+    sums.add_to_month(
+        connection,
+        statements,
+        books,
+        drive_id,
+        first_of_month(effective_at),
+        kind,
+        amount_cents,
+        gift_count_delta(kind, amount_cents),
+    )
     if kind in RAISED_KINDS:
         sums.add_to_day(
             connection,

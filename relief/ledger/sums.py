@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, literal_column
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import Executable
@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, Figures
 from relief.models import (
     DailyTotal,
+    Drive,
     Entry,
     EntryKind,
     MonthClose,
@@ -33,6 +34,7 @@ _ENTRY = table_of(Entry)
 _TOTAL = table_of(Total)
 _DAILY = table_of(DailyTotal)
 _MONTH = table_of(MonthTotal)
+_DRIVE = table_of(Drive)
 _SUMMED = (*FIGURE_FIELDS, "entry_count")
 
 
@@ -43,12 +45,12 @@ class Writes:
 
     entry: Executable  # INSERT entry RETURNING id
     entry_once: Executable  # … ON CONFLICT (external_id) DO NOTHING RETURNING id
-    entry_link: Executable  # the entry's link of the chain, once its id is known
     hold_drive_total: Executable  # upsert that changes nothing RETURNING chain_hash
+    hold_for_entry: Executable  # … and the id the next entry takes (reserved)
     add_to_total: Executable  # upsert adding the sums; keeps the chain
     add_to_drive_total: Executable  # … and moves the chain on
     add_to_day: Executable
-    add_to_month: Executable  # a chapter's month, per drive and kind
+    add_to_month: Executable  # a chapter's month (by default the host's), per drive and kind
     closed_from: Executable  # a chapter's closed months from :month on, oldest first
 
 
@@ -60,19 +62,36 @@ def writes(dialect: str) -> Writes:
     added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
     moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
     day = upsert(_DAILY)
-    month = upsert(_MONTH)
+    # The books' chapter: the one given, else the drive's host (ledger.owner), read by the
+    # insert itself rather than by a query of its own.
+    books = func.coalesce(
+        bindparam("books", type_=_MONTH.c.chapter_id.type),
+        select(_DRIVE.c.host_chapter_id)
+        .where(_DRIVE.c.id == bindparam("drive_id", type_=_DRIVE.c.id.type))
+        .scalar_subquery(),
+    )
+    month = upsert(_MONTH).values(
+        chapter_id=books,
+        drive_id=bindparam("drive_id", type_=_MONTH.c.drive_id.type),
+        month=bindparam("month", type_=_MONTH.c.month.type),
+        kind=bindparam("kind", type_=_MONTH.c.kind.type),
+        amount_cents=bindparam("amount_cents", type_=_MONTH.c.amount_cents.type),
+        gift_count=bindparam("gift_count", type_=_MONTH.c.gift_count.type),
+    )
+    hold = total.on_conflict_do_update(
+        index_elements=key, set_={"drive_id": total.excluded.drive_id}
+    )
     return Writes(
         entry=upsert(_ENTRY).returning(_ENTRY.c.id),
         entry_once=upsert(_ENTRY)
         .on_conflict_do_nothing(index_elements=["external_id"])
         .returning(_ENTRY.c.id),
-        entry_link=update(_ENTRY)
-        .where(_ENTRY.c.id == bindparam("entry_id"))
-        .values(chain_hash=bindparam("link")),
         # A write that changes nothing: PostgreSQL locks the row, and RETURNING reads it.
-        hold_drive_total=total.on_conflict_do_update(
-            index_elements=key, set_={"drive_id": total.excluded.drive_id}
-        ).returning(_TOTAL.c.chain_hash),
+        hold_drive_total=hold.returning(_TOTAL.c.chain_hash),
+        # The entry's id is taken while the drive's row is held, as the insert's own default
+        # would take it: ids and the chain keep one order. PostgreSQL: the sequence (a gap
+        # if the entry turns out posted before); SQLite: the write lock keeps max(id) ours.
+        hold_for_entry=hold.returning(_TOTAL.c.chain_hash, _next_entry_id(dialect)),
         add_to_total=total.on_conflict_do_update(index_elements=key, set_={**added, **moved}),
         add_to_drive_total=total.on_conflict_do_update(
             index_elements=key,
@@ -98,6 +117,12 @@ def writes(dialect: str) -> Writes:
     )
 
 
+def _next_entry_id(dialect: str):
+    if dialect == "postgresql":
+        return func.nextval(literal_column("pg_get_serial_sequence('entry', 'id')"))
+    return select(func.coalesce(func.max(_ENTRY.c.id), 0) + 1).scalar_subquery()
+
+
 def _total_row(drive_id: int, chapter_id: int, delta: Figures, **rest) -> dict:
     return {
         "drive_id": drive_id,
@@ -116,6 +141,16 @@ def hold_drive_total(connection, statements: Writes, drive_id: int) -> str:
         drive_id, WHOLE_DRIVE, Figures(), entry_count=0, last_entry_id=0, updated_at=utcnow()
     )
     return connection.execute(statements.hold_drive_total, row).scalar_one()
+
+
+def hold_for_entry(connection, statements: Writes, drive_id: int) -> tuple[str, int]:
+    """:func:`hold_drive_total`, and the id the drive's next entry takes: its link of the
+    chain is then known before it is inserted, and goes in with it."""
+    row = _total_row(
+        drive_id, WHOLE_DRIVE, Figures(), entry_count=0, last_entry_id=0, updated_at=utcnow()
+    )
+    chain, entry_id = connection.execute(statements.hold_for_entry, row).one()
+    return chain, int(entry_id)
 
 
 def add_to_total(
@@ -154,17 +189,18 @@ def add_to_day(
 def add_to_month(
     connection,
     statements: Writes,
-    chapter_id: int,
+    chapter_id: int | None,
     drive_id: int,
     month: date,
     kind: EntryKind,
     amount_cents: int,
     gifts: int,
 ) -> None:
+    """Add to the month of ``chapter_id``'s books; None: the drive's host chapter's."""
     connection.execute(
         statements.add_to_month,
         {
-            "chapter_id": chapter_id,
+            "books": chapter_id,
             "drive_id": drive_id,
             "month": month,
             "kind": kind,

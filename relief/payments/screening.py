@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from relief import money
 from relief.models import Entry, Gift, MonthlyGift
@@ -421,19 +422,16 @@ def _currency(obj: dict, key: str) -> str | None:
 def _depth(value: object) -> int:
     """How deeply lists and objects nest in ``value``, counted without recursion (and given
     up once past MAX_DEPTH)."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
-    stack = [(value, 1)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        children: Iterable[object]
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
         if depth > MAX_DEPTH:
             return depth
         deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
+        children: Iterable[object] = item.values() if isinstance(item, dict) else item
+        # Only containers are stacked: a leaf adds no depth (most of an event is leaves).
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return deepest

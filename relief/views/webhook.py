@@ -23,11 +23,12 @@ bp = Blueprint("webhook", __name__)
 @bp.post("/stripe/webhook")
 def stripe_webhook():
     # Two events about one new gift can race to insert it; the loser runs once more and then
-    # finds the winner's row. A second failure is a 500, and Stripe retries later. An event
+    # finds the winner's row. A second failure is a 500, and Stripe retries later. The event
+    # is the unit's only work, so the first run needs no savepoint of its own. An event
     # signed but not in the shape of Stripe's objects, or beyond our limits, is held for a
     # person and answered 200 (payments/webhooks.py): only an unsigned body is refused.
     try:
-        outcome = boundary.retry_on_conflict(
+        outcome = boundary.retry_unit_on_conflict(
             lambda: webhooks.receive(
                 db.session(),
                 request.get_data(),

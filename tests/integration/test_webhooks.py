@@ -953,6 +953,41 @@ def test_two_events_creating_the_same_gift_at_once_make_one_gift(stripe_session,
     exact(stripe_session, drive)
 
 
+#: The SQL statements one webhook spends recording a new paid gift to a chapter
+#: (docs/performance.md, change 22): claim the event; find the gift, the drive; the
+#: erased-donor check; the gift, inserted paid; the ledger (hold the drive's totals and
+#: reserve the entry's id, the entry, the drive's and the chapter's totals, the month, the
+#: day); the receipt and fee jobs; the parked-event check; the savepoint around the event
+#: (SAVEPOINT, RELEASE).
+#: SQLite also counts its BEGIN IMMEDIATE (PostgreSQL's BEGIN is the driver's own).
+STATEMENTS_PER_GIFT = {"sqlite": 17, "postgresql": 16}
+
+
+def test_recording_a_paid_gift_takes_no_more_statements_than_it_did(
+    stripe_session, stripe_app, stripe_client, drive
+):
+    """Each webhook gift is paid for in statements under load (issue 18: 500 events/s on two
+    CPUs). A change that adds a query to this path makes this fail: say why in the pin."""
+    from sqlalchemy import event
+
+    engine = stripe_app.extensions["relief.engine"]
+    so.post_only(stripe_client, paid_session(2500, session_id="cs_warm")[1])  # caches warm
+    statements: list[str] = []
+
+    def counted(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split())[:90])
+
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        answer = so.post_only(stripe_client, paid_session(2500, session_id="cs_counted")[1])
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert answer.status_code == 200 and answer.get_json()["result"][0].endswith(" paid")
+    dialect = engine.dialect.name
+    assert len(statements) == STATEMENTS_PER_GIFT[dialect], "\n".join(statements)
+    exact(stripe_session, drive)
+
+
 def test_without_a_webhook_secret_no_event_is_accepted(session, client):
     """Test mode has no webhook secret: even a correctly formed, signed-looking event is
     refused (the test checkout needs no webhook)."""

@@ -1,0 +1,104 @@
+"""What recording one Stripe gift costs the app, in-process: CPU milliseconds and SQL
+statements per signed ``checkout.session.completed`` event, through the Flask test client (no
+server, no network). The events are built and signed before the clock starts.
+
+    .venv/bin/python -m bench.webhook_cost [--backend sqlite|postgresql] [--events 2000]
+        [--trace]
+
+``--trace`` prints the statements of one event. The test client and this loop cost about
+0.7 ms of the figure (docs/performance.md, change 22).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+
+def measure(database_url: str, workdir: Path, events: int, trace: bool = False) -> dict:
+    from sqlalchemy import event as sql_event
+
+    from bench.seed import drive_slug, seed
+    from bench.serve import WEBHOOK_SECRET
+    from bench.webhooks import checkout_completed
+    from relief import create_app
+    from tests.stripe_objects import webhook_headers
+
+    seed(database_url, [1000])
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "k",
+            "RELIEF_ENV": "development",
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CHANGE_COUNTER": str(workdir / "c"),
+        }
+    )
+    run = f"{time.time_ns():x}"
+    slug = drive_slug(1000)
+    signed = []
+    for number in range(events + 50):
+        payload = checkout_completed(number, run, slug)
+        signed.append((payload, webhook_headers(payload, WEBHOOK_SECRET)))
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    engine = app.extensions["relief.engine"]
+    client = app.test_client()
+    try:
+        for payload, headers in signed[:50]:  # warm: statement caches, connections
+            client.post("/stripe/webhook", data=payload, headers=headers)
+        sql_event.listen(engine, "before_cursor_execute", count)
+        if trace:
+            payload, headers = signed[50]
+            client.post("/stripe/webhook", data=payload, headers=headers)
+            for statement in statements:
+                print(" ".join(statement.split())[:160])
+            del signed[50]
+            statements.clear()
+        started = time.process_time()
+        for payload, headers in signed[50 : 50 + events]:
+            answer = client.post("/stripe/webhook", data=payload, headers=headers)
+            assert answer.status_code == 200 and "paid" in answer.get_data(as_text=True), answer
+        seconds = time.process_time() - started
+        sql_event.remove(engine, "before_cursor_execute", count)
+        done = len(signed[50 : 50 + events])
+    finally:
+        engine.dispose()
+    return {"cpu_ms": seconds * 1000 / done, "statements": len(statements) / done, "n": done}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--trace", action="store_true")
+    arguments = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="relief-webhook-cost-") as directory:
+        workdir = Path(directory)
+        server = None
+        if arguments.backend == "postgresql":
+            from tests.postgres import LocalPostgres
+
+            server = LocalPostgres()
+            url = server.start()
+        else:
+            url = f"sqlite:///{workdir / 'bench.db'}"
+        try:
+            result = measure(url, workdir, arguments.events, arguments.trace)
+        finally:
+            if server is not None:
+                server.stop()
+    print(
+        f"{arguments.backend}: {result['cpu_ms']:.2f} ms CPU per event, "
+        f"{result['statements']:.1f} statements per event ({result['n']} events)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
