@@ -20,6 +20,7 @@ RQ, dramatiq), so a job could not be written in our SQLAlchemy transaction on bo
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,24 +61,29 @@ def enqueue(
     once make one job."""
     now = utcnow()
     connection = session.connection()
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    table = table_of(Job)
     written = connection.execute(
-        insert(table)
-        .values(
-            kind=kind,
-            key=key[:255],
-            payload=json.dumps(payload or {}, sort_keys=True),
-            status=JobStatus.QUEUED.value,
-            attempts=0,
-            run_after=run_after or now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.id)
+        _enqueue_statement(connection.dialect.name),
+        {
+            "kind": kind,
+            "key": key[:255],
+            "payload": json.dumps(payload or {}, sort_keys=True),
+            "status": JobStatus.QUEUED.value,
+            "attempts": 0,
+            "run_after": run_after or now,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).first()
     return written is not None
+
+
+@functools.cache
+def _enqueue_statement(dialect: str):
+    """The job's insert, built once per database (building it cost a webhook more than
+    running it): ``INSERT … ON CONFLICT (key) DO NOTHING RETURNING id``."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = table_of(Job)
+    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
 
 
 def _claimable(now: datetime, kinds: tuple[str, ...] | None):
