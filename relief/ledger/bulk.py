@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 
 from sqlalchemy import insert, select, text
@@ -80,16 +81,15 @@ def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
     now = utcnow()
     posted: dict[str, Posted] = {}
     rows = []
-    whole = Figures()
-    chapters: dict[int, Figures] = defaultdict(Figures)
-    chapter_entries: dict[int, int] = defaultdict(int)
-    months: dict[tuple[int, date, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
-    days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     ids = _reserve_ids(session, Entry, len(fresh))
     for entry_id, entry in zip(ids, fresh.values(), strict=True):
-        books = owner(entry.chapter_id, host)
         effective_at, dated_at, memo = _out_of_closed_months(
-            connection, statements, books, entry.effective_at, entry.memo[:500], now
+            connection,
+            statements,
+            owner(entry.chapter_id, host),
+            entry.effective_at,
+            entry.memo[:500],
+            now,
         )
         one = Posted(
             id=entry_id,
@@ -109,48 +109,17 @@ def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
         chain = fingerprint.chain(chain, one)
         rows.append({**{name: getattr(one, name) for name in _POSTED}, "chain_hash": chain})
         posted[entry.external_id] = one
-        whole = whole.plus(entry.kind, entry.amount_cents)
-        if entry.chapter_id is not None:
-            chapters[entry.chapter_id] = chapters[entry.chapter_id].plus(
-                entry.kind, entry.amount_cents
-            )
-            chapter_entries[entry.chapter_id] += 1
-        count = gift_count_delta(entry.kind, entry.amount_cents)
-        month = months[(books, first_of_month(effective_at), entry.kind)]
-        month[0] += entry.amount_cents
-        month[1] += count
-        if entry.kind in RAISED_KINDS:
-            day = days[local_day(effective_at)]
-            day[0] += entry.amount_cents
-            day[1] += count
     session.execute(insert(_ENTRY), rows)
-    last = ids[-1]
-    sums.add_to_total(
+    _add_to_sums(
         connection,
         statements,
         drive_id,
-        WHOLE_DRIVE,
-        whole,
-        entries=len(rows),
-        last_entry_id=last,
-        at=now,
-        chain_hash=chain,
+        host,
+        ((one.kind, one.amount_cents, one.chapter_id, one.effective_at) for one in posted.values()),
+        last_entry_id=ids[-1],
+        chain=chain,
+        now=now,
     )
-    for chapter_id, figures in chapters.items():
-        sums.add_to_total(
-            connection,
-            statements,
-            drive_id,
-            chapter_id,
-            figures,
-            entries=chapter_entries[chapter_id],
-            last_entry_id=last,
-            at=now,
-        )
-    for (books, month_of, kind), (cents, count) in months.items():
-        sums.add_to_month(connection, statements, books, drive_id, month_of, kind, cents, count)
-    for day_of, (raised, count) in days.items():
-        sums.add_to_day(connection, statements, drive_id, day_of, raised, count)
     return posted
 
 
@@ -175,10 +144,6 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     entry_ids = _reserve_ids(session, Entry, len(gifts))
     gift_rows = []
     entry_rows = []
-    chapter_sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    daily_sums: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    month_sums: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
-    whole_cents = 0
     kind = EntryKind.GIFT
     for gift, gift_id, entry_id in zip(gifts, gift_ids, entry_ids, strict=True):
         amount_cents = gift["amount_cents"]
@@ -212,50 +177,76 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
                 "chain_hash": chain,
             }
         )
-        whole_cents += amount_cents
-        if chapter_id is not None:
-            chapter_sum = chapter_sums[chapter_id]
-            chapter_sum[0] += amount_cents
-            chapter_sum[1] += 1
-        month = month_sums[(owner(chapter_id, drive.host_chapter_id), first_of_month(received_at))]
-        month[0] += amount_cents
-        month[1] += 1
-        day = daily_sums[local_day(received_at)]
-        day[0] += amount_cents
-        day[1] += 1
     session.execute(insert(table_of(Gift)), gift_rows)
     session.execute(insert(table_of(Entry)), entry_rows)
-
-    last = entry_ids[-1]
-    sums.add_to_total(
+    _add_to_sums(
         connection,
         statements,
         drive.id,
-        WHOLE_DRIVE,
-        Figures(gifts_cents=whole_cents, gift_count=len(gifts)),
-        entries=len(entry_ids),
-        last_entry_id=last,
-        at=now,
-        chain_hash=chain,
+        drive.host_chapter_id,
+        ((kind, row["amount_cents"], row["chapter_id"], row["effective_at"]) for row in entry_rows),
+        last_entry_id=entry_ids[-1],
+        chain=chain,
+        now=now,
     )
-    for chapter_id, (cents, count) in chapter_sums.items():
+    return len(entry_ids)
+
+
+def _add_to_sums(
+    connection,
+    statements: sums.Writes,
+    drive_id: int,
+    host_chapter_id: int,
+    entries: Iterable[tuple[EntryKind, int, int | None, datetime]],
+    *,
+    last_entry_id: int,
+    chain: str,
+    now: datetime,
+) -> None:
+    """The running sums of entries of one drive just inserted — (kind, cents, chapter,
+    effective date) each — as :func:`~relief.ledger.append` keeps them one by one: one upsert
+    per totals row, month and day they touch, whatever their number."""
+    cents: dict[tuple[int, EntryKind], int] = defaultdict(int)  # (totals row, kind)
+    counts: dict[tuple[int, EntryKind], int] = defaultdict(int)
+    entry_counts: dict[int, int] = defaultdict(int)
+    months: dict[tuple[int, date, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
+    days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for kind, amount_cents, chapter_id, effective_at in entries:
+        count = gift_count_delta(kind, amount_cents)
+        for row in (WHOLE_DRIVE,) if chapter_id is None else (WHOLE_DRIVE, chapter_id):
+            cents[row, kind] += amount_cents
+            counts[row, kind] += count
+            entry_counts[row] += 1
+        month = months[(owner(chapter_id, host_chapter_id), first_of_month(effective_at), kind)]
+        month[0] += amount_cents
+        month[1] += count
+        if kind in RAISED_KINDS:
+            day = days[local_day(effective_at)]
+            day[0] += amount_cents
+            day[1] += count
+    figures: dict[int, Figures] = defaultdict(Figures)
+    for (row, kind), amount_cents in cents.items():
+        # (plus() of a sum of one kind counts one gift: the count is the entries'.)
+        of_kind = replace(Figures().plus(kind, amount_cents), gift_count=counts[row, kind])
+        figures[row] = figures[row] + of_kind
+    for row, delta in figures.items():
         sums.add_to_total(
             connection,
             statements,
-            drive.id,
-            chapter_id,
-            Figures(gifts_cents=cents, gift_count=count),
-            entries=count,
-            last_entry_id=last,
+            drive_id,
+            row,
+            delta,
+            entries=entry_counts[row],
+            last_entry_id=last_entry_id,
             at=now,
+            chain_hash=chain if row == WHOLE_DRIVE else None,
         )
-    for day_of, (raised, count) in daily_sums.items():
-        sums.add_to_day(connection, statements, drive.id, day_of, raised, count)
-    for (chapter_id, month_of), (cents, count) in month_sums.items():
+    for (books, month_of, kind), (amount_cents, count) in months.items():
         sums.add_to_month(
-            connection, statements, chapter_id, drive.id, month_of, kind, cents, count
+            connection, statements, books, drive_id, month_of, kind, amount_cents, count
         )
-    return len(entry_ids)
+    for day_of, (raised, count) in days.items():
+        sums.add_to_day(connection, statements, drive_id, day_of, raised, count)
 
 
 def _reserve_ids(session: Session, model, count: int) -> list[int]:
