@@ -22,8 +22,10 @@ import fcntl
 import mmap
 import os
 import secrets
+import select
 import struct
 import threading
+import time
 import weakref
 from functools import partial
 from typing import Any
@@ -37,6 +39,8 @@ from relief.config import ConfigError
 
 #: The longest a state is served again on the counter's word alone.
 TRUST_SECONDS = 1.0
+#: The longest a writing request waits for PostgreSQL to hand its own notice back.
+ECHO_SECONDS = 0.05
 
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 _WROTE = "relief.wrote"  # in a DBAPI connection's info: written since its last commit
@@ -167,8 +171,35 @@ class NotifyCounter:
             return self.count
 
     def bump(self) -> None:
+        """After a commit that wrote: this process sees it at once; and the commit's answer
+        waits (at most :data:`ECHO_SECONDS`) until PostgreSQL has handed the commit's notice
+        back to this process's own listener — it signals every listener at once, so by then
+        another process's next request finds it too (without the wait, a request sent the
+        moment the writer answered could be served before its listener was woken)."""
         with self._lock:
-            self.count += 1  # this process sees its own write at once (others: the NOTIFY)
+            self.count += 1
+            if self._listener is None or self._pid != os.getpid():
+                self._listening()  # opened after the commit: its notice is not coming here
+                return
+            try:
+                self._wait_for_echo()
+            except Exception:  # noqa: BLE001 — the database went away: trust nothing kept
+                self._drop()
+
+    def _wait_for_echo(self) -> None:
+        pgconn = self._listener.pgconn
+        deadline = time.monotonic() + ECHO_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            select.select([pgconn.socket], [], [], left)
+            pgconn.consume_input()
+            echoed = False
+            while (notify := pgconn.notifies()) is not None:
+                if notify.extra.decode() == self.token:
+                    echoed = True
+                else:
+                    self.count += 1
+            if echoed:
+                return
 
 
 def init_app(app: Flask, engine: Engine) -> None:
