@@ -21,13 +21,9 @@ import contextlib
 import fcntl
 import mmap
 import os
-import secrets
-import select
 import struct
 import threading
-import time
 import weakref
-from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -39,8 +35,6 @@ from relief.config import ConfigError
 
 #: The longest a state is served again on the counter's word alone.
 TRUST_SECONDS = 1.0
-#: The longest a writing request waits for PostgreSQL to hand its own notice back.
-ECHO_SECONDS = 0.05
 
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 _WROTE = "relief.wrote"  # in a DBAPI connection's info: written since its last commit
@@ -84,11 +78,9 @@ CHANNEL = "relief_changes"
 
 class NotifyCounter:
     """The change counter on PostgreSQL, for app processes on any number of machines: a
-    transaction that wrote sends ``NOTIFY relief_changes`` as its last statement (delivered
-    by PostgreSQL when, and only if, it commits: no round trip of its own, see
-    :func:`_announce`) and the process counts it at once; every process LISTENs on a
-    connection of its own and, each time it is read, takes what has arrived on that socket
-    without waiting (libpq's
+    process that commits a write sends ``NOTIFY relief_changes`` (one round trip, after the
+    commit) and counts it at once; every process LISTENs on a connection of its own and,
+    each time it is read, takes what has arrived on that socket without waiting (libpq's
     ``PQconsumeInput``: one non-blocking ``recv``, no round trip, ~1 µs). A state is then
     served again only while no notification came since it was read, and for at most
     :data:`TRUST_SECONDS`, which also bounds how late a write around the app (psql, a
@@ -105,7 +97,6 @@ class NotifyCounter:
         self._lock = threading.Lock()
         self._pid = 0
         self._listener: Any = None  # a psycopg connection, once opened in this process
-        self._token, self._token_pid = "", 0
 
     def _listening(self):
         if self._listener is not None and self._pid == os.getpid():
@@ -115,7 +106,7 @@ class NotifyCounter:
         url = self.engine.url.set(drivername="postgresql")
         listener = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
         listener.execute(f"LISTEN {CHANNEL}")
-        # psycopg hands notifications that arrive during a statement (the LISTEN itself) to
+        # psycopg hands notifications that arrive during a statement (our own NOTIFY) to
         # its handlers, not to libpq's queue read below: counted there too. (Through a weak
         # reference: the connection must not keep the counter alive, whose end closes it.)
         counter = weakref.ref(self)
@@ -129,16 +120,9 @@ class NotifyCounter:
         self._listener, self._pid = listener, os.getpid()
         return listener
 
-    @property
-    def token(self) -> str:
-        """This process's name in its notifications (its own are counted in :meth:`bump`)."""
-        if self._token_pid != os.getpid():  # a forked worker is a process of its own
-            self._token, self._token_pid = secrets.token_hex(8), os.getpid()
-        return self._token
-
     def _heard(self, notify) -> None:
-        if notify.payload != self.token:
-            self.count += 1  # another process wrote
+        if self._listener is not None and notify.pid != self._listener.pgconn.backend_pid:
+            self.count += 1  # another process wrote (our own writes are counted in bump)
 
     def _drop(self) -> None:
         listener, self._listener = self._listener, None
@@ -164,42 +148,19 @@ class NotifyCounter:
                 pgconn = self._listening().pgconn
                 pgconn.consume_input()  # raises when the connection is gone
                 while (notify := pgconn.notifies()) is not None:
-                    if notify.extra.decode() != self.token:
+                    if notify.be_pid != pgconn.backend_pid:
                         self.count += 1
             except Exception:  # noqa: BLE001 — the database went away: trust nothing kept
                 self._drop()
             return self.count
 
     def bump(self) -> None:
-        """After a commit that wrote: this process sees it at once; and the commit's answer
-        waits (at most :data:`ECHO_SECONDS`) until PostgreSQL has handed the commit's notice
-        back to this process's own listener — it signals every listener at once, so by then
-        another process's next request finds it too (without the wait, a request sent the
-        moment the writer answered could be served before its listener was woken)."""
         with self._lock:
-            self.count += 1
-            if self._listener is None or self._pid != os.getpid():
-                self._listening()  # opened after the commit: its notice is not coming here
-                return
+            self.count += 1  # this process sees its own write at once
             try:
-                self._wait_for_echo()
-            except Exception:  # noqa: BLE001 — the database went away: trust nothing kept
+                self._listening().execute(f"NOTIFY {CHANNEL}")
+            except Exception:  # noqa: BLE001 — others then see it within TRUST_SECONDS
                 self._drop()
-
-    def _wait_for_echo(self) -> None:
-        pgconn = self._listener.pgconn
-        deadline = time.monotonic() + ECHO_SECONDS
-        while (left := deadline - time.monotonic()) > 0:
-            select.select([pgconn.socket], [], [], left)
-            pgconn.consume_input()
-            echoed = False
-            while (notify := pgconn.notifies()) is not None:
-                if notify.extra.decode() == self.token:
-                    echoed = True
-                else:
-                    self.count += 1
-            if echoed:
-                return
 
 
 def init_app(app: Flask, engine: Engine) -> None:
@@ -220,19 +181,6 @@ def init_app(app: Flask, engine: Engine) -> None:
     def note_write(connection, _cursor, statement, _parameters, _context, _executemany):
         if statement.lstrip()[:6].upper() in _WRITES:
             connection.info[_WROTE] = True
-
-    if isinstance(counter, NotifyCounter):
-        event.listen(engine, "commit", partial(_announce, counter))
-
-
-def _announce(counter: NotifyCounter, connection) -> None:
-    """Just before a transaction that wrote commits: ``NOTIFY`` in it, which PostgreSQL
-    delivers to every listener when it commits (and never if it rolls back), so the
-    announcement costs no round trip of its own. Through the DBAPI cursor: SQLAlchemy is
-    committing this connection."""
-    if connection.info.get(_WROTE):
-        with connection.connection.dbapi_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, counter.token))
 
 
 def of(app: Flask) -> ChangeCounter | NotifyCounter | None:
