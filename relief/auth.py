@@ -332,11 +332,12 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     login_manager.init_app(app)
     # Flask-Login looks at the session after every request for its "remember me" cookie, which
-    # is never offered (REMEMBER_COOKIE_REFRESH_EACH_REQUEST is never set): only a request
-    # that brought a cookie can have anything to do there. (Asked through ``session``, Flask
-    # would mark the session read and add "Vary: Cookie" to every answer, /healthz included.)
+    # is never offered (REMEMBER_COOKIE_REFRESH_EACH_REQUEST is never set, session protection
+    # is off): only signing in or out (the account blueprint, login_user/logout_user) can
+    # leave it anything to do, and only for a request that brought a cookie. (Asked through
+    # ``session``, Flask would mark the session read and add "Vary: Cookie" to every answer.)
     remember = app.after_request_funcs[None].pop()
-    app.after_request(
+    app.after_request_funcs.setdefault("account", []).append(
         lambda response: (
             remember(response) if "HTTP_COOKIE" in _cv_request.get().request.environ else response
         )

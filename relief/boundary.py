@@ -3,10 +3,10 @@
 Services only ``flush`` and raise domain errors; nothing below this module commits or rolls
 back. For a request:
 
-- before the view, a state-changing method (POST, PUT, PATCH, DELETE) or a view marked
-  :func:`writes` opens a *writer* unit: on SQLite its transactions start ``BEGIN IMMEDIATE``
-  (a deferred transaction that reads and then writes fails with "database is locked" under
-  concurrency, and the busy timeout cannot save it);
+- a state-changing method (POST, PUT, PATCH, DELETE) or a view marked :func:`writes` is a
+  *writer* unit from its first statement (``db.session``): on SQLite its transactions start
+  ``BEGIN IMMEDIATE`` (a deferred transaction that reads and then writes fails with "database
+  is locked" under concurrency, and the busy timeout cannot save it);
 - after the view, an answer below 400 commits the unit and then runs its :func:`after_commit`
   callbacks; an answer of 400 or more, or an exception, is rolled back at teardown. A domain
   error that escapes a view becomes its sentence on the error page (``web.py``).
@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, current_app, g, request
-from flask.globals import _cv_request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -32,32 +31,18 @@ from relief.errors import DatabaseUnavailable
 
 T = TypeVar("T")
 
-#: The methods that change state: their requests are writer units.
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-_WRITES_MARK = "relief_writes"
-
 
 def init_app(app: Flask) -> None:
-    """Make every request to ``app`` a unit of work."""
-    app.before_request(_open_unit)
+    """Make every request to ``app`` a unit of work (its session is opened by its first
+    statement, a writer's or a reader's as ``db.session`` decides)."""
     app.after_request(_close_unit)
 
 
 def writes(view: Callable) -> Callable:
     """Mark a view whose GET writes (an export's audit line): its unit is a writer from the
     start. Put it under the route decorator, above any guard."""
-    setattr(view, _WRITES_MARK, True)
+    setattr(view, db.WRITES_MARK, True)
     return view
-
-
-def _open_unit() -> None:
-    # The request context once, not a context-variable lookup per name (every request).
-    ctx = _cv_request.get()
-    if ctx.request.method in WRITE_METHODS or getattr(
-        ctx.app.view_functions.get(ctx.request.endpoint or ""), _WRITES_MARK, False
-    ):
-        db.open_writer()
 
 
 def _close_unit(response: Response) -> Response:

@@ -1,9 +1,11 @@
 """The database: one engine per app, one session per unit of work, migrations.
 
-Which unit a session belongs to, and when it commits, is ``boundary``'s business. A writer
-unit's session is bound to the writer engine, whose transactions start ``BEGIN IMMEDIATE`` on
-SQLite: a deferred transaction that reads and then writes fails with "database is locked"
-under concurrency, and SQLite's busy timeout cannot save it.
+When a unit commits is ``boundary``'s business. A writer unit's session is bound to the writer
+engine, whose transactions start ``BEGIN IMMEDIATE`` on SQLite: a deferred transaction that
+reads and then writes fails with "database is locked" under concurrency, and SQLite's busy
+timeout cannot save it. A request's unit is a writer when the request changes state (POST,
+PUT, PATCH, DELETE) or its view is marked ``boundary.writes``; that is decided when the
+request first touches the database, so a request that never does (/healthz) pays nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, g
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+#: The methods that change state: their requests are writer units.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The attribute ``boundary.writes`` sets on a view whose GET writes.
+WRITES_MARK = "relief_writes"
 
 
 def make_engine(url: str) -> Engine:
@@ -86,8 +93,20 @@ def session() -> Session:
     """The session of this unit of work: the request's, or the CLI command's (see
     ``boundary``). Rolled back at teardown unless the boundary committed it."""
     if "db_session" not in g:
-        g.db_session = new_session(g.get("relief_writer", False))
+        g.db_session = new_session(_request_writes())
     return g.db_session
+
+
+def _request_writes() -> bool:
+    """Whether the request being answered (if any) is a writer unit; known from its first
+    statement on, before-request hooks' reads included."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        return False
+    request = ctx.request
+    return request.method in WRITE_METHODS or getattr(
+        ctx.app.view_functions.get(request.endpoint or ""), WRITES_MARK, False
+    )
 
 
 def new_session(write: bool) -> Session:
@@ -100,24 +119,13 @@ def has_session() -> bool:
     return "db_session" in g
 
 
-def open_writer() -> None:
-    """Make this request's unit a writer, before its first statement (the boundary calls it)."""
-    g.relief_writer = True
-    existing = g.get("db_session")
-    if existing is not None and existing.get_bind() is not _writer_engine(current_app):
-        # Something read before the unit began (a before-request hook): end that read and
-        # take the lock from the next statement on.
-        existing.close()
-        existing.bind = _writer_engine(current_app)
-
-
-_UNIT = ("relief_writer", "relief_after_commit", "db_session")
+_UNIT = ("relief_after_commit", "db_session")
 
 
 def unit_started() -> bool:
-    """Whether this app context holds any of a unit's state (a session, a writer mark,
-    after-commit work): one look at ``g``'s own dict, where ``name in g`` costs a context
-    lookup per name — on every request (/healthz, a cached page) that read nothing."""
+    """Whether this app context holds any of a unit's state (a session, after-commit work):
+    one look at ``g``'s own dict, where ``name in g`` costs a context lookup per name — on
+    every request (/healthz, a cached page) that read nothing."""
     ctx = _cv_app.get(None)
     return ctx is not None and not ctx.g.__dict__.keys().isdisjoint(_UNIT)
 
@@ -126,7 +134,6 @@ def _close_session(_exc):
     if not unit_started():
         return  # a request that read nothing: nothing to close
     # g can outlive a request (an app context pushed around several): forget the unit.
-    g.pop("relief_writer", None)
     g.pop("relief_after_commit", None)
     db_session = g.pop("db_session", None)
     if db_session is not None:

@@ -21,7 +21,14 @@ from pathlib import Path
 from babel import support
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, has_app_context, has_request_context, request, url_for
+from flask import (
+    Flask,
+    after_this_request,
+    has_app_context,
+    has_request_context,
+    request,
+    url_for,
+)
 from flask.globals import _cv_request
 from flask_babel import Babel, Domain, force_locale, get_locale
 
@@ -129,20 +136,31 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def languages() -> dict:
+        _vary_by_language()
         return {"page_language": current, "language_links": _language_links}
 
-    @app.after_request
-    def vary_by_language(response):
-        # A donor page is written in the visitor's language: caches keep one per language.
-        # Files (CSS, QR codes, CSVs, a receipt in its gift's language) are the same for all.
-        # (The request context once, not the proxy: this runs after every request.)
-        if (
-            response.mimetype == "text/html"
-            and _cv_request.get().request.blueprint not in STAFF_BLUEPRINTS
-        ):
-            response.vary.add("Accept-Language")
-            response.vary.add("Cookie")
-        return response
+
+def _vary_by_language() -> None:
+    """A donor page is written in the visitor's language: caches keep one per language. Said
+    by the pages themselves as they are rendered (a template, once per request), so an answer
+    that renders none (/healthz, a file, a stored page, which sets its own) pays nothing."""
+    ctx = _cv_request.get(None)
+    if ctx is None or _VARIED in ctx.request.environ:
+        return
+    ctx.request.environ[_VARIED] = True
+    if ctx.request.blueprint not in STAFF_BLUEPRINTS:
+        after_this_request(_add_language_vary)
+
+
+_VARIED = "relief.i18n.varied"
+
+
+def _add_language_vary(response):
+    # Files (CSS, QR codes, CSVs, a receipt in its gift's language) are the same for all.
+    if response.mimetype == "text/html":
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+    return response
 
 
 def _language_links() -> list[tuple[str, str, str, bool]]:

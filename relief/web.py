@@ -304,6 +304,7 @@ class SecurityHeaders:
 
     def __init__(self, app: Flask, wsgi_app, headers: list[tuple[str, str]]):
         self.app, self.wsgi_app, self.headers = app, wsgi_app, headers
+        self.names = frozenset(name.lower() for name, _ in headers)
 
     def __call__(self, environ, start_response) -> Iterable[bytes]:
         started: list = []
@@ -324,12 +325,15 @@ class SecurityHeaders:
             )
             return [self.PAGE]
         status, headers, exc_info = started
-        present = {name.lower() for name, _ in headers}
-        if "content-security-policy" in present:
-            # An answer with its own policy (the embed) says in frame-ancestors who may frame
-            # it; X-Frame-Options: DENY would refuse them all.
-            present.add("x-frame-options")
-        headers.extend((k, v) for k, v in self.headers if k.lower() not in present)
+        own = self.names.intersection(name.lower() for name, _ in headers)
+        if not own:
+            headers.extend(self.headers)  # most answers: none of these set by the app
+        else:
+            if "content-security-policy" in own:
+                # An answer with its own policy (the embed) says in frame-ancestors who may
+                # frame it; X-Frame-Options: DENY would refuse them all.
+                own = own | {"x-frame-options"}
+            headers.extend((k, v) for k, v in self.headers if k.lower() not in own)
         start_response(status, headers, exc_info)
         return body
 

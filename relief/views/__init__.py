@@ -31,3 +31,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(donor.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(webhook.bp)
+    for staff in (account.bp, treasurer.bp, admin.bp, organizer.bp):
+        # First of each staff blueprint's hooks, after the app's own (unit of work, CSRF).
+        app.before_request_funcs.setdefault(staff.name, []).insert(0, account.two_factor_required)

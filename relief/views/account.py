@@ -296,11 +296,11 @@ ENROL_ALLOWED = {
 }
 
 
-@bp.before_app_request
 def two_factor_required():
     """With RELIEF_REQUIRE_2FA, a treasurer or admin without two-factor sign-in enrols
-    before anything else (they are signed in with the password this once)."""
-    # The path first, without the request proxy: most requests are public pages.
+    before anything else (they are signed in with the password this once). Runs before the
+    staff blueprints' views only (``views.register_blueprints``): public pages never pay."""
+    # Signing in and out (/login, /logout) are the account blueprint's too, and never guarded.
     if not _cv_request.get().request.path.startswith(
         ("/treasurer", "/admin", "/organize", "/account")
     ):

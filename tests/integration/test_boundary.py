@@ -147,15 +147,23 @@ def test_a_command_keeps_its_work_or_none(probe_app):
 
 
 def test_a_writer_unit_takes_the_sqlite_write_lock_at_its_first_statement(sqlite_url):
-    """Two writers must not both read and then race to write: the second waits at its start."""
+    """Two writers must not both read and then race to write: the second waits at its start.
+    A POST is a writer from its first statement, whoever makes it (a before-request hook's
+    read included); a GET only reads, and takes no lock."""
     app = make_app(sqlite_url)
     engine = app.extensions["relief.engine"]
     with app.test_request_context("/", method="POST"):
-        db.open_writer()
         db.session().exec(select(Chapter.id)).all()  # a read only, yet the lock is taken
         with engine.connect() as other:
             other.exec_driver_sql("PRAGMA busy_timeout=50")
             with pytest.raises(Exception, match="locked"):
                 other.execute(text("BEGIN IMMEDIATE"))
+        db.session().rollback()
+    with app.test_request_context("/", method="GET"):
+        db.session().exec(select(Chapter.id)).all()
+        with app.extensions["relief.writer_engine"].connect() as other:
+            other.exec_driver_sql("PRAGMA busy_timeout=50")
+            other.execute(text("SELECT 1"))  # began IMMEDIATE: nobody holds the lock
+            other.rollback()
         db.session().rollback()
     engine.dispose()
