@@ -32,14 +32,15 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     i18n.init_app(app)
     boundary.init_app(app)
-    pagecache.init_app(app)  # its fast path wraps Flask first: it keys on the host ProxyFix sets
+    pagecache.init_app(app)
+    web.init_app(app)  # the middleware around Flask, with pagecache's fast path
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = app.config["TRUSTED_PROXIES"]
-        # Flask's documented way to wrap its WSGI app, which mypy takes for a method.
+        # Outermost: the fast path keys on the host and scheme it sets. (Flask's documented
+        # way to wrap its WSGI app, which mypy takes for a method.)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    web.init_app(app)
     auth.init_app(app)
     register_blueprints(app)
     cli.init_app(app)

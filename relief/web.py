@@ -205,7 +205,7 @@ CONTENT_SECURITY_POLICY = (
 def framed_by(sources: str) -> str:
     """The pages' policy, but frameable by ``sources`` (a drive's embed: the origins its
     organizers listed, checked by relief.share.parse_origins, or ``'none'``). An answer
-    carrying its own policy gets no ``X-Frame-Options`` (:class:`SecurityHeaders`)."""
+    carrying its own policy gets no ``X-Frame-Options`` (:class:`Answers`)."""
     return CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", f"frame-ancestors {sources}")
 
 
@@ -291,22 +291,36 @@ class DatabaseInteger(IntegerConverter):
         super().__init__(map, fixed_digits, min, max, signed)
 
 
-class SecurityHeaders:
-    """WSGI middleware: every answer carries the security headers, also those Flask's handlers
-    never finish (an error while closing the unit of work, in teardown or in an error page),
-    which it answers itself with a plain 500 page rather than the server's bare one. The app's
-    status and headers are held until it returns, so that page can still replace them."""
+class Answers:
+    """The WSGI middleware around Flask, one layer for what every answer needs:
+
+    - a repeat of a public request Flask answered from the cache is answered by the fast path
+      (:mod:`relief.pagecache.fastpath`) without Flask, and Flask's answers teach it;
+    - every answer carries the security headers, also those Flask's handlers never finish
+      (an error while closing the unit of work, in teardown or in an error page), which it
+      answers itself with a plain 500 page rather than the server's bare one. The app's
+      status and headers are held until it returns, so that page can still replace them.
+
+    (One layer, not two: each layer around Flask costs every request a call and a closure.)"""
 
     PAGE = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>Something went wrong</title>"
         f"<h1>Something went wrong</h1><p>{FAILED}</p></html>"
     ).encode()
 
-    def __init__(self, app: Flask, wsgi_app, headers: list[tuple[str, str]]):
+    def __init__(self, app: Flask, wsgi_app, headers: list[tuple[str, str]], fast_path=None):
         self.app, self.wsgi_app, self.headers = app, wsgi_app, headers
         self.names = frozenset(name.lower() for name, _ in headers)
+        self.fast_path = fast_path
 
     def __call__(self, environ, start_response) -> Iterable[bytes]:
+        fast_path = self.fast_path
+        if fast_path is not None:
+            answer = fast_path.answer(environ)
+            if answer is not None:
+                status, headers, body = answer  # as Flask answered, security headers and all
+                start_response(status, headers)
+                return [body]
         started: list = []
 
         def start(status, headers, exc_info=None):
@@ -334,6 +348,8 @@ class SecurityHeaders:
                 # frame it; X-Frame-Options: DENY would refuse them all.
                 own = own | {"x-frame-options"}
             headers.extend((k, v) for k, v in self.headers if k.lower() not in own)
+        if fast_path is not None and exc_info is None:
+            fast_path.learn(environ, status, headers)
         start_response(status, headers, exc_info)
         return body
 
@@ -369,8 +385,10 @@ def init_app(app: Flask) -> None:
     """Before the blueprints: their routes' ``<int:…>`` take the converter set here."""
     app.url_map.converters["int"] = DatabaseInteger
 
-    app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
-        app, app.wsgi_app, _security_headers(app)
+    from relief.pagecache import fastpath
+
+    app.wsgi_app = Answers(  # type: ignore[method-assign]
+        app, app.wsgi_app, _security_headers(app), fastpath.of(app)
     )
     app.session_interface = CookieSessions()
     csrf.init_app(app)

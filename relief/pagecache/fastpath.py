@@ -1,23 +1,24 @@
-"""Stored public answers served before Flask: a WSGI middleware that answers a repeat of a
-request it has seen Flask answer from the cache — the same path, query, host, scheme,
-``Accept-Encoding`` and ``Accept-Language``, no cookie — with no request or app context, no
-routing and no hooks, whenever the drive's state still names a stored answer: 304 when the
-visitor's ``If-None-Match`` matches, else the stored bytes. Anything else (a miss, a new
-state, a cookie, a form, a ``?ref=`` page not yet built) goes to Flask as before.
+"""Stored public answers served before Flask: the WSGI middleware around Flask
+(``web.Answers``) asks the fast path first, which answers a repeat of a request it has seen
+Flask answer from the cache — the same path, query, host, scheme, ``Accept-Encoding`` and
+``Accept-Language``, no cookie — with no request or app context, no routing and no hooks,
+whenever the drive's state still names a stored answer: 304 when the visitor's
+``If-None-Match`` matches, else the stored bytes. Anything else (a miss, a new state, a
+cookie, a form, a ``?ref=`` page not yet built) goes to Flask as before.
 
 What it answers is what Flask answered: :func:`relief.pagecache._answer` leaves in the WSGI
 environ what it served (the drive, the answer's key, the link's attribution, the encoding),
-and this middleware keeps, per request shape, the status line and headers Flask's answer
-went out with (after every hook), with only the ``ETag`` and ``Content-Length`` made anew
-from the current state and bytes. So a blueprint's after-request header, a new key field (the
-page's language) or a new setting reaches these answers the day it is added, as long as
-what it depends on is in :func:`request_shape`.
+and the fast path keeps, per request shape, the status line and headers that answer went out
+with (after every hook, security headers included), with only the ``ETag`` and
+``Content-Length`` made anew from the current state and bytes. So a blueprint's after-request
+header, a new key field (the page's language) or a new setting reaches these answers the day
+it is added, as long as what it depends on is in :func:`request_shape`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from typing import NamedTuple
 
 from flask import Flask
@@ -108,44 +109,43 @@ class _Known:
 
 
 class FastPath:
-    """The middleware, around Flask's own WSGI app (inside ProxyFix, which sets the host and
-    scheme it keys on, and inside the security headers, which it gets like any answer)."""
+    """The answers learnt per request shape. ``web.Answers``, the WSGI middleware around
+    Flask (inside ProxyFix, which sets the host and scheme it keys on), asks :meth:`answer`
+    before Flask and tells :meth:`learn` what Flask answered, security headers included."""
 
-    def __init__(self, app: Flask, wsgi_app):
-        self.app, self.wsgi_app = app, wsgi_app
+    def __init__(self, app: Flask):
+        self.app = app
         self.known: dict[tuple, _Known] = {}
         #: The paths of the shapes in :attr:`known`.
         self.paths: set[str] = set()
 
-    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+    def answer(self, environ: dict) -> tuple[str, list, bytes] | None:
+        """Status, headers and body for a repeat of a request Flask answered from the cache,
+        or None for Flask to answer."""
         if environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ:
-            return self.wsgi_app(environ, start_response)  # a session may change the answer
+            return None  # a session may change the answer
         # A path never answered from the cache (/healthz, a static file) is not looked up.
-        shape = request_shape(environ) if environ.get("PATH_INFO") in self.paths else None
-        known = self.known.get(shape) if shape is not None else None
-        if known is not None:
-            try:
-                answer = known.answer(self.app, environ)
-            except Exception:  # noqa: BLE001 — Flask asks again, and its error pages answer
-                answer = None
-            if answer is not None:
-                status, headers, body = answer
-                start_response(status, headers)
-                return [body]
+        if environ.get("PATH_INFO") not in self.paths:
+            return None
+        known = self.known.get(request_shape(environ))
+        if known is None:
+            return None
+        try:
+            return known.answer(self.app, environ)
+        except Exception:  # noqa: BLE001 — Flask asks again, and its error pages answer
+            return None
 
-        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
-            answered = environ.get(ANSWERED)
-            if answered is not None and exc_info is None:
-                self._learn(shape or request_shape(environ), answered, status, headers)
-            return start_response(status, headers, exc_info)
-
-        return self.wsgi_app(environ, start)
-
-    def _learn(self, shape: tuple, answered: Answered, status: str, headers: list) -> None:
+    def learn(self, environ: dict, status: str, headers: list[tuple[str, str]]) -> None:
+        """Keep the head of an answer Flask served from the cache (pagecache left what it
+        served in the environ), for the next request of the same shape."""
+        answered = environ.get(ANSWERED)
+        if answered is None:
+            return
         code = status[:3]
         names = {name.lower() for name, _ in headers}
         if code not in ("200", "304") or "etag" not in names or "set-cookie" in names:
             return  # an answer built from a newer state than its tag, or one for a visitor
+        shape = request_shape(environ)
         known = self.known.get(shape)
         if known is None or known.answered != answered:
             if len(self.known) >= MAX_SHAPES:
@@ -166,6 +166,4 @@ def of(app: Flask) -> FastPath | None:
 def init_app(app: Flask) -> None:
     if not app.config.get("FAST_PATH", True):
         return
-    fast_path = FastPath(app, app.wsgi_app)
-    app.extensions["relief.fast_path"] = fast_path
-    app.wsgi_app = fast_path  # type: ignore[method-assign]
+    app.extensions["relief.fast_path"] = FastPath(app)
