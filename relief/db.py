@@ -60,7 +60,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _writer_engine(app: Flask) -> Engine:
+def writer_engine_of(app: Flask) -> Engine:
     """The engine a writer unit's session is bound to: the same pool, but each transaction
     it begins takes the write lock at once (SQLite; PostgreSQL ignores the option)."""
     return app.extensions["relief.writer_engine"]
@@ -111,7 +111,7 @@ def _request_writes() -> bool:
 
 def new_session(write: bool) -> Session:
     """A session whose transactions are writers (``BEGIN IMMEDIATE`` on SQLite) or readers."""
-    bind = _writer_engine(current_app) if write else engine()
+    bind = writer_engine_of(current_app) if write else engine()
     return Session(bind, expire_on_commit=False)
 
 

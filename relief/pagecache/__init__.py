@@ -84,7 +84,7 @@ def init_app(app: Flask) -> None:
     """Turn the change counter on when ``CHANGE_COUNTER`` names its file (after db.init_app);
     work out once what every public answer's headers and ETags share; put the fast path
     around Flask (before ProxyFix and the security headers wrap it)."""
-    counter.init_app(app, db.engine_of(app))
+    counter.init_app(app, db.engine_of(app), db.writer_engine_of(app))
     fastpath.init_app(app)
     # A release (new code, templates, or a setting a page shows: the test-mode banner, the
     # donate form's limits and token key) changes every ETag.

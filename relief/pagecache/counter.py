@@ -163,7 +163,9 @@ class NotifyCounter:
                 self._drop()
 
 
-def init_app(app: Flask, engine: Engine) -> None:
+def init_app(app: Flask, engine: Engine, writer: Engine) -> None:
+    """Count the commits that write through ``engine`` or ``writer`` (the same pool, whose
+    transactions take the write lock: every request that changes state commits there)."""
     path = app.config.get("CHANGE_COUNTER")
     if not path:
         return
@@ -175,7 +177,9 @@ def init_app(app: Flask, engine: Engine) -> None:
     else:
         counter = ChangeCounter(path)
     app.extensions["relief.change_counter"] = counter
-    _COUNTERS[engine] = counter  # found from any session on this engine
+    # Found from any session on either engine: a session's connection names the engine it
+    # was bound to, the writer for a unit that changes state (a POST, a webhook).
+    _COUNTERS[engine] = _COUNTERS[writer] = counter
 
     @event.listens_for(engine, "before_cursor_execute")
     def note_write(connection, _cursor, statement, _parameters, _context, _executemany):

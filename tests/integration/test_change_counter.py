@@ -4,6 +4,7 @@ since; anything that writes around the app shows within TRUST_SECONDS."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -14,9 +15,30 @@ from sqlmodel import Session
 from relief import config, drives
 from relief.config import ConfigError
 from relief.pagecache import counter
+from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.processes.gunicorn import Gunicorn
+
+WEBHOOK_SECRET = "whsec_change_counter"  # noqa: S105 — a test secret
+
+
+def _give_through_stripe(app, cents: int, number: int) -> None:
+    """A card gift as the app records one: a signed checkout.session.completed, answered by a
+    writer unit of work (the request's session, on the writer engine)."""
+    session = so.checkout_session(
+        amount_cents=cents,
+        metadata={"drive": "mo-2026"},
+        session_id=f"cs_counter_{number}",
+        payment_intent=f"pi_counter_{number}",
+    )
+    payload = json.dumps(
+        so.event("checkout.session.completed", session, event_id=f"evt_counter_{number}")
+    ).encode()
+    answer = app.test_client().post(
+        "/stripe/webhook", data=payload, headers=so.webhook_headers(payload, WEBHOOK_SECRET)
+    )
+    assert answer.status_code == 200 and "paid" in answer.get_data(as_text=True), answer.data
 
 
 def test_a_counter_file_that_cannot_be_opened_stops_the_app_with_a_sentence(tmp_path):
@@ -36,7 +58,9 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
     database_url, tmp_path
 ):
     counter_file = str(tmp_path / "relief.changes")
-    app = make_app(database_url, CHANGE_COUNTER=counter_file)  # the treasurer's process
+    app = make_app(  # the treasurer's process, and the one Stripe's webhooks reach
+        database_url, CHANGE_COUNTER=counter_file, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET
+    )
     engine = app.extensions["relief.engine"]
     with Session(engine, expire_on_commit=False) as books:
         drive = make_coalition(books)
@@ -64,6 +88,12 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
         assert change_counter.read() == count + 1
         assert raised(server) == {12_500}  # at once, in both workers
 
+        # A gift as the app records it: a request's writer unit commits, and says so.
+        _give_through_stripe(app, 500, 1)
+        assert change_counter.read() == count + 2
+        assert raised(server) == {13_000}  # at once, in both workers
+        count += 1
+
         # psql, a script, another machine: the counter is not told. Within a second.
         around = create_engine(config.database_url_for(database_url, str(tmp_path)))
         with Session(around, expire_on_commit=False) as books:
@@ -71,7 +101,7 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
         around.dispose()
         assert change_counter.read() == count + 1
         deadline = time.monotonic() + counter.TRUST_SECONDS + 2
-        while raised(server) != {13_500}:
+        while raised(server) != {14_000}:
             assert time.monotonic() < deadline, "a write around the app never showed"
             time.sleep(0.1)
     finally:
@@ -89,7 +119,10 @@ def test_a_gift_through_one_instance_is_on_another_instances_next_answer(databas
         app.extensions["relief.engine"].dispose()
         return
     # "on": on PostgreSQL the setting names no file; each instance has its own instance path.
-    one, other = (make_app(database_url, CHANGE_COUNTER="on") for _ in range(2))
+    one, other = (
+        make_app(database_url, CHANGE_COUNTER="on", STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        for _ in range(2)
+    )
     try:
         assert isinstance(counter.of(other), counter.NotifyCounter)
         with Session(one.extensions["relief.engine"], expire_on_commit=False) as books:
@@ -102,8 +135,13 @@ def test_a_gift_through_one_instance_is_on_another_instances_next_answer(databas
         assert counter.of(other).read() == heard  # nothing written: nothing heard
 
         with Session(one.extensions["relief.engine"], expire_on_commit=False) as books:
-            make_gift(books, drive, 2_500)  # through the first instance
+            make_gift(books, drive, 2_500)  # through the first instance's engine
         assert reader.get("/api/drives/mo-2026").get_json()["raised_cents"] == 12_500
+        assert counter.of(other).read() > heard
+
+        heard = counter.of(other).read()
+        _give_through_stripe(one, 500, 2)  # as the first instance records a gift
+        assert reader.get("/api/drives/mo-2026").get_json()["raised_cents"] == 13_000
         assert counter.of(other).read() > heard
     finally:
         for app in (one, other):
