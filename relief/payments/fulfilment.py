@@ -11,7 +11,7 @@ the Stripe object it is given, so repeats and any order end the same.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam
 from sqlmodel import Session, col, select
@@ -44,7 +44,6 @@ class Handled:
     became_known: tuple[str, ...] = ()
     #: Waiting for a gift that is not known yet (the event is parked, not lost).
     waits_for: str | None = None
-    fee_pending: list[int] = field(default_factory=list)
 
 
 #: A session's drive (by slug) and its currency, and, if it takes part in that drive, its
@@ -190,13 +189,11 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
     if payment_status == "paid":
         recorded = records.mark_paid(session, gift, received_at=records.at(obj.get("created")))
         if recorded:
-            due.receipt(session, gift)
-            due.honour_card(session, gift)
+            due.gift_paid(session, gift)
         return Handled(
             f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
             gift,
             became_known=records.known_ids(gift),
-            fee_pending=[records.saved_id(gift)] if gift.fee_pending else [],
         )
     if payment_status == "unpaid" and gift.status == GiftStatus.PENDING:
         # A delayed method (bank debit): money not there yet; async_payment_* will say.
@@ -308,14 +305,12 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
     paid_at = (obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
     if recorded:
-        due.receipt(session, gift)
-        due.honour_card(session, gift)
+        due.gift_paid(session, gift)
     return Handled(
         f"invoice {obj['id']}: gift {gift.public_id} "
         + ("paid" if recorded else f"already {gift.status.value}"),
         gift,
         became_known=records.known_ids(gift),
-        fee_pending=[records.saved_id(gift)] if gift.fee_pending else [],
     )
 
 

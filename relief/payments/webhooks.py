@@ -29,7 +29,6 @@ from sqlmodel import Session, SQLModel, col, select
 
 from relief.errors import DomainError, NotFound
 from relief.models import ParkedEvent, StripeEvent, utcnow
-from relief.outbox import due
 from relief.payments import fulfilment, records, reversals, screening
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
@@ -219,8 +218,6 @@ def _run(
     if screened.shortened:
         _keep_whole(session, key, event, payload, screened.shortened, outcome)
     outcome.messages.append(handled.message)
-    for gift_id in handled.fee_pending:
-        due.fee(session, gift_id)  # in the gift's unit: the job exists iff the gift does
     if handled.waits_for:
         _park(session, key, event, payload, waits_for=handled.waits_for)
         if key == outcome.event_id:
