@@ -59,6 +59,12 @@ PERSONAL_FIELDS = (
     "card_message",
 )
 
+#: What an erased donor's gift keeps of them: nothing.
+FORGOTTEN = {
+    **{name: None if name != "donor_name" else "" for name in PERSONAL_FIELDS},
+    "show_name": False,
+}
+
 #: Where Stripe's objects (and our own metadata) put a person's data: a session's
 #: ``customer_details``, a charge's ``billing_details``, ``shipping``, an invoice's
 #: ``customer_*``, ``receipt_email``; and the attribution we send in ``metadata``.
@@ -301,9 +307,8 @@ def export(session: Session, email: str) -> dict:
 
 
 def _forget_donor(gift: Gift) -> None:
-    for name in PERSONAL_FIELDS:
-        setattr(gift, name, None if name != "donor_name" else "")
-    gift.show_name = False
+    for name, value in FORGOTTEN.items():
+        setattr(gift, name, value)
 
 
 def _erase_key(session: Session, key: str) -> Erasure:
@@ -355,12 +360,22 @@ def scrub_if_erased(session: Session, gift: Gift, obj: dict) -> bool:
     names an erased address, the gift keeps no name, email, message or attribution, and
     ``obj`` (the event's object, which may yet be parked or stored) loses its personal data.
     The money is recorded as usual. True if it did."""
+    if not scrub_event_if_erased(session, gift.donor_email, obj):
+        return False
+    _forget_donor(gift)
+    return True
+
+
+def scrub_event_if_erased(session: Session, donor_email: str | None, obj: dict) -> bool:
+    """:func:`scrub_if_erased` for a gift not made yet (its fields still a dict): True if
+    ``donor_email`` or the event names an erased address, and ``obj`` then has lost its
+    personal data; the caller gives the gift :data:`FORGOTTEN`'s values."""
     # Read on the connection: a query through the session would first flush the gift being
     # recorded (an INSERT, then an UPDATE once it is paid, or scrubbed) rather than insert it
     # once, done. Asked first: with no one erased (the usual answer) the event is not walked at all.
     if session.connection().execute(_ANYONE_ERASED).first() is None:
         return False
-    keys = {email_key(gift.donor_email)} if gift.donor_email else set()
+    keys = {email_key(donor_email)} if donor_email else set()
     keys |= {
         email_key(value)
         for _node, _name, value, _path in _walk(obj)
@@ -380,7 +395,6 @@ def scrub_if_erased(session: Session, gift: Gift, obj: dict) -> bool:
     )
     if erased is None:
         return False
-    _forget_donor(gift)
     for key in keys:
         for node, name, _path, _value in _personal_data(obj, key):
             node[name] = None

@@ -53,28 +53,49 @@ class Kept(Exception):
     for the admin to read, and sent when retried once one is."""
 
 
+@dataclass(frozen=True)
+class Due:
+    """A job to write: its kind, its unique key and what it carries."""
+
+    kind: str
+    key: str
+    payload: dict | None = None
+
+
 def enqueue(
     session: Session, kind: str, key: str, payload: dict | None = None, *, run_after=None
 ) -> bool:
     """Write a job in the caller's unit of work, once per ``key``; True if this call wrote it.
     One statement (``INSERT … ON CONFLICT DO NOTHING``): two units enqueueing the same key at
     once make one job."""
+    return enqueue_all(session, [Due(kind, key, payload)], run_after=run_after) == 1
+
+
+def enqueue_all(session: Session, jobs: list[Due], *, run_after=None) -> int:
+    """:func:`enqueue` for several jobs, in one multi-row statement (a webhook's paid gift
+    makes its receipt and fee jobs together); how many were written. Jobs are written in the
+    order given."""
+    if not jobs:
+        return 0
     now = utcnow()
     connection = session.connection()
     written = connection.execute(
         _enqueue_statement(connection.dialect.name),
-        {
-            "kind": kind,
-            "key": key[:255],
-            "payload": json.dumps(payload or {}, sort_keys=True),
-            "status": JobStatus.QUEUED.value,
-            "attempts": 0,
-            "run_after": run_after or now,
-            "created_at": now,
-            "updated_at": now,
-        },
-    ).first()
-    return written is not None
+        [
+            {
+                "kind": job.kind,
+                "key": job.key[:255],
+                "payload": json.dumps(job.payload or {}, sort_keys=True),
+                "status": JobStatus.QUEUED.value,
+                "attempts": 0,
+                "run_after": run_after or now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for job in jobs
+        ],
+    ).all()
+    return len(written)
 
 
 @functools.cache

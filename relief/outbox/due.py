@@ -11,7 +11,7 @@ from datetime import date
 from sqlmodel import Session
 
 from relief.models import Gift, JobStatus
-from relief.outbox import by_key, enqueue, requeue
+from relief.outbox import Due, by_key, enqueue, enqueue_all, requeue
 
 
 def fee(session: Session, gift_id: int) -> bool:
@@ -40,6 +40,24 @@ def refund_amount(session: Session, gift_id: int, refund_id: str) -> bool:
     )
 
 
+def gift_paid(session: Session, gift: Gift) -> int:
+    """What a gift just paid makes due, in one statement: its receipt, the card its donor
+    asked us to send (the first payment of a monthly gift only: later months keep no card),
+    and the reading of its processing fee; how many jobs were written."""
+    if gift.id is None:
+        raise ValueError("the gift is not flushed yet")
+    jobs: list[Due] = []
+    if gift.donor_email:  # no address (or erased): no receipt
+        key = f"receipt:gift:{gift.id}"
+        jobs.append(Due("mail", key, {"template": "receipt", "gift_id": gift.id}))
+    if gift.card_email:
+        key = f"honour-card:gift:{gift.id}"
+        jobs.append(Due("mail", key, {"template": "honour_card", "gift_id": gift.id}))
+    if gift.fee_pending:
+        jobs.append(Due("fee", f"fee:gift:{gift.id}", {"gift_id": gift.id}))
+    return enqueue_all(session, jobs)
+
+
 def _mail(session: Session, gift: Gift, key: str, template: str, **values) -> bool:
     if not gift.donor_email or gift.id is None:
         return False  # no address (or erased): nothing to send
@@ -49,15 +67,6 @@ def _mail(session: Session, gift: Gift, key: str, template: str, **values) -> bo
 def receipt(session: Session, gift: Gift) -> bool:
     """The receipt of a gift just paid (each month of a monthly gift is a gift of its own)."""
     return _mail(session, gift, f"receipt:gift:{gift.id}", "receipt")
-
-
-def honour_card(session: Session, gift: Gift) -> bool:
-    """The card a donor asked us to email to someone about their dedicated gift, once (the
-    first payment of a monthly gift only: later months keep no card)."""
-    if not gift.card_email or gift.id is None:
-        return False
-    key = f"honour-card:gift:{gift.id}"
-    return enqueue(session, "mail", key, {"template": "honour_card", "gift_id": gift.id})
 
 
 def refund_notice(session: Session, gift: Gift, refunded_cents: int) -> bool:

@@ -11,7 +11,8 @@ the Stripe object it is given, so repeats and any order end the same.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, bindparam
 from sqlmodel import Session, col, select
@@ -44,7 +45,6 @@ class Handled:
     became_known: tuple[str, ...] = ()
     #: Waiting for a gift that is not known yet (the event is parked, not lost).
     waits_for: str | None = None
-    fee_pending: list[int] = field(default_factory=list)
 
 
 #: A session's drive (by slug) and its currency, and, if it takes part in that drive, its
@@ -97,22 +97,49 @@ def _same_currency(currency: str, expected: str, whose: str) -> None:
         )
 
 
-def _new_gift(session: Session, metadata: dict, amount_cents: int, currency: str) -> Gift:
-    """A gift for money we did not see coming (no pending gift of ours)."""
+def _new_gift(
+    session: Session,
+    obj: dict,
+    metadata: dict,
+    amount_cents: int,
+    *,
+    subscription_mode: bool,
+    invoice_id: str | None,
+    paid_at: datetime | None,
+) -> Gift:
+    """A gift for money we did not see coming (no pending gift of ours): inserted whole, as
+    the session describes it, in one statement; paid, with its entry, when ``paid_at``."""
+    currency = _currency(obj)
     drive_id, chapter_id = _drive_and_chapter(session, metadata, currency)
-    gift = Gift(
-        drive_id=drive_id,
-        chapter_id=chapter_id,
-        amount_cents=amount_cents,
-        currency=currency,
-        method=GiftMethod.CARD,
-        status=GiftStatus.PENDING,
-        unmatched_drive=None if drive_id else (metadata.get("drive") or "(none)")[:200],
-        ref=(metadata.get("ref") or None),
-    )
-    _credit_member(session, gift, metadata)
-    session.add(gift)
-    return gift
+    details = obj.get("customer_details") or {}
+    values = {
+        "drive_id": drive_id,
+        "chapter_id": chapter_id,
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "method": GiftMethod.CARD,
+        "status": GiftStatus.PENDING,
+        "unmatched_drive": None if drive_id else (metadata.get("drive") or "(none)")[:200],
+        "ref": metadata.get("ref") or None,
+        "monthly": subscription_mode,
+        "stripe_session_id": obj["id"],
+        "stripe_payment_intent_id": records.stripe_id(obj.get("payment_intent")),
+        "stripe_customer_id": records.stripe_id(obj.get("customer")),
+        "stripe_subscription_id": (
+            records.stripe_id(obj.get("subscription")) if subscription_mode else None
+        ),
+        "stripe_invoice_id": invoice_id if subscription_mode else None,
+        "donor_email": details.get("email") or obj.get("customer_email"),
+        "donor_name": (details.get("name") or "")[:200],
+    }
+    # The member's page the metadata names gets the gift, and the gift that member's chapter.
+    page = members.credited(session, drive_id, metadata.get("member"))
+    if page is not None:
+        values["member_page_id"] = page.id
+        values["chapter_id"] = page.chapter_id
+    if privacy.scrub_event_if_erased(session, values["donor_email"], obj):
+        values.update(privacy.FORGOTTEN)  # an erased donor is never written
+    return records.insert_gift(session, values, paid_at=paid_at)
 
 
 _NOT_IN_THE_BOOKS = (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED)
@@ -138,27 +165,17 @@ def _donor_from_session(gift: Gift, obj: dict) -> None:
         gift.donor_name = details["name"][:200]
 
 
-def checkout_session(session: Session, obj: dict, *, payment_failed: bool = False) -> Handled:
-    """checkout.session.completed / async_payment_succeeded / async_payment_failed."""
-    metadata = obj.get("metadata") or {}
-    subscription_mode = obj.get("mode") == "subscription"
-    invoice_id = records.stripe_id(obj.get("invoice"))
-    gift = (
-        records.by_session(session, obj["id"])
-        or (records.by_invoice(session, invoice_id) if subscription_mode else None)
-        or records.by_public_id(session, metadata.get("gift") or obj.get("client_reference_id"))
-    )
-    if gift is not None and gift.stripe_session_id not in (None, obj["id"]):
-        # Our pending gift already belongs to another session: this is a second payment for
-        # it. Record it as its own gift rather than merging two payments into one.
-        gift = None
-    amount = obj.get("amount_total") or 0
-    if gift is None:
-        if amount <= 0:
-            return Handled(f"session {obj['id']} has no amount; nothing to record")
-        gift = _new_gift(session, metadata, amount, _currency(obj))
-        gift.monthly = subscription_mode
-    elif obj.get("currency"):
+def _update_gift(
+    session: Session,
+    gift: Gift,
+    obj: dict,
+    metadata: dict,
+    amount: int,
+    subscription_mode: bool,
+    invoice_id: str | None,
+) -> None:
+    """Bring one of our gifts (pending, or announced already) up to the session's state."""
+    if obj.get("currency"):
         _same_currency(_currency(obj), gift.currency, f"gift #{gift.id} is in")
     gift.stripe_session_id = obj["id"]
     gift.stripe_payment_intent_id = (
@@ -177,26 +194,60 @@ def checkout_session(session: Session, obj: dict, *, payment_failed: bool = Fals
         if amount != gift.amount_cents:
             gift.covered_fee_cents = 0
         gift.amount_cents = amount
+
+
+def checkout_session(session: Session, obj: dict, *, payment_failed: bool = False) -> Handled:
+    """checkout.session.completed / async_payment_succeeded / async_payment_failed."""
+    metadata = obj.get("metadata") or {}
+    subscription_mode = obj.get("mode") == "subscription"
+    invoice_id = records.stripe_id(obj.get("invoice"))
+    gift = (
+        records.by_session(session, obj["id"])
+        or (records.by_invoice(session, invoice_id) if subscription_mode else None)
+        or records.by_public_id(session, metadata.get("gift") or obj.get("client_reference_id"))
+    )
+    if gift is not None and gift.stripe_session_id not in (None, obj["id"]):
+        # Our pending gift already belongs to another session: this is a second payment for
+        # it. Record it as its own gift rather than merging two payments into one.
+        gift = None
+    amount = obj.get("amount_total") or 0
+    payment_status = obj.get("payment_status")
+    inserted_paid = False
+    if gift is None:
+        if amount <= 0:
+            return Handled(f"session {obj['id']} has no amount; nothing to record")
+        inserted_paid = payment_status == "paid" and not payment_failed
+        gift = _new_gift(
+            session,
+            obj,
+            metadata,
+            amount,
+            subscription_mode=subscription_mode,
+            invoice_id=invoice_id,
+            paid_at=records.at(obj.get("created")) if inserted_paid else None,
+        )
+    else:
+        _update_gift(session, gift, obj, metadata, amount, subscription_mode, invoice_id)
     if subscription_mode and gift.stripe_subscription_id:
         session.flush()
         _monthly(session, gift.stripe_subscription_id)
 
-    payment_status = obj.get("payment_status")
     if payment_failed:
         if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING):
             gift.status = GiftStatus.FAILED
             return Handled(f"gift {gift.public_id}: payment failed", gift)
         return Handled(f"gift {gift.public_id} is {gift.status.value}; failure ignored", gift)
     if payment_status == "paid":
-        recorded = records.mark_paid(session, gift, received_at=records.at(obj.get("created")))
+        # A new gift went in paid, with its entry; one of ours is marked paid now.
+        recorded = inserted_paid or records.mark_paid(
+            session, gift, received_at=records.at(obj.get("created"))
+        )
         if recorded:
-            due.receipt(session, gift)
-            due.honour_card(session, gift)
+            due.gift_paid(session, gift)
         return Handled(
             f"gift {gift.public_id} " + ("paid" if recorded else f"already {gift.status.value}"),
             gift,
             became_known=records.known_ids(gift),
-            fee_pending=[records.saved_id(gift)] if gift.fee_pending else [],
         )
     if payment_status == "unpaid" and gift.status == GiftStatus.PENDING:
         # A delayed method (bank debit): money not there yet; async_payment_* will say.
@@ -308,14 +359,12 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
     paid_at = (obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
     if recorded:
-        due.receipt(session, gift)
-        due.honour_card(session, gift)
+        due.gift_paid(session, gift)
     return Handled(
         f"invoice {obj['id']}: gift {gift.public_id} "
         + ("paid" if recorded else f"already {gift.status.value}"),
         gift,
         became_known=records.known_ids(gift),
-        fee_pending=[records.saved_id(gift)] if gift.fee_pending else [],
     )
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, insert
 from sqlmodel import Session, col, select
 
 from relief import ledger
 from relief.db import is_postgres
-from relief.models import Entry, EntryKind, Gift, GiftStatus, utcnow
+from relief.models import Entry, EntryKind, Gift, GiftStatus, email_key, table_of, utcnow
 
 #: States in which money has arrived (a refund or dispute can apply).
 MONEY_RECEIVED = frozenset({GiftStatus.PAID, GiftStatus.REFUNDED, GiftStatus.DISPUTED})
@@ -168,6 +168,42 @@ def mark_paid(session: Session, gift: Gift, *, received_at: datetime) -> bool:
     gift.received_at = received_at
     gift.fee_pending = not gift.test_mode
     session.flush()
+    _post_gift(session, gift, received_at)
+    return True
+
+
+def insert_gift(session: Session, values: dict, *, paid_at: datetime | None = None) -> Gift:
+    """A new gift with these column values, inserted in one statement (``INSERT … RETURNING``)
+    and given back as the session's own Gift. A webhook's new gift so costs neither the
+    model's constructor nor a unit-of-work flush (a fifth of its CPU, issue 18).
+
+    ``paid_at``: its money arrived then; the gift goes in paid, with its gift entry
+    (:func:`mark_paid` for a gift not in the database yet)."""
+    row = {
+        **values,
+        # What models/privacy.py's before_insert hook does for the ORM's own inserts.
+        "donor_email_key": email_key(values.get("donor_email")) or None,
+    }
+    if paid_at is not None:
+        row.update(
+            status=GiftStatus.PAID,
+            received_at=paid_at,
+            fee_pending=not values.get("test_mode", False),
+        )
+    gift = session.scalars(_insert_gift(), row).one()
+    if paid_at is not None:
+        _post_gift(session, gift, paid_at)
+    return gift
+
+
+@functools.cache
+def _insert_gift():
+    """``INSERT INTO gift … RETURNING *``, read as a Gift of the session; built once."""
+    table = table_of(Gift)
+    return select(Gift).from_statement(insert(table).returning(*table.c))
+
+
+def _post_gift(session: Session, gift: Gift, received_at: datetime) -> None:
     post(
         session,
         gift,
@@ -178,7 +214,6 @@ def mark_paid(session: Session, gift: Gift, *, received_at: datetime) -> bool:
         memo=("test-mode " if gift.test_mode else "")
         + ("monthly gift" if gift.monthly else "gift"),
     )
-    return True
 
 
 def saved_id(gift: Gift) -> int:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,7 +30,6 @@ from sqlmodel import Session, SQLModel, col, select
 
 from relief.errors import DomainError, NotFound
 from relief.models import ParkedEvent, StripeEvent, utcnow
-from relief.outbox import due
 from relief.payments import fulfilment, records, reversals, screening
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
@@ -165,14 +165,17 @@ def receive(session: Session, payload: bytes, signature: str | None, secret: str
             return outcome
         _hold(session, key, None, str(error), outcome, payload.decode("utf-8"))
         return outcome
-    return process(session, event, payload)
+    return process(session, event, payload, whole_unit=True)
 
 
-def process(session: Session, event: dict, payload: bytes | None = None) -> Outcome:
+def process(
+    session: Session, event: dict, payload: bytes | None = None, *, whole_unit: bool = False
+) -> Outcome:
     """Process a verified event once, inside the caller's writer unit of work (the webhook's
     request, or the test checkout's), which commits. Idempotent per Stripe event id (or, for
     an event without a usable id, per signed body). ``payload`` is the body as signed, kept
-    as it is when the event is parked."""
+    as it is when the event is parked. ``whole_unit``: the event is its unit's only work (the
+    webhook's), so an event held may roll the unit back (see :func:`_run`)."""
     event_id = event.get("id")
     if isinstance(event_id, str) and screening.is_id(event_id):
         key = event_id
@@ -186,7 +189,8 @@ def process(session: Session, event: dict, payload: bytes | None = None) -> Outc
         outcome.duplicate = True
         outcome.messages.append("already processed")
         return outcome
-    _run(session, key, event, outcome, None if payload is None else payload.decode("utf-8"))
+    text = None if payload is None else payload.decode("utf-8")
+    _run(session, key, event, outcome, text, whole_unit=whole_unit)
     return outcome
 
 
@@ -196,16 +200,24 @@ def _body_key(payload: bytes) -> str:
 
 
 def _run(
-    session: Session, key: str, event: dict, outcome: Outcome, payload: str | None = None
+    session: Session,
+    key: str,
+    event: dict,
+    outcome: Outcome,
+    payload: str | None = None,
+    *,
+    whole_unit: bool = False,
 ) -> None:
-    # A savepoint per event: a held event leaves nothing half-done (a replayed one held
-    # while its gift arrives undoes only itself).
+    # A held event leaves nothing half-done. Its work runs in a savepoint (a replayed one held
+    # while its gift arrives undoes only itself), or, when it is its unit's only work
+    # (``whole_unit``), in the unit itself: a hold then rolls the unit back and claims the
+    # event again (SAVEPOINT and RELEASE are two of a webhook's statements otherwise).
     try:
-        with session.begin_nested():
+        with nullcontext() if whole_unit else session.begin_nested():
             screened = screening.screen(event)
             handled = dispatch(session, screened.event)
     except Hold as hold:
-        _hold(session, key, event, hold.reason, outcome, payload)
+        _hold_undone(session, key, event, hold.reason, outcome, payload, whole_unit)
         return
     except _UNREADABLE as error:
         # Only the id, type and error's name are logged: never a value of the body.
@@ -214,13 +226,11 @@ def _run(
             f"Relief could not read this event ({type(error).__name__}): it is not in the "
             "shape of a Stripe object."
         )
-        _hold(session, key, event, reason, outcome, payload)
+        _hold_undone(session, key, event, reason, outcome, payload, whole_unit)
         return
     if screened.shortened:
         _keep_whole(session, key, event, payload, screened.shortened, outcome)
     outcome.messages.append(handled.message)
-    for gift_id in handled.fee_pending:
-        due.fee(session, gift_id)  # in the gift's unit: the job exists iff the gift does
     if handled.waits_for:
         _park(session, key, event, payload, waits_for=handled.waits_for)
         if key == outcome.event_id:
@@ -314,6 +324,27 @@ def _park(
         session.flush()
     if waits_for:
         log.info("parked %s (%s) until %s is known", key, _type_of(event), waits_for)
+
+
+def _hold_undone(
+    session: Session,
+    key: str,
+    event: dict,
+    reason: str,
+    outcome: Outcome,
+    payload: str | None,
+    whole_unit: bool,
+) -> None:
+    """Hold an event whose work was undone: its savepoint rolled back already, or (run
+    without one) the whole unit rolled back here and the event claimed again."""
+    if whole_unit:
+        session.rollback()
+        if not claim(session, key, outcome.type):
+            # Another delivery of it claimed it meanwhile: that one holds it.
+            outcome.duplicate = True
+            outcome.messages.append("already processed")
+            return
+    _hold(session, key, event, reason, outcome, payload)
 
 
 def _hold(

@@ -332,6 +332,22 @@ def test_a_session_in_another_currency_than_its_drive_is_held(stripe_app, stripe
     books_are_exact(stripe_app)
 
 
+def test_a_held_event_stays_claimed_and_its_redelivery_is_a_duplicate(
+    stripe_app, stripe_client, drive
+):
+    """A webhook event runs without a savepoint of its own (it is its unit's only work): a
+    hold rolls the unit back and claims the event again, so it is kept once, and Stripe's
+    next delivery of it changes nothing."""
+    obj, evt = paid(2500)
+    obj["currency"] = "eur"
+    assert_held(stripe_app, so.deliver(stripe_client, evt), "EUR")
+    again = so.deliver(stripe_client, evt).get_json()
+    assert again["duplicate"] is True and again["parked"] is False
+    assert (count(stripe_app, StripeEvent), count(stripe_app, Gift)) == (1, 0)
+    assert len(held(stripe_app)) == 1
+    books_are_exact(stripe_app)
+
+
 # --- what a treasurer sees ------------------------------------------------------------------
 
 
