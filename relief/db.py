@@ -3,13 +3,20 @@
 When a unit commits is ``boundary``'s business. A writer unit's session is bound to the writer
 engine, whose transactions start ``BEGIN IMMEDIATE`` on SQLite: a deferred transaction that
 reads and then writes fails with "database is locked" under concurrency, and SQLite's busy
-timeout cannot save it. A request's unit is a writer when the request changes state (POST,
+timeout cannot save it. Writers wait for each other on a lock file beside the database
+(``flock``), which wakes the next one the moment the last commits, where SQLite's busy handler
+sleeps 1, 2, 5, 10… ms between tries and left a core idle under a stream of webhooks. A
+request's unit is a writer when the request changes state (POST,
 PUT, PATCH, DELETE) or its view is marked ``boundary.writes``; that is decided when the
 request first touches the database, so a request that never does (/healthz) pays nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -31,7 +38,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={
+                "timeout": 30,
+                "check_same_thread": False,
+                "factory": _SQLiteConnection,
+            },
             hide_parameters=True,
         )
         _sqlite_transactions(engine)
@@ -56,8 +67,70 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        write = connection.get_execution_options().get("relief_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not connection.get_execution_options().get("relief_write", False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        driver = connection.connection.driver_connection
+        driver.take_writer_lock()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            driver.give_back_writer_lock()
+            raise
+
+
+#: Whether this thread holds a database's writer lock (through any connection).
+_writing = threading.local()
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """A pysqlite connection whose writer transactions queue on ``<database>-writer.lock``
+    (``flock``) before ``BEGIN IMMEDIATE`` and give it back when they commit or roll back.
+    The kernel wakes the next writer at once; SQLite's own busy timeout stays the guard for
+    a second writer in a thread that already writes (it fails after 30 s, as before, where
+    the lock would wait forever)."""
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        name = os.fsdecode(database)
+        # An in-memory database (one connection) or a URI: no file to lock beside.
+        beside = name not in ("", ":memory:") and not name.startswith("file:")
+        self._lock_fd = (
+            os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600) if beside else None
+        )
+        self._holds_lock = False
+
+    def take_writer_lock(self) -> None:
+        if self._lock_fd is None or getattr(_writing, "held", False):
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._holds_lock = _writing.held = True
+
+    def give_back_writer_lock(self) -> None:
+        if self._holds_lock and self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._holds_lock = _writing.held = False
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_back_writer_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_back_writer_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.give_back_writer_lock()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
 
 def writer_engine_of(app: Flask) -> Engine:

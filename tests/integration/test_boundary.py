@@ -6,9 +6,13 @@ session, as a service would) and then answers in one of the ways real views do.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+
 import pytest
 from flask import Blueprint, abort
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlmodel import select
 
 from relief import boundary, db
@@ -144,6 +148,61 @@ def test_a_command_keeps_its_work_or_none(probe_app):
                 session.flush()
                 raise RuntimeError("the command failed")
     assert _slugs(probe_app) == ["by-command"]
+
+
+def test_sqlite_writers_queue_on_a_lock_file_and_the_next_goes_on_when_one_ends(sqlite_url):
+    """Writers wait for each other in the kernel (``flock`` on ``<database>-writer.lock``),
+    which wakes the next at once, not in SQLite's busy handler, which sleeps longer and longer
+    between tries and left a core idle under a stream of webhooks. The lock is held from a
+    writer's first statement until it commits or rolls back; a reader never takes it."""
+    app = make_app(sqlite_url)
+    lock_file = f"{make_url(sqlite_url).database}-writer.lock"
+
+    def held() -> bool:
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descriptor)  # gives back what it took
+        return False
+
+    with app.test_request_context("/", method="GET"):
+        db.session().exec(select(Chapter.id)).all()
+        assert not held()
+        db.session().rollback()
+    with app.test_request_context("/", method="POST"):
+        assert not held()
+        db.session().exec(select(Chapter.id)).all()
+        assert held()
+        db.session().commit()
+        assert not held()
+        db.session().exec(select(Chapter.id)).all()
+        assert held()
+        db.session().rollback()
+        assert not held()
+
+    events: list[str] = []
+
+    def second_writer():
+        with app.test_request_context("/", method="POST"):
+            db.session().exec(select(Chapter.id)).all()
+            events.append("the second writer began")
+            db.session().commit()
+
+    with app.test_request_context("/", method="POST"):
+        db.session().exec(select(Chapter.id)).all()
+        second = threading.Thread(target=second_writer)
+        second.start()
+        second.join(0.3)
+        assert second.is_alive() and events == []  # waiting for the lock
+        events.append("the first writer committed")
+        db.session().commit()
+    second.join(10)
+    assert events == ["the first writer committed", "the second writer began"]
+    assert not held()
+    app.extensions["relief.engine"].dispose()
 
 
 def test_a_writer_unit_takes_the_sqlite_write_lock_at_its_first_statement(sqlite_url):
