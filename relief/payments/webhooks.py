@@ -185,13 +185,24 @@ def process(
     outcome = Outcome(
         event_id=key, type=event_type[:100] if isinstance(event_type, str) else "(no type)"
     )
+    # Screening reads only the event, so it goes before the claim: on SQLite the claim takes
+    # the write lock every other writer waits for, and the lock is held for less.
+    screened = _screen(event)
     if not claim(session, outcome.event_id, outcome.type):
         outcome.duplicate = True
         outcome.messages.append("already processed")
         return outcome
     text = None if payload is None else payload.decode("utf-8")
-    _run(session, key, event, outcome, text, whole_unit=whole_unit)
+    _run(session, key, event, outcome, text, whole_unit=whole_unit, screened=screened)
     return outcome
+
+
+def _screen(event: dict) -> screening.Screened | Exception:
+    """The event screened, or what screening raised (raised again where it is held)."""
+    try:
+        return screening.screen(event)
+    except (Hold, *_UNREADABLE) as error:
+        return error
 
 
 def _body_key(payload: bytes) -> str:
@@ -207,6 +218,7 @@ def _run(
     payload: str | None = None,
     *,
     whole_unit: bool = False,
+    screened: screening.Screened | Exception | None = None,
 ) -> None:
     # A held event leaves nothing half-done. Its work runs in a savepoint (a replayed one held
     # while its gift arrives undoes only itself), or, when it is its unit's only work
@@ -214,7 +226,10 @@ def _run(
     # event again (SAVEPOINT and RELEASE are two of a webhook's statements otherwise).
     try:
         with nullcontext() if whole_unit else session.begin_nested():
-            screened = screening.screen(event)
+            if screened is None:
+                screened = screening.screen(event)
+            elif isinstance(screened, Exception):
+                raise screened
             handled = dispatch(session, screened.event)
     except Hold as hold:
         _hold_undone(session, key, event, hold.reason, outcome, payload, whole_unit)
