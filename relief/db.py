@@ -83,7 +83,8 @@ def _sqlite_transactions(engine: Engine) -> None:
             raise
 
 
-#: Whether this thread holds a database's writer lock (through any connection).
+#: Whether this thread holds a writer lock (of any database, through any connection): a
+#: second writer in the same thread then skips the file lock and relies on the busy timeout.
 _writing = threading.local()
 
 
