@@ -1,12 +1,59 @@
-"""The yardstick: a bare Flask app that answers only ``/healthz`` as Relief's does, served by
-the same gunicorn line in the same run, so every figure can be given as a ratio to what Flask
-and gunicorn cost on their own."""
+"""The yardsticks, served by the same gunicorn line in the same run, so every figure can be
+given as a ratio to what Flask and gunicorn cost on their own:
 
-from flask import Flask, jsonify
+* ``/healthz`` answers as Relief's does;
+* ``/stripe/webhook`` is the floor of a webhook: the least one can do that keeps its event
+  before answering. It checks Stripe's signature on the raw bytes (stripe-python's check, as
+  Relief's) and inserts the event's id and body into a table of the same database, in one
+  statement and its commit; it records no gift. Relief's webhook ÷ this one is how far
+  recording a gift is from the floor on this machine, whatever the machine's speed that day.
+"""
+
+import json
+import os
+from datetime import UTC, datetime
+
+import stripe
+from flask import Flask, abort, jsonify, request
+from sqlalchemy import create_engine, text
 
 app = Flask(__name__)
+
+#: Created by the benchmark before it loads the floor (bench/webhooks.py).
+FLOOR_TABLE = "bench_floor_event"
+_engine = None
+
+
+def _database():
+    global _engine
+    if _engine is None:
+        url = os.environ["DATABASE_URL"]
+        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+        _engine = create_engine(url, **options)
+    return _engine
 
 
 @app.get("/healthz")
 def healthz():
     return jsonify(status="ok")
+
+
+@app.post("/stripe/webhook")
+def stripe_webhook():
+    payload = request.get_data()
+    try:  # Relief's own check (payments/stripe_gateway.verify_event): the header, then JSON
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"),
+            request.headers.get("Stripe-Signature", ""),
+            os.environ["STRIPE_WEBHOOK_SECRET"],
+            stripe.Webhook.DEFAULT_TOLERANCE,
+        )
+        event = json.loads(payload)
+    except (ValueError, stripe.SignatureVerificationError):
+        abort(400)
+    with _database().begin() as connection:
+        connection.execute(
+            text(f"INSERT INTO {FLOOR_TABLE} (id, received_at, payload) VALUES (:id, :at, :body)"),
+            {"id": event["id"], "at": datetime.now(UTC), "body": payload.decode()},
+        )
+    return jsonify(received=event["id"])

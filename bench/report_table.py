@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.instances import NextAnswer
 from bench.load import Load
-from bench.webhooks import Webhooks
+from bench.webhooks import Floor, Webhooks
 
 #: Against a bare Flask app answering /healthz under the same gunicorn line (issue 18).
 TARGET_HEALTHZ = 0.90
@@ -46,6 +46,8 @@ class Result:
     rounds: dict[int, list[Round]] = field(default_factory=dict)
     webhooks: Webhooks | None = None
     webhooks_with_fees: Webhooks | None = None
+    #: The bare app's webhook (signature checked, event kept) and /healthz, loaded just after.
+    webhook_floor: Floor | None = None
     pdf: str = ""
     csv: str = ""
     #: The press report per size and the monthly report, in-process (bench/report_render.py).
@@ -100,6 +102,16 @@ def _machine(args, results: list[Result], load_before: tuple) -> list[str]:
         f"process on 127.0.0.1; load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after",
     ]
+
+
+def _of_floor(hooks: Webhooks, floor: Floor | None) -> str:
+    """Events/s as a share of the floor's and of the bare /healthz's (same run)."""
+    if floor is None or not floor.available or not floor.per_second:
+        return ""
+    bare = floor.bare_healthz.per_second if floor.bare_healthz else 0.0
+    return f" = {hooks.per_second / floor.per_second:.2f} × the floor" + (
+        f", {hooks.per_second / bare:.3f} × the bare /healthz" if bare else ""
+    )
 
 
 def report(args, results: list[Result], load_before: tuple) -> str:
@@ -188,13 +200,25 @@ def report(args, results: list[Result], load_before: tuple) -> str:
         if hooks is None or not hooks.available:
             lines.append(f"{result.backend:<11}{hooks.note if hooks else 'not measured'}")
             continue
+        floor = result.webhook_floor
         lines.append(
             f"{result.backend:<11}{hooks.per_second:,.0f} events/s "
-            f"{mark(hooks.per_second >= TARGET_WEBHOOKS)} ({hooks.processed:,} gifts recorded "
+            f"{mark(hooks.per_second >= TARGET_WEBHOOKS)}{_of_floor(hooks, floor)} "
+            f"({hooks.processed:,} gifts recorded "
             f"from {hooks.load.requests:,} requests in {hooks.load.seconds:.1f} s, "
             f"{hooks.load.failed} failed; ledger "
             f"{'exact' if not hooks.exact else '; '.join(hooks.exact)})"
         )
+        if floor is not None and not floor.available:
+            lines.append(f"{'':<11}floor {floor.note}")
+        elif floor is not None:
+            lines.append(
+                f"{'':<11}the floor, the bare app under the same gunicorn line checking each "
+                f"signature and keeping the event in one statement (no gift): "
+                f"{floor.per_second:,.0f} events/s ({floor.kept:,} kept from "
+                f"{floor.load.requests:,} requests, {floor.load.failed} failed); its /healthz "
+                f"{floor.bare_healthz.per_second:,.0f}/s"
+            )
         keyed = result.webhooks_with_fees
         if keyed is not None and keyed.available:
             fees = (
@@ -205,7 +229,8 @@ def report(args, results: list[Result], load_before: tuple) -> str:
             lines.append(
                 f"{'':<11}with Stripe keys, fees read by the outbox's workers from a local "
                 f"stand-in for Stripe: {keyed.per_second:,.0f} events/s "
-                f"{mark(keyed.per_second >= TARGET_WEBHOOKS)} ({keyed.processed:,} gifts, "
+                f"{mark(keyed.per_second >= TARGET_WEBHOOKS)}{_of_floor(keyed, floor)} "
+                f"({keyed.processed:,} gifts, "
                 f"{keyed.load.failed} failed; {fees}; ledger "
                 f"{'exact' if not keyed.exact else '; '.join(keyed.exact)})"
             )

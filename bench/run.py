@@ -7,15 +7,17 @@
 For each database it seeds one drive per N (``demo.add_gifts``: bulk, through the ledger),
 starts gunicorn with 2 sync workers (``--workers``) on loopback (RELIEF_ENV=development, test
 mode), and beside it the same gunicorn line serving a bare Flask app that answers only
-``/healthz`` (``bench/bare.py``), and runs wrk from this second process against the bare
+``/healthz`` and a webhook that only checks the signature and keeps the event (the floor;
+``bench/bare.py``), and runs wrk from this second process against the bare
 ``/healthz``, Relief's ``/healthz``, each drive's page, its API and the page asked with its
 current ETag (``If-None-Match``: the 304 path). Machines like this one are noisy and shared,
 so every figure that matters is a ratio taken within the same run: requests/s over the bare
 app's requests/s (and the page and API also over Relief's own ``/healthz``) on the same
 concurrency, measured back to back in ``--rounds`` rounds, and the median of the rounds'
-ratios reported; the spread of the bare ``/healthz`` is the noise. Signed
-Stripe webhooks, the press PDF and the CSV export are measured when their routes exist, and
-reported "not available" otherwise. Only 127.0.0.1 is ever loaded.
+ratios reported; the spread of the bare ``/healthz`` is the noise. Signed Stripe webhooks
+(also ÷ the bare app's floor webhook and its ``/healthz``), the press PDF and the CSV export
+are measured when their routes exist, and reported "not available" otherwise. Only 127.0.0.1
+is ever loaded.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from bench.instances import next_answer
 from bench.report_table import Result, Round, report
 from bench.seed import drive_slug, scalar, seed
 from bench.serve import ROOT, Server
-from bench.webhooks import measure_webhooks, measure_webhooks_with_fees
+from bench.webhooks import measure_floor, measure_webhooks, measure_webhooks_with_fees
 
 SIZES = (1_000, 100_000, 1_000_000)
 
@@ -77,6 +79,16 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
             args.connections,
             workdir,
         )
+        if result.webhooks.available:
+            # The floor, loaded as Relief's webhook was: the bare app keeping each event.
+            result.webhook_floor = measure_floor(
+                bare,
+                database_url,
+                drive_slug(min(args.sizes)),
+                args.duration,
+                args.connections,
+                workdir,
+            )
         if args.only != "webhooks" and backend == "postgresql":
             # A second app instance, sharing no file with the first: only the database.
             other = Server(

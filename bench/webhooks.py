@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 from bench.load import Load, wrk
 from bench.seed import scalar, verify
 from bench.serve import WEBHOOK_SECRET, Server
@@ -78,6 +80,74 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def _signed_events(workdir: Path, run: str, slug: str, seconds: float) -> Path:
+    """A file of distinct signed events for webhooks.lua: enough for ~4,000/s (wrk stops a
+    thread that runs out)."""
+    count = int(max(2_000, 4_000 * seconds))
+    events = workdir / f"webhooks-{run}.tsv"
+    with events.open("w") as out:
+        for number in range(1, count + 1):
+            payload = checkout_completed(number, run, slug)
+            out.write(f"{so.sign(payload, WEBHOOK_SECRET)}\t{payload.decode()}\n")
+    return events
+
+
+@dataclass
+class Floor:
+    """The bare app's webhook (bench/bare.py): the signature checked and the event kept, in
+    one statement, under the same gunicorn line; and the bare ``/healthz`` just before it."""
+
+    available: bool
+    note: str = ""
+    load: Load | None = None
+    kept: int = 0
+    per_second: float = 0.0
+    bare_healthz: Load | None = None
+
+
+def measure_floor(
+    bare: Server, database_url: str, slug: str, seconds: float, connections: int, workdir: Path
+) -> Floor:
+    """Load the bare app's webhook with the same kind of distinct signed events as Relief's,
+    counting the events its table kept; the bare ``/healthz`` is loaded just before."""
+    from bench.bare import FLOOR_TABLE
+
+    run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP TABLE IF EXISTS {FLOOR_TABLE}"))
+            connection.execute(
+                text(
+                    f"CREATE TABLE {FLOOR_TABLE} (id VARCHAR(255) PRIMARY KEY, "
+                    "received_at TIMESTAMP WITH TIME ZONE NOT NULL, payload TEXT NOT NULL)"
+                )
+            )
+        bare_healthz = bare.load("/healthz", seconds, connections)
+        probe = checkout_completed(0, run, slug)
+        headers = {"Stripe-Signature": so.sign(probe, WEBHOOK_SECRET)}
+        status, body = bare.post(
+            "/stripe/webhook", probe, {"Content-Type": "application/json", **headers}
+        )
+        if status != 200:
+            return Floor(False, f"not measured: the bare webhook answered {status} {body[:200]!r}")
+        events = _signed_events(workdir, run, slug, seconds)
+        load = wrk(bare.base + "/stripe/webhook", seconds, connections, [str(events), "2"])
+        events.unlink()
+        with engine.begin() as connection:
+            kept = connection.execute(text(f"SELECT count(*) FROM {FLOOR_TABLE}")).scalar_one() - 1
+            connection.execute(text(f"DROP TABLE {FLOOR_TABLE}"))
+    finally:
+        engine.dispose()
+    return Floor(
+        True,
+        load=load,
+        kept=kept,
+        per_second=kept / load.seconds if load.seconds else 0.0,
+        bare_healthz=bare_healthz,
+    )
+
+
 def measure_webhooks(
     server: Server,
     database_url: str,
@@ -98,13 +168,7 @@ def measure_webhooks(
         return Webhooks(False, "not available (POST /stripe/webhook answers 404)")
     if status >= 300:
         return Webhooks(False, f"not measured: a signed event was answered {status} {body[:200]!r}")
-    # Enough distinct events for ~4,000/s; wrk stops a thread that runs out.
-    count = int(max(2_000, 4_000 * seconds))
-    events = workdir / f"webhooks-{run}.tsv"
-    with events.open("w") as out:
-        for number in range(1, count + 1):
-            payload = checkout_completed(number, run, slug)
-            out.write(f"{so.sign(payload, WEBHOOK_SECRET)}\t{payload.decode()}\n")
+    events = _signed_events(workdir, run, slug, seconds)
     pattern = f"cs_bench_{run}_%"
     before = scalar(
         database_url, "SELECT count(*) FROM gift WHERE stripe_session_id LIKE :p", p=pattern

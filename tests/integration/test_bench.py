@@ -82,19 +82,37 @@ def test_the_benchmarks_figures_agree_with_each_other_and_with_its_database(tmp_
     hooks = line_after(
         table,
         "Signed Stripe webhooks",
-        rf"^sqlite\s+({NUMBER}) events/s [✓✗] \(({NUMBER}) gifts recorded from ({NUMBER}) "
-        rf"requests in ({NUMBER}) s, (\d+) failed; ledger exact\)$",
+        rf"^sqlite\s+({NUMBER}) events/s [✓✗] = ({NUMBER}) × the floor, ({NUMBER}) × the bare "
+        rf"/healthz \(({NUMBER}) gifts recorded from ({NUMBER}) requests in ({NUMBER}) s, (\d+) "
+        r"failed; ledger exact\)$",
     )
-    per_second, recorded, requests, hook_seconds, hook_failed = map(number, hooks.groups())
+    per_second, of_floor, of_bare, recorded, requests, hook_seconds, hook_failed = map(
+        number, hooks.groups()
+    )
     assert hook_failed == 0 and recorded >= requests > 0
     assert per_second == pytest.approx(recorded / hook_seconds, rel=0.1)
+    # The floor: the bare app keeping every signed event it answered, and the two ratios.
+    floor = line_after(
+        table,
+        "Signed Stripe webhooks",
+        rf"the floor, .*: ({NUMBER}) events/s \(({NUMBER}) kept from ({NUMBER}) requests, "
+        rf"(\d+) failed\); its /healthz ({NUMBER})/s$",
+    )
+    floor_per_second, kept, floor_requests, floor_failed, bare_healthz = map(number, floor.groups())
+    assert floor_failed == 0 and kept >= floor_requests > 0
+    assert of_floor == pytest.approx(per_second / floor_per_second, abs=0.01)
+    assert of_bare == pytest.approx(per_second / bare_healthz, abs=0.001)
     keyed = line_after(
         table,
         "Signed Stripe webhooks",
-        rf"with Stripe keys.*: ({NUMBER}) events/s [✓✗] \(({NUMBER}) gifts, 0 failed; "
+        rf"with Stripe keys.*: ({NUMBER}) events/s [✓✗] = ({NUMBER}) × the floor, {NUMBER} × "
+        rf"the bare /healthz \(({NUMBER}) gifts, 0 failed; "
         r"every fee read [\d.]+ s after the last answer; ledger exact\)$",
     )
-    keyed_recorded = number(keyed.group(2))
+    assert number(keyed.group(2)) == pytest.approx(
+        number(keyed.group(1)) / floor_per_second, abs=0.01
+    )
+    keyed_recorded = number(keyed.group(3))
     assert keyed_recorded > 0
 
     pdf_seconds = number(
