@@ -105,14 +105,10 @@ class Floor:
     bare_healthz: Load | None = None
 
 
-def measure_floor(
-    bare: Server, database_url: str, slug: str, seconds: float, connections: int, workdir: Path
-) -> Floor:
-    """Load the bare app's webhook with the same kind of distinct signed events as Relief's,
-    counting the events its table kept; the bare ``/healthz`` is loaded just before."""
+def create_floor_table(database_url: str) -> None:
+    """The floor webhook's table (bench/bare.py), empty."""
     from bench.bare import FLOOR_TABLE
 
-    run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
     engine = create_engine(database_url)
     try:
         with engine.begin() as connection:
@@ -123,6 +119,21 @@ def measure_floor(
                     "received_at TIMESTAMP WITH TIME ZONE NOT NULL, payload TEXT NOT NULL)"
                 )
             )
+    finally:
+        engine.dispose()
+
+
+def measure_floor(
+    bare: Server, database_url: str, slug: str, seconds: float, connections: int, workdir: Path
+) -> Floor:
+    """Load the bare app's webhook with the same kind of distinct signed events as Relief's,
+    counting the events its table kept; the bare ``/healthz`` is loaded just before."""
+    from bench.bare import FLOOR_TABLE
+
+    run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
+    create_floor_table(database_url)
+    engine = create_engine(database_url)
+    try:
         bare_healthz = bare.load("/healthz", seconds, connections)
         probe = checkout_completed(0, run, slug)
         headers = {"Stripe-Signature": so.sign(probe, WEBHOOK_SECRET)}
