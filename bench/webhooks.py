@@ -106,7 +106,7 @@ class Floor:
 
 
 def create_floor_table(database_url: str) -> None:
-    """The floor webhook's table (bench/bare.py), empty."""
+    """The floor webhook's table (bench/bare.py), empty (made again by each floor leg)."""
     from bench.bare import FLOOR_TABLE
 
     engine = create_engine(database_url)
@@ -132,24 +132,18 @@ def measure_floor(
 
     run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
     create_floor_table(database_url)
-    engine = create_engine(database_url)
-    try:
-        bare_healthz = bare.load("/healthz", seconds, connections)
-        probe = checkout_completed(0, run, slug)
-        headers = {"Stripe-Signature": so.sign(probe, WEBHOOK_SECRET)}
-        status, body = bare.post(
-            "/stripe/webhook", probe, {"Content-Type": "application/json", **headers}
-        )
-        if status != 200:
-            return Floor(False, f"not measured: the bare webhook answered {status} {body[:200]!r}")
-        events = _signed_events(workdir, run, slug, seconds)
-        load = wrk(bare.base + "/stripe/webhook", seconds, connections, [str(events), "2"])
-        events.unlink()
-        with engine.begin() as connection:
-            kept = connection.execute(text(f"SELECT count(*) FROM {FLOOR_TABLE}")).scalar_one() - 1
-            connection.execute(text(f"DROP TABLE {FLOOR_TABLE}"))
-    finally:
-        engine.dispose()
+    bare_healthz = bare.load("/healthz", seconds, connections)
+    probe = checkout_completed(0, run, slug)
+    headers = {"Stripe-Signature": so.sign(probe, WEBHOOK_SECRET)}
+    status, body = bare.post(
+        "/stripe/webhook", probe, {"Content-Type": "application/json", **headers}
+    )
+    if status != 200:
+        return Floor(False, f"not measured: the bare webhook answered {status} {body[:200]!r}")
+    events = _signed_events(workdir, run, slug, seconds)
+    load = wrk(bare.base + "/stripe/webhook", seconds, connections, [str(events), "2"])
+    events.unlink()
+    kept = scalar(database_url, f"SELECT count(*) FROM {FLOOR_TABLE}") - 1  # less the probe
     return Floor(
         True,
         load=load,
