@@ -27,6 +27,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, make_url, text
 from sqlmodel import select
 
+# This checkout's relief and tests, not whichever one the environment installed (run as a
+# file, Python puts bench/ first on the path, not the checkout; a shared virtualenv's
+# editable install then measured another worktree's code).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from relief import boundary, create_app, db, demo
 from relief.ledger import local_day
 from relief.models import Chapter, utcnow
@@ -177,7 +182,6 @@ if __name__ == "__main__":
     if not on_postgres:
         main(counts, None)
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.postgres
         from tests.postgres import LocalPostgres
 
         server = LocalPostgres()
