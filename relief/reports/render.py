@@ -150,6 +150,8 @@ def _keep_header_scope(document, pdf) -> None:
 #: template (~15 ms) instead of WeasyPrint's layout and PDF writing (~0.3–0.5 s).
 _RENDERED: OrderedDict[bytes, bytes] = OrderedDict()
 RENDERED_KEPT = 32
+#: Threads rendering side by side (change 29) must not drop a PDF another is moving to the end.
+_RENDERED_LOCK = threading.Lock()
 
 
 #: Each template's stylesheets, in order; every template has report.css.
@@ -175,7 +177,7 @@ def _font_config() -> FontConfiguration:
     for every document unless given one: fontconfig's configuration loaded again, every font
     opened and shaped again in a new Pango font map, and ~0.2 MB of it never given back
     (22 MB per 100 documents, ~1 MB more each until a full garbage collection). Kept, a
-    press report costs 0.86 × the CPU and a monthly one 0.90 × (change 29 in
+    press report costs 0.81–0.86 × the CPU and a monthly one 0.80–0.90 × (change 29 in
     docs/performance.md). A Pango font map is not safe to share between threads, so each
     thread keeps its own; each PDF still embeds only its own glyphs (WeasyPrint subsets
     fonts per document)."""
@@ -191,10 +193,11 @@ def _pdf(template: str, paper: str, language: str = i18n.DEFAULT, **context) -> 
     with i18n.speaking(language):
         html = _environment().get_template(template).render(page_size=paper_size(paper), **context)
     key = hashlib.blake2b(html.encode(), digest_size=16).digest()
-    kept = _RENDERED.get(key)
-    if kept is not None:
-        _RENDERED.move_to_end(key)
-        return kept
+    with _RENDERED_LOCK:
+        kept = _RENDERED.get(key)
+        if kept is not None:
+            _RENDERED.move_to_end(key)
+            return kept
     document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=PackagedFilesOnly())
     rendered = document.write_pdf(
         stylesheets=_stylesheets(template),
@@ -202,9 +205,10 @@ def _pdf(template: str, paper: str, language: str = i18n.DEFAULT, **context) -> 
         pdf_variant=PDF_VARIANT,
         finisher=_keep_header_scope,
     )
-    _RENDERED[key] = rendered
-    while len(_RENDERED) > RENDERED_KEPT:
-        _RENDERED.popitem(last=False)
+    with _RENDERED_LOCK:
+        _RENDERED[key] = rendered
+        while len(_RENDERED) > RENDERED_KEPT:
+            _RENDERED.popitem(last=False)
     return rendered
 
 
