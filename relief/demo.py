@@ -89,7 +89,9 @@ def has_drives(session: Session) -> bool:
 
 
 def seed_coalition(session: Session, seed: int = 1) -> Drive:
-    """The demo coalition with about four weeks of check, cash and test-card gifts."""
+    """The demo coalition with about four weeks of check and cash gifts (real money as the
+    books count it: its press report carries no test-mode banner; the pages still say test mode
+    while Stripe has no keys)."""
     drive = ensure_demo_drive(session)
     chapters = _chapters(session)
     rng = random.Random(seed)
