@@ -17,30 +17,58 @@ from relief.reports.press import PressSnapshot
 ACCENT = "#0b6e4f"
 GOAL = "#b04a00"
 MUTED = "#4a5560"
-_COMMON = dict(
+STRONG = "#1b1f23"
+SUBTLE = "#dcd8cf"
+#: The chart's SVG id. pygal draws a random one each time (for pages with several charts and
+#: its scripts); a report has one chart and no script, and the same figures then give the
+#: same SVG, and the same report HTML: what keeps a rendered PDF (``render._RENDERED``).
+CHART_ID = "relief-chart"
+#: What pygal writes into its own always-added stylesheet (base.css): fonts and their sizes.
+FONTS = Style(
     font_family="DejaVu Sans",
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground=MUTED,
-    foreground_strong="#1b1f23",
-    foreground_subtle="#dcd8cf",
-    colors=(ACCENT, GOAL),
     label_font_size=13,
     major_label_font_size=13,
     value_font_size=13,
     value_label_font_size=14,
     legend_font_size=14,
     title_font_size=16,
-    guide_stroke_color="#dcd8cf",
-    major_guide_stroke_color="#dcd8cf",
-    guide_stroke_dasharray="0",
-    major_guide_stroke_dasharray="0",
 )
-#: The line chart: a translucent area under the raised line.
-LINE_STYLE = Style(**_COMMON, opacity=".3", opacity_hover=".3")
-#: The bar chart: solid bars; each amount is written in its label (inside a short bar, or a $0
-#: one, a printed value would not show).
-BAR_STYLE = Style(**_COMMON, opacity=".9", opacity_hover=".9")
+#: The raised line and the dashed goal line.
+RAISED_STROKE = "stroke-width:3"
+GOAL_STROKE = "stroke-width:2.5;stroke-dasharray:9,6"
+
+
+def _stylesheet(fill_opacity: str) -> list[str]:
+    """The chart's colours and lines, in place of pygal's style.css and graph.css: only the
+    rules that paint something in these charts. WeasyPrint parses and matches a chart's
+    stylesheet on every render, and pygal's two (about 90 selectors, most for hover effects,
+    tooltips and chart types we do not draw) cost a press report ~9 % of its CPU
+    (docs/performance.md, change 30). ``fill_opacity``: the area under the line or the bars."""
+    chart = f"#chart-{CHART_ID}"
+    rules = {
+        ".background": "fill:#ffffff",
+        ".graph": f"fill:{MUTED}",
+        ".axis .line": f"stroke:{STRONG}",
+        ".axis .major.line": f"stroke:{MUTED}",
+        ".axis .guide.line": f"fill:none;stroke:{SUBTLE}",
+        ".axis text.major": f"fill:{STRONG}",
+        ".axis.x text": "text-anchor:middle",
+        ".axis.y text": "text-anchor:end",
+        ".vertical .axis.x .guide.line": "opacity:0",
+        ".axis.always_show .guide.line": "opacity:1",
+        ".legend text": "fill-opacity:1",
+        "text": "stroke:none",
+        ".reactive": f"fill-opacity:{fill_opacity};stroke-opacity:.8;stroke-width:1",
+        ".color-0": f"stroke:{ACCENT};fill:{ACCENT}",
+        ".color-1": f"stroke:{GOAL};fill:{GOAL}",
+        ".series": RAISED_STROKE,
+        ".series.serie-1": GOAL_STROKE,
+        ".nofill": "fill:none",
+    }
+    return ["inline:" + "".join(f"{chart} {rule}{{{paint}}}" for rule, paint in rules.items())]
+
+
+_COMMON = dict(style=FONTS, js=[], margin=8, margin_right=40, spacing=12, truncate_label=-1)
 #: Whole-dollar steps for the money axis, in cents (1, 2, 2.5 and 5 times a power of ten).
 _STEPS = tuple(base * 10**power for power in range(2, 12) for base in (1, 2, 5)) + tuple(
     250 * 10**power for power in range(1, 10)
@@ -90,12 +118,6 @@ def _log_ticks(low_cents: int, top_cents: int) -> list[int]:
     return ticks
 
 
-#: The chart's SVG id. pygal draws a random one each time (for pages with several charts and
-#: its scripts); a report has one chart and no script, and the same figures then give the
-#: same SVG, and the same report HTML: what keeps a rendered PDF (``render._RENDERED``).
-CHART_ID = "relief-chart"
-
-
 def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 220) -> bytes:
     """Cumulative money raised per day, with the goal as a dashed line; on the first day, a
     bar of what it raised beside the goal (:func:`first_day`)."""
@@ -112,15 +134,14 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 22
         ticks = _money_ticks(top)
         shown = list(cumulative)
     chart = pygal.Line(
-        style=LINE_STYLE,
+        **_COMMON,
+        css=_stylesheet(".3"),
         show_x_guides=False,
-        js=[],
         width=width,
         height=height,
         fill=not logarithmic,
         logarithmic=logarithmic,
         show_dots=False,
-        stroke_style={"width": 3},
         legend_at_bottom=True,
         legend_at_bottom_columns=2,
         y_labels=ticks,
@@ -128,10 +149,6 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 22
         value_formatter=_axis_label(snapshot.currency),
         show_minor_x_labels=False,
         x_labels_major_count=min(7, len(cumulative)),
-        truncate_label=-1,
-        margin=8,
-        margin_right=40,
-        spacing=12,
     )
     chart.x_labels = [_short_day(point.day) for point in snapshot.days]
     chart.uuid = CHART_ID
@@ -142,7 +159,6 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 22
             [snapshot.goal_cents] * len(cumulative),
             show_dots=False,
             fill=False,
-            stroke_style={"width": 2.5, "dasharray": "9, 6"},
         )
     return chart.render()
 
@@ -153,18 +169,14 @@ def first_day(snapshot: PressSnapshot, width: int = 760) -> bytes:
     top = max(raised, snapshot.goal_cents, 0)
     label = _axis_label(snapshot.currency)
     chart = pygal.HorizontalBar(
-        style=BAR_STYLE,
-        js=[],
+        **_COMMON,
+        css=_stylesheet(".9"),
         width=width,
         height=170,
         show_legend=False,
         y_labels=_money_ticks(top),
         range=(0, _money_ticks(top)[-1]),
         value_formatter=label,
-        truncate_label=-1,
-        margin=8,
-        margin_right=40,
-        spacing=12,
     )
     chart.uuid = CHART_ID
     # pygal draws the first label at the bottom: the goal under what was raised.

@@ -10,14 +10,17 @@ import io
 import re
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
+from xml.etree import ElementTree
 
+import cssselect2
 import pdfplumber
 import pytest
+import tinycss2
 from pdfminer.pdfdocument import PDFDocument
 from pdfminer.pdfparser import PDFParser
 from pdfminer.pdftypes import resolve1
 
-from relief.reports import press, render
+from relief.reports import charts, press, render
 from tests.read_back import pdf_info, pdf_text
 
 TITLE_150 = (
@@ -191,6 +194,45 @@ def test_the_goal_line_is_drawn_clear_of_the_axis_at_any_scale(raised_cents):
     plot_height = axis["top"] - top_label["top"]
     clearance = axis["top"] - goal[0]["top"]
     assert clearance > 0.1 * plot_height, "the goal line sits on (or near) the axis"
+
+
+def _matched_selectors(svg: bytes) -> dict[str, bool]:
+    """Each CSS selector of a chart's stylesheet, and whether it matches an element of it."""
+    root = ElementTree.fromstring(svg)
+    sheet = root.find(".//{http://www.w3.org/2000/svg}style").text
+    elements = list(cssselect2.ElementWrapper.from_xml_root(root).iter_subtree())
+    rules = tinycss2.parse_stylesheet(sheet, skip_whitespace=True, skip_comments=True)
+    selectors = [s.strip() for rule in rules for s in tinycss2.serialize(rule.prelude).split(",")]
+    return {
+        selector: any(
+            test.test(element)
+            for test in cssselect2.compile_selector_list(selector)
+            for element in elements
+        )
+        for selector in selectors
+    }
+
+
+def test_the_charts_stylesheet_holds_only_rules_that_paint_it():
+    """WeasyPrint parses and matches a chart's stylesheet on every render (change 30 in
+    docs/performance.md): our rules each paint one of the charts, and no rule for hover
+    effects, tooltips or charts we never draw rides along (pygal's own always-added base.css
+    sets the fonts: nine selectors)."""
+    matched: dict[str, bool] = {}
+    for svg in (
+        charts.raised_over_time(snapshot()),
+        charts.raised_over_time(snapshot(raised=1_600_000_00, goal=160_000)),  # logarithmic
+        charts.raised_over_time(snapshot(raised=50_00, days=1)),  # the first day's bars
+    ):
+        selectors = _matched_selectors(svg)
+        assert len(selectors) <= 30, f"{len(selectors)} selectors in the chart's stylesheet"
+        for selector, hit in selectors.items():
+            matched[selector] = matched.get(selector, False) or hit
+    (ours,) = charts._stylesheet(".3")
+    ours_parsed = tinycss2.parse_stylesheet(ours.removeprefix("inline:"), skip_whitespace=True)
+    for rule in ours_parsed:
+        selector = tinycss2.serialize(rule.prelude).strip()
+        assert matched[selector], f"{selector} paints none of the charts"
 
 
 # Two pages, a footer that never wraps its page numbers ---------------------------------------
