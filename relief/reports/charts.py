@@ -33,9 +33,6 @@ FONTS = Style(
     legend_font_size=14,
     title_font_size=16,
 )
-#: The raised line and the dashed goal line.
-RAISED_STROKE = "stroke-width:3"
-GOAL_STROKE = "stroke-width:2.5;stroke-dasharray:9,6"
 
 
 def _stylesheet(fill_opacity: str) -> list[str]:
@@ -43,7 +40,8 @@ def _stylesheet(fill_opacity: str) -> list[str]:
     rules that paint something in these charts. WeasyPrint parses and matches a chart's
     stylesheet on every render, and pygal's two (about 90 selectors, most for hover effects,
     tooltips and chart types we do not draw) cost a press report ~9 % of its CPU
-    (docs/performance.md, change 30). ``fill_opacity``: the area under the line or the bars."""
+    (docs/performance.md, change 30). ``fill_opacity``: the area under the line or the bars.
+    Every line is one unit wide (``.reactive``, on the paths themselves); the goal's is dashed."""
     chart = f"#chart-{CHART_ID}"
     rules = {
         ".background": "fill:#ffffff",
@@ -61,8 +59,7 @@ def _stylesheet(fill_opacity: str) -> list[str]:
         ".reactive": f"fill-opacity:{fill_opacity};stroke-opacity:.8;stroke-width:1",
         ".color-0": f"stroke:{ACCENT};fill:{ACCENT}",
         ".color-1": f"stroke:{GOAL};fill:{GOAL}",
-        ".series": RAISED_STROKE,
-        ".series.serie-1": GOAL_STROKE,
+        ".series.serie-1": "stroke-dasharray:9,6",
         ".nofill": "fill:none",
     }
     return ["inline:" + "".join(f"{chart} {rule}{{{paint}}}" for rule, paint in rules.items())]
@@ -135,7 +132,7 @@ def raised_over_time(snapshot: PressSnapshot, width: int = 760, height: int = 22
         shown = list(cumulative)
     chart = pygal.Line(
         **_COMMON,
-        css=_stylesheet(".3"),
+        css=_stylesheet(".3"),  # a translucent area under the raised line
         show_x_guides=False,
         width=width,
         height=height,
@@ -170,6 +167,8 @@ def first_day(snapshot: PressSnapshot, width: int = 760) -> bytes:
     label = _axis_label(snapshot.currency)
     chart = pygal.HorizontalBar(
         **_COMMON,
+        # Solid bars; each amount is written in its label (inside a short bar, or a $0 one, a
+        # printed value would not show).
         css=_stylesheet(".9"),
         width=width,
         height=170,
