@@ -17,7 +17,10 @@ refunds, so a ``charge.refunded`` may arrive before the refund's own event. What
 beyond the refunds we know is posted at once (``refund-unexplained:…``) and settled, to the
 cent, as the refund objects arrive; a refund object that failed still explains the figure that
 counted it. The highest cumulative figure ever stated is kept, so a stale copy lowers nothing.
-Every fact only ever grows (a new refund, a final status, a higher figure), which is why any
+Stripe refunds no more than a charge, so refunds that add up to more mean one was made after
+an earlier one failed whose failure has not arrived yet: at most the gift is taken out, the
+excess put back provisionally, and the failure settles it when it comes. Every fact only ever
+grows (a new refund, a final status, a higher figure), which is why any
 order and any repetition of the events end in the same books.
 
 **Disputes** follow :data:`DISPUTE_STATUSES`, every status Stripe documents; a status not in
@@ -26,6 +29,7 @@ it is held for a person, never guessed.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import func
@@ -47,6 +51,8 @@ REFUND_UNDONE = ("failed", "canceled")
 #: ones, succeeded over the states before it.
 _REFUND_RANK = {"pending": 0, "requires_action": 0, "succeeded": 1, "failed": 2, "canceled": 2}
 UNEXPLAINED = "refund-unexplained:"
+
+log = logging.getLogger(__name__)
 
 
 def _gift_for(session: Session, obj: dict, charge_id: str | None):
@@ -197,12 +203,19 @@ def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
     counting = sum(r.amount_cents for r in refunds if r.status in REFUND_COUNTS)
     known = sum(r.amount_cents for r in refunds)
     unexplained = max(0, gift.stripe_refunded_cents - known)
-    if counting + unexplained > gift.amount_cents:
-        raise Hold(
-            f"Stripe's refunds of gift #{gift.id} add up to "
-            f"{_money(counting + unexplained, gift)}, more than the gift of "
-            f"{_money(gift.amount_cents, gift)}. Nothing was posted."
+    stated = counting + unexplained
+    if stated > gift.amount_cents:
+        # Stripe refunds no more than a charge, so a refund was made after an earlier one
+        # failed, and that failure is still on its way. At most the gift is taken out: the
+        # rest goes back provisionally until the failure arrives and settles it (below).
+        log.warning(
+            "refunds of gift %s state %s cents, more than its %s: an earlier refund's failure "
+            "has not arrived yet",
+            gift.id,
+            stated,
+            gift.amount_cents,
         )
+    refunded = min(stated, gift.amount_cents)
     before = -records.sum_for(session, gift, EntryKind.REFUND)
     for refund in refunds:
         if refund.status in REFUND_COUNTS:
@@ -226,7 +239,7 @@ def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
                 memo=f"refund {refund.stripe_id} {refund.status}: money back",
             )
     # Whatever the refund objects do not explain: the provisional part, to the cent.
-    difference = (counting + unexplained) - (-records.sum_for(session, gift, EntryKind.REFUND))
+    difference = refunded - (-records.sum_for(session, gift, EntryKind.REFUND))
     if difference:
         posted = session.exec(
             select(func.count())
@@ -247,6 +260,9 @@ def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
                 f"refunds the charge states ({gift.stripe_refunded_cents} cents) before their "
                 "refund objects arrived"
                 if difference > 0
+                else f"refunds beyond the gift ({stated} cents) put back until an earlier "
+                "refund's failure arrives"
+                if stated > gift.amount_cents
                 else "provisional refund settled by its refund objects"
             ),
         )

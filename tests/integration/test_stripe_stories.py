@@ -133,6 +133,54 @@ def test_every_order_and_duplication_of_a_two_refund_story_ends_exact(
     exact(stripe_session, drive)
 
 
+def _refund_again_story(n, again):
+    """$50 given; re_1 refunds all of it and fails; the donor is refunded ``again`` cents by
+    a new refund, re_2, which Stripe allows only because re_1 failed. The charge (a current
+    API version: no list) says $50, then ``again``."""
+    first = _refund(n, f"re_1{n}", 5000, created=MARCH)
+    return [
+        _refund_event("refund.created", first),
+        _charge_refunded(n, 5000),
+        _refund_event("refund.failed", _refund(n, f"re_1{n}", 5000, "failed", created=MARCH)),
+        _refund_event("refund.created", _refund(n, f"re_2{n}", again, created=APRIL)),
+        _charge_refunded(n, again),
+    ]
+
+
+@pytest.mark.parametrize("again", [5000, 4000])
+def test_a_refund_made_after_one_failed_is_posted_whenever_the_failure_arrives(
+    stripe_session, stripe_client, drive, again
+):
+    """The new refund can arrive before the old one's failure (Stripe does not order its
+    events, and retries one it could not deliver for days). Until the failure arrives the
+    refunds add up to more than the gift: the books take out at most the gift, hold nothing
+    for a person, and end exact in every order."""
+    orders = list(itertools.permutations(range(5)))
+    for n, order in enumerate(orders):
+        _pay(stripe_client, f"r{n}")
+        events = _refund_again_story(f"r{n}", again)
+        for index in [*order, order[n % 5]]:
+            assert so.deliver(stripe_client, events[index]).status_code == 200
+            gift = (
+                fresh(stripe_session)
+                .exec(select(Gift).where(Gift.stripe_payment_intent_id == f"pi_r{n}"))
+                .one()
+            )
+            refunded = -sum(
+                e.amount_cents
+                for e in stripe_session.exec(
+                    select(Entry).where(Entry.gift_id == gift.id, Entry.kind == EntryKind.REFUND)
+                )
+            )
+            assert 0 <= refunded <= 5000, (order, index, refunded)
+    gifts = len(orders)
+    assert _figures(stripe_client) == ((5000 - again) * gifts, again * gifts, 0)
+    assert count(stripe_session, ParkedEvent) == 0
+    statuses = set(fresh(stripe_session).exec(select(Gift.status)))
+    assert statuses == {GiftStatus.REFUNDED if again == 5000 else GiftStatus.PAID}
+    exact(stripe_session, drive)
+
+
 def test_refund_events_before_their_gift_are_applied_when_it_arrives(
     stripe_session, stripe_client, drive
 ):
