@@ -241,6 +241,18 @@ def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
     # Whatever the refund objects do not explain: the provisional part, to the cent.
     difference = refunded - (-records.sum_for(session, gift, EntryKind.REFUND))
     if difference:
+        if difference > 0:
+            memo = (
+                f"refunds the charge states ({gift.stripe_refunded_cents} cents) before their "
+                "refund objects arrived"
+            )
+        elif stated > gift.amount_cents:
+            memo = (
+                f"refunds beyond the gift ({stated} cents) put back until an earlier refund's "
+                "failure arrives"
+            )
+        else:
+            memo = "provisional refund settled by its refund objects"
         posted = session.exec(
             select(func.count())
             .select_from(Entry)
@@ -256,15 +268,7 @@ def _settle(session: Session, gift: Gift, at: datetime | None) -> int:
             -difference,
             f"{UNEXPLAINED}{gift.public_id}:{posted + 1}",
             effective_at=at,
-            memo=(
-                f"refunds the charge states ({gift.stripe_refunded_cents} cents) before their "
-                "refund objects arrived"
-                if difference > 0
-                else f"refunds beyond the gift ({stated} cents) put back until an earlier "
-                "refund's failure arrives"
-                if stated > gift.amount_cents
-                else "provisional refund settled by its refund objects"
-            ),
+            memo=memo,
         )
     records.settle_status(session, gift)
     after = -records.sum_for(session, gift, EntryKind.REFUND)

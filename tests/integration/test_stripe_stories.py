@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from relief.models import Entry, EntryKind, Gift, GiftStatus, ParkedEvent
-from relief.payments import reversals
+from relief.payments import records, reversals
 from tests import stripe_objects as so
 from tests.factories import make_coalition
 from tests.integration.test_webhooks import api, count, exact, fresh, paid_session
@@ -166,12 +166,7 @@ def test_a_refund_made_after_one_failed_is_posted_whenever_the_failure_arrives(
                 .exec(select(Gift).where(Gift.stripe_payment_intent_id == f"pi_r{n}"))
                 .one()
             )
-            refunded = -sum(
-                e.amount_cents
-                for e in stripe_session.exec(
-                    select(Entry).where(Entry.gift_id == gift.id, Entry.kind == EntryKind.REFUND)
-                )
-            )
+            refunded = -records.sum_for(stripe_session, gift, EntryKind.REFUND)
             assert 0 <= refunded <= 5000, (order, index, refunded)
     gifts = len(orders)
     assert _figures(stripe_client) == ((5000 - again) * gifts, again * gifts, 0)
