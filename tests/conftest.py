@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -129,6 +130,25 @@ def session(app):
 
     with Session(app.extensions["relief.engine"], expire_on_commit=False) as db_session:
         yield db_session
+
+
+@pytest.fixture
+def today() -> date:
+    """The day the test runs, read once as it starts: every date the test derives from it
+    agrees, and a run that crosses midnight does not leave it at the day of the import."""
+    return date.today()
+
+
+@pytest.fixture
+def this_month(today) -> date:
+    """The first day of ``today``'s month."""
+    return months.first_of_month(today)
+
+
+@pytest.fixture
+def last_month(this_month) -> date:
+    """The first day of the month before ``today``'s."""
+    return months.first_of_month(this_month - timedelta(days=1))
 
 
 @pytest.fixture

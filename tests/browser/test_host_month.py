@@ -69,12 +69,11 @@ CSV_KINDS = {
 COLUMNS = ("gift", "fee", "refund", "dispute", "correction", "net", "remittance", "held")
 
 
+@pytest.fixture
 def today() -> date:
+    """Today in Chicago, where the walk's app counts days (``this_month`` and ``last_month``
+    follow it), read once as the test starts."""
     return datetime.now(CHICAGO).date()
-
-
-THIS_MONTH = today().replace(day=1)
-LAST_MONTH = (THIS_MONTH - timedelta(days=1)).replace(day=1)
 
 
 def chicago(day: date, hour: int, minute: int = 0) -> datetime:
@@ -148,7 +147,7 @@ def sign_in(browser, base, email):
 
 
 class Walk:
-    def __init__(self, server, fake, browser, screens):
+    def __init__(self, server, fake, browser, screens, starts_on):
         self.app, self.base, self.fake = server.app, server.url, fake
         self.browser, self.screens = browser, screens
         self.books = Books()
@@ -164,7 +163,7 @@ class Walk:
                 goal_cents=500_000,
                 chapter_slugs=[SECOND, HOST],
                 host_slug=HOST,
-                starts_on=LAST_MONTH,
+                starts_on=starts_on,
             )
             session.commit()
             self.drive_id = drive.id
@@ -410,10 +409,13 @@ def test_a_host_chapters_month_agrees_to_the_cent_everywhere(
     fake_stripe,  # noqa: F811
     browser,
     screens,
+    today,
+    this_month,
+    last_month,
 ):
-    w = Walk(walk, fake_stripe, browser, screens)
+    w = Walk(walk, fake_stripe, browser, screens, starts_on=last_month)
     b, page = w.books, w.page
-    last_day = THIS_MONTH - timedelta(days=1)
+    last_day = this_month - timedelta(days=1)
 
     # 1. 8:30 pm in Chicago on last month's last day: already this month in UTC.
     w.card_gift("pi_walk_whole", 25_000, 755, chicago(last_day, 20, 30), "Wren Whole")
@@ -427,12 +429,12 @@ def test_a_host_chapters_month_agrees_to_the_cent_everywhere(
 
     # 2. A gift to the second chapter.
     w.card_gift(
-        "pi_walk_stl", 8_000, 262, chicago(LAST_MONTH + timedelta(days=9), 12), "Sam", SECOND
+        "pi_walk_stl", 8_000, 262, chicago(last_month + timedelta(days=9), 12), "Sam", SECOND
     )
     w.check("St. Louis gift")
 
     # 3. The event's checks, two days ago, entered today from the deposit slip.
-    slip_day = today() - timedelta(days=2)
+    slip_day = today - timedelta(days=2)
     w.go("Deposit batches")
     page.get_by_label("Event or slip name").fill("Chili supper checks")
     page.get_by_label("Deposit slip number").fill("DS-0413")
@@ -478,7 +480,7 @@ def test_a_host_chapters_month_agrees_to_the_cent_everywhere(
 
     w.deliver(so.event("refund.created", refund("re_walk_1", 10_000, "succeeded")))
     w.deliver(so.event("charge.refunded", refunded(10_000)))
-    b.add("refund", HOST, today(), 10_000)
+    b.add("refund", HOST, today, 10_000)
     b.whole_drive -= 10_000
     w.check("refund a month later")
 
@@ -499,11 +501,11 @@ def test_a_host_chapters_month_agrees_to_the_cent_everywhere(
     # 6. The host remits $200 to the relief partner.
     w.go("Remittances")
     page.get_by_label("Amount sent ($)").fill("200.00")
-    page.get_by_label("Date sent").fill(today().isoformat())
+    page.get_by_label("Date sent").fill(today.isoformat())
     page.get_by_label("Check number, wire or ACH reference").fill("CHK 7001")
     page.get_by_role("button", name="Record the remittance").click()
     expect(page.get_by_text("Recorded the remittance of $200.00.")).to_be_visible()
-    b.add("remittance", HOST, today(), 20_000)
+    b.add("remittance", HOST, today, 20_000)
     w.check("remittance")
 
     # 7. The partner's report of the purchase that $200 paid for.
@@ -512,7 +514,7 @@ def test_a_host_chapters_month_agrees_to_the_cent_everywhere(
     page.get_by_label("Medical debt abolished ($)").fill("20000")
     page.get_by_label("Number helped").fill("18")
     page.get_by_label("Region").fill("Boone County")
-    page.get_by_label("Date of the report").fill(today().isoformat())
+    page.get_by_label("Date of the report").fill(today.isoformat())
     page.get_by_label("ref CHK 7001").check()
     page.get_by_role("button", name="Record the report").click()
     expect(page.get_by_text("Recorded the partner's report UMD-JUB-1.")).to_be_visible()
@@ -535,15 +537,15 @@ def test_a_host_chapters_month_agrees_to_the_cent_everywhere(
     # 9. Last month closed by the coalition admin (payouts and the bank are not in this walk).
     admin_context, admin = sign_in(browser, w.base, ADMIN)
     admin.goto(f"{w.base}/treasurer/{HOST}/")
-    admin.get_by_label("Month", exact=True).select_option(LAST_MONTH.isoformat())
+    admin.get_by_label("Month", exact=True).select_option(last_month.isoformat())
     admin.get_by_label("I have checked this month").check()
     admin.get_by_label("Reason to close it").fill("Walk-through: payouts are not part of it.")
     admin.get_by_role("button", name="Close the month").click()
-    month_name = LAST_MONTH.strftime("%B %Y")
+    month_name = last_month.strftime("%B %Y")
     expect(admin.get_by_text(f"{month_name} is closed.")).to_be_visible()
     admin_context.close()
     w.check("month closed")
-    after = pdf_text(w.download(f"/treasurer/{HOST}/reports/{LAST_MONTH:%Y-%m}.pdf"))
+    after = pdf_text(w.download(f"/treasurer/{HOST}/reports/{last_month:%Y-%m}.pdf"))
     assert "this report is frozen as it stood then" in " ".join(after.split())
     w.context.close()
 

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from relief.treasury import months
 from tests.browser.conftest import LiveServer
 from tests.browser.test_treasurer_browser import PHONE, shoot
 from tests.conftest import make_app
@@ -196,10 +195,6 @@ def test_a_st_louis_treasurer_closes_the_month_and_kansas_city_sees_none_of_it(
     context.close()
 
 
-THIS_MONTH = months.first_of_month(date.today())
-LAST_MONTH = months.first_of_month(THIS_MONTH - timedelta(days=1))
-
-
 def unix(day: date) -> int:
     return int(datetime.combine(day, time(15), UTC).timestamp())
 
@@ -210,9 +205,11 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
     fake_stripe,  # noqa: F811
     browser,
     screens,
+    this_month,
+    last_month,
 ):
     app, base = stripe_live_server.app, stripe_live_server.url
-    received = LAST_MONTH + timedelta(days=9)  # the event, last month
+    received = last_month + timedelta(days=9)  # the event, last month
     deposited = received + timedelta(days=1)
     arrival = received + timedelta(days=3)  # Stripe's payout reaches the bank
     with data(app) as session:
@@ -234,7 +231,7 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
             arrival=unix(arrival),
         )
     ]
-    month_name = LAST_MONTH.strftime("%B %Y")
+    month_name = last_month.strftime("%B %Y")
 
     context, page = sign_in(browser, base, STL)
     page.goto(f"{base}/treasurer/st-louis/")
@@ -313,7 +310,7 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
     ):
         shoot(browser, url, name, cookies, screens)
 
-    expect(page.get_by_label("Month", exact=True)).to_have_value(LAST_MONTH.isoformat())
+    expect(page.get_by_label("Month", exact=True)).to_have_value(last_month.isoformat())
     page.get_by_label("I have checked this month").check()
     page.get_by_role("button", name="Close the month").click()
     expect(page.get_by_text(f"{month_name} is closed.")).to_be_visible()
@@ -348,9 +345,9 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
     go(page, "Gifts")
     page.locator("tr", has_text="Cy Late").get_by_role("link").first.click()
     moved = page.locator("tr", has_text="moved to")
-    expect(moved).to_contain_text(THIS_MONTH.isoformat())
+    expect(moved).to_contain_text(this_month.isoformat())
     expect(moved).to_contain_text(
-        f"in closed {month_name}: moved to {THIS_MONTH.strftime('%B %Y')}"
+        f"in closed {month_name}: moved to {this_month.strftime('%B %Y')}"
     )
     page.screenshot(path=str(screens / "month-end-late-gift-390.png"), full_page=True)
 
@@ -368,15 +365,15 @@ def test_a_treasurer_matches_the_bank_statement_closes_last_month_and_corrects_a
             ("50.00", received.isoformat()),
             ("150.00", received.isoformat()),
             ("100.00", received.isoformat()),
-            ("40.00", THIS_MONTH.isoformat()),
+            ("40.00", this_month.isoformat()),
         ]
     )
     assert [(r["amount"], r["effective_date"][:7]) for r in by_kind["correction"]] == [
-        ("-45.00", THIS_MONTH.isoformat()[:7])
+        ("-45.00", this_month.isoformat()[:7])
     ]
     # The closed month cannot be closed again, nor is it offered.
     go(page, "Dashboard")
     expect(
-        page.get_by_label("Month", exact=True).locator(f'option[value="{LAST_MONTH.isoformat()}"]')
+        page.get_by_label("Month", exact=True).locator(f'option[value="{last_month.isoformat()}"]')
     ).to_have_count(0)
     context.close()

@@ -30,8 +30,6 @@ from relief.treasury import batches, gifts, partner_reports, remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
 
-TODAY = date.today().isoformat()
-
 #: (endpoint, method) → (URL arguments as a function of this role's objects, the status the
 #: chapter's own treasurer and an admin get). POSTs send an empty form (with the CSRF token):
 #: getting past the guard shows as a form error (400) or the service's refusal (409).
@@ -77,7 +75,8 @@ ROUTES = {
     ("treasurer.payout_sync", "POST"): (lambda o: {}, 302),
     ("treasurer.bank_import", "GET"): (lambda o: {}, 200),
     ("treasurer.bank_import", "POST"): (lambda o: {}, 400),
-    ("treasurer.monthly_report", "GET"): (lambda o: {"month": TODAY[:7]}, 200),
+    # This month's report, the month read when the route is requested.
+    ("treasurer.monthly_report", "GET"): (lambda o: {"month": f"{date.today():%Y-%m}"}, 200),
     ("treasurer.match_list", "GET"): (lambda o: {}, 200),
     ("treasurer.match_payment", "POST"): (lambda o: {"pledge_id": o["pledge"]}, 400),
 }

@@ -21,9 +21,6 @@ from tests.read_back import pdf_text
 from tests.stripe_fixtures import *  # noqa: F403
 from tests.treasury_helpers import SignedIn, data, make_user
 
-TODAY = date.today().isoformat()
-MONTH = TODAY[:7]
-
 
 def _csrf(client, path):
     html = client.get(path).get_data(as_text=True)
@@ -68,7 +65,9 @@ def api_adds_up(client, slug="mo-2026"):
     return api
 
 
-def test_whole_drive_gifts_are_in_the_host_chapters_books_and_it_remits_them(app, client, runner):
+def test_whole_drive_gifts_are_in_the_host_chapters_books_and_it_remits_them(
+    app, client, runner, today
+):
     with data(app) as session:
         drive = make_coalition(session)  # host: mid-missouri, the first chapter named
         make_gift(session, drive, 10_000, chapter="st-louis", donor_name="Sam Stl")
@@ -106,7 +105,7 @@ def test_whole_drive_gifts_are_in_the_host_chapters_books_and_it_remits_them(app
         ("gift", "63.00", "(whole drive)"),
     ]
 
-    report = treasurer.get(f"/treasurer/mid-missouri/reports/{MONTH}.pdf")
+    report = treasurer.get(f"/treasurer/mid-missouri/reports/{today:%Y-%m}.pdf")
     text = " ".join(pdf_text(report.data).split())
     assert "Mid-Missouri hosts “Missouri Medical Debt Jubilee”" in text
     assert "$100.00 in 2 gifts to the whole drive so far" in text
@@ -116,7 +115,12 @@ def test_whole_drive_gifts_are_in_the_host_chapters_books_and_it_remits_them(app
     assert figure(remittances, "held-mo-2026") == "$100.00"
     sent = treasurer.post(
         "/treasurer/mid-missouri/remittances",
-        {"drive": str(drive.id), "amount": "100", "sent_on": TODAY, "reference": "ck 77"},
+        {
+            "drive": str(drive.id),
+            "amount": "100",
+            "sent_on": today.isoformat(),
+            "reference": "ck 77",
+        },
     )
     assert sent.status_code == 302, sent.get_data(as_text=True)[:800]
     dashboard = treasurer.get("/treasurer/mid-missouri/").get_data(as_text=True)
@@ -132,7 +136,7 @@ def test_whole_drive_gifts_are_in_the_host_chapters_books_and_it_remits_them(app
 
 
 def test_a_payment_link_naming_only_the_drive_is_in_the_hosts_books(
-    stripe_app, stripe_session, stripe_client
+    stripe_app, stripe_session, stripe_client, today
 ):
     drive = make_coalition(stripe_session)
     make_user(stripe_session, "t@mm.org", "mid-missouri")
@@ -150,7 +154,7 @@ def test_a_payment_link_naming_only_the_drive_is_in_the_hosts_books(
     }
     dashboard = treasurer.get("/treasurer/mid-missouri/").get_data(as_text=True)
     assert figure(dashboard, "whole-drive-mo-2026") == "$42.00"
-    report = treasurer.get(f"/treasurer/mid-missouri/reports/{MONTH}.pdf")
+    report = treasurer.get(f"/treasurer/mid-missouri/reports/{today:%Y-%m}.pdf")
     assert "$42.00 in 1 gift to the whole drive so far" in " ".join(pdf_text(report.data).split())
     stripe_session.rollback()
     assert ledger.verify(stripe_session, drive) == []

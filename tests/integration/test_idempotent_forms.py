@@ -10,6 +10,7 @@ import time
 from datetime import date
 from html.parser import HTMLParser
 
+import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -19,20 +20,23 @@ from relief.treasury import gifts
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
 
-TODAY = date.today().isoformat()
 DIRECT = "/treasurer/st-louis/direct"
 REMITTANCES = "/treasurer/st-louis/remittances"
 BATCHES = "/treasurer/st-louis/batches"
-#: The issue's reproduction: a $500 check the donor mailed to the partner.
-CHECK_TO_PARTNER = {
-    "drive": "1",
-    "amount": "500",
-    "method": "check",
-    "check_number": "1001",
-    "name": "Ana B.",
-    "received": TODAY,
-    "partner_reference": "UMD-2291",
-}
+
+
+@pytest.fixture
+def check_to_partner(today):
+    """The issue's reproduction: a $500 check the donor mailed to the partner."""
+    return {
+        "drive": "1",
+        "amount": "500",
+        "method": "check",
+        "check_number": "1001",
+        "name": "Ana B.",
+        "received": today.isoformat(),
+        "partner_reference": "UMD-2291",
+    }
 
 
 class _HiddenFields(HTMLParser):
@@ -96,9 +100,9 @@ def assert_already_recorded(response, link: str):
 # --- The direct-to-partner form ----------------------------------------------------------------
 
 
-def test_a_direct_gift_sent_twice_is_recorded_once(app):
+def test_a_direct_gift_sent_twice_is_recorded_once(app, check_to_partner):
     treasurer = setup(app)
-    form = {**shown_form(treasurer, DIRECT), **CHECK_TO_PARTNER}
+    form = {**shown_form(treasurer, DIRECT), **check_to_partner}
     first = treasurer.post(DIRECT, form)
     assert first.status_code == 302
     # The back button and "resend", or a second click: the same form, the same token.
@@ -108,12 +112,14 @@ def test_a_direct_gift_sent_twice_is_recorded_once(app):
     assert raised(app).raised_cents == 50_000
 
 
-def test_the_same_check_to_the_partner_entered_again_on_a_fresh_form_is_recorded_once(app):
+def test_the_same_check_to_the_partner_entered_again_on_a_fresh_form_is_recorded_once(
+    app, check_to_partner
+):
     """The issue's story: the treasurer comes back to the form (a new token) and enters the
     same partner letter again."""
     treasurer = setup(app)
-    assert treasurer.post(DIRECT, {**shown_form(treasurer, DIRECT), **CHECK_TO_PARTNER}).status_code
-    again = treasurer.post(DIRECT, {**shown_form(treasurer, DIRECT), **CHECK_TO_PARTNER})
+    assert treasurer.post(DIRECT, {**shown_form(treasurer, DIRECT), **check_to_partner}).status_code
+    again = treasurer.post(DIRECT, {**shown_form(treasurer, DIRECT), **check_to_partner})
     [gift_id] = gift_ids(app)
     assert_already_recorded(again, f"/treasurer/st-louis/gifts/{gift_id}")
     page = again.get_data(as_text=True)
@@ -123,13 +129,13 @@ def test_the_same_check_to_the_partner_entered_again_on_a_fresh_form_is_recorded
     assert totals.raised_cents == 50_000 and totals.figures.remitted_cents == 50_000
 
 
-def test_the_paper_key_needs_both_the_partner_reference_and_the_check_number(app):
+def test_the_paper_key_needs_both_the_partner_reference_and_the_check_number(app, check_to_partner):
     """Check numbers repeat across donors' accounts; without the partner's reference two
     gifts with check #1001 are two gifts. Another reference, or another drive's letter with
     the same numbers, is another gift too."""
     treasurer = setup(app)
-    no_reference = {**CHECK_TO_PARTNER, "partner_reference": ""}
-    for fields in (no_reference, no_reference, {**CHECK_TO_PARTNER, "partner_reference": "X-1"}):
+    no_reference = {**check_to_partner, "partner_reference": ""}
+    for fields in (no_reference, no_reference, {**check_to_partner, "partner_reference": "X-1"}):
         assert (
             treasurer.post(DIRECT, {**shown_form(treasurer, DIRECT), **fields}).status_code == 302
         )
@@ -144,33 +150,36 @@ def held_money(app):
         make_gift(session, drives.get_drive(session, "mo-2026"), 90_000, chapter="st-louis")
 
 
-REMITTANCE = {"drive": "1", "amount": "300", "sent_on": TODAY, "reference": "check 2044"}
+@pytest.fixture
+def remittance(today):
+    """A $300 check sent to the partner today, as the remittance form posts it."""
+    return {"drive": "1", "amount": "300", "sent_on": today.isoformat(), "reference": "check 2044"}
 
 
-def test_a_remittance_sent_twice_or_entered_again_is_recorded_once(app):
+def test_a_remittance_sent_twice_or_entered_again_is_recorded_once(app, remittance):
     treasurer = setup(app)
     held_money(app)
-    form = {**shown_form(treasurer, REMITTANCES), **REMITTANCE}
+    form = {**shown_form(treasurer, REMITTANCES), **remittance}
     assert treasurer.post(REMITTANCES, form).status_code == 302
     [remittance_id] = [r.id for r in _remittances(app)]
     link = f"/treasurer/st-louis/remittances#remittance-{remittance_id}"
     assert_already_recorded(treasurer.post(REMITTANCES, form), link)
-    fresh = treasurer.post(REMITTANCES, {**shown_form(treasurer, REMITTANCES), **REMITTANCE})
+    fresh = treasurer.post(REMITTANCES, {**shown_form(treasurer, REMITTANCES), **remittance})
     assert_already_recorded(fresh, link)
     assert "reference “check 2044” is remittance" in fresh.get_data(as_text=True)
     assert raised(app).figures.remitted_cents == 30_000
     assert f'id="remittance-{remittance_id}"' in treasurer.get(REMITTANCES).get_data(as_text=True)
 
 
-def test_a_reversed_remittance_frees_its_reference_to_be_recorded_again(app):
+def test_a_reversed_remittance_frees_its_reference_to_be_recorded_again(app, remittance):
     """Typed $300 for a $200 check: reverse it, then record the check correctly."""
     treasurer = setup(app)
     held_money(app)
-    treasurer.post(REMITTANCES, {**shown_form(treasurer, REMITTANCES), **REMITTANCE})
+    treasurer.post(REMITTANCES, {**shown_form(treasurer, REMITTANCES), **remittance})
     [wrong] = _remittances(app)
     reversed_ = treasurer.post(f"{REMITTANCES}/{wrong.id}/reverse", {"reason": "typed $300"})
     assert reversed_.status_code == 302
-    right = {**shown_form(treasurer, REMITTANCES), **REMITTANCE, "amount": "200"}
+    right = {**shown_form(treasurer, REMITTANCES), **remittance, "amount": "200"}
     assert treasurer.post(REMITTANCES, right).status_code == 302
     assert raised(app).figures.remitted_cents == 20_000
     # Another chapter's check with the same number is its own.
@@ -179,7 +188,7 @@ def test_a_reversed_remittance_frees_its_reference_to_be_recorded_again(app):
         make_gift(session, drives.get_drive(session, "mo-2026"), 50_000, chapter="kansas-city")
     other = SignedIn(app, "k@kc.org")
     kc = "/treasurer/kansas-city/remittances"
-    assert other.post(kc, {**shown_form(other, kc), **REMITTANCE}).status_code == 302
+    assert other.post(kc, {**shown_form(other, kc), **remittance}).status_code == 302
     assert raised(app).figures.remitted_cents == 50_000
 
 
@@ -240,11 +249,11 @@ def test_a_deposit_slip_is_entered_once(app):
     assert count(app, DepositBatch) == 3
 
 
-def test_posting_a_batch_twice_posts_it_once_and_says_so(app):
+def test_posting_a_batch_twice_posts_it_once_and_says_so(app, today):
     treasurer = setup(app)
     started = treasurer.post(BATCHES, {**shown_form(treasurer, BATCHES), **NEW_BATCH})
     batch = started.headers["Location"]
-    line = {"amount": "40", "method": "cash", "received": TODAY}
+    line = {"amount": "40", "method": "cash", "received": today.isoformat()}
     assert treasurer.post(batch + "/lines", line).status_code == 302
     form = shown_form(treasurer, batch, batch + "/post")
     assert treasurer.post(batch + "/post", form).status_code == 302
@@ -254,9 +263,9 @@ def test_posting_a_batch_twice_posts_it_once_and_says_so(app):
     assert raised(app).raised_cents == 4_000
 
 
-def test_a_money_form_without_its_token_is_refused_with_a_sentence(app):
+def test_a_money_form_without_its_token_is_refused_with_a_sentence(app, check_to_partner):
     treasurer = setup(app)
-    refused = treasurer.post(DIRECT, {**CHECK_TO_PARTNER, "form_token": ""})
+    refused = treasurer.post(DIRECT, {**check_to_partner, "form_token": ""})
     assert refused.status_code == 400
     assert "This form is out of date; reload the page" in refused.get_data(as_text=True)
     assert gift_ids(app) == []
@@ -265,12 +274,12 @@ def test_a_money_form_without_its_token_is_refused_with_a_sentence(app):
 # --- A double click: two identical POSTs at the same moment ---------------------------------------
 
 
-def test_a_double_click_on_a_money_form_records_once(app):
+def test_a_double_click_on_a_money_form_records_once(app, check_to_partner):
     """Two requests of one form at once (each with its own connection, as two workers would
     serve them). No partner reference: only the token can tell they are one gift."""
     treasurer = setup(app)
     second_click = SignedIn(app, "t@stl.org")
-    form = {**shown_form(treasurer, DIRECT), **CHECK_TO_PARTNER, "partner_reference": ""}
+    form = {**shown_form(treasurer, DIRECT), **check_to_partner, "partner_reference": ""}
     both_ready = threading.Barrier(2)
     answers = {}
 

@@ -16,8 +16,6 @@ from relief.treasury import remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
 
-TODAY = date.today().isoformat()
-
 #: The host chapter (the drive's first) and another chapter of the same drive.
 HOST = "/treasurer/mid-missouri/partner-reports"
 OTHER = "/treasurer/st-louis/partner-reports"
@@ -53,7 +51,8 @@ def remittance_id(app, reference):
 
 
 def letter(app, remitted=("wire 88",), **changes):
-    """The partner's letter of purchase UMD-2026-031, as the form posts it."""
+    """The partner's letter of purchase UMD-2026-031, dated the day it is entered, as the
+    form posts it."""
     return {
         "drive": "1",
         "partner_reference": "UMD-2026-031",
@@ -61,7 +60,7 @@ def letter(app, remitted=("wire 88",), **changes):
         "people_helped": "212",
         "unit": "people",
         "region": "Missouri",
-        "reported_on": TODAY,
+        "reported_on": date.today().isoformat(),
         "remittances": [str(remittance_id(app, reference)) for reference in remitted],
         **changes,
     }
@@ -188,7 +187,7 @@ def test_a_correction_and_a_withdrawal_change_every_public_figure_and_keep_the_h
     ]
 
 
-def test_the_actual_ratio_uses_only_the_money_of_the_reported_purchases(app):
+def test_the_actual_ratio_uses_only_the_money_of_the_reported_purchases(app, today):
     coalition(app)
     host = SignedIn(app, "host@mm.org")
     # St. Louis's $500 and money sent directly to the partner bought nothing reported yet.
@@ -200,7 +199,7 @@ def test_the_actual_ratio_uses_only_the_money_of_the_reported_purchases(app):
             "method": "check",
             "check_number": "77",
             "name": "Pat",
-            "received": TODAY,
+            "received": today.isoformat(),
             "partner_reference": "UMD-D-1",
         },
     )

@@ -6,6 +6,7 @@ month."""
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -27,8 +28,6 @@ from tests import stripe_objects as so
 from tests.factories import make_coalition
 from tests.stripe_fixtures import *  # noqa: F403
 from tests.treasury_helpers import SignedIn, data, make_user
-
-NOW = int(datetime.now(UTC).timestamp())
 
 
 def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-louis", when=None):
@@ -60,7 +59,8 @@ def card_gift(session, drive, amount_cents, fee_cents, charge_id, chapter="st-lo
     return gift
 
 
-def txn(txn_id, amount, fee, source, type_="charge"):
+def txn(txn_id, amount, fee, source, type_="charge", created=None):
+    """A balance transaction, created ``created`` (Stripe's seconds), else now."""
     return so.shape(
         "balance_transaction",
         id=txn_id,
@@ -70,11 +70,13 @@ def txn(txn_id, amount, fee, source, type_="charge"):
         source=source,
         type=type_,
         reporting_category=type_,
-        created=NOW,
+        created=int(time.time()) if created is None else created,
     )
 
 
-def payout(payout_id, amount, *, created=NOW, automatic=True, arrival=None):
+def payout(payout_id, amount, *, created=None, automatic=True, arrival=None):
+    """A paid payout, created ``created`` (Stripe's seconds), else now."""
+    created = int(time.time()) if created is None else created
     return so.shape(
         "payout",
         id=payout_id,
@@ -96,17 +98,19 @@ def drive(stripe_session):
     return make_coalition(stripe_session)
 
 
-def five_gifts_payout(session, drive, fake, payout_id="po_five", prefix="a"):
-    """Five St. Louis and Kansas City card gifts paid out in one payout, to the cent."""
+def five_gifts_payout(session, drive, fake, payout_id="po_five", prefix="a", created=None):
+    """Five St. Louis and Kansas City card gifts paid out in one payout, to the cent (the
+    payout and its transactions created ``created``, else now)."""
+    created = int(time.time()) if created is None else created
     lines = []
     for n in range(5):
         amount, fee = 1000 * (n + 1), 30 + 22 * (n + 1)
         chapter = "st-louis" if n % 2 == 0 else "kansas-city"
         card_gift(session, drive, amount, fee, f"ch_{prefix}{n}", chapter=chapter)
-        lines.append(txn(f"txn_{prefix}{n}", amount, fee, f"ch_{prefix}{n}"))
+        lines.append(txn(f"txn_{prefix}{n}", amount, fee, f"ch_{prefix}{n}", created=created))
     fake.payout_transactions[payout_id] = lines
     total = sum(t["net"] for t in lines)
-    fake.payouts.insert(0, payout(payout_id, total))
+    fake.payouts.insert(0, payout(payout_id, total, created=created))
     return total
 
 
@@ -148,8 +152,11 @@ def test_sync_pages_through_stripe_and_the_payout_reconciles_to_the_cent(
 def test_an_outage_halfway_through_a_sync_resumes_and_doubles_nothing(
     stripe_app, stripe_session, fake_stripe, drive
 ):
-    five_gifts_payout(stripe_session, drive, fake_stripe, "po_one", "a")
-    five_gifts_payout(stripe_session, drive, fake_stripe, "po_two", "b")
+    # Both at one moment: the sync takes payouts oldest first, then in the order it stored
+    # them, so po_two (listed first) is fetched first.
+    now = int(time.time())
+    five_gifts_payout(stripe_session, drive, fake_stripe, "po_one", "a", created=now)
+    five_gifts_payout(stripe_session, drive, fake_stripe, "po_two", "b", created=now)
     fake_stripe.page_size = 2
     # 1 request lists the payouts, 3 fetch the first payout's pages, 1 the second's first page;
     # then Stripe goes down.
@@ -485,13 +492,14 @@ def refunds_and_a_dispute(app, session, drive, fake):
     # The refunds and the dispute came out of a later payout's balance: it pays out less.
     fake.payout_transactions["po_reversals"] = reversals + [txn("txn_cd", 20_000, 610, "ch_dd")]
     card_gift(session, drive, 20_000, 610, "ch_dd")
+    now = int(time.time())
     fake.payouts = [
         payout(
             "po_reversals",
             sum(t["net"] for t in fake.payout_transactions["po_reversals"]),
-            created=NOW,
+            created=now,
         ),
-        payout("po_charges", sum(t["net"] for t in charges), created=NOW - 86_400),
+        payout("po_charges", sum(t["net"] for t in charges), created=now - 86_400),
     ]
     return gifts
 

@@ -9,8 +9,6 @@ from relief.models import BatchLine, DepositBatch, Entry, Gift
 from tests.factories import make_coalition
 from tests.treasury_helpers import SignedIn, data, make_user
 
-TODAY = date.today().isoformat()
-
 
 def setup(app):
     with data(app) as session:
@@ -35,9 +33,10 @@ def open_batch(treasurer, count="3", total="175.00", held_by="Dana"):
 
 
 def add(treasurer, batch_url, amount, method="check", **fields):
+    """A line of the batch, received the day it is entered unless ``received`` says."""
     return treasurer.post(
         batch_url + "/lines",
-        {"amount": amount, "method": method, "received": TODAY, **fields},
+        {"amount": amount, "method": method, "received": date.today().isoformat(), **fields},
     )
 
 
@@ -126,14 +125,14 @@ def test_a_mistyped_line_can_be_removed_before_posting(app):
     assert raised(app).raised_cents == 4_000
 
 
-def test_csv_import_writes_every_row_or_none(app):
+def test_csv_import_writes_every_row_or_none(app, today):
     treasurer = setup(app)
     batch = open_batch(treasurer, count="3", total="1,050")
     bad = (
         "Amount,Name,Anonymous,Method,Check_Number,Received\n"
-        f"20,Ann,no,check,101,{TODAY}\n"
-        f"abc,Bo,no,check,102,{TODAY}\n"
-        f"20,Cy,maybe,cash,,{TODAY}\n"
+        f"20,Ann,no,check,101,{today.isoformat()}\n"
+        f"abc,Bo,no,check,102,{today.isoformat()}\n"
+        f"20,Cy,maybe,cash,,{today.isoformat()}\n"
         "20,Di,no,check,103,yesterday\n"
     )
     import io
@@ -155,9 +154,9 @@ def test_csv_import_writes_every_row_or_none(app):
 
     good = (
         "\ufeffamount,name,anonymous,method,check_number,received\n"
-        f"20,Ann,no,check,101,{TODAY}\n"
-        f'"1,000.00",,yes,cash,,{TODAY}\n'
-        f"30,Cy,yes,check,103,{TODAY}\n"
+        f"20,Ann,no,check,101,{today.isoformat()}\n"
+        f'"1,000.00",,yes,cash,,{today.isoformat()}\n'
+        f"30,Cy,yes,check,103,{today.isoformat()}\n"
     )
     response = treasurer.post(
         batch + "/import",
@@ -169,20 +168,22 @@ def test_csv_import_writes_every_row_or_none(app):
     assert raised(app).raised_cents == 105_000
 
 
-def test_custody_and_deposit_date_are_kept_and_shown_until_deposited(app):
+def test_custody_and_deposit_date_are_kept_and_shown_until_deposited(app, today):
     treasurer = setup(app)
     batch = open_batch(treasurer, count="1", total="10", held_by="")
-    add(treasurer, batch, "10")
+    add(treasurer, batch, "10", received=today.isoformat())
     treasurer.post(batch + "/post")
     treasurer.post(batch + "/custody", {"held_by": "Dana R."})
     dashboard = treasurer.get("/treasurer/st-louis/").get_data(as_text=True)
     assert "is not deposited (Dana R. holds it)" in dashboard
-    response = treasurer.post(batch + "/custody", {"held_by": "Dana R.", "deposited_on": TODAY})
+    response = treasurer.post(
+        batch + "/custody", {"held_by": "Dana R.", "deposited_on": today.isoformat()}
+    )
     assert response.status_code == 302
     with data(app) as session:
         stored = session.exec(select(DepositBatch)).one()
-        # The date typed on the form, even when the run crosses midnight after TODAY was read.
-        assert stored.deposited_on == date.fromisoformat(TODAY) and stored.held_by == "Dana R."
+        # The date typed on the form, even when the run crosses midnight after it was read.
+        assert stored.deposited_on == today and stored.held_by == "Dana R."
         # Paperwork only: the ledger holds just the gift.
         assert session.exec(select(func.count()).select_from(Entry)).one() == 1
     assert "not deposited" not in treasurer.get("/treasurer/st-louis/").get_data(as_text=True)

@@ -15,8 +15,6 @@ from relief.treasury import remittances
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import SignedIn, data, make_user
 
-TODAY = date.today().isoformat()
-
 
 def setup(app, **drive_options):
     with data(app) as session:
@@ -39,7 +37,7 @@ def figure(page: str, name: str) -> str:
     return page.split(marker, 1)[1].split("<", 1)[0]
 
 
-def test_a_gift_sent_directly_to_the_partner_counts_for_the_drive_but_is_never_held(app):
+def test_a_gift_sent_directly_to_the_partner_counts_for_the_drive_but_is_never_held(app, today):
     treasurer = setup(app)
     with data(app) as session:
         make_gift(session, drives.get_drive(session, "mo-2026"), 10_000, chapter="st-louis")
@@ -51,7 +49,7 @@ def test_a_gift_sent_directly_to_the_partner_counts_for_the_drive_but_is_never_h
             "method": "check",
             "check_number": "5501",
             "name": "Pat",
-            "received": TODAY,
+            "received": today.isoformat(),
             "partner_reference": "UMD-778",
         },
     )
@@ -105,11 +103,11 @@ def test_a_correction_is_a_new_entry_with_its_reason_never_an_edit(app):
     assert missing_reason.status_code == 400
 
 
-def test_correcting_a_direct_gift_keeps_it_out_of_the_money_held(app):
+def test_correcting_a_direct_gift_keeps_it_out_of_the_money_held(app, today):
     treasurer = setup(app)
     treasurer.post(
         "/treasurer/st-louis/direct",
-        {"drive": "1", "amount": "300", "method": "check", "received": TODAY},
+        {"drive": "1", "amount": "300", "method": "check", "received": today.isoformat()},
     )
     with data(app) as session:
         gift_id = session.exec(select(Gift.id)).one()
@@ -184,19 +182,19 @@ def test_another_chapters_unassigned_gift_cannot_be_assigned(app):
     assert chapter_figures(app)[0].raised_cents == 0
 
 
-def test_a_remittance_lowers_what_the_chapter_holds_and_cannot_exceed_it(app):
+def test_a_remittance_lowers_what_the_chapter_holds_and_cannot_exceed_it(app, today):
     treasurer = setup(app)
     with data(app) as session:
         make_gift(session, drives.get_drive(session, "mo-2026"), 60_000, chapter="st-louis")
     too_much = treasurer.post(
         "/treasurer/st-louis/remittances",
-        {"drive": "1", "amount": "600.01", "sent_on": TODAY, "reference": "ck 3001"},
+        {"drive": "1", "amount": "600.01", "sent_on": today.isoformat(), "reference": "ck 3001"},
     )
     assert too_much.status_code == 400
     assert "holds $600.00" in too_much.get_data(as_text=True)
     response = treasurer.post(
         "/treasurer/st-louis/remittances",
-        {"drive": "1", "amount": "500", "sent_on": TODAY, "reference": "ck 3001"},
+        {"drive": "1", "amount": "500", "sent_on": today.isoformat(), "reference": "ck 3001"},
     )
     assert response.status_code == 302
     _, mine = chapter_figures(app)
@@ -205,8 +203,8 @@ def test_a_remittance_lowers_what_the_chapter_holds_and_cannot_exceed_it(app):
     assert figure(page, "held-mo-2026") == "$100.00" and "ck 3001" in page
 
 
-def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
-    treasurer = setup(app, ratio_hundredths=10_000, starts_on=date.today() - timedelta(days=30))
+def test_the_partners_report_shows_actual_relief_beside_the_projection(app, today):
+    treasurer = setup(app, ratio_hundredths=10_000, starts_on=today - timedelta(days=30))
     with data(app) as session:
         drive = drives.get_drive(session, "mo-2026")
         make_gift(session, drive, 100_000, chapter="st-louis")
@@ -217,7 +215,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
     public.get("/drives/mo-2026")  # warm the cached page: the report must still show at once
     treasurer.post(
         "/treasurer/st-louis/remittances",
-        {"drive": "1", "amount": "1000", "sent_on": TODAY, "reference": "wire 88"},
+        {"drive": "1", "amount": "1000", "sent_on": today.isoformat(), "reference": "wire 88"},
     )
     with data(app) as session:
         (remittance,) = session.exec(select(Remittance.id)).all()
@@ -231,7 +229,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
             "people_helped": "212",
             "unit": "people",
             "region": "Missouri",
-            "reported_on": TODAY,
+            "reported_on": today.isoformat(),
             "remittances": [str(remittance)],
         },
     )
@@ -254,7 +252,7 @@ def test_the_partners_report_shows_actual_relief_beside_the_projection(app):
         "debt_abolished_cents": 12_500_000,
         "people_helped": 212,
         "counts_households": False,
-        "reported_on": TODAY,
+        "reported_on": today.isoformat(),
         "report_count": 1,
         "remitted_cents": 100_000,
         "actual_ratio": "125:1",
@@ -322,13 +320,13 @@ def test_the_dashboard_shows_each_drive_and_month_from_the_ledger(app):
     assert 'data-drive="mo-2026"' in drives_table and "$165.00" in drives_table
 
 
-def test_a_mistaken_remittance_is_reversed_by_a_new_entry_once(app):
+def test_a_mistaken_remittance_is_reversed_by_a_new_entry_once(app, today):
     treasurer = setup(app)
     with data(app) as session:
         make_gift(session, drives.get_drive(session, "mo-2026"), 60_000, chapter="st-louis")
     treasurer.post(
         "/treasurer/st-louis/remittances",
-        {"drive": "1", "amount": "500", "sent_on": TODAY, "reference": "ck 3001"},
+        {"drive": "1", "amount": "500", "sent_on": today.isoformat(), "reference": "ck 3001"},
     )
     with data(app) as session:
         from relief.models import Remittance
