@@ -46,6 +46,7 @@ class CardGift:
     #: refund id -> (amount, status); statuses as Stripe's refund object
     refunds: dict[str, tuple[int, str]] = field(default_factory=dict)
     dispute: str | None = None  # the dispute's last status
+    dispute_id: str | None = None
     dispute_amount: int = 0
     prevented: bool = False
 

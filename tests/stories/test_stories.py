@@ -2,13 +2,16 @@
 webhook, the treasurer's and the admin's forms, the CLI — and checked against the reference
 model (tests/stories/model.py) after every step and, more thoroughly, at the end.
 
-A story: card gifts with and without a chapter, monthly gifts and their renewals, partial,
-full and failed refunds, disputes through their status paths (refunds and disputes in the
-donor's euros too, posted as the dollars their balance transaction says left), check batches
-with a slip date, corrections of an amount or a date, gifts sent directly to the partner,
-remittances, partner reports (corrected, withdrawn), month closes, a donor's erasure. Every
-Stripe event goes into a bag; a step delivers a random one, another delivers one again, so
-events arrive shuffled and one to three times.
+A story: card gifts with and without a chapter, gifts through the donate form (paid, paid
+later by bank debit, refused by the bank, abandoned; the form sometimes sent twice), monthly
+gifts and their renewals, partial, full and failed refunds, disputes through their status
+paths (refunds and disputes in the donor's euros too, posted as the dollars their balance
+transaction says left), Stripe's payouts of the balance (synced as a treasurer would, with
+Stripe's dispute fees), check batches with a slip date, corrections of an amount or a date,
+gifts sent directly to the partner, remittances, partner reports (corrected, withdrawn), month
+closes, a donor's erasure. Every Stripe event goes into a bag; a step delivers a random one,
+another delivers one again, so events arrive shuffled and one to three times. At the end,
+every payout must reconcile to the cent.
 
 Runs in ``bash .ci/test`` with a few examples; ``RELIEF_STORIES=500`` runs 500 stories per
 database (``RELIEF_STORIES_SEED=n`` replays a run's seed, printed at its start).
@@ -46,7 +49,7 @@ from sqlmodel import col, select
 from relief import drives, ledger, money
 from relief.models import AccountRole, Gift, Job, PartnerReport, Remittance
 from relief.outbox.worker import Worker
-from relief.treasury import journal
+from relief.treasury import journal, payouts
 from tests import stripe_objects as so
 from tests.conftest import make_app
 from tests.factories import make_coalition
@@ -75,7 +78,9 @@ SEED = int(
     or (CI_SEED if os.environ.get("CI") else random.randrange(2**32))
 )
 ADMIN = "admin@coalition.org"
-OVERRIDE = "Closed by the story test: payouts are not part of these stories."
+OVERRIDE = "Closed by the story test: its payouts are checked at the story's end."
+#: Stripe's fee on a dispute, taken with the disputed money.
+DISPUTE_FEE = 1500
 
 
 def dollars(cents: int) -> str:
@@ -238,6 +243,17 @@ class DriveStories(RuleBasedStateMachine):
         #: Refunds made in the donor's euros (Adaptive Pricing); their dollars are what left
         #: the account, read by the worker from the balance transaction.
         self.euro_refunds: set[str] = set()
+        #: Stripe's balance transactions not paid out yet (money that moved in the account),
+        #: and Stripe's dispute fees paid out whose gift Relief did not know at the last sync.
+        self.balance: list[dict] = []
+        self.dispute_fees: list[tuple[str, int, datetime]] = []
+        #: Stripe's dispute fees in each chapter's books: the chapter's cost, no gift's.
+        self.dispute_fees_booked: dict[str, int] = defaultdict(int)
+        # One Stripe stand-in serves every story of a run: each story's account starts with
+        # no payouts.
+        self.fake.payouts.clear()
+        self.fake.payout_transactions.clear()
+        self.fake.sources.clear()
 
     def _next(self, prefix: str) -> str:
         self.serial += 1
@@ -290,11 +306,159 @@ class DriveStories(RuleBasedStateMachine):
         self.gift_where[intent] = Gift.stripe_payment_intent_id == intent
         self.model.cards[intent] = card
         charge = so.charge(charge_id=f"ch_of_{intent}", payment_intent=intent, amount_cents=amount)
+        self._moved("charge", amount, fee, f"ch_of_{intent}", charge)
         self._bag(
             intent,
             so.event("checkout.session.completed", obj),
             so.event("charge.succeeded", charge),
         )
+
+    @rule(
+        chapter=st.sampled_from((*CHAPTERS, None)),
+        amount=st.integers(500, 60_000),
+        cover_fee=st.booleans(),
+        outcome=st.sampled_from(["paid", "paid later", "bank refused", "abandoned"]),
+        twice=st.booleans(),
+        monthly=st.booleans(),
+    )
+    def form_gift(self, chapter, amount, cover_fee, outcome, twice, monthly):
+        """A donor gives through the drive's (or a chapter's) form: the app keeps a pending
+        gift and opens Stripe's checkout; what the donor does there arrives later as events.
+        ``paid later``: a bank debit (the session completes unpaid, then its payment
+        succeeds); ``bank refused``: it fails; ``abandoned``: the session expires unpaid.
+        ``twice``: the form is sent again (a double tap) and its other checkout expires.
+        ``monthly``: a subscription, paid by card (its first invoice pays the pending gift)
+        or abandoned."""
+        if monthly:
+            outcome = "paid" if outcome in ("paid", "paid later") else "abandoned"
+        self.serial += 1
+        donor = self.app.test_client()
+        # Each donor from an address of their own: the checkout limit is per address.
+        donor.environ_base["REMOTE_ADDR"] = f"10.9.{self.serial // 250}.{self.serial % 250 + 1}"
+        page = f"/drives/{DRIVE}" + (f"/{chapter}" if chapter else "")
+        intent = f"pi_form{self.serial}"
+        form = {
+            "csrf_token": csrf_token(donor, page),
+            "amount_choice": "other",
+            "custom_amount": dollars(amount),
+            "frequency": "monthly" if monthly else "once",
+            "donor_name": "Dana Donor",
+            "show_name": "show",
+            "email": f"donor-{intent}@example.org",
+            "message": "",
+            **({"cover_fee": "y"} if cover_fee else {}),
+        }
+        sessions = []
+        for _ in range(2 if twice else 1):
+            response = donor.post(f"{page}/donate", data=form)
+            assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+            sessions.append(response.headers["Location"].rsplit("/", 1)[1])
+        with data(self.app) as session:
+            gifts = {
+                gift.stripe_session_id: gift
+                for gift in session.exec(
+                    select(Gift).where(col(Gift.stripe_session_id).in_(sessions))
+                )
+            }
+        assert set(gifts) == set(sessions)  # a checkout per pending gift, none lost
+        gift = gifts[sessions[-1]]
+        charged = gift.amount_cents
+        config = self.app.config
+        grossed = money.gross_up(
+            amount,
+            config["FEE_PERCENT_BPS"],
+            config["FEE_FIXED_CENTS"],
+            billing_bps=config["FEE_MONTHLY_BPS"] if monthly else 0,
+        )
+        assert charged == (grossed if cover_fee else amount), (amount, cover_fee, charged)
+        metadata = {
+            "drive": DRIVE,
+            "gift": gift.public_id,
+            **({"chapter": chapter} if chapter else {}),
+        }
+
+        def checkout(status, payment_status):
+            obj = so.checkout_session(
+                amount_cents=charged,
+                metadata=metadata,
+                session_id=gift.stripe_session_id,
+                payment_intent=intent,
+                payment_status=payment_status,
+                email=f"donor-{intent}@example.org",
+            )
+            obj["status"] = status
+            obj["created"] = int((now() - timedelta(seconds=5)).timestamp())
+            return obj
+
+        if monthly:
+            self._left_behind(sessions, gifts, metadata, intent, "subscription")
+            if outcome == "abandoned":
+                expired = checkout("expired", "unpaid")
+                expired["mode"], expired["payment_intent"] = "subscription", None
+                self._bag(intent, so.event("checkout.session.expired", expired))
+                return
+            subscription, invoice_id = f"sub_form{self.serial}", self._next("in_form")
+            session_obj = so.checkout_session(
+                amount_cents=charged,
+                metadata=metadata,
+                mode="subscription",
+                session_id=gift.stripe_session_id,
+                subscription=subscription,
+                invoice=invoice_id,
+                email=f"donor-{intent}@example.org",
+            )
+            self._invoice(
+                invoice_id,
+                subscription,
+                charged,
+                chapter,
+                metadata,
+                "subscription_create",
+                session_obj,
+            )
+            return
+
+        events = {
+            "paid": [so.event("checkout.session.completed", checkout("complete", "paid"))],
+            "paid later": [
+                so.event("checkout.session.completed", checkout("complete", "unpaid")),
+                so.event("checkout.session.async_payment_succeeded", checkout("complete", "paid")),
+            ],
+            "bank refused": [
+                so.event("checkout.session.completed", checkout("complete", "unpaid")),
+                so.event("checkout.session.async_payment_failed", checkout("complete", "unpaid")),
+            ],
+            "abandoned": [so.event("checkout.session.expired", checkout("expired", "unpaid"))],
+        }[outcome]
+        if outcome in ("paid", "paid later"):
+            fee = 30 + charged * 29 // 1000
+            self.fake.fees[f"ch_of_{intent}"] = fee
+            created = datetime.fromtimestamp(events[0]["data"]["object"]["created"], UTC)
+            self.gift_where[intent] = Gift.stripe_payment_intent_id == intent
+            self.model.cards[intent] = CardGift(
+                intent, self.model.owner(chapter), charged, fee, created, chapter is None
+            )
+            charge = so.charge(
+                charge_id=f"ch_of_{intent}", payment_intent=intent, amount_cents=charged
+            )
+            self._moved("charge", charged, fee, f"ch_of_{intent}", charge)
+            events.append(so.event("charge.succeeded", charge))
+        self._bag(intent, *events)
+        self._left_behind(sessions, gifts, metadata, intent)
+
+    def _left_behind(self, sessions, gifts, metadata, key, mode="payment"):
+        """The checkout a double tap left behind (if it made one) expires unpaid."""
+        for other in set(sessions) - {sessions[-1]}:
+            left = gifts[other]
+            obj = so.checkout_session(
+                amount_cents=left.amount_cents,
+                metadata={**metadata, "gift": left.public_id},
+                session_id=other,
+                payment_status="unpaid",
+                email=f"donor-{key}@example.org",
+            )
+            obj["status"], obj["mode"], obj["payment_intent"] = "expired", mode, None
+            self._bag(key, so.event("checkout.session.expired", obj))
 
     @rule(chapter=st.sampled_from((*CHAPTERS, None)), amount=st.integers(500, 20_000))
     def monthly_gift(self, chapter, amount):
@@ -339,6 +503,9 @@ class DriveStories(RuleBasedStateMachine):
     ):
         fee = 30 + amount * 3 // 100
         self.fake.fees[f"ch_of_pi_of_{invoice_id}"] = fee
+        charge_id, intent = f"ch_of_pi_of_{invoice_id}", f"pi_of_{invoice_id}"
+        charge = so.charge(charge_id=charge_id, payment_intent=intent, amount_cents=amount)
+        self._moved("charge", amount, fee, charge_id, charge)
         key = subscription if session_obj is not None else invoice_id
         card = CardGift(
             key, self.model.owner(chapter), amount, fee, now(), chapter is None, monthly=True
@@ -428,6 +595,7 @@ class DriveStories(RuleBasedStateMachine):
                     source=refund_id,
                 ),
             }
+        self._moved("refund", -amount, 0, refund_id, self._source("refund", refund_id, card))
         self._bag(card.key, so.event("refund.created", refund), so.event("charge.refunded", charge))
 
     @staticmethod
@@ -461,6 +629,8 @@ class DriveStories(RuleBasedStateMachine):
             self._in_euros(failed, amount)
             failed["balance_transaction"] = f"txn_of_{refund_id}"
             self.fake.refunds[refund_id]["status"] = "failed"  # Stripe's current state
+        # The bank refused it: the money comes back to the balance.
+        self._moved("refund_failure", amount, 0, refund_id, self._source("refund", refund_id, card))
         self._bag(card.key, so.event("refund.updated", failed), so.event("refund.failed", failed))
 
     def _disputable(self):
@@ -503,6 +673,7 @@ class DriveStories(RuleBasedStateMachine):
             "prevented": [("created", "prevented")],
         }[path]
         card.dispute, card.dispute_amount = statuses[-1][1], amount
+        card.dispute_id = dispute_id
         events = [
             so.event(
                 f"charge.dispute.{name}",
@@ -537,6 +708,13 @@ class DriveStories(RuleBasedStateMachine):
                     )
                 ]
         self._bag(card.key, *events)
+        if path in ("won", "lost", "open"):
+            # Stripe takes the disputed money and its dispute fee, and gives the money back
+            # when the dispute is won (the fee it keeps).
+            disputed = self._source("dispute", dispute_id, card)
+            self._moved("adjustment", -amount, DISPUTE_FEE, dispute_id, disputed, "dispute")
+            if path == "won":
+                self._moved("adjustment", amount, 0, dispute_id, disputed, "dispute_reversal")
         if path == "prevented":
             # Stripe refunds a prevented dispute's charge: the money leaves once, as a refund.
             self._refund(card, amount)
@@ -550,6 +728,94 @@ class DriveStories(RuleBasedStateMachine):
     def _pick(self, things, pick):
         return things[pick % len(things)] if things else None
 
+    # --- Stripe's payouts ----------------------------------------------------------------------
+
+    def _source(self, kind, object_id, card):
+        """A refund or dispute as a balance transaction's expanded ``source``: it names the
+        charge and payment intent that find its gift."""
+        return so.shape(kind, id=object_id, charge=f"ch_of_{card.key}", payment_intent=card.key)
+
+    def _moved(self, kind, amount, fee, source, source_object, category=None):
+        """Money that moved in the coalition's Stripe account: a balance transaction, in the
+        balance until the next payout carries it."""
+        self.serial += 1
+        self.fake.sources[source] = source_object
+        self.balance.append(
+            so.shape(
+                "balance_transaction",
+                id=f"txn_story{self.serial}",
+                amount=amount,
+                fee=fee,
+                net=amount - fee,
+                currency="usd",
+                type=kind,
+                reporting_category=category or kind,
+                source=source,
+                created=int(time.time()),
+            )
+        )
+
+    @precondition(lambda self: sum(t["net"] for t in self.balance) > 0)
+    @rule()
+    def payout(self):
+        """Stripe pays the balance out to the bank (an automatic payout carries every balance
+        transaction since the last), and a treasurer syncs with Stripe."""
+        self.serial += 1
+        payout_id = f"po_story{self.serial}"
+        carried, self.balance = self.balance, []
+        self.fake.payout_transactions[payout_id] = carried[::-1]  # newest first, as Stripe
+        created = int(time.time())
+        self.fake.payouts.insert(
+            0,
+            so.shape(
+                "payout",
+                id=payout_id,
+                amount=sum(t["net"] for t in carried),
+                currency="usd",
+                created=created,
+                arrival_date=created,
+                automatic=True,
+                status="paid",
+            ),
+        )
+        for txn in carried:
+            if txn["type"] == "adjustment" and txn["fee"]:
+                card = next(c for c in self.model.cards.values() if c.dispute_id == txn["source"])
+                moment = datetime.fromtimestamp(txn["created"], UTC)
+                self.dispute_fees.append((card.key, txn["fee"], moment))
+        self._sync()
+
+    def _sync(self):
+        """``flask stripe sync``: payouts and their transactions stored and matched, and
+        Stripe's dispute fees posted for the gifts Relief knows."""
+        synced = self.app.test_cli_runner().invoke(args=["stripe", "sync"])
+        assert synced.exit_code == 0, synced.output
+        with data(self.app) as session:
+            for waiting in list(self.dispute_fees):
+                key, cents, moment = waiting
+                if session.exec(select(Gift.id).where(self.gift_where[key])).first():
+                    owner = self.model.cards[key].owner
+                    self.model.book(owner, "fee", moment, cents)
+                    self.dispute_fees_booked[owner] += cents
+                    self.dispute_fees.remove(waiting)
+
+    def _check_payouts(self):
+        """Every payout, as each chapter's treasurer sees it, reconciles to the cent: each
+        line matched to the ledger, Stripe's net equal to what the ledger expects."""
+        with data(self.app) as session:
+            for slug in CHAPTERS:
+                chapter = drives.get_chapter(session, slug)
+                for view in payouts.payouts_of(session, chapter, limit=None):
+                    assert view.state == "reconciled", (
+                        slug,
+                        view.payout.stripe_id,
+                        view.difference_cents,
+                        [
+                            (ln.txn.type, ln.txn.amount_cents, ln.matched_as, ln.problem)
+                            for ln in view.lines
+                        ],
+                    )
+
     # --- delivery ------------------------------------------------------------------------------
 
     def _deliver(self, key, evt):
@@ -558,7 +824,13 @@ class DriveStories(RuleBasedStateMachine):
         # A refund in euros is read from its balance transaction by the worker, at once here.
         Worker(self.app, kinds=("refund-amount",)).burst()
         card = self.model.cards.get(key)
-        creates = evt["type"] in ("checkout.session.completed", "invoice.paid")
+        pays = evt["type"] in (
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+            "invoice.paid",
+        )
+        # A bank debit's session completes unpaid: its money arrives with the later event.
+        creates = pays and evt["data"]["object"].get("payment_status", "paid") == "paid"
         if card is not None and creates and key not in self.paid:
             # The gift and its fee are booked when the first event that pays it arrives, in
             # the month it was paid (or the owner's next open one, if that month is closed).
@@ -949,7 +1221,8 @@ class DriveStories(RuleBasedStateMachine):
         assert shown_actual == expected
 
     def check_everything(self):
-        """At the end: every place a person reads the figures."""
+        """At the end: every place a person reads the figures, and every payout."""
+        self._sync()  # a last sync: what arrived since matches, and its dispute fees post
         expected = self.model.figures()
         page = self.stripe.get(f"/drives/{DRIVE}").get_data(as_text=True)
         assert shown(expected["raised"]) in page
@@ -973,7 +1246,9 @@ class DriveStories(RuleBasedStateMachine):
             for kind in KINDS:
                 books[kind] += per_kind[kind]
             donors = self._csv(treasurer, f"/treasurer/{chapter}/donors.csv?drive={self.drive_id}")
-            assert sum(cents_of(row["net"]) for row in donors) == mine["net"], chapter
+            # Each gift's net, with its own fee: Stripe's dispute fees are no donor's.
+            donors_net = sum(cents_of(row["net"]) for row in donors)
+            assert donors_net - self.dispute_fees_booked[chapter] == mine["net"], chapter
             self._check_journal(chapter, treasurer, mine)
         # Every cent in exactly one chapter's books: the books add up to the drive, no allowance.
         api = self.api()
@@ -989,6 +1264,7 @@ class DriveStories(RuleBasedStateMachine):
             assert self._month_report(chapter, month) == text_at_close, (chapter, month)
         self._check_receipts()
         self._check_receipt_jobs()
+        self._check_payouts()
         verified = self.app.test_cli_runner().invoke(args=["ledger", "verify"])
         assert verified.exit_code == 0, verified.output
 
