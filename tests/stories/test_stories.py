@@ -327,10 +327,8 @@ class DriveStories(RuleBasedStateMachine):
         ``paid later``: a bank debit (the session completes unpaid, then its payment
         succeeds); ``bank refused``: it fails; ``abandoned``: the session expires unpaid.
         ``twice``: the form is sent again (a double tap) and its other checkout expires.
-        ``monthly``: a subscription, paid by card (its first invoice pays the pending gift)
-        or abandoned."""
-        if monthly:
-            outcome = "paid" if outcome in ("paid", "paid later") else "abandoned"
+        ``monthly``: a subscription, whose first invoice pays the pending gift (a bank debit's
+        session completes unpaid and its payment succeeds or fails later, as above)."""
         self.serial += 1
         donor = self.app.test_client()
         # Each donor from an address of their own: the checkout limit is per address.
@@ -392,30 +390,7 @@ class DriveStories(RuleBasedStateMachine):
 
         if monthly:
             self._left_behind(sessions, gifts, metadata, intent, "subscription")
-            if outcome == "abandoned":
-                expired = checkout("expired", "unpaid")
-                expired["mode"], expired["payment_intent"] = "subscription", None
-                self._bag(intent, so.event("checkout.session.expired", expired))
-                return
-            subscription, invoice_id = f"sub_form{self.serial}", self._next("in_form")
-            session_obj = so.checkout_session(
-                amount_cents=charged,
-                metadata=metadata,
-                mode="subscription",
-                session_id=gift.stripe_session_id,
-                subscription=subscription,
-                invoice=invoice_id,
-                email=f"donor-{intent}@example.org",
-            )
-            self._invoice(
-                invoice_id,
-                subscription,
-                charged,
-                chapter,
-                metadata,
-                "subscription_create",
-                session_obj,
-            )
+            self._form_monthly(gift, charged, chapter, metadata, intent, outcome)
             return
 
         events = {
@@ -445,6 +420,45 @@ class DriveStories(RuleBasedStateMachine):
             events.append(so.event("charge.succeeded", charge))
         self._bag(intent, *events)
         self._left_behind(sessions, gifts, metadata, intent)
+
+    def _form_monthly(self, gift, charged, chapter, metadata, intent, outcome):
+        """The events of a monthly gift's checkout: its subscription's first invoice pays the
+        pending gift, unless the donor abandoned it or the bank refused the debit."""
+        subscription, invoice_id = f"sub_form{self.serial}", self._next("in_form")
+
+        def subscribed(payment_status, status="complete"):
+            obj = so.checkout_session(
+                amount_cents=charged,
+                metadata=metadata,
+                mode="subscription",
+                session_id=gift.stripe_session_id,
+                subscription=subscription,
+                invoice=invoice_id,
+                payment_status=payment_status,
+                email=f"donor-{intent}@example.org",
+            )
+            obj["status"] = status
+            return obj
+
+        if outcome == "abandoned":
+            expired = subscribed("unpaid", "expired")
+            expired["subscription"] = expired["invoice"] = None
+            self._bag(intent, so.event("checkout.session.expired", expired))
+        elif outcome == "bank refused":
+            self._bag(
+                intent,
+                so.event("checkout.session.completed", subscribed("unpaid")),
+                so.event("checkout.session.async_payment_failed", subscribed("unpaid")),
+            )
+        else:
+            later = outcome == "paid later"
+            first = subscribed("unpaid" if later else "paid")
+            self._invoice(
+                invoice_id, subscription, charged, chapter, metadata, "subscription_create", first
+            )
+            if later:
+                succeeded = so.event("checkout.session.async_payment_succeeded", subscribed("paid"))
+                self._bag(subscription, succeeded)
 
     def _left_behind(self, sessions, gifts, metadata, key, mode="payment"):
         """The checkout a double tap left behind (if it made one) expires unpaid."""
