@@ -376,20 +376,10 @@ class DriveStories(RuleBasedStateMachine):
         }
 
         def checkout(status, payment_status):
-            obj = so.checkout_session(
-                amount_cents=charged,
-                metadata=metadata,
-                session_id=gift.stripe_session_id,
-                payment_intent=intent,
-                payment_status=payment_status,
-                email=f"donor-{intent}@example.org",
-            )
-            obj["status"] = status
-            obj["created"] = int((now() - timedelta(seconds=5)).timestamp())
-            return obj
+            return self._checkout(gift, metadata, intent, payment_status, status, intent=intent)
 
         if monthly:
-            self._left_behind(sessions, gifts, metadata, intent, "subscription")
+            self._left_behind(sessions, gifts, metadata, intent, monthly=True)
             self._form_monthly(gift, charged, chapter, metadata, intent, outcome)
             return
 
@@ -427,18 +417,9 @@ class DriveStories(RuleBasedStateMachine):
         subscription, invoice_id = f"sub_form{self.serial}", self._next("in_form")
 
         def subscribed(payment_status, status="complete"):
-            obj = so.checkout_session(
-                amount_cents=charged,
-                metadata=metadata,
-                mode="subscription",
-                session_id=gift.stripe_session_id,
-                subscription=subscription,
-                invoice=invoice_id,
-                payment_status=payment_status,
-                email=f"donor-{intent}@example.org",
+            return self._checkout(
+                gift, metadata, intent, payment_status, status, subscription, invoice_id
             )
-            obj["status"] = status
-            return obj
 
         if outcome == "abandoned":
             expired = subscribed("unpaid", "expired")
@@ -460,19 +441,36 @@ class DriveStories(RuleBasedStateMachine):
                 succeeded = so.event("checkout.session.async_payment_succeeded", subscribed("paid"))
                 self._bag(subscription, succeeded)
 
-    def _left_behind(self, sessions, gifts, metadata, key, mode="payment"):
+    def _left_behind(self, sessions, gifts, metadata, key, monthly=False):
         """The checkout a double tap left behind (if it made one) expires unpaid."""
         for other in set(sessions) - {sessions[-1]}:
             left = gifts[other]
-            obj = so.checkout_session(
-                amount_cents=left.amount_cents,
-                metadata={**metadata, "gift": left.public_id},
-                session_id=other,
-                payment_status="unpaid",
-                email=f"donor-{key}@example.org",
+            obj = self._checkout(
+                left, {**metadata, "gift": left.public_id}, key, "unpaid", "expired"
             )
-            obj["status"], obj["mode"], obj["payment_intent"] = "expired", mode, None
+            obj["mode"] = "subscription" if monthly else "payment"
             self._bag(key, so.event("checkout.session.expired", obj))
+
+    @staticmethod
+    def _checkout(
+        gift, metadata, key, payment_status, status, subscription=None, invoice=None, intent=None
+    ):
+        """The checkout session of one of the form's pending gifts, as Stripe states it: a
+        payment (paid with ``intent``) or, with ``subscription``, a monthly gift's."""
+        obj = so.checkout_session(
+            amount_cents=gift.amount_cents,
+            metadata=metadata,
+            mode="subscription" if subscription else "payment",
+            session_id=gift.stripe_session_id,
+            payment_intent=intent,
+            subscription=subscription,
+            invoice=invoice,
+            payment_status=payment_status,
+            email=f"donor-{key}@example.org",
+        )
+        obj["status"] = status
+        obj["payment_intent"] = intent  # none until the donor pays (or for a subscription)
+        return obj
 
     @rule(chapter=st.sampled_from((*CHAPTERS, None)), amount=st.integers(500, 20_000))
     def monthly_gift(self, chapter, amount):
