@@ -141,8 +141,9 @@ class Gateway(Protocol):
         """The fees of the account's card payments made between the two times, read from
         their balance transactions a page of a hundred at a time (newest first), until every
         payment intent or charge id ``wanted`` is found or ``most_pages`` are read; keyed by
-        both ids. Payments not listed (another type, older, a server that cannot list) are
-        simply absent: the caller reads those one by one. Raises GatewayError (a 429 too)."""
+        both ids. A payment an earlier list showed may be answered without asking again.
+        Payments not listed (another type, older, a server that cannot list) are simply
+        absent: the caller reads those one by one. Raises GatewayError (a 429 too)."""
         ...
 
     def refund_in_account(self, refund_id: str) -> RefundInAccount:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -44,6 +46,10 @@ log = logging.getLogger(__name__)
 
 #: Stripe's largest page; the client's auto-pagination follows ``has_more``.
 PAGE_SIZE = 100
+#: Fees of card payments that a list showed, kept for the batches after it: the list is newest
+#: first, so one batch's pages also show the payments of the next batches' gifts (a balance
+#: transaction's fee never changes). About ten pages' worth.
+LISTED_FEES_KEPT = 1_000
 
 
 def _id(value) -> str:
@@ -160,6 +166,8 @@ class StripeGateway:
             options["base_addresses"] = {"api": api_base}
         self.client = stripe.StripeClient(secret_key, **options)
         self.webhook_secret = webhook_secret
+        self._listed_fees: OrderedDict[str, PaymentFee] = OrderedDict()
+        self._listed_fees_lock = threading.Lock()
 
     def start_checkout(self, gift: Gift, details: CheckoutDetails, urls: CheckoutUrls) -> str:
         try:
@@ -243,13 +251,14 @@ class StripeGateway:
             "limit": PAGE_SIZE,
             "expand": ["data.source"],
         }
-        missing = set(wanted)
-        found: dict[str, PaymentFee] = {}
+        found = self._fees_listed_before(wanted)
+        missing = set(wanted) - found.keys()
         try:
-            for _ in range(most_pages):
+            for _ in range(most_pages if missing else 0):
                 page = self._list_page("/v1/balance_transactions", params)
-                for txn in page["data"]:
-                    fee = _charge_fee(txn)
+                listed = [_charge_fee(txn) for txn in page["data"]]
+                self._keep_listed_fees(listed)
+                for fee in listed:
                     for key in (fee.payment_intent_id, fee.charge_id):
                         if key is not None:
                             found[key] = fee
@@ -264,6 +273,19 @@ class StripeGateway:
         except stripe.StripeError as error:  # a 429 (RateLimitError) too: retried later
             raise GatewayError(f"Stripe could not list fees: {error}") from error
         return found
+
+    def _fees_listed_before(self, wanted: Collection[str]) -> dict[str, PaymentFee]:
+        with self._listed_fees_lock:
+            return {key: fee for key in wanted if (fee := self._listed_fees.get(key))}
+
+    def _keep_listed_fees(self, fees: list[PaymentFee]) -> None:
+        with self._listed_fees_lock:
+            for fee in fees:
+                for key in (fee.payment_intent_id, fee.charge_id):
+                    if key is not None:
+                        self._listed_fees[key] = fee
+            while len(self._listed_fees) > 2 * LISTED_FEES_KEPT:  # two keys a payment
+                self._listed_fees.popitem(last=False)
 
     def _list_page(self, path: str, params: BalanceTransactionListParams) -> dict:
         """A page of a list as plain JSON, through the client's public ``raw_request`` (its

@@ -125,6 +125,34 @@ def test_the_list_is_paged_only_as_far_as_the_fees_wanted(
     assert pending(stripe_session) == 0
 
 
+def test_fees_an_earlier_list_showed_are_not_asked_for_again(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    """The list is newest first, so under a stream of gifts one batch's page also shows the
+    payments whose webhooks are still on their way. The next batch finds their fees in what
+    that page showed and asks Stripe nothing (reads are rate-limited)."""
+    for later in ("pi_later1", "pi_later2"):  # paid, their webhooks not here yet
+        fake_stripe.fees[f"ch_of_{later}"] = 77
+        fake_stripe.add_charge(later)
+    pay(stripe_client, fake_stripe, ["pi_first1", "pi_first2"])
+    worker = Worker(stripe_app, kinds=("fee",))
+    fake_stripe.requests.clear()
+    worker.burst()
+    assert asked(fake_stripe) == [LIST]
+    pay(stripe_client, fake_stripe, ["pi_later1", "pi_later2"], charged=False, fee=lambda n: 77)
+    fake_stripe.requests.clear()
+    assert worker.burst() == {JobStatus.DONE: 2}
+    assert asked(fake_stripe) == []
+    assert sorted(c for (c,) in fee_entries(stripe_session).values()) == [30, 31, 77, 77]
+    later = (
+        fresh(stripe_session)
+        .exec(select(Gift).where(Gift.stripe_payment_intent_id == "pi_later1"))
+        .one()
+    )
+    assert (later.stripe_charge_id, later.fee_pending) == ("ch_of_pi_later1", False)
+    assert ledger.verify(stripe_session, drive) == []
+
+
 @pytest.mark.parametrize("status", [429, 500], ids=["rate limited", "Stripe down"])
 def test_a_refused_list_leaves_every_fee_queued_for_the_retry(
     stripe_session, stripe_app, stripe_client, fake_stripe, drive, status
