@@ -11,11 +11,18 @@ import pytest
 from alembic import command
 from sqlmodel import select
 
-from relief import drives, ledger
+from relief import drives, ledger, matches
 from relief.config import ConfigError, from_environment
 from relief.db import alembic_config, upgrade
 from relief.ledger import months
-from relief.models import DailyTotal, Entry, GiftMethod, MonthClose, MonthTotal
+from relief.models import (
+    DailyTotal,
+    Entry,
+    GiftMethod,
+    MatchCounts,
+    MonthClose,
+    MonthTotal,
+)
 from relief.reports import monthly, render
 from relief.treasury import frozen_months
 from tests.conftest import make_app
@@ -101,6 +108,40 @@ def test_a_new_years_eve_gift_in_chicago_is_a_december_gift_everywhere(chicago):
 
     verified = chicago.test_cli_runner().invoke(args=["ledger", "verify"])
     assert verified.exit_code == 0 and "mo-2026: exact" in verified.output
+
+
+def test_a_match_ending_on_new_years_eve_matches_the_evening_gift_and_not_new_years_day(
+    chicago,
+):
+    """A sponsor matches December's gifts: the Missourian who gives at 8:30 pm on December 31
+    (already January 1 in UTC) is matched; one who gives at half past midnight is not."""
+    with data(chicago) as session:
+        drive = make_coalition(session, starts_on=date(2026, 12, 1), ends_on=date(2027, 1, 31))
+        matches.create_pledge(
+            session,
+            drives.get_chapter(session, "st-louis"),
+            drive,
+            matches.PledgeTerms(
+                sponsor_name="Acme Health",
+                ratio="1:1",
+                cap_cents=1_000_000,
+                starts_on=date(2026, 12, 1),
+                ends_on=date(2026, 12, 31),
+                counts=MatchCounts.ALL,
+            ),
+        )
+        for cents, received in (
+            (4_200, NEW_YEARS_EVE),  # 8:30 pm Central, December 31
+            (1_000, NEW_YEARS_EVE + timedelta(hours=4)),  # 0:30 am Central, January 1
+            (300, datetime(2026, 12, 1, 6, 0, tzinfo=UTC)),  # 0:00 am Central, December 1
+            (50, datetime(2026, 12, 1, 5, 59, tzinfo=UTC)),  # 11:59 pm Central, November 30
+        ):
+            make_gift(session, drive, cents, chapter="st-louis", received_at=received)
+        session.commit()
+        (standing,) = matches.standings(session, drive)
+    assert standing.matched_cents == 4_200 + 300
+    shown = chicago.test_client().get("/api/drives/mo-2026").get_json()["matches"]
+    assert [m["matched_cents"] for m in shown] == [4_500]
 
 
 def _last_sunday(before: date) -> date:
