@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -32,6 +33,12 @@ for _name in (
     os.environ.pop(_name, None)
 os.environ["SECRET_KEY"] = "test-secret-key"
 os.environ["RELIEF_ENV"] = "test"
+# The app's days are the coalition's (UTC unless a test sets RELIEF_TIMEZONE) and the tests
+# take theirs from date.today(): both on UTC's clock, so that the suite run by a treasurer in
+# Missouri at 8 pm (already tomorrow in UTC) agrees with the app. Servers, browsers and workers
+# the tests start inherit it.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 _counter = itertools.count()
 
