@@ -227,7 +227,8 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                 else f"{keyed.fees_unread:,} fees still unread after {keyed.fees_seconds:.0f} s"
             )
             lines.append(
-                f"{'':<11}with Stripe keys, fees read by the outbox's workers from a local "
+                f"{'':<11}with Stripe keys, fees read by {keyed.fee_workers} outbox "
+                f"worker{'s' if keyed.fee_workers != 1 else ''} from a local "
                 f"stand-in for Stripe: {keyed.per_second:,.0f} events/s "
                 f"{mark(keyed.per_second >= TARGET_WEBHOOKS)}{_of_floor(keyed, floor)} "
                 f"({keyed.processed:,} gifts, "

@@ -175,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="gunicorn sync workers (default 2: one per core for CPU-bound load)",
     )
+    parser.add_argument(
+        "--fee-workers",
+        type=int,
+        default=1,
+        help="outbox workers reading fees in the webhook leg with Stripe keys (default 1: the\n"
+        "README's one `flask worker` beside the server)",
+    )
     parser.add_argument("--wsgi-app", default="app:app", help="what gunicorn serves (app:app)")
     parser.add_argument(
         "--change-counter",

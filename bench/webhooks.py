@@ -53,6 +53,8 @@ class Webhooks:
     stripe_requests: int = 0
     #: … of which list pages (the rest read one fee each).
     stripe_lists: int = 0
+    #: With Stripe keys: the outbox workers that read the fees.
+    fee_workers: int = 0
 
 
 def _settle(pids: list[int], most_seconds: float = 30) -> None:
@@ -209,8 +211,8 @@ def measure_webhooks(
 
 def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path) -> Webhooks:
     """The webhook leg again with Stripe keys, as in production: each gift's fee job is read
-    by outbox workers (``flask worker --only fee``, one per gunicorn worker) from a local
-    stand-in for Stripe (tests/fake_stripe.py, in this process)."""
+    by outbox workers (``flask worker --only fee``; ``--fee-workers``, one as the README runs
+    it) from a local stand-in for Stripe (tests/fake_stripe.py, in this process)."""
     from bench.serve import _environment
     from tests.fake_stripe import FakeStripe
     from tests.processes.worker import WorkerProcess
@@ -222,7 +224,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
     # Beside the server, as in production (they start while gunicorn does; idle, each asks
     # the database once a second whether a job is due).
     env = {**_environment(database_url), **keys, "RELIEF_ENV": "test"}
-    workers = [WorkerProcess(env, "--only", "fee", "--poll", "1") for _ in range(args.workers)]
+    workers = [WorkerProcess(env, "--only", "fee", "--poll", "1") for _ in range(args.fee_workers)]
     server = None
     try:
         server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app, extra_env=keys)
@@ -240,6 +242,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             workdir,
             with_fees=True,
         )
+        hooks.fee_workers = len(workers)
         hooks.stripe_requests = len(stripe.requests)
         hooks.stripe_lists = sum(r["path"] == "/v1/balance_transactions" for r in stripe.requests)
         if hooks.processed:
