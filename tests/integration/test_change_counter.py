@@ -55,6 +55,20 @@ def raised(server: Gunicorn) -> set[int]:
     }
 
 
+def shows_at_once(server: Gunicorn, cents: int, database_url: str) -> None:
+    """Both workers answer ``cents`` at once. On SQLite the shared file counts the commit
+    before the next request. On PostgreSQL a worker hears the NOTIFY when PostgreSQL hands it
+    on to the worker's socket: within microseconds on a quiet machine, but on a loaded
+    two-core one a worker's next request can come first (scale-out.md, the hand-on gap; seen
+    once with two test runs sharing the cores). There the answers may take a moment, well
+    short of the TRUST_SECONDS a lost NOTIFY would have to wait out."""
+    seen = raised(server)
+    if seen != {cents} and database_url.startswith("postgresql"):
+        time.sleep(0.2)
+        seen = raised(server)
+    assert seen == {cents}
+
+
 def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_within_a_second(
     database_url, tmp_path
 ):
@@ -87,12 +101,12 @@ def test_a_commit_in_another_process_shows_at_once_and_a_write_around_the_app_wi
         with Session(engine, expire_on_commit=False) as books:
             make_gift(books, drive, 2_500)
         assert change_counter.read() == count + 1
-        assert raised(server) == {12_500}  # at once, in both workers
+        shows_at_once(server, 12_500, database_url)
 
         # A gift as the app records it: a request's writer unit commits, and says so.
         _give_through_stripe(app, 500, 1)
         assert change_counter.read() == count + 2
-        assert raised(server) == {13_000}  # at once, in both workers
+        shows_at_once(server, 13_000, database_url)
         count += 1
 
         # psql, a script, another machine: the counter is not told. Within a second.
