@@ -3,7 +3,8 @@ sponsor's payment. A pledge is a promise, not money.
 
 - **Matched** is derived from the ledger each time it is shown, never kept as a running sum:
   the eligible gifts' net (gifts, refunds, disputes and corrections: the raised kinds) by the
-  day each gift was received, × the pledge's ratio, capped. One aggregate query per drive,
+  day each gift was received (the day a correction of its date moved it to: ``ledger.moves``),
+  × the pledge's ratio, capped. One aggregate query per drive,
   grouped by the pledges' windows, so its cost does not grow with the number of gifts; the
   drive page and the API keep the answer in the page cache (``match_pledge`` is in its key).
 - Several pledges share the gifts **in the order they were made**: a donor's cent is matched
@@ -17,14 +18,18 @@ sponsor's payment. A pledge is a promise, not money.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from relief import ledger
 from relief.errors import Conflict, InvalidInput, NotFound
+from relief.ledger import moves
 from relief.ledger.figures import RAISED_KINDS
 from relief.ledger.months import day_text
 from relief.models import (
@@ -245,18 +250,13 @@ def _instants(pledges: list[MatchPledge]) -> list:
     return [(day, ledger.day_start(day)) for day in days]
 
 
-def _eligible(session: Session, drive: Drive, bounds: list) -> dict[tuple[int, bool, int], int]:
-    """The drive's donors' net cents by (window segment, given online, chapter credited): one
-    aggregate over the ledger's raised entries of gifts received from the first boundary to
-    the last; the sponsors' own gifts left out."""
-    # Segment i is [bounds[i], bounds[i + 1]); gifts before the first are filtered out.
-    before = [(col(Gift.received_at) < instant, i - 1) for i, (_, instant) in enumerate(bounds)]
-    # Grouped by the output columns' names: PostgreSQL would not take a CASE with bound
-    # values in the SELECT and its copy in GROUP BY for one expression. (None of the names is
-    # an input column's, which PostgreSQL's GROUP BY would prefer.)
-    rows = session.exec(
+def _donors_net(key: Any):
+    """The drive's donors' raised entries (gifts, refunds, disputes, corrections) summed by
+    ``key``, online or not and chapter; the sponsors' own gifts left out. Where and grouping
+    are the caller's."""
+    return (
         select(
-            case(*before, else_=len(bounds) - 1).label("segment"),
+            key,
             col(Gift.method).in_(ONLINE_METHODS).label("online"),
             func.coalesce(Gift.chapter_id, 0).label("credited"),
             func.sum(Entry.amount_cents),
@@ -264,16 +264,49 @@ def _eligible(session: Session, drive: Drive, bounds: list) -> dict[tuple[int, b
         .select_from(Entry)
         .join(Gift, col(Gift.id) == Entry.gift_id)
         .outerjoin(MatchPayment, col(MatchPayment.gift_id) == Gift.id)
-        .where(
-            Entry.drive_id == drive.id,
-            col(Entry.kind).in_(RAISED_KINDS),
-            col(MatchPayment.gift_id).is_(None),
-            col(Gift.received_at) >= bounds[0][1],
-            col(Gift.received_at) < bounds[-1][1],
+        .where(col(Entry.kind).in_(RAISED_KINDS), col(MatchPayment.gift_id).is_(None))
+    )
+
+
+def _segment(bounds: list, moment: datetime) -> int | None:
+    """The window segment ``moment`` falls in ([bounds[i], bounds[i + 1])), or None."""
+    index = bisect_right([instant for _, instant in bounds], moment) - 1
+    return index if 0 <= index < len(bounds) - 1 else None
+
+
+def _eligible(session: Session, drive: Drive, bounds: list) -> dict[tuple[int, bool, int], int]:
+    """The drive's donors' net cents by (window segment, given online, chapter credited): one
+    aggregate over the ledger's raised entries of gifts received from the first boundary to
+    the last. A gift a correction moved to another day counts on that day (``ledger.moves``):
+    those few are summed apart, gift by gift."""
+    moved = moves.moved_on_drive(session, present(drive.id))
+    # Segment i is [bounds[i], bounds[i + 1]); gifts before the first are filtered out.
+    before = [(col(Gift.received_at) < instant, i - 1) for i, (_, instant) in enumerate(bounds)]
+    # Grouped by the output columns' names: PostgreSQL would not take a CASE with bound
+    # values in the SELECT and its copy in GROUP BY for one expression. (None of the names is
+    # an input column's, which PostgreSQL's GROUP BY would prefer.)
+    received_in_windows = _donors_net(case(*before, else_=len(bounds) - 1).label("segment")).where(
+        Entry.drive_id == drive.id,
+        col(Gift.received_at) >= bounds[0][1],
+        col(Gift.received_at) < bounds[-1][1],
+    )
+    if moved:
+        received_in_windows = received_in_windows.where(col(Gift.id).not_in(list(moved)))
+    rows = session.exec(received_in_windows.group_by("segment", "online", "credited")).all()
+    eligible: dict[tuple[int, bool, int], int] = defaultdict(int)
+    for segment, online, credited, cents in rows:
+        eligible[(int(segment), bool(online), int(credited))] += int(cents or 0)
+    if moved:
+        by_gift = _donors_net(Gift.id).where(
+            Entry.drive_id == drive.id, col(Gift.id).in_(list(moved))
         )
-        .group_by("segment", "online", "credited")
-    ).all()
-    return {(int(s), bool(o), int(c)): int(cents or 0) for s, o, c, cents in rows}
+        for gift_id, online, credited, cents in session.exec(
+            by_gift.group_by(col(Gift.id), "online", "credited")
+        ).all():
+            segment = _segment(bounds, moved[gift_id])
+            if segment is not None:
+                eligible[(segment, bool(online), int(credited))] += int(cents or 0)
+    return dict(eligible)
 
 
 def _matched(pledges: list[MatchPledge], bounds: list, eligible: dict) -> dict[int, int]:
@@ -323,7 +356,8 @@ def _received(session: Session, pledge_ids: list[int]) -> dict[int, int]:
 
 def standings(session: Session, drive: Drive) -> tuple[Standing, ...]:
     """Every pledge on the drive not withdrawn, in the order they were made, with what each
-    has matched and received: three small queries, whatever the number of gifts."""
+    has matched and received: five small queries, whatever the number of gifts (a sixth for
+    the drive's gifts whose date a correction moved, when there are any)."""
     pledges = list(
         session.exec(
             select(MatchPledge)

@@ -17,7 +17,8 @@ appends, so entry ids and chain order agree.
 
 By concern: ``figures`` (what the sums are), ``months`` (the coalition's days and months,
 and how dates are shown), ``rekey`` (the zone the day and month sums are keyed in),
-``append`` (the write path), ``sums`` (the running sums' statements), ``fingerprint``,
+``moves`` (when a gift whose date a correction moved counts now), ``append`` (the write
+path), ``sums`` (the running sums' statements), ``fingerprint``,
 ``totals`` (reading the sums), ``verify`` (replaying the entries), ``bulk`` (demo and
 benchmark loads). Callers use the names below:
 ``from relief import ledger; ledger.totals(session, drive)``.

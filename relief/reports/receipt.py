@@ -17,10 +17,9 @@ from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
 from relief.i18n import N_
-from relief.ledger import months
+from relief.ledger import months, moves
 from relief.models import Chapter, Drive, Gift, Job, JobStatus
 from relief.payments import donations, records
-from relief.treasury import gifts
 
 #: Printed on every receipt whatever the operator's tax statement says: a donor files it.
 NO_GOODS_OR_SERVICES = N_("No goods or services were provided in exchange for this gift.")
@@ -118,7 +117,7 @@ def build(
         received_cents=history.received_cents,
         currency=gift.currency,
         # The day it counts on: a correction may have moved it to the day it was received.
-        received_at=_utc(gifts.dated_at(session, gift) or history.received_at or gift.created_at),
+        received_at=_utc(moves.counts_at(session, gift) or history.received_at or gift.created_at),
         changes=tuple(
             ReceiptChange(on=_utc(change.on), label=change.label, amount_cents=change.amount_cents)
             for change in history.changes

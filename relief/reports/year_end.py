@@ -10,13 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from relief.ledger import months
+from relief.ledger import months, moves
 from relief.models import Drive, Gift, email_key
 from relief.outbox import due
 from relief.payments import donations, records
 from relief.privacy import address_hash
 from relief.reports.receipt import Issuer
-from relief.treasury import gifts
 
 #: A correction may move a gift's date a little: candidates are read this far either side.
 _MOVED = timedelta(days=62)
@@ -74,7 +73,7 @@ def _received(session: Session, key: str, year: int) -> list[tuple[Gift, datetim
     ).all()
     found = []
     for gift in candidates:
-        on = _utc(gifts.dated_at(session, gift) or gift.received_at or gift.created_at)
+        on = _utc(moves.counts_at(session, gift) or gift.received_at or gift.created_at)
         if start <= on < end:
             found.append((gift, on))
     return sorted(found, key=lambda pair: (pair[1], pair[0].id or 0))

@@ -13,6 +13,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from relief import drives, ledger, money
 from relief.errors import Conflict, InvalidInput, NotFound
+from relief.ledger import moves
 from relief.models import (
     Chapter,
     DirectGift,
@@ -44,28 +45,9 @@ def parse_amount_or_zero(text: str) -> int:
     return money.parse(raw)
 
 
-#: The external id of the entry that puts a gift on its corrected date (one per move).
-REDATED = "gift-date:{gift_id}:{reversal_id}"
-
-
 def _noon(day: date) -> datetime:
     """A day typed on a form, booked at its noon on the coalition's calendar."""
     return ledger.noon(day)
-
-
-def dated_at(session: Session, gift: Gift) -> datetime | None:
-    """When the gift counts now: its date received, or the date a correction moved it to
-    (the date given, also when the entry landed in a later month because that one was
-    closed)."""
-    moved = session.exec(
-        select(func.coalesce(Entry.dated_at, Entry.effective_at))
-        .where(
-            Entry.gift_id == gift.id,
-            col(Entry.external_id).startswith(f"gift-date:{gift.id}:"),
-        )
-        .order_by(col(Entry.id).desc())
-    ).first()
-    return moved or gift.received_at
 
 
 def record_direct_gift(
@@ -182,7 +164,7 @@ def gift_detail(session: Session, chapter: Chapter, gift_id: int) -> GiftDetail:
         entries=entries,
         current_cents=sum(e.amount_cents for e in entries if e.kind in AMOUNT_KINDS),
         direct=session.get(DirectGift, gift.id),
-        dated_on=ledger.local_day(moved) if (moved := dated_at(session, gift)) else None,
+        dated_on=ledger.local_day(moved) if (moved := moves.counts_at(session, gift)) else None,
     )
 
 
@@ -225,7 +207,7 @@ def correct_gift(
         raise InvalidInput("The correct amount must be zero (to void the gift) or more.")
     if correct_amount_cents > money.MAX_CENTS:
         raise InvalidInput("The correct amount must be at most $10,000,000.")
-    old_at = dated_at(session, gift) or gift.created_at
+    old_at = moves.counts_at(session, gift) or gift.created_at
     moving = correct_received_on is not None and correct_received_on != ledger.local_day(old_at)
     if moving:
         assert correct_received_on is not None
@@ -308,7 +290,7 @@ def _move_gift(
     old_day = ledger.local_day(old_at)
     why = f"date received {old_day.isoformat()} → {new_day.isoformat()}: {reason}"
     reversal = _post_correction(session, detail, original_id, -detail.current_cents, old_at, why)
-    external_id = REDATED.format(gift_id=detail.gift.id, reversal_id=reversal.id)
+    external_id = moves.MOVED_ID.format(gift_id=detail.gift.id, reversal_id=reversal.id)
     return _post_correction(
         session,
         detail,

@@ -244,6 +244,57 @@ def test_a_correction_moves_a_gift_to_the_day_it_was_received(chicago):
     assert "mo-2026: exact" in verified.output
 
 
+def test_a_match_counts_a_corrected_gift_on_the_day_it_was_really_received(chicago):
+    """This month's match: a check typed as received three days before the month began but
+    really received on its first day is matched once its date is corrected; one typed on the
+    first day but really received before the month is matched no more."""
+    first = ledger.today().replace(day=1)
+    before = first - timedelta(days=3)
+    with data(chicago) as session:
+        drive = make_coalition(
+            session, starts_on=first - timedelta(days=60), ends_on=first + timedelta(days=60)
+        )
+        make_user(session, "t@stl.org", "st-louis")
+        matches.create_pledge(
+            session,
+            drives.get_chapter(session, "st-louis"),
+            drive,
+            matches.PledgeTerms(
+                sponsor_name="Acme Health",
+                ratio="1:1",
+                cap_cents=1_000_000,
+                starts_on=first,
+                ends_on=(first + timedelta(days=31)).replace(day=1) - timedelta(days=1),
+                counts=MatchCounts.ALL,
+            ),
+        )
+        session.commit()
+        late = make_gift(session, drive, 4_000, chapter="st-louis", received_at=ledger.noon(before))
+        early = make_gift(session, drive, 700, chapter="st-louis", received_at=ledger.noon(first))
+
+    treasurer = SignedIn(chicago, "t@stl.org")
+
+    def matched() -> int:
+        shown = chicago.test_client().get("/api/drives/mo-2026").get_json()["matches"]
+        return shown[0]["matched_cents"]
+
+    assert matched() == 700
+    for gift, real_day, dollars in ((late, first, "40.00"), (early, before, "7.00")):
+        moved = treasurer.post(
+            f"/treasurer/st-louis/gifts/{gift.id}/correct",
+            {"correct_amount": dollars, "received": real_day.isoformat(), "reason": "slip date"},
+        )
+        assert moved.status_code == 302, moved.get_data(as_text=True)
+    assert matched() == 4_000
+    # Moved back where it was typed: counted there again (the last move is the one that holds).
+    moved = treasurer.post(
+        f"/treasurer/st-louis/gifts/{late.id}/correct",
+        {"correct_amount": "40.00", "received": before.isoformat(), "reason": "it was the 28th"},
+    )
+    assert moved.status_code == 302, moved.get_data(as_text=True)
+    assert matched() == 0
+
+
 def test_a_closed_month_is_the_coalitions_month(chicago):
     """November 30, 8 pm in Chicago is December 1 in UTC: with November closed in Chicago it
     is a late entry, booked on December 1 (Chicago) with its own date beside it."""
