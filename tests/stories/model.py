@@ -1,5 +1,6 @@
-"""The reference model: what a drive's books must say, written from issue 13's rules (never
-from the app's code). Plain dicts of integer cents keyed by (owner, kind, month).
+"""The reference model: what a drive's books must say, written from issue 13's rules and the
+README's for match pledges and members' pages (never from the app's code). Plain dicts of
+integer cents keyed by (owner, kind, month).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ HOST = "mid-missouri"
 TIMEZONE = "America/Chicago"
 #: Kinds of money, each as the figure it changes (refunds and disputes: amounts taken out).
 KINDS = ("gift", "refund", "dispute", "correction", "fee", "remittance")
+#: Members' pages on the drive (their address -> their chapter): a gift made on one is the
+#: member's and goes to the member's chapter, whatever chapter its checkout names.
+MEMBERS = {"ana": "st-louis", "bo": "kansas-city", "cy": "mid-missouri"}
 
 
 def zone():
@@ -49,6 +53,7 @@ class CardGift:
     dispute_id: str | None = None
     dispute_amount: int = 0
     prevented: bool = False
+    member: str | None = None  # the member's page it was given on
 
     @property
     def refunded(self) -> int:
@@ -64,6 +69,65 @@ class CardGift:
         if self.dispute in ("needs_response", "under_review", "lost"):
             return self.dispute_amount
         return 0
+
+    @property
+    def counts_for(self) -> int:
+        """What the gift counts for now: its amount less refunds and what a dispute holds."""
+        return self.amount - self.refunded - self.withheld
+
+
+@dataclass
+class Pledge:
+    """A sponsor's match pledge: ``sponsor`` cents per ``donor`` cents of the gifts received
+    from ``starts`` to ``ends`` (the coalition's days), up to ``cap``."""
+
+    id: int
+    sponsor: int
+    donor: int
+    cap: int
+    starts: date
+    ends: date
+    online_only: bool
+    chapter: str | None  # gifts credited to this chapter only
+    received: int = 0  # the sponsor's own gifts recorded against it
+    withdrawn: bool = False
+
+    def takes(self, gift: DonorGift) -> bool:
+        return (
+            self.starts <= gift.moment.astimezone(zone()).date() <= self.ends
+            and (gift.online or not self.online_only)
+            and (self.chapter is None or gift.chapter == self.chapter)
+        )
+
+
+@dataclass(frozen=True)
+class DonorGift:
+    """A donor's gift as a match sees it: when it counts (received, or the day a correction
+    of its date moved it to), given online or not, the chapter credited, what it counts for."""
+
+    moment: datetime
+    online: bool
+    chapter: str | None
+    cents: int
+
+
+def matched(pledges: list[Pledge], gifts: list[DonorGift]) -> dict[int, int]:
+    """What each pledge (not withdrawn) has matched: the donors' gifts in the order received,
+    each cent matched once, by the first pledge made that takes the gift and is not full; a
+    pledge is full once it has taken the donors' cents its cap covers (the last cent fills
+    it), and has matched what it took × its ratio, at most its cap."""
+    live = [p for p in pledges if not p.withdrawn]
+    took = {p.id: 0 for p in live}
+    for gift in sorted(gifts, key=lambda g: g.moment):
+        left = gift.cents
+        for pledge in live:
+            if left <= 0 or not pledge.takes(gift):
+                continue
+            room = -(-pledge.cap * pledge.donor // pledge.sponsor) - took[pledge.id]
+            taken = max(0, min(room, left))
+            took[pledge.id] += taken
+            left -= taken
+    return {p.id: min(p.cap, took[p.id] * p.sponsor // p.donor) for p in live}
 
 
 @dataclass

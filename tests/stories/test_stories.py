@@ -9,7 +9,9 @@ paths (refunds and disputes in the donor's euros too, posted as the dollars thei
 transaction says left), Stripe's payouts of the balance (synced as a treasurer would, with
 Stripe's dispute fees), check batches with a slip date, corrections of an amount or a date,
 gifts sent directly to the partner, remittances, partner reports (corrected, withdrawn), month
-closes, a donor's erasure. Every Stripe event goes into a bag; a step delivers a random one,
+closes, a donor's erasure; gifts on members' pages (shown, hidden, shown again), match pledges
+(made, paid by their sponsor, ended early, withdrawn) over windows a date correction moves
+gifts into and out of. Every Stripe event goes into a bag; a step delivers a random one,
 another delivers one again, so events arrive shuffled and one to three times. At the end,
 every payout must reconcile to the cent.
 
@@ -46,8 +48,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from relief import drives, ledger, money
-from relief.models import AccountRole, Gift, Job, PartnerReport, Remittance
+from relief import drives, ledger, members, money
+from relief.models import (
+    AccountRole,
+    Gift,
+    Job,
+    MatchPledge,
+    MemberPage,
+    PartnerReport,
+    Remittance,
+    utcnow,
+)
 from relief.outbox.worker import Worker
 from relief.treasury import journal, payouts
 from tests import stripe_objects as so
@@ -59,9 +70,13 @@ from tests.stories.model import (
     CHAPTERS,
     HOST,
     KINDS,
+    MEMBERS,
     TIMEZONE,
     CardGift,
+    DonorGift,
     Model,
+    Pledge,
+    matched,
     zone,
 )
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
@@ -81,6 +96,8 @@ ADMIN = "admin@coalition.org"
 OVERRIDE = "Closed by the story test: its payouts are checked at the story's end."
 #: Stripe's fee on a dispute, taken with the disputed money.
 DISPUTE_FEE = 1500
+#: The members' pages approved when a story starts.
+LISTED = ("ana", "bo")
 
 
 def dollars(cents: int) -> str:
@@ -156,6 +173,20 @@ class Databases:
                 for chapter in CHAPTERS:
                     make_user(session, f"treasurer@{chapter}.org", chapter)
                 make_user(session, ADMIN, admin=True)
+                for name, chapter in MEMBERS.items():
+                    page = members.sign_up(
+                        session,
+                        DRIVE,
+                        display_name=name.title(),
+                        email=f"{name}@members.example.org",
+                        chapter_slug=chapter,
+                        secret="story",
+                        now=utcnow(),
+                    )
+                    page.name, page.story, page.goal_cents = name, "Why I give.", 50_000
+                    if name in LISTED:  # the others wait for an organizer's approval
+                        page.approved_at = utcnow()
+                session.commit()
             return {
                 email: list(SignedIn(app, email).client._cookies.values())
                 for email in (*(f"treasurer@{c}.org" for c in CHAPTERS), ADMIN)
@@ -255,6 +286,17 @@ class DriveStories(RuleBasedStateMachine):
         self.fake.payout_transactions.clear()
         self.fake.sources.clear()
         self.fake.charges.clear()
+        with data(self.app) as session:
+            self.member_ids = {
+                page.name: page.id for page in session.exec(select(MemberPage)) if page.name
+            }
+        self.listed = set(LISTED)  # the members' pages on the leaderboard
+        self.pledges: list[Pledge] = []
+        #: The terms every pledge of the story shares: which gifts (online only?), whose (one
+        #: chapter's?), and the organizer who makes them.
+        self.match_terms: tuple[bool, bool, str] | None = None
+        #: Sponsors' gifts to the whole drive (cents, count): the host's books hold them.
+        self.whole_drive_offline = [0, 0]
 
     def _next(self, prefix: str) -> str:
         self.serial += 1
@@ -277,12 +319,14 @@ class DriveStories(RuleBasedStateMachine):
         amount=st.integers(500, 60_000),
         fee_rate=st.integers(0, 5),
         when=st.sampled_from(["now", "last month", "two months back", "month's first hours"]),
+        member=st.sampled_from((None, None, *MEMBERS)),
     )
-    def card_gift(self, chapter, amount, fee_rate, when):
-        self._card_gift(chapter, amount, fee_rate, when)
+    def card_gift(self, chapter, amount, fee_rate, when, member):
+        self._card_gift(chapter, amount, fee_rate, when, member)
 
-    def _card_gift(self, chapter, amount, fee_rate, when) -> str:
-        """A card payment, its events put in the bag; its payment intent."""
+    def _card_gift(self, chapter, amount, fee_rate, when, member=None) -> str:
+        """A card payment, its events put in the bag; its payment intent. Given on a member's
+        page: the member's, in the member's chapter's books (whatever chapter it names)."""
         paid_at = {
             "now": now() - timedelta(seconds=5),
             "last month": datetime.combine(
@@ -300,7 +344,11 @@ class DriveStories(RuleBasedStateMachine):
         fee = amount * fee_rate // 100
         self.fake.fees[f"ch_of_{intent}"] = fee
         self.fake.add_charge(intent)  # listed with the account's payments for fee batches
-        metadata = {"drive": DRIVE, **({"chapter": chapter} if chapter else {})}
+        metadata = {
+            "drive": DRIVE,
+            **({"chapter": chapter} if chapter else {}),
+            **({"member": member} if member else {}),
+        }
         obj = so.checkout_session(
             amount_cents=amount,
             metadata=metadata,
@@ -308,7 +356,8 @@ class DriveStories(RuleBasedStateMachine):
             email=f"donor-{intent}@example.org",
         )
         obj["created"] = int(paid_at.timestamp())
-        card = CardGift(intent, self.model.owner(chapter), amount, fee, paid_at, chapter is None)
+        owner = MEMBERS[member] if member else self.model.owner(chapter)
+        card = CardGift(intent, owner, amount, fee, paid_at, not (chapter or member), member=member)
         self.gift_where[intent] = Gift.stripe_payment_intent_id == intent
         self.model.cards[intent] = card
         charge = so.charge(charge_id=f"ch_of_{intent}", payment_intent=intent, amount_cents=amount)
@@ -1215,6 +1264,171 @@ class DriveStories(RuleBasedStateMachine):
         )
         assert result.exit_code == 0, result.output
 
+    # --- members' pages and match pledges ------------------------------------------------------
+
+    @rule(member=st.sampled_from(tuple(MEMBERS)), shown=st.booleans())
+    def member_page_shown(self, member, shown):
+        """An organizer of the member's chapter approves the page (again) or hides it: the
+        leaderboard follows; the gifts made on it keep their credit either way."""
+        chapter = MEMBERS[member]
+        action = "approve" if shown else "hide"
+        self._post(
+            self.admin,
+            f"/organize/{chapter}/members/{self.member_ids[member]}/{action}",
+            {"reason": "Story: not for now."} if not shown else {},
+        )
+        (self.listed.add if shown else self.listed.discard)(member)
+
+    def _window(self, window):
+        this_month = first_of(0)
+        next_month = (this_month + timedelta(days=31)).replace(day=1)
+        return {
+            "last month": (first_of(1), this_month - timedelta(days=1)),
+            "this month": (this_month, next_month - timedelta(days=1)),
+            "both months": (first_of(1), next_month - timedelta(days=1)),
+            "across the turn": (first_of(1) + timedelta(days=20), this_month + timedelta(days=2)),
+            "from the 10th": (this_month + timedelta(days=9), next_month + timedelta(days=9)),
+            "two months back": (first_of(2), first_of(1) - timedelta(days=1)),
+        }[window]
+
+    @precondition(lambda self: len(self.pledges) < 3)
+    @rule(
+        organizer=st.sampled_from(CHAPTERS),
+        # Most pledges count most gifts, so that most stories' pledges match something.
+        online_only=st.sampled_from((False, False, True)),
+        chapter_only=st.sampled_from((False, False, True)),
+        ratio=st.sampled_from(((1, 1), (2, 1), (1, 2), (3, 1))),
+        # A cap a few gifts fill (which pledge takes what), or one they never fill (every
+        # gift's cents counted exactly).
+        cap=st.integers(100, 20_000) | st.integers(200_000, 2_000_000),
+        window=st.sampled_from(
+            [
+                "both months",
+                "last month",
+                "this month",
+                "across the turn",
+                "from the 10th",
+                "two months back",
+            ]
+        ),
+    )
+    def pledge_a_match(self, organizer, online_only, chapter_only, ratio, cap, window):
+        """An organizer records a sponsor's pledge: every pledge of a story counts the same
+        gifts (which of several pledges takes a cent that both would is then the order they
+        were made in, and nothing else)."""
+        if self.match_terms is None:
+            self.match_terms = (online_only, chapter_only, organizer)
+        online_only, chapter_only, organizer = self.match_terms
+        starts, ends = self._window(window)
+        self._post(
+            self.admin,
+            f"/organize/{organizer}/drives/{DRIVE}/matches",
+            {
+                "sponsor_name": f"Sponsor {len(self.pledges) + 1}",
+                "ratio": f"{ratio[0]}:{ratio[1]}",
+                "cap": dollars(cap),
+                "starts_on": starts.isoformat(),
+                "ends_on": ends.isoformat(),
+                "counts": "online" if online_only else "all",
+                **({"chapter_only": "y"} if chapter_only else {}),
+            },
+        )
+        with data(self.app) as session:
+            pledge_id = session.exec(
+                select(MatchPledge.id).order_by(col(MatchPledge.id).desc())
+            ).first()
+        self.pledges.append(
+            Pledge(
+                pledge_id,
+                *ratio,
+                cap,
+                starts,
+                ends,
+                online_only,
+                organizer if chapter_only else None,
+            )
+        )
+
+    def _live_pledges(self):
+        return [p for p in self.pledges if not p.withdrawn]
+
+    def _books_of(self, pledge) -> str:
+        """The chapter whose treasurer records the sponsor's gift: the pledge's own, or the
+        host's for a pledge on the whole drive."""
+        return pledge.chapter or HOST
+
+    @precondition(lambda self: bool(self._live_pledges()))
+    @rule(pick=st.integers(0, 1000), amount=st.integers(100, 50_000))
+    def sponsor_pays(self, pick, amount):
+        """The sponsor's check against a pledge: an ordinary gift in the books (raised
+        counts it), received against the pledge, never itself matched."""
+        pledge = self._pick(self._live_pledges(), pick)
+        books = self._books_of(pledge)
+        self._post(
+            self.treasurers[books],
+            f"/treasurer/{books}/matches/{pledge.id}/payments",
+            {
+                "amount": dollars(amount),
+                "method": "check",
+                "check_number": self._next("sp-"),
+                "received": today().isoformat(),
+            },
+        )
+        pledge.received += amount
+        self.model.gift_received(books, today(), amount)
+        if pledge.chapter is None:
+            self.whole_drive_offline[0] += amount
+            self.whole_drive_offline[1] += 1
+
+    @precondition(lambda self: bool(self._live_pledges()))
+    @rule(pick=st.integers(0, 1000))
+    def withdraw_pledge(self, pick):
+        """Withdrawn, a pledge matches nothing and the next pledges take what it had; one the
+        sponsor has paid against cannot be withdrawn (it is ended early instead)."""
+        pledge = self._pick(self._live_pledges(), pick)
+        organizer = self.match_terms[2]
+        self._post(
+            self.admin,
+            f"/organize/{organizer}/drives/{DRIVE}/matches/{pledge.id}/withdraw",
+            {"reason": "The sponsor changed their mind."},
+            expect=409 if pledge.received else 302,
+        )
+        pledge.withdrawn = not pledge.received
+
+    @precondition(lambda self: bool(self._live_pledges()))
+    @rule(pick=st.integers(0, 1000))
+    def end_pledge_early(self, pick):
+        """A running pledge ends today (gifts received through today still count); one that
+        has not started or has ended already is refused as it is."""
+        pledge = self._pick(self._live_pledges(), pick)
+        running = pledge.starts <= today() < pledge.ends
+        self._post(
+            self.admin,
+            f"/organize/{self.match_terms[2]}/drives/{DRIVE}/matches/{pledge.id}/end",
+            {},
+            expect=302 if running else 409,
+        )
+        if running:
+            pledge.ends = today()
+
+    def _donor_gifts(self) -> list[DonorGift]:
+        """The donors' gifts in the books, as a match sees them (sponsors' are apart)."""
+        cards = [
+            DonorGift(card.paid_at, True, None if card.whole_drive else card.owner, card.counts_for)
+            for card in self.model.cards.values()
+            if card.key in self.paid
+        ]
+        checks = [
+            DonorGift(
+                datetime.combine(gift["received"], datetime.min.time(), zone()).replace(hour=12),
+                False,
+                gift["chapter"],
+                gift["amount"],
+            )
+            for gift in self.offline
+        ]
+        return cards + checks
+
     # --- what must hold ------------------------------------------------------------------------
 
     def api(self):
@@ -1233,6 +1447,7 @@ class DriveStories(RuleBasedStateMachine):
         self.every_cent_belongs_to_one_chapter(api)
         if not self.bag:
             self.the_api_shows_the_models_figures(api)
+            self.the_members_and_the_matches_agree(api)
         self.the_partner_reports_count_once_each(api["actual_relief"])
 
     def every_cent_belongs_to_one_chapter(self, api):
@@ -1250,7 +1465,12 @@ class DriveStories(RuleBasedStateMachine):
         }
         assert set(whole) <= {HOST}
         if not self.bag:
-            assert whole.get(HOST, (0, 0)) == self.model.whole_drive(self.paid)
+            cards_cents, cards_count = self.model.whole_drive(self.paid)
+            sponsors_cents, sponsors_count = self.whole_drive_offline
+            assert whole.get(HOST, (0, 0)) == (
+                cards_cents + sponsors_cents,
+                cards_count + sponsors_count,
+            )
 
     def the_api_shows_the_models_figures(self, api):
         expected = self.model.figures()
@@ -1268,6 +1488,20 @@ class DriveStories(RuleBasedStateMachine):
                 mine["raised"],
                 mine["count"],
             )
+
+    def the_members_and_the_matches_agree(self, api):
+        """The leaderboard lists the approved, visible members' pages, most raised first,
+        each with its gifts' worth now; each pledge shows what it matched and received."""
+        raised = defaultdict(int)
+        for card in self.model.cards.values():
+            if card.member and card.key in self.paid:
+                raised[card.member] += card.counts_for
+        board = [(row["name"], row["raised_cents"]) for row in api["members"]]
+        assert dict(board) == {name: raised[name] for name in self.listed}
+        assert [cents for _, cents in board] == sorted((c for _, c in board), reverse=True)
+        expected = matched(self.pledges, self._donor_gifts())
+        shown = [(m["id"], m["matched_cents"], m["received_cents"]) for m in api["matches"]]
+        assert shown == [(p.id, expected[p.id], p.received) for p in self._live_pledges()]
 
     def the_partner_reports_count_once_each(self, actual):
         expected = self.model.actual()
@@ -1321,6 +1555,7 @@ class DriveStories(RuleBasedStateMachine):
             "fee": api["fees_cents"],
             "remittance": api["remitted_cents"],
         }
+        self.the_members_and_the_matches_agree(api)
         for (chapter, month), text_at_close in self.frozen.items():
             assert self._month_report(chapter, month) == text_at_close, (chapter, month)
         self._check_receipts()
