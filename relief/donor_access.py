@@ -10,13 +10,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from relief.errors import InvalidInput, NotFound
 from relief.i18n import N_
-from relief.ledger import months
+from relief.ledger import as_utc, months
 from relief.models import DonorLink, Drive, Gift, MonthlyGift, email_key
 from relief.outbox import enqueue
 from relief.payments import donations, records
@@ -78,7 +78,7 @@ def redeem(session: Session, token: str, now: datetime) -> int:
     link = session.exec(
         select(DonorLink).where(DonorLink.token_hash == _hash(token[:200])).with_for_update()
     ).first()
-    if link is None or link.used_at is not None or _utc(link.expires_at) <= now:
+    if link is None or link.used_at is not None or as_utc(link.expires_at) <= now:
         raise InvalidInput(EXPIRED)
     link.used_at = now
     assert link.id is not None
@@ -143,7 +143,7 @@ def page(session: Session, key: str) -> DonorPage:
     plans: dict[str, Monthly] = {}
     for gift in _gifts(session, key):
         assert gift.id is not None
-        received = _utc(gift.received_at or gift.created_at)
+        received = as_utc(gift.received_at or gift.created_at)
         title = titles.get(gift.drive_id, "A drive (being assigned)")
         listed.append(
             DonorGift(
@@ -193,7 +193,3 @@ def cancel_test_monthly(session: Session, key: str, gift_id: int, now: datetime)
         plan.status = "canceled"
         plan.canceled_at = now
         plan.updated_at = now
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import gettext
 from sqlalchemy import func
@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from relief import drives, i18n, money
 from relief.errors import Conflict, InvalidAmount, InvalidInput, NotFound
-from relief.ledger import RAISED_KINDS
+from relief.ledger import RAISED_KINDS, as_utc
 from relief.models import Chapter, Drive, Entry, Gift, MemberLink, MemberPage, email_key
 from relief.outbox import enqueue
 from relief.validation import check_text
@@ -55,10 +55,6 @@ def token_of(link: MemberLink, secret: str) -> str:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _new_link(session: Session, page: MemberPage, secret: str, now: datetime) -> MemberLink:
@@ -124,7 +120,7 @@ def sign_up(
 def _live_link(session: Session, token: str, now: datetime, lock: bool = False) -> MemberLink:
     query = select(MemberLink).where(MemberLink.token_hash == _hash(token[:200]))
     link = session.exec(query.with_for_update() if lock else query).first()
-    if link is None or link.used_at is not None or _utc(link.expires_at) <= now:
+    if link is None or link.used_at is not None or as_utc(link.expires_at) <= now:
         raise InvalidInput(gettext(EXPIRED))
     return link
 
@@ -339,7 +335,7 @@ def leaderboard(
         rows,
         key=lambda row: (
             -raised.get(row[0].id or 0, 0),
-            _utc(row[0].approved_at or row[0].created_at),
+            as_utc(row[0].approved_at or row[0].created_at),
             row[0].id,
         ),
     )
@@ -427,7 +423,7 @@ class LinkMail:
 def link_mail(session: Session, secret: str, link_id: int, now: datetime) -> LinkMail | None:
     """The email for a link, or None when it is used or expired meanwhile."""
     link = session.get(MemberLink, link_id)
-    if link is None or link.used_at is not None or _utc(link.expires_at) <= now:
+    if link is None or link.used_at is not None or as_utc(link.expires_at) <= now:
         return None
     page = session.get(MemberPage, link.member_page_id)
     drive = session.get(Drive, page.drive_id) if page else None

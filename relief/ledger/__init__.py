@@ -36,6 +36,7 @@ from relief.ledger.figures import (
     gift_count_delta,
 )
 from relief.ledger.months import (
+    as_utc,
     day_start,
     first_of_month,
     local_day,
@@ -53,6 +54,7 @@ from relief.ledger.totals import daily_raised, raised_since, totals
 from relief.ledger.verify import Recomputed, recompute, verify
 
 __all__ = [
+    "as_utc",
     "zone_name",
     "RAISED_KINDS",
     "WHOLE_DRIVE",

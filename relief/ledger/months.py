@@ -34,15 +34,16 @@ def zone_name() -> str:
     return str(_zone)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+def as_utc(moment: datetime) -> datetime:
+    """The instant, aware, in UTC: SQLite hands datetimes back without their zone, and they
+    are UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def local(moment: datetime, in_zone: tzinfo | None = None) -> datetime:
     """The instant as the coalition's clocks (or ``in_zone``'s) show it; naive moments are
     UTC."""
-    return _aware(moment).astimezone(in_zone or _zone)
+    return as_utc(moment).astimezone(in_zone or _zone)
 
 
 def local_day(moment: date | datetime, in_zone: tzinfo | None = None) -> date:

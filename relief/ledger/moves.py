@@ -10,12 +10,13 @@ into a match's window is matched and one moved out of it is not.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import func, union_all
+from sqlalchemy import and_, func, union_all
 from sqlmodel import Session, col, select
 
-from relief.models import DriveChapter, Entry, EntryKind, Gift
+from relief.ledger.months import as_utc
+from relief.models import Drive, DriveChapter, Entry, EntryKind, Gift
 
 #: The external id of the entry that puts a gift on its corrected date (one per move).
 MOVED_ID = "gift-date:{gift_id}:{reversal_id}"
@@ -40,32 +41,42 @@ def counts_at(session: Session, gift: Gift) -> datetime | None:
     return moved or gift.received_at
 
 
-def moved_on_drive(session: Session, drive_id: int) -> dict[int, datetime]:
-    """The drive's gifts a correction moved, each with when it counts now (its last move),
-    aware UTC."""
-
-    # Read from the corrections of the drive's chapters (few: a treasurer types each one) by
-    # ix_entry_chapter_kind, and from those of gifts to the whole drive (no chapter); the
-    # drive is compared as an expression no index serves ("+ 0"): by ix_entry_drive_id,
-    # SQLite would read every entry of the drive.
-    def corrections(of_chapter):
-        return select(Entry.id, Entry.gift_id, _moved_at()).where(
-            of_chapter,
+def _moved(session: Session, *where) -> dict[int, datetime]:
+    """The gifts whose corrections (each ``where`` a part of them, read apart) moved them,
+    each with when it counts now (its last move), aware UTC."""
+    # Each part reads corrections (few: a treasurer types each one) by ix_entry_chapter_kind:
+    # one chapter's, or those of gifts to a whole drive (no chapter).
+    parts = [
+        select(Entry.id, Entry.gift_id, _moved_at()).where(
+            part,
             Entry.kind == EntryKind.CORRECTION,
-            col(Entry.drive_id) + 0 == drive_id,
             col(Entry.external_id).startswith("gift-date:"),
         )
+        for part in where
+    ]
+    rows = session.exec(union_all(*parts)).all()  # type: ignore[call-overload]
+    return {gift_id: as_utc(at) for _, gift_id, at in sorted(rows) if gift_id is not None}
 
+
+def moved_on_drive(session: Session, drive_id: int) -> dict[int, datetime]:
+    """The drive's gifts a correction moved, each with when it counts now."""
+    # The drive is compared as an expression no index serves ("+ 0"): by ix_entry_drive_id,
+    # SQLite would read every entry of the drive.
+    on_drive = col(Entry.drive_id) + 0 == drive_id
     chapters = select(DriveChapter.chapter_id).where(DriveChapter.drive_id == drive_id)
-    rows = session.exec(  # type: ignore[call-overload]
-        union_all(
-            corrections(col(Entry.chapter_id).in_(chapters)),
-            corrections(col(Entry.chapter_id).is_(None)),
-        )
-    ).all()
-    # The last move holds. SQLite hands datetimes back without their zone; they are UTC.
-    return {
-        gift_id: at if at.tzinfo else at.replace(tzinfo=UTC)
-        for _, gift_id, at in sorted(rows)
-        if gift_id is not None
-    }
+    return _moved(
+        session,
+        and_(col(Entry.chapter_id).in_(chapters), on_drive),
+        and_(col(Entry.chapter_id).is_(None), on_drive),
+    )
+
+
+def moved_in_books(session: Session, chapter_id: int) -> dict[int, datetime]:
+    """The gifts in the chapter's books (``ledger.owner``) a correction moved, each with when
+    it counts now."""
+    hosted = select(Drive.id).where(Drive.host_chapter_id == chapter_id)
+    return _moved(
+        session,
+        col(Entry.chapter_id) == chapter_id,
+        and_(col(Entry.chapter_id).is_(None), col(Entry.drive_id).in_(hosted)),
+    )

@@ -27,7 +27,15 @@ from sqlmodel import Session, col
 
 from relief import ledger
 from relief.errors import InvalidInput, NotFound
-from relief.ledger import Figures, local_day, month_bounds, month_label, next_month, zone_name
+from relief.ledger import (
+    Figures,
+    as_utc,
+    local_day,
+    month_bounds,
+    month_label,
+    next_month,
+    zone_name,
+)
 from relief.models import (
     BankLine,
     BatchStatus,
@@ -166,7 +174,7 @@ def _close_status(
     checked = months.checklist(session, chapter, first)
     return CloseStatus(
         closed=row is not None,
-        closed_at=_aware(row.closed_at) if row else None,
+        closed_at=as_utc(row.closed_at) if row else None,
         closed_by=closer.email if closer else "",
         override_reason=override_reason,
         checks=tuple(
@@ -174,11 +182,6 @@ def _close_status(
             for check in checked.checks
         ),
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _bank(session, chapter, first, end_day, payouts_rows, batch_rows) -> BankReconciliation:
@@ -396,7 +399,7 @@ def close(
         status = replace(
             _close_status(session, chapter, row.month),
             closed=True,
-            closed_at=_aware(row.closed_at),
+            closed_at=as_utc(row.closed_at),
             closed_by=closed_by.email if closed_by else "",
             override_reason=(override_reason or "").strip()[:1000],
         )

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from relief.errors import NotFound
 from relief.i18n import N_
-from relief.ledger import months, moves
+from relief.ledger import as_utc, months, moves
 from relief.models import Chapter, Drive, Gift, Job, JobStatus
 from relief.payments import donations, records
 
@@ -117,9 +117,13 @@ def build(
         received_cents=history.received_cents,
         currency=gift.currency,
         # The day it counts on: a correction may have moved it to the day it was received.
-        received_at=_utc(moves.counts_at(session, gift) or history.received_at or gift.created_at),
+        received_at=as_utc(
+            moves.counts_at(session, gift) or history.received_at or gift.created_at
+        ),
         changes=tuple(
-            ReceiptChange(on=_utc(change.on), label=change.label, amount_cents=change.amount_cents)
+            ReceiptChange(
+                on=as_utc(change.on), label=change.label, amount_cents=change.amount_cents
+            )
             for change in history.changes
         ),
         refunded_cents=history.refunded_cents,
@@ -139,8 +143,3 @@ def build(
         honoree_name=gift.honoree_name,
         language=gift.locale,
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they are UTC."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

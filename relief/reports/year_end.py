@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from relief.ledger import months, moves
+from relief.ledger import as_utc, months, moves
 from relief.models import Drive, Gift, email_key
 from relief.outbox import due
 from relief.payments import donations, records
@@ -73,7 +73,7 @@ def _received(session: Session, key: str, year: int) -> list[tuple[Gift, datetim
     ).all()
     found = []
     for gift in candidates:
-        on = _utc(moves.counts_at(session, gift) or gift.received_at or gift.created_at)
+        on = as_utc(moves.counts_at(session, gift) or gift.received_at or gift.created_at)
         if start <= on < end:
             found.append((gift, on))
     return sorted(found, key=lambda pair: (pair[1], pair[0].id or 0))
@@ -153,7 +153,3 @@ def build(
         zone=months.zone_name(),
         language=language,
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

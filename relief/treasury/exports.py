@@ -8,15 +8,16 @@ plain decimals (e.g. -12.50, by ``money.to_decimal_text``), so they stay numbers
 from __future__ import annotations
 
 import csv
+import heapq
 import io
-from collections.abc import Iterator
-from datetime import date, timedelta
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from relief import ledger, money
-from relief.ledger import owner
+from relief.ledger import moves, owner
 from relief.models import (
     Chapter,
     DirectGift,
@@ -26,6 +27,7 @@ from relief.models import (
     Gift,
     MatchPayment,
     MatchPledge,
+    present,
 )
 from relief.treasury import scope
 
@@ -186,7 +188,8 @@ def donor_csv(
     """The gifts in the chapter's books (its own, and in a drive it hosts those to the whole
     drive: chapter "(whole drive)"), oldest first, one row each, with the fee and adjustments
     (refunds, disputes, corrections) the ledger holds for it; dates inclusive, by date
-    received (the coalition's days). Includes donors' emails: for the treasurer's records,
+    received (the coalition's days; a corrected date where a treasurer moved the gift).
+    Includes donors' emails: for the treasurer's records,
     never published."""
     adjustment_kinds = (
         EntryKind.REFUND,
@@ -229,38 +232,56 @@ def donor_csv(
     statement = _with_pledge(statement, Gift.id)
     if drive_id is not None:
         statement = statement.where(Gift.drive_id == scope.drive_of(session, chapter, drive_id).id)
-    statement = _range(statement, Gift.received_at, since, until).order_by(
-        Gift.received_at, Gift.id
+    # A gift a correction moved to the day it was really received is listed on that day
+    # (``ledger.moves``): those few are read apart and merged into the stream in order.
+    moved = moves.moved_in_books(session, present(chapter.id))
+    in_place = statement if not moved else statement.where(col(Gift.id).not_in(list(moved)))
+    in_place = _range(in_place, Gift.received_at, since, until).order_by(Gift.received_at, Gift.id)
+    rows: Iterable = (
+        (ledger.as_utc(row[0].received_at), row)
+        for row in session.exec(in_place.execution_options(yield_per=BATCH))
     )
-    rows = session.exec(statement.execution_options(yield_per=BATCH))
-    return _lines(
-        DONOR_COLUMNS,
-        (
+    if moved:
+        first = ledger.day_start(since) if since is not None else None
+        after = ledger.day_start(until + timedelta(days=1)) if until is not None else None
+        moved_rows = sorted(
             (
-                ledger.local_day(gift.received_at).isoformat(),
-                neutralise(gift.donor_name),
-                neutralise(gift.donor_email),
-                "yes" if gift.show_name else "no",
-                money.to_decimal_text(gift.amount_cents),
-                money.to_decimal_text(int(adjustments)),
-                money.to_decimal_text(int(fee)),
-                money.to_decimal_text(gift.amount_cents + int(adjustments) - int(fee)),
-                gift.currency,
-                gift.method.value,
-                "yes" if direct else "no",
-                _pledge_text(pledge_id, sponsor),
-                neutralise(gift.check_number),
-                gift.status.value,
-                chapter.slug if gift.chapter_id else WHOLE_DRIVE,
-                drive_slug or "(unassigned)",
-                gift.id,
-                neutralise(gift.stripe_payment_intent_id),
-                neutralise(gift.stripe_charge_id),
-                neutralise(gift.stripe_session_id),
-                neutralise(gift.stripe_invoice_id),
-                neutralise(gift.stripe_subscription_id),
-                *(neutralise(value) for value in link),
-            )
-            for gift, drive_slug, fee, adjustments, direct, pledge_id, sponsor, *link in rows
-        ),
+                (moved[row[0].id], row)
+                for row in session.exec(statement.where(col(Gift.id).in_(list(moved))))
+                if (first is None or first <= moved[row[0].id])
+                and (after is None or moved[row[0].id] < after)
+            ),
+            key=lambda pair: (pair[0], pair[1][0].id),
+        )
+        rows = heapq.merge(rows, moved_rows, key=lambda pair: (pair[0], pair[1][0].id))
+    return _lines(DONOR_COLUMNS, (_donor_line(chapter, received, row) for received, row in rows))
+
+
+def _donor_line(chapter: Chapter, received: datetime, row) -> tuple:
+    """One gift's line of the donors' CSV, listed as received on ``received``."""
+    gift, drive_slug, fee, adjustments, direct, pledge_id, sponsor, *link = row
+    return (
+        ledger.local_day(received).isoformat(),
+        neutralise(gift.donor_name),
+        neutralise(gift.donor_email),
+        "yes" if gift.show_name else "no",
+        money.to_decimal_text(gift.amount_cents),
+        money.to_decimal_text(int(adjustments)),
+        money.to_decimal_text(int(fee)),
+        money.to_decimal_text(gift.amount_cents + int(adjustments) - int(fee)),
+        gift.currency,
+        gift.method.value,
+        "yes" if direct else "no",
+        _pledge_text(pledge_id, sponsor),
+        neutralise(gift.check_number),
+        gift.status.value,
+        chapter.slug if gift.chapter_id else WHOLE_DRIVE,
+        drive_slug or "(unassigned)",
+        gift.id,
+        neutralise(gift.stripe_payment_intent_id),
+        neutralise(gift.stripe_charge_id),
+        neutralise(gift.stripe_session_id),
+        neutralise(gift.stripe_invoice_id),
+        neutralise(gift.stripe_subscription_id),
+        *(neutralise(value) for value in link),
     )

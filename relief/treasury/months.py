@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from relief import money
 from relief.errors import Conflict, InvalidInput
-from relief.ledger import first_of_month, month_label, next_month, owner, previous_month
+from relief.ledger import as_utc, first_of_month, month_label, next_month, owner, previous_month
 from relief.ledger import month_bounds as ledger_month_bounds
 from relief.ledger import today as local_today
 from relief.models import (
@@ -156,7 +156,7 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
         # Payouts are known only as of the last sync: one after the month's end has seen
         # every payout of the month (Stripe pays out within days).
         last_sync = session.exec(select(func.max(Payout.synced_at))).one()
-        if last_sync is None or _aware(last_sync) < end:
+        if last_sync is None or as_utc(last_sync) < end:
             since = f" (last sync {last_sync:%Y-%m-%d})" if last_sync else " (never synced)"
             sentence = (
                 f"Stripe has not been synced since {month_label(month)} ended{since}"
@@ -213,11 +213,6 @@ def _payout_check(session: Session, chapter: Chapter, month: date) -> Check:
             sentence = f"{name}: {'; '.join(parts)}"
         items.append(Outstanding(sentence, "payout", payout.id))
     return Check("Stripe payouts arriving this month reconciled to the cent", tuple(items))
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _bank_check(session: Session, chapter: Chapter, month: date) -> Check:

@@ -3,6 +3,7 @@ month a person sees, and every day and month the ledger keeps, are the coalition
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -242,6 +243,30 @@ def test_a_correction_moves_a_gift_to_the_day_it_was_received(chicago):
     assert "Amount now $25.00" in receipt
     verified = chicago.test_cli_runner().invoke(args=["ledger", "verify"])
     assert "mo-2026: exact" in verified.output
+    # The donors' CSV lists it on the day it was received (in order among that day's gifts),
+    # in that day's range only.
+    with data(chicago) as session:
+        make_gift(
+            session,
+            drives.get_drive(session, "mo-2026"),
+            1_000,
+            chapter="st-louis",
+            donor_name="Di Check",
+            received_at=ledger.noon(real_day),
+        )
+
+    def donors(since, until):
+        url = f"/treasurer/st-louis/donors.csv?since={since.isoformat()}&until={until.isoformat()}"
+        rows = csv.DictReader(io.StringIO(treasurer.get(url).get_data(as_text=True)))
+        return [(row["donor"], row["date"], row["net"]) for row in rows]
+
+    on_the_day = [
+        ("Cy Cash", real_day.isoformat(), "25.00"),
+        ("Di Check", real_day.isoformat(), "10.00"),
+    ]
+    assert donors(real_day, real_day) == on_the_day
+    assert donors(typed_on, typed_on) == []
+    assert donors(real_day - timedelta(days=1), typed_on) == on_the_day
 
 
 def test_a_match_counts_a_corrected_gift_on_the_day_it_was_really_received(chicago):
