@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, union_all
 from sqlmodel import Session, col, select
 
 from relief.ledger.months import as_utc
-from relief.models import Drive, DriveChapter, Entry, EntryKind, Gift
+from relief.models import Chapter, Drive, DriveChapter, Entry, EntryKind, Gift
 
 #: The external id of the entry that puts a gift on its corrected date (one per move).
 MOVED_ID = "gift-date:{gift_id}:{reversal_id}"
@@ -79,4 +79,13 @@ def moved_in_books(session: Session, chapter_id: int) -> dict[int, datetime]:
         session,
         col(Entry.chapter_id) == chapter_id,
         and_(col(Entry.chapter_id).is_(None), col(Entry.drive_id).in_(hosted)),
+    )
+
+
+def moved_anywhere(session: Session) -> dict[int, datetime]:
+    """Every gift a correction moved, in any chapter's books, with when it counts now."""
+    return _moved(
+        session,
+        col(Entry.chapter_id).in_(select(Chapter.id)),
+        col(Entry.chapter_id).is_(None),
     )

@@ -6,19 +6,17 @@ donor files. A gift counts in the year of the day it counts on (a correction may
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from relief.ledger import as_utc, months, moves
-from relief.models import Drive, Gift, email_key
+from relief.models import Drive, Gift, email_key, present
 from relief.outbox import due
 from relief.payments import donations, records
 from relief.privacy import address_hash
 from relief.reports.receipt import Issuer
-
-#: A correction may move a gift's date a little: candidates are read this far either side.
-_MOVED = timedelta(days=62)
 
 
 @dataclass(frozen=True)
@@ -59,21 +57,25 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     return months.day_start(date(year, 1, 1)), months.day_start(date(year + 1, 1, 1))
 
 
-def _received(session: Session, key: str, year: int) -> list[tuple[Gift, datetime]]:
+def _received(
+    session: Session, key: str, year: int, moved: dict[int, datetime] | None = None
+) -> list[tuple[Gift, datetime]]:
+    """The donor's gifts that count in ``year``, each with the moment it counts at: received
+    in the year, or moved into it by a correction (``ledger.moves``; ``moved`` when the
+    caller has read them already)."""
     start, end = year_bounds(year)
+    moved = moves.moved_anywhere(session) if moved is None else moved
+    in_year = (col(Gift.received_at) >= start) & (col(Gift.received_at) < end)
     candidates = session.exec(
-        select(Gift)
-        .where(
+        select(Gift).where(
             Gift.donor_email_key == key,
             col(Gift.status).in_(tuple(records.MONEY_RECEIVED)),
-            col(Gift.received_at) >= start - _MOVED,
-            col(Gift.received_at) < end + _MOVED,
+            or_(in_year, col(Gift.id).in_(list(moved))) if moved else in_year,
         )
-        .order_by(col(Gift.received_at), col(Gift.id))
     ).all()
     found = []
     for gift in candidates:
-        on = as_utc(moves.counts_at(session, gift) or gift.received_at or gift.created_at)
+        on = moved.get(present(gift.id)) or as_utc(gift.received_at or gift.created_at)
         if start <= on < end:
             found.append((gift, on))
     return sorted(found, key=lambda pair: (pair[1], pair[0].id or 0))
@@ -82,17 +84,18 @@ def _received(session: Session, key: str, year: int) -> list[tuple[Gift, datetim
 def donor_keys(session: Session, year: int) -> list[str]:
     """The normalised address of every donor who gave in ``year``, in a steady order."""
     start, end = year_bounds(year)
+    moved = moves.moved_anywhere(session)
+    in_year = (col(Gift.received_at) >= start) & (col(Gift.received_at) < end)
     keys = session.exec(
         select(Gift.donor_email_key)
         .where(
             col(Gift.donor_email_key).is_not(None),
             col(Gift.status).in_(tuple(records.MONEY_RECEIVED)),
-            col(Gift.received_at) >= start - _MOVED,
-            col(Gift.received_at) < end + _MOVED,
+            or_(in_year, col(Gift.id).in_(list(moved))) if moved else in_year,
         )
         .distinct()
     ).all()
-    return sorted(key for key in keys if key and _received(session, key, year))
+    return sorted(key for key in keys if key and _received(session, key, year, moved))
 
 
 def anchor_gift(session: Session, key: str, year: int) -> Gift | None:

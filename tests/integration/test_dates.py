@@ -23,8 +23,9 @@ from relief.models import (
     MatchCounts,
     MonthClose,
     MonthTotal,
+    email_key,
 )
-from relief.reports import monthly, render
+from relief.reports import monthly, render, year_end
 from relief.treasury import frozen_months
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
@@ -267,6 +268,36 @@ def test_a_correction_moves_a_gift_to_the_day_it_was_received(chicago):
     assert donors(real_day, real_day) == on_the_day
     assert donors(typed_on, typed_on) == []
     assert donors(real_day - timedelta(days=1), typed_on) == on_the_day
+
+
+def test_a_check_moved_months_back_into_last_year_is_on_last_years_statement(app):
+    """A check typed in today, found to have come last September: last year's giving
+    statement has it (on September 1), this year's has not, however far the move."""
+    this_year = ledger.today().year
+    real_day = date(this_year - 1, 9, 1)
+    with data(app) as session:
+        drive = make_coalition(session, starts_on=date(this_year - 1, 1, 1))
+        make_user(session, "t@stl.org", "st-louis")
+        gift = make_gift(
+            session,
+            drive,
+            12_000,
+            chapter="st-louis",
+            donor_name="Ed Check",
+            donor_email="ed@example.org",
+            received_at=ledger.noon(ledger.today()),
+        )
+    moved = SignedIn(app, "t@stl.org").post(
+        f"/treasurer/st-louis/gifts/{gift.id}/correct",
+        {"correct_amount": "120.00", "received": real_day.isoformat(), "reason": "last year's"},
+    )
+    assert moved.status_code == 302, moved.get_data(as_text=True)
+    key = email_key("ed@example.org")
+    with data(app) as session:
+        assert year_end.donor_keys(session, this_year - 1) == [key]
+        assert year_end.donor_keys(session, this_year) == []
+        anchor = year_end.anchor_gift(session, key, this_year - 1)
+        assert anchor is not None and anchor.id == gift.id
 
 
 def test_a_match_counts_a_corrected_gift_on_the_day_it_was_really_received(chicago):
