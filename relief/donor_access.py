@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from relief.errors import InvalidInput, NotFound
 from relief.i18n import N_
-from relief.ledger import as_utc, months
+from relief.ledger import as_utc, months, moves
 from relief.models import DonorLink, Drive, Gift, MonthlyGift, email_key
 from relief.outbox import enqueue
 from relief.payments import donations, records
@@ -141,9 +141,10 @@ def page(session: Session, key: str) -> DonorPage:
     titles = {drive.id: drive.title for drive in session.exec(select(Drive))}
     listed: list[DonorGift] = []
     plans: dict[str, Monthly] = {}
+    moved = moves.moved_anywhere(session)  # a check's corrected date received is its date
     for gift in _gifts(session, key):
         assert gift.id is not None
-        received = as_utc(gift.received_at or gift.created_at)
+        received = moved.get(gift.id) or as_utc(gift.received_at or gift.created_at)
         title = titles.get(gift.drive_id, "A drive (being assigned)")
         listed.append(
             DonorGift(
@@ -168,6 +169,7 @@ def page(session: Session, key: str) -> DonorPage:
                 cancelled=bool(plan and plan.canceled_at),
                 test_mode=gift.test_mode,
             )
+    listed.sort(key=lambda g: (g.received_on, g.id), reverse=True)
     years = sorted({months.local(g.received_on).year for g in listed}, reverse=True)
     return DonorPage(tuple(listed), tuple(years), tuple(plans.values()))
 

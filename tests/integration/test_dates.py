@@ -12,7 +12,7 @@ import pytest
 from alembic import command
 from sqlmodel import select
 
-from relief import drives, ledger, matches
+from relief import donor_access, drives, ledger, matches
 from relief.config import ConfigError, from_environment
 from relief.db import alembic_config, upgrade
 from relief.ledger import months
@@ -298,6 +298,10 @@ def test_a_check_moved_months_back_into_last_year_is_on_last_years_statement(app
         assert year_end.donor_keys(session, this_year) == []
         anchor = year_end.anchor_gift(session, key, this_year - 1)
         assert anchor is not None and anchor.id == gift.id
+        # The donor's own page ("Find my gifts") dates it there, and offers that year's statement.
+        mine = donor_access.page(session, key)
+        assert [ledger.local_day(g.received_on) for g in mine.gifts] == [real_day]
+        assert mine.years == (this_year - 1,)
 
 
 def test_a_match_counts_a_corrected_gift_on_the_day_it_was_really_received(chicago):
