@@ -56,6 +56,24 @@ def treasurer_of(app) -> SignedIn:
     return SignedIn(app, "t@stl.org")
 
 
+def acme_matches(session, drive, starts_on: date, ends_on: date) -> None:
+    """Acme Health matches every gift to the drive 1:1 from ``starts_on`` to ``ends_on``, up
+    to $10,000 (St. Louis's organizer records the pledge)."""
+    matches.create_pledge(
+        session,
+        drives.get_chapter(session, "st-louis"),
+        drive,
+        matches.PledgeTerms(
+            sponsor_name="Acme Health",
+            ratio="1:1",
+            cap_cents=1_000_000,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            counts=MatchCounts.ALL,
+        ),
+    )
+
+
 def test_a_bad_time_zone_name_stops_start_up_with_a_sentence(tmp_path):
     with pytest.raises(ConfigError) as refused:
         from_environment(str(tmp_path), {"RELIEF_TIMEZONE": "America/Chicgo"})
@@ -119,19 +137,7 @@ def test_a_match_ending_on_new_years_eve_matches_the_evening_gift_and_not_new_ye
     (already January 1 in UTC) is matched; one who gives at half past midnight is not."""
     with data(chicago) as session:
         drive = make_coalition(session, starts_on=date(2026, 12, 1), ends_on=date(2027, 1, 31))
-        matches.create_pledge(
-            session,
-            drives.get_chapter(session, "st-louis"),
-            drive,
-            matches.PledgeTerms(
-                sponsor_name="Acme Health",
-                ratio="1:1",
-                cap_cents=1_000_000,
-                starts_on=date(2026, 12, 1),
-                ends_on=date(2026, 12, 31),
-                counts=MatchCounts.ALL,
-            ),
-        )
+        acme_matches(session, drive, date(2026, 12, 1), date(2026, 12, 31))
         for cents, received in (
             (4_200, NEW_YEARS_EVE),  # 8:30 pm Central, December 31
             (1_000, NEW_YEARS_EVE + timedelta(hours=4)),  # 0:30 am Central, January 1
@@ -315,18 +321,8 @@ def test_a_match_counts_a_corrected_gift_on_the_day_it_was_really_received(chica
             session, starts_on=first - timedelta(days=60), ends_on=first + timedelta(days=60)
         )
         make_user(session, "t@stl.org", "st-louis")
-        matches.create_pledge(
-            session,
-            drives.get_chapter(session, "st-louis"),
-            drive,
-            matches.PledgeTerms(
-                sponsor_name="Acme Health",
-                ratio="1:1",
-                cap_cents=1_000_000,
-                starts_on=first,
-                ends_on=(first + timedelta(days=31)).replace(day=1) - timedelta(days=1),
-                counts=MatchCounts.ALL,
-            ),
+        acme_matches(
+            session, drive, first, (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
         )
         session.commit()
         late = make_gift(session, drive, 4_000, chapter="st-louis", received_at=ledger.noon(before))
