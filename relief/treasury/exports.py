@@ -188,9 +188,8 @@ def donor_csv(
     """The gifts in the chapter's books (its own, and in a drive it hosts those to the whole
     drive: chapter "(whole drive)"), oldest first, one row each, with the fee and adjustments
     (refunds, disputes, corrections) the ledger holds for it; dates inclusive, by date
-    received (the coalition's days; a corrected date where a treasurer moved the gift).
-    Includes donors' emails: for the treasurer's records,
-    never published."""
+    received (the coalition's days; the corrected day for a gift a treasurer moved).
+    Includes donors' emails: for the treasurer's records, never published."""
     adjustment_kinds = (
         EntryKind.REFUND,
         EntryKind.DISPUTE_WITHDRAWN,

@@ -31,6 +31,7 @@ import shutil
 import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as datetime_time
 from decimal import Decimal
 
 import pytest
@@ -1420,7 +1421,7 @@ class DriveStories(RuleBasedStateMachine):
         ]
         checks = [
             DonorGift(
-                datetime.combine(gift["received"], datetime.min.time(), zone()).replace(hour=12),
+                datetime.combine(gift["received"], datetime_time(12), zone()),  # its noon
                 False,
                 gift["chapter"],
                 gift["amount"],
