@@ -7,9 +7,12 @@ sponsor's payment. A pledge is a promise, not money.
   × the pledge's ratio, capped. One aggregate query per drive,
   grouped by the pledges' windows, so its cost does not grow with the number of gifts; the
   drive page and the API keep the answer in the page cache (``match_pledge`` is in its key).
-- Several pledges share the gifts **in the order they were made**: a donor's cent is matched
-  once, by the first pledge whose window, kinds and chapter take it and whose cap is not yet
-  full; the next pledge matches what is left.
+- Several pledges share the gifts **in the order they were made**, the gifts taken in the
+  order they were received: a donor's cent is matched once, by the first pledge whose
+  window, kinds and chapter take it and whose cap is not yet full; the next pledge matches
+  what is left. Which gifts came first matters only where a pledge fills up and a later one
+  takes other gifts (a chapter's, say, after a whole drive's): only there are the gifts
+  read one by one, so the answer never depends on how the database numbers chapters.
 - **Received** is the sponsor's own gifts recorded against the pledge (:class:`MatchPayment`):
   ordinary gifts in the ledger, so *raised* counts them exactly once and only once paid; the
   sponsor's gift is never itself matched. **Remaining** is what the match has earned and the
@@ -18,13 +21,15 @@ sponsor's payment. A pledge is a promise, not money.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from relief import ledger
@@ -274,12 +279,13 @@ def _segment(bounds: list, moment: datetime) -> int | None:
     return index if 0 <= index < len(bounds) - 1 else None
 
 
-def _eligible(session: Session, drive: Drive, bounds: list) -> dict[tuple[int, bool, int], int]:
+def _eligible(
+    session: Session, drive: Drive, bounds: list, moved: dict[int, datetime]
+) -> dict[tuple[int, bool, int], int]:
     """The drive's donors' net cents by (window segment, given online, chapter credited): one
     aggregate over the ledger's raised entries of gifts received from the first boundary to
     the last. A gift a correction moved to another day counts on that day (``ledger.moves``):
     those few are summed apart, gift by gift."""
-    moved = moves.moved_on_drive(session, present(drive.id))
     # Segment i is [bounds[i], bounds[i + 1]); gifts before the first are filtered out.
     before = [(col(Gift.received_at) < instant, i - 1) for i, (_, instant) in enumerate(bounds)]
     # Grouped by the output columns' names: PostgreSQL would not take a CASE with bound
@@ -309,39 +315,173 @@ def _eligible(session: Session, drive: Drive, bounds: list) -> dict[tuple[int, b
     return dict(eligible)
 
 
-def _matched(pledges: list[MatchPledge], bounds: list, eligible: dict) -> dict[int, int]:
-    """Walk the windows' segments in time; in each, the pledges in the order they were made
-    take the donors' cents they may, until their caps are full."""
-    used_donor_cents = {present(p.id): 0 for p in pledges}
+#: Gifts read at a time where their order decides (:func:`_gifts_in`).
+PAGE = 100
+
+
+def _gifts_in(session: Session, drive: Drive, bounds: list, moved: dict[int, datetime]):
+    """The reader of one window segment's donors' gifts in the order received (when each
+    counts now, then the order recorded), as (online, chapter credited, net cents), a page
+    at a time as they are taken: :func:`_matched` stops once their order can decide nothing
+    more. Pages follow ix_gift_drive_received, so a page costs the same whatever the number
+    of gifts before or after it."""
+
+    def nets(gift_ids: list[int]) -> dict[int, int]:
+        rows = session.exec(
+            select(Entry.gift_id, func.sum(Entry.amount_cents))
+            .where(col(Entry.gift_id).in_(gift_ids), col(Entry.kind).in_(RAISED_KINDS))
+            .group_by(col(Entry.gift_id))
+        ).all()
+        return {present(gift_id): int(cents or 0) for gift_id, cents in rows}
+
+    donors = (
+        select(
+            Gift.id,
+            Gift.received_at,
+            col(Gift.method).in_(ONLINE_METHODS),
+            func.coalesce(Gift.chapter_id, 0),
+        )
+        .outerjoin(MatchPayment, col(MatchPayment.gift_id) == Gift.id)
+        .where(Gift.drive_id == drive.id, col(MatchPayment.gift_id).is_(None))
+    )
+
+    def in_place(first: datetime, after: datetime) -> Iterator[tuple]:
+        """The gifts received in [first, after) that no correction moved, in order."""
+        last: tuple | None = None
+        while True:
+            page = donors.where(col(Gift.received_at) >= first, col(Gift.received_at) < after)
+            if last is not None:
+                page = page.where(
+                    or_(
+                        col(Gift.received_at) > last[0],
+                        and_(col(Gift.received_at) == last[0], col(Gift.id) > last[1]),
+                    )
+                )
+            if moved:
+                page = page.where(col(Gift.id).not_in(list(moved)))
+            rows = session.exec(
+                page.order_by(col(Gift.received_at), col(Gift.id)).limit(PAGE)
+            ).all()
+            if not rows:
+                return
+            net = nets([present(gift_id) for gift_id, *_ in rows])
+            for gift_id, at, online, credited in rows:
+                gift_id = present(gift_id)
+                yield (
+                    ledger.as_utc(present(at)),
+                    gift_id,
+                    bool(online),
+                    int(credited),
+                    net.get(gift_id, 0),
+                )
+            if len(rows) < PAGE:
+                return
+            last = (rows[-1][1], rows[-1][0])
+
+    def gifts_in(index: int) -> Iterator[tuple[bool, int, int]]:
+        first, after = bounds[index][1], bounds[index + 1][1]
+        moved_here = [gift_id for gift_id, at in moved.items() if first <= at < after]
+        moved_rows = []
+        if moved_here:
+            net = nets(moved_here)
+            moved_rows = sorted(
+                (
+                    moved[present(gift_id)],
+                    gift_id,
+                    bool(online),
+                    int(credited),
+                    net.get(present(gift_id), 0),
+                )
+                for gift_id, _, online, credited in session.exec(
+                    donors.where(col(Gift.id).in_(moved_here))
+                ).all()
+            )
+        for _, _, online, credited, cents in heapq.merge(in_place(first, after), moved_rows):
+            yield online, credited, cents
+
+    return gifts_in
+
+
+def _takes(pledge: MatchPledge, online: bool, chapter_id: int) -> bool:
+    """Whether the pledge's kinds and chapter take a gift (its window is the caller's)."""
+    return (pledge.counts is MatchCounts.ALL or online) and pledge.chapter_id in (None, chapter_id)
+
+
+def _room(pledge: MatchPledge) -> int:
+    """The donors' cents that fill the pledge's cap (rounded up: the last cent fills it)."""
+    return -(-pledge.cap_cents * pledge.ratio_donor // pledge.ratio_sponsor)
+
+
+def _share(pledges: list[MatchPledge], parts, took: dict[int, int]) -> None:
+    """Each part's cents, in turn, to the first pledges that take them and are not full."""
+    for online, chapter_id, cents in parts:
+        for pledge in pledges:
+            if cents <= 0:
+                break
+            if not _takes(pledge, online, chapter_id):
+                continue
+            taken = max(0, min(_room(pledge) - took[present(pledge.id)], cents))
+            took[present(pledge.id)] += taken
+            cents -= taken
+
+
+def _order_matters(pledges: list[MatchPledge], parts, took: dict[int, int]) -> bool:
+    """Whether which of a segment's gifts came first can change what its pledges match: only
+    when a pledge not yet full is offered more than its room and a later pledge takes other
+    gifts than it does (the later one's share then depends on which cents the first took)."""
+    for index, pledge in enumerate(pledges):
+        room = _room(pledge) - took[present(pledge.id)]
+        if room <= 0:
+            continue  # full before the segment: it takes none of it, in any order
+        offered = sum(
+            cents for online, chapter_id, cents in parts if _takes(pledge, online, chapter_id)
+        )
+        if offered > room and any(
+            (later.counts, later.chapter_id) != (pledge.counts, pledge.chapter_id)
+            for later in pledges[index + 1 :]
+        ):
+            return True
+    return False
+
+
+def _matched(pledges: list[MatchPledge], bounds: list, eligible: dict, gifts_in) -> dict[int, int]:
+    """Walk the windows' segments in time; in each, the donors' gifts in the order received
+    go to the pledges in the order they were made, each cent to the first that takes it and
+    is not full. Most segments need only their sums by (online, chapter): the order of the
+    gifts decides nothing unless a pledge fills up there and a later one takes other gifts.
+    Only then are that segment's gifts read one by one (``gifts_in``), and only until the
+    rest's order can decide nothing more: as many as the caps take, not as many as given."""
+    took = {present(p.id): 0 for p in pledges}
     for index in range(len(bounds) - 1):
         first_day, next_day = bounds[index][0], bounds[index + 1][0]
+        running = [
+            p for p in pledges if p.starts_on <= first_day and next_day <= p.ends_on + timedelta(1)
+        ]
         left = {
             (online, chapter_id): cents
             for (seg, online, chapter_id), cents in sorted(eligible.items())
             if seg == index and cents > 0
         }
-        for pledge in pledges:
-            if not (pledge.starts_on <= first_day and next_day <= pledge.ends_on + timedelta(1)):
-                continue
-            # The donors' cents that fill the cap (rounded up: the last cent fills it).
-            room = -(-pledge.cap_cents * pledge.ratio_donor // pledge.ratio_sponsor)
-            room -= used_donor_cents[present(pledge.id)]
-            for (online, chapter_id), cents in left.items():
-                if room <= 0:
+        if not running or not left:
+            continue
+        if _order_matters(running, _parts(left), took):
+            for online, chapter_id, cents in gifts_in(index):
+                _share(running, [(online, chapter_id, cents)], took)
+                left[(online, chapter_id)] = left.get((online, chapter_id), 0) - cents
+                if not _order_matters(running, _parts(left), took):
                     break
-                if pledge.counts is MatchCounts.ONLINE and not online:
-                    continue
-                if pledge.chapter_id is not None and pledge.chapter_id != chapter_id:
-                    continue
-                taken = min(room, cents)
-                left[(online, chapter_id)] -= taken
-                used_donor_cents[present(pledge.id)] += taken
-                room -= taken
+        _share(running, _parts(left), took)
     return {
-        pledge_id: min(p.cap_cents, used_donor_cents[pledge_id] * p.ratio_sponsor // p.ratio_donor)
+        pledge_id: min(p.cap_cents, took[pledge_id] * p.ratio_sponsor // p.ratio_donor)
         for p in pledges
         if (pledge_id := present(p.id))
     }
+
+
+def _parts(left: dict[tuple[bool, int], int]) -> list[tuple[bool, int, int]]:
+    return [
+        (online, chapter_id, cents) for (online, chapter_id), cents in left.items() if cents > 0
+    ]
 
 
 def _received(session: Session, pledge_ids: list[int]) -> dict[int, int]:
@@ -357,7 +497,8 @@ def _received(session: Session, pledge_ids: list[int]) -> dict[int, int]:
 def standings(session: Session, drive: Drive) -> tuple[Standing, ...]:
     """Every pledge on the drive not withdrawn, in the order they were made, with what each
     has matched and received: five small queries, whatever the number of gifts (a sixth for
-    the drive's gifts whose date a correction moved, when there are any)."""
+    the drive's gifts whose date a correction moved, when there are any), and a read of the
+    gifts of each window segment where their order decides (:func:`_matched`)."""
     pledges = list(
         session.exec(
             select(MatchPledge)
@@ -368,7 +509,9 @@ def standings(session: Session, drive: Drive) -> tuple[Standing, ...]:
     if not pledges:
         return ()
     bounds = _instants(pledges)
-    matched = _matched(pledges, bounds, _eligible(session, drive, bounds))
+    moved = moves.moved_on_drive(session, present(drive.id))
+    eligible = _eligible(session, drive, bounds, moved)
+    matched = _matched(pledges, bounds, eligible, _gifts_in(session, drive, bounds, moved))
     received = _received(session, [p.id for p in pledges if p.id is not None])
     chapters = {
         c.id: c

@@ -150,6 +150,37 @@ def test_the_cap_holds_and_later_pledges_match_what_the_first_leaves(
     ]
 
 
+@pytest.mark.parametrize(
+    "first, second, apart, chapters_pledge",
+    [
+        ("kansas-city", "st-louis", timedelta(hours=1), 10_000),
+        ("st-louis", "kansas-city", timedelta(hours=1), 0),
+        # Two checks of one day (its noon): the one recorded first came first.
+        ("kansas-city", "st-louis", timedelta(0), 10_000),
+        ("st-louis", "kansas-city", timedelta(0), 0),
+    ],
+)
+def test_which_gift_came_first_decides_what_a_later_chapters_pledge_matches(
+    stripe_session, stripe_client, drive, monkeypatch, first, second, apart, chapters_pledge
+):
+    """A whole drive's $100 pledge, made first, takes the first $100 given: when that was
+    Kansas City's check, St. Louis's own $100 pledge matches St. Louis's check that came
+    after; when St. Louis's came first, the whole drive's pledge took it and nothing is left
+    for St. Louis's. However the database numbered the chapters."""
+    monkeypatch.setattr(matches, "PAGE", 1)  # the gifts read in order a page at a time
+    pledge(stripe_session, cap=10_000, counts="all", starts=-2, sponsor="Whole Drive Co")
+    pledge(
+        stripe_session, cap=10_000, counts="all", starts=-2, sponsor="Gateway", chapter_only=True
+    )
+    morning = ledger.noon(ledger.today() - timedelta(days=1)) - apart * 3
+    make_gift(stripe_session, drive, 10_000, chapter=first, received_at=morning)
+    make_gift(stripe_session, drive, 10_000, chapter=second, received_at=morning + apart)
+    assert matched(stripe_client) == [
+        ("Whole Drive Co", 10_000, 10_000, 0, 10_000),
+        ("Gateway", 10_000, chapters_pledge, 0, chapters_pledge),
+    ]
+
+
 def test_the_sponsors_payment_fulfils_the_pledge_and_raised_rises_by_it_once_everywhere(
     stripe_app, stripe_client
 ):

@@ -91,6 +91,7 @@ class Pledge:
     chapter: str | None  # gifts credited to this chapter only
     received: int = 0  # the sponsor's own gifts recorded against it
     withdrawn: bool = False
+    organizer: str = ""  # the chapter whose organizer made it
 
     def takes(self, gift: DonorGift) -> bool:
         return (
@@ -103,12 +104,14 @@ class Pledge:
 @dataclass(frozen=True)
 class DonorGift:
     """A donor's gift as a match sees it: when it counts (received, or the day a correction
-    of its date moved it to), given online or not, the chapter credited, what it counts for."""
+    of its date moved it to), given online or not, the chapter credited, what it counts for,
+    and the order it was recorded in (for gifts received at the same instant)."""
 
     moment: datetime
     online: bool
     chapter: str | None
     cents: int
+    recorded: int
 
 
 def matched(pledges: list[Pledge], gifts: list[DonorGift]) -> dict[int, int]:
@@ -118,7 +121,7 @@ def matched(pledges: list[Pledge], gifts: list[DonorGift]) -> dict[int, int]:
     it), and has matched what it took × its ratio, at most its cap."""
     live = [p for p in pledges if not p.withdrawn]
     took = {p.id: 0 for p in live}
-    for gift in sorted(gifts, key=lambda g: g.moment):
+    for gift in sorted(gifts, key=lambda g: (g.moment, g.recorded)):
         left = gift.cents
         for pledge in live:
             if left <= 0 or not pledge.takes(gift):

@@ -293,9 +293,9 @@ class DriveStories(RuleBasedStateMachine):
             }
         self.listed = set(LISTED)  # the members' pages on the leaderboard
         self.pledges: list[Pledge] = []
-        #: The terms every pledge of the story shares: which gifts (online only?), whose (one
-        #: chapter's?), and the organizer who makes them.
-        self.match_terms: tuple[bool, bool, str] | None = None
+        #: The app's id of each donor's gift (card key or check number): the order recorded,
+        #: which a match takes gifts received at the same instant in.
+        self.gift_ids: dict[str, int] = {}
         #: Sponsors' gifts to the whole drive (cents, count): the host's books hold them.
         self.whole_drive_offline = [0, 0]
 
@@ -1314,12 +1314,9 @@ class DriveStories(RuleBasedStateMachine):
         ),
     )
     def pledge_a_match(self, organizer, online_only, chapter_only, ratio, cap, window):
-        """An organizer records a sponsor's pledge: every pledge of a story counts the same
-        gifts (which of several pledges takes a cent that both would is then the order they
-        were made in, and nothing else)."""
-        if self.match_terms is None:
-            self.match_terms = (online_only, chapter_only, organizer)
-        online_only, chapter_only, organizer = self.match_terms
+        """An organizer records a sponsor's pledge, on gifts of any kinds and chapter: where
+        a pledge fills up, which gifts came first decides what a later one with other terms
+        matches."""
         starts, ends = self._window(window)
         self._post(
             self.admin,
@@ -1347,8 +1344,38 @@ class DriveStories(RuleBasedStateMachine):
                 ends,
                 online_only,
                 organizer if chapter_only else None,
+                organizer=organizer,
             )
         )
+
+    @precondition(lambda self: len(self.pledges) < 2)
+    @rule(
+        organizer=st.sampled_from(CHAPTERS),
+        online_only=st.booleans(),
+        # The wide one filled by a gift or two; the narrow one too, or never.
+        caps=st.tuples(
+            st.integers(100, 20_000), st.integers(100, 20_000) | st.integers(200_000, 2_000_000)
+        ),
+        window=st.sampled_from(["both months", "last month", "this month", "across the turn"]),
+    )
+    def sponsors_pledge_wide_then_narrow(self, organizer, online_only, caps, window):
+        """Two sponsors pledge the same days, a wide pledge first (a cap a gift or two fill)
+        and then one on the organizer's chapter's gifts only: what the second matches is the
+        chapter's gifts that came after the first filled up."""
+        self.pledge_a_match(organizer, online_only, False, (1, 1), caps[0], window)
+        self.pledge_a_match(organizer, False, True, (1, 1), caps[1], window)
+
+    @precondition(lambda self: bool(self.pledges))
+    @rule(
+        chapters=st.permutations(CHAPTERS),
+        amounts=st.lists(st.integers(100, 20_000), min_size=2, max_size=3),
+        slip=st.sampled_from([(0, 0), (1, 14), (1, 27)]),
+    )
+    def checks_of_one_day_from_the_chapters(self, chapters, amounts, slip):
+        """A day's checks from several chapters, entered one after another: received the
+        same day (its noon), a match takes them in the order they were recorded."""
+        for chapter, amount in zip(chapters, amounts, strict=False):
+            self.check_batch(chapter, slip, [(amount, None)])
 
     def _live_pledges(self):
         return [p for p in self.pledges if not p.withdrawn]
@@ -1387,10 +1414,9 @@ class DriveStories(RuleBasedStateMachine):
         """Withdrawn, a pledge matches nothing and the next pledges take what it had; one the
         sponsor has paid against cannot be withdrawn (it is ended early instead)."""
         pledge = self._pick(self._live_pledges(), pick)
-        organizer = self.match_terms[2]
         self._post(
             self.admin,
-            f"/organize/{organizer}/drives/{DRIVE}/matches/{pledge.id}/withdraw",
+            f"/organize/{pledge.organizer}/drives/{DRIVE}/matches/{pledge.id}/withdraw",
             {"reason": "The sponsor changed their mind."},
             expect=409 if pledge.received else 302,
         )
@@ -1405,7 +1431,7 @@ class DriveStories(RuleBasedStateMachine):
         running = pledge.starts <= today() < pledge.ends
         self._post(
             self.admin,
-            f"/organize/{self.match_terms[2]}/drives/{DRIVE}/matches/{pledge.id}/end",
+            f"/organize/{pledge.organizer}/drives/{DRIVE}/matches/{pledge.id}/end",
             {},
             expect=302 if running else 409,
         )
@@ -1415,7 +1441,13 @@ class DriveStories(RuleBasedStateMachine):
     def _donor_gifts(self) -> list[DonorGift]:
         """The donors' gifts in the books, as a match sees them (sponsors' are apart)."""
         cards = [
-            DonorGift(card.paid_at, True, None if card.whole_drive else card.owner, card.counts_for)
+            DonorGift(
+                card.paid_at,
+                True,
+                None if card.whole_drive else card.owner,
+                card.counts_for,
+                self._gift_id(card.key, self.gift_where[card.key]),
+            )
             for card in self.model.cards.values()
             if card.key in self.paid
         ]
@@ -1425,10 +1457,19 @@ class DriveStories(RuleBasedStateMachine):
                 False,
                 gift["chapter"],
                 gift["amount"],
+                self._gift_id(gift["check"], Gift.check_number == gift["check"]),
             )
             for gift in self.offline
         ]
         return cards + checks
+
+    def _gift_id(self, key: str, where) -> int:
+        """The app's id of a recorded gift (asked once): only the order of gifts received at
+        the same instant (cards paid the same second, checks of one day) is read from it."""
+        if key not in self.gift_ids:
+            with data(self.app) as session:
+                self.gift_ids[key] = session.exec(select(Gift.id).where(where)).one()
+        return self.gift_ids[key]
 
     # --- what must hold ------------------------------------------------------------------------
 
