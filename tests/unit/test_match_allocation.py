@@ -125,11 +125,9 @@ def test_pledges_match_what_the_rule_read_gift_by_gift_says(made, gifts):
     assert matches._matched(made, bounds, eligible, gifts_in) == gift_by_gift(made, gifts)
 
 
-def test_a_whole_drive_pledge_full_first_leaves_a_chapters_pledge_what_came_after():
-    """The README's example: a whole drive's pledge made first and a chapter's, $100 each;
-    $100 to Kansas City (2) and $100 to St. Louis (1) the same day. Which came first decides,
-    never which chapter the database numbered first."""
-    whole, chapter = (
+def wide_then_narrow() -> list[MatchPledge]:
+    """The whole drive's $100 pledge (1:1, all gifts), then St. Louis's (chapter 1)."""
+    return [
         MatchPledge(
             id=number,
             drive_id=1,
@@ -144,7 +142,14 @@ def test_a_whole_drive_pledge_full_first_leaves_a_chapters_pledge_what_came_afte
             made_by_chapter_id=1,
         )
         for number, chapter_id in ((1, None), (2, 1))
-    )
+    ]
+
+
+def test_a_whole_drive_pledge_full_first_leaves_a_chapters_pledge_what_came_after():
+    """The README's example: a whole drive's pledge made first and a chapter's, $100 each;
+    $100 to Kansas City (2) and $100 to St. Louis (1) the same day. Which came first decides,
+    never which chapter the database numbered first."""
+    whole, chapter = wide_then_narrow()
     bounds = segments([whole, chapter])
     for order, expected in (((2, 1), {1: 10_000, 2: 10_000}), ((1, 2), {1: 10_000, 2: 0})):
         gifts = [(3, True, credited, 10_000) for credited in order]
@@ -232,22 +237,7 @@ def test_gifts_are_read_one_by_one_only_until_their_order_decides_nothing():
     """A thousand $10 gifts, alternating Kansas City's and St. Louis's, under a whole drive's
     $100 pledge and then St. Louis's $100: the gifts are read until both are full, about
     twenty of them, not the thousand."""
-    made = [
-        MatchPledge(
-            id=number,
-            drive_id=1,
-            chapter_id=chapter_id,
-            sponsor_name=f"Sponsor {number}",
-            ratio_sponsor=1,
-            ratio_donor=1,
-            cap_cents=10_000,
-            starts_on=DAY0,
-            ends_on=DAY0 + timedelta(days=30),
-            counts=MatchCounts.ALL,
-            made_by_chapter_id=1,
-        )
-        for number, chapter_id in ((1, None), (2, 1))
-    ]
+    made = wide_then_narrow()
     bounds = segments(made)
     gifts = [(3, True, 1 + number % 2, 1_000) for number in range(1_000)]
     eligible, each = by_segment(bounds, gifts)
