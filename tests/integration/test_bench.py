@@ -143,3 +143,16 @@ def test_the_benchmarks_figures_agree_with_each_other_and_with_its_database(tmp_
         assert verified.exit_code == 0, verified.output
     finally:
         app.extensions["relief.engine"].dispose()
+
+
+@pytest.mark.bench
+def test_match_cost_reads_gifts_in_order_only_where_their_order_decides(tmp_path):
+    """``python -m bench.match_cost``'s measurement on a small drive: the same terms are
+    answered by the aggregate alone; wide-then-narrow reads a few gifts, not the drive's."""
+    from bench.match_cost import measure
+
+    found = measure(f"sqlite:///{tmp_path / 'bench.db'}", [300])
+    read = {name: gifts_read for _, name, _, gifts_read, _ in found}
+    assert read["same terms"] == 0
+    assert 0 < read["wide, then narrow"] < 50
+    assert all(millis > 0 and matched[0] == 10_000 for _, _, millis, _, matched in found)
