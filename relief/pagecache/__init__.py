@@ -253,6 +253,9 @@ def built_page(html: str) -> Response:
     response.vary.add("Accept-Language")
     response.add_etag()
     response.make_conditional(request)
+    # The server dates every answer (gunicorn, Werkzeug's): make_conditional's own Date would
+    # be a second header under Werkzeug's.
+    del response.headers["Date"]
     return response
 
 

@@ -5,12 +5,15 @@ request pays only for what it uses (rate limits checked only where a route has t
 from __future__ import annotations
 
 import gzip
+import http.client
 import re
+import threading
 
 import brotli
 import pytest
 from flask_limiter import Limiter
 from sqlmodel import select
+from werkzeug.serving import make_server
 
 from relief import drive_pages, ledger, privacy
 from relief.models import Drive, EntryKind
@@ -70,6 +73,31 @@ def test_an_anonymous_visitor_gets_every_public_page_without_a_cookie(session, c
             ), path
             assert re.fullmatch(r'"[0-9a-f-]+"', response.headers["ETag"]), path
             assert "Accept-Encoding" in response.headers.get("Vary", "") or path == "/", path
+
+
+def test_each_public_page_has_one_date_header_under_the_development_server(session, app):
+    """The server dates each answer (Werkzeug's, which ``.ci/serve`` runs, and gunicorn):
+    the app adds no ``Date`` of its own, which Werkzeug would send as a second header (the
+    list of drives, and its 304, had two)."""
+    make_coalition(session)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for path in PUBLIC_PAGES:
+            etag = None
+            for asked in ({}, {}, {"If-None-Match": "later"}):  # built, cached, conditional
+                connection = http.client.HTTPConnection("127.0.0.1", server.server_port)
+                connection.request("GET", path, headers={"If-None-Match": etag} if asked else {})
+                answer = connection.getresponse()
+                answer.read()
+                etag = answer.getheader("ETag")
+                assert answer.status == (304 if asked else 200), path
+                assert len(answer.msg.get_all("Date")) == 1, (path, answer.msg.get_all("Date"))
+                connection.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 def test_answers_that_no_session_changes_do_not_vary_by_cookie(session, client):
