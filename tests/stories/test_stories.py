@@ -1357,13 +1357,22 @@ class DriveStories(RuleBasedStateMachine):
             st.integers(100, 20_000), st.integers(100, 20_000) | st.integers(200_000, 2_000_000)
         ),
         window=st.sampled_from(["both months", "last month", "this month", "across the turn"]),
+        # Often the day's checks from the chapters at once, in the pledges' days or not.
+        checks=st.none()
+        | st.tuples(
+            st.permutations(CHAPTERS),
+            st.lists(st.integers(100, 20_000), min_size=2, max_size=3),
+            st.sampled_from([(0, 0), (1, 14), (1, 27)]),
+        ),
     )
-    def sponsors_pledge_wide_then_narrow(self, organizer, online_only, caps, window):
+    def sponsors_pledge_wide_then_narrow(self, organizer, online_only, caps, window, checks):
         """Two sponsors pledge the same days, a wide pledge first (a cap a gift or two fill)
         and then one on the organizer's chapter's gifts only: what the second matches is the
         chapter's gifts that came after the first filled up."""
         self.pledge_a_match(organizer, online_only, False, (1, 1), caps[0], window)
         self.pledge_a_match(organizer, False, True, (1, 1), caps[1], window)
+        if checks is not None:
+            self.checks_of_one_day_from_the_chapters(*checks)
 
     @precondition(lambda self: bool(self.pledges))
     @rule(
