@@ -14,9 +14,9 @@ at each size, with two pledges on the drive's whole window:
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
+
+from bench.seed import database
 
 PLEDGES = {"same terms": False, "wide, then narrow": True}
 
@@ -98,20 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,100000")
     arguments = parser.parse_args(argv)
     sizes = [int(size) for size in arguments.sizes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="relief-match-cost-") as directory:
-        server = None
-        if arguments.backend == "postgresql":
-            from tests.postgres import LocalPostgres
-
-            server = LocalPostgres()
-            url = server.start()
-        else:
-            url = f"sqlite:///{Path(directory) / 'bench.db'}"
-        try:
-            found = measure(url, sizes)
-        finally:
-            if server is not None:
-                server.stop()
+    with database(arguments.backend, "relief-match-cost-") as (url, _):
+        found = measure(url, sizes)
     print(
         f"{arguments.backend:<12}{'gifts':>9}  {'pledges':<19}{'ms':>8}{'gifts read':>12}  matched"
     )

@@ -3,12 +3,35 @@ read by SQL; the ledger's own proof of its sums."""
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 
 def drive_slug(size: int) -> str:
     return f"bench-{size}"
+
+
+@contextmanager
+def database(backend: str, prefix: str) -> Iterator[tuple[str, Path]]:
+    """An empty database of ``backend`` for one measurement, and a scratch directory: SQLite in
+    that directory, or a throwaway PostgreSQL server started like the test suite's; both gone
+    afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        workdir = Path(directory)
+        if backend != "postgresql":
+            yield f"sqlite:///{workdir / 'bench.db'}", workdir
+            return
+        from tests.postgres import LocalPostgres
+
+        server = LocalPostgres()
+        try:
+            yield server.start(), workdir
+        finally:
+            server.stop()
 
 
 def seed(database_url: str, sizes: list[int]) -> tuple[dict[int, float | None], list[str]]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from bench.seed import database
 
 
 def measure(
@@ -91,21 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--floor", action="store_true")
     arguments = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="relief-webhook-cost-") as directory:
-        workdir = Path(directory)
-        server = None
-        if arguments.backend == "postgresql":
-            from tests.postgres import LocalPostgres
-
-            server = LocalPostgres()
-            url = server.start()
-        else:
-            url = f"sqlite:///{workdir / 'bench.db'}"
-        try:
-            result = measure(url, workdir, arguments.events, arguments.trace, arguments.floor)
-        finally:
-            if server is not None:
-                server.stop()
+    with database(arguments.backend, "relief-webhook-cost-") as (url, workdir):
+        result = measure(url, workdir, arguments.events, arguments.trace, arguments.floor)
     what = f"{arguments.backend}{' floor' if arguments.floor else ''}"
     print(
         f"{what}: {result['cpu_ms']:.2f} ms CPU per event, "
