@@ -3,7 +3,7 @@
 at each size, with two pledges on the drive's whole window:
 
 - **same terms**: a whole drive's $100 pledge, then a $5,000 one on the same gifts: the order
-  of the gifts decides nothing, the one aggregate answers;
+  of the gifts decides nothing, the sums by day received answer;
 - **wide, then narrow**: the same $100 pledge, then the host chapter's $5,000 one: the first
   fills up, so which gifts came first decides what the second matches, and the gifts are read
   in order until it no longer does (``gifts read``).

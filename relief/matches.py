@@ -1,12 +1,13 @@
 """Match pledges: a sponsor promises to match a drive's gifts; a treasurer records the
 sponsor's payment. A pledge is a promise, not money.
 
-- **Matched** is derived from the ledger each time it is shown, never kept as a running sum:
-  the eligible gifts' net (gifts, refunds, disputes and corrections: the raised kinds) by the
-  day each gift was received (the day a correction of its date moved it to: ``ledger.moves``),
-  × the pledge's ratio, capped. One aggregate query per drive,
-  grouped by the pledges' windows, so its cost does not grow with the number of gifts; the
-  drive page and the API keep the answer in the page cache (``match_pledge`` is in its key).
+- **Matched** is derived from the ledger each time it is shown: the eligible gifts' net
+  (gifts, refunds, disputes and corrections: the raised kinds) by the day each gift was
+  received (the day a correction of its date moved it to: ``ledger.moves``), × the pledge's
+  ratio, capped. The nets by day come from the ledger's running sums by day received
+  (``ReceivedTotal``, kept by ``ledger.append``), so its cost does not grow with the number
+  of gifts; the drive page and the API keep the answer in the page cache (``match_pledge``
+  is in its key).
 - Several pledges share the gifts **in the order they were made**, the gifts taken in the
   order they were received: a donor's cent is matched once, by the first pledge whose
   window, kinds and chapter take it and whose cap is not yet full; the next pledge matches
@@ -27,9 +28,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from relief import ledger
@@ -38,22 +39,21 @@ from relief.ledger import moves
 from relief.ledger.figures import RAISED_KINDS
 from relief.ledger.months import day_text
 from relief.models import (
+    ONLINE_METHODS,
     Chapter,
     Drive,
     Entry,
     Gift,
-    GiftMethod,
     MatchCounts,
     MatchPayment,
     MatchPledge,
+    ReceivedTotal,
     User,
     present,
     utcnow,
 )
 from relief.validation import check_text
 
-#: Gifts given online: Stripe's card gifts, and the test checkout's in test mode.
-ONLINE_METHODS = (GiftMethod.CARD, GiftMethod.TEST)
 #: The largest number either side of a ratio (10:1 … 1:10 cover every real match).
 MAX_RATIO_TERM = 10
 
@@ -255,24 +255,6 @@ def _instants(pledges: list[MatchPledge]) -> list:
     return [(day, ledger.day_start(day)) for day in days]
 
 
-def _donors_net(key: Any):
-    """The drive's donors' raised entries (gifts, refunds, disputes, corrections) summed by
-    ``key``, online or not and chapter; the sponsors' own gifts left out. Where and grouping
-    are the caller's."""
-    return (
-        select(
-            key,
-            col(Gift.method).in_(ONLINE_METHODS).label("online"),
-            func.coalesce(Gift.chapter_id, 0).label("credited"),
-            func.sum(Entry.amount_cents),
-        )
-        .select_from(Entry)
-        .join(Gift, col(Gift.id) == Entry.gift_id)
-        .outerjoin(MatchPayment, col(MatchPayment.gift_id) == Gift.id)
-        .where(col(Entry.kind).in_(RAISED_KINDS), col(MatchPayment.gift_id).is_(None))
-    )
-
-
 def _segment(bounds: list, moment: datetime) -> int | None:
     """The window segment ``moment`` falls in ([bounds[i], bounds[i + 1])), or None."""
     index = bisect_right([instant for _, instant in bounds], moment) - 1
@@ -282,36 +264,61 @@ def _segment(bounds: list, moment: datetime) -> int | None:
 def _eligible(
     session: Session, drive: Drive, bounds: list, moved: dict[int, datetime]
 ) -> dict[tuple[int, bool, int], int]:
-    """The drive's donors' net cents by (window segment, given online, chapter credited): one
-    aggregate over the ledger's raised entries of gifts received from the first boundary to
-    the last. A gift a correction moved to another day counts on that day (``ledger.moves``):
-    those few are summed apart, gift by gift."""
-    # Segment i is [bounds[i], bounds[i + 1]); gifts before the first are filtered out.
-    before = [(col(Gift.received_at) < instant, i - 1) for i, (_, instant) in enumerate(bounds)]
-    # Grouped by the output columns' names: PostgreSQL would not take a CASE with bound
-    # values in the SELECT and its copy in GROUP BY for one expression. (None of the names is
-    # an input column's, which PostgreSQL's GROUP BY would prefer.)
-    received_in_windows = _donors_net(case(*before, else_=len(bounds) - 1).label("segment")).where(
-        Entry.drive_id == drive.id,
-        col(Gift.received_at) >= bounds[0][1],
-        col(Gift.received_at) < bounds[-1][1],
-    )
-    if moved:
-        received_in_windows = received_in_windows.where(col(Gift.id).not_in(list(moved)))
-    rows = session.exec(received_in_windows.group_by("segment", "online", "credited")).all()
+    """The drive's donors' net cents by (window segment, given online, chapter credited),
+    from the gifts' sums by day received (``ReceivedTotal``, kept with each entry): a few
+    rows per day of the windows, whatever the number of gifts. Two kinds of gift are summed
+    apart, gift by gift, and few: those a correction moved to another day count on that
+    day (``ledger.moves``), and the sponsors' own gifts count for no pledge."""
+    days = [day for day, _ in bounds]
     eligible: dict[tuple[int, bool, int], int] = defaultdict(int)
-    for segment, online, credited, cents in rows:
-        eligible[(int(segment), bool(online), int(credited))] += int(cents or 0)
-    if moved:
-        by_gift = _donors_net(Gift.id).where(
-            Entry.drive_id == drive.id, col(Gift.id).in_(list(moved))
+    for day, online, chapter_id, cents in session.exec(
+        select(
+            col(ReceivedTotal.day),
+            col(ReceivedTotal.online),
+            col(ReceivedTotal.chapter_id),
+            col(ReceivedTotal.net_cents),
+        ).where(
+            ReceivedTotal.drive_id == drive.id,
+            col(ReceivedTotal.day) >= days[0],
+            col(ReceivedTotal.day) < days[-1],
         )
-        for gift_id, online, credited, cents in session.exec(
-            by_gift.group_by(col(Gift.id), "online", "credited")
-        ).all():
-            segment = _segment(bounds, moved[gift_id])
+    ):
+        eligible[(bisect_right(days, day) - 1, bool(online), chapter_id)] += int(cents)
+    sponsors = set(
+        session.exec(
+            select(MatchPayment.gift_id)
+            .join(MatchPledge, col(MatchPledge.id) == MatchPayment.pledge_id)
+            .where(MatchPledge.drive_id == drive.id)
+        )
+    )
+    apart = set(moved) | sponsors
+    if not apart:
+        return dict(eligible)
+    nets = (
+        sql_select(
+            col(Gift.id),
+            col(Gift.received_at),
+            col(Gift.method).in_(ONLINE_METHODS),
+            func.coalesce(Gift.chapter_id, 0),
+            func.sum(Entry.amount_cents),
+        )
+        .join(Entry, col(Entry.gift_id) == Gift.id)
+        .where(
+            col(Gift.id).in_(apart),
+            col(Entry.drive_id) == drive.id,
+            col(Entry.kind).in_(RAISED_KINDS),
+            col(Gift.received_at).is_not(None),
+        )
+        .group_by(col(Gift.id), col(Gift.received_at), col(Gift.method), col(Gift.chapter_id))
+    )
+    for gift_id, received_at, online, credited, cents in session.connection().execute(nets):
+        where = [(present(received_at), -int(cents))]
+        if gift_id not in sponsors:
+            where.append((moved[present(gift_id)], int(cents)))
+        for moment, change in where:
+            segment = _segment(bounds, ledger.as_utc(moment))
             if segment is not None:
-                eligible[(segment, bool(online), int(credited))] += int(cents or 0)
+                eligible[(segment, bool(online), int(credited))] += change
     return dict(eligible)
 
 
@@ -336,8 +343,8 @@ def _gifts_in(session: Session, drive: Drive, bounds: list, moved: dict[int, dat
 
     donors = (
         select(
-            Gift.id,
-            Gift.received_at,
+            col(Gift.id),
+            col(Gift.received_at),
             col(Gift.method).in_(ONLINE_METHODS),
             func.coalesce(Gift.chapter_id, 0),
         )
@@ -496,9 +503,9 @@ def _received(session: Session, pledge_ids: list[int]) -> dict[int, int]:
 
 def standings(session: Session, drive: Drive) -> tuple[Standing, ...]:
     """Every pledge on the drive not withdrawn, in the order they were made, with what each
-    has matched and received: five small queries, whatever the number of gifts (a sixth for
-    the drive's gifts whose date a correction moved, when there are any), and a read of the
-    gifts of each window segment where their order decides (:func:`_matched`)."""
+    has matched and received: six small queries, whatever the number of gifts (a seventh for
+    the gifts summed apart — moved by a correction, or a sponsor's — when there are any), and
+    a read of the gifts of each window segment where their order decides (:func:`_matched`)."""
     pledges = list(
         session.exec(
             select(MatchPledge)

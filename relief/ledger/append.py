@@ -17,7 +17,7 @@ from relief.errors import InvalidInput
 from relief.ledger import fingerprint, owner, sums
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
 from relief.ledger.months import first_of_month, local_day, month_label, month_start, next_month
-from relief.models import Drive, EntryKind, utcnow
+from relief.models import Drive, EntryKind, Gift, utcnow
 
 
 def _out_of_closed_months(
@@ -184,4 +184,17 @@ def append(
             amount_cents,
             gift_count_delta(kind, amount_cents),
         )
+        received = _received_key(session, gift_id)
+        if received is not None:
+            sums.add_to_received(connection, statements, drive_id, received, amount_cents)
     return entry
+
+
+def _received_key(session: Session, gift_id: int | None) -> sums.ReceivedKey | None:
+    """Where a raised entry of this gift counts for match pledges; None for an entry of no
+    gift (or of one not received yet). The gift is the session's already wherever a gift is
+    posted, so this reads nothing."""
+    gift = session.get(Gift, gift_id) if gift_id is not None else None
+    if gift is None or gift.received_at is None:
+        return None
+    return sums.received_key(gift.received_at, gift.method, gift.chapter_id)

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
-from relief.ledger.append import _out_of_closed_months, check_amount
+from relief.ledger.append import _out_of_closed_months, _received_key, check_amount
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
 from relief.ledger.months import first_of_month, local_day
 from relief.ledger.owner import owner
@@ -115,7 +115,16 @@ def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
         statements,
         drive_id,
         host,
-        ((one.kind, one.amount_cents, one.chapter_id, one.effective_at) for one in posted.values()),
+        (
+            (
+                one.kind,
+                one.amount_cents,
+                one.chapter_id,
+                one.effective_at,
+                _received_key(session, one.gift_id) if one.kind in RAISED_KINDS else None,
+            )
+            for one in posted.values()
+        ),
         last_entry_id=ids[-1],
         chain=chain,
         now=now,
@@ -184,7 +193,16 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         statements,
         drive.id,
         drive.host_chapter_id,
-        ((kind, row["amount_cents"], row["chapter_id"], row["effective_at"]) for row in entry_rows),
+        (
+            (
+                kind,
+                gift["amount_cents"],
+                gift.get("chapter_id"),
+                gift["received_at"],
+                sums.received_key(gift["received_at"], gift["method"], gift.get("chapter_id")),
+            )
+            for gift in gifts
+        ),
         last_entry_id=entry_ids[-1],
         chain=chain,
         now=now,
@@ -197,21 +215,23 @@ def _add_to_sums(
     statements: sums.Writes,
     drive_id: int,
     host_chapter_id: int,
-    entries: Iterable[tuple[EntryKind, int, int | None, datetime]],
+    entries: Iterable[tuple[EntryKind, int, int | None, datetime, sums.ReceivedKey | None]],
     *,
     last_entry_id: int,
     chain: str,
     now: datetime,
 ) -> None:
     """The running sums of entries of one drive just inserted — (kind, cents, chapter,
-    effective date) each — as :func:`~relief.ledger.append` keeps them one by one: one upsert
-    per totals row, month and day they touch, whatever their number."""
+    effective date, their gift's place in ``ReceivedTotal``) each — as
+    :func:`~relief.ledger.append` keeps them one by one: one upsert per totals row, month,
+    day and day received they touch, whatever their number."""
     cents: dict[tuple[int, EntryKind], int] = defaultdict(int)  # (totals row, kind)
     counts: dict[tuple[int, EntryKind], int] = defaultdict(int)
     entry_counts: dict[int, int] = defaultdict(int)
     months: dict[tuple[int, date, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    for kind, amount_cents, chapter_id, effective_at in entries:
+    received: dict[sums.ReceivedKey, int] = defaultdict(int)
+    for kind, amount_cents, chapter_id, effective_at, received_key in entries:
         count = gift_count_delta(kind, amount_cents)
         for row in (WHOLE_DRIVE,) if chapter_id is None else (WHOLE_DRIVE, chapter_id):
             cents[row, kind] += amount_cents
@@ -224,6 +244,8 @@ def _add_to_sums(
             day = days[local_day(effective_at)]
             day[0] += amount_cents
             day[1] += count
+            if received_key is not None:
+                received[received_key] += amount_cents
     figures: dict[int, Figures] = defaultdict(Figures)
     for (row, kind), amount_cents in cents.items():
         # (plus() of a sum of one kind counts one gift: the count is the entries'.)
@@ -247,6 +269,8 @@ def _add_to_sums(
         )
     for day_of, (raised, count) in days.items():
         sums.add_to_day(connection, statements, drive_id, day_of, raised, count)
+    for received_key, net in received.items():
+        sums.add_to_received(connection, statements, drive_id, received_key, net)
 
 
 def _reserve_ids(session: Session, model, count: int) -> list[int]:

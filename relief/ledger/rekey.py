@@ -1,9 +1,10 @@
 """Which time zone the day and month sums are keyed in, and re-keying them in another.
 
-``month_total`` and ``daily_total`` hold the coalition's days and months (``months``); the
+``month_total``, ``daily_total`` and ``received_total`` hold the coalition's days and months
+(``months``); the
 ``sums_zone`` row says in which zone. Changing RELIEF_TIMEZONE without re-keying would file
 new entries under one calendar and old ones under another, so the app refuses to start until
-``flask ledger rekey --timezone …`` has re-keyed the sums. Re-keying rebuilds both tables from
+``flask ledger rekey --timezone …`` has re-keyed the sums. Re-keying rebuilds the tables from
 the entries (which never change) and refuses while it would move money into or out of a
 month a chapter has closed: a closed month's figures never change.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from relief.errors import Conflict
+from relief.ledger import sums
 from relief.ledger.figures import RAISED_KINDS, gift_count_delta
 from relief.ledger.months import first_of_month, local_day, month_label
 from relief.models import (
@@ -26,9 +28,13 @@ from relief.models import (
     Drive,
     Entry,
     EntryKind,
+    Gift,
+    GiftMethod,
     MonthClose,
     MonthTotal,
+    ReceivedTotal,
     SumsZone,
+    present,
     table_of,
     utcnow,
 )
@@ -107,6 +113,40 @@ def _sums_in(session: Session, zone: tzinfo):
     return days, months
 
 
+def received_sums(
+    session: Session, zone: tzinfo | None = None, drive_id: int | None = None
+) -> dict[tuple[int, sums.ReceivedKey], int]:
+    """Every drive's (or one drive's) ``ReceivedTotal`` as the entries give it in ``zone``
+    (by default the coalition's): each gift's raised entries, on its day received."""
+    net = func.sum(col(Entry.amount_cents))
+    query = (
+        core_select(
+            col(Entry.drive_id),
+            col(Gift.received_at),
+            col(Gift.method),
+            col(Gift.chapter_id),
+            net,
+        )
+        .join(Gift, col(Gift.id) == col(Entry.gift_id))
+        .where(col(Entry.kind).in_(RAISED_KINDS), col(Gift.received_at).is_not(None))
+        .group_by(
+            col(Entry.drive_id),
+            col(Gift.id),
+            col(Gift.received_at),
+            col(Gift.method),
+            col(Gift.chapter_id),
+        )
+    )
+    query = query.where(
+        col(Entry.drive_id).is_not(None) if drive_id is None else col(Entry.drive_id) == drive_id
+    )
+    received: dict[tuple[int, sums.ReceivedKey], int] = defaultdict(int)
+    for entry_drive, received_at, method, chapter_id, cents in session.connection().execute(query):
+        key = sums.received_key(present(received_at), GiftMethod(method), chapter_id, zone)
+        received[(present(entry_drive), key)] += int(cents)
+    return dict(received)
+
+
 def _by_chapter_month(rows) -> dict[tuple[int, date], dict]:
     grouped: dict[tuple[int, date], dict] = defaultdict(dict)
     for (chapter_id, drive_id, month, kind), (cents, gifts) in rows.items():
@@ -116,7 +156,8 @@ def _by_chapter_month(rows) -> dict[tuple[int, date], dict]:
 
 
 def rekey(session: Session, zone_name: str) -> None:
-    """Rebuild ``month_total`` and ``daily_total`` in the zone ``zone_name`` and record it;
+    """Rebuild ``month_total``, ``daily_total`` and ``received_total`` in the zone
+    ``zone_name`` and record it;
     flushes. Conflict (nothing changed) when a closed month's sums would change."""
     zone = ZoneInfo(zone_name)
     days, months = _sums_in(session, zone)
@@ -141,6 +182,7 @@ def rekey(session: Session, zone_name: str) -> None:
         )
     session.execute(delete(table_of(MonthTotal)))
     session.execute(delete(table_of(DailyTotal)))
+    session.execute(delete(table_of(ReceivedTotal)))
     month_rows = [
         {
             "chapter_id": chapter_id,
@@ -162,4 +204,17 @@ def rekey(session: Session, zone_name: str) -> None:
         session.execute(insert(table_of(MonthTotal)), month_rows)
     if day_rows:
         session.execute(insert(table_of(DailyTotal)), day_rows)
+    received_rows = [
+        {
+            "drive_id": drive_id,
+            "day": day,
+            "online": online,
+            "chapter_id": chapter_id,
+            "net_cents": net,
+        }
+        for (drive_id, (day, online, chapter_id)), net in received_sums(session, zone).items()
+        if net
+    ]
+    if received_rows:
+        session.execute(insert(table_of(ReceivedTotal)), received_rows)
     _record(session, zone_name)

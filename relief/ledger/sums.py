@@ -1,5 +1,6 @@
 """The running sums' write statements: what :func:`~relief.ledger.append` and the bulk loader
-add to a drive's totals row, its chapters' rows, its day and its chapters' months.
+add to a drive's totals row, its chapters' rows, its day, its chapters' months and its
+gifts' days received.
 
 Each statement is one upsert: the database adds under its row lock, so concurrent appends to
 the same sums never lose an update. Internal to the ledger package.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 from sqlalchemy import bindparam, func, literal_column
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,13 +19,17 @@ from sqlalchemy.sql.expression import Executable
 from sqlmodel import col, select
 
 from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, Figures
+from relief.ledger.months import local_day
 from relief.models import (
+    ONLINE_METHODS,
     DailyTotal,
     Drive,
     Entry,
     EntryKind,
+    GiftMethod,
     MonthClose,
     MonthTotal,
+    ReceivedTotal,
     Total,
     table_of,
     utcnow,
@@ -34,8 +39,12 @@ _ENTRY = table_of(Entry)
 _TOTAL = table_of(Total)
 _DAILY = table_of(DailyTotal)
 _MONTH = table_of(MonthTotal)
+_RECEIVED = table_of(ReceivedTotal)
 _DRIVE = table_of(Drive)
 _SUMMED = (*FIGURE_FIELDS, "entry_count")
+
+#: A gift's place in ``ReceivedTotal``: (day received, given online, chapter credited or 0).
+ReceivedKey = tuple[date, bool, int]
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class Writes:
     add_to_total: Executable  # upsert adding the sums; keeps the chain
     add_to_drive_total: Executable  # … and moves the chain on
     add_to_day: Executable
+    add_to_received: Executable  # a gift's day received, kind (online or not) and chapter
     add_to_month: Executable  # a chapter's month (by default the host's), per drive and kind
     closed_from: Executable  # a chapter's closed months from :month on, oldest first
 
@@ -62,6 +72,7 @@ def writes(dialect: str) -> Writes:
     added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
     moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
     day = upsert(_DAILY)
+    received = upsert(_RECEIVED)
     # The books' chapter: the one given, else the drive's host (ledger.owner), read by the
     # insert itself rather than by a query of its own.
     books = func.coalesce(
@@ -113,6 +124,10 @@ def writes(dialect: str) -> Writes:
             set_={
                 name: _DAILY.c[name] + day.excluded[name] for name in ("raised_cents", "gift_count")
             },
+        ),
+        add_to_received=received.on_conflict_do_update(
+            index_elements=["drive_id", "day", "online", "chapter_id"],
+            set_={"net_cents": _RECEIVED.c.net_cents + received.excluded.net_cents},
         ),
     )
 
@@ -184,6 +199,39 @@ def add_to_day(
         statements.add_to_day,
         {"drive_id": drive_id, "day": day, "raised_cents": raised_cents, "gift_count": gifts},
     )
+
+
+def add_to_received(
+    connection,
+    statements: Writes,
+    drive_id: int,
+    received: ReceivedKey,
+    cents: int,
+) -> None:
+    """Add a gift's raised entry to its day received, kind and chapter (``ReceivedTotal``)."""
+    day, online, chapter_id = received
+    connection.execute(
+        statements.add_to_received,
+        {
+            "drive_id": drive_id,
+            "day": day,
+            "online": online,
+            "chapter_id": chapter_id,
+            "net_cents": cents,
+        },
+    )
+
+
+def received_key(
+    received_at: datetime,
+    method: GiftMethod,
+    chapter_id: int | None,
+    zone: tzinfo | None = None,
+) -> ReceivedKey:
+    """Where a gift's raised entries are summed in ``ReceivedTotal``: the day it was received
+    (the coalition's, or ``zone``'s), whether it was given online, and the chapter credited
+    (0: none)."""
+    return local_day(received_at, zone), method in ONLINE_METHODS, chapter_id or WHOLE_DRIVE
 
 
 def add_to_month(

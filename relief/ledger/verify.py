@@ -18,7 +18,15 @@ from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
 from relief.ledger.months import first_of_month, local_day, zone_name
 from relief.ledger.owner import owner
 from relief.ledger.totals import totals
-from relief.models import DailyTotal, Drive, Entry, EntryKind, MonthTotal, present
+from relief.models import (
+    DailyTotal,
+    Drive,
+    Entry,
+    EntryKind,
+    MonthTotal,
+    ReceivedTotal,
+    present,
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,22 @@ def _verify(session: Session, drive: Drive) -> list[str]:
     )
     if months != _without_zeros(replay.months):
         problems.append("chapters' month totals differ from the ledger")
+    received = {
+        (row.day, row.online, row.chapter_id): _whole_or_repr(row.net_cents)
+        for row in session.exec(
+            select(ReceivedTotal)
+            .where(ReceivedTotal.drive_id == drive.id)
+            .execution_options(populate_existing=True)
+        )
+        if row.net_cents != 0
+    }
+    replayed = {
+        key: cents
+        for (_, key), cents in rekey.received_sums(session, drive_id=drive.id).items()
+        if cents != 0
+    }
+    if received != replayed:
+        problems.append("the gifts' sums by day received differ from the ledger")
     if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
         problems.append("fingerprint differs from the ledger's")
     if replay.first_broken_link is not None:

@@ -2,10 +2,10 @@
 UTC.
 
 The ledger (``Entry``) is append-only: every figure shown anywhere is derived from it.
-``Total``, ``DailyTotal`` and ``MonthTotal`` are running sums maintained in the same
-transaction as each entry, so pages never sum gifts; ``ledger.verify`` proves them equal to
-the entries. Import tables from here (``from relief.models import Gift``): Alembic and the
-app see every table once this package is imported.
+``Total``, ``DailyTotal``, ``MonthTotal`` and ``ReceivedTotal`` are running sums maintained in
+the same transaction as each entry, so pages never sum gifts; ``ledger.verify`` proves them
+equal to the entries. Import tables from here (``from relief.models import Gift``): Alembic
+and the app see every table once this package is imported.
 """
 
 from relief.models.accounts import (
@@ -31,6 +31,7 @@ from relief.models.drives import (
 )
 from relief.models.gifts import (
     CARD_PAYMENT,
+    ONLINE_METHODS,
     DonorLink,
     Gift,
     GiftMethod,
@@ -38,7 +39,15 @@ from relief.models.gifts import (
     MonthlyGift,
 )
 from relief.models.jobs import Job, JobStatus
-from relief.models.ledger import DailyTotal, Entry, EntryKind, MonthTotal, SumsZone, Total
+from relief.models.ledger import (
+    DailyTotal,
+    Entry,
+    EntryKind,
+    MonthTotal,
+    ReceivedTotal,
+    SumsZone,
+    Total,
+)
 from relief.models.matches import MatchCounts, MatchPayment, MatchPledge
 from relief.models.members import MemberLink, MemberPage
 from relief.models.organization import ReceiptSettings
@@ -101,6 +110,7 @@ __all__ = [
     "Membership",
     "MonthClose",
     "MonthTotal",
+    "ONLINE_METHODS",
     "SumsZone",
     "MonthlyGift",
     "ParkedEvent",
@@ -109,6 +119,7 @@ __all__ = [
     "Payout",
     "PayoutTransaction",
     "ReceiptSettings",
+    "ReceivedTotal",
     "RateLimitCounter",
     "Remittance",
     "Role",

@@ -18,6 +18,10 @@ class GiftMethod(enum.StrEnum):
     TEST = "test"
 
 
+#: Gifts given online: Stripe's card gifts, and the test checkout's in test mode.
+ONLINE_METHODS = (GiftMethod.CARD, GiftMethod.TEST)
+
+
 class GiftStatus(enum.StrEnum):
     PENDING = "pending"  # form sent to checkout; no money yet, nothing in the ledger
     PROCESSING = "processing"  # a delayed payment method has not settled

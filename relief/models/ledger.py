@@ -91,6 +91,22 @@ class DailyTotal(SQLModel, table=True):
     gift_count: int = 0
 
 
+class ReceivedTotal(SQLModel, table=True):
+    """Donors' net cents per drive by the day each gift was received (the coalition's days),
+    given online or not, and chapter credited: every raised entry of a gift (its gift, its
+    refunds, disputes and corrections) on its gift's day. What match pledges read, so their
+    cost does not grow with the gifts (``relief.matches``)."""
+
+    __tablename__ = "received_total"
+    drive_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    #: Given by card (or the test checkout): a pledge may match only these.
+    online: bool = Field(primary_key=True)
+    #: The chapter the gift is credited to; 0 when it is the drive's only.
+    chapter_id: int = Field(primary_key=True)
+    net_cents: int = Field(default=0, sa_type=BigInteger)
+
+
 class MonthTotal(SQLModel, table=True):
     """A chapter's money per drive, calendar month (in the coalition's zone) and entry kind,
     kept with each entry: what the treasurer's month figures and the monthly report read, so
@@ -106,8 +122,9 @@ class MonthTotal(SQLModel, table=True):
 
 
 class SumsZone(SQLModel, table=True):
-    """The time zone ``month_total`` and ``daily_total`` are keyed in (one row): the app
-    refuses to start when RELIEF_TIMEZONE says otherwise, until ``flask ledger rekey``."""
+    """The time zone ``month_total``, ``daily_total`` and ``received_total`` are keyed in (one
+    row): the app refuses to start when RELIEF_TIMEZONE says otherwise, until ``flask ledger
+    rekey``."""
 
     __tablename__ = "sums_zone"
     id: int = Field(default=1, primary_key=True)

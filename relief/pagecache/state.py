@@ -37,6 +37,7 @@ from relief.models import (
     MemberPage,
     PartnerReport,
     PartnerReportRemittance,
+    ReceivedTotal,
     Remittance,
     Total,
     table_of,
@@ -63,7 +64,7 @@ WHOLE_ROWS = (
 #: entry or with :func:`relief.drive_pages.public_pages_changed`, which advances the drive's
 #: ``public_revision``. A remittance row is written with its entry and never changed (its
 #: reversal is an entry).
-THROUGH_THE_LEDGER = (Total, DailyTotal, Entry, Gift, Remittance, MatchPayment)
+THROUGH_THE_LEDGER = (Total, DailyTotal, ReceivedTotal, Entry, Gift, Remittance, MatchPayment)
 
 
 def _as_text(column):

@@ -23,6 +23,7 @@ from relief.models import (
     MatchCounts,
     MonthClose,
     MonthTotal,
+    ReceivedTotal,
     email_key,
 )
 from relief.reports import monthly, render, year_end
@@ -389,6 +390,7 @@ def test_the_migration_keys_existing_sums_in_the_coalitions_zone(database_url):
     with data(chicago) as session:
         assert {r.month for r in session.exec(select(MonthTotal))} == {date(2026, 12, 1)}
         assert {r.day for r in session.exec(select(DailyTotal))} == {date(2026, 12, 31)}
+        assert {r.day for r in session.exec(select(ReceivedTotal))} == {date(2026, 12, 31)}
     verified = chicago.test_cli_runner().invoke(args=["ledger", "verify"])
     assert verified.exit_code == 0 and "mo-2026: exact" in verified.output
     chicago.extensions["relief.engine"].dispose()
@@ -426,6 +428,7 @@ def test_changing_the_zone_needs_a_rekey_that_never_moves_money_across_a_closed_
     chicago = make_app(database_url, RELIEF_TIMEZONE=CHICAGO)
     with data(chicago) as session:
         assert {r.month for r in session.exec(select(MonthTotal))} == {date(2026, 12, 1)}
+        assert {r.day for r in session.exec(select(ReceivedTotal))} == {date(2026, 12, 31)}
     assert "mo-2026: exact" in chicago.test_cli_runner().invoke(args=["ledger", "verify"]).output
     chicago.extensions["relief.engine"].dispose()
     months.set_zone("UTC")
