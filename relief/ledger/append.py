@@ -143,50 +143,20 @@ def append(
     assert link is not None, "linked above, as the entry names a drive"
 
     delta = Figures().plus(kind, amount_cents)
-    sums.add_to_total(
-        connection,
-        statements,
-        drive_id,
-        WHOLE_DRIVE,
-        delta,
-        entries=1,
-        last_entry_id=entry_id,
-        at=now,
-        chain_hash=link,
-    )
+    one = {"entries": 1, "last_entry_id": entry_id, "at": now}
+    parts = [sums.to_total(drive_id, WHOLE_DRIVE, delta, chain_hash=link, **one)]
     if chapter_id is not None:
-        sums.add_to_total(
-            connection,
-            statements,
-            drive_id,
-            chapter_id,
-            delta,
-            entries=1,
-            last_entry_id=entry_id,
-            at=now,
-        )
-    sums.add_to_month(
-        connection,
-        statements,
-        books,
-        drive_id,
-        first_of_month(effective_at),
-        kind,
-        amount_cents,
-        gift_count_delta(kind, amount_cents),
+        parts.append(sums.to_total(drive_id, chapter_id, delta, **one))
+    gifts = gift_count_delta(kind, amount_cents)
+    parts.append(
+        sums.to_month(books, drive_id, first_of_month(effective_at), kind, amount_cents, gifts)
     )
     if kind in RAISED_KINDS:
-        sums.add_to_day(
-            connection,
-            statements,
-            drive_id,
-            local_day(effective_at),
-            amount_cents,
-            gift_count_delta(kind, amount_cents),
-        )
+        parts.append(sums.to_day(drive_id, local_day(effective_at), amount_cents, gifts))
         received = _received_key(session, gift_id)
         if received is not None:
-            sums.add_to_received(connection, statements, drive_id, received, amount_cents)
+            parts.append(sums.to_received(drive_id, received, amount_cents))
+    sums.add(connection, statements, parts)
     return entry
 
 

@@ -251,10 +251,8 @@ def _add_to_sums(
         # (plus() of a sum of one kind counts one gift: the count is the entries'.)
         of_kind = replace(Figures().plus(kind, amount_cents), gift_count=counts[row, kind])
         figures[row] = figures[row] + of_kind
-    for row, delta in figures.items():
-        sums.add_to_total(
-            connection,
-            statements,
+    parts = [
+        sums.to_total(
             drive_id,
             row,
             delta,
@@ -263,14 +261,20 @@ def _add_to_sums(
             at=now,
             chain_hash=chain if row == WHOLE_DRIVE else None,
         )
-    for (books, month_of, kind), (amount_cents, count) in months.items():
-        sums.add_to_month(
-            connection, statements, books, drive_id, month_of, kind, amount_cents, count
-        )
-    for day_of, (raised, count) in days.items():
-        sums.add_to_day(connection, statements, drive_id, day_of, raised, count)
-    for received_key, net in received.items():
-        sums.add_to_received(connection, statements, drive_id, received_key, net)
+        for row, delta in figures.items()
+    ]
+    parts += [
+        sums.to_month(books, drive_id, month_of, kind, amount_cents, count)
+        for (books, month_of, kind), (amount_cents, count) in months.items()
+    ]
+    parts += [
+        sums.to_day(drive_id, day_of, raised, count) for day_of, (raised, count) in days.items()
+    ]
+    parts += [sums.to_received(drive_id, key, net) for key, net in received.items()]
+    # One by one: a batch touches as many days and months as it likes, and each set of them
+    # would be a statement of its own to build (sums.add builds one per set of parts).
+    for name, values in parts:
+        connection.execute(getattr(statements, name), values)
 
 
 def _reserve_ids(session: Session, model, count: int) -> list[int]:

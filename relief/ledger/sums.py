@@ -2,17 +2,21 @@
 add to a drive's totals row, its chapters' rows, its day, its chapters' months and its
 gifts' days received.
 
-Each statement is one upsert: the database adds under its row lock, so concurrent appends to
-the same sums never lose an update. Internal to the ledger package.
+Each sum is one upsert: the database adds under its row lock, so concurrent appends to the
+same sums never lose an update. An append's upserts run together (:func:`add`): on
+PostgreSQL in one statement, where each round trip costs the web worker's CPU (issue 18);
+on SQLite, which has no INSERT in WITH, one by one. Internal to the ledger package.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from typing import Any
 
-from sqlalchemy import bindparam, func, literal_column
+from sqlalchemy import BindParameter, Insert, bindparam, func, literal_column
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import Executable
@@ -42,6 +46,16 @@ _MONTH = table_of(MonthTotal)
 _RECEIVED = table_of(ReceivedTotal)
 _DRIVE = table_of(Drive)
 _SUMMED = (*FIGURE_FIELDS, "entry_count")
+#: The columns a totals row's upsert writes (:func:`_total_row`).
+_TOTAL_ROW = (
+    "drive_id",
+    "chapter_id",
+    *FIGURE_FIELDS,
+    "chain_hash",
+    "entry_count",
+    "last_entry_id",
+    "updated_at",
+)
 
 #: A gift's place in ``ReceivedTotal``: (day received, given online, chapter credited or 0).
 ReceivedKey = tuple[date, bool, int]
@@ -62,35 +76,16 @@ class Writes:
     add_to_received: Executable  # a gift's day received, kind (online or not) and chapter
     add_to_month: Executable  # a chapter's month (by default the host's), per drive and kind
     closed_from: Executable  # a chapter's closed months from :month on, oldest first
+    #: PostgreSQL: several of the upserts above run as one statement (:func:`add`).
+    together: bool = False
 
 
 @functools.cache
 def writes(dialect: str) -> Writes:
     upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    key = ["drive_id", "chapter_id"]
     total = upsert(_TOTAL)
-    added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
-    moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
-    day = upsert(_DAILY)
-    received = upsert(_RECEIVED)
-    # The books' chapter: the one given, else the drive's host (ledger.owner), read by the
-    # insert itself rather than by a query of its own.
-    books = func.coalesce(
-        bindparam("books", type_=_MONTH.c.chapter_id.type),
-        select(_DRIVE.c.host_chapter_id)
-        .where(_DRIVE.c.id == bindparam("drive_id", type_=_DRIVE.c.id.type))
-        .scalar_subquery(),
-    )
-    month = upsert(_MONTH).values(
-        chapter_id=books,
-        drive_id=bindparam("drive_id", type_=_MONTH.c.drive_id.type),
-        month=bindparam("month", type_=_MONTH.c.month.type),
-        kind=bindparam("kind", type_=_MONTH.c.kind.type),
-        amount_cents=bindparam("amount_cents", type_=_MONTH.c.amount_cents.type),
-        gift_count=bindparam("gift_count", type_=_MONTH.c.gift_count.type),
-    )
     hold = total.on_conflict_do_update(
-        index_elements=key, set_={"drive_id": total.excluded.drive_id}
+        index_elements=["drive_id", "chapter_id"], set_={"drive_id": total.excluded.drive_id}
     )
     return Writes(
         entry=upsert(_ENTRY).returning(_ENTRY.c.id),
@@ -103,32 +98,100 @@ def writes(dialect: str) -> Writes:
         # would take it: ids and the chain keep one order. PostgreSQL: the sequence (a gap
         # if the entry turns out posted before); SQLite: the write lock keeps max(id) ours.
         hold_for_entry=hold.returning(_TOTAL.c.chain_hash, _next_entry_id(dialect)),
-        add_to_total=total.on_conflict_do_update(index_elements=key, set_={**added, **moved}),
-        add_to_drive_total=total.on_conflict_do_update(
-            index_elements=key,
-            set_={**added, **moved, "chain_hash": total.excluded.chain_hash},
-        ),
         closed_from=select(col(MonthClose.month))
         .where(MonthClose.chapter_id == bindparam("chapter_id"))
         .where(MonthClose.month >= bindparam("month"))
         .order_by(col(MonthClose.month)),
-        add_to_month=month.on_conflict_do_update(
+        **_upserts(upsert, _bound),
+        together=dialect == "postgresql",
+    )
+
+
+def _bound(name: str, column) -> BindParameter:
+    return bindparam(name, type_=column.type)
+
+
+def _upserts(upsert, bind: Callable[[str, Any], BindParameter]) -> dict[str, Insert]:
+    """The running sums' upserts, each value in the parameter ``bind(name, column)`` gives."""
+
+    def values(table, names) -> dict:
+        return {name: bind(name, table.c[name]) for name in names}
+
+    total = upsert(_TOTAL).values(values(_TOTAL, _TOTAL_ROW))
+    added = {name: _TOTAL.c[name] + total.excluded[name] for name in _SUMMED}
+    moved = {name: total.excluded[name] for name in ("last_entry_id", "updated_at")}
+    # The books' chapter: the one given, else the drive's host (ledger.owner), read by the
+    # insert itself rather than by a query of its own.
+    books = func.coalesce(
+        bind("books", _MONTH.c.chapter_id),
+        select(_DRIVE.c.host_chapter_id)
+        .where(_DRIVE.c.id == bind("drive_id", _DRIVE.c.id))
+        .scalar_subquery(),
+    )
+    month = upsert(_MONTH).values(
+        chapter_id=books,
+        **values(_MONTH, ("drive_id", "month", "kind", "amount_cents", "gift_count")),
+    )
+    day = upsert(_DAILY).values(values(_DAILY, ("drive_id", "day", "raised_cents", "gift_count")))
+    received = upsert(_RECEIVED).values(
+        values(_RECEIVED, ("drive_id", "day", "online", "chapter_id", "net_cents"))
+    )
+    return {
+        "add_to_total": total.on_conflict_do_update(
+            index_elements=["drive_id", "chapter_id"], set_={**added, **moved}
+        ),
+        "add_to_drive_total": total.on_conflict_do_update(
+            index_elements=["drive_id", "chapter_id"],
+            set_={**added, **moved, "chain_hash": total.excluded.chain_hash},
+        ),
+        "add_to_month": month.on_conflict_do_update(
             index_elements=["chapter_id", "drive_id", "month", "kind"],
             set_={
                 name: _MONTH.c[name] + month.excluded[name]
                 for name in ("amount_cents", "gift_count")
             },
         ),
-        add_to_day=day.on_conflict_do_update(
+        "add_to_day": day.on_conflict_do_update(
             index_elements=["drive_id", "day"],
             set_={
                 name: _DAILY.c[name] + day.excluded[name] for name in ("raised_cents", "gift_count")
             },
         ),
-        add_to_received=received.on_conflict_do_update(
+        "add_to_received": received.on_conflict_do_update(
             index_elements=["drive_id", "day", "online", "chapter_id"],
             set_={"net_cents": _RECEIVED.c.net_cents + received.excluded.net_cents},
         ),
+    }
+
+
+def _prefixed(prefix: str) -> Callable[[str, Any], BindParameter]:
+    return lambda name, column: _bound(prefix + name, column)
+
+
+@functools.lru_cache(maxsize=32)
+def _together(names: tuple[str, ...]) -> Executable:
+    """PostgreSQL: the upserts ``names`` in one statement, each but the last in its WITH (an
+    INSERT there runs exactly once, whether or not anything reads it), the i-th one's values
+    in parameters named ``s<i>_<column>``. They touch different rows (an append's totals
+    rows, month, day and day received), which one statement may."""
+    built = [_upserts(pg_insert, _prefixed(f"s{i}_"))[name] for i, name in enumerate(names)]
+    *first, last = built
+    return last.add_cte(*(statement.cte(f"s{i}") for i, statement in enumerate(first)))
+
+
+#: A running sum's upsert (a name of :class:`Writes`) and the values it adds.
+Part = tuple[str, dict]
+
+
+def add(connection, statements: Writes, parts: list[Part]) -> None:
+    """Run these upserts: on PostgreSQL in one statement, else one by one."""
+    if not statements.together or len(parts) < 2:
+        for name, row in parts:
+            connection.execute(getattr(statements, name), row)
+        return
+    connection.execute(
+        _together(tuple(name for name, _ in parts)),
+        {f"s{i}_{key}": value for i, (_, row) in enumerate(parts) for key, value in row.items()},
     )
 
 
@@ -168,9 +231,7 @@ def hold_for_entry(connection, statements: Writes, drive_id: int) -> tuple[str, 
     return chain, int(entry_id)
 
 
-def add_to_total(
-    connection,
-    statements: Writes,
+def to_total(
     drive_id: int,
     chapter_id: int,
     delta: Figures,
@@ -179,47 +240,37 @@ def add_to_total(
     last_entry_id: int,
     at: datetime,
     chain_hash: str | None = None,
-) -> None:
+) -> Part:
     """Add ``delta`` (one entry's, or a bulk batch's) to a running-totals row, creating it
-    when missing: one statement, the sums added by the database under its row lock. The
-    whole-drive row also takes the chain's new link."""
+    when missing: the sums added by the database under its row lock. The whole-drive row
+    also takes the chain's new link."""
     row = _total_row(
         drive_id, chapter_id, delta, entry_count=entries, last_entry_id=last_entry_id, updated_at=at
     )
     if chain_hash is None:
-        connection.execute(statements.add_to_total, row)
-    else:
-        connection.execute(statements.add_to_drive_total, {**row, "chain_hash": chain_hash})
+        return "add_to_total", row
+    return "add_to_drive_total", {**row, "chain_hash": chain_hash}
 
 
-def add_to_day(
-    connection, statements: Writes, drive_id: int, day: date, raised_cents: int, gifts: int
-) -> None:
-    connection.execute(
-        statements.add_to_day,
-        {"drive_id": drive_id, "day": day, "raised_cents": raised_cents, "gift_count": gifts},
-    )
+def to_day(drive_id: int, day: date, raised_cents: int, gifts: int) -> Part:
+    return "add_to_day", {
+        "drive_id": drive_id,
+        "day": day,
+        "raised_cents": raised_cents,
+        "gift_count": gifts,
+    }
 
 
-def add_to_received(
-    connection,
-    statements: Writes,
-    drive_id: int,
-    received: ReceivedKey,
-    cents: int,
-) -> None:
+def to_received(drive_id: int, received: ReceivedKey, cents: int) -> Part:
     """Add a gift's raised entry to its day received, kind and chapter (``ReceivedTotal``)."""
     day, online, chapter_id = received
-    connection.execute(
-        statements.add_to_received,
-        {
-            "drive_id": drive_id,
-            "day": day,
-            "online": online,
-            "chapter_id": chapter_id,
-            "net_cents": cents,
-        },
-    )
+    return "add_to_received", {
+        "drive_id": drive_id,
+        "day": day,
+        "online": online,
+        "chapter_id": chapter_id,
+        "net_cents": cents,
+    }
 
 
 def received_key(
@@ -234,25 +285,20 @@ def received_key(
     return local_day(received_at, zone), method in ONLINE_METHODS, chapter_id or WHOLE_DRIVE
 
 
-def add_to_month(
-    connection,
-    statements: Writes,
+def to_month(
     chapter_id: int | None,
     drive_id: int,
     month: date,
     kind: EntryKind,
     amount_cents: int,
     gifts: int,
-) -> None:
+) -> Part:
     """Add to the month of ``chapter_id``'s books; None: the drive's host chapter's."""
-    connection.execute(
-        statements.add_to_month,
-        {
-            "books": chapter_id,
-            "drive_id": drive_id,
-            "month": month,
-            "kind": kind,
-            "amount_cents": amount_cents,
-            "gift_count": gifts,
-        },
-    )
+    return "add_to_month", {
+        "books": chapter_id,
+        "drive_id": drive_id,
+        "month": month,
+        "kind": kind,
+        "amount_cents": amount_cents,
+        "gift_count": gifts,
+    }
