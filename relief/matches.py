@@ -261,6 +261,18 @@ def _segment(bounds: list, moment: datetime) -> int | None:
     return index if 0 <= index < len(bounds) - 1 else None
 
 
+def _gifts_placed(*more):
+    """Gifts as the pledges place them: id, when received, given online or not, chapter
+    credited (0: none), then ``more``."""
+    return sql_select(
+        col(Gift.id),
+        col(Gift.received_at),
+        col(Gift.method).in_(ONLINE_METHODS),
+        func.coalesce(Gift.chapter_id, 0),
+        *more,
+    )
+
+
 def _eligible(
     session: Session, drive: Drive, bounds: list, moved: dict[int, datetime]
 ) -> dict[tuple[int, bool, int], int]:
@@ -295,13 +307,7 @@ def _eligible(
     if not apart:
         return dict(eligible)
     nets = (
-        sql_select(
-            col(Gift.id),
-            col(Gift.received_at),
-            col(Gift.method).in_(ONLINE_METHODS),
-            func.coalesce(Gift.chapter_id, 0),
-            func.sum(Entry.amount_cents),
-        )
+        _gifts_placed(func.sum(Entry.amount_cents))
         .join(Entry, col(Entry.gift_id) == Gift.id)
         .where(
             col(Gift.id).in_(apart),
@@ -342,12 +348,7 @@ def _gifts_in(session: Session, drive: Drive, bounds: list, moved: dict[int, dat
         return {present(gift_id): int(cents or 0) for gift_id, cents in rows}
 
     donors = (
-        select(
-            col(Gift.id),
-            col(Gift.received_at),
-            col(Gift.method).in_(ONLINE_METHODS),
-            func.coalesce(Gift.chapter_id, 0),
-        )
+        _gifts_placed()
         .outerjoin(MatchPayment, col(MatchPayment.gift_id) == Gift.id)
         .where(Gift.drive_id == drive.id, col(MatchPayment.gift_id).is_(None))
     )
@@ -366,9 +367,11 @@ def _gifts_in(session: Session, drive: Drive, bounds: list, moved: dict[int, dat
                 )
             if moved:
                 page = page.where(col(Gift.id).not_in(list(moved)))
-            rows = session.exec(
-                page.order_by(col(Gift.received_at), col(Gift.id)).limit(PAGE)
-            ).all()
+            rows = (
+                session.connection()
+                .execute(page.order_by(col(Gift.received_at), col(Gift.id)).limit(PAGE))
+                .all()
+            )
             if not rows:
                 return
             net = nets([present(gift_id) for gift_id, *_ in rows])
@@ -399,9 +402,9 @@ def _gifts_in(session: Session, drive: Drive, bounds: list, moved: dict[int, dat
                     int(credited),
                     net.get(present(gift_id), 0),
                 )
-                for gift_id, _, online, credited in session.exec(
-                    donors.where(col(Gift.id).in_(moved_here))
-                ).all()
+                for gift_id, _, online, credited in session.connection()
+                .execute(donors.where(col(Gift.id).in_(moved_here)))
+                .all()
             )
         for _, _, online, credited, cents in heapq.merge(in_place(first, after), moved_rows):
             yield online, credited, cents
