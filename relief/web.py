@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from urllib.parse import unquote, urlsplit
 
@@ -101,8 +101,14 @@ class RouteLimiter(Limiter):
         teardown = app.teardown_request_funcs[None]
         teardown[:] = [hook for hook in teardown if getattr(hook, "__self__", None) is not self]
 
+    #: Flask-Limiter's after-request hook, taken from the first app that enables limits;
+    #: None while none has (a process whose apps all run without them: some tests).
+    _add_headers: Callable | None = None
+
     def _check_request_limit(self, *args, **kwargs) -> None:
-        if not hasattr(_cv_request.get(), "_limiter_request_context"):
+        if self._add_headers is not None and not hasattr(
+            _cv_request.get(), "_limiter_request_context"
+        ):
             after_this_request(self._add_headers)  # once, at the request's first check
         super()._check_request_limit(*args, **kwargs)
 

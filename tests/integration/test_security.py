@@ -86,6 +86,32 @@ def state_changing_rules(app):
             yield rule, method
 
 
+def test_a_process_whose_apps_all_run_without_rate_limits_still_answers_limited_routes(
+    tmp_path, sqlite_template
+):
+    """The limiter is one per process. In a process where no app had enabled rate limits
+    (``bash .ci/test -k hostile`` runs such a file alone), the sign-in form answered 500
+    instead of its sentence."""
+    import shutil
+    import subprocess
+    import sys
+
+    database = tmp_path / "relief.db"
+    shutil.copy(sqlite_template, database)
+    script = f"""
+from relief import create_app
+app = create_app({{"DATABASE_URL": "sqlite:///{database}", "SECRET_KEY": "k",
+                  "RELIEF_ENV": "development", "RATELIMIT_ENABLED": False,
+                  "WTF_CSRF_ENABLED": False}})
+answer = app.test_client().post("/login", data={{"email": "a@b.org", "password": "x"}})
+print(answer.status_code)
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.stdout.strip() == "401", ran.stderr[-2000:]  # "wrong email or password"
+
+
 def test_every_state_changing_route_refuses_a_post_without_its_csrf_token(app):
     """Walks app.url_map: every POST/PUT/PATCH/DELETE route but the declared exemption, posted
     with a full form but no token by a signed-in admin, answers 400 and writes nothing."""
