@@ -115,6 +115,9 @@ class Monthly:
     currency: str
     cancelled: bool
     test_mode: bool
+    #: Its latest payment failed (``MonthlyGift.overdue``), and when Stripe tries again.
+    overdue: bool = False
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,8 @@ def page(session: Session, key: str) -> DonorPage:
                 currency=gift.currency,
                 cancelled=bool(plan and plan.canceled_at),
                 test_mode=gift.test_mode,
+                overdue=bool(plan and plan.overdue),
+                retry_at=plan.next_attempt_at if plan and plan.overdue else None,
             )
     listed.sort(key=lambda g: (g.received_on, g.id), reverse=True)
     years = sorted({months.local(g.received_on).year for g in listed}, reverse=True)

@@ -139,6 +139,19 @@ class MonthlyGift(SQLModel, table=True):
     status: str = Field(default="active", max_length=32)
     canceled_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+    #: When the event that reported ``status`` was created: an older one, delivered late,
+    #: does not overwrite it.
+    status_at: datetime | None = None
+    #: A month's payment failed then (the card declined, say), and no payment came since.
+    payment_failed_at: datetime | None = None
+    #: When Stripe tries the card again; None when it will not (the donor must act).
+    next_attempt_at: datetime | None = None
+
+    @property
+    def overdue(self) -> bool:
+        """A month's payment failed and none came since: Stripe is retrying (past_due) or
+        has stopped (unpaid). What the donor's pages say until they act or it is paid."""
+        return self.canceled_at is None and self.status in ("past_due", "unpaid")
 
 
 class DonorLink(SQLModel, table=True):

@@ -313,6 +313,10 @@ class Receipt:
     chapter_name: str | None
     monthly: bool
     monthly_cancelled: bool
+    #: The monthly gift's latest payment failed (``MonthlyGift.overdue``), and when Stripe
+    #: tries again (None: it will not).
+    monthly_overdue: bool
+    monthly_retry_at: datetime | None
     test_mode: bool
     confirmed: bool
     donor_email: str | None
@@ -355,6 +359,8 @@ def receipt(session: Session, public_id: str) -> Receipt:
         chapter_name=chapter.name if chapter else None,
         monthly=gift.monthly,
         monthly_cancelled=bool(plan and plan.canceled_at),
+        monthly_overdue=bool(plan and plan.overdue),
+        monthly_retry_at=plan.next_attempt_at if plan and plan.overdue else None,
         test_mode=gift.test_mode,
         confirmed=gift.status in records.MONEY_RECEIVED,
         donor_email=gift.donor_email,

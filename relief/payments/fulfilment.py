@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam
 from sqlmodel import Session, col, select
 
 from relief import members, privacy
+from relief.ledger import as_utc
 from relief.models import (
     Chapter,
     Drive,
@@ -301,8 +302,9 @@ def _invoice_payment_ids(obj: dict) -> tuple[str | None, str | None]:
     return intent, charge
 
 
-def invoice_paid(session: Session, obj: dict) -> Handled:
-    """invoice.paid: one month of a monthly gift. The first month is the session's gift."""
+def invoice_paid(session: Session, obj: dict, at: datetime | None = None) -> Handled:
+    """invoice.paid: one month of a monthly gift. The first month is the session's gift. A
+    payment failed before is behind the donor now."""
     amount = obj.get("amount_paid") or 0
     if amount <= 0:
         return Handled(f"invoice {obj['id']} paid nothing (trial or credit)")
@@ -354,9 +356,12 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
         gift.amount_cents = amount
         gift.covered_fee_cents = 0
     session.flush()
-    if subscription_id:
-        _monthly(session, subscription_id)
     paid_at = (obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")
+    if subscription_id:
+        plan = _monthly(session, subscription_id)
+        if _is_news(plan, at):
+            plan.status, plan.status_at, plan.updated_at = "active", at, utcnow()
+            plan.payment_failed_at = plan.next_attempt_at = None
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
     if recorded:
         due.gift_paid(session, gift)
@@ -368,10 +373,67 @@ def invoice_paid(session: Session, obj: dict) -> Handled:
     )
 
 
-def subscription_deleted(session: Session, obj: dict) -> Handled:
+def subscription_deleted(session: Session, obj: dict, at: datetime | None = None) -> Handled:
     """customer.subscription.deleted: no more months. Months already paid stay counted."""
     plan = _monthly(session, obj["id"])
-    plan.status = obj.get("status") or "canceled"
-    plan.canceled_at = records.at(obj.get("canceled_at") or obj.get("ended_at"))
-    plan.updated_at = utcnow()
+    _cancel(plan, obj, at)
     return Handled(f"monthly gift {obj['id']} cancelled; past months stay counted")
+
+
+#: Subscription statuses after which no month is charged again (Stripe's documented enum:
+#: incomplete, incomplete_expired, trialing, active, past_due, canceled, unpaid, paused).
+_ENDED = ("canceled", "incomplete_expired")
+
+
+def _cancel(plan: MonthlyGift, obj: dict, at: datetime | None) -> None:
+    status = obj.get("status")
+    plan.status = status if isinstance(status, str) and status in _ENDED else "canceled"
+    plan.canceled_at = records.at(obj.get("canceled_at") or obj.get("ended_at"))
+    plan.next_attempt_at = None
+    plan.status_at = at or plan.status_at
+    plan.updated_at = utcnow()
+
+
+def _is_news(plan: MonthlyGift, at: datetime | None) -> bool:
+    """Whether an event created ``at`` says something newer than what the plan keeps. A
+    cancelled plan stays cancelled: Stripe never restarts a cancelled subscription."""
+    if plan.canceled_at is not None:
+        return False
+    return at is None or plan.status_at is None or as_utc(at) >= as_utc(plan.status_at)
+
+
+def subscription_updated(session: Session, obj: dict, at: datetime | None) -> Handled:
+    """customer.subscription.updated: keep Stripe's status of a monthly gift (past_due while
+    a payment is retried, unpaid once retries end, active again when paid). Moves no money."""
+    plan = _monthly(session, obj["id"])
+    if not _is_news(plan, at):
+        return Handled(f"monthly gift {obj['id']}: {plan.status} already, kept")
+    status = str(obj.get("status") or plan.status)
+    if status in _ENDED:
+        _cancel(plan, obj, at)
+        return Handled(f"monthly gift {obj['id']} cancelled; past months stay counted")
+    plan.status, plan.status_at, plan.updated_at = status, at, utcnow()
+    if status == "active":
+        plan.payment_failed_at = plan.next_attempt_at = None
+    return Handled(f"monthly gift {obj['id']}: {status}")
+
+
+def invoice_payment_failed(session: Session, obj: dict, at: datetime | None) -> Handled:
+    """invoice.payment_failed: a month of a monthly gift was not paid (the card declined,
+    say). No money moved, so nothing is posted; the donor's pages say so, with when Stripe
+    tries again, until a payment succeeds or the gift is cancelled."""
+    subscription_id, _ = _invoice_subscription(obj)
+    if not subscription_id:
+        return Handled(f"invoice {obj['id']} failed; not a monthly gift, nothing to do")
+    plan = _monthly(session, subscription_id)
+    if not _is_news(plan, at):
+        return Handled(f"invoice {obj['id']} failed; monthly gift already {plan.status}")
+    retry = obj.get("next_payment_attempt")
+    plan.status = "past_due"
+    plan.payment_failed_at = at or utcnow()
+    plan.next_attempt_at = records.at(retry) if retry else None
+    plan.status_at, plan.updated_at = at, utcnow()
+    return Handled(
+        f"invoice {obj['id']} failed; monthly gift {subscription_id} past due, "
+        + (f"retried {plan.next_attempt_at:%Y-%m-%d}" if retry else "no retry")
+    )

@@ -145,6 +145,7 @@ def _invoice(obj: dict) -> None:
         _text(obj, key)
     _time(_object(obj, "status_transitions"), "paid_at", "status_transitions.paid_at")
     _time(obj, "created")
+    _time(obj, "next_payment_attempt")
 
 
 def _subscription(obj: dict) -> None:
@@ -270,6 +271,8 @@ _SHAPES = {
     "checkout.session.async_payment_failed": (_session, _session_texts),
     "checkout.session.expired": (_expired, _no_texts),
     "invoice.paid": (_invoice, _invoice_texts),
+    "invoice.payment_failed": (_invoice, _invoice_texts),
+    "customer.subscription.updated": (_subscription, _subscription_texts),
     "customer.subscription.deleted": (_subscription, _subscription_texts),
     "charge.refunded": (_charge, _no_texts),
     "refund.created": (_refund, _refund_texts),

@@ -120,9 +120,13 @@ def dispatch(session: Session, event: dict) -> Handled:
         case "checkout.session.expired":
             return fulfilment.checkout_expired(session, _object(event))
         case "invoice.paid":
-            return fulfilment.invoice_paid(session, _object(event))
+            return fulfilment.invoice_paid(session, _object(event), _time(event))
+        case "invoice.payment_failed":
+            return fulfilment.invoice_payment_failed(session, _object(event), _time(event))
+        case "customer.subscription.updated":
+            return fulfilment.subscription_updated(session, _object(event), _time(event))
         case "customer.subscription.deleted":
-            return fulfilment.subscription_deleted(session, _object(event))
+            return fulfilment.subscription_deleted(session, _object(event), _time(event))
         case "charge.refunded":
             return reversals.charge_refunded(session, _object(event), _time(event))
         case "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated":

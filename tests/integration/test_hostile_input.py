@@ -283,8 +283,10 @@ EVENT_TYPES = st.sampled_from(
         "charge.refunded",
         "charge.dispute.created",
         "invoice.paid",
+        "invoice.payment_failed",
         "refund.updated",
         "checkout.session.expired",
+        "customer.subscription.updated",
         "customer.subscription.deleted",
     ]
 )

@@ -595,6 +595,41 @@ class DriveStories(RuleBasedStateMachine):
         }
         self._invoice(invoice_id, first.key, first.amount, chapter, metadata, "subscription_cycle")
 
+    @precondition(lambda self: any(c.monthly for c in self.model.cards.values()))
+    @rule(
+        pick=st.integers(0, 1000),
+        retry=st.booleans(),
+        status=st.sampled_from(("past_due", "unpaid", "active", "canceled")),
+    )
+    def monthly_payment_declined(self, pick, retry, status):
+        """A month's card declined (``invoice.payment_failed``), and Stripe's status change
+        after it, delivered in any order among the rest: no money moves."""
+        first = self._pick(
+            [c for c in self.model.cards.values() if c.monthly and c.key.startswith("sub")], pick
+        )
+        if first is None:
+            return
+        invoice = so.invoice(
+            invoice_id=self._next("in_story_declined"),
+            subscription=first.key,
+            amount_cents=first.amount,
+            billing_reason="subscription_cycle",
+            metadata={"drive": DRIVE, "gift": f"g-{first.key}"},
+        )
+        invoice.update(
+            status="open",
+            amount_paid=0,
+            amount_remaining=first.amount,
+            attempted=True,
+            next_payment_attempt=int(now().timestamp()) + 3 * 86400 if retry else None,
+        )
+        updated = so.shape("subscription", id=first.key, status=status, canceled_at=None)
+        self._bag(
+            "",
+            so.event("invoice.payment_failed", invoice),
+            so.event("customer.subscription.updated", updated),
+        )
+
     def _invoice(
         self, invoice_id, subscription, amount, chapter, metadata, reason, session_obj=None
     ):
