@@ -360,8 +360,7 @@ def invoice_paid(session: Session, obj: dict, at: datetime | None = None) -> Han
     if subscription_id:
         plan = _monthly(session, subscription_id)
         if _is_news(plan, at):
-            plan.status, plan.status_at, plan.updated_at = "active", at, utcnow()
-            plan.payment_failed_at = plan.next_attempt_at = None
+            _set_status(plan, "active", at)
     recorded = records.mark_paid(session, gift, received_at=records.at(paid_at))
     if recorded:
         due.gift_paid(session, gift)
@@ -412,10 +411,16 @@ def subscription_updated(session: Session, obj: dict, at: datetime | None) -> Ha
     if status in _ENDED:
         _cancel(plan, obj, at)
         return Handled(f"monthly gift {obj['id']} cancelled; past months stay counted")
+    _set_status(plan, status, at)
+    return Handled(f"monthly gift {obj['id']}: {status}")
+
+
+def _set_status(plan: MonthlyGift, status: str, at: datetime | None) -> None:
+    """Keep Stripe's status of a monthly gift as of ``at``; active again puts a declined
+    payment behind the donor."""
     plan.status, plan.status_at, plan.updated_at = status, at, utcnow()
     if status == "active":
         plan.payment_failed_at = plan.next_attempt_at = None
-    return Handled(f"monthly gift {obj['id']}: {status}")
 
 
 def invoice_payment_failed(session: Session, obj: dict, at: datetime | None) -> Handled:
@@ -429,10 +434,9 @@ def invoice_payment_failed(session: Session, obj: dict, at: datetime | None) -> 
     if not _is_news(plan, at):
         return Handled(f"invoice {obj['id']} failed; monthly gift already {plan.status}")
     retry = obj.get("next_payment_attempt")
-    plan.status = "past_due"
+    _set_status(plan, "past_due", at)
     plan.payment_failed_at = at or utcnow()
     plan.next_attempt_at = records.at(retry) if retry else None
-    plan.status_at, plan.updated_at = at, utcnow()
     return Handled(
         f"invoice {obj['id']} failed; monthly gift {subscription_id} past due, "
         + (f"retried {plan.next_attempt_at:%Y-%m-%d}" if retry else "no retry")
