@@ -115,23 +115,29 @@ def test_running_totals_equal_a_replay_of_the_ledger_after_random_activity(sessi
     assert sum(day[0] for day in replay.daily.values()) == totals.raised_cents
 
 
-def test_bulk_gifts_keep_the_same_totals_and_fingerprint_as_the_replay(session):
+def _paid_rows(drive, count: int, *, chapter_id=lambda i: None, apart=timedelta(hours=1)):
+    """``count`` paid test gifts for ``ledger.append_gifts_in_bulk``: the i-th of 100 + i
+    cents, received i × ``apart`` ago."""
     from relief.models import GiftMethod, GiftStatus, utcnow
 
-    drive = make_coalition(session)
-    make_gift(session, drive, 700, chapter="st-louis")
-    rows = [
+    return [
         {
             "drive_id": drive.id,
-            "chapter_id": None if i % 3 == 0 else 1,
+            "chapter_id": chapter_id(i),
             "amount_cents": 100 + i,
             "currency": "USD",
             "method": GiftMethod.TEST,
             "status": GiftStatus.PAID,
-            "received_at": utcnow() - timedelta(hours=i),
+            "received_at": utcnow() - i * apart,
         }
-        for i in range(250)
+        for i in range(count)
     ]
+
+
+def test_bulk_gifts_keep_the_same_totals_and_fingerprint_as_the_replay(session):
+    drive = make_coalition(session)
+    make_gift(session, drive, 700, chapter="st-louis")
+    rows = _paid_rows(drive, 250, chapter_id=lambda i: None if i % 3 == 0 else 1)
     assert ledger.append_gifts_in_bulk(session, drive, rows) == 250
     session.commit()
     make_gift(session, drive, 300)
@@ -412,24 +418,11 @@ def test_a_bulk_load_into_a_young_postgresql_database_checks_each_entrys_gift_by
     last as in the primary key, scanned that whole index for every entry, and a load grew
     with the square of its gifts (100,000 demo gifts: 60 s, then 15). A load of 2,000 gifts
     reads that index for none of them."""
-    from relief.models import GiftMethod, GiftStatus, utcnow
-
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("PostgreSQL's planner and its statistics")
     drive = make_coalition(session)
     session.commit()
-    rows = [
-        {
-            "drive_id": drive.id,
-            "chapter_id": None,
-            "amount_cents": 100 + i,
-            "currency": "USD",
-            "method": GiftMethod.TEST,
-            "status": GiftStatus.PAID,
-            "received_at": utcnow() - timedelta(minutes=i),
-        }
-        for i in range(2_000)
-    ]
+    rows = _paid_rows(drive, 2_000, apart=timedelta(minutes=1))
     assert ledger.append_gifts_in_bulk(session, drive, rows) == 2_000
     scans = session.connection().exec_driver_sql(
         "SELECT pg_stat_get_xact_numscans('ix_gift_drive_status_received'::regclass),"
