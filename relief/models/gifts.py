@@ -119,6 +119,17 @@ Index(
     postgresql_where=CARD_PAYMENT,
 )
 Index("ix_gift_chapter_fee_pending", col(Gift.chapter_id), col(Gift.fee_pending))
+#: The treasurer's list of the chapter's gifts, newest first, a hundred at a time
+#: (treasury/gifts.recent_gifts): read from the top, not every gift of the chapter sorted.
+Index("ix_gift_chapter_newest", col(Gift.chapter_id), col(Gift.id))
+#: The organizer's supporters of the chapter, newest first (organize/workspace.supporters).
+Index(
+    "ix_gift_chapter_status_received",
+    col(Gift.chapter_id),
+    col(Gift.status),
+    col(Gift.received_at),
+    col(Gift.id),
+)
 #: "Does the drive count test-mode money?" (the press report's band): only those gifts. The
 #: predicate is written as each database's planner matches a query's ``test_mode = true``.
 Index(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, literal, or_
+from sqlalchemy import func, literal, or_, union_all
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -307,13 +307,35 @@ def recent_gifts(
     session: Session, chapter: Chapter, limit: int = 100, before_id: int | None = None
 ) -> list[tuple[Gift, Drive | None]]:
     """The gifts in the chapter's books (a host's include those to the whole drive), newest
-    first, ``limit`` at a time."""
-    statement = scope.books_of(Gift, chapter, Drive).outerjoin(
-        Drive, col(Drive.id) == Gift.drive_id
+    first, ``limit`` at a time.
+
+    The books' two halves (``ledger.owner``) are read apart, each newest first from
+    ix_gift_chapter_newest, ``limit`` at most: as one condition with ``OR``, SQLite read every
+    gift of the chapter and sorted them to show a hundred (1 s at 1,000,000 gifts). The
+    second half, gifts to the whole of a drive the chapter hosts, is read only by a host
+    (else it would pass over every other drive's); it passes over the whole-drive gifts of
+    drives it does not host that are newer than its own."""
+    hosted = list(session.exec(select(Drive.id).where(Drive.host_chapter_id == chapter.id)))
+    halves = [col(Gift.chapter_id) == chapter.id]
+    if hosted:
+        halves.append(col(Gift.chapter_id).is_(None) & col(Gift.drive_id).in_(hosted))
+    newest = []
+    for half in halves:
+        ids = select(Gift.id).where(half)
+        if before_id is not None:
+            ids = ids.where(col(Gift.id) < before_id)
+        newest.append(ids.order_by(col(Gift.id).desc()).limit(limit).subquery())
+    # Joined, not "id IN": PostgreSQL hashed the few ids and scanned every gift to meet them.
+    wanted = union_all(*(select(half.c.id) for half in newest)).subquery()
+    return list(
+        session.exec(
+            select(Gift, Drive)
+            .join_from(Gift, wanted, col(Gift.id) == wanted.c.id)
+            .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
+            .order_by(col(Gift.id).desc())
+            .limit(limit)
+        ).all()
     )
-    if before_id is not None:
-        statement = statement.where(col(Gift.id) < before_id)
-    return list(session.exec(statement.order_by(col(Gift.id).desc()).limit(limit)).all())
 
 
 # --- Unassigned gifts: money arrived for a drive we did not know ------------------------------
