@@ -347,10 +347,15 @@ def recent_gifts(
 
 
 def _unassigned(statement: SelectOfScalar[Gift]) -> SelectOfScalar[Gift]:
-    """Gifts whose money arrived and whose drive is not known."""
+    """Gifts whose money arrived and whose drive is not known, oldest first.
+
+    Ordered by ``id + 0``, which no index serves: SQLite (no statistics) then finds them by
+    ix_gift_chapter_drive_status, chapter, no drive and status, a handful; ordered by ``id``
+    it took ix_gift_chapter_newest for its order and read every gift of the chapter (every
+    whole-drive gift, for an admin) to find none (1.25 million steps at 1,000,000 gifts)."""
     return statement.where(
         col(Gift.drive_id).is_(None), col(Gift.status).in_(tuple(records.MONEY_RECEIVED))
-    ).order_by(col(Gift.id))
+    ).order_by(col(Gift.id) + 0)
 
 
 def unassigned(session: Session, chapter: Chapter, limit: int | None = None) -> list[Gift]:

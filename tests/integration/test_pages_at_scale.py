@@ -18,7 +18,7 @@ from relief.models import GiftMethod, GiftStatus, PartnerReport, utcnow
 from relief.treasury import partner_reports, remittances
 from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
-from tests.treasury_helpers import SignedIn, data, make_user
+from tests.treasury_helpers import PASSWORD, SignedIn, data, make_user
 
 PAGES = {
     "the drive page": (None, "/drives/mo-2026"),
@@ -28,6 +28,8 @@ PAGES = {
     "the treasurer's gifts": ("t@stl.org", "/treasurer/st-louis/gifts"),
     "the treasurer's partner reports": ("t@stl.org", "/treasurer/st-louis/partner-reports"),
     "the organizer's supporters": ("o@stl.org", "/organize/st-louis/supporters"),
+    "the treasurer's unassigned gifts": ("t@stl.org", "/treasurer/st-louis/unassigned"),
+    "the unassigned gifts of no chapter": ("host@mm.org", "/admin/unassigned"),
 }
 
 #: More work than before that still counts as "the same": an index a level deeper, a plan
@@ -64,7 +66,7 @@ def _reported(session, drive):
     partner_reports.record_report(
         session,
         chapter,
-        auth.add_user(session, "host@mm.org", "correct horse battery staple", admin=True),
+        auth.add_user(session, "host@mm.org", PASSWORD, admin=True),
         drive_id=drive.id,
         partner_reference="UMD-1",
         figures=partner_reports.Figures(
