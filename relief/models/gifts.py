@@ -122,6 +122,15 @@ Index("ix_gift_chapter_fee_pending", col(Gift.chapter_id), col(Gift.fee_pending)
 #: The treasurer's list of the chapter's gifts, newest first, a hundred at a time
 #: (treasury/gifts.recent_gifts): read from the top, not every gift of the chapter sorted.
 Index("ix_gift_chapter_newest", col(Gift.chapter_id), col(Gift.id))
+#: … and, for a host, each hosted drive's gifts to the whole drive (no chapter), newest first.
+WHOLE_DRIVE = col(Gift.chapter_id).is_(None)
+Index(
+    "ix_gift_whole_drive_newest",
+    col(Gift.drive_id),
+    col(Gift.id),
+    sqlite_where=WHOLE_DRIVE,
+    postgresql_where=WHOLE_DRIVE,
+)
 #: The organizer's supporters of the chapter, newest first (organize/workspace.supporters).
 Index(
     "ix_gift_chapter_status_received",

@@ -309,16 +309,14 @@ def recent_gifts(
     """The gifts in the chapter's books (a host's include those to the whole drive), newest
     first, ``limit`` at a time.
 
-    The books' two halves (``ledger.owner``) are read apart, each newest first from
-    ix_gift_chapter_newest, ``limit`` at most: as one condition with ``OR``, SQLite read every
-    gift of the chapter and sorted them to show a hundred (1 s at 1,000,000 gifts). The
-    second half, gifts to the whole of a drive the chapter hosts, is read only by a host
-    (else it would pass over every other drive's); it passes over the whole-drive gifts of
-    drives it does not host that are newer than its own."""
-    hosted = list(session.exec(select(Drive.id).where(Drive.host_chapter_id == chapter.id)))
+    The books' parts (``ledger.owner``) are read apart, each newest first and ``limit`` at
+    most: the chapter's own gifts from ix_gift_chapter_newest, and for each drive it hosts
+    the gifts to the whole drive from ix_gift_whole_drive_newest. As one condition with
+    ``OR``, SQLite read every gift of the chapter and sorted them to show a hundred (1 s at
+    1,000,000 gifts)."""
+    hosted = session.exec(select(Drive.id).where(Drive.host_chapter_id == chapter.id))
     halves = [col(Gift.chapter_id) == chapter.id]
-    if hosted:
-        halves.append(col(Gift.chapter_id).is_(None) & col(Gift.drive_id).in_(hosted))
+    halves += [col(Gift.chapter_id).is_(None) & (col(Gift.drive_id) == d) for d in hosted]
     newest = []
     for half in halves:
         ids = select(Gift.id).where(half)
