@@ -103,6 +103,11 @@ class Gift(SQLModel, table=True):
     locale: str = Field(default="en", max_length=8, sa_column_kwargs={"server_default": "en"})
 
 
+def _partial_index(name: str, *columns, where) -> Index:
+    """An index of the gifts that meet ``where``, the same predicate on both databases."""
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 #: The dashboard's "needs attention" counts: a chapter's unassigned gifts and pending fees.
 Index("ix_gift_chapter_drive_status", col(Gift.chapter_id), col(Gift.drive_id), col(Gift.status))
 #: "Has the chapter live card gifts?" (the month-end checklist) without reading its cash and
@@ -111,25 +116,19 @@ Index("ix_gift_chapter_drive_status", col(Gift.chapter_id), col(Gift.drive_id), 
 CARD_PAYMENT = or_(
     col(Gift.stripe_charge_id).is_not(None), col(Gift.stripe_payment_intent_id).is_not(None)
 )
-Index(
-    "ix_gift_chapter_card",
-    col(Gift.chapter_id),
-    col(Gift.test_mode),
-    sqlite_where=CARD_PAYMENT,
-    postgresql_where=CARD_PAYMENT,
+_partial_index(
+    "ix_gift_chapter_card", col(Gift.chapter_id), col(Gift.test_mode), where=CARD_PAYMENT
 )
 Index("ix_gift_chapter_fee_pending", col(Gift.chapter_id), col(Gift.fee_pending))
 #: The treasurer's list of the chapter's gifts, newest first, a hundred at a time
 #: (treasury/gifts.recent_gifts): read from the top, not every gift of the chapter sorted.
 Index("ix_gift_chapter_newest", col(Gift.chapter_id), col(Gift.id))
 #: … and, for a host, each hosted drive's gifts to the whole drive (no chapter), newest first.
-WHOLE_DRIVE = col(Gift.chapter_id).is_(None)
-Index(
+_partial_index(
     "ix_gift_whole_drive_newest",
     col(Gift.drive_id),
     col(Gift.id),
-    sqlite_where=WHOLE_DRIVE,
-    postgresql_where=WHOLE_DRIVE,
+    where=col(Gift.chapter_id).is_(None),
 )
 #: The organizer's supporters of the chapter, newest first (organize/workspace.supporters).
 Index(
