@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 
 from relief import drive_pages
 from relief.errors import InvalidInput, NotFound
+from relief.ledger import links
 from relief.models import (
     Chapter,
     Drive,
@@ -306,7 +307,8 @@ def export(session: Session, email: str) -> dict:
     }
 
 
-def _forget_donor(gift: Gift) -> None:
+def _forget_donor(session: Session, gift: Gift) -> None:
+    links.forget(session, gift)  # its sums by link, before the link goes
     for name, value in FORGOTTEN.items():
         setattr(gift, name, value)
 
@@ -315,7 +317,7 @@ def _erase_key(session: Session, key: str) -> Erasure:
     gifts = _gifts_of(session, key)
     events = _events_of(session, key, gifts)
     for gift in gifts:
-        _forget_donor(gift)
+        _forget_donor(session, gift)
     for stored in events:
         session.connection().execute(
             update(stored.table)
@@ -362,7 +364,7 @@ def scrub_if_erased(session: Session, gift: Gift, obj: dict) -> bool:
     The money is recorded as usual. True if it did."""
     if not scrub_event_if_erased(session, gift.donor_email, obj):
         return False
-    _forget_donor(gift)
+    _forget_donor(session, gift)
     return True
 
 
@@ -475,8 +477,8 @@ def clear_old_copies(database_url: str) -> str:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return (
-            "PostgreSQL keeps old row versions until they are vacuumed: run "
-            "VACUUM FULL gift, parked_event; at a quiet time (see docs/security.md, Erasure)."
+            "PostgreSQL keeps old row versions until they are vacuumed: run VACUUM FULL "
+            "gift, parked_event, link_total; at a quiet time (see docs/security.md, Erasure)."
         )
     connection = sqlite3.connect(str(url.database), timeout=30, isolation_level=None)
     try:

@@ -20,8 +20,8 @@ and how dates are shown), ``rekey`` (the zone the day and month sums are keyed i
 ``moves`` (when a gift whose date a correction moved counts now), ``append`` (the write
 path), ``sums`` (the running sums' statements), ``fingerprint``,
 ``totals`` (reading the sums), ``verify`` (replaying the entries), ``bulk`` (demo and
-benchmark loads). Callers use the names below:
-``from relief import ledger; ledger.totals(session, drive)``.
+benchmark loads), ``links`` (the gifts' sums by the link their donors came through).
+Callers use the names below: ``from relief import ledger; ledger.totals(session, drive)``.
 """
 
 from relief.ledger.append import append

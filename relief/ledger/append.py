@@ -153,18 +153,26 @@ def append(
     )
     if kind in RAISED_KINDS:
         parts.append(sums.to_day(drive_id, local_day(effective_at), amount_cents, gifts))
-        received = _received_key(session, gift_id)
+        received, by_link = gift_keys(session, gift_id, chapter_id)
         if received is not None:
             parts.append(sums.to_received(drive_id, received, amount_cents))
+        if by_link is not None:
+            parts.append(sums.to_link(drive_id, by_link, sums.link_sums(kind, amount_cents)))
     sums.add(connection, statements, parts)
     return entry
 
 
-def _received_key(session: Session, gift_id: int | None) -> sums.ReceivedKey | None:
-    """Where a raised entry of this gift counts for match pledges; None for an entry of no
-    gift (or of one not received yet). The gift is the session's already wherever a gift is
-    posted, so this reads nothing."""
+def gift_keys(
+    session: Session, gift_id: int | None, chapter_id: int | None
+) -> tuple[sums.ReceivedKey | None, sums.LinkKey | None]:
+    """Where a raised entry of this gift (naming ``chapter_id``) is summed by its gift: for
+    match pledges (None when not received yet) and by the link it came through. Both None
+    for an entry of no gift. The gift is the session's already wherever a gift is posted, so
+    this reads nothing."""
     gift = session.get(Gift, gift_id) if gift_id is not None else None
-    if gift is None or gift.received_at is None:
-        return None
-    return sums.received_key(gift.received_at, gift.method, gift.chapter_id)
+    if gift is None:
+        return None, None
+    by_link = sums.link_key(chapter_id, gift.ref, gift.utm_source)
+    if gift.received_at is None:
+        return None, by_link
+    return sums.received_key(gift.received_at, gift.method, gift.chapter_id), by_link

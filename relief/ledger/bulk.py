@@ -10,13 +10,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import insert, select, text
 from sqlmodel import Session
 
 from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
-from relief.ledger.append import _out_of_closed_months, _received_key, check_amount
+from relief.ledger.append import _out_of_closed_months, check_amount, gift_keys
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
 from relief.ledger.months import first_of_month, local_day
 from relief.ledger.owner import owner
@@ -116,12 +117,16 @@ def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
         drive_id,
         host,
         (
-            (
+            _Summed(
                 one.kind,
                 one.amount_cents,
                 one.chapter_id,
                 one.effective_at,
-                _received_key(session, one.gift_id) if one.kind in RAISED_KINDS else None,
+                *(
+                    gift_keys(session, one.gift_id, one.chapter_id)
+                    if one.kind in RAISED_KINDS
+                    else (None, None)
+                ),
             )
             for one in posted.values()
         ),
@@ -196,12 +201,13 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         drive.id,
         drive.host_chapter_id,
         (
-            (
+            _Summed(
                 kind,
                 gift["amount_cents"],
                 gift.get("chapter_id"),
                 gift["received_at"],
                 sums.received_key(gift["received_at"], gift["method"], gift.get("chapter_id")),
+                sums.link_key(gift.get("chapter_id"), gift.get("ref"), gift.get("utm_source")),
             )
             for gift in gifts
         ),
@@ -227,28 +233,40 @@ def _analyze_if_grown(connection, table: str, added: int) -> None:
         connection.exec_driver_sql(f"ANALYZE {table}")
 
 
+class _Summed(NamedTuple):
+    """What the running sums need of an entry just inserted."""
+
+    kind: EntryKind
+    amount_cents: int
+    chapter_id: int | None
+    effective_at: datetime
+    #: Its gift's place in ``ReceivedTotal`` and ``LinkTotal`` (None: not summed there).
+    received: sums.ReceivedKey | None
+    by_link: sums.LinkKey | None
+
+
 def _add_to_sums(
     connection,
     statements: sums.Writes,
     drive_id: int,
     host_chapter_id: int,
-    entries: Iterable[tuple[EntryKind, int, int | None, datetime, sums.ReceivedKey | None]],
+    entries: Iterable[_Summed],
     *,
     last_entry_id: int,
     chain: str,
     now: datetime,
 ) -> None:
-    """The running sums of entries of one drive just inserted — (kind, cents, chapter,
-    effective date, their gift's place in ``ReceivedTotal``) each — as
+    """The running sums of entries of one drive just inserted, as
     :func:`~relief.ledger.append` keeps them one by one: one upsert per totals row, month,
-    day and day received they touch, whatever their number."""
+    day, day received and link they touch, whatever their number."""
     cents: dict[tuple[int, EntryKind], int] = defaultdict(int)  # (totals row, kind)
     counts: dict[tuple[int, EntryKind], int] = defaultdict(int)
     entry_counts: dict[int, int] = defaultdict(int)
     months: dict[tuple[int, date, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     received: dict[sums.ReceivedKey, int] = defaultdict(int)
-    for kind, amount_cents, chapter_id, effective_at, received_key in entries:
+    links: dict[sums.LinkKey, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for kind, amount_cents, chapter_id, effective_at, received_key, by_link in entries:
         count = gift_count_delta(kind, amount_cents)
         for row in (WHOLE_DRIVE,) if chapter_id is None else (WHOLE_DRIVE, chapter_id):
             cents[row, kind] += amount_cents
@@ -263,6 +281,10 @@ def _add_to_sums(
             day[1] += count
             if received_key is not None:
                 received[received_key] += amount_cents
+            if by_link is not None:
+                link = links[by_link]
+                for i, part in enumerate(sums.link_sums(kind, amount_cents)):
+                    link[i] += part
     figures: dict[int, Figures] = defaultdict(Figures)
     for (row, kind), amount_cents in cents.items():
         # (plus() of a sum of one kind counts one gift: the count is the entries'.)
@@ -288,6 +310,10 @@ def _add_to_sums(
         sums.to_day(drive_id, day_of, raised, count) for day_of, (raised, count) in days.items()
     ]
     parts += [sums.to_received(drive_id, key, net) for key, net in received.items()]
+    parts += [
+        sums.to_link(drive_id, key, (count, gifts, raised))
+        for key, (count, gifts, raised) in links.items()
+    ]
     # One by one: a batch touches as many days and months as it likes, and each set of them
     # would be a statement of its own to build (sums.add builds one per set of parts).
     for name, values in parts:

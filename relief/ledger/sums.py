@@ -1,6 +1,6 @@
 """The running sums' write statements: what :func:`~relief.ledger.append` and the bulk loader
-add to a drive's totals row, its chapters' rows, its day, its chapters' months and its
-gifts' days received.
+add to a drive's totals row, its chapters' rows, its day, its chapters' months, its gifts'
+days received and their links.
 
 Each sum is one upsert: the database adds under its row lock, so concurrent appends to the
 same sums never lose an update. An append's upserts run together (:func:`add`): on
@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import Executable
 from sqlmodel import col, select
 
-from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, Figures
+from relief.ledger.figures import FIGURE_FIELDS, WHOLE_DRIVE, Figures, gift_count_delta
 from relief.ledger.months import local_day
 from relief.models import (
     ONLINE_METHODS,
@@ -31,6 +31,7 @@ from relief.models import (
     Entry,
     EntryKind,
     GiftMethod,
+    LinkTotal,
     MonthClose,
     MonthTotal,
     ReceivedTotal,
@@ -44,6 +45,7 @@ _TOTAL = table_of(Total)
 _DAILY = table_of(DailyTotal)
 _MONTH = table_of(MonthTotal)
 _RECEIVED = table_of(ReceivedTotal)
+_LINK = table_of(LinkTotal)
 _DRIVE = table_of(Drive)
 _SUMMED = (*FIGURE_FIELDS, "entry_count")
 #: The columns a totals row's upsert writes (:func:`_total_row`).
@@ -59,6 +61,11 @@ _TOTAL_ROW = (
 
 #: A gift's place in ``ReceivedTotal``: (day received, given online, chapter credited or 0).
 ReceivedKey = tuple[date, bool, int]
+#: A gift's place in ``LinkTotal``: (chapter the entry names or 0, ref or "", UTM source or "").
+LinkKey = tuple[int, str, str]
+#: What ``LinkTotal`` adds up, in this order: (gift count, gift cents, raised cents).
+_LINK_SUMS = ("gift_count", "gifts_cents", "raised_cents")
+LinkSums = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Writes:
     add_to_drive_total: Executable  # … and moves the chain on
     add_to_day: Executable
     add_to_received: Executable  # a gift's day received, kind (online or not) and chapter
+    add_to_link: Executable  # a gift's chapter, ref and UTM source
     add_to_month: Executable  # a chapter's month (by default the host's), per drive and kind
     closed_from: Executable  # a chapter's closed months from :month on, oldest first
     #: PostgreSQL: several of the upserts above run as one statement (:func:`add`).
@@ -136,6 +144,9 @@ def _upserts(upsert, bind: Callable[[str, Any], BindParameter]) -> dict[str, Ins
     received = upsert(_RECEIVED).values(
         values(_RECEIVED, ("drive_id", "day", "online", "chapter_id", "net_cents"))
     )
+    link = upsert(_LINK).values(
+        values(_LINK, ("drive_id", "chapter_id", "ref", "utm_source", *_LINK_SUMS))
+    )
     return {
         "add_to_total": total.on_conflict_do_update(
             index_elements=["drive_id", "chapter_id"], set_={**added, **moved}
@@ -161,6 +172,10 @@ def _upserts(upsert, bind: Callable[[str, Any], BindParameter]) -> dict[str, Ins
             index_elements=["drive_id", "day", "online", "chapter_id"],
             set_={"net_cents": _RECEIVED.c.net_cents + received.excluded.net_cents},
         ),
+        "add_to_link": link.on_conflict_do_update(
+            index_elements=["drive_id", "chapter_id", "ref", "utm_source"],
+            set_={name: _LINK.c[name] + link.excluded[name] for name in _LINK_SUMS},
+        ),
     }
 
 
@@ -173,7 +188,7 @@ def _together(names: tuple[str, ...]) -> Executable:
     """PostgreSQL: the upserts ``names`` in one statement, each but the last in its WITH (an
     INSERT there runs exactly once, whether or not anything reads it), the i-th one's values
     in parameters named ``s<i>_<column>``. They touch different rows (an append's totals
-    rows, month, day and day received), which one statement may."""
+    rows, month, day, day received and link), which one statement may."""
     built = [_upserts(pg_insert, _prefixed(f"s{i}_"))[name] for i, name in enumerate(names)]
     *first, last = built
     return last.add_cte(*(statement.cte(f"s{i}") for i, statement in enumerate(first)))
@@ -283,6 +298,30 @@ def received_key(
     (the coalition's, or ``zone``'s), whether it was given online, and the chapter credited
     (0: none)."""
     return local_day(received_at, zone), method in ONLINE_METHODS, chapter_id or WHOLE_DRIVE
+
+
+def to_link(drive_id: int, link: LinkKey, delta: LinkSums) -> Part:
+    """Add to a gift's chapter, ref and UTM source (``LinkTotal``)."""
+    chapter_id, ref, utm_source = link
+    return "add_to_link", {
+        "drive_id": drive_id,
+        "chapter_id": chapter_id,
+        "ref": ref,
+        "utm_source": utm_source,
+        **dict(zip(_LINK_SUMS, delta, strict=True)),
+    }
+
+
+def link_sums(kind: EntryKind, amount_cents: int) -> LinkSums:
+    """One raised entry's part of ``LinkTotal``: (gift count, gift cents, raised cents)."""
+    gift = kind is EntryKind.GIFT
+    return gift_count_delta(kind, amount_cents), amount_cents if gift else 0, amount_cents
+
+
+def link_key(chapter_id: int | None, ref: str | None, utm_source: str | None) -> LinkKey:
+    """Where a gift's raised entries are summed in ``LinkTotal``: the chapter the entry names
+    (0: none), the link's ``ref`` and ``utm_source`` ("": none)."""
+    return chapter_id or WHOLE_DRIVE, ref or "", utm_source or ""
 
 
 def to_month(

@@ -13,7 +13,7 @@ from datetime import date
 from sqlmodel import Session, col, select
 
 from relief.db import is_postgres
-from relief.ledger import fingerprint, rekey
+from relief.ledger import fingerprint, links, rekey
 from relief.ledger.figures import RAISED_KINDS, Figures, gift_count_delta
 from relief.ledger.months import first_of_month, local_day, zone_name
 from relief.ledger.owner import owner
@@ -23,6 +23,7 @@ from relief.models import (
     Drive,
     Entry,
     EntryKind,
+    LinkTotal,
     MonthTotal,
     ReceivedTotal,
     present,
@@ -173,6 +174,21 @@ def _verify(session: Session, drive: Drive) -> list[str]:
     }
     if received != replayed:
         problems.append("the gifts' sums by day received differ from the ledger")
+    by_link = {
+        (row.chapter_id, row.ref, row.utm_source): (
+            row.gift_count,
+            _whole_or_repr(row.gifts_cents),
+            _whole_or_repr(row.raised_cents),
+        )
+        for row in session.exec(
+            select(LinkTotal)
+            .where(LinkTotal.drive_id == drive.id)
+            .execution_options(populate_existing=True)
+        )
+        if (row.gift_count, row.gifts_cents, row.raised_cents) != (0, 0, 0)
+    }
+    if by_link != links.replayed(session, present(drive.id)):
+        problems.append("the gifts' sums by link differ from the ledger")
     if kept.entry_count != replay.entry_count or kept.fingerprint != replay.fingerprint:
         problems.append("fingerprint differs from the ledger's")
     if replay.first_broken_link is not None:

@@ -2,10 +2,11 @@
 UTC.
 
 The ledger (``Entry``) is append-only: every figure shown anywhere is derived from it.
-``Total``, ``DailyTotal``, ``MonthTotal`` and ``ReceivedTotal`` are running sums maintained in
-the same transaction as each entry, so pages never sum gifts; ``ledger.verify`` proves them
-equal to the entries. Import tables from here (``from relief.models import Gift``): Alembic
-and the app see every table once this package is imported.
+``Total``, ``DailyTotal``, ``MonthTotal``, ``ReceivedTotal`` and ``LinkTotal`` are running
+sums maintained in the same transaction as each entry, so pages never sum gifts;
+``ledger.verify`` proves them equal to the entries. Import tables from here
+(``from relief.models import Gift``): Alembic and the app see every table once this package
+is imported.
 """
 
 from relief.models.accounts import (
@@ -43,6 +44,7 @@ from relief.models.ledger import (
     DailyTotal,
     Entry,
     EntryKind,
+    LinkTotal,
     MonthTotal,
     ReceivedTotal,
     SumsZone,
@@ -107,6 +109,7 @@ __all__ = [
     "JobStatus",
     "MemberLink",
     "MemberPage",
+    "LinkTotal",
     "Membership",
     "MonthClose",
     "MonthTotal",

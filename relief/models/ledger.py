@@ -107,6 +107,25 @@ class ReceivedTotal(SQLModel, table=True):
     net_cents: int = Field(default=0, sa_type=BigInteger)
 
 
+class LinkTotal(SQLModel, table=True):
+    """A drive's gifts by the link each donor came through: per chapter the entry names (0:
+    the whole drive), ``?ref=`` and ``utm_source`` ("" when the link carried none), every
+    raised entry of a gift (its gift, refunds, disputes and corrections). What the attribution
+    pages read, so their cost does not grow with the gifts (``relief.treasury.attribution``).
+    An erased donor's gifts move to "" (``ledger.links.forget``): a label may name them."""
+
+    __tablename__ = "link_total"
+    drive_id: int = Field(primary_key=True)
+    chapter_id: int = Field(primary_key=True)
+    ref: str = Field(primary_key=True, max_length=200)
+    utm_source: str = Field(primary_key=True, max_length=200)
+    gift_count: int = 0
+    #: The gift entries alone: what was given, before anything was taken back.
+    gifts_cents: int = Field(default=0, sa_type=BigInteger)
+    #: Every raised entry: what the gifts raised now.
+    raised_cents: int = Field(default=0, sa_type=BigInteger)
+
+
 class MonthTotal(SQLModel, table=True):
     """A chapter's money per drive, calendar month (in the coalition's zone) and entry kind,
     kept with each entry: what the treasurer's month figures and the monthly report read, so

@@ -2,20 +2,21 @@
 ``utm_source`` of the link each donor came through (stored on the gift by the donate form).
 
 Money is what the ledger says the gifts raised now — gifts, less refunds and disputed amounts,
-plus corrections — so a refunded gift stops counting for its flyer. Organizers and treasurers
-see it; it is never public.
+plus corrections — so a refunded gift stops counting for its flyer. It is read from the
+ledger's running sums by link (``LinkTotal``), so a page costs the same at any number of
+gifts. Organizers and treasurers see it; it is never public.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from relief import money
-from relief.ledger import RAISED_KINDS, owner
-from relief.models import Chapter, Drive, Entry, EntryKind, Gift
+from relief.ledger import WHOLE_DRIVE
+from relief.models import Chapter, Drive, LinkTotal
 
 #: The row of gifts whose link carried no such parameter.
 NONE = "(none)"
@@ -46,26 +47,36 @@ class Attribution:
     by_source: tuple[Source, ...]
 
 
-def _by(session: Session, chapter: Chapter, drive: Drive, column) -> tuple[Source, ...]:
-    gift_entry = col(Entry.kind) == EntryKind.GIFT
-    statement = (
-        select(
-            column,
-            func.sum(case((gift_entry & (col(Entry.amount_cents) > 0), 1), else_=0)),
-            func.sum(case((gift_entry, Entry.amount_cents), else_=0)),
-            func.sum(Entry.amount_cents),
+def _rows(session: Session, chapter: Chapter, drive: Drive) -> list[LinkTotal]:
+    """The drive's sums by link in the chapter's books (``ledger.owner``): those naming the
+    chapter, and the whole drive's when it hosts the drive. A few rows per link, read from
+    ``LinkTotal``, whatever the number of gifts."""
+    books = [chapter.id]
+    if drive.host_chapter_id == chapter.id:
+        books.append(WHOLE_DRIVE)
+    return list(
+        session.exec(
+            select(LinkTotal)
+            .where(LinkTotal.drive_id == drive.id, col(LinkTotal.chapter_id).in_(books))
+            .execution_options(populate_existing=True)
         )
-        .join(Gift, col(Gift.id) == Entry.gift_id)
-        .where(owner.owned_by(Entry, chapter.id))
-        .where(Entry.drive_id == drive.id, col(Entry.kind).in_(RAISED_KINDS))
-        .group_by(column)
     )
-    rows = [
-        Source(label or NONE, int(count or 0), int(gifts or 0), int(raised or 0))
-        for label, count, gifts, raised in session.exec(statement)
+
+
+def _by(rows: list[LinkTotal], label_of) -> tuple[Source, ...]:
+    summed: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        sums = summed[label_of(row) or NONE]
+        sums[0] += row.gift_count
+        sums[1] += row.gifts_cents
+        sums[2] += row.raised_cents
+    found = [
+        Source(label, count, gifts, raised)
+        for label, (count, gifts, raised) in summed.items()
+        if (count, gifts, raised) != (0, 0, 0)  # a gift and its reversal (a purged test gift)
     ]
-    rows.sort(key=lambda row: (-row.raised_cents, row.label))
-    top = max((row.raised_cents for row in rows), default=0)
+    found.sort(key=lambda row: (-row.raised_cents, row.label))
+    top = max((row.raised_cents for row in found), default=0)
     return tuple(
         Source(
             row.label,
@@ -74,15 +85,16 @@ def _by(session: Session, chapter: Chapter, drive: Drive, column) -> tuple[Sourc
             row.raised_cents,
             money.bar_percent(max(row.raised_cents, 0), top) if top > 0 else 0,
         )
-        for row in rows
+        for row in found
     )
 
 
 def attribution(session: Session, chapter: Chapter, drive: Drive) -> Attribution:
     """The chapter's books for ``drive`` (one of its drives: check with ``scope.drive_of`` or
     the organizer's workspace first), per ref and per UTM source, the most raised first."""
+    rows = _rows(session, chapter, drive)
     return Attribution(
         drive=drive,
-        by_ref=_by(session, chapter, drive, col(Gift.ref)),
-        by_source=_by(session, chapter, drive, col(Gift.utm_source)),
+        by_ref=_by(rows, lambda row: row.ref),
+        by_source=_by(rows, lambda row: row.utm_source),
     )

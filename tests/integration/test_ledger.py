@@ -117,7 +117,7 @@ def test_running_totals_equal_a_replay_of_the_ledger_after_random_activity(sessi
 
 def _paid_rows(drive, count: int, *, chapter_id=lambda i: None, apart=timedelta(hours=1)):
     """``count`` paid test gifts for ``ledger.append_gifts_in_bulk``: the i-th of 100 + i
-    cents, received i × ``apart`` ago."""
+    cents, received i × ``apart`` ago, some through a flyer's link or a radio spot's."""
     from relief.models import GiftMethod, GiftStatus, utcnow
 
     return [
@@ -129,6 +129,8 @@ def _paid_rows(drive, count: int, *, chapter_id=lambda i: None, apart=timedelta(
             "method": GiftMethod.TEST,
             "status": GiftStatus.PAID,
             "received_at": utcnow() - i * apart,
+            "ref": "flyer" if i % 4 == 0 else None,
+            "utm_source": "radio" if i % 5 == 0 else None,
         }
         for i in range(count)
     ]

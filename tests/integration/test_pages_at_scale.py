@@ -34,6 +34,8 @@ PAGES = {
     ),
     "the treasurer's unassigned gifts": ("t@stl.org", "/treasurer/st-louis/unassigned"),
     "the unassigned gifts of no chapter": ("host@mm.org", "/admin/unassigned"),
+    "the treasurer's attribution": ("t@stl.org", "/treasurer/st-louis/attribution?drive=1"),
+    "the organizer's attribution": ("o@stl.org", "/organize/st-louis/drives/mo-2026/attribution"),
 }
 
 #: More work than before that still counts as "the same": an index a level deeper, a plan
@@ -108,6 +110,8 @@ def _add_gifts(app, count):
                 "status": GiftStatus.PAID,
                 "donor_name": f"Donor {n}",
                 "received_at": utcnow() - timedelta(minutes=5 + n),
+                "ref": f"flyer-{n % 3}" if n % 4 else None,
+                "utm_source": "radio" if n % 5 == 0 else None,
             }
             for n in range(count)
         ]
