@@ -13,11 +13,11 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from relief import ledger, money
-from relief.ledger import moves, owner
+from relief.ledger import moves
 from relief.models import (
     Chapter,
     DirectGift,
@@ -127,6 +127,22 @@ def _range(statement, column, since: date | None, until: date | None):
     return statement
 
 
+def _entries_in(statement, session: Session, chapter: Chapter, drive_id, since, until):
+    """``statement`` (of the chapter's entries) narrowed to one of its drives (None: all) and
+    to the coalition's days ``since``–``until`` (inclusive; None: open). Narrowed to days, the
+    drive is compared as ``drive_id + 0``: SQLite, which keeps no statistics, would otherwise
+    read the drive's every entry by ``ix_entry_drive_id`` for their order where
+    ``ix_entry_chapter_month`` finds the chapter's days (a day's file of a drive of 1,000,000
+    gifts: 0.3 s)."""
+    if drive_id is not None:
+        drive = scope.drive_of(session, chapter, drive_id)
+        dated = since is not None or until is not None
+        statement = statement.where(
+            (col(Entry.drive_id) + 0 if dated else col(Entry.drive_id)) == drive.id
+        )
+    return _range(statement, Entry.effective_at, since, until)
+
+
 def ledger_csv(
     session: Session,
     chapter: Chapter,
@@ -150,10 +166,8 @@ def ledger_csv(
         .outerjoin(Gift, col(Gift.id) == Entry.gift_id),
         Entry.gift_id,
     )
-    if drive_id is not None:
-        statement = statement.where(Entry.drive_id == scope.drive_of(session, chapter, drive_id).id)
-    statement = _range(statement, Entry.effective_at, since, until).order_by(Entry.id)
-    rows = session.exec(statement.execution_options(yield_per=BATCH))
+    statement = _entries_in(statement, session, chapter, drive_id, since, until)
+    rows = session.exec(statement.order_by(Entry.id).execution_options(yield_per=BATCH))
     return _lines(
         LEDGER_COLUMNS,
         (
@@ -190,41 +204,19 @@ def donor_csv(
     (refunds, disputes, corrections) the ledger holds for it; dates inclusive, by date
     received (the coalition's days; the corrected day for a gift a treasurer moved).
     Includes donors' emails: for the treasurer's records, never published."""
-    adjustment_kinds = (
-        EntryKind.REFUND,
-        EntryKind.DISPUTE_WITHDRAWN,
-        EntryKind.DISPUTE_REINSTATED,
-        EntryKind.CORRECTION,
-    )
-    per_gift = (
-        select(
-            col(Entry.gift_id).label("gift_id"),
-            func.sum(case((col(Entry.kind) == EntryKind.FEE, Entry.amount_cents), else_=0)).label(
-                "fee"
-            ),
-            func.sum(
-                case((col(Entry.kind).in_(adjustment_kinds), Entry.amount_cents), else_=0)
-            ).label("adjustments"),
-        )
-        .where(owner.owned_by(Entry, chapter.id), col(Entry.gift_id).is_not(None))
-        .where(col(Entry.drive_id).is_not(None))
-        .group_by(col(Entry.gift_id))
-        .subquery()
-    )
     statement = (
         scope.books_of(
             Gift,
             chapter,
             Drive.slug,
-            func.coalesce(per_gift.c.fee, 0),
-            func.coalesce(per_gift.c.adjustments, 0),
+            _gift_sum((EntryKind.FEE,)),
+            _gift_sum(_ADJUSTMENT_KINDS),
             DirectGift.gift_id,
             MatchPledge.id,
             MatchPledge.sponsor_name,
             *_attribution_of(Gift),
         )
         .outerjoin(Drive, col(Drive.id) == Gift.drive_id)
-        .outerjoin(per_gift, per_gift.c.gift_id == Gift.id)
         .outerjoin(DirectGift, col(DirectGift.gift_id) == Gift.id)
         .where(col(Gift.received_at).is_not(None))
     )
@@ -254,6 +246,33 @@ def donor_csv(
         )
         rows = heapq.merge(rows, moved_rows, key=lambda pair: (pair[0], pair[1][0].id))
     return _lines(DONOR_COLUMNS, (_donor_line(chapter, received, row) for received, row in rows))
+
+
+#: What the donors' CSV sums as a gift's adjustments.
+_ADJUSTMENT_KINDS = (
+    EntryKind.REFUND,
+    EntryKind.DISPUTE_WITHDRAWN,
+    EntryKind.DISPUTE_REINSTATED,
+    EntryKind.CORRECTION,
+)
+
+
+def _gift_sum(kinds: tuple[EntryKind, ...]):
+    """The sum of the listed row's gift's entries of ``kinds`` under a drive (those kept
+    under none while it was unassigned were moved, ``treasury/gifts.assign``), read by
+    ``ix_entry_gift_id`` for each row: a file of one day's gifts reads their entries only.
+    A gift's entries are in the books the gift is in (posted with its chapter, which does not
+    change once it is in the books), so the listed gift's books are theirs."""
+    return (
+        select(func.coalesce(func.sum(Entry.amount_cents), 0))
+        .where(
+            col(Entry.gift_id) == Gift.id,
+            col(Entry.drive_id).is_not(None),
+            col(Entry.kind).in_(kinds),
+        )
+        .correlate(Gift)
+        .scalar_subquery()
+    )
 
 
 def _donor_line(chapter: Chapter, received: datetime, row) -> tuple:

@@ -420,16 +420,20 @@ def remittance_choices(
     if not drives:
         return []
     by_id = {drive.id: drive for drive in drives}
-    reversed_entries = select(Entry.reverses_id).where(
-        col(Entry.kind) == EntryKind.REMITTANCE, col(Entry.reverses_id).is_not(None)
+    # Looked up per remittance by ix_entry_reverses_id: a list of every reversing entry (a
+    # purged or assigned gift's too) cost 0.1 s on SQLite at 1,000,000 gifts.
+    reversal = (
+        select(Entry.id)
+        .where(
+            col(Entry.reverses_id) == Remittance.entry_id,
+            col(Entry.kind) == EntryKind.REMITTANCE,
+        )
+        .correlate(Remittance)
     )
     rows = session.exec(
         select(Remittance, Chapter.name)
         .join(Chapter, col(Chapter.id) == col(Remittance.chapter_id))
-        .where(
-            col(Remittance.drive_id).in_(list(by_id)),
-            col(Remittance.entry_id).not_in(reversed_entries),
-        )
+        .where(col(Remittance.drive_id).in_(list(by_id)), ~reversal.exists())
         .order_by(col(Remittance.sent_on), col(Remittance.id))
     )
     return [RemittanceChoice(r, by_id[r.drive_id], name) for r, name in rows]

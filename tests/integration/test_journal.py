@@ -378,8 +378,7 @@ def test_a_period_longer_than_xero_imports_is_refused_with_a_sentence(app, monke
     assert treasurer.get("/treasurer/st-louis/xero.csv?month=2026-03").status_code == 200
     refused = treasurer.get("/treasurer/st-louis/xero.csv")
     assert refused.status_code == 400
-    lines = len(read_csv(treasurer.get("/treasurer/st-louis/quickbooks.csv"))) - 1
     assert (
         f"Xero imports at most {len(march) - 1} lines from one file and this period has "
-        f"{lines}: choose a shorter one"
+        "more: choose a shorter one"
     ) in refused.get_data(as_text=True)

@@ -20,6 +20,10 @@ from tests.conftest import make_app
 from tests.factories import make_coalition, make_gift
 from tests.treasury_helpers import PASSWORD, SignedIn, data, make_user
 
+#: A day of the drive with none of the gifts ``_add_gifts`` adds (they go back a week).
+QUIET_DAY = date.today() - timedelta(days=20)
+ONE_DAY = f"drive=1&since={QUIET_DAY}&until={QUIET_DAY}"
+
 PAGES = {
     "the drive page": (None, "/drives/mo-2026"),
     "the drive's API": (None, "/api/drives/mo-2026"),
@@ -36,7 +40,17 @@ PAGES = {
     "the unassigned gifts of no chapter": ("host@mm.org", "/admin/unassigned"),
     "the treasurer's attribution": ("t@stl.org", "/treasurer/st-louis/attribution?drive=1"),
     "the organizer's attribution": ("o@stl.org", "/organize/st-louis/drives/mo-2026/attribution"),
+    "the donors' CSV of one day": ("t@stl.org", f"/treasurer/st-louis/donors.csv?{ONE_DAY}"),
+    "the ledger CSV of one day": ("t@stl.org", f"/treasurer/st-louis/ledger.csv?{ONE_DAY}"),
+    "the journal of one day": ("t@stl.org", f"/treasurer/st-louis/journal.csv?{ONE_DAY}"),
 }
+
+#: Priced as PostgreSQL prices them (not with sequential scans off) on PostgreSQL: there the
+#: day's entries are read by ``ix_entry_chapter_month`` (a BitmapOr of the chapter's and the
+#: whole drive's) at any size, but with sequential scans priced out the scan of the tiny
+#: ``drive`` table inside "the drives it hosts" is too, and the planner walks the primary
+#: key of ``entry`` instead.
+AT_NORMAL_PRICES = {"the ledger CSV of one day"}
 
 #: More work than before that still counts as "the same": an index a level deeper, a plan
 #: that reads a hundred rows by an index where it scanned a small table.
@@ -52,6 +66,8 @@ def site(database_url):
         make_user(session, "o@stl.org", "st-louis", role="organizer")
         for n in range(10):
             make_gift(session, drive, 1_000 + n, chapter="st-louis")
+        for chapter in ("st-louis", None):  # the one-day files' lines
+            make_gift(session, drive, 1_500, chapter=chapter, received_at=ledger.noon(QUIET_DAY))
         _reported(session, drive)
         # Two drives St. Louis hosts, older and smaller than the coalition's: its treasurer's
         # list holds their gifts to the whole drive besides the chapter's own.
@@ -194,9 +210,10 @@ def test_a_page_costs_the_same_whatever_the_number_of_gifts_behind_it(site, page
         assert answer.status_code == 200, (url, answer.status_code)
 
     get()  # imports, templates, the statements' caches
-    few = _work(site, get)
+    priced = page not in AT_NORMAL_PRICES
+    few = _work(site, get, as_at_scale=priced)
     _add_gifts(site, 10_000)
-    many = _work(site, get)
+    many = _work(site, get, as_at_scale=priced)
     assert many <= few * SLACK + 30, f"{page}: {few} → {many} with 10,000 gifts more"
 
 
