@@ -315,16 +315,16 @@ def recent_gifts(
     ``OR``, SQLite read every gift of the chapter and sorted them to show a hundred (1 s at
     1,000,000 gifts)."""
     hosted = session.exec(select(Drive.id).where(Drive.host_chapter_id == chapter.id))
-    halves = [col(Gift.chapter_id) == chapter.id]
-    halves += [col(Gift.chapter_id).is_(None) & (col(Gift.drive_id) == d) for d in hosted]
+    parts = [col(Gift.chapter_id) == chapter.id]
+    parts += [col(Gift.chapter_id).is_(None) & (col(Gift.drive_id) == d) for d in hosted]
     newest = []
-    for half in halves:
-        ids = select(Gift.id).where(half)
+    for part in parts:
+        ids = select(Gift.id).where(part)
         if before_id is not None:
             ids = ids.where(col(Gift.id) < before_id)
         newest.append(ids.order_by(col(Gift.id).desc()).limit(limit).subquery())
     # Joined, not "id IN": PostgreSQL hashed the few ids and scanned every gift to meet them.
-    wanted = union_all(*(select(half.c.id) for half in newest)).subquery()
+    wanted = union_all(*(select(each.c.id) for each in newest)).subquery()
     return list(
         session.exec(
             select(Gift, Drive)
