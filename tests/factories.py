@@ -34,3 +34,51 @@ def make_gift(session, drive, amount_cents=500, chapter=None, **options):
     gift = drives.record_offline_gift(session, drive, amount_cents, chapter=chapter_obj, **options)
     session.commit()
     return gift
+
+
+def make_partner_report(
+    session,
+    chapter,
+    drive,
+    recorder,
+    *,
+    sent_cents: int,
+    reference: str,
+    partner_reference: str,
+    debt_abolished_cents: int,
+    people_helped: int,
+    region: str = "",
+    on=None,
+):
+    """A remittance ``chapter`` sent for ``drive`` (check or wire ``reference``), and the
+    partner's report on it recorded by ``recorder`` (an admin, or the host's treasurer), both
+    dated ``on`` (default today). Returns (remittance, report)."""
+    from datetime import date
+
+    from relief.treasury import partner_reports, remittances
+
+    on = on or date.today()
+    sent = remittances.record_remittance(
+        session,
+        chapter,
+        drive_id=drive.id,
+        amount_cents=sent_cents,
+        sent_on=on,
+        reference=reference,
+    )
+    report = partner_reports.record_report(
+        session,
+        chapter,
+        recorder,
+        drive_id=drive.id,
+        partner_reference=partner_reference,
+        figures=partner_reports.Figures(
+            debt_abolished_cents=debt_abolished_cents,
+            people_helped=people_helped,
+            counts_households=False,
+            region=region,
+            reported_on=on,
+            remittance_ids=(sent.id,),
+        ),
+    )
+    return sent, report

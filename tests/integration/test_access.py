@@ -26,8 +26,8 @@ from relief.models import (
     User,
     utcnow,
 )
-from relief.treasury import batches, gifts, partner_reports, remittances
-from tests.factories import make_coalition, make_gift
+from relief.treasury import batches, gifts, remittances
+from tests.factories import make_coalition, make_gift, make_partner_report
 from tests.treasury_helpers import SignedIn, csrf_token, data, make_user
 
 #: (endpoint, method) → (URL arguments as a function of this role's objects, the status the
@@ -205,31 +205,14 @@ def objects_of(session, drive, chapter_slug):
     make_gift(session, own_drive, 1000, chapter=chapter_slug)
     # A sponsor's pledge on it: its payment is the chapter's to record (the drive's host).
     pledge = _pledge(session, chapter, own_drive)
-    paid = remittances.record_remittance(
-        session,
-        chapter,
-        drive_id=own_drive.id,
-        amount_cents=100,
-        sent_on=date.today(),
-        reference=f"partner check {batch.id}",
+    admin = auth.add_user(
+        session, f"host-{batch.id}@example.org", "correct horse battery staple", admin=True
     )
-    report = partner_reports.record_report(
-        session,
-        chapter,
-        auth.add_user(
-            session, f"host-{batch.id}@example.org", "correct horse battery staple", admin=True
-        ),
-        drive_id=own_drive.id,
-        partner_reference="UMD-1",
-        figures=partner_reports.Figures(
-            debt_abolished_cents=10_000,
-            people_helped=1,
-            counts_households=False,
-            region="",
-            reported_on=date.today(),
-            remittance_ids=(paid.id,),
-        ),
-    )
+    paid, report = make_partner_report(
+        session, chapter, own_drive, admin, sent_cents=100,
+        reference=f"partner check {batch.id}", partner_reference="UMD-1",
+        debt_abolished_cents=10_000, people_helped=1,
+    )  # fmt: skip
     # As the Stripe webhook leaves a paid gift whose drive it could not tell.
     unassigned = Gift(
         drive_id=None,

@@ -25,9 +25,8 @@ from relief.models import (
     PartnerReportRemittance,
 )
 from relief.pagecache import state
-from relief.treasury import partner_reports, remittances
 from tests.conftest import make_app
-from tests.factories import make_coalition, make_gift
+from tests.factories import make_coalition, make_gift, make_partner_report
 from tests.treasury_helpers import make_user
 
 #: The answers a drive's state keys: the drive page, a chapter's side of it, the API answer.
@@ -82,29 +81,11 @@ def drive_with_everything(session):
     make_gift(session, drive, 10_000, chapter="st-louis", donor_name="Ana B.", show_name=True)
     st_louis = drives.get_chapter(session, "st-louis")
     drives.set_chapter_goal(session, drive, st_louis, 50_000)
-    remittance = remittances.record_remittance(
-        session,
-        st_louis,
-        drive_id=drive.id,
-        amount_cents=5_000,
-        sent_on=date.today(),
-        reference="1",
-    )
-    report = partner_reports.record_report(
-        session,
-        st_louis,
-        make_user(session, "admin@mo.org", admin=True),
-        drive_id=drive.id,
-        partner_reference="UMD-1",
-        figures=partner_reports.Figures(
-            debt_abolished_cents=900_000,
-            people_helped=12,
-            counts_households=False,
-            region="St. Louis County",
-            reported_on=date.today(),
-            remittance_ids=(remittance.id,),
-        ),
-    )
+    remittance, report = make_partner_report(
+        session, st_louis, drive, make_user(session, "admin@mo.org", admin=True),
+        sent_cents=5_000, reference="1", partner_reference="UMD-1",
+        debt_abolished_cents=900_000, people_helped=12, region="St. Louis County",
+    )  # fmt: skip
     pledge = matches.create_pledge(
         session,
         st_louis,

@@ -22,11 +22,9 @@ from relief.treasury import (
     dashboard,
     frozen_months,
     gifts,
-    partner_reports,
     payouts,
-    remittances,
 )
-from tests.factories import make_coalition, make_gift
+from tests.factories import make_coalition, make_gift, make_partner_report
 from tests.integration.test_payouts import card_gift, payout, txn
 from tests.read_back import pdf_text
 from tests.stripe_fixtures import *  # noqa: F403
@@ -122,29 +120,13 @@ def a_month_of_st_louis(session):
             batches.LineInput(amount=amount, name=name, received=now.date()),
         )
     batches.post_batch(session, st_louis, batch.id)
-    remittance = remittances.record_remittance(
-        session,
-        st_louis,
-        drive_id=drive.id,
-        amount_cents=30_000,
-        sent_on=now.date(),
-        reference="CHK 1042",
-    )
-    partner_reports.record_report(  # by an admin: St. Louis is not the drive's host chapter
-        session,
-        st_louis,
-        auth.add_user(session, "reports@mo.org", "correct horse battery staple", admin=True),
-        drive_id=drive.id,
-        partner_reference="UMD-42",
-        figures=partner_reports.Figures(
-            debt_abolished_cents=3_000_000,
-            people_helped=42,
-            counts_households=False,
-            region="St. Louis County",
-            reported_on=now.date(),
-            remittance_ids=(remittance.id,),
-        ),
-    )
+    # Recorded by an admin: St. Louis is not the drive's host chapter.
+    admin = auth.add_user(session, "reports@mo.org", "correct horse battery staple", admin=True)
+    make_partner_report(
+        session, st_louis, drive, admin, sent_cents=30_000, reference="CHK 1042",
+        partner_reference="UMD-42", debt_abolished_cents=3_000_000, people_helped=42,
+        region="St. Louis County", on=now.date(),
+    )  # fmt: skip
     session.add(
         Gift(
             drive_id=None,

@@ -15,9 +15,8 @@ from sqlmodel import select
 
 from relief import auth, drive_pages, drives, ledger
 from relief.models import GiftMethod, GiftStatus, PartnerReport, utcnow
-from relief.treasury import partner_reports, remittances
 from tests.conftest import make_app
-from tests.factories import make_coalition, make_gift
+from tests.factories import make_coalition, make_gift, make_partner_report
 from tests.treasury_helpers import PASSWORD, SignedIn, data, make_user
 
 #: A day of the drive with none of the gifts ``_add_gifts`` adds (they go back a week).
@@ -85,30 +84,12 @@ def site(database_url):
 
 def _reported(session, drive):
     """The partner's report on money St. Louis sent, as the public pages show it."""
-    chapter = drives.get_chapter(session, "st-louis")
-    sent = remittances.record_remittance(
-        session,
-        chapter,
-        drive_id=drive.id,
-        amount_cents=1_000,
-        sent_on=date.today(),
-        reference="check 1",
-    )
-    partner_reports.record_report(
-        session,
-        chapter,
-        auth.add_user(session, "host@mm.org", PASSWORD, admin=True),
-        drive_id=drive.id,
-        partner_reference="UMD-1",
-        figures=partner_reports.Figures(
-            debt_abolished_cents=100_000,
-            people_helped=3,
-            counts_households=False,
-            region="",
-            reported_on=date.today(),
-            remittance_ids=(sent.id,),
-        ),
-    )
+    make_partner_report(
+        session, drives.get_chapter(session, "st-louis"), drive,
+        auth.add_user(session, "host@mm.org", PASSWORD, admin=True), sent_cents=1_000,
+        reference="check 1", partner_reference="UMD-1", debt_abolished_cents=100_000,
+        people_helped=3,
+    )  # fmt: skip
     session.commit()
 
 

@@ -22,7 +22,7 @@ from relief.reports import press, receipt, render
 from relief.treasury import gifts
 from tests import stripe_objects as so
 from tests.conftest import make_app
-from tests.factories import make_coalition, make_gift
+from tests.factories import make_coalition, make_gift, make_partner_report
 from tests.read_back import pdf_info, pdf_text, qr_codes_in_pdf
 from tests.stripe_fixtures import *  # noqa: F403
 
@@ -508,34 +508,16 @@ def test_report_of_a_drive_with_no_gifts_yet(session, client):
 def test_once_the_partner_reports_its_figure_leads_beside_the_projection_and_the_money(
     session, client
 ):
-    from relief.treasury import partner_reports, remittances
     from tests.treasury_helpers import make_user
 
     drive = missouri_example(session)
     mid_missouri = drives.get_chapter(session, "mid-missouri")
-    wire = remittances.record_remittance(
-        session,
-        mid_missouri,
-        drive_id=drive.id,
-        amount_cents=50_000,
-        sent_on=datetime.now(UTC).date(),
-        reference="wire 88",
-    )
-    partner_reports.record_report(
-        session,
-        mid_missouri,
-        make_user(session, "host@mm.org", "mid-missouri"),
-        drive_id=drive.id,
-        partner_reference="UMD-2026-031",
-        figures=partner_reports.Figures(
-            debt_abolished_cents=15_000_000,
-            people_helped=212,
-            counts_households=False,
-            region="Missouri",
-            reported_on=datetime.now(UTC).date(),
-            remittance_ids=(wire.id,),
-        ),
-    )
+    make_partner_report(
+        session, mid_missouri, drive, make_user(session, "host@mm.org", "mid-missouri"),
+        sent_cents=50_000, reference="wire 88", partner_reference="UMD-2026-031",
+        debt_abolished_cents=15_000_000, people_helped=212, region="Missouri",
+        on=datetime.now(UTC).date(),
+    )  # fmt: skip
     session.commit()
     text = pdf_text(client.get("/drives/mo-2026/report.pdf").data)
     figures = next(line for line in text.splitlines() if "$150,000.00" in line and "about" in line)
