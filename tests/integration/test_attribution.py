@@ -107,6 +107,7 @@ def test_treasurer_sees_money_per_ref_and_source_net_of_a_refund(app):
         ("(none)", "1", "$10.00", "$10.00"),
     ]
     assert "kc-only" not in page
+    assert "the gifts of donors who asked to be erased" in page
     assert 'role="img"' in page and 'data-chart="ref"' in page
     assert '<option value="1" selected>Missouri Medical Debt Jubilee</option>' in page
 
