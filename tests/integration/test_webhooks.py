@@ -1024,3 +1024,25 @@ def test_money_that_moved_counts_whatever_the_drive_dates_say(stripe_session, st
     _, evt = paid_session(1500)
     assert so.deliver(stripe_client, evt).status_code == 200
     assert api(stripe_client)["raised_cents"] == 1500
+
+
+def test_a_link_longer_than_its_column_or_with_a_nul_is_kept_cut_and_the_gift_counts(
+    stripe_session, stripe_client, drive
+):
+    """A checkout session made elsewhere (a Payment Link, the dashboard, another tool) may
+    carry a ``ref`` of up to Stripe's 500 characters, with a NUL in it. The event's texts are
+    fitted to their columns as it arrives (``payments/screening``): the gift counts, under its
+    link without the NUL and cut to the 200 characters ``ref`` holds, and the sums by link
+    (keyed by the ref as stored) agree with the ledger."""
+    from relief.treasury import attribution
+
+    long_ref = "flyer-" + "x" * 494
+    _obj, event = paid_session(2_500, metadata={**META, "ref": "fly\x00" + long_ref[3:]})
+    answer = so.deliver(stripe_client, event)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    gift = fresh(stripe_session).exec(select(Gift)).one()
+    assert gift.ref == long_ref[:200]
+    assert ledger.verify(stripe_session, drive) == []
+    st_louis = drives.get_chapter(stripe_session, "st-louis")
+    by_ref = attribution.attribution(stripe_session, st_louis, drive).by_ref
+    assert [(row.label, row.raised_cents) for row in by_ref] == [(long_ref[:200], 2_500)]
