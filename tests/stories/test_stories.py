@@ -349,6 +349,9 @@ class DriveStories(RuleBasedStateMachine):
             "drive": DRIVE,
             **({"chapter": chapter} if chapter else {}),
             **({"member": member} if member else {}),
+            # The link it came through: its sums by link follow it through refunds, disputes
+            # and erasure (the donor's link goes with them), proven by verify after each step.
+            **({"ref": f"flyer-{amount % 3}"} if amount % 4 else {}),
         }
         obj = so.checkout_session(
             amount_cents=amount,
