@@ -149,6 +149,25 @@ def _entries_in(statement, session: Session, chapter: Chapter, drive_id, since, 
     return _range(statement, Entry.effective_at, since, until)
 
 
+#: The columns of an entry the ledger CSV prints, in :func:`_ledger_line`'s order.
+_ENTRY_COLUMNS = tuple(
+    col(getattr(Entry, name))
+    for name in (
+        "id",
+        "effective_at",
+        "recorded_at",
+        "kind",
+        "amount_cents",
+        "currency",
+        "chapter_id",
+        "gift_id",
+        "reverses_id",
+        "external_id",
+        "memo",
+    )
+)
+
+
 def ledger_csv(
     session: Session,
     chapter: Chapter,
@@ -160,9 +179,10 @@ def ledger_csv(
     inclusive, the coalition's days: RELIEF_TIMEZONE): its own, and in a drive it hosts those
     to the whole drive (chapter "(whole drive)")."""
     statement = _with_pledge(
-        scope.books_of(
+        scope.columns_in_books(
             Entry,
             chapter,
+            *_ENTRY_COLUMNS,
             col(Drive.slug),
             MatchPledge.id,
             MatchPledge.sponsor_name,
@@ -174,28 +194,69 @@ def ledger_csv(
     )
     statement = _entries_in(statement, session, chapter, drive_id, since, until)
     rows = session.exec(statement.order_by(Entry.id).execution_options(yield_per=BATCH))
-    return _lines(
-        LEDGER_COLUMNS,
-        (
-            (
-                entry.id,
-                ledger.local_day(entry.effective_at).isoformat(),
-                entry.recorded_at.isoformat(timespec="seconds"),
-                entry.kind.value,
-                money.to_decimal_text(entry.amount_cents),
-                entry.currency,
-                drive_slug,
-                chapter.slug if entry.chapter_id else WHOLE_DRIVE,
-                entry.gift_id or "",
-                entry.reverses_id or "",
-                neutralise(entry.external_id),
-                neutralise(entry.memo),
-                _pledge_text(pledge_id, sponsor),
-                *(neutralise(value) for value in link),
-            )
-            for entry, drive_slug, pledge_id, sponsor, *link in rows
-        ),
+    return _lines(LEDGER_COLUMNS, (_ledger_line(chapter, row) for row in rows))
+
+
+def _ledger_line(chapter: Chapter, row) -> tuple:
+    """One entry's line of the ledger CSV."""
+    (
+        entry_id,
+        effective_at,
+        recorded_at,
+        kind,
+        amount_cents,
+        currency,
+        chapter_id,
+        gift_id,
+        reverses_id,
+        external_id,
+        memo,
+        drive_slug,
+        pledge_id,
+        sponsor,
+        *link,
+    ) = row
+    return (
+        entry_id,
+        ledger.local_day(effective_at).isoformat(),
+        recorded_at.isoformat(timespec="seconds"),
+        kind.value,
+        money.to_decimal_text(amount_cents),
+        currency,
+        drive_slug,
+        chapter.slug if chapter_id else WHOLE_DRIVE,
+        gift_id or "",
+        reverses_id or "",
+        neutralise(external_id),
+        neutralise(memo),
+        _pledge_text(pledge_id, sponsor),
+        *(neutralise(value) for value in link),
     )
+
+
+#: The columns of a gift the donors' CSV prints, in :func:`_donor_line`'s order: its id
+#: and the moment received first, which the listing is ordered by.
+_GIFT_COLUMNS = tuple(
+    col(getattr(Gift, name))
+    for name in (
+        "id",
+        "received_at",
+        "donor_name",
+        "donor_email",
+        "show_name",
+        "amount_cents",
+        "currency",
+        "method",
+        "check_number",
+        "status",
+        "chapter_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "stripe_session_id",
+        "stripe_invoice_id",
+        "stripe_subscription_id",
+    )
+)
 
 
 def donor_csv(
@@ -211,9 +272,10 @@ def donor_csv(
     received (the coalition's days; the corrected day for a gift a treasurer moved).
     Includes donors' emails: for the treasurer's records, never published."""
     statement = (
-        scope.books_of(
+        scope.columns_in_books(
             Gift,
             chapter,
+            *_GIFT_COLUMNS,
             Drive.slug,
             _gift_sum((EntryKind.FEE,)),
             _gift_sum(_ADJUSTMENT_KINDS),
@@ -235,7 +297,7 @@ def donor_csv(
     in_place = statement if not moved else statement.where(col(Gift.id).not_in(list(moved)))
     in_place = _range(in_place, Gift.received_at, since, until).order_by(Gift.received_at, Gift.id)
     rows: Iterable = (
-        (ledger.as_utc(row[0].received_at), row)
+        (ledger.as_utc(row[1]), row)
         for row in session.exec(in_place.execution_options(yield_per=BATCH))
     )
     if moved:
@@ -243,14 +305,14 @@ def donor_csv(
         after = ledger.day_start(until + timedelta(days=1)) if until is not None else None
         moved_rows = sorted(
             (
-                (moved[row[0].id], row)
+                (moved[row[0]], row)
                 for row in session.exec(statement.where(col(Gift.id).in_(list(moved))))
-                if (first is None or first <= moved[row[0].id])
-                and (after is None or moved[row[0].id] < after)
+                if (first is None or first <= moved[row[0]])
+                and (after is None or moved[row[0]] < after)
             ),
-            key=lambda pair: (pair[0], pair[1][0].id),
+            key=lambda pair: (pair[0], pair[1][0]),
         )
-        rows = heapq.merge(rows, moved_rows, key=lambda pair: (pair[0], pair[1][0].id))
+        rows = heapq.merge(rows, moved_rows, key=lambda pair: (pair[0], pair[1][0]))
     return _lines(DONOR_COLUMNS, (_donor_line(chapter, received, row) for received, row in rows))
 
 
@@ -283,29 +345,53 @@ def _gift_sum(kinds: tuple[EntryKind, ...]):
 
 def _donor_line(chapter: Chapter, received: datetime, row) -> tuple:
     """One gift's line of the donors' CSV, listed as received on ``received``."""
-    gift, drive_slug, fee, adjustments, direct, pledge_id, sponsor, *link = row
+    (
+        gift_id,
+        _received_at,
+        donor_name,
+        donor_email,
+        show_name,
+        amount_cents,
+        currency,
+        method,
+        check_number,
+        status,
+        chapter_id,
+        payment_intent,
+        charge,
+        stripe_session,
+        invoice,
+        subscription,
+        drive_slug,
+        fee,
+        adjustments,
+        direct,
+        pledge_id,
+        sponsor,
+        *link,
+    ) = row
     return (
         ledger.local_day(received).isoformat(),
-        neutralise(gift.donor_name),
-        neutralise(gift.donor_email),
-        "yes" if gift.show_name else "no",
-        money.to_decimal_text(gift.amount_cents),
+        neutralise(donor_name),
+        neutralise(donor_email),
+        "yes" if show_name else "no",
+        money.to_decimal_text(amount_cents),
         money.to_decimal_text(int(adjustments)),
         money.to_decimal_text(int(fee)),
-        money.to_decimal_text(gift.amount_cents + int(adjustments) - int(fee)),
-        gift.currency,
-        gift.method.value,
+        money.to_decimal_text(amount_cents + int(adjustments) - int(fee)),
+        currency,
+        method.value,
         "yes" if direct else "no",
         _pledge_text(pledge_id, sponsor),
-        neutralise(gift.check_number),
-        gift.status.value,
-        chapter.slug if gift.chapter_id else WHOLE_DRIVE,
+        neutralise(check_number),
+        status.value,
+        chapter.slug if chapter_id else WHOLE_DRIVE,
         drive_slug or "(unassigned)",
-        gift.id,
-        neutralise(gift.stripe_payment_intent_id),
-        neutralise(gift.stripe_charge_id),
-        neutralise(gift.stripe_session_id),
-        neutralise(gift.stripe_invoice_id),
-        neutralise(gift.stripe_subscription_id),
+        gift_id,
+        neutralise(payment_intent),
+        neutralise(charge),
+        neutralise(stripe_session),
+        neutralise(invoice),
+        neutralise(subscription),
         *(neutralise(value) for value in link),
     )

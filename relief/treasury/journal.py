@@ -247,24 +247,34 @@ def movements(
     inclusive in the coalition's days; entries outside any drive are left out, as on the
     dashboard."""
     statement = (
-        scope.books_of(Entry, chapter, Gift.method, DirectGift.gift_id, Drive.partner_name)
+        scope.columns_in_books(
+            Entry,
+            chapter,
+            col(Entry.id),
+            col(Entry.gift_id),
+            col(Entry.effective_at),
+            col(Entry.kind),
+            col(Entry.amount_cents),
+            col(Entry.memo),
+            Gift.method,
+            DirectGift.gift_id,
+            Drive.partner_name,
+        )
         .join(Drive, col(Drive.id) == Entry.drive_id)
         .outerjoin(Gift, col(Gift.id) == Entry.gift_id)
         .outerjoin(DirectGift, col(DirectGift.gift_id) == Entry.gift_id)
     )
     statement = _entries_in(statement, session, chapter, drive_id, since, until)
-    for entry, method, direct, partner in session.exec(
-        statement.order_by(Entry.id).execution_options(yield_per=BATCH)
-    ):
-        assert entry.id is not None
+    rows = session.exec(statement.order_by(Entry.id).execution_options(yield_per=BATCH))
+    for entry_id, gift_id, effective_at, kind, amount_cents, memo, method, direct, partner in rows:
         yield Movement(
-            entry_id=entry.id,
-            gift_id=entry.gift_id,
-            day=ledger.local_day(entry.effective_at),
-            kind=entry.kind,
-            inflow_cents=INFLOW_SIGN[entry.kind] * entry.amount_cents,
-            money_account=_money_account(entry.kind, method, direct is not None),
-            memo=entry.memo,
+            entry_id=entry_id,
+            gift_id=gift_id,
+            day=ledger.local_day(effective_at),
+            kind=kind,
+            inflow_cents=INFLOW_SIGN[kind] * amount_cents,
+            money_account=_money_account(kind, method, direct is not None),
+            memo=memo,
             partner_name=partner,
         )
 

@@ -49,6 +49,13 @@ def books_of(model, chapter: Chapter, *also):
     return select(model, *also).where(owner.owned_by(model, chapter.id))
 
 
+def columns_in_books(model, chapter: Chapter, *columns):
+    """``SELECT columns…`` of the rows of ``model`` in the chapter's books, as
+    :func:`books_of` finds them: plain rows, for a file of many lines (an ORM object a line
+    cost a CSV a third of its time)."""
+    return select(*columns).where(owner.owned_by(model, chapter.id))
+
+
 def get_owned(session: Session, model: type[T], object_id: int, chapter: Chapter, what: str) -> T:
     """The ``model`` row with this id if it belongs to ``chapter``; else NotFound."""
     row = session.exec(rows_of(model, chapter).where(model.id == object_id)).first()
