@@ -15,8 +15,9 @@ from datetime import datetime
 from sqlalchemy import and_, func, union_all
 from sqlmodel import Session, col, select
 
+from relief.ledger import owner
 from relief.ledger.months import as_utc
-from relief.models import Chapter, Drive, DriveChapter, Entry, EntryKind, Gift
+from relief.models import Chapter, DriveChapter, Entry, EntryKind, Gift
 
 #: The external id of the entry that puts a gift on its corrected date (one per move).
 MOVED_ID = "gift-date:{gift_id}:{reversal_id}"
@@ -74,12 +75,7 @@ def moved_on_drive(session: Session, drive_id: int) -> dict[int, datetime]:
 def moved_in_books(session: Session, chapter_id: int) -> dict[int, datetime]:
     """The gifts in the chapter's books (``ledger.owner``) a correction moved, each with when
     it counts now."""
-    hosted = select(Drive.id).where(Drive.host_chapter_id == chapter_id)
-    return _moved(
-        session,
-        col(Entry.chapter_id) == chapter_id,
-        and_(col(Entry.chapter_id).is_(None), col(Entry.drive_id).in_(hosted)),
-    )
+    return _moved(session, *owner.parts(Entry, chapter_id))
 
 
 def moved_anywhere(session: Session) -> dict[int, datetime]:

@@ -6,8 +6,9 @@ fee, refund and disputes) — the drive's host chapter. Entries keep ``chapter_i
 (NULL = the donor chose the whole drive; the fingerprint covers it, so it is never
 rewritten); the rule is applied where a chapter's books are read or summed: the month totals
 (``ledger.append``, ``bulk``, ``verify``), ``DriveTotals.books`` and, through
-:func:`owned_by`, every query of a chapter's entries or gifts. An entry of no drive (an
-unassigned gift's fee) is in no chapter's books until its gift is assigned.
+:func:`owned_by` (or its :func:`parts`), every query of a chapter's entries or gifts. An
+entry of no drive (an unassigned gift's fee) is in no chapter's books until its gift is
+assigned.
 """
 
 from __future__ import annotations
@@ -29,8 +30,15 @@ def owned_by(model: Any, chapter_id: int | None) -> ColumnElement[bool]:
     """``WHERE`` a row of ``model`` (Entry or Gift: a ``chapter_id`` and a ``drive_id``) is
     in the chapter's books: it names the chapter, or names none in a drive the chapter
     hosts."""
+    return or_(*parts(model, chapter_id))
+
+
+def parts(model: Any, chapter_id: int | None) -> tuple[ColumnElement[bool], ...]:
+    """The two parts of the chapter's books, for a query that reads each apart (an index
+    serves each, where none serves their ``OR``): the rows naming the chapter, and those
+    naming none in a drive it hosts."""
     hosted = select(Drive.id).where(Drive.host_chapter_id == chapter_id)
-    return or_(
+    return (
         col(model.chapter_id) == chapter_id,
         and_(col(model.chapter_id).is_(None), col(model.drive_id).in_(hosted)),
     )

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from relief import drives, ledger, matches
 from relief.errors import InvalidInput, NotFound
+from relief.ledger import owner
 from relief.matches import Standing
 from relief.models import (
     Chapter,
@@ -49,7 +50,7 @@ def pledge_for(session: Session, chapter: Chapter, pledge_id: int) -> tuple[Matc
     any other is not found, like a pledge that does not exist."""
     pledge = session.get(MatchPledge, pledge_id)
     drive = session.get(Drive, pledge.drive_id) if pledge is not None else None
-    books = (pledge.chapter_id or drive.host_chapter_id) if pledge and drive else None
+    books = owner.owner(pledge.chapter_id, drive.host_chapter_id) if pledge and drive else None
     if pledge is None or drive is None or pledge.withdrawn_at is not None or books != chapter.id:
         raise NotFound(f"There is no match pledge #{pledge_id} for {chapter.name}.")
     return pledge, drive
