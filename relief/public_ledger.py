@@ -15,8 +15,6 @@ memory stays constant at any size of ledger.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -27,7 +25,7 @@ from relief import ledger
 from relief.drives import get_drive
 from relief.ledger import fingerprint
 from relief.models import Chapter, Drive, Entry, EntryKind, Gift, GiftStatus, present
-from relief.treasury.exports import neutralise
+from relief.treasury.exports import csv_text, neutralise
 
 #: Entries on a page unless ``limit`` says otherwise, and the most a page holds.
 PAGE_SIZE = 100
@@ -161,16 +159,13 @@ def every_entry(
 
 
 def csv_chunks(session: Session, drive_id: int) -> Iterator[str]:
-    """The public ledger as CSV text, a line at a time (``COLUMNS``; empty cells for None).
-    A donor's chosen name that starts like a spreadsheet formula gets a leading apostrophe."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    yield buffer.getvalue()
-    for entry in every_entry(session, drive_id):
-        buffer.seek(0)
-        buffer.truncate()
-        row = entry.as_dict()
-        row["donor"] = neutralise(row["donor"])
-        writer.writerow("" if row[name] is None else row[name] for name in COLUMNS)
-        yield buffer.getvalue()
+    """The public ledger as CSV text (``COLUMNS``; empty cells for None), in chunks
+    (``exports.csv_text``). A donor's chosen name that starts like a spreadsheet formula gets a
+    leading apostrophe."""
+    return csv_text(COLUMNS, (_csv_row(entry) for entry in every_entry(session, drive_id)))
+
+
+def _csv_row(entry: PublicEntry) -> tuple:
+    row = entry.as_dict()
+    row["donor"] = neutralise(row["donor"])
+    return tuple("" if row[name] is None else row[name] for name in COLUMNS)

@@ -67,7 +67,7 @@ from relief.models import (
     utcnow,
 )
 from relief.treasury import scope
-from relief.treasury.exports import BATCH, _entries_in, _lines, neutralise
+from relief.treasury.exports import BATCH, _entries_in, csv_text, neutralise
 
 #: What a small nonprofit's chart usually calls these (numbers in the style of the Unified
 #: Chart of Accounts: 1xxx assets, 4xxx income, 6xxx–7xxx expenses). An admin can rename them.
@@ -398,7 +398,7 @@ def journal_csv(
         journal_lines(movements(session, chapter, drive_id, since, until)),
         transfer_lines(transfers(session, chapter, drive_id, since, until)),
     )
-    return _lines(
+    return csv_text(
         JOURNAL_COLUMNS,
         (
             (
@@ -429,7 +429,7 @@ def quickbooks_csv(
     (signed: money in +, out −). One line per entry; the amounts add up to the change in
     the money the chapter holds."""
     moves = movements(session, chapter, drive_id, since, until)
-    return _lines(
+    return csv_text(
         QUICKBOOKS_COLUMNS,
         (
             (
@@ -483,7 +483,7 @@ def xero_csv(
     """Xero's bank-statement file: Date (MM/DD/YYYY), Amount (signed), Payee, Description,
     Reference (the entry and gift ids). The amounts add up as the QuickBooks file's."""
     moves = movements(session, chapter, drive_id, since, until)
-    return _lines(
+    return csv_text(
         XERO_COLUMNS,
         (
             (
