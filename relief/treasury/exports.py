@@ -1,4 +1,4 @@
-"""CSV exports of a chapter's ledger and gifts, streamed row by row so size does not matter.
+"""CSV exports of a chapter's ledger and gifts, streamed in chunks: size does not matter.
 
 Text a donor or a treasurer typed can start with = + - @ (or a tab or carriage return), which a
 spreadsheet would run as a formula; such cells get a leading apostrophe. Amounts are written as
