@@ -138,7 +138,7 @@ def _range(statement, column, since: date | None, until: date | None):
     return statement
 
 
-def _entries_in(statement, session: Session, chapter: Chapter, drive_id, since, until):
+def entries_in(statement, session: Session, chapter: Chapter, drive_id, since, until):
     """``statement`` (of the chapter's entries) narrowed to one of its drives (None: all) and
     to the coalition's days ``since``–``until`` (inclusive; None: open).
 
@@ -160,21 +160,18 @@ def _entries_in(statement, session: Session, chapter: Chapter, drive_id, since, 
 
 
 #: The columns of an entry the ledger CSV prints, in :func:`_ledger_line`'s order.
-_ENTRY_COLUMNS = tuple(
-    col(getattr(Entry, name))
-    for name in (
-        "id",
-        "effective_at",
-        "recorded_at",
-        "kind",
-        "amount_cents",
-        "currency",
-        "chapter_id",
-        "gift_id",
-        "reverses_id",
-        "external_id",
-        "memo",
-    )
+_ENTRY_COLUMNS = (
+    col(Entry.id),
+    col(Entry.effective_at),
+    col(Entry.recorded_at),
+    col(Entry.kind),
+    col(Entry.amount_cents),
+    col(Entry.currency),
+    col(Entry.chapter_id),
+    col(Entry.gift_id),
+    col(Entry.reverses_id),
+    col(Entry.external_id),
+    col(Entry.memo),
 )
 
 
@@ -202,7 +199,7 @@ def ledger_csv(
         .outerjoin(Gift, col(Gift.id) == Entry.gift_id),
         Entry.gift_id,
     )
-    statement = _entries_in(statement, session, chapter, drive_id, since, until)
+    statement = entries_in(statement, session, chapter, drive_id, since, until)
     rows = session.exec(statement.order_by(Entry.id).execution_options(yield_per=BATCH))
     return csv_text(LEDGER_COLUMNS, (_ledger_line(chapter, row) for row in rows))
 
@@ -246,26 +243,23 @@ def _ledger_line(chapter: Chapter, row) -> tuple:
 
 #: The columns of a gift the donors' CSV prints, in :func:`_donor_line`'s order: its id
 #: and the moment received first, which the listing is ordered by.
-_GIFT_COLUMNS = tuple(
-    col(getattr(Gift, name))
-    for name in (
-        "id",
-        "received_at",
-        "donor_name",
-        "donor_email",
-        "show_name",
-        "amount_cents",
-        "currency",
-        "method",
-        "check_number",
-        "status",
-        "chapter_id",
-        "stripe_payment_intent_id",
-        "stripe_charge_id",
-        "stripe_session_id",
-        "stripe_invoice_id",
-        "stripe_subscription_id",
-    )
+_GIFT_COLUMNS = (
+    col(Gift.id),
+    col(Gift.received_at),
+    col(Gift.donor_name),
+    col(Gift.donor_email),
+    col(Gift.show_name),
+    col(Gift.amount_cents),
+    col(Gift.currency),
+    col(Gift.method),
+    col(Gift.check_number),
+    col(Gift.status),
+    col(Gift.chapter_id),
+    col(Gift.stripe_payment_intent_id),
+    col(Gift.stripe_charge_id),
+    col(Gift.stripe_session_id),
+    col(Gift.stripe_invoice_id),
+    col(Gift.stripe_subscription_id),
 )
 
 

@@ -67,7 +67,7 @@ from relief.models import (
     utcnow,
 )
 from relief.treasury import scope
-from relief.treasury.exports import BATCH, _entries_in, csv_text, neutralise
+from relief.treasury.exports import BATCH, csv_text, entries_in, neutralise
 
 #: What a small nonprofit's chart usually calls these (numbers in the style of the Unified
 #: Chart of Accounts: 1xxx assets, 4xxx income, 6xxx–7xxx expenses). An admin can rename them.
@@ -264,7 +264,7 @@ def movements(
         .outerjoin(Gift, col(Gift.id) == Entry.gift_id)
         .outerjoin(DirectGift, col(DirectGift.gift_id) == Entry.gift_id)
     )
-    statement = _entries_in(statement, session, chapter, drive_id, since, until)
+    statement = entries_in(statement, session, chapter, drive_id, since, until)
     rows = session.exec(statement.order_by(Entry.id).execution_options(yield_per=BATCH))
     for entry_id, gift_id, effective_at, kind, amount_cents, memo, method, direct, partner in rows:
         yield Movement(
@@ -464,7 +464,7 @@ def check_xero_size(
     further than one line too many, so a refusal costs the same however long the period."""
     statement = select(col(Entry.id)).where(owner.owned_by(Entry, chapter.id))
     statement = statement.where(col(Entry.drive_id).is_not(None))
-    statement = _entries_in(statement, session, chapter, drive_id, since, until)
+    statement = entries_in(statement, session, chapter, drive_id, since, until)
     found = statement.limit(XERO_MAX_LINES + 1).subquery()
     if session.exec(select(func.count()).select_from(found)).one() > XERO_MAX_LINES:
         raise InvalidInput(
