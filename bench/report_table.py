@@ -114,6 +114,14 @@ def _of_floor(hooks: Webhooks, floor: Floor | None) -> str:
     )
 
 
+def _rounds(hooks: Webhooks) -> str:
+    """Every round's events/s, when the leg ran more than once (the line is their median)."""
+    if len(hooks.rounds) < 2:
+        return ""
+    listed = ", ".join(f"{one:,.0f}" for one in hooks.rounds)
+    return f"; the median of {len(hooks.rounds)} rounds: {listed}/s"
+
+
 def report(args, results: list[Result], load_before: tuple) -> str:
     lines = ["", "Relief benchmark", "================"]
     lines += _machine(args, results, load_before)
@@ -207,7 +215,7 @@ def report(args, results: list[Result], load_before: tuple) -> str:
             f"({hooks.processed:,} gifts recorded "
             f"from {hooks.load.requests:,} requests in {hooks.load.seconds:.1f} s, "
             f"{hooks.load.failed} failed; ledger "
-            f"{'exact' if not hooks.exact else '; '.join(hooks.exact)})"
+            f"{'exact' if not hooks.exact else '; '.join(hooks.exact)}{_rounds(hooks)})"
         )
         if floor is not None and not floor.available:
             lines.append(f"{'':<11}floor {floor.note}")
@@ -233,7 +241,7 @@ def report(args, results: list[Result], load_before: tuple) -> str:
                 f"{mark(keyed.per_second >= TARGET_WEBHOOKS)}{_of_floor(keyed, floor)} "
                 f"({keyed.processed:,} gifts, "
                 f"{keyed.load.failed} failed; {fees}; ledger "
-                f"{'exact' if not keyed.exact else '; '.join(keyed.exact)})"
+                f"{'exact' if not keyed.exact else '; '.join(keyed.exact)}{_rounds(keyed)})"
             )
             if keyed.web_cpu_ms is not None and keyed.fee_cpu_ms is not None:
                 per_event = keyed.web_cpu_ms + keyed.fee_cpu_ms
