@@ -3,11 +3,14 @@ statements per signed ``checkout.session.completed`` event, through the Flask te
 server, no network). The events are built and signed before the clock starts.
 
     .venv/bin/python -m bench.webhook_cost [--backend sqlite|postgresql] [--events 2000]
-        [--trace] [--floor]
+        [--trace] [--floor] [--units N]
 
 ``--trace`` prints the statements of one event. ``--floor`` measures the bare app's floor
 webhook instead (``bench/bare.py``: the signature checked, the event kept, no gift). The
 test client and this loop cost about 0.7 ms of the figure (docs/performance.md, change 22).
+``--units N`` skips the web request: today's ``webhooks.process`` records the events in
+units of work of N events each (one commit per N, a savepoint per event), as a drainer of
+kept events would with today's code (docs/performance.md, session 22).
 """
 
 from __future__ import annotations
@@ -85,13 +88,62 @@ def measure(
     return {"cpu_ms": seconds * 1000 / done, "statements": len(statements) / done, "n": done}
 
 
+def measure_units(database_url: str, workdir: Path, events: int, size: int) -> dict:
+    """CPU per event of recording signed events with ``webhooks.process`` in units of
+    ``size`` events, in-process and without a request."""
+    import json
+
+    from bench.seed import drive_slug, seed
+    from bench.webhooks import checkout_completed
+    from relief import boundary, create_app
+    from relief.payments import webhooks
+
+    seed(database_url, [1000])
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "k",
+            "RELIEF_ENV": "development",
+            "CHANGE_COUNTER": str(workdir / "c"),
+        }
+    )
+    run = f"{time.time_ns():x}"
+    bodies = [checkout_completed(number, run, drive_slug(1000)) for number in range(events + 50)]
+
+    def record(unit: list[bytes]) -> None:
+        with boundary.command() as session:
+            for body in unit:
+                outcome = webhooks.process(session, json.loads(body), body)
+                assert "paid" in " ".join(outcome.messages), outcome
+
+    try:
+        with app.app_context():
+            record(bodies[:50])  # warm: statement caches, connections
+            started = time.process_time()
+            for first in range(50, 50 + events, size):
+                record(bodies[first : min(first + size, 50 + events)])
+            seconds = time.process_time() - started
+    finally:
+        app.extensions["relief.engine"].dispose()
+    return {"cpu_ms": seconds * 1000 / events, "n": events}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--floor", action="store_true")
+    parser.add_argument("--units", type=int, metavar="N", help="record in units of N events")
     arguments = parser.parse_args(argv)
+    if arguments.units:
+        with database(arguments.backend, "relief-webhook-cost-") as (url, workdir):
+            result = measure_units(url, workdir, arguments.events, arguments.units)
+        print(
+            f"{arguments.backend}: {result['cpu_ms']:.2f} ms CPU per event recorded by "
+            f"webhooks.process in units of {arguments.units} ({result['n']} events)"
+        )
+        return 0
     with database(arguments.backend, "relief-webhook-cost-") as (url, workdir):
         result = measure(url, workdir, arguments.events, arguments.trace, arguments.floor)
     what = f"{arguments.backend}{' floor' if arguments.floor else ''}"

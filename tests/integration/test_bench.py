@@ -156,3 +156,23 @@ def test_match_cost_reads_gifts_in_order_only_where_their_order_decides(tmp_path
     assert read["same terms"] == 0
     assert 0 < read["wide, then narrow"] < 50
     assert all(millis > 0 and matched[0] == 10_000 for _, _, millis, _, matched in found)
+
+
+@pytest.mark.bench
+def test_webhook_cost_in_units_records_every_event_as_a_paid_gift(tmp_path):
+    """``python -m bench.webhook_cost --units N``: every event becomes a paid gift through
+    today's ``webhooks.process`` in units of N, and the drive's ledger still proves."""
+    from bench.webhook_cost import measure_units
+
+    database = tmp_path / "bench.db"
+    found = measure_units(f"sqlite:///{database}", tmp_path, events=30, size=7)
+    assert found["n"] == 30 and found["cpu_ms"] > 0
+    app = make_app(f"sqlite:///{database}")
+    try:
+        with app.app_context(), Session(app.extensions["relief.engine"]) as session:
+            drive = drives.get_drive(session, "bench-1000")
+            assert ledger.verify(session, drive) == []
+            # 1,000 seeded, 50 to warm up, 30 measured: none lost at a unit's edge.
+            assert ledger.totals(session, drive).figures.gift_count == 1_080
+    finally:
+        app.extensions["relief.engine"].dispose()
