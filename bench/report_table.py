@@ -245,10 +245,15 @@ def report(args, results: list[Result], load_before: tuple) -> str:
             )
             if keyed.web_cpu_ms is not None and keyed.fee_cpu_ms is not None:
                 per_event = keyed.web_cpu_ms + keyed.fee_cpu_ms
+                server = ""
+                if keyed.server_cpu_ms is not None:
+                    per_event += keyed.server_cpu_ms
+                    server = f" + {keyed.server_cpu_ms:.2f} ms in the database server"
                 lines.append(
                     f"{'':<11}CPU per event: {keyed.web_cpu_ms:.2f} ms answering + "
-                    f"{keyed.fee_cpu_ms:.2f} ms reading its fee (two idle cores: at most "
-                    f"~{2000 / per_event:,.0f} events/s for the app's processes); "
+                    f"{keyed.fee_cpu_ms:.2f} ms reading its fee{server} (two idle cores: at "
+                    f"most ~{2000 / per_event:,.0f} events/s for the app's processes"
+                    f"{' and the database' if server else ''}); "
                     f"{keyed.stripe_requests:,} requests to Stripe ({keyed.stripe_lists:,} "
                     "list pages, the rest one fee each)"
                 )

@@ -49,6 +49,9 @@ class Webhooks:
     #: machine does not change these as it changes events/s.
     web_cpu_ms: float | None = None
     fee_cpu_ms: float | None = None
+    #: With Stripe keys, on PostgreSQL: CPU milliseconds per gift recorded of the database
+    #: server's processes (None on SQLite, or when the server is not on this machine).
+    server_cpu_ms: float | None = None
     #: With Stripe keys: requests the stand-in for Stripe answered.
     stripe_requests: int = 0
     #: … of which list pages (the rest read one fee each).
@@ -94,6 +97,39 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def server_cpu_seconds(database_url: str) -> float | None:
+    """CPU used so far by a PostgreSQL server running on this machine: its postmaster,
+    the children it reaped and those alive (backends, WAL writer, checkpointer). None for
+    SQLite or a server whose data directory this process cannot read."""
+    if not database_url.startswith("postgresql"):
+        return None
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            data = connection.execute(text("SHOW data_directory")).scalar_one()
+    finally:
+        engine.dispose()
+    try:
+        postmaster = (Path(data) / "postmaster.pid").read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+    fields = _stat_fields(postmaster)
+    if fields is None:
+        return None
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (child := _stat_fields(entry.name)) and child[1] == postmaster:
+            ticks += int(child[11]) + int(child[12])  # ppid is field 1 after the name
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _signed_events(workdir: Path, run: str, slug: str, seconds: float) -> Path:
@@ -247,6 +283,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             server.get("/healthz")
         _settle(fee_pids)  # the fee workers have started (imports are not a fee's cost)
         web_before, fee_before = cpu_seconds(web_pids), cpu_seconds(fee_pids)
+        server_before = server_cpu_seconds(database_url)
         hooks = measure_webhooks(
             server,
             database_url,
@@ -263,6 +300,9 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             web_cpu = cpu_seconds(web_pids) - web_before
             hooks.web_cpu_ms = 1000 * web_cpu / hooks.processed
             hooks.fee_cpu_ms = 1000 * (cpu_seconds(fee_pids) - fee_before) / hooks.processed
+            server_after = server_cpu_seconds(database_url)
+            if server_before is not None and server_after is not None:
+                hooks.server_cpu_ms = 1000 * (server_after - server_before) / hooks.processed
         return hooks
     finally:
         if server is not None:

@@ -176,3 +176,30 @@ def test_webhook_cost_in_units_records_every_event_as_a_paid_gift(tmp_path):
             assert ledger.totals(session, drive).figures.gift_count == 1_080
     finally:
         app.extensions["relief.engine"].dispose()
+
+
+@pytest.mark.bench
+def test_the_database_servers_cpu_counts_the_work_a_query_gives_it(postgres_server, tmp_path):
+    """The webhook leg's CPU line adds PostgreSQL's own CPU per event: the postmaster and
+    every child of it, alive or gone. A query the server spends ~0.3 s on shows in it."""
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    from bench.webhooks import server_cpu_seconds
+
+    assert server_cpu_seconds(f"sqlite:///{tmp_path / 'x.db'}") is None
+    before = server_cpu_seconds(postgres_server)
+    if before is None:
+        pytest.skip("the PostgreSQL server given is not on this machine")
+    engine = create_engine(postgres_server)
+    try:
+        with engine.connect() as connection:
+            started = time.monotonic()
+            connection.execute(text("SELECT count(*) FROM generate_series(1, 3000000)")).one()
+            took = time.monotonic() - started
+    finally:
+        engine.dispose()  # the backend exits: its CPU is then its parent's reaped children's
+    time.sleep(0.2)
+    used = server_cpu_seconds(postgres_server) - before
+    assert took * 0.5 <= used <= took + 1.0, (used, took)
