@@ -72,12 +72,12 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
                 # The two /healthz legs take turns going first: a leg right after another
                 # meets the sockets it left (tens of thousands in TIME_WAIT), so neither app
                 # always meets them.
-                healthz_legs = {
-                    "bare": lambda: bare.load("/healthz", args.duration, args.connections),
-                    "healthz": lambda: server.load("/healthz", args.duration, args.connections),
-                }
+                apps = {"bare": bare, "healthz": server}
                 order = ("bare", "healthz") if number % 2 == 0 else ("healthz", "bare")
-                loaded = {leg: healthz_legs[leg]() for leg in order}
+                loaded = {
+                    leg: apps[leg].load("/healthz", args.duration, args.connections)
+                    for leg in order
+                }
                 result.rounds[size].append(
                     Round(
                         **loaded,

@@ -23,6 +23,22 @@ from pathlib import Path
 from bench.seed import database
 
 
+def _app(database_url: str, workdir: Path):
+    """Relief as the benchmark serves it, with the benchmark's webhook secret."""
+    from bench.serve import WEBHOOK_SECRET
+    from relief import create_app
+
+    return create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "k",
+            "RELIEF_ENV": "development",
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CHANGE_COUNTER": str(workdir / "c"),
+        }
+    )
+
+
 def measure(
     database_url: str, workdir: Path, events: int, trace: bool = False, floor: bool = False
 ) -> dict:
@@ -31,7 +47,6 @@ def measure(
     from bench.seed import drive_slug, seed
     from bench.serve import WEBHOOK_SECRET
     from bench.webhooks import checkout_completed, create_floor_table
-    from relief import create_app
     from tests.stripe_objects import webhook_headers
 
     seed(database_url, [1000])
@@ -42,15 +57,7 @@ def measure(
 
         app, engine = bare.app, bare.database()
     else:
-        app = create_app(
-            {
-                "DATABASE_URL": database_url,
-                "SECRET_KEY": "k",
-                "RELIEF_ENV": "development",
-                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "CHANGE_COUNTER": str(workdir / "c"),
-            }
-        )
+        app = _app(database_url, workdir)
         engine = app.extensions["relief.engine"]
     run = f"{time.time_ns():x}"
     slug = drive_slug(1000)
@@ -95,18 +102,11 @@ def measure_units(database_url: str, workdir: Path, events: int, size: int) -> d
 
     from bench.seed import drive_slug, seed
     from bench.webhooks import checkout_completed
-    from relief import boundary, create_app
+    from relief import boundary
     from relief.payments import webhooks
 
     seed(database_url, [1000])
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "k",
-            "RELIEF_ENV": "development",
-            "CHANGE_COUNTER": str(workdir / "c"),
-        }
-    )
+    app = _app(database_url, workdir)
     run = f"{time.time_ns():x}"
     bodies = [checkout_completed(number, run, drive_slug(1000)) for number in range(events + 50)]
 

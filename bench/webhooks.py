@@ -88,18 +88,17 @@ def _settle(pids: list[int], most_seconds: float = 30) -> None:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU these processes have used (Linux's /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+        fields = _stat_fields(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _stat_fields(pid: int | str) -> list[str] | None:
+    """A process's /proc stat fields after its name (0: state, 1: parent, 11 and 12: user
+    and system CPU ticks, 13 and 14: those of its children reaped); None once it is gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
