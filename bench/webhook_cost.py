@@ -3,14 +3,16 @@ statements per signed ``checkout.session.completed`` event, through the Flask te
 server, no network). The events are built and signed before the clock starts.
 
     .venv/bin/python -m bench.webhook_cost [--backend sqlite|postgresql] [--events 2000]
-        [--trace] [--floor] [--units N]
+        [--trace] [--floor] [--units N [--bulk]]
 
 ``--trace`` prints the statements of one event. ``--floor`` measures the bare app's floor
 webhook instead (``bench/bare.py``: the signature checked, the event kept, no gift). The
 test client and this loop cost about 0.7 ms of the figure (docs/performance.md, change 22).
 ``--units N`` skips the web request: today's ``webhooks.process`` records the events in
 units of work of N events each (one commit per N, a savepoint per event), as a drainer of
-kept events would with today's code (docs/performance.md, session 22).
+kept events would with today's code (docs/performance.md, session 22). ``--bulk`` records
+each unit with ``batch.process_all`` instead: its paid sessions in a few bulk statements
+(relief/payments/batch.py, session 23).
 """
 
 from __future__ import annotations
@@ -95,15 +97,20 @@ def measure(
     return {"cpu_ms": seconds * 1000 / done, "statements": len(statements) / done, "n": done}
 
 
-def measure_units(database_url: str, workdir: Path, events: int, size: int) -> dict:
-    """CPU per event of recording signed events with ``webhooks.process`` in units of
-    ``size`` events, in-process and without a request."""
+def measure_units(
+    database_url: str, workdir: Path, events: int, size: int, bulk: bool = False
+) -> dict:
+    """CPU per event of recording signed events with ``webhooks.process`` (``bulk``:
+    ``batch.process_all``) in units of ``size`` events, in-process and without a request;
+    and the statements per event."""
     import json
+
+    from sqlalchemy import event as sql_event
 
     from bench.seed import drive_slug, seed
     from bench.webhooks import checkout_completed
     from relief import boundary
-    from relief.payments import webhooks
+    from relief.payments import batch, webhooks
 
     seed(database_url, [1000])
     app = _app(database_url, workdir)
@@ -112,20 +119,32 @@ def measure_units(database_url: str, workdir: Path, events: int, size: int) -> d
 
     def record(unit: list[bytes]) -> None:
         with boundary.command() as session:
-            for body in unit:
-                outcome = webhooks.process(session, json.loads(body), body)
-                assert "paid" in " ".join(outcome.messages), outcome
+            if bulk:
+                outcomes = batch.process_all(session, [(json.loads(body), body) for body in unit])
+            else:
+                outcomes = [webhooks.process(session, json.loads(body), body) for body in unit]
+        for outcome in outcomes:
+            assert "paid" in " ".join(outcome.messages), outcome
+
+    engine = app.extensions["relief.engine"]
+    statements = 0
+
+    def count(*_args) -> None:
+        nonlocal statements
+        statements += 1
 
     try:
         with app.app_context():
             record(bodies[:50])  # warm: statement caches, connections
+            sql_event.listen(engine, "before_cursor_execute", count)
             started = time.process_time()
             for first in range(50, 50 + events, size):
                 record(bodies[first : min(first + size, 50 + events)])
             seconds = time.process_time() - started
+            sql_event.remove(engine, "before_cursor_execute", count)
     finally:
-        app.extensions["relief.engine"].dispose()
-    return {"cpu_ms": seconds * 1000 / events, "n": events}
+        engine.dispose()
+    return {"cpu_ms": seconds * 1000 / events, "statements": statements / events, "n": events}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,13 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--floor", action="store_true")
     parser.add_argument("--units", type=int, metavar="N", help="record in units of N events")
+    parser.add_argument(
+        "--bulk", action="store_true", help="with --units: record each unit in bulk"
+    )
     arguments = parser.parse_args(argv)
     if arguments.units:
         with database(arguments.backend, "relief-webhook-cost-") as (url, workdir):
-            result = measure_units(url, workdir, arguments.events, arguments.units)
+            result = measure_units(url, workdir, arguments.events, arguments.units, arguments.bulk)
+        how = "batch.process_all" if arguments.bulk else "webhooks.process"
         print(
             f"{arguments.backend}: {result['cpu_ms']:.2f} ms CPU per event recorded by "
-            f"webhooks.process in units of {arguments.units} ({result['n']} events)"
+            f"{how} in units of {arguments.units}, {result['statements']:.2f} statements per "
+            f"event ({result['n']} events)"
         )
         return 0
     with database(arguments.backend, "relief-webhook-cost-") as (url, workdir):

@@ -377,12 +377,7 @@ def scrub_event_if_erased(session: Session, donor_email: str | None, obj: dict) 
     # once, done. Asked first: with no one erased (the usual answer) the event is not walked at all.
     if session.connection().execute(_ANYONE_ERASED).first() is None:
         return False
-    keys = {email_key(donor_email)} if donor_email else set()
-    keys |= {
-        email_key(value)
-        for _node, _name, value, _path in _walk(obj)
-        if isinstance(value, str) and "@" in value
-    }
+    keys = _addresses(donor_email, obj)
     if not keys:
         return False
     hashes = [address_hash(key) for key in keys]
@@ -401,6 +396,35 @@ def scrub_event_if_erased(session: Session, donor_email: str | None, obj: dict) 
         for node, name, _path, _value in _personal_data(obj, key):
             node[name] = None
     return True
+
+
+def _addresses(donor_email: str | None, obj: dict) -> set[str]:
+    """The normalised addresses a gift's email and its event's object name."""
+    keys = {email_key(donor_email)} if donor_email else set()
+    keys |= {
+        email_key(value)
+        for _node, _name, value, _path in _walk(obj)
+        if isinstance(value, str) and "@" in value
+    }
+    return keys
+
+
+def erased_among(session: Session, gifts: list[tuple[str | None, dict]]) -> set[int]:
+    """Which of these (a gift's email, its event's object) name an erased address, by
+    position, in at most two queries; the caller records those one by one
+    (:func:`scrub_event_if_erased`)."""
+    if not gifts or session.connection().execute(_ANYONE_ERASED).first() is None:
+        return set()
+    hashes_of = [{address_hash(key) for key in _addresses(email, obj)} for email, obj in gifts]
+    wanted = set().union(*hashes_of)
+    if not wanted:
+        return set()
+    erased = set(
+        session.connection()
+        .execute(select(ErasedDonor.address_hash).where(col(ErasedDonor.address_hash).in_(wanted)))
+        .scalars()
+    )
+    return {number for number, hashes in enumerate(hashes_of) if hashes & erased}
 
 
 def erased_hashes(session: Session) -> set[str]:

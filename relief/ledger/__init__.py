@@ -25,7 +25,7 @@ Callers use the names below: ``from relief import ledger; ledger.totals(session,
 """
 
 from relief.ledger.append import append
-from relief.ledger.bulk import NewEntry, append_gifts_in_bulk, append_many
+from relief.ledger.bulk import GiftFacts, NewEntry, append_gifts_in_bulk, append_many, reserve_ids
 from relief.ledger.figures import (
     RAISED_KINDS,
     WHOLE_DRIVE,
@@ -67,6 +67,8 @@ __all__ = [
     "append_gifts_in_bulk",
     "append_many",
     "NewEntry",
+    "GiftFacts",
+    "reserve_ids",
     "daily_raised",
     "day_start",
     "first_of_month",

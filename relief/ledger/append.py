@@ -172,6 +172,11 @@ def gift_keys(
     gift = session.get(Gift, gift_id) if gift_id is not None else None
     if gift is None:
         return None, None
+    return keys_of(gift, chapter_id)
+
+
+def keys_of(gift, chapter_id: int | None) -> tuple[sums.ReceivedKey | None, sums.LinkKey | None]:
+    """:func:`gift_keys` of a gift given (a Gift, or ``bulk.GiftFacts``)."""
     by_link = sums.link_key(chapter_id, gift.ref, gift.utm_source)
     if gift.received_at is None:
         return None, by_link

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import NamedTuple
@@ -17,11 +17,11 @@ from sqlmodel import Session
 
 from relief.db import is_postgres
 from relief.ledger import fingerprint, sums
-from relief.ledger.append import _out_of_closed_months, check_amount, gift_keys
+from relief.ledger.append import _out_of_closed_months, check_amount, gift_keys, keys_of
 from relief.ledger.figures import RAISED_KINDS, WHOLE_DRIVE, Figures, Posted, gift_count_delta
 from relief.ledger.months import first_of_month, local_day
 from relief.ledger.owner import owner
-from relief.models import Drive, Entry, EntryKind, Gift, table_of, utcnow
+from relief.models import Drive, Entry, EntryKind, Gift, GiftMethod, table_of, utcnow
 
 _ENTRY = table_of(Entry)
 _POSTED = tuple(field.name for field in fields(Posted))
@@ -42,27 +42,36 @@ class NewEntry:
     memo: str = ""
 
 
-def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
-    """Post these entries of one drive, each once per external id, with the same entries,
-    chain and running sums as :func:`~relief.ledger.append` called for each in turn (closed
-    months respected), in a handful of statements whatever their number; does not commit.
-    Returns what was posted by external id (one posted before is left out).
+def append_many(
+    session: Session,
+    entries: list[NewEntry],
+    *,
+    gifts: Mapping[int, GiftFacts] | None = None,
+) -> dict[str, Posted]:
+    """Post these entries, each once per external id, with the same entries, chains and
+    running sums as :func:`~relief.ledger.append` called for each in turn (closed months
+    respected), in a handful of statements whatever their number; does not commit. Entries
+    of several drives take their ids in the order given, as one by one they would. Returns
+    what was posted by external id (one posted before is left out).
 
-    The drive's totals row is held first, as :func:`append` does: appends of this drive
-    wait for this transaction, so the external ids looked up here cannot be posted
-    meanwhile, and the ids reserved here follow the chain."""
+    ``gifts``: what the sums need of gifts the session has not loaded (inserted by the
+    caller's own statement), by id; any other gift is read from the session.
+
+    Each drive's totals row is held first (in the order of their ids, so two posters never
+    wait for each other), as :func:`append` does: appends of these drives wait for this
+    transaction, so the external ids looked up here cannot be posted meanwhile, and the ids
+    reserved here follow the chains."""
     if not entries:
         return {}
-    drive_ids = {entry.drive_id for entry in entries}
-    if len(drive_ids) != 1:
-        raise ValueError("append_many posts entries of one drive at a time")
     for entry in entries:
         check_amount(entry.amount_cents, entry.currency)
     session.flush()  # the gifts these entries name go in first
     connection = session.connection()
     statements = sums.writes(connection.dialect.name)
-    (drive_id,) = drive_ids
-    chain = sums.hold_drive_total(connection, statements, drive_id)
+    chains = {
+        drive_id: sums.hold_drive_total(connection, statements, drive_id)
+        for drive_id in sorted({entry.drive_id for entry in entries})
+    }
     asked = {entry.external_id for entry in entries}
     posted_before = set(
         connection.execute(
@@ -75,19 +84,22 @@ def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
             fresh.setdefault(entry.external_id, entry)  # the first of a repeated id
     if not fresh:
         return {}
-    drive = session.get(Drive, drive_id)
-    if drive is None:
-        raise ValueError(f"no drive {drive_id}")
-    host = drive.host_chapter_id
+    hosts = {}
+    for drive_id in chains:
+        drive = session.get(Drive, drive_id)
+        if drive is None:
+            raise ValueError(f"no drive {drive_id}")
+        hosts[drive_id] = drive.host_chapter_id
     now = utcnow()
     posted: dict[str, Posted] = {}
     rows = []
-    ids = _reserve_ids(session, Entry, len(fresh))
+    ids = reserve_ids(session, Entry, len(fresh))
     for entry_id, entry in zip(ids, fresh.values(), strict=True):
+        drive_id = entry.drive_id
         effective_at, dated_at, memo = _out_of_closed_months(
             connection,
             statements,
-            owner(entry.chapter_id, host),
+            owner(entry.chapter_id, hosts[drive_id]),
             entry.effective_at,
             entry.memo[:500],
             now,
@@ -107,34 +119,57 @@ def append_many(session: Session, entries: list[NewEntry]) -> dict[str, Posted]:
             memo=memo,
             dated_at=dated_at,
         )
-        chain = fingerprint.chain(chain, one)
-        rows.append({**{name: getattr(one, name) for name in _POSTED}, "chain_hash": chain})
+        chains[drive_id] = fingerprint.chain(chains[drive_id], one)
+        rows.append(
+            {**{name: getattr(one, name) for name in _POSTED}, "chain_hash": chains[drive_id]}
+        )
         posted[entry.external_id] = one
     session.execute(insert(_ENTRY), rows)
-    _add_to_sums(
-        connection,
-        statements,
-        drive_id,
-        host,
-        (
-            _Summed(
-                one.kind,
-                one.amount_cents,
-                one.chapter_id,
-                one.effective_at,
-                *(
-                    gift_keys(session, one.gift_id, one.chapter_id)
-                    if one.kind in RAISED_KINDS
-                    else (None, None)
-                ),
-            )
-            for one in posted.values()
-        ),
-        last_entry_id=ids[-1],
-        chain=chain,
-        now=now,
-    )
+    for drive_id, chain in chains.items():
+        of_drive = [one for one in posted.values() if one.drive_id == drive_id]
+        if not of_drive:
+            continue
+        _add_to_sums(
+            connection,
+            statements,
+            drive_id,
+            hosts[drive_id],
+            (
+                _Summed(
+                    one.id,
+                    one.kind,
+                    one.amount_cents,
+                    one.chapter_id,
+                    one.effective_at,
+                    *_gift_keys(session, gifts, one),
+                )
+                for one in of_drive
+            ),
+            chain=chain,
+            now=now,
+        )
     return posted
+
+
+class GiftFacts(NamedTuple):
+    """What the running sums need of a gift: where its raised entries are summed."""
+
+    received_at: datetime | None
+    method: GiftMethod
+    chapter_id: int | None
+    ref: str | None
+    utm_source: str | None
+
+
+def _gift_keys(
+    session: Session, gifts: Mapping[int, GiftFacts] | None, one: Posted
+) -> tuple[sums.ReceivedKey | None, sums.LinkKey | None]:
+    if one.kind not in RAISED_KINDS:
+        return None, None
+    facts = gifts.get(one.gift_id) if gifts is not None and one.gift_id is not None else None
+    if facts is None:
+        return gift_keys(session, one.gift_id, one.chapter_id)
+    return keys_of(facts, one.chapter_id)
 
 
 def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> int:
@@ -154,8 +189,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
     statements = sums.writes(connection.dialect.name)
     chain = sums.hold_drive_total(connection, statements, drive.id)
     now = utcnow()
-    gift_ids = _reserve_ids(session, Gift, len(gifts))
-    entry_ids = _reserve_ids(session, Entry, len(gifts))
+    gift_ids = reserve_ids(session, Gift, len(gifts))
+    entry_ids = reserve_ids(session, Entry, len(gifts))
     gift_rows = []
     entry_rows = []
     kind = EntryKind.GIFT
@@ -202,6 +237,7 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
         drive.host_chapter_id,
         (
             _Summed(
+                entry_id,
                 kind,
                 gift["amount_cents"],
                 gift.get("chapter_id"),
@@ -209,9 +245,8 @@ def append_gifts_in_bulk(session: Session, drive: Drive, gifts: list[dict]) -> i
                 sums.received_key(gift["received_at"], gift["method"], gift.get("chapter_id")),
                 sums.link_key(gift.get("chapter_id"), gift.get("ref"), gift.get("utm_source")),
             )
-            for gift in gifts
+            for gift, entry_id in zip(gifts, entry_ids, strict=True)
         ),
-        last_entry_id=entry_ids[-1],
         chain=chain,
         now=now,
     )
@@ -236,6 +271,7 @@ def _analyze_if_grown(connection, table: str, added: int) -> None:
 class _Summed(NamedTuple):
     """What the running sums need of an entry just inserted."""
 
+    entry_id: int
     kind: EntryKind
     amount_cents: int
     chapter_id: int | None
@@ -252,7 +288,6 @@ def _add_to_sums(
     host_chapter_id: int,
     entries: Iterable[_Summed],
     *,
-    last_entry_id: int,
     chain: str,
     now: datetime,
 ) -> None:
@@ -262,16 +297,18 @@ def _add_to_sums(
     cents: dict[tuple[int, EntryKind], int] = defaultdict(int)  # (totals row, kind)
     counts: dict[tuple[int, EntryKind], int] = defaultdict(int)
     entry_counts: dict[int, int] = defaultdict(int)
+    last_entry_ids: dict[int, int] = defaultdict(int)
     months: dict[tuple[int, date, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     received: dict[sums.ReceivedKey, int] = defaultdict(int)
     links: dict[sums.LinkKey, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for kind, amount_cents, chapter_id, effective_at, received_key, by_link in entries:
+    for entry_id, kind, amount_cents, chapter_id, effective_at, received_key, by_link in entries:
         count = gift_count_delta(kind, amount_cents)
         for row in (WHOLE_DRIVE,) if chapter_id is None else (WHOLE_DRIVE, chapter_id):
             cents[row, kind] += amount_cents
             counts[row, kind] += count
             entry_counts[row] += 1
+            last_entry_ids[row] = max(last_entry_ids[row], entry_id)
         month = months[(owner(chapter_id, host_chapter_id), first_of_month(effective_at), kind)]
         month[0] += amount_cents
         month[1] += count
@@ -296,7 +333,7 @@ def _add_to_sums(
             row,
             delta,
             entries=entry_counts[row],
-            last_entry_id=last_entry_id,
+            last_entry_id=last_entry_ids[row],
             at=now,
             chain_hash=chain if row == WHOLE_DRIVE else None,
         )
@@ -320,7 +357,7 @@ def _add_to_sums(
         connection.execute(getattr(statements, name), values)
 
 
-def _reserve_ids(session: Session, model, count: int) -> list[int]:
+def reserve_ids(session: Session, model, count: int) -> list[int]:
     """``count`` fresh primary keys for ``model``, ascending, that no other writer will take."""
     table = model.__tablename__
     if is_postgres(session):

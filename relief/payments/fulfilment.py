@@ -26,6 +26,7 @@ from relief.models import (
     Gift,
     GiftMethod,
     GiftStatus,
+    MemberPage,
     MonthlyGift,
     utcnow,
 )
@@ -50,7 +51,7 @@ class Handled:
 
 #: A session's drive (by slug) and its currency, and, if it takes part in that drive, its
 #: chapter (by slug).
-_DRIVE_AND_CHAPTER = (
+DRIVE_AND_CHAPTER = (
     select(Drive.id, Chapter.id, Drive.currency)
     .select_from(Drive)
     .outerjoin(DriveChapter, col(DriveChapter.drive_id) == col(Drive.id))
@@ -77,7 +78,7 @@ def _drive_and_chapter(
         return None, None
     row = (
         session.connection()
-        .execute(_DRIVE_AND_CHAPTER, {"drive": drive_slug, "chapter": metadata.get("chapter")})
+        .execute(DRIVE_AND_CHAPTER, {"drive": drive_slug, "chapter": metadata.get("chapter")})
         .first()
     )
     if row is None:
@@ -110,14 +111,41 @@ def _new_gift(
 ) -> Gift:
     """A gift for money we did not see coming (no pending gift of ours): inserted whole, as
     the session describes it, in one statement; paid, with its entry, when ``paid_at``."""
-    currency = _currency(obj)
-    drive_id, chapter_id = _drive_and_chapter(session, metadata, currency)
+    drive_id, chapter_id = _drive_and_chapter(session, metadata, _currency(obj))
+    values = new_gift_values(
+        obj,
+        metadata,
+        amount_cents,
+        drive_id,
+        chapter_id,
+        members.credited(session, drive_id, metadata.get("member")),
+        subscription_mode=subscription_mode,
+        invoice_id=invoice_id,
+    )
+    if privacy.scrub_event_if_erased(session, values["donor_email"], obj):
+        values.update(privacy.FORGOTTEN)  # an erased donor is never written
+    return records.insert_gift(session, values, paid_at=paid_at)
+
+
+def new_gift_values(
+    obj: dict,
+    metadata: dict,
+    amount_cents: int,
+    drive_id: int | None,
+    chapter_id: int | None,
+    page: MemberPage | None,
+    *,
+    subscription_mode: bool,
+    invoice_id: str | None,
+) -> dict:
+    """The columns of a new gift for this session, given its drive, chapter and the member
+    page its metadata names (looked up by the caller)."""
     details = obj.get("customer_details") or {}
     values = {
         "drive_id": drive_id,
         "chapter_id": chapter_id,
         "amount_cents": amount_cents,
-        "currency": currency,
+        "currency": _currency(obj),
         "method": GiftMethod.CARD,
         "status": GiftStatus.PENDING,
         "unmatched_drive": None if drive_id else (metadata.get("drive") or "(none)")[:200],
@@ -134,13 +162,10 @@ def _new_gift(
         "donor_name": (details.get("name") or "")[:200],
     }
     # The member's page the metadata names gets the gift, and the gift that member's chapter.
-    page = members.credited(session, drive_id, metadata.get("member"))
+    values["member_page_id"] = page.id if page is not None else None
     if page is not None:
-        values["member_page_id"] = page.id
         values["chapter_id"] = page.chapter_id
-    if privacy.scrub_event_if_erased(session, values["donor_email"], obj):
-        values.update(privacy.FORGOTTEN)  # an erased donor is never written
-    return records.insert_gift(session, values, paid_at=paid_at)
+    return values
 
 
 _NOT_IN_THE_BOOKS = (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED)
@@ -150,9 +175,16 @@ def _credit_member(session: Session, gift: Gift, metadata: dict) -> None:
     """The member's page the metadata names (``member``, its address on the gift's drive)
     gets the gift, and the gift goes to that member's chapter: a session created elsewhere
     (or a pending gift of ours that lost its page) still credits the member."""
-    if gift.member_page_id is not None or gift.status not in _NOT_IN_THE_BOOKS:
-        return  # a gift already in the ledger stays in the books it is in
-    page = members.credited(session, gift.drive_id, metadata.get("member"))
+    if may_credit_member(gift):
+        credit_member(gift, members.credited(session, gift.drive_id, metadata.get("member")))
+
+
+def may_credit_member(gift: Gift) -> bool:
+    """A gift already in the ledger stays in the books it is in."""
+    return gift.member_page_id is None and gift.status in _NOT_IN_THE_BOOKS
+
+
+def credit_member(gift: Gift, page: MemberPage | None) -> None:
     if page is not None:
         gift.member_page_id = page.id
         gift.chapter_id = page.chapter_id
@@ -176,6 +208,16 @@ def _update_gift(
     invoice_id: str | None,
 ) -> None:
     """Bring one of our gifts (pending, or announced already) up to the session's state."""
+    take_session(gift, obj, amount, subscription_mode, invoice_id)
+    _credit_member(session, gift, metadata)
+    privacy.scrub_if_erased(session, gift, obj)  # an erased donor is never written back
+
+
+def take_session(
+    gift: Gift, obj: dict, amount: int, subscription_mode: bool, invoice_id: str | None
+) -> None:
+    """What :func:`_update_gift` takes from the session itself: its ids, the donor, and the
+    amount Stripe collected (the member's page and an erased donor are looked up apart)."""
     if obj.get("currency"):
         _same_currency(_currency(obj), gift.currency, f"gift #{gift.id} is in")
     gift.stripe_session_id = obj["id"]
@@ -186,10 +228,8 @@ def _update_gift(
     if subscription_mode:
         gift.stripe_subscription_id = records.stripe_id(obj.get("subscription"))
         gift.stripe_invoice_id = gift.stripe_invoice_id or invoice_id
-    _credit_member(session, gift, metadata)
     _donor_from_session(gift, obj)
-    privacy.scrub_if_erased(session, gift, obj)  # an erased donor is never written back
-    if gift.status in (GiftStatus.PENDING, GiftStatus.PROCESSING, GiftStatus.FAILED) and amount:
+    if gift.status in _NOT_IN_THE_BOOKS and amount:
         # What Stripe collected is what was given (money that moved counts, whatever the
         # form's bounds); nothing is in the ledger for this gift yet.
         if amount != gift.amount_cents:

@@ -164,9 +164,7 @@ def mark_paid(session: Session, gift: Gift, *, received_at: datetime) -> bool:
     """
     if gift.status in MONEY_RECEIVED:
         return False
-    gift.status = GiftStatus.PAID
-    gift.received_at = received_at
-    gift.fee_pending = not gift.test_mode
+    set_paid(gift, received_at)
     session.flush()
     _post_gift(session, gift, received_at)
     return True
@@ -179,6 +177,22 @@ def insert_gift(session: Session, values: dict, *, paid_at: datetime | None = No
 
     ``paid_at``: its money arrived then; the gift goes in paid, with its gift entry
     (:func:`mark_paid` for a gift not in the database yet)."""
+    gift = session.scalars(_insert_gift(), gift_row(values, paid_at)).one()
+    if paid_at is not None:
+        _post_gift(session, gift, paid_at)
+    return gift
+
+
+def set_paid(gift: Gift, received_at: datetime) -> None:
+    """A gift's money arrived: paid then, its fee still to read (none in test mode)."""
+    gift.status = GiftStatus.PAID
+    gift.received_at = received_at
+    gift.fee_pending = not gift.test_mode
+
+
+def gift_row(values: dict, paid_at: datetime | None) -> dict:
+    """A new gift's row as it is inserted: ``values`` and what follows from them (paid at
+    ``paid_at``, unless None, as :func:`set_paid` makes a gift)."""
     row = {
         **values,
         # What models/privacy.py's before_insert hook does for the ORM's own inserts.
@@ -190,10 +204,7 @@ def insert_gift(session: Session, values: dict, *, paid_at: datetime | None = No
             received_at=paid_at,
             fee_pending=not values.get("test_mode", False),
         )
-    gift = session.scalars(_insert_gift(), row).one()
-    if paid_at is not None:
-        _post_gift(session, gift, paid_at)
-    return gift
+    return row
 
 
 @functools.cache
@@ -211,9 +222,13 @@ def _post_gift(session: Session, gift: Gift, received_at: datetime) -> None:
         gift.amount_cents,
         f"gift:{gift.public_id}",
         effective_at=received_at,
-        memo=("test-mode " if gift.test_mode else "")
-        + ("monthly gift" if gift.monthly else "gift"),
+        memo=gift_memo(gift.test_mode, gift.monthly),
     )
+
+
+def gift_memo(test_mode: bool, monthly: bool) -> str:
+    """The memo of a card gift's entry."""
+    return ("test-mode " if test_mode else "") + ("monthly gift" if monthly else "gift")
 
 
 def saved_id(gift: Gift) -> int:

@@ -109,6 +109,21 @@ def claim(session: Session, event_id: str, event_type: str) -> bool:
     return inserted is not None
 
 
+def claim_all(session: Session, events: list[tuple[str, str]]) -> set[str]:
+    """:func:`claim` for several (id, type) at once, in one statement: the ids this call
+    claimed (an id given twice is claimed once)."""
+    if not events:
+        return set()
+    connection = session.connection()
+    now = utcnow()
+    return set(
+        connection.execute(
+            _claim_statement(connection.dialect.name),
+            [{"id": key, "type": kind[:100], "received_at": now} for key, kind in events],
+        ).scalars()
+    )
+
+
 def dispatch(session: Session, event: dict) -> Handled:
     """One small handler per event type; each brings our rows up to the object's state.
     The event has been screened (:func:`screening.screen`)."""
@@ -191,7 +206,7 @@ def process(
     )
     # Screening reads only the event, so it goes before the claim: on SQLite the claim takes
     # the write lock every other writer waits for, and the lock is held for less.
-    screened = _screen(event)
+    screened = screen(event)
     if not claim(session, outcome.event_id, outcome.type):
         outcome.duplicate = True
         outcome.messages.append("already processed")
@@ -201,7 +216,21 @@ def process(
     return outcome
 
 
-def _screen(event: dict) -> screening.Screened | Exception:
+def process_claimed(
+    session: Session,
+    event: dict,
+    payload: bytes | None,
+    screened: screening.Screened | Exception,
+) -> Outcome:
+    """:func:`process` for an event whose id is claimed already and that was screened
+    (:func:`screen`); in a savepoint of the caller's unit (relief/payments/batch.py)."""
+    outcome = Outcome(event_id=event["id"], type=event["type"][:100])
+    text = None if payload is None else payload.decode("utf-8")
+    _run(session, outcome.event_id, event, outcome, text, screened=screened)
+    return outcome
+
+
+def screen(event: dict) -> screening.Screened | Exception:
     """The event screened, or what screening raised (raised again where it is held)."""
     try:
         return screening.screen(event)
