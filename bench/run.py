@@ -37,6 +37,8 @@ from bench.report_table import Result, Round, report
 from bench.seed import drive_slug, scalar, seed
 from bench.serve import ROOT, Server
 from bench.webhooks import (
+    KEPT,
+    drainer,
     measure_floor,
     measure_webhooks,
     measure_webhooks_with_fees,
@@ -51,9 +53,15 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     seeding, rules = seed(database_url, args.sizes)
     result = Result(backend, version, seeding)
     counter = str(workdir / f"{backend}.changes") if args.change_counter == "on" else ""
+    kept = args.webhooks == "kept"
     server = Server(
-        database_url, workers=args.workers, wsgi_app=args.wsgi_app, change_counter=counter
+        database_url,
+        workers=args.workers,
+        wsgi_app=args.wsgi_app,
+        change_counter=counter,
+        extra_env=KEPT if kept else None,
     )
+    drainers = [drainer(database_url)] if kept else []
     # The yardstick, under the same gunicorn line: Flask answering /healthz and nothing else.
     bare = Server(database_url, workers=args.workers, wsgi_app="bench.bare:app")
     try:
@@ -95,6 +103,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
                     args.duration,
                     args.connections,
                     workdir,
+                    kept=kept,
                 )
                 for _ in range(args.rounds)
             ]
@@ -129,6 +138,8 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
     finally:
         server.stop()
         bare.stop()
+        for one in drainers:
+            one.stop()
     if args.only != "webhooks":
         print(f"[{backend}] the press and monthly PDFs, in-process…", flush=True)
         result.reports = reports_in_process(database_url, args.sizes)
@@ -198,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=2,
         help="gunicorn sync workers (default 2: one per core for CPU-bound load)",
+    )
+    parser.add_argument(
+        "--webhooks",
+        choices=["inline", "kept"],
+        default="inline",
+        help="the webhook legs' RELIEF_WEBHOOKS: inline (each event recorded in its answer)\n"
+        "or kept (kept in the answer, recorded in runs by `flask worker --only stripe-events`;\n"
+        "events/s then counts until the last one is recorded) (default inline)",
     )
     parser.add_argument(
         "--fee-workers",

@@ -3,16 +3,17 @@ statements per signed ``checkout.session.completed`` event, through the Flask te
 server, no network). The events are built and signed before the clock starts.
 
     .venv/bin/python -m bench.webhook_cost [--backend sqlite|postgresql] [--events 2000]
-        [--trace] [--floor] [--units N [--bulk]]
+        [--trace] [--floor] [--kept] [--units N [--bulk]]
 
 ``--trace`` prints the statements of one event. ``--floor`` measures the bare app's floor
 webhook instead (``bench/bare.py``: the signature checked, the event kept, no gift). The
 test client and this loop cost about 0.7 ms of the figure (docs/performance.md, change 22).
-``--units N`` skips the web request: today's ``webhooks.process`` records the events in
-units of work of N events each (one commit per N, a savepoint per event), as a drainer of
-kept events would with today's code (docs/performance.md, session 22). ``--bulk`` records
-each unit with ``batch.process_all`` instead: its paid sessions in a few bulk statements
-(relief/payments/batch.py, session 23).
+``--kept`` answers with RELIEF_WEBHOOKS=kept (the event kept), then records the kept events
+as the worker does and gives that CPU apart. ``--units N`` skips the web request: today's
+``webhooks.process`` records the events in units of work of N events each (one commit per
+N, a savepoint per event), as a drainer of kept events would with today's code
+(docs/performance.md, session 22). ``--bulk`` records each unit with ``batch.process_all``
+instead: its paid sessions in a few bulk statements (relief/payments/batch.py, session 23).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from bench.seed import database
 
 
-def _app(database_url: str, workdir: Path):
+def _app(database_url: str, workdir: Path, webhooks: str = "inline"):
     """Relief as the benchmark serves it, with the benchmark's webhook secret."""
     from bench.serve import WEBHOOK_SECRET
     from relief import create_app
@@ -37,13 +38,21 @@ def _app(database_url: str, workdir: Path):
             "RELIEF_ENV": "development",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "CHANGE_COUNTER": str(workdir / "c"),
+            "RELIEF_WEBHOOKS": webhooks,
         }
     )
 
 
 def measure(
-    database_url: str, workdir: Path, events: int, trace: bool = False, floor: bool = False
+    database_url: str,
+    workdir: Path,
+    events: int,
+    trace: bool = False,
+    floor: bool = False,
+    kept: bool = False,
 ) -> dict:
+    """CPU per event answered (``kept``: kept, then recorded by the drainer, its CPU given
+    apart as ``drain_ms``) and statements per event."""
     from sqlalchemy import event as sql_event
 
     from bench.seed import drive_slug, seed
@@ -59,7 +68,7 @@ def measure(
 
         app, engine = bare.app, bare.database()
     else:
-        app = _app(database_url, workdir)
+        app = _app(database_url, workdir, "kept" if kept else "inline")
         engine = app.extensions["relief.engine"]
     run = f"{time.time_ns():x}"
     slug = drive_slug(1000)
@@ -88,13 +97,37 @@ def measure(
         for payload, headers in signed[50 : 50 + events]:
             answer = client.post("/stripe/webhook", data=payload, headers=headers)
             assert answer.status_code == 200, answer
-            assert floor or "paid" in answer.get_data(as_text=True), answer
+            assert floor or kept or "paid" in answer.get_data(as_text=True), answer
         seconds = time.process_time() - started
         sql_event.remove(engine, "before_cursor_execute", count)
         done = len(signed[50 : 50 + events])
+        drain_ms = _drain(app, done) if kept else None
     finally:
         engine.dispose()
-    return {"cpu_ms": seconds * 1000 / done, "statements": len(statements) / done, "n": done}
+    return {
+        "cpu_ms": seconds * 1000 / done,
+        "statements": len(statements) / done,
+        "n": done,
+        "drain_ms": drain_ms,
+    }
+
+
+def _drain(app, done: int) -> float:
+    """CPU milliseconds per event of recording what the answers kept, as the worker does."""
+    from sqlmodel import Session, func, select
+
+    from relief.models import Gift, KeptEvent
+    from relief.payments import drain
+
+    with app.app_context():
+        started = time.process_time()
+        while drain.drain_once():
+            pass
+        seconds = time.process_time() - started
+    with Session(app.extensions["relief.engine"]) as session:
+        assert session.exec(select(func.count()).select_from(KeptEvent)).one() == 0
+        assert session.exec(select(func.count()).select_from(Gift)).one() >= done
+    return seconds * 1000 / done
 
 
 def measure_units(
@@ -153,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--floor", action="store_true")
+    parser.add_argument(
+        "--kept", action="store_true", help="RELIEF_WEBHOOKS=kept: answer, then drain"
+    )
     parser.add_argument("--units", type=int, metavar="N", help="record in units of N events")
     parser.add_argument(
         "--bulk", action="store_true", help="with --units: record each unit in bulk"
@@ -169,11 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     with database(arguments.backend, "relief-webhook-cost-") as (url, workdir):
-        result = measure(url, workdir, arguments.events, arguments.trace, arguments.floor)
+        result = measure(
+            url, workdir, arguments.events, arguments.trace, arguments.floor, arguments.kept
+        )
     what = f"{arguments.backend}{' floor' if arguments.floor else ''}"
+    what += " (RELIEF_WEBHOOKS=kept)" if arguments.kept else ""
+    drained = (
+        f"; then {result['drain_ms']:.2f} ms per event drained"
+        if result["drain_ms"] is not None
+        else ""
+    )
     print(
-        f"{what}: {result['cpu_ms']:.2f} ms CPU per event, "
-        f"{result['statements']:.1f} statements per event ({result['n']} events)"
+        f"{what}: {result['cpu_ms']:.2f} ms CPU per event answered, "
+        f"{result['statements']:.1f} statements per event{drained} ({result['n']} events)"
     )
     return 0
 

@@ -58,6 +58,9 @@ class Webhooks:
     stripe_lists: int = 0
     #: With Stripe keys: the outbox workers that read the fees.
     fee_workers: int = 0
+    #: RELIEF_WEBHOOKS=kept: seconds from the last answer until a drainer recorded every
+    #: kept event (events/s then counts them: gifts ÷ (load + drain)); None when inline.
+    drain_seconds: float | None = None
     #: Events/s of every round of this leg, in the order run (this one is their median).
     rounds: list[float] = field(default_factory=list)
 
@@ -212,7 +215,10 @@ def measure_webhooks(
     connections: int,
     workdir: Path,
     with_fees: bool = False,
+    kept: bool = False,
 ) -> Webhooks:
+    """``kept``: the server keeps events (RELIEF_WEBHOOKS=kept) and a drainer records them:
+    the leg ends when the last kept event is recorded."""
     run = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
     probe = checkout_completed(0, run, slug)
     status, body = server.post(
@@ -230,16 +236,19 @@ def measure_webhooks(
         database_url, "SELECT count(*) FROM gift WHERE stripe_session_id LIKE :p", p=pattern
     )
     load = wrk(server.base + "/stripe/webhook", seconds, connections, [str(events), "2"])
+    drain_seconds = _drained(database_url) if kept else None
     after = scalar(
         database_url, "SELECT count(*) FROM gift WHERE stripe_session_id LIKE :p", p=pattern
     )
     events.unlink()
     processed = after - before
+    elapsed = load.seconds + (drain_seconds or 0.0)
     hooks = Webhooks(
         True,
         load=load,
         processed=processed,
-        per_second=processed / load.seconds if load.seconds else 0.0,
+        per_second=processed / elapsed if elapsed else 0.0,
+        drain_seconds=drain_seconds,
     )
     if with_fees:
         # The outbox's workers read each fee after the answer: wait for the last one.
@@ -258,6 +267,30 @@ def measure_webhooks(
     return hooks
 
 
+def _drained(database_url: str, most_seconds: float = 120) -> float:
+    """Seconds until no kept event waits (the drainer recorded them all)."""
+    waited = time.monotonic()
+    while scalar(database_url, "SELECT count(*) FROM kept_event"):
+        if time.monotonic() - waited > most_seconds:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - waited
+
+
+def drainer(database_url: str, extra_env: dict | None = None):
+    """``flask worker --only stripe-events``: records the events a server with
+    RELIEF_WEBHOOKS=kept keeps, as the README runs it beside the server."""
+    from bench.serve import _environment
+    from tests.processes.worker import WorkerProcess
+
+    env = {**_environment(database_url), **(extra_env or {}), **KEPT, "RELIEF_ENV": "test"}
+    return WorkerProcess(env, "--only", "stripe-events", "--poll", "0.05")
+
+
+#: The server's setting when its webhook keeps events for a drainer.
+KEPT = {"RELIEF_WEBHOOKS": "kept"}
+
+
 def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path) -> Webhooks:
     """The webhook leg again with Stripe keys, as in production: each gift's fee job is read
     by outbox workers (``flask worker --only fee``; ``--fee-workers``, one as the README runs
@@ -274,10 +307,19 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
     # the database once a second whether a job is due).
     env = {**_environment(database_url), **keys, "RELIEF_ENV": "test"}
     workers = [WorkerProcess(env, "--only", "fee", "--poll", "1") for _ in range(args.fee_workers)]
+    kept = args.webhooks == "kept"
+    drainers = [drainer(database_url, keys)] if kept else []
     server = None
     try:
-        server = Server(database_url, workers=args.workers, wsgi_app=args.wsgi_app, extra_env=keys)
-        web_pids, fee_pids = server.worker_pids(), [worker.pid for worker in workers]
+        server = Server(
+            database_url,
+            workers=args.workers,
+            wsgi_app=args.wsgi_app,
+            extra_env={**keys, **(KEPT if kept else {})},
+        )
+        # Answering counts the drainer's recording too: it is the webhook's work, moved.
+        web_pids = server.worker_pids() + [one.pid for one in drainers]
+        fee_pids = [worker.pid for worker in workers]
         for _ in web_pids:  # each web worker's first request imports what it lazily needs
             server.get("/healthz")
         _settle(fee_pids)  # the fee workers have started (imports are not a fee's cost)
@@ -291,6 +333,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             args.connections,
             workdir,
             with_fees=True,
+            kept=kept,
         )
         hooks.fee_workers = len(workers)
         hooks.stripe_requests = len(stripe.requests)
@@ -306,7 +349,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
     finally:
         if server is not None:
             server.stop()
-        for worker in workers:
+        for worker in workers + drainers:
             worker.stop()
         stripe.stop()
         engine.dispose()

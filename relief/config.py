@@ -86,6 +86,14 @@ def digest_hour_setting(raw: str) -> int:
     return int(text)
 
 
+def webhooks_setting(raw: str) -> str:
+    """RELIEF_WEBHOOKS, checked: "inline" or "kept"."""
+    text = raw.strip().lower()
+    if text not in ("inline", "kept"):
+        raise ConfigError(f"RELIEF_WEBHOOKS must be inline or kept, got {raw[:30]!r}.")
+    return text
+
+
 def ein_setting(raw: str) -> str:
     """RELIEF_ORG_EIN, checked: a US Employer Identification Number, 12-3456789 (or empty)."""
     digits = raw.strip().replace("-", "")
@@ -236,6 +244,9 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
         # Treasurers and admins must sign in with a second factor (enrolled at next sign-in).
         "RELIEF_REQUIRE_2FA": _switch(env, "RELIEF_REQUIRE_2FA"),
+        # "inline": the webhook records each event in its answer; "kept": it keeps the event
+        # and the worker records kept events in runs (relief/payments/drain.py).
+        "RELIEF_WEBHOOKS": webhooks_setting(env.get("RELIEF_WEBHOOKS", "inline")),
         # The hour (0-23, the coalition's time zone) the worker queues the daily digest.
         "RELIEF_DIGEST_HOUR": digest_hour_setting(env.get("RELIEF_DIGEST_HOUR", "7")),
         # One machine only: a file the app's processes share to say "something was committed"

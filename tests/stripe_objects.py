@@ -234,10 +234,14 @@ def post_only(client, evt: dict, secret: str = WEBHOOK_SECRET, timestamp: int | 
 
 
 def run_fee_jobs(app) -> None:
-    """Run the fee jobs due now, as ``flask worker --burst`` would (emails are left queued:
-    tests that send them start a mail server)."""
+    """Record the kept events (RELIEF_WEBHOOKS=kept) and run the fee jobs due now, as
+    ``flask worker --burst`` would (emails are left queued: tests that send them start a
+    mail server)."""
     from relief.outbox.worker import Worker
 
+    drainer = Worker(app)
+    while drainer.drain():
+        pass
     Worker(app, kinds=("fee",)).burst()
 
 

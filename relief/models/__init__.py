@@ -55,6 +55,7 @@ from relief.models.members import MemberLink, MemberPage
 from relief.models.organization import ReceiptSettings
 from relief.models.privacy import ErasedDonor, email_key, normalise_email
 from relief.models.stripe import (
+    KeptEvent,
     ParkedEvent,
     Payout,
     PayoutTransaction,
@@ -117,6 +118,7 @@ __all__ = [
     "SumsZone",
     "MonthlyGift",
     "ParkedEvent",
+    "KeptEvent",
     "PartnerReport",
     "PartnerReportRemittance",
     "Payout",

@@ -117,3 +117,22 @@ class PayoutTransaction(SQLModel, table=True):
     #: it (``ledger.owner``: the gift's chapter, or for a gift to the whole drive its host).
     gift_id: int | None = Field(default=None, foreign_key="gift.id")
     chapter_id: int | None = Field(default=None, foreign_key="chapter.id", index=True)
+
+
+class KeptEvent(SQLModel, table=True):
+    """A signed event the webhook kept without processing it (``RELIEF_WEBHOOKS=kept``): a
+    drainer processes it, in arrival order with the others, and deletes it in the same unit
+    (relief/payments/drain.py). Its claim in ``stripe_event`` is made then, so a redelivery
+    kept twice is still processed once."""
+
+    __tablename__ = "kept_event"
+    id: int | None = Field(default=None, primary_key=True)
+    #: The event as Stripe signed it.
+    payload: str
+    received_at: datetime = Field(default_factory=utcnow)
+    #: Runs that failed; after ``drain.MAX_ATTEMPTS`` it is held for a person.
+    attempts: int = 0
+    #: Not drained before this (a failed run waits, doubling).
+    run_after: datetime = Field(default_factory=utcnow)
+    #: Why the last run failed (the exception's name, never a value of the body).
+    error: str | None = Field(default=None, max_length=500)

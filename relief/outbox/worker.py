@@ -34,7 +34,7 @@ from flask.cli import with_appcontext
 from relief import boundary, mail, outbox
 from relief.errors import DomainError
 from relief.models import JobStatus, utcnow
-from relief.payments import fee_reader, refund_reader
+from relief.payments import drain, fee_reader, refund_reader
 from relief.payments.choice import for_app
 from relief.payments.gateway import GatewayError
 from relief.treasury import digest
@@ -96,6 +96,8 @@ BATCH_HANDLERS: dict[
     "fee": (fee_reader.BATCH_SIZE, _read_fees),
 }
 KINDS = sorted({*HANDLERS, *BATCH_HANDLERS})
+#: ``--only`` this: the worker records kept Stripe events (RELIEF_WEBHOOKS=kept) and runs no job.
+STRIPE_EVENTS = "stripe-events"
 #: How a run may end short of success, told on the job (anything else is logged too).
 EXPECTED_FAILURES = (
     outbox.Kept,
@@ -208,9 +210,22 @@ class Worker:
                     ran.append(Ran(job.key, status, message))
         return ran
 
+    def drain(self, now: datetime | None = None) -> int:
+        """Record the next kept Stripe events (RELIEF_WEBHOOKS=kept), up to a hundred; how
+        many. A worker given ``--only`` kinds of jobs leaves them to the others, unless one
+        of those is :data:`STRIPE_EVENTS`."""
+        if self.kinds is not None and STRIPE_EVENTS not in self.kinds:
+            return 0
+        with self.app.app_context():
+            return drain.drain_once(now)
+
     def burst(self, now: datetime | None = None, echo=None) -> Counter:
-        """Run every job due now, then return how each ended."""
+        """Record every kept Stripe event, run every job due now, then return how each
+        ended."""
         ended: Counter = Counter()
+        while drained := self.drain(now):
+            if echo is not None:
+                echo(f"recorded {drained} kept Stripe event{'s' if drained != 1 else ''}")
         while ran := self.run_next(now):
             for one in ran:
                 ended[one.status] += 1
@@ -235,11 +250,12 @@ class Worker:
                 if time.monotonic() >= next_digest_check:
                     self.queue_digests()
                     next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
+                drained = self.drain()
                 ran = self.run_next()
             except DomainError as error:  # the database is down: wait, try again
                 log.warning("worker waiting: %s", error)
-                ran = []
-            if not ran:
+                drained, ran = 0, []
+            if not ran and not drained:
                 stop.wait(self.poll_seconds)
                 continue
             if echo is not None:
@@ -278,9 +294,10 @@ def summary(ended: Counter) -> str:
 )
 @click.option(
     "--only",
-    type=click.Choice(KINDS),
+    type=click.Choice([*KINDS, STRIPE_EVENTS]),
     multiple=True,
-    help="Run only jobs of this kind (repeatable): e.g. a worker of its own for fee reads.",
+    help="Run only jobs of this kind (repeatable): e.g. a worker of its own for fee reads; "
+    f"{STRIPE_EVENTS}: record the Stripe events the webhook kept (RELIEF_WEBHOOKS=kept).",
 )
 @click.option(
     "--batch-pause",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import String, bindparam, func
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,7 +30,7 @@ from sqlalchemy.exc import DataError
 from sqlmodel import Session, SQLModel, col, select
 
 from relief.errors import DomainError, NotFound
-from relief.models import ParkedEvent, StripeEvent, utcnow
+from relief.models import KeptEvent, ParkedEvent, StripeEvent, utcnow
 from relief.payments import fulfilment, records, reversals, screening
 from relief.payments.fulfilment import Handled
 from relief.payments.screening import Hold
@@ -76,6 +77,8 @@ class Outcome:
     duplicate: bool = False
     messages: list[str] = field(default_factory=list)
     parked: bool = False
+    #: Kept for the worker to process (RELIEF_WEBHOOKS=kept), not processed yet.
+    queued: bool = False
 
     def as_json(self) -> dict:
         return {
@@ -83,6 +86,7 @@ class Outcome:
             "type": self.type,
             "duplicate": self.duplicate,
             "parked": self.parked,
+            "queued": self.queued,
             "result": self.messages,
         }
 
@@ -185,6 +189,49 @@ def receive(session: Session, payload: bytes, signature: str | None, secret: str
         _hold(session, key, None, str(error), outcome, payload.decode("utf-8"))
         return outcome
     return process(session, event, payload, whole_unit=True)
+
+
+def keep(session: Session, payload: bytes, signature: str | None, secret: str) -> Outcome:
+    """The webhook's work when events are kept (RELIEF_WEBHOOKS=kept): check the signature
+    on the raw bytes and keep the event as signed, in one statement, for the worker to
+    process in arrival order (relief/payments/drain.py). Raises BadSignature as
+    :func:`receive` does; a signed body too deeply nested to read is held at once."""
+    try:
+        event = verify_event(payload, signature, secret)
+    except Unreadable:
+        return receive(session, payload, signature, secret)
+    now = utcnow()
+    session.connection().execute(
+        _keep_statement(),
+        {"payload": payload.decode("utf-8"), "received_at": now, "run_after": now, "attempts": 0},
+    )
+    kind = event["type"]
+    return Outcome(
+        event_id=str(event["id"])[:255],
+        type=kind[:100] if isinstance(kind, str) else "(no type)",
+        queued=True,
+        messages=["kept; the worker records it"],
+    )
+
+
+@functools.cache
+def _keep_statement():
+    return sql_insert(SQLModel.metadata.tables[KeptEvent.__tablename__])
+
+
+def hold_unprocessed(session: Session, event: dict, payload: bytes, reason: str) -> Outcome:
+    """Hold a kept event that failed to process every time it was tried, with the reason,
+    for a person (inside the caller's unit); nothing of it is posted."""
+    event_id = event.get("id")
+    key = event_id if isinstance(event_id, str) and screening.is_id(event_id) else None
+    key = key or _body_key(payload)
+    outcome = Outcome(event_id=key, type=_type_of(event))
+    if not claim(session, key, outcome.type):
+        outcome.duplicate = True
+        outcome.messages.append("already processed")
+        return outcome
+    _hold(session, key, event, reason, outcome, payload.decode("utf-8"))
+    return outcome
 
 
 def process(

@@ -4,6 +4,7 @@ and with the database it leaves behind, which still proves its ledger. Deselect 
 ``-m "not bench"``."""
 
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -159,14 +160,50 @@ def test_match_cost_reads_gifts_in_order_only_where_their_order_decides(tmp_path
 
 
 @pytest.mark.bench
-def test_webhook_cost_in_units_records_every_event_as_a_paid_gift(tmp_path):
-    """``python -m bench.webhook_cost --units N``: every event becomes a paid gift through
-    today's ``webhooks.process`` in units of N, and the drive's ledger still proves."""
+def test_kept_webhooks_are_counted_until_the_drainer_recorded_the_last(tmp_path):
+    """``python -m bench --webhooks kept``: the server keeps events, a drainer records them,
+    and events/s is gifts ÷ (the load's seconds + the drain's)."""
+    database = tmp_path / "bench.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--sizes", "1000", "--duration", "1", "--rounds", "1"]
+        + ["--backends", "sqlite", "--sqlite-file", str(database), "--only", "webhooks"]
+        + ["--webhooks", "kept"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout
+    assert "RELIEF_WEBHOOKS=kept" in table
+    for leg in (r"^sqlite\s+", r"with Stripe keys.*: "):
+        found = line_after(
+            table,
+            "Signed Stripe webhooks",
+            leg + rf"({NUMBER}) events/s [✓✗] .*\(({NUMBER}) gifts.*, 0 failed; the last kept "
+            rf"event recorded ({NUMBER}) s after the last answer;.* ledger exact\)$",
+        )
+        per_second, recorded, drained = map(number, found.groups())
+        assert recorded > 0 and per_second > 0 and drained >= 0
+    assert "ms answering and recording (the drainer)" in table
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM kept_event").fetchone() == (0,)
+
+
+@pytest.mark.bench
+@pytest.mark.parametrize("bulk", [False, True], ids=["one by one", "bulk"])
+def test_webhook_cost_in_units_records_every_event_as_a_paid_gift(tmp_path, bulk):
+    """``python -m bench.webhook_cost --units N [--bulk]``: every event becomes a paid gift
+    through today's ``webhooks.process`` (or ``batch.process_all``) in units of N, and the
+    drive's ledger still proves."""
     from bench.webhook_cost import measure_units
 
     database = tmp_path / "bench.db"
-    found = measure_units(f"sqlite:///{database}", tmp_path, events=30, size=7)
+    found = measure_units(f"sqlite:///{database}", tmp_path, events=30, size=7, bulk=bulk)
     assert found["n"] == 30 and found["cpu_ms"] > 0
+    # One by one each event costs its own sixteen or so statements; in bulk a unit of seven
+    # costs a few in all.
+    assert found["statements"] < 5 if bulk else found["statements"] > 10
     app = make_app(f"sqlite:///{database}")
     try:
         with app.app_context(), Session(app.extensions["relief.engine"]) as session:
@@ -176,6 +213,17 @@ def test_webhook_cost_in_units_records_every_event_as_a_paid_gift(tmp_path):
             assert ledger.totals(session, drive).figures.gift_count == 1_080
     finally:
         app.extensions["relief.engine"].dispose()
+
+
+@pytest.mark.bench
+def test_webhook_cost_kept_answers_then_drains_every_event(tmp_path):
+    """``python -m bench.webhook_cost --kept``: the answers keep, the drain records them all."""
+    from bench.webhook_cost import measure
+
+    database = tmp_path / "bench.db"
+    found = measure(f"sqlite:///{database}", tmp_path, events=30, kept=True)
+    assert found["n"] == 30 and found["cpu_ms"] > 0 and found["drain_ms"] > 0
+    assert found["statements"] == 2  # the kept event's insert, and the unit's writer lock
 
 
 @pytest.mark.bench

@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, ...]] = [
         "relief.payments.commands",
         "relief.payments.fee_reader",
         "relief.payments.refund_reader",
+        "relief.payments.drain",
         "relief.outbox.worker",
         "relief.treasury.commands",
         "relief.reports.cli",
