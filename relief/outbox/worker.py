@@ -159,15 +159,19 @@ class Worker:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.kinds = kinds
+        #: The kinds of jobs it runs (None: all); empty for a drainer of kept events only.
+        self.job_kinds = None if kinds is None else tuple(k for k in kinds if k != STRIPE_EVENTS)
         self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def run_next(self, now: datetime | None = None) -> list[Ran]:
         """Claim the next due job — and, for a kind read in batches (fees), up to a hundred
         due jobs of its kind — run them, record how each ended; empty when nothing is due."""
+        if self.job_kinds == ():
+            return []  # a drainer of kept Stripe events only
         with self.app.app_context():
             with boundary.command() as session:
                 first = outbox.claim(
-                    session, self.name, now=now, lease=self.lease, kinds=self.kinds
+                    session, self.name, now=now, lease=self.lease, kinds=self.job_kinds
                 )
                 if first is None:
                     return []
@@ -258,6 +262,12 @@ class Worker:
             if not ran and not drained:
                 stop.wait(self.poll_seconds)
                 continue
+            if not ran and drained < drain.BATCH_SIZE and self.batch_pause:
+                # Kept events arrive one by one: a short wait fills the next run, where
+                # draining at once would take them a few at a time, each run holding
+                # SQLite's one writer lock the webhook's answers wait for.
+                stop.wait(self.batch_pause)
+                continue
             if echo is not None:
                 for one in ran:
                     echo(one.line())
@@ -304,8 +314,8 @@ def summary(ended: Counter) -> str:
     type=click.FloatRange(min=0),
     default=0.5,
     show_default=True,
-    help="Seconds to wait after a batch of fee reads that was not full (fuller batches ask "
-    "Stripe less often under load).",
+    help="Seconds to wait after a batch of fee reads or of kept Stripe events that was not "
+    "full (fuller batches ask Stripe less often, and hold the database less, under load).",
 )
 @with_appcontext
 def worker_command(burst, lease, poll, only, batch_pause):

@@ -41,6 +41,14 @@ def drain_once(now: datetime | None = None) -> int:
     """Record the oldest kept events that are due, up to :data:`BATCH_SIZE`, in one unit of
     work (inside an app context); how many were taken."""
     now = now or utcnow()
+    with boundary.command(write=False) as session:
+        # Asked first without the writer's lock (SQLite has one, which the webhook's answers
+        # wait for): usually nothing is due.
+        if (
+            session.exec(select(KeptEvent.id).where(col(KeptEvent.run_after) <= now)).first()
+            is None
+        ):
+            return 0
     with boundary.command() as session:
         kept = _take(session, now)
         if not kept:
