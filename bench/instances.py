@@ -10,6 +10,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from bench.seed import scalar
 from bench.serve import WEBHOOK_SECRET, Server
 from bench.webhooks import checkout_completed
 from tests import stripe_objects as so
@@ -34,17 +35,26 @@ def _raised(server: Server, slug: str) -> int:
     return json.loads(body)["raised_cents"]
 
 
-def next_answer(a: Server, b: Server, slug: str, trials: int = 50) -> NextAnswer:
-    """Post a distinct signed $25 event to A; the moment A has answered, ask B's API (a warm,
-    cached answer until B learns of the change) until it shows the gift."""
+def next_answer(
+    a: Server, b: Server, slug: str, trials: int = 50, database_url: str | None = None
+) -> NextAnswer:
+    """Post a distinct signed $25 event to A; the moment A has recorded it, ask B's API (a
+    warm, cached answer until B learns of the change) until it shows the gift. A records it
+    in its answer, or — when A keeps events (RELIEF_WEBHOOKS=kept, its answer "queued") —
+    when its drainer commits it: then the clock starts once the gift is in the database
+    (``database_url``)."""
     tag = os.urandom(4).hex()
     shown, waits = 0, []
     for number in range(1, trials + 1):
         before = _raised(b, slug)
         payload = checkout_completed(number, f"next{tag}", slug)
-        status, _ = a.post("/stripe/webhook", payload, so.webhook_headers(payload, WEBHOOK_SECRET))
+        status, body = a.post(
+            "/stripe/webhook", payload, so.webhook_headers(payload, WEBHOOK_SECRET)
+        )
         if not 200 <= status < 300:
             raise RuntimeError(f"instance A answered a signed event {status}")
+        if json.loads(body).get("queued"):
+            _recorded(database_url, f"cs_bench_next{tag}_{number}")
         answered = time.perf_counter()
         first = True
         while _raised(b, slug) != before + 2_500:
@@ -54,3 +64,15 @@ def next_answer(a: Server, b: Server, slug: str, trials: int = 50) -> NextAnswer
         waits.append((time.perf_counter() - answered) * 1000)
         shown += first
     return NextAnswer(trials, shown, statistics.median(waits), max(waits))
+
+
+def _recorded(database_url: str | None, session_id: str) -> None:
+    """Wait until the gift of this Checkout Session is committed (a drainer recorded it)."""
+    if database_url is None:
+        raise RuntimeError("instance A keeps events: give next_answer the database's URL")
+    waited = time.monotonic()
+    query = "SELECT count(*) FROM gift WHERE stripe_session_id = :session"
+    while not scalar(database_url, query, session=session_id):
+        if time.monotonic() - waited > 30:
+            raise RuntimeError(f"no drainer recorded {session_id} in 30 s")
+        time.sleep(0.005)

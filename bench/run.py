@@ -61,7 +61,8 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
         change_counter=counter,
         extra_env=KEPT if kept else None,
     )
-    drainers = [drainer(database_url)] if kept else []
+    # The drainer's commits must reach the servers' caches as the web workers' do.
+    drainers = [drainer(database_url, {"RELIEF_CHANGE_COUNTER": counter})] if kept else []
     # The yardstick, under the same gunicorn line: Flask answering /healthz and nothing else.
     bare = Server(database_url, workers=args.workers, wsgi_app="bench.bare:app")
     try:
@@ -127,7 +128,9 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
                 change_counter=str(workdir / "instance-b.changes") if counter else "",
             )
             try:
-                result.two_instances = next_answer(server, other, drive_slug(min(args.sizes)))
+                result.two_instances = next_answer(
+                    server, other, drive_slug(min(args.sizes)), database_url=database_url
+                )
             finally:
                 other.stop()
         if args.only == "webhooks":
