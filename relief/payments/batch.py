@@ -78,6 +78,8 @@ class _Planned:
     values: dict | None = None
     email: str | None = None
     known: tuple[str, ...] = ()
+    #: The member's page the session names, looked up once for the run.
+    page: MemberPage | None = None
 
 
 def process_all(session: Session, events: Sequence[tuple[dict, bytes | None]]) -> list[Outcome]:
@@ -192,7 +194,7 @@ def _plan(session: Session, todo: list[_Paid]) -> list[_Planned]:
         if gift is None:
             where = (metadata["drive"], metadata.get("chapter"))
             if where not in drives:
-                drives[where] = _drive_and_chapter(session, *where)
+                drives[where] = fulfilment.drive_row(session, *where)
             drive_id, chapter_id, drive_currency = drives[where]
             if drive_id is None or currency != drive_currency:
                 break  # no such drive (assigned later), or held: another currency
@@ -232,7 +234,13 @@ def _plan(session: Session, todo: list[_Paid]) -> list[_Planned]:
             gift.stripe_subscription_id,
             obj["id"],
         )
-        planned.append(_Planned(paid, gift=gift, email=email, known=_ids(known)))
+        page = None
+        if fulfilment.may_credit_member(gift):
+            member = (gift.drive_id, metadata.get("member"))
+            if member not in pages:
+                pages[member] = members.credited(session, *member)
+            page = pages[member]
+        planned.append(_Planned(paid, gift=gift, email=email, known=_ids(known), page=page))
     return _before_erased_or_parked(session, planned)
 
 
@@ -251,18 +259,6 @@ def _our_gifts(session: Session, todo: list[_Paid]) -> list[Gift]:
     if is_postgres(session):
         query = query.with_for_update()
     return list(session.exec(query).all())
-
-
-def _drive_and_chapter(
-    session: Session, drive: str, chapter: str | None
-) -> tuple[int | None, int | None, str | None]:
-    """The drive's id, the chapter's (if it takes part), and the drive's currency."""
-    row = (
-        session.connection()
-        .execute(fulfilment.DRIVE_AND_CHAPTER, {"drive": drive, "chapter": chapter})
-        .first()
-    )
-    return (None, None, None) if row is None else (row[0], row[1], row[2])
 
 
 def _before_erased_or_parked(session: Session, planned: list[_Planned]) -> list[_Planned]:
@@ -324,8 +320,7 @@ def _record(session: Session, planned: list[_Planned], outcomes: list[Outcome | 
             gift = one.gift
             fulfilment.take_session(gift, paid.obj, paid.amount, False, None)
             if fulfilment.may_credit_member(gift):
-                page = members.credited(session, gift.drive_id, paid.metadata.get("member"))
-                fulfilment.credit_member(gift, page)
+                fulfilment.credit_member(gift, one.page)
             records.set_paid(gift, paid.paid_at)
             gift_id, public_id, amount = records.saved_id(gift), gift.public_id, gift.amount_cents
             drive_id, chapter_id, currency = gift.drive_id, gift.chapter_id, gift.currency

@@ -21,7 +21,7 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from relief import boundary
 from relief.db import is_postgres
@@ -106,8 +106,3 @@ def _one_by_one(
                 "Nothing of it was posted; run it again once the cause is fixed.",
             )
         session.delete(one)
-
-
-def waiting(session: Session) -> int:
-    """How many kept events wait to be recorded."""
-    return session.exec(select(func.count()).select_from(KeptEvent)).one()

@@ -51,7 +51,7 @@ class Handled:
 
 #: A session's drive (by slug) and its currency, and, if it takes part in that drive, its
 #: chapter (by slug).
-DRIVE_AND_CHAPTER = (
+_DRIVE_AND_CHAPTER = (
     select(Drive.id, Chapter.id, Drive.currency)
     .select_from(Drive)
     .outerjoin(DriveChapter, col(DriveChapter.drive_id) == col(Drive.id))
@@ -76,15 +76,24 @@ def _drive_and_chapter(
     drive_slug = metadata.get("drive")
     if not drive_slug:
         return None, None
+    drive_id, chapter_id, drive_currency = drive_row(session, drive_slug, metadata.get("chapter"))
+    if drive_id is None or drive_currency is None:
+        return None, None
+    _same_currency(currency, drive_currency, f"drive {drive_slug} counts")
+    return drive_id, chapter_id
+
+
+def drive_row(
+    session: Session, drive: str, chapter: str | None
+) -> tuple[int | None, int | None, str | None]:
+    """The drive's id, the chapter's (if it takes part in the drive) and the drive's
+    currency; all None when there is no such drive."""
     row = (
         session.connection()
-        .execute(DRIVE_AND_CHAPTER, {"drive": drive_slug, "chapter": metadata.get("chapter")})
+        .execute(_DRIVE_AND_CHAPTER, {"drive": drive, "chapter": chapter})
         .first()
     )
-    if row is None:
-        return None, None
-    _same_currency(currency, row[2], f"drive {drive_slug} counts")
-    return row[0], row[1]
+    return (None, None, None) if row is None else (row[0], row[1], row[2])
 
 
 def _currency(obj: dict) -> str:
