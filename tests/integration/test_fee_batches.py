@@ -125,6 +125,51 @@ def test_the_list_is_paged_only_as_far_as_the_fees_wanted(
     assert pending(stripe_session) == 0
 
 
+def paid_meanwhile(fake_stripe, count: int) -> None:
+    """Card payments made after the batch's, their webhooks not here yet: the list, newest
+    first, shows them before the batch's own (as under a stream of gifts)."""
+    later = int(time.time()) + 1
+    for number in range(count):
+        fake_stripe.add_charge(f"pi_z_meanwhile{number}", created=later)
+
+
+def test_a_batch_pages_past_the_payments_made_meanwhile(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    """At ~800 gifts a second, Stripe's whole-second times put pages of newer payments before
+    a batch's own. The batch reads on past them, as many pages as it wants fees at most, and
+    reads none of its sixteen alone (ten pages at most read six alone before, issue 18)."""
+    fake_stripe.page_size = 2
+    paid_meanwhile(fake_stripe, 10)
+    wanted = [f"pi_wanted{n:02}" for n in range(16)]
+    pay(stripe_client, fake_stripe, wanted)
+    fake_stripe.requests.clear()
+    assert Worker(stripe_app, kinds=("fee",)).burst() == {JobStatus.DONE: 16}
+    assert asked(fake_stripe) == [LIST] * 13  # 5 pages of payments meanwhile, 8 of its own
+    assert sorted(c for (c,) in fee_entries(stripe_session).values()) == [30 + n for n in range(16)]
+    assert pending(stripe_session) == 0
+    assert ledger.verify(stripe_session, drive) == []
+
+
+def test_a_small_batch_reads_no_more_pages_than_fees(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    """Three fees behind ten newer payments: three pages (one request each, as a fee read
+    alone is), then the three read alone; never more than twice the requests of reading
+    each alone."""
+    fake_stripe.page_size = 2
+    paid_meanwhile(fake_stripe, 10)
+    pay(stripe_client, fake_stripe, ["pi_small1", "pi_small2", "pi_small3"])
+    fake_stripe.requests.clear()
+    assert Worker(stripe_app, kinds=("fee",)).burst() == {JobStatus.DONE: 3}
+    lists = [path for path in asked(fake_stripe) if path == LIST]
+    alone = [path for path in asked(fake_stripe) if path != LIST]
+    assert len(lists) == 3
+    assert sorted(alone) == [f"/v1/payment_intents/pi_small{n}" for n in (1, 2, 3)]
+    assert sorted(c for (c,) in fee_entries(stripe_session).values()) == [30, 31, 32]
+    assert ledger.verify(stripe_session, drive) == []
+
+
 def test_fees_an_earlier_list_showed_are_not_asked_for_again(
     stripe_session, stripe_app, stripe_client, fake_stripe, drive
 ):
