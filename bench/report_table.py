@@ -212,8 +212,8 @@ def report(args, results: list[Result], load_before: tuple) -> str:
         + (
             "; RELIEF_WEBHOOKS=kept: each event kept in its answer and recorded in runs by a "
             "drainer (`flask worker --only stripe-events`), counted until the last is recorded"
-            if getattr(args, "webhooks", "inline") == "kept"
-            else ""
+            if getattr(args, "webhooks", "kept") == "kept"
+            else "; RELIEF_WEBHOOKS=inline: each event recorded in its answer"
         ),
     ]
     for result in results:

@@ -37,7 +37,6 @@ from bench.report_table import Result, Round, report
 from bench.seed import drive_slug, scalar, seed
 from bench.serve import ROOT, Server
 from bench.webhooks import (
-    KEPT,
     drainer,
     measure_floor,
     measure_webhooks,
@@ -59,7 +58,7 @@ def measure(backend: str, version: str, database_url: str, args, workdir: Path) 
         workers=args.workers,
         wsgi_app=args.wsgi_app,
         change_counter=counter,
-        extra_env=KEPT if kept else None,
+        extra_env={"RELIEF_WEBHOOKS": args.webhooks},
     )
     # The drainer's commits must reach the servers' caches as the web workers' do.
     drainers = [drainer(database_url, {"RELIEF_CHANGE_COUNTER": counter})] if kept else []
@@ -216,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--webhooks",
         choices=["inline", "kept"],
-        default="inline",
-        help="the webhook legs' RELIEF_WEBHOOKS: inline (each event recorded in its answer)\n"
-        "or kept (kept in the answer, recorded in runs by `flask worker --only stripe-events`;\n"
-        "events/s then counts until the last one is recorded) (default inline)",
+        default="kept",
+        help="the servers' RELIEF_WEBHOOKS: kept (the app's default: kept in the answer,\n"
+        "recorded in runs by `flask worker --only stripe-events`; events/s then counts until\n"
+        "the last one is recorded) or inline (each event recorded in its answer) (default kept)",
     )
     parser.add_argument(
         "--fee-workers",

@@ -315,7 +315,7 @@ def measure_webhooks_with_fees(database_url: str, slug: str, args, workdir: Path
             database_url,
             workers=args.workers,
             wsgi_app=args.wsgi_app,
-            extra_env={**keys, **(KEPT if kept else {})},
+            extra_env={**keys, "RELIEF_WEBHOOKS": args.webhooks},
         )
         # Answering counts the drainer's recording too: it is the webhook's work, moved.
         web_pids = server.worker_pids() + [one.pid for one in drainers]

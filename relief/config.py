@@ -244,9 +244,10 @@ def from_environment(instance_path: str, env: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", ""),
         # Treasurers and admins must sign in with a second factor (enrolled at next sign-in).
         "RELIEF_REQUIRE_2FA": _switch(env, "RELIEF_REQUIRE_2FA"),
-        # "inline": the webhook records each event in its answer; "kept": it keeps the event
-        # and the worker records kept events in runs (relief/payments/drain.py).
-        "RELIEF_WEBHOOKS": webhooks_setting(env.get("RELIEF_WEBHOOKS", "inline")),
+        # "kept" (the default, as Stripe advises: answer at once, process from a queue): the
+        # webhook keeps each signed event and the worker records kept events in runs
+        # (relief/payments/drain.py); "inline": the webhook records each event in its answer.
+        "RELIEF_WEBHOOKS": webhooks_setting(env.get("RELIEF_WEBHOOKS", "kept")),
         # The hour (0-23, the coalition's time zone) the worker queues the daily digest.
         "RELIEF_DIGEST_HOUR": digest_hour_setting(env.get("RELIEF_DIGEST_HOUR", "7")),
         # One machine only: a file the app's processes share to say "something was committed"

@@ -33,6 +33,12 @@ for _name in (
     os.environ.pop(_name, None)
 os.environ["SECRET_KEY"] = "test-secret-key"
 os.environ["RELIEF_ENV"] = "test"
+# Most webhook tests read what the webhook answers Stripe about each event (held, parked, a
+# duplicate, a 500 that Stripe retries): they run inline, each event recorded in its answer
+# (servers and workers the tests start inherit it). The default, RELIEF_WEBHOOKS=kept, runs
+# the same recording in the worker's drain: tests/stories walk it for every story, and
+# test_kept_webhooks and test_webhook_batches prove the drain and the bulk path against it.
+os.environ["RELIEF_WEBHOOKS"] = "inline"
 # The app's days are the coalition's (UTC unless a test sets RELIEF_TIMEZONE) and the tests
 # take theirs from date.today(): both on UTC's clock, so that the suite run by a treasurer in
 # Missouri at 8 pm (already tomorrow in UTC) agrees with the app. Servers, browsers and workers

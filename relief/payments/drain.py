@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from relief import boundary
 from relief.db import is_postgres
@@ -35,6 +36,36 @@ BATCH_SIZE = 100
 #: Failed runs of one event before it is held for a person.
 MAX_ATTEMPTS = 8
 FIRST_WAIT = timedelta(seconds=30)
+#: A kept event older than this means no worker is recording them: the admin is warned
+#: (a running worker records each within a second or two, even under load).
+STALLED_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The kept events not recorded yet, for the admin's outbox page."""
+
+    waiting: int
+    #: When the oldest of them reached the webhook (None when none waits).
+    oldest_at: datetime | None
+    #: Of them, those that failed at least once and wait for their next try.
+    retrying: int
+
+    def stalled(self, now: datetime) -> bool:
+        """Whether the oldest waits longer than a running worker would let it."""
+        return self.oldest_at is not None and now - self.oldest_at > STALLED_AFTER
+
+
+def backlog(session: Session) -> Backlog:
+    """How many kept events wait for the worker, since when (one query)."""
+    waiting, oldest_at, retrying = session.exec(
+        select(
+            func.count(),
+            func.min(KeptEvent.received_at),
+            func.count().filter(col(KeptEvent.attempts) > 0),
+        ).select_from(KeptEvent)
+    ).one()
+    return Backlog(waiting=waiting, oldest_at=oldest_at, retrying=retrying)
 
 
 def drain_once(now: datetime | None = None) -> int:

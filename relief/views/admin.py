@@ -24,7 +24,7 @@ from relief.errors import DomainError
 from relief.forms import no_control_characters
 from relief.models import AccountRole, utcnow
 from relief.organize.forms import HostForm
-from relief.payments import webhooks
+from relief.payments import drain, webhooks
 from relief.treasury import audit, gifts, journal
 from relief.treasury.forms import ActionForm, AdminAssignForm
 from relief.web import refusal_status, whole_number_arg
@@ -163,10 +163,13 @@ def drive_host(slug):
 @bp.get("/outbox")
 @auth.admin_required
 def outbox_page():
-    view = mail.outbox_view(db.session(), current_app.config, utcnow())
+    now = utcnow()
+    view = mail.outbox_view(db.session(), current_app.config, now)
     return render_template(
         "admin/outbox.html",
         view=view,
+        stripe_events=drain.backlog(db.session()),
+        now=now,
         sending=current_app.config.get("SMTP") is not None,
         max_attempts=outbox.MAX_ATTEMPTS,
     )

@@ -165,8 +165,10 @@ def test_a_worker_stopped_mid_run_loses_no_event(kept_app, monkeypatch):
 
 
 def test_the_setting_is_checked(tmp_path):
-    assert from_environment(str(tmp_path), {})["RELIEF_WEBHOOKS"] == "inline"
+    assert from_environment(str(tmp_path), {})["RELIEF_WEBHOOKS"] == "kept"
     assert from_environment(str(tmp_path), {"RELIEF_WEBHOOKS": "Kept"})["RELIEF_WEBHOOKS"] == "kept"
+    chosen = from_environment(str(tmp_path), {"RELIEF_WEBHOOKS": " inline"})
+    assert chosen["RELIEF_WEBHOOKS"] == "inline"
     with pytest.raises(ConfigError, match="RELIEF_WEBHOOKS must be inline or kept"):
         from_environment(str(tmp_path), {"RELIEF_WEBHOOKS": "later"})
 
@@ -199,3 +201,35 @@ def test_two_workers_draining_at_once_record_every_event_once(kept_app):
     assert len(_gifts(kept_app)) == 120
     assert _raised(kept_app) == sum(1_000 + number for number in range(120))
     assert _count(kept_app, KeptEvent) == 0
+
+
+def test_the_admin_sees_events_waiting_for_the_worker_and_is_warned_when_none_runs(kept_app):
+    """Kept events are invisible on the drive pages until the worker records them: the
+    admin's outbox page says how many wait and since when, and warns once the oldest waits
+    longer than a running worker takes (no worker, or one without the app's settings)."""
+    from tests.treasury_helpers import SignedIn, make_user
+
+    with kept_app.app_context(), boundary.command() as session:
+        make_user(session, "admin@mo.org", admin=True)
+    admin = SignedIn(kept_app, "admin@mo.org")
+    assert "Stripe event" not in admin.get("/admin/outbox").get_data(as_text=True)
+
+    client = kept_app.test_client()
+    for number in (1, 2):
+        assert so.post_only(client, _paid(f"cs_waiting{number}")).get_json()["queued"]
+    page = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "<strong>2</strong> Stripe events wait" in page
+    assert "is <code>flask --app app worker</code> running" not in page
+
+    with Session(kept_app.extensions["relief.engine"]) as session:
+        for one in session.exec(select(KeptEvent)):
+            one.received_at = utcnow() - drain.STALLED_AFTER - timedelta(seconds=5)
+            session.add(one)
+        session.commit()
+    page = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "<strong>2</strong> Stripe events wait" in page
+    assert "is <code>flask --app app worker</code> running" in page
+
+    Worker(kept_app).burst()
+    assert "Stripe event" not in admin.get("/admin/outbox").get_data(as_text=True)
+    assert set(_gifts(kept_app)) == {"cs_waiting1", "cs_waiting2"}

@@ -258,6 +258,9 @@ class DriveStories(RuleBasedStateMachine):
             STRIPE_WEBHOOK_SECRET=so.WEBHOOK_SECRET,
             STRIPE_API_BASE=self.fake.url,
             RELIEF_TIMEZONE=TIMEZONE,
+            # The default: the webhook keeps each event and the worker's drain records them,
+            # those of a burst in one run (deliver and run_fee_jobs drain, as the worker does).
+            RELIEF_WEBHOOKS="kept",
         )
         with data(self.app) as session:
             self.drive_id = drives.get_drive(session, DRIVE).id
