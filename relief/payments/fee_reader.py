@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 
 #: Fee jobs a worker claims and reads at once: one page of Stripe's list.
 BATCH_SIZE = 100
-#: How long before its webhook reached us a payment may have been charged and still be
-#: looked for in the list (Stripe sends ``checkout.session.completed`` within seconds of the
-#: payment; a redelivery hours later is read on its own).
-CHARGED_BEFORE_WEBHOOK = timedelta(minutes=10)
+#: How long before its fee job was written a payment may have been charged and still be
+#: looked for in the list. Stripe sends ``checkout.session.completed`` within seconds of the
+#: payment, but the job is written when the worker records the kept event: hours later if no
+#: worker ran meanwhile. A wide window costs no request (the list is read newest first, at
+#: most a page per fee wanted); a redelivery days later is read on its own.
+CHARGED_BEFORE_WEBHOOK = timedelta(days=1)
 
 
 def _next_second(moment: datetime) -> datetime:

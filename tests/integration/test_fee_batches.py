@@ -96,6 +96,21 @@ def test_a_donor_who_took_an_hour_to_pay_has_the_fee_found_in_the_list(
     assert sorted(c for (c,) in fee_entries(stripe_session).values()) == [30, 31]
 
 
+def test_fees_of_events_recorded_hours_late_are_found_in_the_list(
+    stripe_session, stripe_app, stripe_client, fake_stripe, drive
+):
+    """No worker ran for two hours, so the kept events are recorded, and their fee jobs
+    written, two hours after the payments: the list still finds them (one request), as it
+    would have at once."""
+    pay(stripe_client, fake_stripe, ["pi_late1", "pi_late2", "pi_late3"], charged=False)
+    for intent in ("pi_late1", "pi_late2", "pi_late3"):
+        fake_stripe.add_charge(intent, created=int(time.time()) - 2 * 3600)
+    fake_stripe.requests.clear()
+    assert Worker(stripe_app, kinds=("fee",)).burst() == {JobStatus.DONE: 3}
+    assert asked(fake_stripe) == [LIST]
+    assert sorted(c for (c,) in fee_entries(stripe_session).values()) == [30, 31, 32]
+
+
 def test_a_fee_the_list_does_not_show_is_read_on_its_own(
     stripe_session, stripe_app, stripe_client, fake_stripe, drive
 ):
