@@ -246,27 +246,56 @@ class Worker:
 
     def run_until(self, stop: threading.Event, echo=None) -> None:
         """Run jobs as they fall due until ``stop`` is set; the job in hand is finished.
-        Once a minute it also queues the day's digests (a job per person and day, so every
-        worker may do it)."""
+        Kept Stripe events are recorded meanwhile by a thread of their own
+        (:meth:`drain_until`), so a slow job (Stripe's API, a mail server) never holds up a
+        gift. Once a minute it also queues the day's digests (a job per person and day, so
+        every worker may do it)."""
+        drainer = None
+        if self.kinds is None or STRIPE_EVENTS in self.kinds:
+            drainer = threading.Thread(
+                target=self.drain_until, args=(stop,), name="stripe-events", daemon=True
+            )
+            drainer.start()
+        try:
+            if self.job_kinds != ():
+                self._run_jobs_until(stop, echo)
+            else:
+                stop.wait()
+        finally:
+            stop.set()  # a loop that failed stops the other too: the process exits
+            if drainer is not None:
+                drainer.join()
+
+    def drain_until(self, stop: threading.Event) -> None:
+        """Record kept Stripe events as they arrive until ``stop`` is set; the run in hand
+        is finished (a run cut short loses nothing: none of it is committed)."""
+        while not stop.is_set():
+            try:
+                drained = self.drain()
+            except DomainError as error:  # the database is down: wait, try again
+                log.warning("recording Stripe events waits: %s", error)
+                drained = 0
+            if not drained:
+                stop.wait(self.poll_seconds)
+            elif drained < drain.BATCH_SIZE and self.batch_pause:
+                # Kept events arrive one by one: a short wait fills the next run, where
+                # draining at once would take them a few at a time, each run holding
+                # SQLite's one writer lock the webhook's answers wait for.
+                stop.wait(self.batch_pause)
+
+    def _run_jobs_until(self, stop: threading.Event, echo=None) -> None:
         next_digest_check = 0.0
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_digest_check:
                     self.queue_digests()
                     next_digest_check = time.monotonic() + DIGEST_CHECK_SECONDS
-                drained = self.drain()
                 ran = self.run_next()
             except DomainError as error:  # the database is down: wait, try again
                 log.warning("worker waiting: %s", error)
-                drained, ran = 0, []
-            if not ran and not drained:
+                ran = []
+            if not ran:
                 stop.wait(self.poll_seconds)
-                continue
-            if not ran and drained < drain.BATCH_SIZE and self.batch_pause:
-                # Kept events arrive one by one: a short wait fills the next run, where
-                # draining at once would take them a few at a time, each run holding
-                # SQLite's one writer lock the webhook's answers wait for.
-                stop.wait(self.batch_pause)
                 continue
             if echo is not None:
                 for one in ran:

@@ -4,6 +4,7 @@ lost — on a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from sqlmodel import Session, func, select
@@ -153,3 +154,47 @@ def test_sigterm_lets_the_worker_finish_the_job_in_hand(
         assert job.status is JobStatus.DONE
         assert session.exec(select(Gift)).one().fee_pending is False
     engine.dispose()
+
+
+def test_one_worker_records_a_gift_while_a_fee_read_waits_on_stripe(
+    database_url,
+    fake_stripe,  # noqa: F811
+):
+    """One `flask worker`, as the README and .ci/serve run it, with Stripe's events kept (the
+    default): it records them in a thread of its own, so while a fee read waits on a slow
+    Stripe API, the next donor's gift still shows at once."""
+    env = _env(database_url, fake_stripe, RELIEF_WEBHOOKS="kept")
+    app = _app(env)
+    engine = app.extensions["relief.engine"]
+    release, asked = threading.Event(), []
+
+    def slow_stripe(method, path):
+        asked.append(path)
+        release.wait(30)
+
+    fake_stripe.while_answering = slow_stripe
+    fake_stripe.default_fee = 59
+    client = app.test_client()
+    gifts = select(func.count()).select_from(Gift)
+
+    def paid(intent):
+        obj = so.checkout_session(amount_cents=2_500, metadata=META, payment_intent=intent)
+        answer = so.post_only(client, so.event("checkout.session.completed", obj))
+        assert answer.get_json()["queued"] is True
+
+    paid("pi_first")
+    worker = WorkerProcess(env)
+    try:
+        _wait(lambda: bool(asked), what="the first gift's fee read")
+        assert _count(engine, gifts) == 1
+        paid("pi_second")
+        _wait(lambda: _count(engine, gifts) == 2, seconds=10, what="the second gift")
+        assert not release.is_set() and len(asked) == 1  # the fee read still waits
+        release.set()
+        fees = select(func.count()).select_from(Entry).where(Entry.kind == EntryKind.FEE)
+        _wait(lambda: _count(engine, fees) == 2, what="both fees")
+    finally:
+        release.set()
+        assert worker.stop() == 0
+    with Session(engine) as session:
+        assert ledger.verify(session, drives.get_drive(session, "mo-2026")) == []
