@@ -275,6 +275,9 @@ class Worker:
             except DomainError as error:  # the database is down: wait, try again
                 log.warning("recording Stripe events waits: %s", error)
                 drained = 0
+            except Exception:  # noqa: BLE001 — the thread must outlive a bug: events stay kept
+                log.exception("recording Stripe events failed; trying again")
+                drained = 0
             if not drained:
                 stop.wait(self.poll_seconds)
             elif drained < drain.BATCH_SIZE and self.batch_pause:

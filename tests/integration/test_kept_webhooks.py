@@ -233,3 +233,28 @@ def test_the_admin_sees_events_waiting_for_the_worker_and_is_warned_when_none_ru
     Worker(kept_app).burst()
     assert "Stripe event" not in admin.get("/admin/outbox").get_data(as_text=True)
     assert set(_gifts(kept_app)) == {"cs_waiting1", "cs_waiting2"}
+
+
+def test_the_workers_recording_thread_outlives_a_failure(kept_app, monkeypatch, caplog):
+    """`flask worker` records kept events in a thread of its own: a run that raises (a bug,
+    not the database) is logged and the thread goes on, so later events are still recorded."""
+    import threading
+
+    stop = threading.Event()
+    calls = []
+    real_drain = Worker.drain
+
+    def drain_failing_once(self, now=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in one run")
+        drained = real_drain(self, now)
+        stop.set()
+        return drained
+
+    monkeypatch.setattr(Worker, "drain", drain_failing_once)
+    assert so.post_only(kept_app.test_client(), _paid("cs_after_a_bug")).get_json()["queued"]
+    Worker(kept_app, poll_seconds=0.05).drain_until(stop)
+    assert len(calls) == 2
+    assert "recording Stripe events failed" in caplog.text
+    assert set(_gifts(kept_app)) == {"cs_after_a_bug"}
