@@ -35,8 +35,13 @@ BATCH_SIZE = 100
 CHARGED_BEFORE_WEBHOOK = timedelta(days=1)
 
 
-def _next_second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0) + timedelta(seconds=1)
+def list_window(webhook_at: list[datetime]) -> tuple[datetime, datetime]:
+    """The times to list the account's card payments between, for fees whose jobs were
+    written at these times. Stripe's times are whole seconds, and a charge precedes its
+    webhook: up to the second after the last job (Stripe's clock and ours agree within it;
+    a payment that seems later is read on its own)."""
+    last = max(webhook_at).replace(microsecond=0) + timedelta(seconds=1)
+    return min(webhook_at) - CHARGED_BEFORE_WEBHOOK, last
 
 
 def read_fee(gateway: Gateway, gift_id: int) -> str:
@@ -83,13 +88,11 @@ def read_fees(
     found: dict[int, PaymentFee] = {}
     if len(listable) > 1:  # for one fee, its own read is one request too
         received = [at for one in listable if (at := webhook_at[one.gift_id]) is not None]
+        created_gte, created_lte = list_window(received)
         try:
             listed = gateway.charge_fees(
-                created_gte=min(received) - CHARGED_BEFORE_WEBHOOK,
-                # Stripe's times are whole seconds, and a charge precedes its webhook: up to
-                # the second after the last webhook (Stripe's clock and ours agree within it;
-                # a payment that seems later is read on its own).
-                created_lte=_next_second(max(received)),
+                created_gte=created_gte,
+                created_lte=created_lte,
                 wanted={
                     key for one in listable for key in (one.payment_intent_id, one.charge_id) if key
                 },
